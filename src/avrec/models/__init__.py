@@ -1,0 +1,1 @@
+"""Recommenders behind one contract (see :mod:`avrec.models.base`)."""

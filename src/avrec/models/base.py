@@ -1,0 +1,307 @@
+"""The recommender contract, shared by every model (baselines, content, two-tower, ...).
+
+A model is configured in its constructor (settings only), learns in :meth:`Recommender.fit`
+from a :class:`TrainData`, and scores batches of users in :meth:`Recommender.score`:
+``score(users, histories) -> float32 [n, n_items]`` where ``users`` are indices into the
+training user vocabulary (``-1`` for a user the model has not seen) and ``histories`` is a CSR
+matrix ``[n, n_items]`` of the items each user interacted with (their training row, or a
+history given with the request). Everything else -- masking seen items, candidate sets,
+top-k, external IDs, persistence -- lives here once.
+
+Save format: a directory with ``manifest.json`` (model name, config, versions), the
+vocabularies as JSON, and learned arrays in ``state.npz`` (loaded without pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict
+
+from avrec.data.dataset import Dataset
+from avrec.data.vocab import Vocabulary
+
+MANIFEST = "manifest.json"
+STATE = "state.npz"
+
+
+class ModelConfig(BaseModel):
+    """Base class of every model's config: typed, validated, JSON round-trip."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+
+
+@dataclass
+class TrainData:
+    """What a model learns from: interactions as a users x items matrix plus the catalog.
+
+    ``items`` holds the whole catalog in item-vocabulary order, so items without any
+    interaction (cold items) have indices too. ``matrix`` has one entry per (user, item)
+    pair (value = ``weight`` if given, else 1). ``ratings`` holds explicit ratings where the
+    data has them (last rating per pair). ``item_features`` maps a feature name (e.g.
+    ``"text"``, ``"image"``, ``"fused"``) to an ``[n_items, d]`` float32 array aligned with
+    ``item_vocab``.
+    """
+
+    items: pd.DataFrame
+    interactions: pd.DataFrame
+    user_vocab: Vocabulary
+    item_vocab: Vocabulary
+    matrix: sp.csr_matrix
+    ratings: sp.csr_matrix | None = None
+    users: pd.DataFrame | None = None
+    root: Path | None = None
+    item_features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_dataset(
+        cls, dataset: Dataset, item_features: dict[str, np.ndarray] | None = None
+    ) -> TrainData:
+        items = dataset.items
+        item_vocab = Vocabulary(items["item_id"])
+        inter = dataset.interactions
+        user_ids = list(dict.fromkeys(sorted(inter["user_id"].unique().tolist())))
+        if dataset.users is not None:
+            known = set(user_ids)
+            user_ids += [u for u in dataset.users["user_id"] if u not in known]
+        user_vocab = Vocabulary(user_ids)
+        rows = user_vocab.lookup(inter["user_id"].tolist())
+        cols = item_vocab.lookup(inter["item_id"].tolist())
+        if (cols < 0).any():
+            bad = inter["item_id"].iloc[int(np.argmax(cols < 0))]
+            raise ValueError(f"interaction names item {bad!r} that is not in the catalog")
+        shape = (len(user_vocab), len(item_vocab))
+        weight = inter["weight"].to_numpy(dtype=float, na_value=np.nan)
+        values = np.where(np.isnan(weight), 1.0, weight).astype(np.float32)
+        matrix = sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
+        matrix.sum_duplicates()
+        # one entry per pair: repeated interactions keep the largest weight
+        dedup = pd.DataFrame({"r": rows, "c": cols, "v": values}).groupby(["r", "c"])["v"].max()
+        matrix = sp.csr_matrix(
+            (dedup.to_numpy(np.float32), (dedup.index.get_level_values(0), dedup.index.get_level_values(1))),
+            shape=shape,
+        )
+        ratings = None
+        rated = inter["rating"].notna().to_numpy()
+        if rated.any():
+            order = inter["timestamp"].to_numpy(dtype=float, na_value=0.0)[rated].argsort(kind="stable")
+            r = pd.DataFrame({
+                "r": rows[rated][order], "c": cols[rated][order],
+                "v": inter["rating"].to_numpy(float)[rated][order],
+            }).drop_duplicates(["r", "c"], keep="last")
+            ratings = sp.csr_matrix((r["v"].to_numpy(np.float32), (r["r"], r["c"])), shape=shape)
+        features = {}
+        for name, arr in (item_features or {}).items():
+            arr = np.asarray(arr, dtype=np.float32)
+            if arr.shape[0] != len(item_vocab):
+                raise ValueError(f"item feature {name!r} has {arr.shape[0]} rows, catalog has {len(item_vocab)}")
+            features[name] = arr
+        return cls(items.reset_index(drop=True), inter, user_vocab, item_vocab, matrix.tocsr(),
+                   ratings, dataset.users, dataset.root, features)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_vocab)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_vocab)
+
+
+@dataclass
+class Recommendations:
+    """Top-k lists for a batch of requests, with external IDs."""
+
+    user_ids: list[str]
+    items: list[list[str]]
+    scores: list[list[float]]
+    explanations: list[list[str]] | None = None
+
+    def to_records(self) -> list[dict[str, Any]]:
+        out = []
+        for n, user in enumerate(self.user_ids):
+            rec = {"user_id": user, "items": self.items[n], "scores": self.scores[n]}
+            rec["explanations"] = self.explanations[n] if self.explanations else []
+            out.append(rec)
+        return out
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k of a dense score matrix, best first; ``-inf`` entries sort last."""
+    n, m = scores.shape
+    k = min(k, m)
+    if k <= 0:
+        return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx, np.take_along_axis(part_scores, order, axis=1)
+
+
+class Recommender(ABC):
+    """Base class of all models. Subclasses set ``name`` and ``Config`` and implement
+    ``_fit``, ``score`` and (for persistence) ``_state`` / ``_set_state``."""
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: whether the model can score items that had no training interactions
+    content_aware: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | dict | None = None, **overrides: Any):
+        if isinstance(config, ModelConfig):
+            config = config.model_dump()
+        self.config = self.Config(**{**(config or {}), **overrides})
+        self.user_vocab: Vocabulary | None = None
+        self.item_vocab: Vocabulary | None = None
+        self.train_matrix: sp.csr_matrix | None = None
+
+    # ---- learning -------------------------------------------------------------------
+    def fit(self, data: TrainData) -> Self:
+        self.user_vocab = data.user_vocab
+        self.item_vocab = data.item_vocab
+        self.train_matrix = data.matrix.tocsr()
+        self._fit(data)
+        return self
+
+    @abstractmethod
+    def _fit(self, data: TrainData) -> None: ...
+
+    @abstractmethod
+    def score(self, users: np.ndarray, histories: sp.csr_matrix,
+              queries: Sequence[str | None] | None = None) -> np.ndarray:
+        """Scores ``float32 [len(users), n_items]``; higher is better."""
+
+    # ---- ranking --------------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.item_vocab is None or self.user_vocab is None or self.train_matrix is None:
+            raise RuntimeError(f"{self.name} model is not fitted")
+
+    def history_matrix(self, users: np.ndarray,
+                       histories: Sequence[Sequence[str] | None] | None = None) -> sp.csr_matrix:
+        """Rows of item interactions: a known user's training row, or the given history
+        (which replaces it) mapped through the item vocabulary (unknown items dropped)."""
+        self._require_fitted()
+        n_items = len(self.item_vocab)
+        known = np.where(users >= 0, users, 0)
+        base = self.train_matrix[known]
+        base = sp.csr_matrix(base.multiply((users >= 0)[:, None]).astype(np.float32))
+        if histories is None or all(h is None for h in histories):
+            return base
+        rows = []
+        for n, hist in enumerate(histories):
+            if hist is None:
+                rows.append(base[n])
+                continue
+            idx = self.item_vocab.lookup(list(hist))
+            idx = np.unique(idx[idx >= 0])
+            rows.append(sp.csr_matrix((np.ones(len(idx), np.float32), (np.zeros(len(idx), int), idx)),
+                                      shape=(1, n_items)))
+        return sp.vstack(rows).tocsr() if rows else base
+
+    def rank(self, users: np.ndarray, histories: sp.csr_matrix, k: int, *,
+             exclude: sp.csr_matrix | None = None, candidates: np.ndarray | None = None,
+             queries: Sequence[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores. ``exclude``: CSR rows of items to drop;
+        ``candidates``: boolean ``[n, n_items]`` (or ``[n_items]``) mask of allowed items."""
+        scores = np.array(self.score(users, histories, queries), dtype=np.float32, copy=True)
+        scores[~np.isfinite(scores)] = -np.inf
+        if exclude is not None and exclude.nnz:
+            r, c = exclude.nonzero()
+            scores[r, c] = -np.inf
+        if candidates is not None:
+            scores[~np.broadcast_to(candidates, scores.shape)] = -np.inf
+        idx, top = top_k(scores, k)
+        return idx, top
+
+    def recommend(self, user_ids: Sequence[str | None], k: int = 10, *,
+                  histories: Sequence[Sequence[str] | None] | None = None,
+                  candidates: Sequence[Sequence[str] | None] | None = None,
+                  queries: Sequence[str | None] | None = None,
+                  exclude_seen: bool = True, batch_size: int = 1024) -> Recommendations:
+        """Recommend for a batch of requests by external IDs (see module docstring)."""
+        self._require_fitted()
+        user_ids = list(user_ids)
+        out_items: list[list[str]] = []
+        out_scores: list[list[float]] = []
+        for start in range(0, len(user_ids), batch_size):
+            stop = min(start + batch_size, len(user_ids))
+            chunk = [u if u is not None else "" for u in user_ids[start:stop]]
+            users = self.user_vocab.lookup(chunk)
+            hist = self.history_matrix(users, histories[start:stop] if histories else None)
+            mask = None
+            if candidates is not None and any(c is not None for c in candidates[start:stop]):
+                mask = np.ones((stop - start, len(self.item_vocab)), dtype=bool)
+                for n, cand in enumerate(candidates[start:stop]):
+                    if cand is not None:
+                        mask[n] = False
+                        idx = self.item_vocab.lookup(list(cand))
+                        mask[n, idx[idx >= 0]] = True
+            q = queries[start:stop] if queries is not None else None
+            idx, top = self.rank(users, hist, k, exclude=hist if exclude_seen else None,
+                                 candidates=mask, queries=q)
+            ids = self.item_vocab.ids
+            for row_idx, row_scores in zip(idx, top, strict=True):
+                keep = np.isfinite(row_scores)
+                out_items.append([str(i) for i in ids[row_idx[keep]]])
+                out_scores.append([float(s) for s in row_scores[keep]])
+        return Recommendations(user_ids, out_items, out_scores)
+
+    # ---- persistence ----------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (besides vocabularies and the training matrix)."""
+        return {}
+
+    def _set_state(self, state: dict[str, np.ndarray], path: Path) -> None:
+        """Restore what :meth:`_state` returned (``path``: the model directory)."""
+
+    def _save_extra(self, path: Path) -> None:
+        """Hook for models that save more than arrays (e.g. torch weights as safetensors)."""
+
+    def save(self, path: str | Path) -> Path:
+        self._require_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        from avrec import __version__
+
+        manifest = {"model": self.name, "config": self.config.model_dump(mode="json"),
+                    "avrec_version": __version__, "format": 1}
+        (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        self.user_vocab.save(path / "users.json")
+        self.item_vocab.save(path / "items.json")
+        m = self.train_matrix.tocsr()
+        state = {f"state__{k}": v for k, v in self._state().items()}
+        np.savez(path / STATE, train_data=m.data, train_indices=m.indices, train_indptr=m.indptr,
+                 train_shape=np.array(m.shape), **state)
+        self._save_extra(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load any saved model; the class comes from the manifest via the registry."""
+        from avrec.models.registry import get_model_class
+
+        path = Path(path)
+        manifest_file = path / MANIFEST
+        if not manifest_file.is_file():
+            raise FileNotFoundError(f"{path}: not a saved avrec model (no {MANIFEST})")
+        manifest = json.loads(manifest_file.read_text())
+        klass = get_model_class(manifest["model"]) if cls is Recommender else cls
+        model = klass(manifest["config"])
+        model.user_vocab = Vocabulary.load(path / "users.json")
+        model.item_vocab = Vocabulary.load(path / "items.json")
+        with np.load(path / STATE, allow_pickle=False) as z:
+            model.train_matrix = sp.csr_matrix(
+                (z["train_data"], z["train_indices"], z["train_indptr"]), shape=tuple(z["train_shape"]))
+            state = {k.removeprefix("state__"): z[k] for k in z.files if k.startswith("state__")}
+        model._set_state(state, path)
+        return model

@@ -1,0 +1,35 @@
+"""Model registry: name -> class, imported lazily so heavy libraries load only when used."""
+
+from __future__ import annotations
+
+import importlib
+
+from avrec.models.base import Recommender
+
+_MODELS: dict[str, str] = {
+    "popularity": "avrec.models.popularity:Popularity",
+}
+
+DEFAULT_MODEL = "popularity"
+
+
+def register(name: str, target: str) -> None:
+    """Register ``name`` -> ``"module:Class"``."""
+    _MODELS[name] = target
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_class(name: str) -> type[Recommender]:
+    try:
+        target = _MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create_model(name: str, config: dict | None = None) -> Recommender:
+    return get_model_class(name)(config)

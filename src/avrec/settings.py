@@ -1,0 +1,34 @@
+"""Settings from the environment: where avrec keeps its data and which database it uses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def avrec_home() -> Path:
+    """The data directory: ``$AVREC_HOME`` or ``~/.avrec``. Created on first use."""
+    home = Path(os.environ.get("AVREC_HOME") or Path.home() / ".avrec").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def database_url() -> str:
+    """``$AVREC_DATABASE_URL`` or a SQLite file inside the data directory."""
+    url = os.environ.get("AVREC_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{avrec_home() / 'avrec.db'}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds applied to every input field (bytes of UTF-8)."""
+
+    max_text_field: int = 100_000
+    max_id_length: int = 256
+    max_tag_count: int = 1_000
+
+
+LIMITS = Limits()
