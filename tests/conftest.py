@@ -1,0 +1,55 @@
+"""Shared fixtures: paths to the shared real data (skip where absent) and small synthetic data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("AVREC_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data; the test is skipped, with the reason, where it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available here: {path} does not exist")
+    return path
+
+
+@pytest.fixture
+def avrec_home(tmp_path, monkeypatch) -> Path:
+    """An isolated AVREC_HOME with the default SQLite database inside it."""
+    home = tmp_path / "avrec-home"
+    monkeypatch.setenv("AVREC_HOME", str(home))
+    monkeypatch.delenv("AVREC_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture
+def synthetic_dataset():
+    """A small catalog with two clear taste groups (even/odd items), fixed seed."""
+    from avrec.data import Dataset
+
+    rng = np.random.default_rng(0)
+    n_items, n_users = 40, 60
+    items = pd.DataFrame({
+        "item_id": [f"i{n}" for n in range(n_items)],
+        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)],
+        "genres": ["Music|Ambient" if n % 2 else "Action|Thriller" for n in range(n_items)],
+        "kind": ["music" if n % 2 else "movie" for n in range(n_items)],
+    })
+    rows = []
+    for u in range(n_users):
+        group = u % 2
+        liked = [i for i in range(n_items) if i % 2 == group]
+        for t, i in enumerate(rng.choice(liked, size=8, replace=False)):
+            rows.append((f"u{u}", f"i{i}", float(rng.integers(3, 6)), 1_000_000 + 100 * u + t))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    return Dataset(items, inter, name="synthetic")
