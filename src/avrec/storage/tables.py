@@ -1,0 +1,100 @@
+"""The database schema (SQLAlchemy 2 Core). Migrations in ``storage/migrations`` build it.
+
+IDs are the catalog's external string IDs. ``interactions.timestamp`` is never NULL so that the
+natural key ``(user_id, item_id, event, timestamp)`` makes re-ingest idempotent: an unknown time
+is stored as ``-1`` and read back as missing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String,
+    Table, Text, UniqueConstraint, func,
+)
+
+NO_TIMESTAMP = -1
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+datasets = Table(
+    "datasets", metadata,
+    Column("name", String(256), primary_key=True),
+    Column("root", Text, nullable=True, comment="folder that media paths are relative to"),
+    Column("source_format", String(64), nullable=True),
+    Column("ingested_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+items = Table(
+    "items", metadata,
+    Column("item_id", String(256), primary_key=True),
+    Column("title", Text), Column("description", Text),
+    Column("genres", Text), Column("tags", Text),
+    Column("kind", String(64)), Column("year", Float), Column("language", String(32)),
+    Column("image", Text), Column("video", Text), Column("audio", Text),
+    Column("dataset", String(256), nullable=True),
+    Column("extra", JSON, nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("user_id", String(256), primary_key=True),
+    Column("attributes", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+interactions = Table(
+    "interactions", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", String(256), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("rating", Float), Column("weight", Float),
+    Column("comment", Text), Column("sentiment", Float),
+    UniqueConstraint("user_id", "item_id", "event", "timestamp", name="uq_interactions_key"),
+)
+Index("ix_interactions_item", interactions.c.item_id)
+
+feedback_events = Table(
+    "feedback_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", String(256), nullable=False, index=True),
+    Column("item_id", String(256), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("value", Float), Column("watch_fraction", Float),
+    Column("request_id", String(64), nullable=True, unique=True),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+artifacts = Table(
+    "artifacts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, comment="embedding | model | index | report"),
+    Column("name", String(256), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("content_hash", String(64), nullable=True),
+    Column("meta", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    UniqueConstraint("kind", "name", "version", name="uq_artifacts_key"),
+)
+
+item_understanding = Table(
+    "item_understanding", metadata,
+    Column("item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True),
+    Column("modality", String(32), primary_key=True),
+    Column("encoder", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("status", String(16), nullable=False, comment="ok | failed | missing"),
+    Column("reason", Text), Column("attributes", JSON),
+    Column("content_hash", String(64)),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
