@@ -1,6 +1,7 @@
 """The in-memory dataset: three pandas frames in the dataset-folder format.
 
-``items``: ``item_id, title, description, genres, tags, kind, year, language, image, video, audio``
+``items``: ``item_id, title, description, genres, tags, kind, year, language, image, video, audio,
+comments``
 (``genres``/``tags`` are ``|``-separated strings; media paths are relative to ``root``).
 ``interactions``: ``user_id, item_id, rating, timestamp, weight, event, comment``.
 ``users`` (optional): ``user_id`` plus any attribute columns.
@@ -17,10 +18,10 @@ import pandas as pd
 
 ITEM_COLUMNS = [
     "item_id", "title", "description", "genres", "tags", "kind", "year", "language",
-    "image", "video", "audio",
+    "image", "video", "audio", "comments",
 ]
 ITEM_REQUIRED = ["item_id"]
-ITEM_TEXT_COLUMNS = ["title", "description", "genres", "tags", "kind", "language"]
+ITEM_TEXT_COLUMNS = ["title", "description", "genres", "tags", "kind", "language", "comments"]
 MEDIA_COLUMNS = ["image", "video", "audio"]
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp", "weight", "event", "comment"]
 INTERACTION_REQUIRED = ["user_id", "item_id"]

@@ -1,0 +1,148 @@
+"""Read one table of a dataset folder (CSV, JSONL or Parquet) into strings, keeping the line
+of each record so that validation can name the exact place of a problem."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from avrec.errors import Problem, ValidationError
+
+SUFFIXES = (".csv", ".jsonl", ".parquet")
+MAX_FILE_BYTES = 4 * 1024**3
+csv.field_size_limit(2**31 - 1)
+
+
+@dataclass
+class RawTable:
+    """A table as read: every cell a string ('' = missing), and the line of each record."""
+
+    file: str
+    frame: pd.DataFrame
+    lines: np.ndarray
+    line_label: str = "line"
+
+
+def find_table(root: Path, stem: str) -> Path | None:
+    found = [root / f"{stem}{s}" for s in SUFFIXES if (root / f"{stem}{s}").is_file()]
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ValidationError([Problem(str(root), None, None, f"more than one {stem} table: {names}")])
+    return found[0] if found else None
+
+
+def read_table(path: Path) -> RawTable:
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValidationError([Problem(path.name, None, None, "file is larger than 4 GiB")])
+    if path.suffix == ".csv":
+        return _read_csv(path)
+    if path.suffix == ".jsonl":
+        return _read_jsonl(path)
+    return _read_parquet(path)
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ValidationError([Problem(
+            path.name, line, None,
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at character {col}")]) from None
+    return text.removeprefix("\ufeff")
+
+
+def _read_csv(path: Path) -> RawTable:
+    text = _decode(path)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationError([Problem(path.name, 1, None, "empty file (no header row)")]) from None
+    except csv.Error as exc:
+        raise ValidationError([Problem(path.name, 1, None, f"malformed CSV: {exc}")]) from None
+    header = [h.strip() for h in header]
+    problems: list[Problem] = []
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    width = len(header)
+    prev = reader.line_num
+    try:
+        for row in reader:
+            start = prev + 1
+            prev = reader.line_num
+            if not row:
+                continue
+            if len(row) != width:
+                if len(problems) < 100:
+                    problems.append(Problem(path.name, start, None,
+                                            f"expected {width} fields, found {len(row)}"))
+                continue
+            rows.append(row)
+            lines.append(start)
+    except csv.Error as exc:
+        problems.append(Problem(path.name, reader.line_num, None, f"malformed CSV: {exc}"))
+    if problems:
+        raise ValidationError(problems)
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(
+        {h: pd.Series(dtype=object) for h in header})
+    return RawTable(path.name, frame, np.asarray(lines, dtype=np.int64))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return repr(value) if not value.is_integer() else str(int(value))
+    if isinstance(value, (list, tuple)):
+        return "|".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _read_jsonl(path: Path) -> RawTable:
+    text = _decode(path)
+    records, lines, problems = [], [], []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(path.name, n, None, f"invalid JSON: {exc.msg} at character {exc.colno}"))
+            continue
+        if not isinstance(obj, dict):
+            problems.append(Problem(path.name, n, None, "each line must be a JSON object"))
+            continue
+        records.append({k: _cell(v) for k, v in obj.items()})
+        lines.append(n)
+    if problems:
+        raise ValidationError(problems[:100], total=len(problems))
+    frame = pd.DataFrame.from_records(records).astype(object).fillna("") if records else pd.DataFrame()
+    return RawTable(path.name, frame, np.asarray(lines, dtype=np.int64))
+
+
+def _read_parquet(path: Path) -> RawTable:
+    try:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise ValidationError([Problem(path.name, None, None, f"unreadable Parquet file: {exc}")]) from None
+    out = pd.DataFrame({name: [_cell(v) for v in table.column(name).to_pylist()]
+                        for name in table.column_names}, dtype=object)
+    return RawTable(path.name, out, np.arange(1, len(out) + 1, dtype=np.int64), line_label="row")
