@@ -36,6 +36,7 @@ items = Table(
     Column("genres", Text), Column("tags", Text),
     Column("kind", String(64)), Column("year", Float), Column("language", String(32)),
     Column("image", Text), Column("video", Text), Column("audio", Text),
+    Column("comments", Text),
     Column("dataset", String(256), nullable=True),
     Column("extra", JSON, nullable=True),
     Column("content_hash", String(64), nullable=False),

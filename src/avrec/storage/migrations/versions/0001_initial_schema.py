@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('image', sa.Text(), nullable=True),
     sa.Column('video', sa.Text(), nullable=True),
     sa.Column('audio', sa.Text(), nullable=True),
+    sa.Column('comments', sa.Text(), nullable=True),
     sa.Column('dataset', sa.String(length=256), nullable=True),
     sa.Column('extra', sa.JSON(), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
