@@ -53,3 +53,30 @@ def synthetic_dataset():
             rows.append((f"u{u}", f"i{i}", float(rng.integers(3, 6)), 1_000_000 + 100 * u + t))
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
     return Dataset(items, inter, name="synthetic")
+
+
+def _new_postgres_database(base_url: str) -> str:
+    import uuid
+
+    import psycopg
+
+    name = f"avrec_t_{uuid.uuid4().hex[:12]}"
+    plain = base_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database URL on each backend. PostgreSQL comes from
+    $AVREC_TEST_POSTGRES_URL (started by .ci/run / `make test`); without it the PostgreSQL
+    variant is skipped, except under CI where it must run."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    base = os.environ.get("AVREC_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("AVREC_TEST_POSTGRES_URL is not set under CI: PostgreSQL tests must run")
+        pytest.skip("AVREC_TEST_POSTGRES_URL not set: no PostgreSQL server for this run")
+    return _new_postgres_database(base)
