@@ -85,3 +85,19 @@ def test_ml100k_bulk_ingest(db_url):
                                           "interactions": 100_000}
     back = load_from_db(engine)
     assert back.users is not None and "occupation" in back.users.columns
+
+
+def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
+    from avrec.storage.users import delete_user
+
+    engine = get_engine(db_url)
+    ingest(synthetic_dataset, engine)
+    with engine.begin() as conn:
+        conn.execute(insert(t.feedback_events).values(user_id="u0", item_id="i0", event="like"))
+    n = int((synthetic_dataset.interactions.user_id == "u0").sum())
+    removed = delete_user("u0", engine)
+    assert removed == {"interactions": n, "feedback_events": 1, "users": 1}
+    back = load_from_db(engine)
+    assert "u0" not in set(back.interactions.user_id)
+    assert back.n_interactions == synthetic_dataset.n_interactions - n
+    assert delete_user("u0", engine) == {"interactions": 0, "feedback_events": 0, "users": 0}

@@ -84,8 +84,6 @@ def upgrade() -> None:
     sa.Column('weight', sa.Float(), nullable=True),
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('sentiment', sa.Float(), nullable=True),
-    sa.ForeignKeyConstraint(['item_id'], ['items.item_id'], name=op.f('fk_interactions_item_id_items'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.user_id'], name=op.f('fk_interactions_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_interactions')),
     sa.UniqueConstraint('user_id', 'item_id', 'event', 'timestamp', name='uq_interactions_key')
     )
