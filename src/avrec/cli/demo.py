@@ -1,0 +1,23 @@
+"""``avrec demo``: the whole pipeline on the bundled demo data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from avrec.cli.common import handles_errors
+
+
+def demo(
+    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
+    model: Annotated[str | None, typer.Option(help="model to train (default: the recommended one)")] = None,
+) -> None:
+    """Run the pipeline on the bundled MovieLens latest-small data (SQLite by default)."""
+    from avrec.demo import run_demo
+
+    run_demo(typer.echo, database_url, model)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(handles_errors(demo))
