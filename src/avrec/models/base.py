@@ -213,6 +213,13 @@ class Recommender(ABC):
              queries: Sequence[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k item indices and scores. ``exclude``: CSR rows of items to drop;
         ``candidates``: boolean ``[n, n_items]`` (or ``[n_items]``) mask of allowed items."""
+        return top_k(self.masked_scores(users, histories, exclude=exclude,
+                                        candidates=candidates, queries=queries), k)
+
+    def masked_scores(self, users: np.ndarray, histories: sp.csr_matrix, *,
+                      exclude: sp.csr_matrix | None = None, candidates: np.ndarray | None = None,
+                      queries: Sequence[str | None] | None = None) -> np.ndarray:
+        """Scores with excluded and non-candidate items (and NaN) set to ``-inf``."""
         scores = np.array(self.score(users, histories, queries), dtype=np.float32, copy=True)
         scores[~np.isfinite(scores)] = -np.inf
         if exclude is not None and exclude.nnz:
@@ -220,8 +227,7 @@ class Recommender(ABC):
             scores[r, c] = -np.inf
         if candidates is not None:
             scores[~np.broadcast_to(candidates, scores.shape)] = -np.inf
-        idx, top = top_k(scores, k)
-        return idx, top
+        return scores
 
     def recommend(self, user_ids: Sequence[str | None], k: int = 10, *,
                   histories: Sequence[Sequence[str] | None] | None = None,

@@ -12,6 +12,7 @@ _MODELS: dict[str, str] = {
     "ease": "avrec.models.ease:EASE",
     "als": "avrec.models.factorization:ALS",
     "bpr": "avrec.models.factorization:BPR",
+    "bias": "avrec.models.bias:Bias",
 }
 
 DEFAULT_MODEL = "popularity"

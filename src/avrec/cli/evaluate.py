@@ -1,0 +1,61 @@
+"""``avrec evaluate``: models side by side under a protocol, with a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avrec.cli.common import UserError, handles_errors
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise UserError(f"{what} must be non-negative integers, got {text!r}")
+    return values
+
+
+def evaluate(
+    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder (or MovieLens folder)")],
+    protocol: Annotated[str, typer.Option(help="random | msr | last | temporal | cold-items | cold-users | kfold")] = "msr",
+    models: Annotated[str, typer.Option(help="comma-separated model names (baselines are always added)")] = "ease",
+    k: Annotated[str, typer.Option("--k", help="cut-offs, e.g. 10,20")] = "10,20",
+    seeds: Annotated[str, typer.Option(help="seeds, e.g. 0,1,2")] = "0",
+    report: Annotated[Path, typer.Option(help="report folder")] = Path("reports/latest"),
+    config: Annotated[Path | None, typer.Option(help="JSON file: {model: {setting: value}}")] = None,
+    text_features: Annotated[bool, typer.Option("--text-features/--no-text-features",
+                                                help="pretrained text vectors as item content")] = True,
+) -> None:
+    """Train each model on the training part only and rank with training items excluded;
+    write results.json, a console table and an HTML report with plots."""
+    from avrec.data.loaders import load_dataset
+    from avrec.evaluation.api import evaluate_to_report
+    from avrec.evaluation.protocols import PROTOCOLS
+    from avrec.evaluation.report import console_table
+    from avrec.models.registry import available_models
+
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in available_models()]
+    if unknown:
+        raise UserError(f"unknown model(s) {', '.join(unknown)}; available: {', '.join(available_models())}")
+    ks = _ints(k, "--k")
+    if min(ks) < 1:
+        raise UserError("--k values must be at least 1")
+    configs = json.loads(config.read_text()) if config else None
+    dataset = load_dataset(dataset_dir)
+    result = evaluate_to_report(dataset, protocol, names, ks, _ints(seeds, "--seeds"), report,
+                                configs=configs, text_features=text_features, log=typer.echo)
+    console_table(result, ks)
+    typer.echo(f"report: {report / 'index.html'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(handles_errors(evaluate))

@@ -1,0 +1,94 @@
+"""Report figures, rendered to PNG files with matplotlib (Agg backend, viewable offline)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from avrec.evaluation.runner import ModelRun
+
+ACTIVITY_BUCKETS = [0, 10, 25, 50, 100, 200, 10**9]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def metric_bars(summary: pd.DataFrame, metrics: Sequence[str], path: Path) -> Path:
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        err = summary.get(f"{metric}_ci95", pd.Series(0, index=summary.index))
+        ax.bar(summary.index, summary[metric], yerr=err, capsize=3, color="#4c78a8")
+        ax.set_title(metric)
+        ax.tick_params(axis="x", rotation=60)
+    fig.suptitle("Mean over test users and seeds; error bars: 95% interval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def by_activity(runs: Sequence[ModelRun], metric: str, path: Path) -> Path:
+    plt = _plt()
+    labels = [f"{a + 1}-{b}" if b < 10**9 else f">{a}" for a, b in zip(ACTIVITY_BUCKETS, ACTIVITY_BUCKETS[1:])]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for model in dict.fromkeys(r.model for r in runs):
+        frame = pd.concat([r.per_user for r in runs if r.model == model])
+        bucket = pd.cut(frame["train_size"], ACTIVITY_BUCKETS, labels=labels)
+        means = frame.groupby(bucket, observed=False)[metric].mean()
+        ax.plot(labels, means.reindex(labels).to_numpy(), marker="o", label=model)
+    ax.set_xlabel("user's training interactions")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} by user activity")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def popularity(runs: Sequence[ModelRun], item_popularity: np.ndarray, k: int, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    bins = np.linspace(0, np.log10(item_popularity.max() + 1) + 0.1, 30)
+    ax.hist(np.log10(item_popularity + 1), bins=bins, density=True, histtype="stepfilled",
+            alpha=0.3, color="grey", label="catalog")
+    for model in dict.fromkeys(r.model for r in runs):
+        recs = np.concatenate([lst[:k] for r in runs if r.model == model for lst in r.recommendations])
+        if len(recs):
+            ax.hist(np.log10(item_popularity[recs] + 1), bins=bins, density=True, histtype="step",
+                    label=model)
+    ax.set_xlabel("log10(1 + item's training interactions)")
+    ax.set_title(f"Popularity of recommended items (top {k}) vs the catalog")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def tradeoff(points: pd.DataFrame, path: Path) -> Path:
+    """``points``: columns model, knob, accuracy, diversity."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for model, grp in points.groupby("model"):
+        ax.plot(grp["diversity"], grp["accuracy"], marker="o", label=model)
+        for _, row in grp.iterrows():
+            ax.annotate(f"{row['knob']:.1f}", (row["diversity"], row["accuracy"]), fontsize=7)
+    ax.set_xlabel("intra-list diversity (content distance)")
+    ax.set_ylabel("accuracy (NDCG)")
+    ax.set_title("Accuracy-diversity trade-off (MMR knob)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,137 @@
+"""Write an evaluation report: ``results.json``, a console table and ``index.html`` with plots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from avrec.evaluation import metrics as M
+from avrec.evaluation import plots
+from avrec.evaluation.runner import ModelRun
+from avrec.evaluation.summary import main_metric, significance, summarize
+from avrec.rerank.diversity import mmr
+
+KNOBS = (0.0, 0.2, 0.4, 0.6, 0.8)
+
+
+def tradeoff_points(runs: Sequence[ModelRun], k: int, item_vectors: np.ndarray) -> pd.DataFrame:
+    """MMR on each model's top-``depth`` lists (seed of the first run): NDCG@k vs diversity@k."""
+    rows = []
+    for run in runs:
+        if run.seed != runs[0].seed or not run.recommendations:
+            continue
+        test = run.per_user.set_index("user_id")
+        relevant = _relevant(run)
+        for knob in KNOBS:
+            nd, div = [], []
+            for user, lst in zip(test.index, run.recommendations, strict=True):
+                scores = -np.arange(len(lst), dtype=float)  # rank order as relevance
+                picked = mmr(lst, scores, item_vectors, k, knob)
+                nd.append(M.ndcg(picked, relevant[user], k))
+                div.append(M.intra_list_diversity(picked, item_vectors))
+            rows.append({"model": run.model, "knob": knob, "accuracy": float(np.mean(nd)),
+                         "diversity": float(np.mean(div))})
+    return pd.DataFrame(rows)
+
+
+def _relevant(run: ModelRun) -> dict[str, set[int]]:
+    return run.relevant  # set by attach_relevant
+
+
+def write_report(runs: Sequence[ModelRun], out: Path, *, dataset: str, protocol: str,
+                 ks: Sequence[int], item_vectors: np.ndarray | None = None,
+                 item_popularity: np.ndarray | None = None, tradeoff: pd.DataFrame | None = None
+                 ) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
+    summary = summarize(runs)
+    sig = significance(runs)
+    metric, _ = main_metric(runs)
+    rating = metric == "rmse"
+    k = min(ks)
+    figures = []
+    if rating:
+        figures.append(plots.metric_bars(summary, ["mae", "rmse"], out / "plots" / "metrics.png"))
+    else:
+        shown = [f"{m}@{k}" for m in ("ndcg", "recall", "hr", "mrr", "map")]
+        figures.append(plots.metric_bars(summary, shown, out / "plots" / "metrics.png"))
+        figures.append(plots.by_activity(runs, f"ndcg@{k}", out / "plots" / "activity.png"))
+        if item_popularity is not None:
+            figures.append(plots.popularity(runs, item_popularity, k, out / "plots" / "popularity.png"))
+        if tradeoff is not None and len(tradeoff):
+            figures.append(plots.tradeoff(tradeoff, out / "plots" / "tradeoff.png"))
+    result = {
+        "dataset": dataset, "protocol": protocol, "k": list(ks),
+        "seeds": sorted({r.seed for r in runs}), "main_metric": metric,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "models": json.loads(summary.to_json(orient="index")),
+        "significance": json.loads(sig.to_json(orient="records")) if len(sig) else [],
+        "tradeoff": json.loads(tradeoff.to_json(orient="records")) if tradeoff is not None else [],
+    }
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    (out / "index.html").write_text(_html(result, summary, sig, figures, out))
+    return result
+
+
+def columns_for(summary: pd.DataFrame, metric: str, ks: Sequence[int]) -> list[str]:
+    if metric == "rmse":
+        return ["mae", "rmse", "fit_seconds"]
+    k = min(ks)
+    cols = [f"{m}@{kk}" for kk in ks for m in ("ndcg", "recall", "hr")]
+    cols += [f"mrr@{k}", f"map@{k}", f"f1@{k}", "auc", f"coverage@{k}", f"diversity@{k}",
+             f"novelty@{k}", f"popularity@{k}", "fit_seconds"]
+    return [c for c in cols if c in summary.columns]
+
+
+def console_table(result: dict, ks: Sequence[int]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = pd.DataFrame(result["models"]).T
+    cols = columns_for(summary, result["main_metric"], ks)
+    if result["main_metric"] != "rmse":  # the console gets the headline columns; HTML has all
+        k = min(ks)
+        cols = [c for c in cols if c.split("@")[0] in ("ndcg", "recall", "hr", "mrr", "coverage")
+                or c == "fit_seconds" or c == f"diversity@{k}"]
+    table = Table(title=f"{result['dataset']} — {result['protocol']} (seeds {result['seeds']})")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for model, row in summary.iterrows():
+        cells = []
+        for c in cols:
+            std = row.get(f"{c}_std")
+            cells.append(f"{row[c]:.4f}" + (f"±{std:.3f}" if std and std > 0.0005 else ""))
+        table.add_row(model, *cells)
+    Console(width=max(120, 14 * (len(cols) + 1))).print(table)
+
+
+def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[Path], out: Path) -> str:
+    cols = columns_for(summary, result["main_metric"], result["k"])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = ""
+    for model, row in summary.iterrows():
+        cells = "".join(
+            f"<td>{row[c]:.4f}" + (f" ± {row[c + '_ci95']:.4f}" if f"{c}_ci95" in row else "") + "</td>"
+            for c in cols)
+        body += f"<tr><th>{html.escape(str(model))}</th>{cells}</tr>"
+    sig_html = sig.to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(sig) else "<p>n/a</p>"
+    imgs = "".join(f'<figure><img src="{f.relative_to(out)}" alt="{f.stem}"></figure>' for f in figures)
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>avrec evaluation — {html.escape(result['dataset'])} / {html.escape(result['protocol'])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}img{{max-width:100%}}</style></head><body>
+<h1>Evaluation: {html.escape(result['dataset'])}, protocol <code>{html.escape(result['protocol'])}</code></h1>
+<p>Seeds {result['seeds']}; cut-offs {result['k']}; created {result['created']} on {html.escape(result['machine'])}.
+Values: mean over test users (and seeds) ± 95% interval over users.</p>
+<h2>Results</h2><table><tr><th>model</th>{head}</tr>{body}</table>
+<h2>Paired significance against the best baseline ({html.escape(result['main_metric'])})</h2>{sig_html}
+<h2>Plots</h2>{imgs}</body></html>"""
