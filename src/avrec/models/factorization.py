@@ -79,7 +79,10 @@ class ALS(_Factorization):
         model = AlternatingLeastSquares(factors=c.factors, regularization=c.regularization,
                                         alpha=c.alpha, iterations=c.iterations,
                                         random_state=c.seed, num_threads=1)
-        model.fit((data.matrix > 0).astype(np.float32), show_progress=False)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            model.fit((data.matrix > 0).astype(np.float32), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self._prepare()
