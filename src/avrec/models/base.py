@@ -31,6 +31,8 @@ from avrec.data.vocab import Vocabulary
 
 MANIFEST = "manifest.json"
 STATE = "state.npz"
+CATALOG = "catalog.jsonl"
+CATALOG_COLUMNS = ["item_id", "title", "genres", "tags", "kind", "language", "year"]
 
 
 class ModelConfig(BaseModel):
@@ -164,12 +166,16 @@ class Recommender(ABC):
         self.user_vocab: Vocabulary | None = None
         self.item_vocab: Vocabulary | None = None
         self.train_matrix: sp.csr_matrix | None = None
+        #: readable item fields (title, genres, ...) in vocabulary order, for explanations
+        self.catalog: pd.DataFrame | None = None
 
     # ---- learning -------------------------------------------------------------------
     def fit(self, data: TrainData) -> Self:
         self.user_vocab = data.user_vocab
         self.item_vocab = data.item_vocab
         self.train_matrix = data.matrix.tocsr()
+        cols = [c for c in CATALOG_COLUMNS if c in data.items.columns]
+        self.catalog = data.items[cols].reset_index(drop=True)
         self._fit(data)
         return self
 
@@ -195,6 +201,7 @@ class Recommender(ABC):
         known = np.where(users >= 0, users, 0)
         base = self.train_matrix[known]
         base = sp.csr_matrix(base.multiply((users >= 0)[:, None]).astype(np.float32))
+        base.eliminate_zeros()  # unknown users: truly empty rows
         if histories is None or all(h is None for h in histories):
             return base
         rows = []
@@ -233,12 +240,16 @@ class Recommender(ABC):
                   histories: Sequence[Sequence[str] | None] | None = None,
                   candidates: Sequence[Sequence[str] | None] | None = None,
                   queries: Sequence[str | None] | None = None,
-                  exclude_seen: bool = True, batch_size: int = 1024) -> Recommendations:
-        """Recommend for a batch of requests by external IDs (see module docstring)."""
+                  exclude_seen: bool | Sequence[bool] = True, explain: bool = False,
+                  batch_size: int = 1024) -> Recommendations:
+        """Recommend for a batch of requests by external IDs (see module docstring).
+        ``exclude_seen`` may be one flag or one per request; ``explain`` adds a short
+        explanation per item, from :meth:`contributions` where the model supports it."""
         self._require_fitted()
         user_ids = list(user_ids)
         out_items: list[list[str]] = []
         out_scores: list[list[float]] = []
+        out_expl: list[list[str]] = []
         for start in range(0, len(user_ids), batch_size):
             stop = min(start + batch_size, len(user_ids))
             chunk = [u if u is not None else "" for u in user_ids[start:stop]]
@@ -253,14 +264,31 @@ class Recommender(ABC):
                         idx = self.item_vocab.lookup(list(cand))
                         mask[n, idx[idx >= 0]] = True
             q = queries[start:stop] if queries is not None else None
-            idx, top = self.rank(users, hist, k, exclude=hist if exclude_seen else None,
-                                 candidates=mask, queries=q)
+            flags = (np.full(stop - start, bool(exclude_seen)) if isinstance(exclude_seen, bool)
+                     else np.asarray(exclude_seen[start:stop], dtype=bool))
+            exclude = sp.diags(flags.astype(np.float32)) @ hist if flags.any() else None
+            idx, top = self.rank(users, hist, k, exclude=exclude, candidates=mask, queries=q)
             ids = self.item_vocab.ids
-            for row_idx, row_scores in zip(idx, top, strict=True):
+            for n, (row_idx, row_scores) in enumerate(zip(idx, top, strict=True)):
                 keep = np.isfinite(row_scores)
                 out_items.append([str(i) for i in ids[row_idx[keep]]])
                 out_scores.append([float(s) for s in row_scores[keep]])
-        return Recommendations(user_ids, out_items, out_scores)
+                if explain:
+                    out_expl.append(self.explain(hist[n], row_idx[keep], q[n] if q else None))
+        return Recommendations(user_ids, out_items, out_scores, out_expl if explain else None)
+
+    # ---- explanations ---------------------------------------------------------------
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray | None:
+        """``[len(items), n_history_items]``: how much each history item (in the order of
+        ``history.indices``) adds to each item's score, for models whose score is a sum over
+        the history; None for models without such a decomposition."""
+        return None
+
+    def explain(self, history: sp.csr_matrix, items: np.ndarray,
+                query: str | None = None) -> list[str]:
+        from avrec.rerank.explain import explain_items
+
+        return explain_items(self, history, items, query)
 
     # ---- persistence ----------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
@@ -288,6 +316,8 @@ class Recommender(ABC):
         state = {f"state__{k}": v for k, v in self._state().items()}
         np.savez(path / STATE, train_data=m.data, train_indices=m.indices, train_indptr=m.indptr,
                  train_shape=np.array(m.shape), **state)
+        if self.catalog is not None:
+            self.catalog.to_json(path / CATALOG, orient="records", lines=True, force_ascii=False)
         self._save_extra(path)
         return path
 
@@ -309,5 +339,8 @@ class Recommender(ABC):
             model.train_matrix = sp.csr_matrix(
                 (z["train_data"], z["train_indices"], z["train_indptr"]), shape=tuple(z["train_shape"]))
             state = {k.removeprefix("state__"): z[k] for k in z.files if k.startswith("state__")}
+        if (path / CATALOG).is_file():
+            model.catalog = pd.read_json(path / CATALOG, orient="records", lines=True,
+                                         dtype={"item_id": str})
         model._set_state(state, path)
         return model

@@ -50,6 +50,9 @@ class ItemKNN(Recommender):
         h = (histories > 0).astype(np.float32)
         return np.asarray((h @ self.similarity).toarray(), dtype=np.float32)
 
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        return self.similarity[history.indices][:, items].toarray().T
+
     def _state(self) -> dict[str, np.ndarray]:
         s = self.similarity.tocsr()
         return {"sim_data": s.data, "sim_indices": s.indices, "sim_indptr": s.indptr,

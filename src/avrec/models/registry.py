@@ -13,9 +13,11 @@ _MODELS: dict[str, str] = {
     "als": "avrec.models.factorization:ALS",
     "bpr": "avrec.models.factorization:BPR",
     "bias": "avrec.models.bias:Bias",
+    "content": "avrec.models.content:Content",
+    "hybrid": "avrec.models.hybrid:Hybrid",
 }
 
-DEFAULT_MODEL = "popularity"
+DEFAULT_MODEL = "hybrid"
 
 
 def register(name: str, target: str) -> None:

@@ -1,0 +1,68 @@
+"""``avrec train`` and ``avrec recommend`` (the command-line contract of the matching models)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avrec.cli.common import UserError, handles_errors
+
+
+def train(
+    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder (items.csv, interactions.csv, ...)")],
+    out: Annotated[Path, typer.Option("--out", help="folder to save the model in")],
+    model: Annotated[str | None, typer.Option("--model", help="model name (default: the recommended one)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="JSON file with the model's settings")] = None,
+) -> None:
+    """Train a model on a dataset folder and save it. Items in items.csv without interactions
+    are cold items; content-aware models can still recommend them."""
+    import time
+
+    from avrec.data.loaders import load_dataset
+    from avrec.models.base import TrainData
+    from avrec.models.registry import DEFAULT_MODEL, available_models, create_model
+
+    name = model or DEFAULT_MODEL
+    if name not in available_models():
+        raise UserError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    settings = {}
+    if config:
+        try:
+            settings = json.loads(config.read_text())
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{config}: invalid JSON: {exc}") from None
+    dataset = load_dataset(dataset_dir)
+    t0 = time.perf_counter()
+    try:
+        recommender = create_model(name, settings)
+    except ValueError as exc:
+        raise UserError(f"{config}: {exc}") from None
+    recommender.fit(TrainData.from_dataset(dataset))
+    recommender.save(out)
+    typer.echo(f"trained {name} on {dataset.n_interactions:,} interactions, "
+               f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}")
+
+
+def recommend(
+    model_dir: Annotated[Path, typer.Argument(help="a folder written by avrec train")],
+    input: Annotated[Path, typer.Option("--input", help="requests, one JSON object per line")],
+    output: Annotated[Path, typer.Option("--output", help="where to write one JSON line per request")],
+    k: Annotated[int, typer.Option("--k", min=1, max=10_000)] = 10,
+    explain: Annotated[bool, typer.Option("--explain/--no-explain")] = True,
+) -> None:
+    """Recommend for a file of requests, batched."""
+    from avrec.models.base import Recommender
+    from avrec.models.requests import read_requests, run_requests, write_jsonl
+
+    requests = read_requests(input)
+    model = Recommender.load(model_dir)
+    write_jsonl(run_requests(model, requests, k, explain), output)
+    typer.echo(f"{len(requests)} requests -> {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(handles_errors(train))
+    app.command("recommend")(handles_errors(recommend))

@@ -1,0 +1,92 @@
+"""Zero-shot content matching: a user's history (or a natural-language request) against the
+items' pretrained text vectors. Works for items nobody has interacted with.
+
+Item vectors: all-MiniLM-L6-v2 of each item's text (English) for history matching, and
+multilingual-e5-small passages for requests in any language it reads (Chinese included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.base import ModelConfig, Recommender, TrainData
+
+
+class ContentConfig(ModelConfig):
+    #: encoder of item text for history matching
+    encoder: str = "text-en"
+    #: encoder for natural-language requests (None: requests not supported)
+    query_encoder: str | None = "text-multi"
+    #: weight of the request against the history when a request has both
+    query_weight: float = 0.7
+
+
+def user_profiles(histories: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
+    """Mean of the history items' vectors, L2-normalised (zero for an empty history)."""
+    h = (histories > 0).astype(np.float32)
+    prof = np.asarray(h @ vectors, dtype=np.float32)
+    norms = np.linalg.norm(prof, axis=1, keepdims=True)
+    return prof / np.where(norms > 0, norms, 1.0)
+
+
+class Content(Recommender):
+    name = "content"
+    Config = ContentConfig
+    content_aware = True
+
+    def _fit(self, data: TrainData) -> None:
+        from avrec.encoders.pipeline import encode_item_texts
+
+        vectors = data.item_features.get("text") if self.config.encoder == "text-en" else None
+        if vectors is None or vectors.shape[1] != 384:
+            vectors = encode_item_texts(data.items, self.config.encoder)
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.query_vectors = (encode_item_texts(data.items, self.config.query_encoder)
+                              if self.config.query_encoder else None)
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        from avrec.encoders.registry import get_encoder
+
+        if self.query_vectors is None:
+            raise ValueError("this content model was trained without a request encoder")
+        enc = get_encoder(self.config.query_encoder)
+        encode = getattr(enc, "encode_queries", enc.encode)
+        return encode(list(queries))
+
+    def query_scores(self, queries: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [n, n_items], mask of rows that had a request)."""
+        has = np.array([bool(q and q.strip()) for q in queries], dtype=bool)
+        out = np.zeros((len(queries), len(self.vectors)), dtype=np.float32)
+        if has.any():
+            q = self.encode_queries([queries[i] for i in np.flatnonzero(has)])
+            out[has] = q @ self.query_vectors.T
+        return out, has
+
+    def score(self, users: np.ndarray, histories: sp.csr_matrix,
+              queries: Sequence[str | None] | None = None) -> np.ndarray:
+        scores = user_profiles(histories, self.vectors) @ self.vectors.T
+        if queries is not None and any(queries):
+            q_scores, has = self.query_scores(queries)
+            has_hist = np.diff(histories.indptr) > 0
+            w = np.where(has_hist, self.config.query_weight, 1.0)[:, None]
+            scores[has] = (w[has] * q_scores[has] + (1 - w[has]) * scores[has])
+        return scores.astype(np.float32)
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        hv = self.vectors[history.indices]
+        prof = hv.sum(axis=0)
+        norm = np.linalg.norm(prof) or 1.0
+        return (self.vectors[items] @ hv.T) / norm
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {"vectors": self.vectors}
+        if self.query_vectors is not None:
+            state["query_vectors"] = self.query_vectors
+        return state
+
+    def _set_state(self, state, path) -> None:
+        self.vectors = state["vectors"]
+        self.query_vectors = state.get("query_vectors")

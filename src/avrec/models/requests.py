@@ -1,0 +1,87 @@
+"""The JSONL request format of ``avrec recommend`` and its batched execution.
+
+One JSON object per line: ``{"user_id": "..."}`` for a known user, optionally ``"history"``
+(list of item IDs; for unknown users, or to override), ``"query"`` (natural-language request),
+``"candidates"`` (rank only these), ``"exclude_seen"`` (default true). One output object per
+request, in order: ``{"user_id", "items", "scores", "explanations"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from avrec.errors import Problem
+from avrec.errors import ValidationError as InputError
+from avrec.models.base import Recommender
+
+MAX_LIST = 100_000
+MAX_QUERY = 2_000
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(default=None, max_length=256)
+    history: list[str] | None = Field(default=None, max_length=MAX_LIST)
+    query: str | None = Field(default=None, max_length=MAX_QUERY)
+    candidates: list[str] | None = Field(default=None, max_length=MAX_LIST)
+    exclude_seen: bool = True
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value):
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @field_validator("history", "candidates", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value):
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+def read_requests(path: Path) -> list[Request]:
+    """Parse and validate every line; all problems are reported together, by line."""
+    problems, requests = [], []
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(str(path), None, None, f"not valid UTF-8 at byte {exc.start}")]) from None
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            requests.append(Request.model_validate(json.loads(line)))
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(str(path), n, None, f"invalid JSON: {exc.msg}"))
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or None
+                problems.append(Problem(str(path), n, where, err["msg"]))
+    if problems:
+        raise InputError(problems[:200], total=len(problems))
+    return requests
+
+
+def run_requests(model: Recommender, requests: list[Request], k: int,
+                 explain: bool = True) -> list[dict]:
+    recs = model.recommend(
+        [r.user_id for r in requests], k,
+        histories=[r.history for r in requests] if any(r.history is not None for r in requests) else None,
+        candidates=[r.candidates for r in requests] if any(r.candidates is not None for r in requests) else None,
+        queries=[r.query for r in requests] if any(r.query for r in requests) else None,
+        exclude_seen=[r.exclude_seen for r in requests], explain=explain)
+    out = recs.to_records()
+    for rec, req in zip(out, requests, strict=True):
+        rec["user_id"] = req.user_id
+    return out
+
+
+def write_jsonl(records: Iterable[dict], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -1,0 +1,77 @@
+"""Short, faithful explanations: the history items that contributed most to an item's score
+(from the model's own additive decomposition), and the content attributes they share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from avrec.data.dataset import split_multi
+
+MAX_REASONS = 2
+
+
+def _titles(model) -> pd.Series | None:
+    cat = model.catalog
+    return None if cat is None or "title" not in cat else cat["title"]
+
+
+def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]) -> list[str]:
+    if catalog is None or not others:
+        return []
+    out: list[str] = []
+    for col in ("genres", "tags"):
+        if col not in catalog:
+            continue
+        mine = split_multi(catalog.at[item, col])
+        theirs = {v for o in others for v in split_multi(catalog.at[o, col])}
+        out += [v for v in mine if v in theirs]
+    return list(dict.fromkeys(out))[:3]
+
+
+def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
+                  query: str | None = None) -> list[str]:
+    """One sentence per item. Uses ``model.contributions`` when the model has it; a request
+    is cited with the item's similarity to it; otherwise says what the score rests on."""
+    hist_idx = history.indices
+    titles = _titles(model)
+    contrib = model.contributions(history, items) if len(hist_idx) else None
+    query_sim = _query_similarity(model, query, items)
+    out = []
+    for n, item in enumerate(items):
+        if query_sim is not None:
+            text = f"matches your request “{query[:80]}” (similarity {query_sim[n]:.2f})"
+            attrs = [g for g in split_multi(model.catalog.at[int(item), "genres"])][:3] \
+                if model.catalog is not None and "genres" in model.catalog else []
+            out.append(text + ("; " + ", ".join(attrs) if attrs else ""))
+            continue
+        if contrib is None or not np.any(contrib[n] > 0):
+            out.append(_fallback(model, int(item)))
+            continue
+        order = np.argsort(-contrib[n])[:MAX_REASONS]
+        top = [int(hist_idx[j]) for j in order if contrib[n, j] > 0]
+        share = contrib[n, order].clip(min=0).sum() / max(contrib[n].clip(min=0).sum(), 1e-9)
+        names = [str(titles.iloc[j]) if titles is not None else model.item_vocab.ids[j] for j in top]
+        text = "because you liked " + " and ".join(names) + f" ({share:.0%} of the score)"
+        attrs = shared_attributes(model.catalog, int(item), top)
+        if attrs:
+            text += "; shares " + ", ".join(attrs)
+        out.append(text)
+    return out
+
+
+def _query_similarity(model, query: str | None, items: np.ndarray) -> np.ndarray | None:
+    content = getattr(model, "content", model)
+    if not query or not query.strip() or getattr(content, "query_vectors", None) is None:
+        return None
+    q = content.encode_queries([query])[0]
+    return content.query_vectors[items] @ q
+
+
+def _fallback(model, item: int) -> str:
+    if model.train_matrix is not None:
+        count = int(model.train_matrix[:, item].nnz)
+        if count:
+            return f"popular: {count} people interacted with it"
+    return "matches the content of your request"
