@@ -21,9 +21,9 @@ from avrec.models.ease import EASE, EASEConfig
 
 class HybridConfig(ModelConfig):
     l2: float = 500.0
-    neighbors: int = 20
+    neighbors: int = 50
     #: sharpening of neighbour similarities (softmax temperature over cosine)
-    temperature: float = 0.05
+    temperature: float = 0.2
     content_weight: float = 0.1
     query_encoder: str | None = "text-multi"
     query_weight: float = 0.7
