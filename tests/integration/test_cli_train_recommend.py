@@ -1,0 +1,90 @@
+"""The exact command-line contract: avrec train / avrec recommend with JSONL requests,
+cold items, natural-language requests (English and Chinese), bad requests."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from avrec.cli import app
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("catalog")
+    items = pd.DataFrame({
+        "item_id": [f"m{n}" for n in range(30)] + ["cold-space", "cold-cook"],
+        "title": [("Space voyage to the stars " if n % 2 else "Cooking pasta with grandma ") + str(n)
+                  for n in range(30)] + ["Astronauts explore a distant galaxy", "Baking bread at home"],
+        "genres": ["Sci-Fi" if n % 2 else "Food" for n in range(30)] + ["Sci-Fi", "Food"],
+    })
+    items.to_csv(root / "items.csv", index=False)
+    rows = [(f"u{u}", f"m{i}", 5, 1_000_000 + i) for u in range(40) for i in range(30)
+            if i % 2 == u % 2 and (i + u) % 3]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]).to_csv(
+        root / "interactions.csv", index=False)
+    out = tmp_path_factory.mktemp("model") / "hybrid"
+    result = CliRunner().invoke(app, ["train", str(root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _recommend(model_dir, tmp_path, requests, *extra):
+    req = tmp_path / "req.jsonl"
+    req.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in requests) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["recommend", str(model_dir), "--input", str(req), "--k", "3",
+                                      "--output", str(out), *extra])
+    return result, out
+
+
+def test_recommend_contract(trained, tmp_path):
+    requests = [
+        {"user_id": "u1"},
+        {"user_id": "visitor", "history": ["m1", "m3", "m5"]},
+        {"query": "a film about astronauts in outer space"},
+        {"query": "关于宇航员和太空的电影"},
+        {"user_id": "u0", "candidates": ["cold-space", "cold-cook"]},
+        {"user_id": "u1", "exclude_seen": False},
+    ]
+    result, out = _recommend(trained, tmp_path, requests)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == len(requests)
+    for line, req in zip(lines, requests, strict=True):
+        assert set(line) == {"user_id", "items", "scores", "explanations"}
+        assert line["user_id"] == req.get("user_id")
+        expected = min(3, len(req.get("candidates", range(3))))
+        assert len(line["items"]) == len(line["scores"]) == len(line["explanations"]) == expected
+    seen_u1 = {f"m{i}" for i in range(30) if i % 2 == 1 and (i + 1) % 3}
+    assert not seen_u1 & set(lines[0]["items"])
+    assert all(int(i[1:]) % 2 == 1 for i in lines[1]["items"] if i.startswith("m"))
+    assert lines[2]["items"][0] in {"cold-space"} | {f"m{i}" for i in range(1, 30, 2)}
+    assert "request" in lines[2]["explanations"][0]
+    assert lines[3]["items"][0] in {"cold-space"} | {f"m{i}" for i in range(1, 30, 2)}
+    assert lines[4]["items"][0] == "cold-cook"  # u0 likes the food items; cold item ranked
+    assert seen_u1 & set(lines[5]["items"])
+
+
+def test_bad_requests_are_reported_by_line(trained, tmp_path):
+    req = tmp_path / "bad.jsonl"
+    req.write_text('{"user_id": "u1"}\n{"user_id": \n{"user_id": "u1", "k": 3}\n{"history": "m1"}\n')
+    result = CliRunner().invoke(app, ["recommend", str(trained), "--input", str(req),
+                                      "--output", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2
+    assert "bad.jsonl:2: invalid JSON" in result.output
+    assert "bad.jsonl:3 (column 'k')" in result.output
+    assert "bad.jsonl:4 (column 'history')" in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_unknown_model_and_missing_model_dir(tmp_path):
+    result = CliRunner().invoke(app, ["train", str(tmp_path), "--model", "nope", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "unknown model 'nope'" in result.output
+    (tmp_path / "r.jsonl").write_text('{"user_id": "a"}\n')
+    result = CliRunner().invoke(app, ["recommend", str(tmp_path / "missing"), "--input",
+                                      str(tmp_path / "r.jsonl"), "--output", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2 and "not a saved avrec model" in result.output
