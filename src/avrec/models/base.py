@@ -63,6 +63,8 @@ class TrainData:
     users: pd.DataFrame | None = None
     root: Path | None = None
     item_features: dict[str, np.ndarray] = field(default_factory=dict)
+    #: same pattern as ``matrix``; value = recency rank within the user (1 = most recent)
+    recency: sp.csr_matrix | None = None
 
     @classmethod
     def from_dataset(
@@ -108,7 +110,8 @@ class TrainData:
                 raise ValueError(f"item feature {name!r} has {arr.shape[0]} rows, catalog has {len(item_vocab)}")
             features[name] = arr
         return cls(items.reset_index(drop=True), inter, user_vocab, item_vocab, matrix.tocsr(),
-                   ratings, dataset.users, dataset.root, features)
+                   ratings, dataset.users, dataset.root, features,
+                   recency_matrix(rows, cols, inter["timestamp"].to_numpy(float, na_value=-1.0), shape))
 
     @property
     def n_users(self) -> int:
@@ -117,6 +120,15 @@ class TrainData:
     @property
     def n_items(self) -> int:
         return len(self.item_vocab)
+
+
+def recency_matrix(rows: np.ndarray, cols: np.ndarray, times: np.ndarray,
+                   shape: tuple[int, int]) -> sp.csr_matrix:
+    """1 for each user's most recent item, 2 for the one before, ... (ties: file order)."""
+    frame = pd.DataFrame({"r": rows, "c": cols, "t": times, "o": np.arange(len(rows))})
+    frame = frame.sort_values(["r", "t", "o"]).drop_duplicates(["r", "c"], keep="last")
+    rank = frame.groupby("r").cumcount(ascending=False).to_numpy() + 1
+    return sp.csr_matrix((rank.astype(np.float32), (frame["r"], frame["c"])), shape=shape)
 
 
 @dataclass
@@ -166,6 +178,7 @@ class Recommender(ABC):
         self.user_vocab: Vocabulary | None = None
         self.item_vocab: Vocabulary | None = None
         self.train_matrix: sp.csr_matrix | None = None
+        self.train_recency: sp.csr_matrix | None = None
         #: readable item fields (title, genres, ...) in vocabulary order, for explanations
         self.catalog: pd.DataFrame | None = None
 
@@ -174,6 +187,7 @@ class Recommender(ABC):
         self.user_vocab = data.user_vocab
         self.item_vocab = data.item_vocab
         self.train_matrix = data.matrix.tocsr()
+        self.train_recency = data.recency.tocsr() if data.recency is not None else None
         cols = [c for c in CATALOG_COLUMNS if c in data.items.columns]
         self.catalog = data.items[cols].reset_index(drop=True)
         self._fit(data)
@@ -195,11 +209,14 @@ class Recommender(ABC):
     def history_matrix(self, users: np.ndarray,
                        histories: Sequence[Sequence[str] | None] | None = None) -> sp.csr_matrix:
         """Rows of item interactions: a known user's training row, or the given history
-        (which replaces it) mapped through the item vocabulary (unknown items dropped)."""
+        (which replaces it; oldest first) mapped through the item vocabulary (unknown items
+        dropped). Values are recency ranks (1 = most recent); models that ignore order use
+        ``histories > 0``."""
         self._require_fitted()
         n_items = len(self.item_vocab)
         known = np.where(users >= 0, users, 0)
-        base = self.train_matrix[known]
+        source = self.train_recency if self.train_recency is not None else self.train_matrix
+        base = source[known]
         base = sp.csr_matrix(base.multiply((users >= 0)[:, None]).astype(np.float32))
         base.eliminate_zeros()  # unknown users: truly empty rows
         if histories is None or all(h is None for h in histories):
@@ -209,9 +226,10 @@ class Recommender(ABC):
             if hist is None:
                 rows.append(base[n])
                 continue
-            idx = self.item_vocab.lookup(list(hist))
-            idx = np.unique(idx[idx >= 0])
-            rows.append(sp.csr_matrix((np.ones(len(idx), np.float32), (np.zeros(len(idx), int), idx)),
+            idx = self.item_vocab.lookup(list(hist))[::-1]  # most recent first
+            idx = idx[idx >= 0]
+            idx, first = np.unique(idx, return_index=True)  # a repeated item counts as recent
+            rows.append(sp.csr_matrix(((first + 1).astype(np.float32), (np.zeros(len(idx), int), idx)),
                                       shape=(1, n_items)))
         return sp.vstack(rows).tocsr() if rows else base
 
@@ -314,6 +332,9 @@ class Recommender(ABC):
         self.item_vocab.save(path / "items.json")
         m = self.train_matrix.tocsr()
         state = {f"state__{k}": v for k, v in self._state().items()}
+        if self.train_recency is not None:
+            r = self.train_recency.tocsr()
+            state.update(recency_data=r.data, recency_indices=r.indices, recency_indptr=r.indptr)
         np.savez(path / STATE, train_data=m.data, train_indices=m.indices, train_indptr=m.indptr,
                  train_shape=np.array(m.shape), **state)
         if self.catalog is not None:
@@ -339,6 +360,10 @@ class Recommender(ABC):
             model.train_matrix = sp.csr_matrix(
                 (z["train_data"], z["train_indices"], z["train_indptr"]), shape=tuple(z["train_shape"]))
             state = {k.removeprefix("state__"): z[k] for k in z.files if k.startswith("state__")}
+            if "recency_data" in z.files:
+                model.train_recency = sp.csr_matrix(
+                    (z["recency_data"], z["recency_indices"], z["recency_indptr"]),
+                    shape=tuple(z["train_shape"]))
         if (path / CATALOG).is_file():
             model.catalog = pd.read_json(path / CATALOG, orient="records", lines=True,
                                          dtype={"item_id": str})

@@ -27,6 +27,10 @@ class HybridConfig(ModelConfig):
     content_weight: float = 0.1
     query_encoder: str | None = "text-multi"
     query_weight: float = 0.7
+    #: history items weigh exp(-(recency rank - 1) / recency_tau); None: all equal
+    recency_tau: float | None = 5.0
+    #: weight of the recency-weighted history against the plain one
+    recency_mix: float = 0.0
 
 
 def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray,
@@ -68,7 +72,7 @@ class Hybrid(Recommender):
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
-        h = (histories > 0).astype(np.float32)
+        h = self.history_weights(histories)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
         content = self.content.score(users, histories, None)
         spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
@@ -87,8 +91,19 @@ class Hybrid(Recommender):
                     scores[n] = q
         return scores
 
+    def history_weights(self, histories: sp.csr_matrix) -> sp.csr_matrix:
+        """Each history item's weight: a mix of 1 and a decay with its recency rank."""
+        h = sp.csr_matrix(histories, dtype=np.float32, copy=True)
+        if self.config.recency_tau:
+            m = self.config.recency_mix
+            h.data = (1 - m) + m * np.exp(-(h.data - 1.0) / self.config.recency_tau)
+        else:
+            h.data = np.ones_like(h.data)
+        return h
+
     def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self.weights[np.ix_(history.indices, items)].T
+        w = self.history_weights(history).data
+        return (self.weights[np.ix_(history.indices, items)] * w[:, None]).T
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights, **{f"content_{k}": v for k, v in self.content._state().items()}}
