@@ -49,7 +49,7 @@ def main() -> None:
         for protocol in args.protocols.split(","):
             t0 = time.perf_counter()
             out = ROOT / "reports" / "benchmarks" / f"{name}-{protocol}"
-            result = evaluate_to_report(dataset, protocol, models if protocol != "kfold" else [],
+            result = evaluate_to_report(dataset, protocol, models if protocol != "kfold" else ["rating"],
                                         [10, 20], seeds, out,
                                         configs=PROTOCOL_CONFIGS.get(protocol, CONFIGS),
                                         log=lambda m: print(m, flush=True))

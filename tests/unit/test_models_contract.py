@@ -11,7 +11,7 @@ from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 
-FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias"]
+FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating"]
 CONTENT = ["content", "hybrid"]
 
 
@@ -119,3 +119,22 @@ def test_bias_predicts_ratings(fitted, data):
     model = fitted("bias")
     pred = model.predict(["u0", "nobody"], ["i0", "unknown"])
     assert np.all(np.isfinite(pred)) and 3 <= pred[1] <= 5
+
+
+def test_rating_model_beats_bias_on_held_out_ratings():
+    from avrec.evaluation.runner import evaluate
+
+    rng = np.random.default_rng(1)
+    n_users, n_items = 80, 50
+    taste = rng.normal(size=(n_users, 3))
+    kind = rng.normal(size=(n_items, 3))
+    rows = []
+    for u in range(n_users):
+        for i in rng.choice(n_items, 25, replace=False):
+            r = np.clip(np.round(3 + taste[u] @ kind[i] + rng.normal(0, 0.3)), 1, 5)
+            rows.append((f"u{u}", f"i{i}", r, 1_000 + i))
+    ds = Dataset(pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)]}),
+                 pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
+    runs = evaluate(ds, "kfold", ["bias", "rating"], ks=[10], log=lambda _: None)
+    mae = {m: np.mean([r.metrics["mae"] for r in runs if r.model == m]) for m in ("bias", "rating")}
+    assert mae["rating"] < 0.8 * mae["bias"], mae

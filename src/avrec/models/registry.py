@@ -13,6 +13,7 @@ _MODELS: dict[str, str] = {
     "als": "avrec.models.factorization:ALS",
     "bpr": "avrec.models.factorization:BPR",
     "bias": "avrec.models.bias:Bias",
+    "rating": "avrec.models.rating:Rating",
     "content": "avrec.models.content:Content",
     "hybrid": "avrec.models.hybrid:Hybrid",
 }
