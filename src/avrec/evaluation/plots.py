@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pandas as pd
 
 from avrec.evaluation.runner import ModelRun
 
+#: drawn grey in the bar charts
+BASELINES = ("popularity", "itemknn", "ease", "als", "bias")
 ACTIVITY_BUCKETS = [0, 10, 25, 50, 100, 200, 10**9]
 
 
@@ -22,15 +25,17 @@ def _plt():
     return plt
 
 
-def metric_bars(summary: pd.DataFrame, metrics: Sequence[str], path: Path) -> Path:
+def metric_bars(summary: pd.DataFrame, metrics: Sequence[str], path: Path,
+                title: str = "Mean over test users and seeds; error bars: 95% interval") -> Path:
     plt = _plt()
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         err = summary.get(f"{metric}_ci95", pd.Series(0, index=summary.index))
-        ax.bar(summary.index, summary[metric], yerr=err, capsize=3, color="#4c78a8")
+        colors = ["#9d9d9d" if m in BASELINES else "#4c78a8" for m in summary.index]
+        ax.bar(summary.index, summary[metric], yerr=err.fillna(0), capsize=3, color=colors)
         ax.set_title(metric)
         ax.tick_params(axis="x", rotation=60)
-    fig.suptitle("Mean over test users and seeds; error bars: 95% interval")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -39,7 +44,7 @@ def metric_bars(summary: pd.DataFrame, metrics: Sequence[str], path: Path) -> Pa
 
 def by_activity(runs: Sequence[ModelRun], metric: str, path: Path) -> Path:
     plt = _plt()
-    labels = [f"{a + 1}-{b}" if b < 10**9 else f">{a}" for a, b in zip(ACTIVITY_BUCKETS, ACTIVITY_BUCKETS[1:])]
+    labels = [f"{a + 1}-{b}" if b < 10**9 else f">{a}" for a, b in itertools.pairwise(ACTIVITY_BUCKETS)]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for model in dict.fromkeys(r.model for r in runs):
         frame = pd.concat([r.per_user for r in runs if r.model == model])
@@ -67,7 +72,7 @@ def popularity(runs: Sequence[ModelRun], item_popularity: np.ndarray, k: int, pa
         if len(recs):
             ax.hist(np.log10(item_popularity[recs] + 1), bins=bins, density=True, histtype="step",
                     label=model)
-    ax.set_xlabel("log10(1 + item's training interactions)")
+    ax.set_xlabel("log10(1 + item's interactions in the dataset)")
     ax.set_title(f"Popularity of recommended items (top {k}) vs the catalog")
     ax.legend(fontsize=7)
     fig.tight_layout()

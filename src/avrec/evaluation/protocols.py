@@ -90,7 +90,7 @@ def cold_items(inter: pd.DataFrame, all_items: list[str], seed: int, share: floa
     rng = np.random.default_rng(seed)
     inter = _dedup(inter)
     with_inter = np.array(sorted(set(inter["item_id"])), dtype=object)
-    held = set(rng.choice(with_inter, size=int(round(len(with_inter) * share)), replace=False))
+    held = set(rng.choice(with_inter, size=round(len(with_inter) * share), replace=False))
     test_mask = inter["item_id"].isin(held).to_numpy()
     train, test = inter[~test_mask], inter[test_mask]
     test = test[test["user_id"].isin(set(train["user_id"]))]
@@ -104,7 +104,7 @@ def cold_users(inter: pd.DataFrame, seed: int, share: float = 0.2, given: int = 
     rng = np.random.default_rng(seed)
     inter = _dedup(inter)
     users = np.array(sorted(set(inter["user_id"])), dtype=object)
-    held = set(rng.choice(users, size=int(round(len(users) * share)), replace=False))
+    held = set(rng.choice(users, size=round(len(users) * share), replace=False))
     mask = inter["user_id"].isin(held).to_numpy()
     train, held_rows = inter[~mask], inter[mask]
     held_rows = held_rows.assign(_ts=held_rows["timestamp"].fillna(-1), _row=np.arange(len(held_rows)))

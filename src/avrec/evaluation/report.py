@@ -15,7 +15,7 @@ import pandas as pd
 from avrec.evaluation import metrics as M
 from avrec.evaluation import plots
 from avrec.evaluation.runner import ModelRun
-from avrec.evaluation.summary import main_metric, significance, summarize
+from avrec.evaluation.summary import has_ratings, main_metric, significance, summarize
 from avrec.rerank.diversity import mmr
 
 KNOBS = (0.0, 0.2, 0.4, 0.6, 0.8)
@@ -54,22 +54,27 @@ def write_report(runs: Sequence[ModelRun], out: Path, *, dataset: str, protocol:
     summary = summarize(runs)
     sig = significance(runs)
     metric, _ = main_metric(runs)
-    rating = metric == "rmse"
+    rating = has_ratings(runs)
     k = min(ks)
     figures = []
+    shown = [f"{m}@{k}" for m in ("ndcg", "recall", "hr", "mrr", "map")]
+    figures.append(plots.metric_bars(summary, shown, out / "plots" / "metrics.png"))
     if rating:
-        figures.append(plots.metric_bars(summary, ["mae", "rmse"], out / "plots" / "metrics.png"))
-    else:
-        shown = [f"{m}@{k}" for m in ("ndcg", "recall", "hr", "mrr", "map")]
-        figures.append(plots.metric_bars(summary, shown, out / "plots" / "metrics.png"))
-        figures.append(plots.by_activity(runs, f"ndcg@{k}", out / "plots" / "activity.png"))
-        if item_popularity is not None:
-            figures.append(plots.popularity(runs, item_popularity, k, out / "plots" / "popularity.png"))
-        if tradeoff is not None and len(tradeoff):
-            figures.append(plots.tradeoff(tradeoff, out / "plots" / "tradeoff.png"))
+        rated = summary[summary["rmse"].notna()]
+        figures.append(plots.metric_bars(rated, ["mae", "rmse"], out / "plots" / "rating.png",
+                                         title="Rating prediction error (lower is better)"))
+    figures.append(plots.by_activity(runs, f"ndcg@{k}", out / "plots" / "activity.png"))
+    if item_popularity is not None:
+        figures.append(plots.popularity(runs, item_popularity, k, out / "plots" / "popularity.png"))
+    if tradeoff is not None and len(tradeoff):
+        figures.append(plots.tradeoff(tradeoff, out / "plots" / "tradeoff.png"))
+    per_user = pd.concat([r.per_user.assign(model=r.model, seed=r.seed, split=r.split) for r in runs])
+    per_user.to_csv(out / "per_user.csv", index=False, float_format="%.6g")
     result = {
         "dataset": dataset, "protocol": protocol, "k": list(ks),
         "seeds": sorted({r.seed for r in runs}), "main_metric": metric,
+        "rating_metric": "rmse" if rating else None,
+        "splits": _split_stats(runs),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "models": json.loads(summary.to_json(orient="index")),
@@ -81,11 +86,20 @@ def write_report(runs: Sequence[ModelRun], out: Path, *, dataset: str, protocol:
     return result
 
 
+def _split_stats(runs: Sequence[ModelRun]) -> list[dict]:
+    """Test users per (seed, split), from the first model's run on each."""
+    seen, out = set(), []
+    for r in runs:
+        if (r.seed, r.split) not in seen:
+            seen.add((r.seed, r.split))
+            out.append({"seed": r.seed, "split": r.split, "test_users": len(r.per_user)})
+    return out
+
+
 def columns_for(summary: pd.DataFrame, metric: str, ks: Sequence[int]) -> list[str]:
-    if metric == "rmse":
-        return ["mae", "rmse", "fit_seconds"]
     k = min(ks)
-    cols = [f"{m}@{kk}" for kk in ks for m in ("ndcg", "recall", "hr")]
+    cols = ["mae", "rmse"] if "rmse" in summary.columns else []
+    cols += [f"{m}@{kk}" for kk in ks for m in ("ndcg", "recall", "hr")]
     cols += [f"mrr@{k}", f"map@{k}", f"f1@{k}", "auc", f"coverage@{k}", f"diversity@{k}",
              f"novelty@{k}", f"popularity@{k}", "fit_seconds"]
     return [c for c in cols if c in summary.columns]
@@ -97,10 +111,9 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
 
     summary = pd.DataFrame(result["models"]).T
     cols = columns_for(summary, result["main_metric"], ks)
-    if result["main_metric"] != "rmse":  # the console gets the headline columns; HTML has all
-        k = min(ks)
-        cols = [c for c in cols if c.split("@")[0] in ("ndcg", "recall", "hr", "mrr", "coverage")
-                or c == "fit_seconds" or c == f"diversity@{k}"]
+    k = min(ks)  # the console gets the headline columns; HTML has all
+    cols = [c for c in cols if c.split("@")[0] in ("ndcg", "recall", "hr", "mrr", "coverage")
+            or c in ("fit_seconds", f"diversity@{k}", "mae", "rmse")]
     table = Table(title=f"{result['dataset']} — {result['protocol']} (seeds {result['seeds']})")
     table.add_column("model")
     for c in cols:
@@ -109,6 +122,9 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
         cells = []
         for c in cols:
             std = row.get(f"{c}_std")
+            if pd.isna(row[c]):
+                cells.append("–")
+                continue
             cells.append(f"{row[c]:.4f}" + (f"±{std:.3f}" if std and std > 0.0005 else ""))
         table.add_row(model, *cells)
     Console(width=max(120, 14 * (len(cols) + 1))).print(table)
@@ -120,7 +136,9 @@ def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[
     body = ""
     for model, row in summary.iterrows():
         cells = "".join(
-            f"<td>{row[c]:.4f}" + (f" ± {row[c + '_ci95']:.4f}" if f"{c}_ci95" in row else "") + "</td>"
+            "<td>–</td>" if pd.isna(row[c]) else
+            f"<td>{row[c]:.4f}" + (f" ± {row[c + '_ci95']:.4f}" if pd.notna(row.get(f"{c}_ci95"))
+                                   else "") + "</td>"
             for c in cols)
         body += f"<tr><th>{html.escape(str(model))}</th>{cells}</tr>"
     sig_html = sig.to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(sig) else "<p>n/a</p>"

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from avrec.data.dataset import Dataset
 from avrec.evaluation import metrics as M
+from avrec.evaluation.features import content_vectors
+from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
 from avrec.models.base import Recommender, TrainData, top_k
 from avrec.models.registry import create_model
@@ -38,17 +39,9 @@ class ModelRun:
     recommendations: list[np.ndarray] = field(default_factory=list, repr=False)
     #: user -> relevant item indices (ranking runs), for analyses of the saved lists
     relevant: dict[str, set[int]] = field(default_factory=dict, repr=False)
-
-
-def guard_no_leakage(split: Split, data: TrainData) -> None:
-    """Test interactions must not reach training: not in the split, not in the matrix the
-    model is given (the model sees nothing else about users: item features are content only)."""
-    split.check_no_leakage()
-    u = data.user_vocab.lookup(split.test["user_id"].tolist())
-    i = data.item_vocab.lookup(split.test["item_id"].tolist())
-    known = (u >= 0) & (i >= 0)
-    if known.any() and np.asarray(data.matrix[u[known], i[known]]).ravel().any():
-        raise AssertionError(f"{split.name}: test interactions reached the training matrix")
+    #: rating runs (``kfold``) of models with ``predict``: user_id, abs_error, sq_error per
+    #: test interaction
+    errors: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _auc_rows(scores: np.ndarray, relevant: list[np.ndarray]) -> np.ndarray:
@@ -96,11 +89,14 @@ def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int
 
 
 def beyond_accuracy(lists: Sequence[np.ndarray], k: int, data: TrainData,
-                    item_vectors: np.ndarray) -> dict[str, float]:
+                    item_vectors: np.ndarray, split: Split | None = None) -> dict[str, float]:
+    """Coverage (of the candidate set where the protocol has one), content diversity,
+    novelty and average popularity of the top-``k`` lists."""
     pop = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(float)
     cut = [lst[:k] for lst in lists]
+    n_catalog = len(split.candidates) if split is not None and split.candidates else data.n_items
     return {
-        f"coverage@{k}": M.catalog_coverage(cut, data.n_items),
+        f"coverage@{k}": M.catalog_coverage(cut, n_catalog),
         f"diversity@{k}": float(np.mean([M.intra_list_diversity(c, item_vectors) for c in cut])),
         f"novelty@{k}": float(np.mean([M.novelty(c, pop, data.n_users) for c in cut])),
         f"popularity@{k}": float(np.mean([M.popularity_bias(c, pop) for c in cut])),
@@ -108,53 +104,76 @@ def beyond_accuracy(lists: Sequence[np.ndarray], k: int, data: TrainData,
 
 
 def run_rating(model: Recommender, split: Split) -> pd.DataFrame:
-    if not hasattr(model, "predict"):
-        raise TypeError(f"model {model.name!r} does not predict ratings")
-    pred = model.predict(split.test["user_id"].tolist(), split.test["item_id"].tolist())
-    err = pred - split.test["rating"].to_numpy(float)
-    return pd.DataFrame({"user_id": split.test["user_id"], "abs_error": np.abs(err),
+    """Absolute and squared error of ``model.predict(user_ids, item_ids)`` on every test
+    interaction (see :mod:`avrec.evaluation.protocols` for the contract)."""
+    if not callable(getattr(model, "predict", None)):
+        raise TypeError(f"model {model.name!r} does not predict ratings (no predict method)")
+    test = split.test
+    pred = np.asarray(model.predict(test["user_id"].tolist(), test["item_id"].tolist()), float)
+    if pred.shape != (len(test),):
+        raise ValueError(f"{model.name}.predict returned shape {pred.shape} for {len(test)} pairs")
+    err = pred - test["rating"].to_numpy(float)
+    return pd.DataFrame({"user_id": test["user_id"].to_numpy(), "abs_error": np.abs(err),
                          "sq_error": err**2})
 
 
 def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequence[int] = (10, 20),
              seeds: Sequence[int] = (0,), configs: dict[str, dict] | None = None,
              item_vectors: np.ndarray | None = None, depth: int = 100,
-             log: Callable[[str], None] = print) -> list[ModelRun]:
-    """Every model on every split of ``protocol`` for each seed. ``item_vectors``: content
-    vectors aligned with ``dataset.items`` (given to models as the ``text`` feature and used
-    for the diversity metric)."""
+             log: Callable[[str], None] = print, *,
+             item_features: dict[str, np.ndarray] | None = None) -> list[ModelRun]:
+    """Every model on every split of ``protocol`` for each seed.
+
+    ``item_features``: catalog feature matrices from
+    :func:`avrec.evaluation.features.item_features` (handed to models as
+    ``TrainData.item_features``; their :func:`content_vectors` measure diversity). For
+    compatibility, ``item_vectors`` alone is handed over as the ``text`` feature. Fit and scoring
+    run :func:`~avrec.evaluation.leakage.isolated` (training view of the dataset folder, empty
+    database). Under ``kfold`` every model is ranked on each fold, and models with ``predict``
+    also get MAE/RMSE."""
     configs = configs or {}
-    if item_vectors is None:
+    if item_features is None:
         from avrec.fusion.features import genre_matrix
 
-        item_vectors = genre_matrix(dataset.items)
-    features = {"text": item_vectors}
+        item_features = {"genres": genre_matrix(dataset.items)}
+        if item_vectors is not None:
+            item_features["text"] = np.asarray(item_vectors, np.float32)
+    if item_vectors is None:
+        item_vectors = content_vectors(item_features)
     runs: list[ModelRun] = []
     for seed in seeds:
         for split in make_splits(dataset, protocol, seed):
-            data = TrainData.from_dataset(dataset.with_interactions(split.train), features)
-            guard_no_leakage(split, data)
-            for name in models:
-                config = {"seed": seed, **configs.get(name, {})}
-                model = create_model(name, config)
-                tracemalloc.start()
-                t0 = time.perf_counter()
-                model.fit(data)
-                fit_s = time.perf_counter() - t0
-                peak = tracemalloc.get_traced_memory()[1] / 2**20
-                tracemalloc.stop()
-                if split.task == "rating":
-                    per_user = run_rating(model, split)
-                    metrics = {"mae": float(per_user["abs_error"].mean()),
-                               "rmse": float(np.sqrt(per_user["sq_error"].mean()))}
-                    runs.append(ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak))
-                else:
-                    per_user, lists, relevant = rank_users(model, split, ks, depth)
-                    metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
-                    metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors))
-                    runs.append(ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak,
-                                         lists, relevant))
-                main = "rmse" if split.task == "rating" else f"ndcg@{min(ks)}"
-                log(f"{protocol} seed={seed} {split.name} {name}: {main}={metrics[main]:.4f} "
-                    f"(fit {fit_s:.1f} s)")
+            train = dataset.with_interactions(split.train)
+            with isolated(dataset, train) as view:
+                data = TrainData.from_dataset(train, item_features)
+                data.root = view
+                guard_no_leakage(split, data)
+                for name in models:
+                    runs.append(_run_one(name, seed, split, data, ks, depth, item_vectors,
+                                         {"seed": seed, **configs.get(name, {})}))
+                    run = runs[-1]
+                    main = f"ndcg@{min(ks)}"
+                    extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
+                    log(f"{protocol} seed={seed} {split.name} {name}: {main}={run.metrics[main]:.4f}"
+                        f"{extra} (fit {run.fit_seconds:.1f} s)")
     return runs
+
+
+def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[int], depth: int,
+             item_vectors: np.ndarray, config: dict) -> ModelRun:
+    model = create_model(name, config)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    model.fit(data)
+    fit_s = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    per_user, lists, relevant = rank_users(model, split, ks, depth)
+    metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
+    metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split))
+    errors = None
+    if split.task == "rating" and callable(getattr(model, "predict", None)):
+        errors = run_rating(model, split)
+        metrics["mae"] = float(errors["abs_error"].mean())
+        metrics["rmse"] = float(np.sqrt(errors["sq_error"].mean()))
+    return ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak, lists, relevant, errors)

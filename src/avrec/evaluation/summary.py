@@ -1,5 +1,5 @@
 """Summaries of runs: mean, spread over seeds, 95% intervals, paired tests against the best
-baseline."""
+baseline (per-user values, paired by split, seed and user; Holm-corrected over the models)."""
 
 from __future__ import annotations
 
@@ -11,72 +11,114 @@ from scipy import stats
 
 from avrec.evaluation.runner import RANKING_BASELINES, RATING_BASELINES, ModelRun
 
+NOT_METRICS = ("user_id", "train_size")
+
 
 def summarize(runs: Sequence[ModelRun]) -> pd.DataFrame:
-    """One row per model: each metric's mean over seeds, its std over seeds, and a 95% interval
-    half-width over users (pooled over seeds)."""
+    """One row per model: each metric's mean over seeds (and folds), its std over them
+    (``_std``), and a 95% interval half-width over users pooled over seeds (``_ci95``; for
+    MAE/RMSE over test interactions)."""
     rows = []
     for model in dict.fromkeys(r.model for r in runs):
         mine = [r for r in runs if r.model == model]
         row = {"model": model, "fit_seconds": float(np.mean([r.fit_seconds for r in mine])),
                "peak_mb": float(np.max([r.peak_mb for r in mine]))}
-        for metric in mine[0].metrics:
-            per_seed = [r.metrics[metric] for r in mine]
+        for metric in dict.fromkeys(m for r in mine for m in r.metrics):
+            per_seed = [r.metrics[metric] for r in mine if metric in r.metrics]
             row[metric] = float(np.mean(per_seed))
             row[f"{metric}_std"] = float(np.std(per_seed))
         pooled = pd.concat([r.per_user for r in mine])
         for col in pooled.columns:
-            if col in ("user_id", "train_size"):
-                continue
-            v = pooled[col].dropna().to_numpy(float)
-            row[f"{col}_ci95"] = float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+            if col not in NOT_METRICS:
+                row[f"{col}_ci95"] = _half_width(pooled[col].dropna().to_numpy(float))
+        errors = [r.errors for r in mine if r.errors is not None]
+        if errors:
+            err = pd.concat(errors)
+            row["mae_ci95"] = _half_width(err["abs_error"].to_numpy(float))
+            rmse = float(np.sqrt(err["sq_error"].mean()))
+            # delta method: sd(sqrt(m)) ~ sd(m) / (2 sqrt(m))
+            row["rmse_ci95"] = _half_width(err["sq_error"].to_numpy(float)) / (2 * rmse) if rmse else 0.0
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
 
+def _half_width(v: np.ndarray) -> float:
+    return float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
 def main_metric(runs: Sequence[ModelRun]) -> tuple[str, bool]:
-    """(metric, higher_is_better) used to pick the best baseline."""
+    """(metric, higher_is_better) of the headline ranking metric: NDCG at the smallest k."""
     metrics = runs[0].metrics
-    if "rmse" in metrics:
-        return "rmse", False
     k = min(int(m.split("@")[1]) for m in metrics if m.startswith("ndcg@"))
     return f"ndcg@{k}", True
+
+
+def has_ratings(runs: Sequence[ModelRun]) -> bool:
+    return any(r.errors is not None for r in runs)
 
 
 def _per_user(runs: Sequence[ModelRun], model: str, column: str) -> pd.Series:
     parts = []
     for r in runs:
-        if r.model == model:
-            col = column if column in r.per_user else "sq_error"
-            parts.append(r.per_user.assign(_key=r.split + "/" + str(r.seed))
-                         .groupby(["_key", "user_id"])[col].mean())
-    return pd.concat(parts)
+        if r.model != model:
+            continue
+        frame = r.errors if column == "sq_error" else r.per_user
+        if frame is None:
+            continue
+        parts.append(frame.assign(_key=r.split + "/" + str(r.seed))
+                     .groupby(["_key", "user_id"])[column].mean())
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
 
 
-def significance(runs: Sequence[ModelRun]) -> pd.DataFrame:
-    """Paired tests of each model against the best baseline on the main metric, paired by
-    (split, seed, user): t-test and Wilcoxon signed-rank."""
-    metric, higher = main_metric(runs)
-    summary = summarize(runs)
-    baselines = [m for m in summary.index if m in (*RANKING_BASELINES, *RATING_BASELINES)]
-    if not baselines:
-        return pd.DataFrame()
-    best = (summary.loc[baselines, metric].idxmax() if higher
-            else summary.loc[baselines, metric].idxmin())
-    column = metric if metric != "rmse" else "sq_error"
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(pvalues, float)
+    out = np.full(len(p), np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    m, running = len(order), 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        out[idx] = running
+    return out.tolist()
+
+
+def _tests(runs: Sequence[ModelRun], summary: pd.DataFrame, metric: str, higher: bool,
+           baselines: Sequence[str], column: str) -> list[dict]:
+    candidates = [m for m in summary.index if m in baselines and pd.notna(summary.loc[m].get(metric))]
+    if not candidates:
+        return []
+    values = summary.loc[candidates, metric]
+    best = values.idxmax() if higher else values.idxmin()
     ref = _per_user(runs, best, column)
     rows = []
     for model in summary.index:
-        if model == best:
+        if model == best or pd.isna(summary.loc[model].get(metric)):
             continue
-        other = _per_user(runs, model, column)
-        a, b = other.align(ref, join="inner")
-        t = stats.ttest_rel(a, b) if len(a) > 1 else None
-        diff = a - b
+        a, b = _per_user(runs, model, column).align(ref, join="inner")
+        diff = (a - b).to_numpy()
+        t = stats.ttest_rel(a, b) if len(a) > 1 and np.std(diff) > 0 else None
         w = stats.wilcoxon(diff) if len(a) > 1 and (diff != 0).any() else None
         rows.append({"model": model, "baseline": best, "metric": metric,
                      "difference": float(summary.loc[model, metric] - summary.loc[best, metric]),
+                     "per_user_difference": float(diff.mean()) if len(diff) else float("nan"),
                      "t_pvalue": float(t.pvalue) if t is not None else float("nan"),
                      "wilcoxon_pvalue": float(w.pvalue) if w is not None else float("nan"),
-                     "pairs": int(len(a))})
+                     "pairs": len(a)})
+    for key in ("t_pvalue", "wilcoxon_pvalue"):
+        for row, adj in zip(rows, holm([r[key] for r in rows]), strict=True):
+            row[key.replace("_pvalue", "_holm")] = adj
+    return rows
+
+
+def significance(runs: Sequence[ModelRun]) -> pd.DataFrame:
+    """Paired tests of each model against the best baseline, paired by (split, seed, user):
+    t-test and Wilcoxon signed-rank, with Holm-adjusted p-values. Ranking: the headline NDCG
+    against the best of popularity/item-kNN/EASE/ALS; rating (``kfold``): per-user mean squared
+    error against the best rating baseline."""
+    summary = summarize(runs)
+    metric, higher = main_metric(runs)
+    rows = _tests(runs, summary, metric, higher, RANKING_BASELINES, metric)
+    if has_ratings(runs):
+        rows += _tests(runs, summary, "rmse", False, RATING_BASELINES, "sq_error")
     return pd.DataFrame(rows)

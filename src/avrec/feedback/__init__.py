@@ -1,1 +1,1 @@
-"""avrec.feedback."""
+"""Feedback events and the online per-user state they update (no retraining)."""

@@ -295,6 +295,31 @@ class Recommender(ABC):
                     out_expl.append(self.explain(hist[n], row_idx[keep], q[n] if q else None))
         return Recommendations(user_ids, out_items, out_scores, out_expl if explain else None)
 
+    # ---- growing the catalog ----------------------------------------------------------
+    def add_items(self, items: pd.DataFrame) -> list[str]:
+        """Make new catalog items recommendable without retraining (content-aware models);
+        returns the IDs that were added (already known IDs are skipped)."""
+        raise NotImplementedError(f"{self.name} cannot add items without retraining")
+
+    def _extend_catalog(self, items: pd.DataFrame) -> pd.DataFrame:
+        """Grow vocabulary, training matrices and catalog by the unknown items of ``items``;
+        returns those rows."""
+        new = items[~items["item_id"].isin(set(self.item_vocab.ids))].drop_duplicates("item_id")
+        if new.empty:
+            return new
+        self.item_vocab = Vocabulary([*self.item_vocab.ids, *new["item_id"]])
+        grow = (self.train_matrix.shape[0], len(self.item_vocab))
+        self.train_matrix = sp.csr_matrix((self.train_matrix.data, self.train_matrix.indices,
+                                           self.train_matrix.indptr), shape=grow)
+        if self.train_recency is not None:
+            r = self.train_recency
+            self.train_recency = sp.csr_matrix((r.data, r.indices, r.indptr), shape=grow)
+        if self.catalog is not None:
+            cols = list(self.catalog.columns)
+            add = new.reindex(columns=cols)
+            self.catalog = pd.concat([self.catalog, add], ignore_index=True)
+        return new
+
     # ---- explanations ---------------------------------------------------------------
     def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray | None:
         """``[len(items), n_history_items]``: how much each history item (in the order of

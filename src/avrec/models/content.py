@@ -81,6 +81,21 @@ class Content(Recommender):
         norm = np.linalg.norm(prof) or 1.0
         return (self.vectors[items] @ hv.T) / norm
 
+    def add_items(self, items) -> list[str]:
+        new = self._extend_catalog(items)
+        if not new.empty:
+            self.append_vectors(new)
+        return list(new["item_id"])
+
+    def append_vectors(self, new) -> None:
+        """Encode new items' text and append their vectors (vocabulary grown by the caller)."""
+        from avrec.encoders.pipeline import encode_item_texts
+
+        self.vectors = np.vstack([self.vectors, encode_item_texts(new, self.config.encoder)])
+        if self.query_vectors is not None:
+            self.query_vectors = np.vstack([self.query_vectors,
+                                            encode_item_texts(new, self.config.query_encoder)])
+
     def _state(self) -> dict[str, np.ndarray]:
         state = {"vectors": self.vectors}
         if self.query_vectors is not None:

@@ -105,6 +105,20 @@ class Hybrid(Recommender):
         w = self.history_weights(history).data
         return (self.weights[np.ix_(history.indices, items)] * w[:, None]).T
 
+    def add_items(self, items) -> list[str]:
+        new = self._extend_catalog(items)
+        if new.empty:
+            return []
+        self.content.item_vocab, self.content.catalog = self.item_vocab, self.catalog
+        self.content.append_vectors(new)
+        n_old, n_new = self.weights.shape[0], len(self.item_vocab)
+        grown = np.zeros((n_new, n_new), dtype=np.float32)
+        grown[:n_old, :n_old] = self.weights
+        warm = np.asarray((self.train_matrix > 0).sum(axis=0)).ravel() > 0
+        self.weights = propagate_to_cold(grown, self.content.vectors, warm,
+                                          self.config.neighbors, self.config.temperature)
+        return list(new["item_id"])
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights, **{f"content_{k}": v for k, v in self.content._state().items()}}
 

@@ -104,3 +104,12 @@ item_understanding = Table(
     Column("artifact_id", Integer, ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True, comment="sha256 of the key"),
+    Column("scopes", String(128), nullable=False, comment="comma-separated: write, admin"),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
