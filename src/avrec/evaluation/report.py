@@ -127,7 +127,7 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
                 continue
             cells.append(f"{row[c]:.4f}" + (f"±{std:.3f}" if std and std > 0.0005 else ""))
         table.add_row(model, *cells)
-    Console(width=max(120, 14 * (len(cols) + 1))).print(table)
+    Console(width=max(120, 17 * (len(cols) + 1))).print(table)
 
 
 def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[Path], out: Path) -> str:
