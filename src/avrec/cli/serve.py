@@ -1,0 +1,58 @@
+"""``avrec serve`` (HTTP API + web page) and ``avrec keys create``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avrec.cli.common import UserError, handles_errors
+
+
+def serve(
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", envvar="AVREC_MODEL_DIR",
+                         help="a folder written by avrec train")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
+    media_root: Annotated[Path | None, typer.Option(help="folder that item image paths are relative to")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
+    import uvicorn
+
+    from avrec.service.app import create_app
+    from avrec.service.settings import ServiceSettings
+    from avrec.settings import avrec_home
+
+    model_dir = model_dir or avrec_home() / "models" / "hybrid"
+    if not (model_dir / "manifest.json").is_file():
+        raise UserError(f"{model_dir}: not a saved avrec model (train one with avrec train or avrec demo)")
+    app = create_app(ServiceSettings(model_dir=model_dir, database_url=database_url,
+                                     media_root=media_root))
+    typer.echo(f"avrec serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+keys_app = typer.Typer(help="API keys for write and admin endpoints.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def create_key(
+    name: Annotated[str, typer.Argument(help="who or what the key is for")],
+    scope: Annotated[list[str], typer.Option("--scope", help="write and/or admin")] = ["write"],  # noqa: B006
+    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
+) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    from avrec.storage.db import get_engine
+    from avrec.storage.keys import create_key as make
+
+    try:
+        typer.echo(make(get_engine(database_url), name, scope))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(handles_errors(serve))
+    app.add_typer(keys_app, name="keys")

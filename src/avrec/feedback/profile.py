@@ -1,0 +1,51 @@
+"""The readable user profile ("portrait"): what the user's history shows, with weights.
+Genres, kinds and languages from the catalog; moods, visual and sound labels from the items'
+stored understanding (where the encoders have run)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from avrec.data.dataset import split_multi
+from avrec.feedback.online import UserState
+from avrec.storage import tables as t
+
+TOP = 8
+UNDERSTANDING_KEYS = {"moods": "moods", "visual_labels": "visual", "sound_labels": "sound",
+                      "labels": "visual", "mood": "moods"}
+
+
+def _top(counter: Counter) -> list[dict]:
+    total = sum(v for v in counter.values() if v > 0) or 1.0
+    return [{"name": k, "weight": round(v / total, 3)} for k, v in counter.most_common(TOP) if v > 0]
+
+
+def user_profile(state: UserState, catalog: pd.DataFrame, position: dict[str, int],
+                 engine: Engine | None = None) -> dict:
+    facets: dict[str, Counter] = defaultdict(Counter)
+    for item, weight in state.weights.items():
+        pos = position.get(item)
+        if pos is None:
+            continue
+        row = catalog.iloc[pos]
+        for g in split_multi(row.get("genres")):
+            facets["genres"][g] += weight
+        for col, facet in (("kind", "kinds"), ("language", "languages")):
+            value = row.get(col)
+            if isinstance(value, str) and value:
+                facets[facet][value] += weight
+    if engine is not None and state.weights:
+        items = list(state.weights)[:2_000]
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.item_understanding.c.item_id, t.item_understanding.c.attributes)
+                                .where(t.item_understanding.c.item_id.in_(items))).all()
+        for item, attrs in rows:
+            for key, facet in UNDERSTANDING_KEYS.items():
+                for word in (attrs or {}).get(key, []) or []:
+                    facets[facet][str(word)] += state.weights.get(item, 0.0)
+    return {"history_size": len(state.history), "events": state.events,
+            "disliked_or_skipped": len(state.negatives),
+            **{name: _top(counter) for name, counter in sorted(facets.items())}}

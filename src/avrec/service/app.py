@@ -1,0 +1,87 @@
+"""The FastAPI app factory. Artifacts load in ``lifespan``; nothing touches the database at
+import time. One router per resource; the web page is served from ``/``."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from avrec.service.settings import ServiceSettings, service_secret
+
+UI = Path(__file__).parent / "ui"
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("avrec_requests_total", "HTTP requests", ["route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("avrec_request_seconds", "request latency", ["route"],
+                                 registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5))
+        self.events = Counter("avrec_events_total", "feedback events stored", registry=self.registry)
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from threadpoolctl import threadpool_limits
+
+        from avrec.models.base import Recommender
+        from avrec.service.state import ServiceState
+        from avrec.storage.db import get_engine
+
+        threadpool_limits(1)
+        model = Recommender.load(settings.model_dir)
+        app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root)
+        app.state.secret = service_secret(settings)
+        yield
+
+    app = FastAPI(title="avrec", version="0.1.0", lifespan=lifespan,
+                  description="Recommendations that understand audio and video content.")
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > settings.max_body):
+            return JSONResponse({"detail": f"request body larger than {settings.max_body} bytes"}, 413)
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        app.state.metrics.requests.labels(name, str(response.status_code)).inc()
+        app.state.metrics.latency.labels(name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/health", tags=["ops"])
+    def health(request: Request) -> dict:
+        state = request.app.state.avrec
+        return {"status": "ok", "model": state.model.name, "items": len(state.catalog)}
+
+    @app.get("/metrics", tags=["ops"])
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from avrec.service.routes_items import media_router
+    from avrec.service.routes_items import router as items_router
+    from avrec.service.routes_users import router as users_router
+
+    app.include_router(items_router)
+    app.include_router(users_router)
+    app.include_router(media_router)
+    app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
+    return app

@@ -1,0 +1,129 @@
+"""Catalog endpoints: browse, one item with its understanding, similar items, text search,
+batch ingest (write key), media files."""
+
+from __future__ import annotations
+
+import mimetypes
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from avrec.data.dataset import split_multi
+from avrec.service.schemas import ItemBatch
+from avrec.service.security import require_scope
+from avrec.storage import tables as t
+
+router = APIRouter(prefix="/api", tags=["items"])
+
+
+def _state(request: Request):
+    return request.app.state.avrec
+
+
+def _item_dict(state, pos: int) -> dict:
+    row = state.catalog.iloc[pos]
+    out = {"item_id": row["item_id"]}
+    for col in ("title", "kind", "language", "year"):
+        v = row.get(col)
+        out[col] = None if v is None or (isinstance(v, float) and v != v) else v
+    out["genres"] = split_multi(row.get("genres"))
+    out["tags"] = split_multi(row.get("tags"))[:12]
+    out["poster"] = f"/media/{row['item_id']}"
+    return out
+
+
+@router.get("/items")
+def list_items(request: Request, offset: int = Query(0, ge=0), limit: int = Query(24, ge=1, le=200),
+               q: str | None = Query(None, max_length=200)) -> dict:
+    state = _state(request)
+    cat = state.catalog
+    idx = range(len(cat))
+    if q:
+        titles = cat["title"].fillna("").str.lower() if "title" in cat else pd.Series([""] * len(cat))
+        idx = list(titles[titles.str.contains(q.lower(), regex=False)].index)
+    page = list(idx)[offset:offset + limit]
+    return {"total": len(idx), "items": [_item_dict(state, p) for p in page]}
+
+
+def _position(state, item_id: str) -> int:
+    pos = state.position.get(item_id)
+    if pos is None:
+        raise HTTPException(404, f"unknown item {item_id!r}")
+    return pos
+
+
+@router.get("/items/{item_id}")
+def get_item(item_id: str, request: Request) -> dict:
+    state = _state(request)
+    out = _item_dict(state, _position(state, item_id))
+    with state.engine.connect() as conn:
+        row = conn.execute(select(t.items.c.description).where(t.items.c.item_id == item_id)).first()
+        und = conn.execute(select(t.item_understanding).where(t.item_understanding.c.item_id == item_id)).all()
+    out["description"] = row[0] if row else None
+    out["understanding"] = {u.modality: {"status": u.status, "reason": u.reason, "encoder": u.encoder,
+                                         "attributes": u.attributes} for u in und}
+    out["interactions"] = int(state.model.train_matrix[:, _position(state, item_id)].nnz)
+    return out
+
+
+@router.get("/items/{item_id}/similar")
+def similar(item_id: str, request: Request, k: int = Query(10, ge=1, le=200)) -> dict:
+    state = _state(request)
+    pos = _position(state, item_id)
+    if state.index is None:
+        raise HTTPException(409, "this model has no content vectors")
+    vec = state.content_vectors()[pos]
+    idx, scores = state.index.search(vec[None, :], k + 1)
+    hits = [(int(i), float(s)) for i, s in zip(idx[0], scores[0], strict=True) if int(i) != pos][:k]
+    return {"item_id": item_id, "items": [{**_item_dict(state, i), "score": s} for i, s in hits]}
+
+
+@router.get("/search")
+def search(request: Request, q: str = Query(..., min_length=1, max_length=500),
+           k: int = Query(10, ge=1, le=200)) -> dict:
+    state = _state(request)
+    content = state.query_model()
+    if content is None:
+        raise HTTPException(409, "this model has no request encoder")
+    query = content.encode_queries([q])[0]
+    scores = content.query_vectors @ query
+    top = scores.argsort()[::-1][:k]
+    return {"query": q, "items": [{**_item_dict(state, int(i)), "score": float(scores[i])} for i in top]}
+
+
+@router.post("/items", dependencies=[Depends(require_scope("write"))])
+def ingest_items(batch: ItemBatch, request: Request) -> dict:
+    """Idempotent batch ingest: stored in the database, encoded and recommendable at once."""
+    from avrec.data.dataset import Dataset
+    from avrec.storage.ingest import ingest
+
+    state = _state(request)
+    frame = pd.DataFrame([{**i.model_dump(), "genres": "|".join(i.genres) or None,
+                           "tags": "|".join(i.tags) or None} for i in batch.items])
+    ingest(Dataset(frame, pd.DataFrame({"user_id": [], "item_id": []}), name="api"), state.engine)
+    with state.lock:
+        try:
+            added = state.model.add_items(frame)
+        except NotImplementedError as exc:
+            raise HTTPException(409, str(exc)) from None
+        state.refresh_catalog()
+    return {"stored": len(frame), "added_to_model": added}
+
+
+media_router = APIRouter(tags=["media"])
+
+
+@media_router.get("/media/{item_id}")
+def media(item_id: str, request: Request) -> FileResponse:
+    from avrec.data.validation import media_problem
+
+    state = _state(request)
+    root = state.media_root_for()
+    with state.engine.connect() as conn:
+        rel = conn.execute(select(t.items.c.image).where(t.items.c.item_id == item_id)).scalar()
+    if not rel or root is None or media_problem(root.resolve(), rel):
+        raise HTTPException(404, f"no image for item {item_id!r}")
+    path = (root / rel).resolve()
+    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")

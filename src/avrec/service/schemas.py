@@ -1,0 +1,72 @@
+"""Request and response bodies of the HTTP API (validated by pydantic; bad input -> 422)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Id = Field(min_length=1, max_length=256)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecommendationRequest(Strict):
+    history: list[str] = Field(default_factory=list, max_length=10_000)
+    query: str | None = Field(default=None, max_length=2_000)
+    k: int = Field(default=10, ge=1, le=500)
+    kind: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=32)
+    explain: bool = True
+
+
+class Recommended(BaseModel):
+    item_id: str
+    title: str | None = None
+    score: float
+    explanation: str | None = None
+    genres: list[str] = []
+    kind: str | None = None
+
+
+class RecommendationResponse(BaseModel):
+    user_id: str | None
+    items: list[Recommended]
+
+
+class Event(Strict):
+    user_id: str = Id
+    item_id: str = Id
+    event: Literal["view", "play", "like", "dislike", "skip", "rating", "click", "purchase"]
+    value: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
+    watch_fraction: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+class EventAck(BaseModel):
+    id: int
+    user_id: str
+    polarity: int
+    history_size: int
+
+
+class ItemIn(Strict):
+    item_id: str = Id
+    title: str | None = Field(default=None, max_length=10_000)
+    description: str | None = Field(default=None, max_length=100_000)
+    genres: list[str] = Field(default_factory=list, max_length=100)
+    tags: list[str] = Field(default_factory=list, max_length=1_000)
+    kind: str | None = Field(default=None, max_length=64)
+    year: int | None = Field(default=None, ge=1800, le=2200)
+    language: str | None = Field(default=None, max_length=32)
+
+
+class ItemBatch(Strict):
+    items: list[ItemIn] = Field(min_length=1, max_length=1_000)
+
+
+class Visitor(BaseModel):
+    user_id: str
+    token: str

@@ -1,0 +1,101 @@
+// avrec web page: a visitor picks favourites or types a request, then like/skip runs the next round.
+const $ = (id) => document.getElementById(id);
+let visitor = JSON.parse(localStorage.getItem("avrec-visitor") || "null");
+let round = 0, offset = 0, lastQuery = null;
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
+  if (visitor) headers["X-Visitor-Token"] = visitor.token;
+  const res = await fetch(path, { ...options, headers });
+  if (!res.ok) throw new Error(`${res.status}: ${(await res.json().catch(() => ({}))).detail || res.statusText}`);
+  return res.json();
+}
+
+async function ensureVisitor() {
+  if (!visitor) {
+    visitor = await api("/api/visitors", { method: "POST" });
+    localStorage.setItem("avrec-visitor", JSON.stringify(visitor));
+  }
+  $("visitor").textContent = visitor.user_id;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.entries(attrs).forEach(([k, v]) => (k.startsWith("on") ? node.addEventListener(k.slice(2), v) : node.setAttribute(k, v)));
+  children.flat().forEach((c) => node.append(c instanceof Node ? c : document.createTextNode(c ?? "")));
+  return node;
+}
+
+function poster(item) {
+  const img = el("img", { src: item.poster || `/media/${encodeURIComponent(item.item_id)}`, alt: item.title || item.item_id, loading: "lazy" });
+  img.onerror = () => img.replaceWith(el("div", { class: "noimg" }, item.title || item.item_id));
+  return img;
+}
+
+async function loadCatalog(reset = false) {
+  if (reset) { offset = 0; $("catalog").innerHTML = ""; }
+  const q = $("filter").value.trim();
+  const page = await api(`/api/items?offset=${offset}&limit=24${q ? "&q=" + encodeURIComponent(q) : ""}`);
+  page.items.forEach((item) => $("catalog").append(el("div", { class: "card", "data-item": item.item_id },
+    poster(item), el("div", { class: "title" }, item.title || item.item_id),
+    el("div", { class: "muted" }, (item.genres || []).join(", ")),
+    el("button", { class: "fav", onclick: () => feedback(item.item_id, "like") }, "♥ favourite"))));
+  offset += page.items.length;
+  $("more").hidden = offset >= page.total;
+}
+
+async function feedback(itemId, event) {
+  await ensureVisitor();
+  await api("/api/events", { method: "POST", body: JSON.stringify({ user_id: visitor.user_id, item_id: itemId, event }) });
+  lastQuery = null;
+  await refresh();
+}
+
+async function refresh() {
+  await ensureVisitor();
+  let recs;
+  try {
+    recs = lastQuery
+      ? await api("/api/recommendations", { method: "POST", body: JSON.stringify({ query: lastQuery, k: 10 }) })
+      : await api(`/api/users/${encodeURIComponent(visitor.user_id)}/recommendations?k=10`);
+  } catch (e) {
+    if (String(e).startsWith("Error: 404")) return;  // no signals yet
+    throw e;
+  }
+  round += 1;
+  $("round").textContent = `(round ${round})`;
+  $("recs-hint").hidden = true;
+  $("recs").innerHTML = "";
+  recs.items.forEach((r) => $("recs").append(el("li", { "data-item": r.item_id },
+    el("div", { class: "title" }, r.title || r.item_id), el("span", { class: "muted" }, (r.genres || []).join(", ")),
+    el("div", { class: "expl" }, r.explanation || ""),
+    el("button", { class: "like", onclick: () => feedback(r.item_id, "like") }, "👍 like"), " ",
+    el("button", { class: "skip", onclick: () => feedback(r.item_id, "skip") }, "⏭ skip"), " ",
+    el("button", { class: "why", onclick: () => why(r) }, "why this?"))));
+  await showProfile();
+}
+
+async function why(rec) {
+  const item = await api(`/api/items/${encodeURIComponent(rec.item_id)}`);
+  const und = Object.entries(item.understanding || {}).map(([m, u]) =>
+    el("li", {}, `${m}: ${u.status}${u.attributes ? " — " + JSON.stringify(u.attributes).slice(0, 200) : ""}`));
+  $("why-body").replaceChildren(el("p", {}, el("b", {}, item.title || item.item_id)),
+    el("p", {}, rec.explanation || "no explanation"), el("p", { class: "muted" }, item.description || ""),
+    el("p", { class: "muted" }, `genres: ${(item.genres || []).join(", ")}; ${item.interactions} people interacted`),
+    und.length ? el("ul", {}, und) : el("p", { class: "muted" }, "no media understanding stored for this item"));
+  $("why").hidden = false;
+}
+
+async function showProfile() {
+  const p = await api(`/api/users/${encodeURIComponent(visitor.user_id)}/profile`);
+  const facets = Object.entries(p).filter(([, v]) => Array.isArray(v) && v.length);
+  $("profile").replaceChildren(el("p", { class: "muted" }, `${p.history_size} liked · ${p.disliked_or_skipped} skipped`),
+    ...facets.map(([name, values]) => el("div", { class: "facet", "data-facet": name }, el("b", {}, name),
+      ...values.map((v) => el("div", { class: "row" }, el("span", {}, v.name),
+        el("div", { class: "bar", style: `width:${Math.round(v.weight * 100)}%` }), el("span", {}, v.weight.toFixed(2)))))));
+}
+
+$("ask").addEventListener("submit", async (e) => { e.preventDefault(); lastQuery = $("query").value.trim() || null; if (lastQuery) await refresh(); });
+$("browse").addEventListener("submit", (e) => { e.preventDefault(); loadCatalog(true); });
+$("more").addEventListener("click", () => loadCatalog());
+ensureVisitor().then(() => loadCatalog(true)).then(() => refresh());
