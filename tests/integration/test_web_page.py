@@ -1,0 +1,85 @@
+"""The web page in a real headless browser (Debian Chromium driven by Playwright): a visitor
+picks favourites, gets recommendations with explanations, likes/skips to run the next round,
+opens "why this?", sees the profile; a screenshot is kept under test-artifacts/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.service_fixtures import build
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    from avrec.service.app import create_app
+    from avrec.service.settings import ServiceSettings
+
+    model_dir, url, _ = build(tmp_path_factory.mktemp("web"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="web"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert srv.started, "server did not start"
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.browser
+def test_visitor_rounds_in_a_real_browser(server):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed here (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server)
+        page.wait_for_selector(".card")
+        for item in ("f1", "f3"):  # two action films as favourites
+            page.click(f'.card[data-item="{item}"] button.fav')
+        page.wait_for_selector("#recs li")
+        page.wait_for_function("document.querySelector('#round').textContent.includes('round 2')")
+        first = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
+        assert sum("Action" in g for g in first[:5]) >= 4
+        assert "because you liked" in page.inner_text("#recs li .expl")
+        # next rounds: like calm music, skip the top film
+        for item in ("m0", "m2", "m4"):
+            page.click(f'.card[data-item="{item}"] button.fav')
+        page.click("#recs li button.skip")
+        page.wait_for_function("document.querySelector('#round').textContent.includes('round 6')")
+        later = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
+        assert sum("Music" in g for g in later[:5]) >= 3, later
+        page.click("#recs li button.why")
+        page.wait_for_selector("#why:not([hidden])")
+        assert "people interacted" in page.inner_text("#why-body")
+        assert "Music" in page.inner_text("#profile")
+        # a typed request, in Chinese
+        page.fill("#query", "安静的音乐")
+        page.click("#ask button")
+        page.wait_for_function("document.querySelector('#round').textContent.includes('round 7')")
+        assert "request" in page.inner_text("#recs li .expl")
+        page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
