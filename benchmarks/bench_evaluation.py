@@ -56,7 +56,9 @@ def main() -> None:
             sections.append(_table(name, protocol, result, time.perf_counter() - t0))
     body = ("Each model trained on the training part only; full-catalog ranking with training "
             "items excluded (cold-items: only the held-out items are candidates). Mean over "
-            f"seeds {seeds} ± standard deviation over seeds. Reports with plots are written "
+            f"seeds {seeds} ± standard deviation over seeds. Fit time is per training run; peak "
+            "MiB is the largest Python/numpy allocation peak during one fit (tracemalloc). "
+            "Reports with plots are written "
             "to `reports/benchmarks/<dataset>-<protocol>/index.html`.\n\n" + "\n\n".join(sections))
     write_section("evaluation", "Evaluation: baselines under every protocol", body,
                   "benchmarks/bench_evaluation.py")
@@ -70,11 +72,12 @@ def _table(dataset: str, protocol: str, result: dict, seconds: float) -> str:
         cols = ["ndcg@10", "recall@10", "hr@10", "mrr@10", "map@10", "ndcg@20", "recall@20",
                 "coverage@10", "diversity@10", "novelty@10"]
     lines = [f"### {dataset} — `{protocol}` ({seconds:.0f} s)\n",
-             "| model | " + " | ".join(cols) + " | fit (s) |", "|---" * (len(cols) + 2) + "|"]
+             "| model | " + " | ".join(cols) + " | fit (s) | peak MiB |", "|---" * (len(cols) + 3) + "|"]
     for model, row in models.iterrows():
         cells = [f"{row[c]:.4f}" + (f" ±{row[c + '_std']:.4f}" if row.get(c + "_std", 0) > 0.00005 else "")
                  for c in cols]
-        lines.append(f"| {model} | " + " | ".join(cells) + f" | {row['fit_seconds']:.2f} |")
+        lines.append(f"| {model} | " + " | ".join(cells) +
+                     f" | {row['fit_seconds']:.2f} | {row['peak_mb']:.0f} |")
     if result["significance"]:
         best = result["significance"][0]["baseline"]
         def p(v) -> str:

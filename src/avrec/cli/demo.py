@@ -12,11 +12,15 @@ from avrec.cli.common import handles_errors
 def demo(
     database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
     model: Annotated[str | None, typer.Option(help="model to train (default: the recommended one)")] = None,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="end by serving the web page")] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
 ) -> None:
-    """Run the pipeline on the bundled MovieLens latest-small data (SQLite by default)."""
+    """Ingest -> encode -> train -> evaluate -> serve, on the bundled MovieLens latest-small
+    data (SQLite in $AVREC_HOME by default)."""
     from avrec.demo import run_demo
 
-    run_demo(typer.echo, database_url, model)
+    run_demo(typer.echo, database_url, model, serve, host, port)
 
 
 def register(app: typer.Typer) -> None:
