@@ -1,15 +1,25 @@
-"""The vector index interface (inner product on L2-normalised vectors = cosine) and the exact
-implementation. ``search`` takes a batch of queries and returns row indices and scores."""
+"""The vector index interface (inner product on L2-normalised vectors = cosine), the exact
+numpy implementation, a factory over all kinds, persistence and recall against exact.
+
+``search`` takes a batch of queries ``[n, d]`` and returns row indices ``int64 [n, k]`` and
+scores ``float32 [n, k]``, best first. Kinds: ``exact`` (blocked numpy), ``flat`` (faiss
+exact), ``hnsw`` and ``ivf`` (faiss approximate)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+KINDS = ("exact", "flat", "hnsw", "ivf")
+MANIFEST = "index.json"
+
 
 class VectorIndex(Protocol):
     dim: int
+    kind: str
 
     def add(self, vectors: np.ndarray) -> None: ...
 
@@ -20,6 +30,8 @@ class VectorIndex(Protocol):
 
 class ExactIndex:
     """Brute-force inner product over all rows (blocked, so memory stays bounded)."""
+
+    kind = "exact"
 
     def __init__(self, dim: int, block: int = 262_144):
         self.dim = dim
@@ -47,8 +59,12 @@ class ExactIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"expected queries of shape [n, {self.dim}], got {q.shape}")
         m = self.matrix
         k = min(k, len(m))
+        if k <= 0:
+            return np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
         best_i = np.zeros((len(q), 0), np.int64)
         best_s = np.zeros((len(q), 0), np.float32)
         for start in range(0, len(m), self.block):
@@ -65,15 +81,78 @@ class ExactIndex:
         return np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1)
 
 
+    def save(self, path: str | Path) -> None:
+        with open(path, "wb") as fh:
+            np.save(fh, self.matrix, allow_pickle=False)
+
+    def load_native(self, path: str | Path) -> None:
+        self._parts, self._matrix = [np.load(path, allow_pickle=False)], None
+
+
 def make_index(kind: str, dim: int, **options) -> VectorIndex:
-    """``"exact"`` or ``"hnsw"`` (faiss)."""
+    """A new, empty index of ``kind`` (one of :data:`KINDS`)."""
     if kind == "exact":
         return ExactIndex(dim, **options)
-    if kind == "hnsw":
-        from avrec.index.hnsw import HNSWIndex
+    from avrec.index import faiss_indexes as fi
 
-        return HNSWIndex(dim, **options)
-    raise ValueError(f"unknown index kind {kind!r}; choose exact or hnsw")
+    classes = {"flat": fi.FlatIndex, "hnsw": fi.HNSWIndex, "ivf": fi.IVFIndex}
+    if kind not in classes:
+        raise ValueError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return classes[kind](dim, **options)
+
+
+def fingerprint(vectors: np.ndarray) -> str:
+    """Cheap identity of a vector matrix: shape plus a hash of a strided sample of rows."""
+    import hashlib
+
+    step = max(1, len(vectors) // 4096)
+    sample = np.ascontiguousarray(vectors[::step], dtype=np.float32)
+    digest = hashlib.blake2b(sample.tobytes(), digest_size=16).hexdigest()
+    return f"{vectors.shape[0]}x{vectors.shape[1]}:{digest}"
+
+
+def save_index(index: VectorIndex, folder: str | Path, vectors_fingerprint: str | None = None,
+               options: dict | None = None) -> Path:
+    """A folder with ``index.json`` (kind, dim, size, options, fingerprint) and the data."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    index.save(folder / "index.bin")
+    (folder / MANIFEST).write_text(json.dumps({
+        "kind": index.kind, "dim": index.dim, "size": len(index), "options": options or {},
+        "fingerprint": vectors_fingerprint}, indent=2))
+    return folder
+
+
+def load_index(folder: str | Path) -> tuple[VectorIndex, dict]:
+    folder = Path(folder)
+    manifest_file = folder / MANIFEST
+    if not manifest_file.is_file():
+        raise FileNotFoundError(f"{folder}: not a saved index (no {MANIFEST})")
+    manifest = json.loads(manifest_file.read_text())
+    index = make_index(manifest["kind"], manifest["dim"], **manifest.get("options", {}))
+    index.load_native(folder / "index.bin")
+    if len(index) != manifest["size"]:
+        raise ValueError(f"{folder}: index holds {len(index)} vectors, manifest says {manifest['size']}")
+    return index, manifest
+
+
+def load_or_build(vectors: np.ndarray, kind: str, folder: str | Path | None = None,
+                  **options) -> VectorIndex:
+    """The index of ``vectors``: loaded from ``folder`` when it was built from the same vectors
+    (same fingerprint) with the same kind and options, else built (and saved there)."""
+    fp = fingerprint(vectors)
+    if folder is not None and (Path(folder) / MANIFEST).is_file():
+        try:
+            index, manifest = load_index(folder)
+            if (manifest["kind"], manifest["fingerprint"], manifest["options"]) == (kind, fp, options):
+                return index
+        except (OSError, ValueError, RuntimeError, KeyError):
+            pass  # stale or unreadable: rebuild below
+    index = make_index(kind, vectors.shape[1], **options)
+    index.add(vectors)
+    if folder is not None:
+        save_index(index, folder, fp, options)
+    return index
 
 
 def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
