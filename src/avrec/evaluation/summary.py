@@ -62,7 +62,7 @@ def _per_user(runs: Sequence[ModelRun], model: str, column: str) -> pd.Series:
     for r in runs:
         if r.model != model:
             continue
-        frame = r.errors if column == "sq_error" else r.per_user
+        frame = r.errors if column in ("sq_error", "abs_error") else r.per_user
         if frame is None:
             continue
         parts.append(frame.assign(_key=r.split + "/" + str(r.seed))
@@ -114,11 +114,12 @@ def _tests(runs: Sequence[ModelRun], summary: pd.DataFrame, metric: str, higher:
 def significance(runs: Sequence[ModelRun]) -> pd.DataFrame:
     """Paired tests of each model against the best baseline, paired by (split, seed, user):
     t-test and Wilcoxon signed-rank, with Holm-adjusted p-values. Ranking: the headline NDCG
-    against the best of popularity/item-kNN/EASE/ALS; rating (``kfold``): per-user mean squared
-    error against the best rating baseline."""
+    against the best of popularity/item-kNN/EASE/ALS; rating (``kfold``): per-user mean absolute
+    and squared errors against the best rating baseline (by MAE and by RMSE)."""
     summary = summarize(runs)
     metric, higher = main_metric(runs)
     rows = _tests(runs, summary, metric, higher, RANKING_BASELINES, metric)
     if has_ratings(runs):
+        rows += _tests(runs, summary, "mae", False, RATING_BASELINES, "abs_error")
         rows += _tests(runs, summary, "rmse", False, RATING_BASELINES, "sq_error")
     return pd.DataFrame(rows)
