@@ -53,9 +53,14 @@ def _auc_rows(scores: np.ndarray, relevant: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int
+def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int, seed: int = 0
                ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, set[int]]]:
-    """Per-user ranking metrics; also returns each user's top-``depth`` list and scores."""
+    """Per-user ranking metrics; also returns each user's top-``depth`` list and scores.
+
+    Users are scored in batches of dense ``[batch, n_items]`` score matrices. Tied scores are
+    broken in a seeded random order, not by catalog position (which often follows popularity
+    or release date and would reward a model that cannot tell the items apart)."""
+    tiebreak = np.random.default_rng(seed).permutation(len(model.item_vocab))
     test = split.test.groupby("user_id", sort=True)["item_id"].agg(list)
     users_ext = list(test.index)
     users = model.user_vocab.lookup(users_ext)
@@ -72,7 +77,8 @@ def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int
                       if split.histories else None)
         hist = model.history_matrix(users[start:stop], hist_lists)
         scores = model.masked_scores(users[start:stop], hist, exclude=hist, candidates=candidates)
-        idx, top = top_k(scores, kmax)
+        idx, top = top_k(scores[:, tiebreak], kmax)
+        idx = tiebreak[idx]
         relevant = [model.item_vocab.lookup(t) for t in test.iloc[start:stop]]
         relevant = [r[r >= 0] for r in relevant]
         aucs = _auc_rows(scores, relevant)
@@ -168,7 +174,7 @@ def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[i
     fit_s = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    per_user, lists, relevant = rank_users(model, split, ks, depth)
+    per_user, lists, relevant = rank_users(model, split, ks, depth, seed)
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
     metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split))
     errors = None
