@@ -31,13 +31,17 @@ def _data(n_users=50, n_items=60, per_user=12, seed=0) -> Dataset:
 def test_random_and_msr_fractions_per_user():
     ds = _data()
     sizes = ds.interactions.groupby("user_id").size()
-    for protocol, frac in (("random", 0.2), ("msr", 0.25)):
+    expected = {"random": np.maximum(1, np.round(sizes * 0.2)),
+                # Microsoft Recommenders python_stratified_split(ratio=0.75): the r-th of n
+                # (random order, 1-based) trains when r / n <= 0.75
+                "msr": sizes - np.floor(0.75 * sizes)}
+    for protocol, want in expected.items():
         split = make_splits(ds, protocol, seed=3)[0]
         split.check_no_leakage()
         test_sizes = split.test.groupby("user_id").size()
-        np.testing.assert_array_equal(test_sizes.reindex(sizes.index).to_numpy(),
-                                      np.maximum(1, np.round(sizes * frac)).to_numpy())
+        np.testing.assert_array_equal(test_sizes.reindex(sizes.index).to_numpy(), want.to_numpy())
         assert len(split.train) + len(split.test) == len(ds.interactions)
+    assert set(sizes % 4) == {0, 1, 2, 3}  # every rounding case of the msr rule is exercised
     a, b = make_splits(ds, "msr", 1)[0], make_splits(ds, "msr", 2)[0]
     assert not a.test.equals(b.test)  # seeds give different splits
 

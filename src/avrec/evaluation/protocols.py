@@ -50,15 +50,24 @@ def _dedup(inter: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_user_fraction(inter: pd.DataFrame, fraction: float, seed: int, min_interactions: int,
-                      name: str) -> Split:
+                      name: str, *, msr: bool = False) -> Split:
+    """Per user (with at least ``min_interactions``), a random ``fraction`` to test.
+
+    ``random``: ``max(1, round(fraction * n))`` test interactions. ``msr`` (``msr=True``):
+    exactly Microsoft Recommenders' ``python_stratified_split(ratio=1 - fraction)``: in a random
+    order, the interaction at position ``r`` (1-based) of ``n`` is training when ``r / n <=
+    1 - fraction`` -- i.e. ``n - floor((1 - fraction) * n)`` test interactions."""
     rng = np.random.default_rng(seed)
     inter = _dedup(inter)
     keys = rng.random(len(inter))
     order = pd.DataFrame({"user": inter["user_id"], "key": keys}).sort_values(["user", "key"])
     rank = order.groupby("user").cumcount().reindex(inter.index).to_numpy()
     size = inter.groupby("user_id")["item_id"].transform("size").to_numpy()
-    n_test = np.where(size >= min_interactions, np.maximum(1, np.round(size * fraction)), 0)
-    test_mask = rank < n_test
+    if msr:
+        test_mask = (rank + 1) / size > 1 - fraction
+    else:
+        n_test = np.where(size >= min_interactions, np.maximum(1, np.round(size * fraction)), 0)
+        test_mask = rank < n_test
     return Split(name, inter[~test_mask].reset_index(drop=True), inter[test_mask].reset_index(drop=True))
 
 
@@ -131,7 +140,7 @@ def make_splits(dataset: Dataset, protocol: str, seed: int = 0, folds: int = 5) 
     if protocol == "random":
         return [per_user_fraction(inter, 0.2, seed, 5, "random")]
     if protocol == "msr":
-        return [per_user_fraction(inter, 0.25, seed, 1, "msr")]
+        return [per_user_fraction(inter, 0.25, seed, 1, "msr", msr=True)]
     if protocol == "last":
         return [leave_last_out(inter)]
     if protocol == "temporal":
