@@ -151,7 +151,10 @@ def load_or_build(vectors: np.ndarray, kind: str, folder: str | Path | None = No
     index = make_index(kind, vectors.shape[1], **options)
     index.add(vectors)
     if folder is not None:
-        save_index(index, folder, fp, options)
+        try:
+            save_index(index, folder, fp, options)
+        except OSError:
+            pass  # a read-only model folder: the index is rebuilt at the next start
     return index
 
 

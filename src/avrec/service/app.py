@@ -28,6 +28,12 @@ class Metrics:
                                  registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5))
         self.events = Counter("avrec_events_total", "feedback events stored", registry=self.registry)
+        self.event_to_state = Histogram(
+            "avrec_event_to_state_seconds", "event received -> committed -> user state updated",
+            registry=self.registry, buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1))
+        from avrec.service.timing import Latencies
+
+        self.samples = Latencies()
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -42,8 +48,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         from avrec.storage.db import get_engine
 
         threadpool_limits(1)
+        try:
+            import faiss
+
+            faiss.omp_set_num_threads(1)
+        except ImportError:  # pragma: no cover - faiss is a core dependency
+            pass
         model = Recommender.load(settings.model_dir)
-        app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root)
+        app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root,
+                                       settings)
         app.state.secret = service_secret(settings)
         yield
 
@@ -62,13 +75,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         route = request.scope.get("route")
         name = getattr(route, "path", "unmatched")
         app.state.metrics.requests.labels(name, str(response.status_code)).inc()
-        app.state.metrics.latency.labels(name).observe(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        app.state.metrics.latency.labels(name).observe(elapsed)
+        if response.status_code < 400:
+            app.state.metrics.samples.add(f"{request.method} {name}", elapsed)
         return response
 
     @app.get("/health", tags=["ops"])
     def health(request: Request) -> dict:
         state = request.app.state.avrec
-        return {"status": "ok", "model": state.model.name, "items": len(state.catalog)}
+        return {"status": "ok", "model": state.model.name, "items": len(state.catalog),
+                "index": getattr(state.index, "kind", None), "retrieval": "index" if state.use_index else "model"}
 
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
@@ -76,6 +93,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from avrec.service.routes_admin import router as admin_router
     from avrec.service.routes_items import media_router
     from avrec.service.routes_items import router as items_router
     from avrec.service.routes_users import router as users_router
@@ -83,5 +101,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(items_router)
     app.include_router(users_router)
     app.include_router(media_router)
+    app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
     return app

@@ -1,65 +1,136 @@
-"""The service's recommendation path: online history, filters, negative feedback, explanations."""
+"""The service's recommendation path: online state, filters, negative feedback, explanations.
+
+Two ways to retrieve, same post-processing:
+- ``model``: the model scores the catalog from the user's online history (any model);
+- ``index``: the user's online vector (kept in place by each event) searches the vector index,
+  seen items are dropped, filters applied on an over-fetched list (exact scan of the filtered
+  subset when too few survive). Used for large catalogs where full scoring is too slow.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from avrec.data.dataset import split_multi
+from avrec.feedback.online import UserState
 from avrec.service.state import ServiceState
 
 NEGATIVE_PENALTY = 0.6
 
 
-def _candidates(state: ServiceState, kind: str | None, language: str | None) -> list[str] | None:
+def _filter_mask(state: ServiceState, kind: str | None, language: str | None) -> np.ndarray | None:
     if not kind and not language:
         return None
     cat = state.catalog
     mask = np.ones(len(cat), dtype=bool)
-    if kind:
-        mask &= (cat.get("kind") == kind).to_numpy() if "kind" in cat else False
-    if language:
-        mask &= (cat.get("language") == language).to_numpy() if "language" in cat else False
-    return list(cat["item_id"][mask])
+    for col, want in (("kind", kind), ("language", language)):
+        if want:
+            mask &= (cat[col] == want).to_numpy() if col in cat else False
+    return mask
 
 
 def recommend(state: ServiceState, user_id: str | None, history: list[str] | None,
               query: str | None, k: int, kind: str | None = None, language: str | None = None,
               explain: bool = True, model_user: str | None = None) -> list[dict]:
     """``model_user``: the ID the model is asked about (None: only the history counts)."""
-    negatives: list[str] = []
-    if user_id is not None:
-        online = state.user_state(user_id)
-        hist = list(history) if history else list(online.history)
-        negatives = list(online.negatives)
+    online = state.user_snapshot(user_id) if user_id is not None else None
+    if history:
+        hist = list(history)
     else:
-        hist = list(history or [])
-    model = state.model
+        hist = list(online.history) if online is not None else []
+    negatives = list(online.negatives) if online is not None else []
+    if state.use_index and not (query and query.strip()):
+        if history or online is None:
+            online = UserState(history=hist, negatives=negatives)
+            for item in hist:
+                online._shift("vector", state.item_vector(item), +1)
+        items, scores, expl = _from_index(state, online, k, kind, language, explain)
+    else:
+        items, scores, expl = _from_model(state, hist, negatives, query, k, kind, language,
+                                          explain, model_user)
+    return [_row(state, item, score, why) for item, score, why in
+            list(zip(items, scores, expl, strict=True))[:k]]
+
+
+def _from_model(state, hist, negatives, query, k, kind, language, explain, model_user):
     depth = k + len(negatives) + (3 * k if negatives else 0)
-    cands = _candidates(state, kind, language)
+    mask = _filter_mask(state, kind, language)
+    cands = list(state.catalog["item_id"][mask]) if mask is not None else None
     with state.lock:
-        recs = model.recommend([model_user], depth, histories=[hist],
-                               candidates=[cands] if cands is not None else None,
-                               queries=[query] if query else None, explain=explain)
+        recs = state.model.recommend([model_user], depth, histories=[hist],
+                                     candidates=[cands] if cands is not None else None,
+                                     queries=[query] if query else None, explain=explain)
     items, scores = recs.items[0], np.asarray(recs.scores[0], dtype=np.float64)
     expl = recs.explanations[0] if recs.explanations else [None] * len(items)
     if negatives:
         items, scores, expl = _push_down(state, items, scores, expl, negatives)
-    rows = []
-    for item, score, why in list(zip(items, scores, expl, strict=True))[:k]:
-        pos = state.position.get(item)
-        row = state.catalog.iloc[pos] if pos is not None else {}
-        rows.append({"item_id": item, "title": row.get("title") if pos is not None else None,
-                     "score": float(score), "explanation": why,
-                     "genres": split_multi(row.get("genres")) if pos is not None else [],
-                     "kind": row.get("kind") if pos is not None else None})
-    return rows
+    return items, scores, expl
+
+
+def _from_index(state, online: UserState, k, kind, language, explain):
+    query = online.query_vector()
+    if query is None:
+        return [], np.zeros(0), []
+    seen = {state.position[i] for i in (*online.history, *online.negatives) if i in state.position}
+    mask = _filter_mask(state, kind, language)
+    depth = k + len(seen) + (3 * k if online.negatives else 0)
+    if mask is not None:
+        depth = 4 * depth + 50
+    idx, scores = state.index.search(query[None, :], depth)
+    idx, scores = idx[0], scores[0].astype(np.float64)
+    keep = np.array([i >= 0 and int(i) not in seen and (mask is None or mask[i]) for i in idx], dtype=bool)
+    idx, scores = idx[keep], scores[keep]
+    if mask is not None and len(idx) < k + 3 * k * bool(online.negatives):
+        idx, scores = _exact_subset(state, query, mask, seen, depth)
+    items = [str(state.catalog["item_id"].iat[int(i)]) for i in idx]
+    expl = _explain(state, online.history, idx) if explain else [None] * len(items)
+    if online.negatives:
+        items, scores, expl = _push_down(state, items, scores, expl, online.negatives)
+    return items, scores, expl
+
+
+def _exact_subset(state, query, mask, seen, depth):
+    allowed = np.flatnonzero(mask)
+    allowed = allowed[~np.isin(allowed, list(seen))]
+    scores = state.content_vectors()[allowed] @ query
+    top = np.argsort(-scores, kind="stable")[:depth]
+    return allowed[top], scores[top].astype(np.float64)
+
+
+def _explain(state, history: list[str], idx: np.ndarray) -> list[str]:
+    positions = [state.position[i] for i in history if i in state.position]
+    if not len(idx):
+        return []
+    if not positions:
+        return [None] * len(idx)
+    n_items = len(state.catalog)
+    row = sp.csr_matrix((np.ones(len(positions), np.float32),
+                         (np.zeros(len(positions), int), positions)), shape=(1, n_items))
+    row.sort_indices()
+    with state.lock:
+        return state.model.explain(row, np.asarray(idx, dtype=np.int64), None)
+
+
+def _row(state, item, score, why) -> dict:
+    pos = state.position.get(item)
+    if pos is None:
+        return {"item_id": item, "title": None, "score": float(score), "explanation": why,
+                "genres": [], "kind": None}
+    cat = state.catalog
+    get = (lambda col: cat[col].iat[pos] if col in cat else None)
+    title, kind = get("title"), get("kind")
+    return {"item_id": item, "title": title if isinstance(title, str) else None,
+            "score": float(score), "explanation": why, "genres": split_multi(get("genres")),
+            "kind": kind if isinstance(kind, str) else None}
 
 
 def _push_down(state, items, scores, expl, negatives):
     """Drop disliked/skipped items and lower items similar to them (content similarity)."""
-    keep = [n for n, i in enumerate(items) if i not in set(negatives)]
+    rejected = set(negatives)
+    keep = [n for n, i in enumerate(items) if i not in rejected]
     items = [items[n] for n in keep]
-    scores, expl = scores[keep], [expl[n] for n in keep]
+    scores, expl = np.asarray(scores)[keep], [expl[n] for n in keep]
     vectors = state.content_vectors()
     if vectors is None or not items:
         return items, scores, expl

@@ -3,6 +3,7 @@ batch ingest (write key), media files."""
 
 from __future__ import annotations
 
+import math
 import mimetypes
 
 import pandas as pd
@@ -27,7 +28,7 @@ def _item_dict(state, pos: int) -> dict:
     out = {"item_id": row["item_id"]}
     for col in ("title", "kind", "language", "year"):
         v = row.get(col)
-        out[col] = None if v is None or (isinstance(v, float) and v != v) else v
+        out[col] = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
     out["genres"] = split_multi(row.get("genres"))
     out["tags"] = split_multi(row.get("tags"))[:12]
     out["poster"] = f"/media/{row['item_id']}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +12,11 @@ from avrec.feedback.online import polarity
 from avrec.feedback.profile import user_profile
 from avrec.service import recommend as rec
 from avrec.service.schemas import (
-    Event, EventAck, RecommendationRequest, RecommendationResponse, Visitor,
+    Event,
+    EventAck,
+    RecommendationRequest,
+    RecommendationResponse,
+    Visitor,
 )
 from avrec.service.security import may_write_for, new_visitor, require_scope
 from avrec.storage import tables as t
@@ -60,6 +66,7 @@ def create_visitor(request: Request) -> dict:
 def post_event(event: Event, request: Request, x_api_key: str | None = Header(default=None),
                x_visitor_token: str | None = Header(default=None)) -> dict:
     """Stored durably (committed) before the answer; then the user's state is updated."""
+    start = time.perf_counter()
     state = request.app.state.avrec
     may_write_for(request, event.user_id, x_api_key, x_visitor_token)
     _check_items(state, [event.item_id])
@@ -80,7 +87,11 @@ def post_event(event: Event, request: Request, x_api_key: str | None = Header(de
                 "history_size": len(st.history)}
     sign = state.online.apply(event.user_id, event.item_id, event.event, event.value,
                               event.watch_fraction, state.training_history(event.user_id))
-    request.app.state.metrics.events.inc()
+    metrics = request.app.state.metrics
+    elapsed = time.perf_counter() - start
+    metrics.events.inc()
+    metrics.event_to_state.observe(elapsed)
+    metrics.samples.add("event_to_state", elapsed)
     return {"id": new_id, "user_id": event.user_id, "polarity": sign,
             "history_size": len(state.user_state(event.user_id).history)}
 

@@ -18,7 +18,25 @@ class ServiceSettings:
     media_root: Path | None = None
     #: secret for visitor tokens; default: generated once into $AVREC_HOME/secret
     secret: str | None = None
+    #: how recommendations for known users and histories are retrieved: "model" (the model
+    #: scores the whole catalog), "index" (the user vector searches the vector index, then
+    #: filters, negative feedback and explanations apply), "auto" (index from
+    #: ``index_min_items`` items on, for models with content vectors)
+    retrieval: str = "auto"
+    #: vector index over the items' content vectors: exact, flat, hnsw, ivf, or auto (exact
+    #: below ``index_min_items`` items, ivf from there)
+    index_kind: str = "auto"
+    index_min_items: int = 100_000
+    index_options: dict = field(default_factory=dict)
+    #: where the built index is kept between restarts (default: <model_dir>/index-<kind>)
+    index_dir: Path | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.retrieval not in ("auto", "model", "index"):
+            raise ValueError(f"retrieval must be auto, model or index, not {self.retrieval!r}")
+        if self.index_kind not in ("auto", "exact", "flat", "hnsw", "ivf"):
+            raise ValueError(f"index_kind must be auto, exact, flat, hnsw or ivf, not {self.index_kind!r}")
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:

@@ -11,21 +11,26 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from avrec.feedback.online import OnlineStates
-from avrec.index.base import ExactIndex
+from avrec.index.base import load_or_build
 from avrec.models.base import Recommender
+from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 
 
 class ServiceState:
-    def __init__(self, model: Recommender, engine: Engine, media_root: Path | None):
+    def __init__(self, model: Recommender, engine: Engine, media_root: Path | None,
+                 settings: ServiceSettings | None = None):
         self.model = model
         self.engine = engine
         self.media_root = media_root
-        self.online = OnlineStates()
+        self.settings = settings or ServiceSettings(model_dir=Path("."))
+        self.online = OnlineStates(self.item_vector)
         self.lock = threading.RLock()
+        self.index = None
         #: users deleted since the model was trained: their training rows are ignored
         self.forgotten: set[str] = self._deleted_users()
         self.refresh_catalog()
+        self.catch_up_catalog()
         self.replay_events()
 
     # ---- catalog and content index ---------------------------------------------------
@@ -35,11 +40,67 @@ class ServiceState:
                 {"item_id": self.model.item_vocab.ids})
             self.catalog = cat.reset_index(drop=True)
             self.position = {i: n for n, i in enumerate(self.catalog["item_id"])}
-            vectors = self.content_vectors()
+            matrix = self.model.train_matrix
+            self.popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
+            self._vectors = self.content_vectors()
+            self._update_index()
+
+    def _update_index(self) -> None:
+        """Build (or load) the index once; later calls add only the rows appended since."""
+        vectors = self._vectors
+        if vectors is None:
             self.index = None
-            if vectors is not None:
-                self.index = ExactIndex(vectors.shape[1])
-                self.index.add(vectors)
+            return
+        if self.index is not None and len(self.index) <= len(vectors):
+            if len(self.index) < len(vectors):
+                self.index.add(vectors[len(self.index):])
+            return
+        s = self.settings
+        kind = s.index_kind
+        if kind == "auto":
+            kind = "exact" if len(vectors) < s.index_min_items else "ivf"
+        folder = s.index_dir or (s.model_dir / f"index-{kind}" if kind != "exact" else None)
+        self.index = load_or_build(vectors, kind, folder, **s.index_options)
+
+    @property
+    def use_index(self) -> bool:
+        """Whether recommendations go through the vector index (see ``retrieval``)."""
+        if self.index is None:
+            return False
+        if self.settings.retrieval == "auto":
+            return len(self.catalog) >= self.settings.index_min_items
+        return self.settings.retrieval == "index"
+
+    def item_vector(self, item_id: str) -> np.ndarray | None:
+        pos = self.position.get(item_id) if hasattr(self, "position") else None
+        if pos is None or self._vectors is None or pos >= len(self._vectors):
+            return None
+        return self._vectors[pos]
+
+    def catch_up_catalog(self) -> list[str]:
+        """Items stored after the model was saved (e.g. ingested through the API before a
+        restart) join the model again, encoded from their stored text, so a restart keeps
+        them recommendable. Models that cannot add items keep the catalog they were trained on."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(t.items.c.item_id)).scalars().all()
+        missing = [i for i in stored if i not in self.position]
+        if not missing or not getattr(self.model, "content_aware", False):
+            return []
+        cols = [c for c in ("item_id", "title", "description", "genres", "tags", "kind", "year", "language")
+                if c in t.items.c]
+        rows = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(missing), 500):
+                rows += conn.execute(select(*[t.items.c[c] for c in cols])
+                                     .where(t.items.c.item_id.in_(missing[start:start + 500]))).all()
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=cols)
+        with self.lock:
+            try:
+                added = self.model.add_items(frame)
+            except NotImplementedError:
+                return []
+            self.refresh_catalog()
+        return added
 
     def content_vectors(self) -> np.ndarray | None:
         content = getattr(self.model, "content", self.model)
@@ -72,6 +133,9 @@ class ServiceState:
 
     def user_state(self, user_id: str):
         return self.online.get(user_id, self.training_history(user_id))
+
+    def user_snapshot(self, user_id: str):
+        return self.online.snapshot(user_id, self.training_history(user_id))
 
     def replay_events(self) -> None:
         """Rebuild every user's online state from the durable event log, in order."""
