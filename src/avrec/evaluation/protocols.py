@@ -1,9 +1,30 @@
 """Evaluation protocols: how interactions are split into training and test parts.
 
-Each protocol returns :class:`Split` objects. Ranking protocols rank the full catalog with the
-user's training items excluded, except ``cold-items`` (only the held-out items are candidates)
-and ``cold-users`` (held-out users are given their first 3 interactions as history). ``kfold``
-is for rating prediction: a model exposes ``predict(user_ids, item_ids) -> np.ndarray``.
+Each protocol returns :class:`Split` objects (one; ``kfold``: five):
+
+- ``random``: per user with >= 5 interactions, a random 20% to test;
+- ``msr``: per user, a random 25% to test, exactly as Microsoft Recommenders'
+  ``python_stratified_split(ratio=0.75)``;
+- ``last``: per user with >= 5 interactions, the last interaction by time to test;
+- ``temporal``: one global cut, interactions in the last 10% of the time span are test (test
+  users need training interactions; test items never seen in training are dropped);
+- ``cold-items``: 20% of the items with interactions are held out with all their interactions;
+  test users rank only those items (``Split.candidates``);
+- ``cold-users``: 20% of users held out; each is given their first 3 interactions as history
+  (``Split.histories``, passed as the ``histories`` of ``rank``/``recommend``), the rest is test;
+- ``kfold``: the rated interactions in 5 random folds, each fold the test part once.
+
+Ranking protocols rank the full catalog (or the candidates) with the user's training (or given)
+items excluded; every test interaction counts as relevant.
+
+Rating prediction (``kfold``) -- the contract for rating models: a fitted model that also
+predicts ratings exposes ::
+
+    predict(user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray  # float, [n]
+
+one predicted rating per (user, item) pair, external IDs, any pair (unknown users or items get a
+fallback such as the global mean, never an error). The harness calls it once per fold on all the
+fold's test pairs and reports MAE and RMSE; models without ``predict`` are ranked only.
 """
 
 from __future__ import annotations
