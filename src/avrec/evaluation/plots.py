@@ -46,11 +46,16 @@ def by_activity(runs: Sequence[ModelRun], metric: str, path: Path) -> Path:
     plt = _plt()
     labels = [f"{a + 1}-{b}" if b < 10**9 else f">{a}" for a, b in itertools.pairwise(ACTIVITY_BUCKETS)]
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    counts = None
     for model in dict.fromkeys(r.model for r in runs):
         frame = pd.concat([r.per_user for r in runs if r.model == model])
         bucket = pd.cut(frame["train_size"], ACTIVITY_BUCKETS, labels=labels)
         means = frame.groupby(bucket, observed=False)[metric].mean()
         ax.plot(labels, means.reindex(labels).to_numpy(), marker="o", label=model)
+        if counts is None:
+            counts = bucket.value_counts().reindex(labels).fillna(0).astype(int)
+    if counts is not None:  # how many (seed, user) values each point averages
+        ax.set_xticks(range(len(labels)), [f"{lab}\n(n={counts[lab]})" for lab in labels])
     ax.set_xlabel("user's training interactions")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} by user activity")

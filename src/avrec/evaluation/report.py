@@ -130,16 +130,24 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
     Console(width=max(120, 17 * (len(cols) + 1))).print(table)
 
 
+def _cell(row: pd.Series, col: str) -> str:
+    """``mean ± 95% interval over users``, and the standard deviation over seeds/folds."""
+    if pd.isna(row[col]):
+        return "<td>–</td>"
+    text = f"{row[col]:.4f}"
+    if pd.notna(row.get(f"{col}_ci95")):
+        text += f" ± {row[col + '_ci95']:.4f}"
+    if col != "fit_seconds" and pd.notna(row.get(f"{col}_std")) and row[f"{col}_std"] > 0:
+        text += f"<br><small>sd {row[col + '_std']:.4f}</small>"
+    return f"<td>{text}</td>"
+
+
 def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[Path], out: Path) -> str:
     cols = columns_for(summary, result["main_metric"], result["k"])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = ""
     for model, row in summary.iterrows():
-        cells = "".join(
-            "<td>–</td>" if pd.isna(row[c]) else
-            f"<td>{row[c]:.4f}" + (f" ± {row[c + '_ci95']:.4f}" if pd.notna(row.get(f"{c}_ci95"))
-                                   else "") + "</td>"
-            for c in cols)
+        cells = "".join(_cell(row, c) for c in cols)
         body += f"<tr><th>{html.escape(str(model))}</th>{cells}</tr>"
     sig_html = sig.to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(sig) else "<p>n/a</p>"
     imgs = "".join(f'<figure><img src="{f.relative_to(out)}" alt="{f.stem}"></figure>' for f in figures)
@@ -149,7 +157,10 @@ def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[
 td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}img{{max-width:100%}}</style></head><body>
 <h1>Evaluation: {html.escape(result['dataset'])}, protocol <code>{html.escape(result['protocol'])}</code></h1>
 <p>Seeds {result['seeds']}; cut-offs {result['k']}; created {result['created']} on {html.escape(result['machine'])}.
-Values: mean over test users (and seeds) ± 95% interval over users.</p>
+Values: mean over test users (and seeds/folds) ± 95% interval over users; "sd": standard deviation
+of the per-seed (per-fold) means. Baselines: popularity, itemknn, ease, als (ranking), bias (rating).
+Paired tests pair each model's per-user values with the best baseline's, per seed/fold and user;
+Holm-adjusted over the models (columns <code>t_holm</code>, <code>wilcoxon_holm</code>).</p>
 <h2>Results</h2><table><tr><th>model</th>{head}</tr>{body}</table>
 <h2>Paired significance against the best baseline ({html.escape(result['main_metric'])})</h2>{sig_html}
 <h2>Plots</h2>{imgs}</body></html>"""
