@@ -97,5 +97,11 @@ def test_cli_bad_input(tmp_path, synthetic_dataset):
     for args, message in cases.items():
         res = CliRunner().invoke(app, ["evaluate", str(root), *args, "--report", str(tmp_path / "r")])
         assert res.exit_code == 2 and message in res.output, (args, res.output)
+    (tmp_path / "bad.json").write_text('{"ease": {"l2": 1,}}')
+    res = CliRunner().invoke(app, ["evaluate", str(root), "--config", str(tmp_path / "bad.json")])
+    assert res.exit_code == 2 and "bad.json:1:" in res.output and "not valid JSON" in res.output
+    (tmp_path / "typo.json").write_text('{"ease": {"no_such_setting": 1}}')
+    res = CliRunner().invoke(app, ["evaluate", str(root), "--config", str(tmp_path / "typo.json")])
+    assert res.exit_code == 2 and "'ease', setting 'no_such_setting'" in res.output
     res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "missing")])
     assert res.exit_code == 2 and "missing" in res.output

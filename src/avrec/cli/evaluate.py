@@ -21,6 +21,29 @@ def _ints(text: str, what: str) -> list[int]:
     return values
 
 
+def _configs(path: Path) -> dict:
+    try:
+        configs = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
+        raise UserError(f"{path}: expected a JSON object {{model: {{setting: value}}}}")
+    from pydantic import ValidationError
+
+    from avrec.models.registry import get_model_class
+
+    for name, settings in configs.items():
+        try:
+            get_model_class(name).Config(**settings)
+        except KeyError as exc:
+            raise UserError(f"{path}: {exc.args[0]}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UserError(f"{path}: model {name!r}, setting {where!r}: {first['msg']}") from None
+    return configs
+
+
 def evaluate(
     dataset_dir: Annotated[Path, typer.Argument(help="dataset folder (or MovieLens folder)")],
     protocol: Annotated[str, typer.Option(help="random | msr | last | temporal | cold-items | cold-users | kfold")] = "msr",
@@ -49,7 +72,7 @@ def evaluate(
     ks = _ints(k, "--k")
     if min(ks) < 1:
         raise UserError("--k values must be at least 1")
-    configs = json.loads(config.read_text()) if config else None
+    configs = _configs(config) if config else None
     dataset = load_dataset(dataset_dir)
     result = evaluate_to_report(dataset, protocol, names, ks, _ints(seeds, "--seeds"), report,
                                 configs=configs, text_features=text_features, log=typer.echo)
