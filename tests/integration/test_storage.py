@@ -101,3 +101,15 @@ def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
     assert "u0" not in set(back.interactions.user_id)
     assert back.n_interactions == synthetic_dataset.n_interactions - n
     assert delete_user("u0", engine) == {"interactions": 0, "feedback_events": 0, "users": 0}
+
+
+def test_item_media_rows_with_sizes(db_url):
+    from avrec.data.loaders import load_dataset
+
+    ds = load_dataset(shared_path("ready", "ml-100k"))
+    engine = get_engine(db_url)
+    ingest(ds, engine)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.item_media)).mappings().all()
+    assert len(rows) == ds.items["image"].notna().sum() == 1618
+    assert all(r["kind"] == "image" and r["bytes"] > 0 and r["mime"] == "image/jpeg" for r in rows)

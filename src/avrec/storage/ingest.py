@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
-from avrec.data.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS, Dataset
+from avrec.data.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS, MEDIA_COLUMNS, Dataset
 from avrec.errors import Problem, ValidationError
 from avrec.storage import tables as t
 from avrec.storage.bulk import upsert
@@ -53,6 +53,24 @@ def item_rows(items: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
     records = rows[ITEM_COLUMNS].to_dict("records")
     rows["content_hash"] = [content_hash(r) for r in records]
     return rows
+
+
+def media_rows(items: pd.DataFrame, root, dataset: str | None) -> pd.DataFrame:
+    """One row per (item, media kind) with the file's size and type where the file is there."""
+    import mimetypes
+    from pathlib import Path
+
+    rows = []
+    for col in MEDIA_COLUMNS:
+        for item_id, rel in zip(items["item_id"], items[col], strict=True):
+            if not isinstance(rel, str) or not rel:
+                continue
+            size = None
+            if root is not None and (Path(root) / rel).is_file():
+                size = (Path(root) / rel).stat().st_size
+            rows.append({"item_id": item_id, "kind": col, "path": rel, "dataset": dataset,
+                         "bytes": size, "mime": mimetypes.guess_type(rel)[0]})
+    return pd.DataFrame(rows, columns=["item_id", "kind", "path", "dataset", "bytes", "mime"])
 
 
 def interaction_rows(inter: pd.DataFrame) -> pd.DataFrame:
@@ -115,6 +133,8 @@ def ingest(dataset: Dataset, engine: Engine | None = None, *, dry_run: bool = Fa
             upsert(conn, "items", item_rows(dataset.items, dataset.name), key=["item_id"],
                    update=ITEM_FIELDS + ["extra", "dataset", "content_hash"], json_columns=["extra"],
                    update_where="t.content_hash <> excluded.content_hash")
+            upsert(conn, "item_media", media_rows(dataset.items, dataset.root, dataset.name),
+                   key=["item_id", "kind"], update=["path", "dataset", "bytes", "mime"])
             upsert(conn, "users", explicit, key=["user_id"], update=["attributes"],
                    json_columns=["attributes"])
             upsert(conn, "users", implied, key=["user_id"], update=[])
@@ -130,7 +150,8 @@ def ingest(dataset: Dataset, engine: Engine | None = None, *, dry_run: bool = Fa
 
 def table_counts(engine: Engine | None = None) -> dict[str, int]:
     engine = engine or get_engine()
-    names = ["items", "users", "interactions", "feedback_events", "artifacts", "item_understanding"]
+    names = ["items", "item_media", "users", "interactions", "feedback_events", "artifacts",
+             "item_understanding"]
     with engine.connect() as conn:
         return {n: conn.execute(select(func.count()).select_from(t.metadata.tables[n])).scalar_one()
                 for n in names}

@@ -45,6 +45,16 @@ items = Table(
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
+item_media = Table(
+    "item_media", metadata,
+    Column("item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True, comment="image | video | audio"),
+    Column("path", Text, nullable=False, comment="relative to the dataset folder"),
+    Column("dataset", String(256), nullable=True),
+    Column("bytes", BigInteger, nullable=True),
+    Column("mime", String(128), nullable=True),
+)
+
 users = Table(
     "users", metadata,
     Column("user_id", String(256), primary_key=True),
