@@ -36,7 +36,20 @@ def encode_cached(payloads: Sequence[str], encoder_name: str, encode: Callable |
 
 
 def encode_texts_cached(texts: Sequence[str], encoder_name: str = "text-en", **kw) -> np.ndarray:
+    """Passage (catalog text) vectors, cached by (encoder, version, sha256 of the text)."""
     return encode_cached(list(texts), encoder_name, **kw)
+
+
+QUERY_TAG = "\x00query\x00"  # cache-key prefix keeping query vectors apart from passage vectors
+
+
+def encode_queries_cached(texts: Sequence[str], encoder_name: str = "text-multi", **kw) -> np.ndarray:
+    """Query vectors (E5's ``query:`` side; plain ``encode`` for encoders without one), cached."""
+    encoder = get_encoder(encoder_name)
+    encode_queries = getattr(encoder, "encode_queries", encoder.encode)
+    strip = len(QUERY_TAG)
+    return encode_cached([QUERY_TAG + t for t in texts], encoder_name,
+                         encode=lambda batch: encode_queries([t[strip:] for t in batch]), **kw)
 
 
 def encode_item_texts(items: pd.DataFrame, encoder_name: str = "text-en", **kw) -> np.ndarray:

@@ -10,6 +10,8 @@ from avrec.encoders.base import Encoder
 _ENCODERS = {
     "text-en": "avrec.encoders.text:MiniLMEncoder",
     "text-multi": "avrec.encoders.text:E5Encoder",
+    "image": "avrec.encoders.image:EfficientNetEncoder",
+    "audio": "avrec.encoders.audio:YAMNetEncoder",
 }
 _instances: dict[str, Encoder] = {}
 _lock = threading.Lock()

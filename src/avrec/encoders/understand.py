@@ -1,0 +1,314 @@
+"""Understanding a catalog: per item and modality a vector and readable attributes, or the reason
+it failed. Cached by (encoder, version, content hash): a second run over an unchanged catalog does
+no model work; each finished batch is cached at once, so an interrupted run resumes. A broken file
+marks that item's modality ``failed`` (with the reason) and the rest goes on.
+
+Order of work, because later steps read earlier ones:
+1. ``video`` - frames (~1/s, capped) through EfficientNet-Lite0, mean-pooled; OCR on 3 frames;
+   the sound track through YAMNet; English speech transcribed (other languages skipped).
+2. ``audio`` - YAMNet on the item's audio file, else its video's sound track.
+3. ``image`` - EfficientNet-Lite0 on the poster/thumbnail (+ OCR when ``ocr_images``).
+4. ``text``  - the item text (:mod:`avrec.encoders.itemtext`, with OCR text and transcript),
+   its language (:mod:`avrec.encoders.language`), vectors from the catalog's text encoder
+   (``auto``: MiniLM when all text is English, else multilingual-e5), and mood words zero-shot
+   in the multilingual-e5 space (:mod:`avrec.encoders.mood`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from avrec.encoders.cache import EmbeddingCache, content_key, file_key
+from avrec.encoders.image import visual_words
+from avrec.encoders.media import MediaError, load_image
+
+MODALITIES = ("text", "image", "audio", "video")
+DIMS = {"image": 1280, "video": 1280, "audio": 1024}
+VERSIONS = {"image": "efficientnet-lite0-onnx", "audio": "yamnet-w8a8-1",
+            "video": "efficientnet-lite0-onnx+ocr+yamnet+whisper-tiny.en-1"}
+ENCODER_OF = {"image": "image", "audio": "audio", "video": "image"}
+IMAGE_BATCH = 32
+
+
+@dataclass
+class ModalityResult:
+    modality: str
+    encoder: str
+    version: str
+    vectors: np.ndarray
+    status: list[str]  # ok | failed | missing, per item
+    reasons: list[str | None]
+    attributes: list[dict | None]
+    keys: list[str | None] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, modality: str, encoder: str, version: str, n: int, dim: int) -> ModalityResult:
+        return cls(modality, encoder, version, np.zeros((n, dim), np.float32), ["missing"] * n,
+                   [None] * n, [None] * n, [None] * n)
+
+    @property
+    def present(self) -> np.ndarray:
+        return np.array([s == "ok" for s in self.status], dtype=bool)
+
+    def ok(self, r: int, vector: np.ndarray, attrs: dict | None, key: str | None) -> None:
+        self.vectors[r], self.attributes[r], self.keys[r], self.status[r] = vector, attrs, key, "ok"
+
+    def fail(self, r: int, reason: str) -> None:
+        self.status[r], self.reasons[r] = "failed", reason
+
+    def summary(self) -> dict[str, int]:
+        return {s: self.status.count(s) for s in ("ok", "failed", "missing")}
+
+
+@dataclass
+class CatalogUnderstanding:
+    """What :func:`encode_catalog` returns: rows aligned with the catalog's items."""
+
+    item_ids: list[str]
+    results: dict[str, ModalityResult]
+
+    def vectors(self, modality: str) -> np.ndarray:
+        return self.results[modality].vectors
+
+    def present(self, modality: str) -> np.ndarray:
+        return self.results[modality].present
+
+    def attributes(self, item_id: str) -> dict[str, dict | None]:
+        r = self.item_ids.index(item_id)
+        return {m: res.attributes[r] for m, res in self.results.items()}
+
+    @property
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(item_id, modality, reason) for every failed modality."""
+        return [(self.item_ids[r], m, res.reasons[r] or "") for m, res in self.results.items()
+                for r, s in enumerate(res.status) if s == "failed"]
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", disable=not enabled, leave=False)
+
+
+def _resolve(row: dict, column: str, root: Path | None) -> tuple[Path | None, str | None]:
+    """(path, None) for a usable media file, (None, reason) for a broken reference,
+    (None, None) when the item has no such media."""
+    from avrec.data.validation import media_problem
+
+    rel = row.get(column)
+    if not rel:
+        return None, None
+    if root is None:
+        return None, f"{column} {rel!r}: no dataset folder known for its media paths (use --root)"
+    problem = media_problem(Path(root).resolve(), str(rel))
+    if problem:
+        return None, problem
+    path = (Path(root) / str(rel)).resolve()
+    if path.stat().st_size == 0:
+        return None, f"media file {rel!r} is empty (0 bytes)"
+    return path, None
+
+
+def understand_videos(rows: list[dict], root: Path | None, language: list[str | None],
+                      audio_cache: EmbeddingCache, progress: bool = False) -> ModalityResult:
+    from avrec.encoders.video import analyse_video
+
+    out = ModalityResult.empty("video", "image", VERSIONS["video"], len(rows), DIMS["video"])
+    cache = EmbeddingCache(f"video@{VERSIONS['video']}")
+    with _bar(len(rows), "video", progress) as bar:
+        for r, row in enumerate(rows):
+            bar.update(1)
+            path, problem = _resolve(row, "video", root)
+            if problem:
+                out.fail(r, problem)
+            if path is None:
+                continue
+            key = file_key(path)
+            if key in cache:
+                out.ok(r, cache.get(key), cache.get_attrs(key), key)
+                continue
+            try:
+                res = analyse_video(path, language=language[r])
+            except MediaError as exc:
+                out.fail(r, str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the catalog
+                out.fail(r, f"{path.name}: {type(exc).__name__}: {exc}")
+                continue
+            if res.audio_vector is not None:
+                audio_cache.put_many([key], res.audio_vector[None], [{**res.audio_attributes, "source": "video"}])
+            cache.put_many([key], res.vector[None], [res.attributes])
+            out.ok(r, res.vector, res.attributes, key)
+    return out
+
+
+def cached_video_attributes(rows: list[dict], root: Path | None) -> ModalityResult:
+    """The video results already in the cache (nothing is decoded or run)."""
+    out = ModalityResult.empty("video", "image", VERSIONS["video"], len(rows), 0)
+    cache = EmbeddingCache(f"video@{VERSIONS['video']}")
+    for r, row in enumerate(rows):
+        path, _ = _resolve(row, "video", root)
+        if path is not None and (key := file_key(path)) in cache:
+            out.attributes[r] = cache.get_attrs(key)
+    return out
+
+
+def understand_audio(rows: list[dict], root: Path | None, cache: EmbeddingCache,
+                     progress: bool = False) -> ModalityResult:
+    from avrec.encoders.video import sound_track
+
+    out = ModalityResult.empty("audio", "audio", VERSIONS["audio"], len(rows), DIMS["audio"])
+    with _bar(len(rows), "audio", progress) as bar:
+        for r, row in enumerate(rows):
+            bar.update(1)
+            column = "audio" if row.get("audio") else "video"
+            path, problem = _resolve(row, column, root)
+            if problem:
+                out.fail(r, problem)
+            if path is None:
+                continue
+            key = file_key(path)
+            if key in cache:
+                out.ok(r, cache.get(key), cache.get_attrs(key), key)
+                continue
+            try:
+                _, vec, attrs = sound_track(path)
+            except MediaError as exc:
+                out.fail(r, str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                out.fail(r, f"{path.name}: {type(exc).__name__}: {exc}")
+                continue
+            attrs["source"] = column
+            cache.put_many([key], vec[None], [attrs])
+            out.ok(r, vec, attrs, key)
+    return out
+
+
+def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
+                      progress: bool = False) -> ModalityResult:
+    from avrec.encoders.registry import get_encoder
+
+    version = VERSIONS["image"] + ("+ocr" if ocr else "")
+    out = ModalityResult.empty("image", "image", version, len(rows), DIMS["image"])
+    cache = EmbeddingCache(f"image@{version}")
+    todo: list[tuple[int, str, Path]] = []
+    for r, row in enumerate(rows):
+        path, problem = _resolve(row, "image", root)
+        if problem:
+            out.fail(r, problem)
+        if path is None:
+            continue
+        key = file_key(path)
+        if key in cache:
+            out.ok(r, cache.get(key), cache.get_attrs(key), key)
+        else:
+            todo.append((r, key, path))
+    with _bar(len(todo), "image", progress) as bar:
+        for start in range(0, len(todo), IMAGE_BATCH):
+            loaded = []
+            for r, key, path in todo[start:start + IMAGE_BATCH]:
+                try:
+                    loaded.append((r, key, load_image(path)))
+                except MediaError as exc:
+                    out.fail(r, str(exc))
+            bar.update(len(todo[start:start + IMAGE_BATCH]))
+            if not loaded:
+                continue
+            enc = get_encoder("image")
+            vecs, probs = enc.analyse([img for _, _, img in loaded])
+            attrs = [{"visual_labels": visual_words(enc.labels(p))} for p in probs]
+            if ocr:
+                from avrec.encoders.ocr import ocr_text
+
+                for a, (_, _, img) in zip(attrs, loaded, strict=True):
+                    a["ocr_text"] = ocr_text([img])
+            cache.put_many([k for _, k, _ in loaded], vecs, attrs)
+            for (r, key, _), vec, a in zip(loaded, vecs, attrs, strict=True):
+                out.ok(r, vec, a, key)
+    return out
+
+
+def _extra_text(r: int, results: dict[str, ModalityResult], key: str) -> str | None:
+    parts = [(res.attributes[r] or {}).get(key) for m, res in results.items() if m in ("video", "image")]
+    return " / ".join(p for p in parts if p) or None
+
+
+def understand_text(rows: list[dict], results: dict[str, ModalityResult], text_encoder: str = "auto",
+                    moods: bool = True, progress: bool = False) -> ModalityResult:
+    from avrec.encoders.itemtext import item_text
+    from avrec.encoders.language import choose_text_encoder, detect_language
+    from avrec.encoders.mood import mood_words
+    from avrec.encoders.pipeline import encode_cached
+    from avrec.encoders.registry import get_encoder
+
+    texts = [item_text(row, ocr=_extra_text(r, results, "ocr_text"),
+                       transcript=_extra_text(r, results, "transcript")) for r, row in enumerate(rows)]
+    present = [bool(t.strip()) for t in texts]
+    # the item's language from its own fields; routing also looks at OCR text and transcripts
+    langs = [row.get("language") or detect_language(f"{row.get('title') or ''} {row.get('description') or ''}")
+             or detect_language(t) for row, t in zip(rows, texts, strict=True)]
+    routed = [detect_language(t) for t in texts]
+    name = choose_text_encoder([lang for lang, p in zip(langs + routed, present + present, strict=True) if p],
+                               text_encoder)
+    enc = get_encoder(name)
+    out = ModalityResult.empty("text", name, enc.version, len(rows), enc.dim)
+    idx = [r for r, p in enumerate(present) if p]
+    vecs = encode_cached([texts[r] for r in idx], name, progress=progress)
+    multi = vecs if name == "text-multi" else (
+        encode_cached([texts[r] for r in idx], "text-multi", progress=progress) if moods else None)
+    words = mood_words(multi) if moods and len(idx) else [[] for _ in idx]
+
+    for n, r in enumerate(idx):
+        genres = [g for g in str(rows[r].get("genres") or "").split("|") if g.strip()]
+        attrs = {"language": langs[r], "moods": words[n], "genres": genres}
+        for key in ("ocr_text", "transcript"):
+            if value := _extra_text(r, results, key):
+                attrs[key] = value
+        out.ok(r, vecs[n], attrs, content_key(texts[r]))
+    return out
+
+
+def encode_catalog(data, modalities: Sequence[str] = MODALITIES, root: Path | None = None,
+                   progress: bool = False, text_encoder: str = "auto", ocr_images: bool = False,
+                   moods: bool = True) -> CatalogUnderstanding:
+    """Understand every item of ``data`` (a :class:`~avrec.data.dataset.Dataset` or an items
+    frame; media paths are relative to ``root``, by default the dataset's own folder)."""
+    items: pd.DataFrame = data if isinstance(data, pd.DataFrame) else data.items
+    root = root if root is not None or isinstance(data, pd.DataFrame) else data.root
+    bad = [m for m in modalities if m not in MODALITIES]
+    if bad:
+        raise ValueError(f"unknown modality {bad[0]!r}; choose from {', '.join(MODALITIES)}")
+    rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+            for row in items.to_dict("records")]
+    from avrec.encoders.language import detect_language
+
+    hint = [row.get("language") or detect_language(f"{row.get('title') or ''} {row.get('description') or ''}")
+            for row in rows]
+    audio_cache = EmbeddingCache(f"audio@{VERSIONS['audio']}")
+    results: dict[str, ModalityResult] = {}
+    if "video" in modalities:
+        results["video"] = understand_videos(rows, root, hint, audio_cache, progress)
+    if "audio" in modalities:
+        results["audio"] = understand_audio(rows, root, audio_cache, progress)
+    if "image" in modalities:
+        results["image"] = understand_images(rows, root, ocr_images, progress)
+    if "text" in modalities:
+        extras = dict(results)
+        if "video" not in extras:  # OCR text and transcripts of earlier runs, without model work
+            extras["video"] = cached_video_attributes(rows, root)
+        results["text"] = understand_text(rows, extras, text_encoder, moods, progress)
+    ordered = {m: results[m] for m in MODALITIES if m in results}
+    return CatalogUnderstanding([str(r["item_id"]) for r in rows], ordered)
+
+
+def understand_catalog(items: pd.DataFrame, root: Path | None, modalities: Sequence[str] = MODALITIES,
+                       progress: bool = False, **kw) -> dict[str, ModalityResult]:
+    """The per-modality results only (see :func:`encode_catalog`)."""
+    return encode_catalog(items, modalities, root, progress, **kw).results
+
