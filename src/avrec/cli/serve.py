@@ -17,6 +17,10 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
     media_root: Annotated[Path | None, typer.Option(help="folder that item image paths are relative to")] = None,
+    retrieval: Annotated[str, typer.Option(help="auto, model (score the whole catalog) or index (search "
+                                           "the vector index with the user's online vector)")] = "auto",
+    index_kind: Annotated[str, typer.Option("--index-kind", help="auto, exact, flat, hnsw or ivf")] = "auto",
+    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF cells scanned per query")] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
     import uvicorn
@@ -28,8 +32,13 @@ def serve(
     model_dir = model_dir or avrec_home() / "models" / "hybrid"
     if not (model_dir / "manifest.json").is_file():
         raise UserError(f"{model_dir}: not a saved avrec model (train one with avrec train or avrec demo)")
-    app = create_app(ServiceSettings(model_dir=model_dir, database_url=database_url,
-                                     media_root=media_root))
+    try:
+        settings = ServiceSettings(model_dir=model_dir, database_url=database_url, media_root=media_root,
+                                   retrieval=retrieval, index_kind=index_kind,
+                                   index_options={"nprobe": nprobe} if nprobe else {})
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    app = create_app(settings)
     typer.echo(f"avrec serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

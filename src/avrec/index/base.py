@@ -136,15 +136,24 @@ def load_index(folder: str | Path) -> tuple[VectorIndex, dict]:
     return index, manifest
 
 
+#: options that change only how a built index is searched (applied after loading)
+SEARCH_OPTIONS = ("nprobe", "ef_search")
+
+
 def load_or_build(vectors: np.ndarray, kind: str, folder: str | Path | None = None,
                   **options) -> VectorIndex:
     """The index of ``vectors``: loaded from ``folder`` when it was built from the same vectors
-    (same fingerprint) with the same kind and options, else built (and saved there)."""
+    (same fingerprint) with the same kind (and the same build options, where any are given),
+    else built (and saved there). Search options (``nprobe``, ``ef_search``) apply either way."""
     fp = fingerprint(vectors)
+    build = {k: v for k, v in options.items() if k not in SEARCH_OPTIONS}
+    search = {k: v for k, v in options.items() if k in SEARCH_OPTIONS}
     if folder is not None and (Path(folder) / MANIFEST).is_file():
         try:
             index, manifest = load_index(folder)
-            if (manifest["kind"], manifest["fingerprint"], manifest["options"]) == (kind, fp, options):
+            saved = {k: v for k, v in manifest["options"].items() if k not in SEARCH_OPTIONS}
+            if (manifest["kind"], manifest["fingerprint"]) == (kind, fp) and (not build or build == saved):
+                _apply_search_options(index, search)
                 return index
         except (OSError, ValueError, RuntimeError, KeyError):
             pass  # stale or unreadable: rebuild below
@@ -152,10 +161,17 @@ def load_or_build(vectors: np.ndarray, kind: str, folder: str | Path | None = No
     index.add(vectors)
     if folder is not None:
         try:
-            save_index(index, folder, fp, options)
+            save_index(index, folder, fp, build)
         except OSError:
             pass  # a read-only model folder: the index is rebuilt at the next start
     return index
+
+
+def _apply_search_options(index: VectorIndex, search: dict) -> None:
+    if "nprobe" in search and hasattr(index, "set_nprobe"):
+        index.set_nprobe(search["nprobe"])
+    if "ef_search" in search and hasattr(index, "set_ef_search"):
+        index.set_ef_search(search["ef_search"])
 
 
 def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:

@@ -87,12 +87,13 @@ class HNSWIndex(FaissIndex):
 class IVFIndex(FaissIndex):
     """Approximate: inverted lists over k-means cells (``IndexIVFFlat``); trained on the first
     ``add`` (a sample of at most ``train_size`` vectors). ``nprobe`` cells are scanned per
-    query. ``nlist`` defaults to about 4·sqrt(n) at training time."""
+    query. ``nlist`` defaults to about sqrt(n) at training time (cheap to build on few cores;
+    raise it, and ``nprobe`` with it, for larger catalogs)."""
 
     kind = "ivf"
 
     def __init__(self, dim: int, nlist: int | None = None, nprobe: int = 16,
-                 train_size: int = 100_000, seed: int = 0, threads: int = 1):
+                 train_size: int = 50_000, seed: int = 0, threads: int = 1):
         super().__init__(dim, threads)
         self.nlist, self.nprobe, self.train_size, self.seed = nlist, nprobe, train_size, seed
 
@@ -104,7 +105,7 @@ class IVFIndex(FaissIndex):
 
     def _train(self, vectors: np.ndarray) -> None:
         faiss = _faiss(self.threads)
-        nlist = self.nlist or int(max(1, min(65_536, 4 * np.sqrt(len(vectors)))))
+        nlist = self.nlist or int(max(1, min(65_536, np.sqrt(len(vectors)))))
         nlist = min(nlist, len(vectors))
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)

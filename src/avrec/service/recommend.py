@@ -10,9 +10,7 @@ Two ways to retrieve, same post-processing:
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from avrec.data.dataset import split_multi
 from avrec.feedback.online import UserState
 from avrec.service.state import ServiceState
 
@@ -22,11 +20,10 @@ NEGATIVE_PENALTY = 0.6
 def _filter_mask(state: ServiceState, kind: str | None, language: str | None) -> np.ndarray | None:
     if not kind and not language:
         return None
-    cat = state.catalog
-    mask = np.ones(len(cat), dtype=bool)
+    mask = np.ones(len(state.catalog), dtype=bool)
     for col, want in (("kind", kind), ("language", language)):
         if want:
-            mask &= (cat[col] == want).to_numpy() if col in cat else False
+            mask &= state.equals_mask(col, want)
     return mask
 
 
@@ -56,7 +53,7 @@ def recommend(state: ServiceState, user_id: str | None, history: list[str] | Non
 def _from_model(state, hist, negatives, query, k, kind, language, explain, model_user):
     depth = k + len(negatives) + (3 * k if negatives else 0)
     mask = _filter_mask(state, kind, language)
-    cands = list(state.catalog["item_id"][mask]) if mask is not None else None
+    cands = [state.item_ids[i] for i in np.flatnonzero(mask)] if mask is not None else None
     with state.lock:
         recs = state.model.recommend([model_user], depth, histories=[hist],
                                      candidates=[cands] if cands is not None else None,
@@ -83,8 +80,9 @@ def _from_index(state, online: UserState, k, kind, language, explain):
     idx, scores = idx[keep], scores[keep]
     if mask is not None and len(idx) < k + 3 * k * bool(online.negatives):
         idx, scores = _exact_subset(state, query, mask, seen, depth)
-    items = [str(state.catalog["item_id"].iat[int(i)]) for i in idx]
-    expl = _explain(state, online.history, idx) if explain else [None] * len(items)
+    items = [state.item_ids[int(i)] for i in idx]
+    expl = _explain(state, online.history, idx[:k]) if explain else []
+    expl += [None] * (len(items) - len(expl))
     if online.negatives:
         items, scores, expl = _push_down(state, items, scores, expl, online.negatives)
     return items, scores, expl
@@ -99,17 +97,12 @@ def _exact_subset(state, query, mask, seen, depth):
 
 
 def _explain(state, history: list[str], idx: np.ndarray) -> list[str]:
+    from avrec.rerank.because import explain_by_history
+
+    titles = state.column("title")
     positions = [state.position[i] for i in history if i in state.position]
-    if not len(idx):
-        return []
-    if not positions:
-        return [None] * len(idx)
-    n_items = len(state.catalog)
-    row = sp.csr_matrix((np.ones(len(positions), np.float32),
-                         (np.zeros(len(positions), int), positions)), shape=(1, n_items))
-    row.sort_indices()
-    with state.lock:
-        return state.model.explain(row, np.asarray(idx, dtype=np.int64), None)
+    return explain_by_history(state.content_vectors(), positions, idx,
+                              lambda j: titles[j] or state.item_ids[j], state.genres, state.popularity)
 
 
 def _row(state, item, score, why) -> dict:
@@ -117,12 +110,8 @@ def _row(state, item, score, why) -> dict:
     if pos is None:
         return {"item_id": item, "title": None, "score": float(score), "explanation": why,
                 "genres": [], "kind": None}
-    cat = state.catalog
-    get = (lambda col: cat[col].iat[pos] if col in cat else None)
-    title, kind = get("title"), get("kind")
-    return {"item_id": item, "title": title if isinstance(title, str) else None,
-            "score": float(score), "explanation": why, "genres": split_multi(get("genres")),
-            "kind": kind if isinstance(kind, str) else None}
+    return {"item_id": item, "title": state.column("title")[pos], "score": float(score),
+            "explanation": why, "genres": state.genres(pos), "kind": state.column("kind")[pos]}
 
 
 def _push_down(state, items, scores, expl, negatives):

@@ -84,7 +84,7 @@ def post_event(event: Event, request: Request, x_api_key: str | None = Header(de
         st = state.user_state(event.user_id)
         return {"id": new_id, "user_id": event.user_id,
                 "polarity": polarity(event.event, event.value, event.watch_fraction),
-                "history_size": len(st.history)}
+                "history_size": len(st.history), "request_id": event.request_id}
     sign = state.online.apply(event.user_id, event.item_id, event.event, event.value,
                               event.watch_fraction, state.training_history(event.user_id))
     metrics = request.app.state.metrics
@@ -93,7 +93,7 @@ def post_event(event: Event, request: Request, x_api_key: str | None = Header(de
     metrics.event_to_state.observe(elapsed)
     metrics.samples.add("event_to_state", elapsed)
     return {"id": new_id, "user_id": event.user_id, "polarity": sign,
-            "history_size": len(state.user_state(event.user_id).history)}
+            "history_size": len(state.user_state(event.user_id).history), "request_id": event.request_id}
 
 
 @router.get("/users/{user_id}/profile")

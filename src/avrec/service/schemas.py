@@ -50,6 +50,7 @@ class EventAck(BaseModel):
     user_id: str
     polarity: int
     history_size: int
+    request_id: str | None = None
 
 
 class ItemIn(Strict):

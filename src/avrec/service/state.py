@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from avrec.data.dataset import split_multi
 from avrec.feedback.online import OnlineStates
 from avrec.index.base import load_or_build
 from avrec.models.base import Recommender
@@ -39,11 +40,42 @@ class ServiceState:
             cat = self.model.catalog if self.model.catalog is not None else pd.DataFrame(
                 {"item_id": self.model.item_vocab.ids})
             self.catalog = cat.reset_index(drop=True)
-            self.position = {i: n for n, i in enumerate(self.catalog["item_id"])}
+            self.item_ids = [str(i) for i in self.catalog["item_id"]]
+            self.position = {i: n for n, i in enumerate(self.item_ids)}
+            self._column_cache: dict[str, list] = {}
+            self._mask_cache: dict[tuple[str, str], np.ndarray] = {}
+            self._genre_cache: dict[int, list[str]] = {}
             matrix = self.model.train_matrix
             self.popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
             self._vectors = self.content_vectors()
             self._update_index()
+
+    def column(self, name: str) -> list:
+        """A catalog column as a plain list (fast per-item reads); Nones where absent."""
+        values = self._column_cache.get(name)
+        if values is None:
+            values = ([None if v is None or (isinstance(v, float) and v != v) else v  # noqa: PLR0124
+                       for v in self.catalog[name].tolist()]
+                      if name in self.catalog else [None] * len(self.catalog))
+            self._column_cache[name] = values
+        return values
+
+    def genres(self, pos: int) -> list[str]:
+        out = self._genre_cache.get(pos)
+        if out is None:
+            out = self._genre_cache[pos] = split_multi(self.column("genres")[pos])
+        return out
+
+    def equals_mask(self, name: str, value: str) -> np.ndarray:
+        """Boolean mask of the items whose ``name`` column equals ``value`` (cached)."""
+        mask = self._mask_cache.get((name, value))
+        if mask is None:
+            mask = (self.catalog[name] == value).to_numpy(dtype=bool, na_value=False) \
+                if name in self.catalog else np.zeros(len(self.catalog), dtype=bool)
+            if len(self._mask_cache) > 256:
+                self._mask_cache.clear()
+            self._mask_cache[(name, value)] = mask
+        return mask
 
     def _update_index(self) -> None:
         """Build (or load) the index once; later calls add only the rows appended since."""

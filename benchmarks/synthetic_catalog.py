@@ -1,0 +1,91 @@
+"""A synthetic catalog for the speed benchmarks: ``n`` items with low-rank 384-d unit vectors
+(clustered like text embeddings, unlike pure Gaussian noise, which is the worst case for any
+ANN index), kinds/languages/genres tied to the clusters, and users whose histories come from
+one cluster each. Saved as a real avrec ``content`` model directory (no text encoding: the
+vectors are given)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+DIM = 384
+GENRES = ["Drama", "Comedy", "Action", "Jazz", "Rock", "Classical", "News", "Science", "Horror",
+          "Romance", "Ambient", "Hip hop", "Documentary", "Animation", "Folk", "Thriller"]
+KINDS = ["movie", "music", "podcast", "series"]
+LANGUAGES = ["en", "zh", "fr", "es"]
+
+
+def item_vectors(n: int, rank: int = 48, clusters: int = 256, seed: int = 0,
+                 chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors float32 [n, DIM] L2-normalised, cluster of each item)."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(rank, DIM)).astype(np.float32)
+    centres = rng.normal(size=(clusters, rank)).astype(np.float32)
+    cluster = rng.integers(0, clusters, n)
+    out = np.empty((n, DIM), dtype=np.float32)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        z = centres[cluster[start:stop]] + 0.8 * rng.normal(size=(stop - start, rank)).astype(np.float32)
+        v = z @ basis + 0.5 * rng.normal(size=(stop - start, DIM)).astype(np.float32)
+        out[start:stop] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out, cluster
+
+
+def item_ids(n: int) -> list[str]:
+    return [f"i{n:07d}" for n in range(n)]
+
+
+def catalog(cluster: np.ndarray) -> pd.DataFrame:
+    n = len(cluster)
+    ids = item_ids(n)
+    g1 = np.array(GENRES)[cluster % len(GENRES)]
+    g2 = np.array(GENRES)[(cluster // len(GENRES)) % len(GENRES)]
+    return pd.DataFrame({
+        "item_id": ids,
+        "title": [f"Synthetic item {i}" for i in range(n)],
+        "genres": np.char.add(np.char.add(g1.astype(str), "|"), g2.astype(str)),
+        "kind": np.array(KINDS)[cluster % len(KINDS)],
+        "language": np.array(LANGUAGES)[(cluster // 7) % len(LANGUAGES)],
+        "year": 1950 + cluster % 75,
+    })
+
+
+def histories(cluster: np.ndarray, users: int, per_user: int, seed: int = 1) -> sp.csr_matrix:
+    """Each user interacts with ``per_user`` items of one cluster."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(cluster, kind="stable")
+    bounds = np.searchsorted(cluster[order], np.arange(cluster.max() + 2))
+    rows, cols = [], []
+    for u in range(users):
+        c = rng.integers(0, cluster.max() + 1)
+        members = order[bounds[c]:bounds[c + 1]]
+        pick = rng.choice(members, min(per_user, len(members)), replace=False)
+        rows += [u] * len(pick)
+        cols += pick.tolist()
+    ranks = np.concatenate([np.arange(len(r), 0, -1) for r in np.split(np.array(cols), np.cumsum(
+        np.bincount(rows, minlength=users))[:-1])]).astype(np.float32)
+    return sp.csr_matrix((ranks, (rows, cols)), shape=(users, len(cluster)))
+
+
+def save_content_model(folder: Path, vectors: np.ndarray, cluster: np.ndarray, users: int = 20_000,
+                       per_user: int = 10) -> Path:
+    """A ``content`` model over the given vectors (no request encoder), saved with avrec's own
+    format, so ``avrec serve`` loads it like any trained model."""
+    from avrec.data.vocab import Vocabulary
+    from avrec.models.content import Content
+
+    model = Content(query_encoder=None)
+    recency = histories(cluster, users, per_user)
+    model.user_vocab = Vocabulary([f"u{u}" for u in range(users)])
+    model.item_vocab = Vocabulary(item_ids(len(cluster)))
+    model.train_recency = recency
+    model.train_matrix = sp.csr_matrix((np.ones_like(recency.data), recency.indices, recency.indptr),
+                                       shape=recency.shape)
+    model.catalog = catalog(cluster)
+    model.vectors = vectors
+    model.query_vectors = None
+    return model.save(folder)
