@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ class EmbeddingCache:
                         self._vectors[key] = vec
                     if "attrs" in z.files:
                         self._attrs.update(zip(keys, (str(a) for a in z["attrs"]), strict=True))
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
                 shard.unlink(missing_ok=True)  # a torn write from an interrupted run
         if len(shards) > MAX_SHARDS:
             self._compact(shards)

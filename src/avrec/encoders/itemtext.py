@@ -3,7 +3,8 @@
 The fields, in this order, each only when present:
 ``title``; ``Genres: a, b``; ``Tags: x, y`` (``director:``/``cast:`` prefixes kept readable);
 ``description``; ``Comments: ...``; ``On screen: <OCR text>``; ``Speech: <transcript>``.
-Lines are joined with ". ". The text is cut at 2,000 characters by the encoders.
+Parts are joined with ". " (with just a space after a part that already ends in ``.!?。！？``).
+The text is cut at 2,000 characters by the encoders.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from avrec.data.dataset import split_multi
 
 
 def _present(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and value != value):  # noqa: PLR0124 (NaN)
         return None
     text = str(value).strip()
     return text or None
@@ -36,4 +37,10 @@ def item_text(row: Mapping[str, object], ocr: str | None = None, transcript: str
         parts.append("On screen: " + ocr)
     if transcript := _present(transcript):
         parts.append("Speech: " + transcript)
-    return ". ".join(parts)
+    text = ""
+    for part in parts:
+        text += part if not text else (" " if text.endswith(_TERMINAL) else ". ") + part
+    return text
+
+
+_TERMINAL = (".", "!", "?", "。", "！", "？")

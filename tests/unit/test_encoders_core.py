@@ -1,0 +1,108 @@
+"""Encoders without the models: audio front end, language routing, item text, cache, media errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avrec.encoders import audio
+from avrec.encoders.cache import EmbeddingCache, content_key, file_key
+from avrec.encoders.itemtext import item_text
+from avrec.encoders.language import choose_text_encoder, detect_language
+
+
+def test_mel_matrix_matches_yamnet_layout():
+    mel = audio.mel_matrix()
+    assert mel.shape == (257, 64)
+    freqs = np.linspace(0, 8000, 257)
+    assert not mel[freqs < 125].any() and not mel[freqs > 7500].any()
+    assert (mel.sum(axis=0) > 0).all()  # every band sees some bins
+    centers = (mel * freqs[:, None]).sum(0) / mel.sum(0)
+    assert (np.diff(centers) > 0).all()  # bands ordered low to high
+
+
+def test_log_mel_and_patches_of_a_tone():
+    t = np.arange(3 * audio.RATE) / audio.RATE
+    wave = 0.5 * np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    mel = audio.log_mel(wave)
+    assert mel.shape == (1 + (len(wave) - 400) // 160, 64)
+    freqs = np.linspace(0, 8000, 257)
+    m = audio.mel_matrix()
+    band_of_1k = int(np.argmax(m[np.argmin(abs(freqs - 1000))]))
+    assert abs(int(np.argmax(mel.mean(0))) - band_of_1k) <= 1
+    assert audio.patches(wave).shape == (5, 96, 64)
+    assert audio.patches(wave[:100]).shape == (1, 96, 64)  # short clips pad to one patch
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("Toy Story (1995). A cowboy doll is threatened by a new toy", "en"),
+    ("让子弹飞。土匪张麻子劫了县长的火车", "zh"),
+    ("千と千尋の神隠し", "ja"), ("기생충", "ko"), ("Брат", "ru"),
+    ("La vida es bella. Un hombre y su hijo en un campo con la esperanza de vivir", "es"),
+    ("", None), (None, None), ("12345 !!!", None),
+])
+def test_detect_language(text, lang):
+    assert detect_language(text) == lang
+
+
+def test_routing_picks_multilingual_for_any_non_english_item():
+    assert choose_text_encoder(["en", None, "en"]) == "text-en"
+    assert choose_text_encoder(["en", "zh"]) == "text-multi"
+    assert choose_text_encoder(["zh"], requested="text-en") == "text-en"
+
+
+def test_item_text_composition():
+    row = {"title": "Heat", "genres": "Crime|Thriller", "tags": "director:Michael Mann|heist",
+           "description": "A cop hunts a thief.", "comments": float("nan")}
+    text = item_text(row, ocr="HEAT", transcript="you're gonna get hurt")
+    assert text == ("Heat. Genres: Crime, Thriller. Tags: director: Michael Mann, heist. A cop hunts a thief. "
+                    "On screen: HEAT. Speech: you're gonna get hurt")
+    assert item_text({"title": None}) == ""
+
+
+def test_cache_round_trip_attributes_and_torn_shard(tmp_path):
+    cache = EmbeddingCache("enc@1", root=tmp_path)
+    vecs = np.eye(3, dtype=np.float32)
+    cache.put_many(["a", "b"], vecs[:2], [{"labels": ["x"]}, '{"labels": ["y"]}'])
+    cache.put_many(["c"], vecs[2:])
+    (cache.dir / "torn.npz").write_bytes(b"PK\x03\x04 not a zip")
+    again = EmbeddingCache("enc@1", root=tmp_path)
+    assert len(again) == 3 and not (cache.dir / "torn.npz").exists()
+    assert np.array_equal(again.get("b"), vecs[1])
+    assert again.get_attrs("a") == {"labels": ["x"]} and again.get_attrs("c") is None
+    assert "zzz" not in again and again.get("zzz") is None
+
+
+def test_cache_compacts_many_shards(tmp_path, monkeypatch):
+    monkeypatch.setattr("avrec.encoders.cache.MAX_SHARDS", 3)
+    cache = EmbeddingCache("enc@1", root=tmp_path)
+    for n in range(5):
+        cache.put_many([f"k{n}"], np.full((1, 2), n, np.float32), [{"n": n}])
+    again = EmbeddingCache("enc@1", root=tmp_path)
+    assert len(list(again.dir.glob("*.npz"))) == 1
+    assert EmbeddingCache("enc@1", root=tmp_path).get_attrs("k4") == {"n": 4}
+
+
+def test_content_and_file_keys(tmp_path):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"hello")
+    assert file_key(f) == content_key(b"hello") == content_key("hello")
+
+
+def test_broken_media_raise_clear_errors(tmp_path):
+    from avrec.encoders.media import MediaError, load_audio, load_image, sample_frames
+
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video")
+    with pytest.raises(MediaError, match="empty"):
+        load_image(empty)
+    with pytest.raises(MediaError, match="not a readable image"):
+        load_image(text)
+    with pytest.raises(MediaError, match="notes.mp4"):
+        sample_frames(text)
+    with pytest.raises(MediaError, match="notes.mp4"):
+        load_audio(text)
+    with pytest.raises(MediaError, match="does not exist"):
+        load_image(tmp_path / "nope.png")
