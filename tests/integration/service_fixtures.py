@@ -1,5 +1,7 @@
 """A small real catalog (two kinds: calm music vs action films), a trained hybrid model and a
-database holding the same catalog, for the service tests."""
+database holding the same catalog, for the service tests. With ``media=True`` every item also
+gets a poster (drawn here) and each music item a short piano-like chord, and the real encoders
+(EfficientNet-Lite0, YAMNet, multilingual e5 moods) store their understanding in the database."""
 
 from __future__ import annotations
 
@@ -18,7 +20,32 @@ FILMS = ["Car chase through the city", "Explosive heist thriller", "Soldiers sto
          "Martial arts tournament fight", "Alien invasion battle", "Bank robbery gone wrong"]
 
 
-def build(tmp_path):
+def draw_media(items: pd.DataFrame, root) -> pd.DataFrame:
+    import soundfile as sf
+    from PIL import Image, ImageDraw
+
+    root.mkdir(parents=True, exist_ok=True)
+    images, audio = [], []
+    for n, row in enumerate(items.to_dict("records")):
+        music = row["kind"] == "music"
+        img = Image.new("RGB", (200, 300), (40, 60 + 5 * n, 140) if music else (150, 30 + 5 * n, 20))
+        draw = ImageDraw.Draw(img)
+        draw.ellipse((40, 60, 160, 180), fill=(240, 220, 80) if music else (250, 120, 30))
+        draw.text((12, 260), row["title"][:28], fill=(255, 255, 255))
+        img.save(root / f"{row['item_id']}.png")
+        images.append(f"{row['item_id']}.png")
+        if music:
+            sr = 16_000
+            t = np.arange(sr * 3) / sr
+            chord = sum(np.sin(2 * np.pi * f * t) * np.exp(-3 * (t % 0.5)) for f in (261.6, 329.6, 392.0))
+            sf.write(root / f"{row['item_id']}.wav", (0.2 * chord).astype(np.float32), sr)
+            audio.append(f"{row['item_id']}.wav")
+        else:
+            audio.append(None)
+    return items.assign(image=images, audio=audio)
+
+
+def build(tmp_path, media: bool = False):
     items = []
     for n in range(30):
         music = n % 2 == 0
@@ -27,6 +54,8 @@ def build(tmp_path):
                       "genres": "Music|Calm" if music else "Action|Thriller",
                       "kind": "music" if music else "movie", "language": "en"})
     items = pd.DataFrame(items)
+    if media:
+        items = draw_media(items, tmp_path / "media")
     rng = np.random.default_rng(0)
     rows = []
     for u in range(40):
@@ -34,9 +63,15 @@ def build(tmp_path):
         for t, item in enumerate(rng.choice(pool, 7, replace=False)):
             rows.append((f"u{u}", item, 5.0, 1_000_000 + 60 * t))
     ds = Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
-                 name="service-test")
+                 name="service-test", root=tmp_path / "media" if media else None)
     url = f"sqlite:///{tmp_path / 'service.db'}"
     ingest(ds, get_engine(url))
+    if media:
+        from avrec.encoders.store import save_understanding
+        from avrec.encoders.understand import encode_catalog
+
+        understood = encode_catalog(ds, ["image", "audio", "text"])
+        save_understanding(get_engine(url), understood.item_ids, understood.results)
     model = create_model("hybrid").fit(TrainData.from_dataset(ds))
     model.save(tmp_path / "model")
     return tmp_path / "model", url, items

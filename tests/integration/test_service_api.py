@@ -61,7 +61,7 @@ def test_liking_one_kind_moves_the_next_round(setup):
 
 
 def test_events_are_durable_across_restart(setup):
-    model_dir, url, _ = setup
+    _, url, _ = setup
     with client(setup) as c:
         v = c.post("/api/visitors").json()
         for item in ("m8", "m10"):
@@ -143,6 +143,13 @@ def test_malformed_and_oversized_bodies(setup):
         assert res.status_code == 422
         res = c.post("/api/recommendations", content=b"x" * 2_000_000, headers={"Content-Type": "application/json"})
         assert res.status_code == 413
+
+        def chunked():  # no Content-Length: counted as it arrives
+            for _ in range(30):
+                yield b"x" * 100_000
+
+        res = c.post("/api/events", content=chunked(), headers={"Content-Type": "application/json"})
+        assert res.status_code == 413 and "larger than" in res.json()["detail"]
         assert c.get("/health").status_code == 200  # still serving
 
 

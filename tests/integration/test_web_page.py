@@ -1,6 +1,7 @@
-"""The web page in a real headless browser (Debian Chromium driven by Playwright): a visitor
-picks favourites, gets recommendations with explanations, likes/skips to run the next round,
-opens "why this?", sees the profile; a screenshot is kept under test-artifacts/."""
+"""The web page in a real headless browser (Debian Chromium driven by Playwright): the catalog
+with posters and what the encoders understood of each item, a visitor picks favourites, gets
+recommendations with explanations, likes/skips to run the next round, opens "why this?", sees
+the profile (portrait), types a request in Chinese; a screenshot is kept under test-artifacts/."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def server(tmp_path_factory):
     from avrec.service.app import create_app
     from avrec.service.settings import ServiceSettings
 
-    model_dir, url, _ = build(tmp_path_factory.mktemp("web"))
+    model_dir, url, _ = build(tmp_path_factory.mktemp("web"), media=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -57,6 +58,11 @@ def test_visitor_rounds_in_a_real_browser(server):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server)
         page.wait_for_selector(".card")
+        # posters load (real PNGs served by /media) and each card shows the understanding
+        page.wait_for_function("document.querySelector('.card[data-item=\"m0\"] img')?.naturalWidth > 0")
+        assert "🔊" in page.inner_text('.card[data-item="m0"] .und')
+        assert "🎞" in page.inner_text('.card[data-item="f1"] .und')
+        assert "mood:" in page.inner_text('.card[data-item="f1"] .und')
         for item in ("f1", "f3"):  # two action films as favourites
             page.click(f'.card[data-item="{item}"] button.fav')
         page.wait_for_selector("#recs li")
@@ -74,7 +80,10 @@ def test_visitor_rounds_in_a_real_browser(server):
         page.click("#recs li button.why")
         page.wait_for_selector("#why:not([hidden])")
         assert "people interacted" in page.inner_text("#why-body")
+        assert page.locator('#why-body li[data-modality="image"]').count() == 1
         assert "Music" in page.inner_text("#profile")
+        facets = page.eval_on_selector_all("#profile .facet", "els => els.map(e => e.dataset.facet)")
+        assert {"genres", "kinds", "moods", "sound", "visual"} <= set(facets), facets
         # a typed request, in Chinese
         page.fill("#query", "安静的音乐")
         page.click("#ask button")

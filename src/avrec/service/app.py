@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from avrec.service.settings import ServiceSettings, service_secret
@@ -67,9 +67,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.middleware("http")
     async def limits_and_metrics(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > settings.max_body):
-            return JSONResponse({"detail": f"request body larger than {settings.max_body} bytes"}, 413)
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -103,4 +100,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(media_router)
     app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
+    from avrec.service.limits import BodyLimit
+
+    app.add_middleware(BodyLimit, limit=settings.max_body)
     return app

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from avrec.data.dataset import split_multi
+from avrec.feedback.profile import attribute_words
 from avrec.service.schemas import ItemBatch
 from avrec.service.security import require_scope
 from avrec.storage import tables as t
@@ -45,7 +46,38 @@ def list_items(request: Request, offset: int = Query(0, ge=0), limit: int = Quer
         titles = cat["title"].fillna("").str.lower() if "title" in cat else pd.Series([""] * len(cat))
         idx = list(titles[titles.str.contains(q.lower(), regex=False)].index)
     page = list(idx)[offset:offset + limit]
-    return {"total": len(idx), "items": [_item_dict(state, p) for p in page]}
+    items = [_item_dict(state, p) for p in page]
+    summaries = understanding_summaries(state.engine, [i["item_id"] for i in items])
+    for item in items:
+        item["understanding"] = summaries.get(item["item_id"], {})
+    return {"total": len(idx), "items": items}
+
+
+#: readable words per modality for a catalog card: (attribute key, label shown)
+SUMMARY_KEYS = (("visual_labels", "visual"), ("sound_labels", "sound"), ("moods", "moods"),
+                ("language", "language"))
+
+
+def understanding_summaries(engine, item_ids: list[str]) -> dict[str, dict]:
+    """``{item_id: {"visual": [...], "sound": [...], "moods": [...], "language": [...],
+    "failed": [modality, ...]}}`` from the stored understanding (what the encoders saw)."""
+    if not item_ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.item_understanding.c.item_id, t.item_understanding.c.modality,
+                                   t.item_understanding.c.status, t.item_understanding.c.attributes)
+                            .where(t.item_understanding.c.item_id.in_(item_ids))).all()
+    out: dict[str, dict] = {}
+    for item, modality, status, attrs in rows:
+        summary = out.setdefault(item, {})
+        if status != "ok":
+            summary.setdefault("not_understood", []).append(f"{modality} ({status})")
+            continue
+        for key, label in SUMMARY_KEYS:
+            for w in attribute_words((attrs or {}).get(key)):
+                if w not in summary.setdefault(label, []):
+                    summary[label].append(w)
+    return out
 
 
 def _position(state, item_id: str) -> int:

@@ -32,6 +32,17 @@ function poster(item) {
   return img;
 }
 
+function understandingText(u) {
+  if (!u) return "";
+  const parts = [];
+  if (u.visual && u.visual.length) parts.push("🎞 " + u.visual.slice(0, 3).join(", "));
+  if (u.sound && u.sound.length) parts.push("🔊 " + u.sound.slice(0, 3).join(", "));
+  if (u.moods && u.moods.length) parts.push("mood: " + u.moods.slice(0, 2).join(", "));
+  if (u.language && u.language.length) parts.push("lang: " + u.language[0]);
+  if (u.not_understood && u.not_understood.length) parts.push("not understood: " + u.not_understood.join(", "));
+  return parts.join(" · ");
+}
+
 async function loadCatalog(reset = false) {
   if (reset) { offset = 0; $("catalog").innerHTML = ""; }
   const q = $("filter").value.trim();
@@ -39,6 +50,7 @@ async function loadCatalog(reset = false) {
   page.items.forEach((item) => $("catalog").append(el("div", { class: "card", "data-item": item.item_id },
     poster(item), el("div", { class: "title" }, item.title || item.item_id),
     el("div", { class: "muted" }, (item.genres || []).join(", ")),
+    el("div", { class: "und" }, understandingText(item.understanding)),
     el("button", { class: "fav", onclick: () => feedback(item.item_id, "like") }, "♥ favourite"))));
   offset += page.items.length;
   $("more").hidden = offset >= page.total;
@@ -77,8 +89,11 @@ async function refresh() {
 
 async function why(rec) {
   const item = await api(`/api/items/${encodeURIComponent(rec.item_id)}`);
+  const readable = (a) => Object.entries(a || {}).filter(([, v]) => v !== null && v !== "" && typeof v !== "object" || Array.isArray(v))
+    .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.map((x) => (x && x.label) || x).slice(0, 5).join(", ") : v}`).join("; ");
   const und = Object.entries(item.understanding || {}).map(([m, u]) =>
-    el("li", {}, `${m}: ${u.status}${u.attributes ? " — " + JSON.stringify(u.attributes).slice(0, 200) : ""}`));
+    el("li", { "data-modality": m }, el("b", {}, m), ` ${u.status}`, u.reason ? ` (${u.reason})` : "",
+      u.attributes ? " — " + readable(u.attributes).slice(0, 300) : ""));
   $("why-body").replaceChildren(el("p", {}, el("b", {}, item.title || item.item_id)),
     el("p", {}, rec.explanation || "no explanation"), el("p", { class: "muted" }, item.description || ""),
     el("p", { class: "muted" }, `genres: ${(item.genres || []).join(", ")}; ${item.interactions} people interacted`),
