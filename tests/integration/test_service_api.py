@@ -96,6 +96,8 @@ def test_auth_and_new_items_without_restart(setup):
         assert c.post("/api/items", json=item, headers={"X-API-Key": write}).json()["added_to_model"] == []
         recs = c.post("/api/recommendations", json={"query": "peaceful harp", "k": 3}).json()
         assert recs["items"][0]["item_id"] == "new-harp"
+        seen = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 30, "exclude_seen": False})
+        assert {"m0", "m2"} <= {r["item_id"] for r in seen.json()["items"]}
         recs = c.post("/api/recommendations", json={"history": ["m0", "m2", "m4"], "k": 13}).json()
         assert "new-harp" in [r["item_id"] for r in recs["items"]]  # in the collaborative path too
         assert c.get("/api/items/new-harp").json()["title"].startswith("Peaceful harp")

@@ -64,6 +64,11 @@ def test_index_path_follows_each_round(setup):
         assert len(films) == 4 and all(i["kind"] == "movie" for i in films) and "f1" not in [i["item_id"] for i in films]
         anon = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 5})
         assert kinds(anon).count("music") == 5
+        assert not {"m0", "m2"} & {i["item_id"] for i in anon.json()["items"]}
+        again = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 5, "exclude_seen": False})
+        assert {"m0", "m2"} & {i["item_id"] for i in again.json()["items"]}
+        own = c.get(f"/api/users/{user}/recommendations?k=15&exclude_seen=false").json()["items"]
+        assert "m0" in [i["item_id"] for i in own] and "f1" not in [i["item_id"] for i in own]
 
 
 def test_api_items_survive_a_restart_and_latency_needs_admin(setup):

@@ -29,8 +29,10 @@ def _filter_mask(state: ServiceState, kind: str | None, language: str | None) ->
 
 def recommend(state: ServiceState, user_id: str | None, history: list[str] | None,
               query: str | None, k: int, kind: str | None = None, language: str | None = None,
-              explain: bool = True, model_user: str | None = None) -> list[dict]:
-    """``model_user``: the ID the model is asked about (None: only the history counts)."""
+              explain: bool = True, model_user: str | None = None,
+              exclude_seen: bool = True) -> list[dict]:
+    """``model_user``: the ID the model is asked about (None: only the history counts).
+    ``exclude_seen=False`` lets history items come back (rejected items never do)."""
     online = state.user_snapshot(user_id) if user_id is not None else None
     if history:
         hist = list(history)
@@ -42,22 +44,23 @@ def recommend(state: ServiceState, user_id: str | None, history: list[str] | Non
             online = UserState(history=hist, negatives=negatives)
             for item in hist:
                 online._shift("vector", state.item_vector(item), +1)
-        items, scores, expl = _from_index(state, online, k, kind, language, explain)
+        items, scores, expl = _from_index(state, online, k, kind, language, explain, exclude_seen)
     else:
         items, scores, expl = _from_model(state, hist, negatives, query, k, kind, language,
-                                          explain, model_user)
+                                          explain, model_user, exclude_seen)
     return [_row(state, item, score, why) for item, score, why in
             list(zip(items, scores, expl, strict=True))[:k]]
 
 
-def _from_model(state, hist, negatives, query, k, kind, language, explain, model_user):
+def _from_model(state, hist, negatives, query, k, kind, language, explain, model_user, exclude_seen):
     depth = k + len(negatives) + (3 * k if negatives else 0)
     mask = _filter_mask(state, kind, language)
     cands = [state.item_ids[i] for i in np.flatnonzero(mask)] if mask is not None else None
     with state.lock:
         recs = state.model.recommend([model_user], depth, histories=[hist],
                                      candidates=[cands] if cands is not None else None,
-                                     queries=[query] if query else None, explain=explain)
+                                     queries=[query] if query else None, explain=explain,
+                                     exclude_seen=exclude_seen)
     items, scores = recs.items[0], np.asarray(recs.scores[0], dtype=np.float64)
     expl = recs.explanations[0] if recs.explanations else [None] * len(items)
     if negatives:
@@ -65,11 +68,12 @@ def _from_model(state, hist, negatives, query, k, kind, language, explain, model
     return items, scores, expl
 
 
-def _from_index(state, online: UserState, k, kind, language, explain):
+def _from_index(state, online: UserState, k, kind, language, explain, exclude_seen=True):
     query = online.query_vector()
     if query is None:
         return [], np.zeros(0), []
-    seen = {state.position[i] for i in (*online.history, *online.negatives) if i in state.position}
+    dropped = (*online.history, *online.negatives) if exclude_seen else online.negatives
+    seen = {state.position[i] for i in dropped if i in state.position}
     mask = _filter_mask(state, kind, language)
     depth = k + len(seen) + (3 * k if online.negatives else 0)
     if mask is not None:

@@ -34,14 +34,15 @@ def _check_items(state, ids: list[str]) -> None:
 def user_recommendations(user_id: str, request: Request, k: int = Query(10, ge=1, le=500),
                          kind: str | None = None, language: str | None = None,
                          q: str | None = Query(None, max_length=2_000),
-                         explain: bool = True) -> dict:
+                         explain: bool = True, exclude_seen: bool = True) -> dict:
     state = request.app.state.avrec
     if len(user_id) > 256:
         raise HTTPException(422, "user_id longer than 256 characters")
     if not state.knows(user_id):
         raise HTTPException(404, f"unknown user {user_id!r}; post events first or use POST /api/recommendations")
     model_user = user_id if user_id not in state.forgotten else None
-    items = rec.recommend(state, user_id, None, q, k, kind, language, explain, model_user=model_user)
+    items = rec.recommend(state, user_id, None, q, k, kind, language, explain, model_user=model_user,
+                          exclude_seen=exclude_seen)
     return {"user_id": user_id, "items": items}
 
 
@@ -52,7 +53,7 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
     if not body.history and not (body.query and body.query.strip()):
         raise HTTPException(422, "give a history, a query, or both")
     items = rec.recommend(state, None, body.history, body.query, body.k, body.kind,
-                          body.language, body.explain)
+                          body.language, body.explain, exclude_seen=body.exclude_seen)
     return {"user_id": None, "items": items}
 
 

@@ -20,6 +20,7 @@ class RecommendationRequest(Strict):
     kind: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=32)
     explain: bool = True
+    exclude_seen: bool = True
 
 
 class Recommended(BaseModel):
