@@ -14,6 +14,7 @@ seed 0 and its 5 folds are the spread.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -51,6 +52,8 @@ def main() -> None:
     ap.add_argument("--large-seeds", default="0,1")
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--from-reports", action="store_true",
+                    help="rebuild the section from the results.json files of an earlier run")
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
     seed_plan = {"ml-100k": [int(s) for s in args.seeds.split(",")],
@@ -67,12 +70,17 @@ def main() -> None:
         for protocol in args.protocols.split(","):
             seeds = [0] if protocol == "kfold" else seed_plan[name]
             chosen = ["rating"] if protocol == "kfold" else models
-            t0 = time.perf_counter()
             out = ROOT / "reports" / "benchmarks" / f"{name}-{protocol}"
-            result = evaluate_to_report(dataset, protocol, chosen, [10, 20], seeds, out,
-                                        configs=PROTOCOL_CONFIGS.get(protocol, CONFIGS),
-                                        log=lambda m: print(m, flush=True))
-            sections.append(_table(name, protocol, result, time.perf_counter() - t0))
+            if args.from_reports:
+                result = json.loads((out / "results.json").read_text())
+            else:
+                t0 = time.perf_counter()
+                result = evaluate_to_report(dataset, protocol, chosen, [10, 20], seeds, out,
+                                            configs=PROTOCOL_CONFIGS.get(protocol, CONFIGS),
+                                            log=lambda m: print(m, flush=True))
+                result["wall_seconds"] = time.perf_counter() - t0
+                (out / "results.json").write_text(json.dumps(result, indent=2))
+            sections.append(_table(name, protocol, result, result.get("wall_seconds")))
     body = ("Each model trained on the training part only (leakage guards on: training view of "
             "the dataset folder, empty database during fit); full-catalog ranking with training "
             "items excluded (cold-items: only the held-out items are candidates; cold-users: "
@@ -116,12 +124,13 @@ def _fmt(row: pd.Series, col: str) -> str:
     return f"{value:.{digits}f}" + (f" ±{std:.{digits}f}" if std and std > 0.00005 else "")
 
 
-def _table(dataset: str, protocol: str, result: dict, seconds: float) -> str:
+def _table(dataset: str, protocol: str, result: dict, seconds: float | None) -> str:
     models = pd.DataFrame(result["models"]).T
     cols = (["mae", "rmse"] if result.get("rating_metric") else []) + RANK_COLS
     users = sorted({s["test_users"] for s in result["splits"]})
     title = (f"### {dataset} — `{protocol}` (seeds {result['seeds']}, {len(result['splits'])} "
-             f"split(s), test users {users[0]}–{users[-1]}; {seconds:.0f} s)\n")
+             f"split(s), test users {users[0]}–{users[-1]}"
+             + (f"; {seconds:.0f} s" if seconds else "") + ")\n")
     lines = [title,
              "| model | " + " | ".join(cols) + " | fit (s) | peak MiB |",
              "|---" * (len(cols) + 3) + "|"]
