@@ -45,7 +45,7 @@ def draw_media(items: pd.DataFrame, root) -> pd.DataFrame:
     return items.assign(image=images, audio=audio)
 
 
-def build(tmp_path, media: bool = False):
+def build(tmp_path, media: bool = False, url: str | None = None):
     items = []
     for n in range(30):
         music = n % 2 == 0
@@ -64,7 +64,7 @@ def build(tmp_path, media: bool = False):
             rows.append((f"u{u}", item, 5.0, 1_000_000 + 60 * t))
     ds = Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
                  name="service-test", root=tmp_path / "media" if media else None)
-    url = f"sqlite:///{tmp_path / 'service.db'}"
+    url = url or f"sqlite:///{tmp_path / 'service.db'}"
     ingest(ds, get_engine(url))
     if media:
         from avrec.encoders.store import save_understanding
