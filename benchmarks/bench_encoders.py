@@ -24,7 +24,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks._report import write_section  # noqa: E402
+from benchmarks._report import write_section
 
 SHARED = Path(os.environ.get("AVREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 ML100K = SHARED / "ready" / "ml-100k"

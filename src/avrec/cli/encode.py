@@ -93,7 +93,11 @@ def describe(
             line += f": {u['reason']}"
         typer.echo(line)
         for k, v in (u["attributes"] or {}).items():
-            typer.echo(f"      {k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+            if isinstance(v, list):
+                v = ", ".join(map(str, v))
+            elif isinstance(v, dict):
+                v = ", ".join(f"{name} {score}" for name, score in v.items())
+            typer.echo(f"      {k}: {v}")
 
 
 def register(app: typer.Typer) -> None:

@@ -260,8 +260,12 @@ def understand_text(rows: list[dict], results: dict[str, ModalityResult], text_e
     out = ModalityResult.empty("text", name, enc.version, len(rows), enc.dim)
     idx = [r for r, p in enumerate(present) if p]
     vecs = encode_cached([texts[r] for r in idx], name, progress=progress)
-    multi = vecs if name == "text-multi" else (
-        encode_cached([texts[r] for r in idx], "text-multi", progress=progress) if moods else None)
+    if name == "text-multi" or not moods:
+        multi = vecs
+    else:  # moods read the story, not the cast list: tags are left out (a quarter less e5 work)
+        mood_texts = [item_text({**rows[r], "tags": None}, ocr=_extra_text(r, results, "ocr_text"),
+                                transcript=_extra_text(r, results, "transcript")) or texts[r] for r in idx]
+        multi = encode_cached(mood_texts, "text-multi", progress=progress)
     words = mood_words(multi) if moods and len(idx) else [[] for _ in idx]
 
     for n, r in enumerate(idx):
