@@ -1,1 +1,13 @@
-"""avrec.evaluation."""
+"""avrec.evaluation: how we know whether a model is good.
+
+- :mod:`~avrec.evaluation.metrics`: metrics as small pure functions;
+- :mod:`~avrec.evaluation.protocols`: the splits (random, msr, last, temporal, cold-items,
+  cold-users, kfold) and the ``predict(user_ids, item_ids)`` contract for rating models;
+- :mod:`~avrec.evaluation.features`: :func:`item_features` -- the catalog's feature matrices,
+  the one place that says how item features are built for a dataset;
+- :mod:`~avrec.evaluation.leakage`: guards that keep test interactions out of training;
+- :mod:`~avrec.evaluation.runner`: models through a protocol via their public API;
+- :mod:`~avrec.evaluation.summary`: seed spread, intervals, paired tests (Holm);
+- :mod:`~avrec.evaluation.report` / :mod:`~avrec.evaluation.plots`: results.json, console
+  table, HTML report with matplotlib figures; :mod:`~avrec.evaluation.api`: all of it in one call.
+"""
