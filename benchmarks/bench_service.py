@@ -38,6 +38,8 @@ from benchmarks._report import write_section
 from benchmarks.synthetic_catalog import item_vectors, save_content_model
 
 AVREC = Path(sys.executable).with_name("avrec")
+#: one JSON line per full run (figures vary with what else runs on the shared machine)
+RUNS = Path(__file__).resolve().parents[1] / "docs" / "bench-service-runs.jsonl"
 HOST = "127.0.0.1"
 
 READ_LUA = """
@@ -240,10 +242,18 @@ def main() -> None:
     ap.add_argument("--nprobe", type=int, default=16)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--from-result", type=Path, default=None,
+                    help="only record and report the result.json of an earlier run")
     args = ap.parse_args()
+    if args.from_result:
+        result = json.loads(args.from_result.read_text())
+        result.setdefault("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(args.from_result.stat().st_mtime)))
+        record(result, args)
+        return
     from avrec.storage.db import get_engine
     from avrec.storage.keys import create_key
 
+    load_before = os.getloadavg()[0]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="avrec-bench-service-"))
     work.mkdir(parents=True, exist_ok=True)
     model_dir, url = work / "model", f"sqlite:///{work / 'service.db'}"
@@ -257,6 +267,7 @@ def main() -> None:
     write_key, admin_key = create_key(engine, "bench", ["write"]), create_key(engine, "bench-admin", ["admin"])
     print(f"model ready in {t_model:.0f} s under {work}", flush=True)
     server = Server(model_dir, url, free_port(), work / "server.log", args.nprobe)
+    index_built = not (model_dir / "index-ivf" / "index.json").is_file()
     first_start = server.start()
     health = httpx.get(server.base + "/health").json()
     print(f"first start (index built) {first_start:.0f} s: {health}", flush=True)
@@ -315,7 +326,7 @@ def main() -> None:
               f"unacknowledged (in flight); replayed state matches the log: {replay_ok}", flush=True)
     finally:
         server.stop()
-    result = {"items": args.items, "users": args.users, "first_start_s": first_start, "restart_s": restart,
+    result = {"items": args.items, "users": args.users, "first_start_s": first_start, "index_built": index_built, "restart_s": restart,
               "reads": {k: v for k, v in reads.items() if k != "raw"}, "read_latency": read_lat,
               "light": {k: v for k, v in light.items() if k != "raw"}, "light_latency": light_lat,
               "mixed": {k: v for k, v in mixed.items() if k != "raw"}, "mixed_latency": mixed_lat,
@@ -323,11 +334,26 @@ def main() -> None:
               "same_after_restart": same, "sample": len(sample), "kill9_acked": len(acked),
               "kill9_lost": len(lost), "kill9_unacked_stored": len(in_db) - len(acked),
               "kill9_restart_s": restart2, "replay_ok": replay_ok, "health": health}
+    result["load_avg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (work / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     if not args.no_write:
-        write_section("service", "Service under load (1M items)", report(result, args),
-                      "benchmarks/bench_service.py")
+        record(result, args)
+
+
+def record(result: dict, args) -> None:
+    """Append the run to docs/bench-service-runs.jsonl and rewrite the "service" section."""
+    run = {"date": result["date"], "load": result.get("load_avg_1min"),
+           "rps_c2": result["light"]["rps"], "p99_c2": result["light_latency"]["p99_ms"],
+           "rps_c8": result["reads"]["rps"], "p99_c8": result["read_latency"]["p99_ms"],
+           "mixed_rps": result["mixed"]["rps"],
+           "event_p99": result["mixed_latency"].get("event_to_state", {}).get("p99_ms"),
+           "lost": result["mixed_lost"] + result["kill9_lost"], "s5xx": result["mixed"].get("s5xx")}
+    with RUNS.open("a") as fh:
+        fh.write(json.dumps(run) + "\n")
+    write_section("service", "Service under load (1M items)", report(result, args),
+                  "benchmarks/bench_service.py")
 
 
 def report(r: dict, args) -> str:
@@ -357,10 +383,28 @@ and other work shared the machine during the run.
 | mixed: event → committed → updated state, server-side p50 / p99 | p99 ≤ 50 ms | {ev.get('p50_ms', float('nan')):.2f} / {ev.get('p99_ms', float('nan')):.2f} ms | {ok(ev.get('p99_ms', 1e9) <= 50)} |
 | mixed: events acknowledged (201, request IDs logged by wrk) missing from the database after | 0 lost | {r['acked_ids']:,} acknowledged, {r['stored']:,} stored, {r['mixed_lost']} lost ({r['stored'] - r['acked_ids']} stored but unacknowledged: in flight when wrk stopped) | {ok(r['mixed_lost'] == 0 and r['acked_ids'] == m.get('acked'))} |
 | mixed: 5xx answers | 0 | {m.get('s5xx', 'n/a')} (other non-2xx: {m.get('other', 'n/a')}) | {ok(m.get('s5xx', 1) == 0)} |
-| restart (SIGTERM, start again): same recommendations and profile | all users | {r['same_after_restart']}/{r['sample']} sampled users; restart {r['restart_s']:.0f} s (first start with index build {r['first_start_s']:.0f} s) | {ok(r['same_after_restart'] == r['sample'])} |
+| restart (SIGTERM, start again): same recommendations and profile | all users | {r['same_after_restart']}/{r['sample']} sampled users; restart {r['restart_s']:.0f} s, saved index loaded (first start {r['first_start_s']:.0f} s, {'IVF index built' if r['index_built'] else 'index loaded'})  | {ok(r['same_after_restart'] == r['sample'])} |
 | `kill -9` during an event load (4 clients): acknowledged events lost | 0 | {r['kill9_acked']:,} acknowledged, {r['kill9_lost']} lost ({r['kill9_unacked_stored']} stored but never acknowledged: in flight at the kill) | {ok(r['kill9_lost'] == 0)} |
 | after the `kill -9` restart: state replayed from the log matches the database | yes | {r['replay_ok']} | {ok(r['replay_ok'])} |
+
+Load average (1 min) before / after this run: {'/'.join(map(str, r.get('load_avg_1min') or ['n/a']))} on 2 cores.
+All full runs on this machine (`docs/bench-service-runs.jsonl`; other engineers' jobs shared the
+cores, so the spread is mostly the machine's load):
+
+{history()}
 """
+
+
+def history() -> str:
+    lines = ["| run | load before/after | reads c=2: req/s, p99 ms | reads c=8: req/s, p99 ms | mixed req/s | event→state p99 ms | lost events | 5xx |",
+             "|---|---|---|---|---|---|---|---|"]
+    if RUNS.exists():
+        for raw in RUNS.read_text().splitlines()[-8:]:
+            x = json.loads(raw)
+            load = "/".join(str(v) for v in x["load"]) if x.get("load") else "n/a"
+            lines.append(f"| {x['date']} | {load} | {x['rps_c2']:.0f}, {x['p99_c2']:.1f} | {x['rps_c8']:.0f}, "
+                         f"{x['p99_c8']:.1f} | {x['mixed_rps']:.0f} | {x['event_p99']:.1f} | {x['lost']} | {x['s5xx']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
