@@ -12,7 +12,14 @@ from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 
 FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating"]
-CONTENT = ["content", "hybrid"]
+CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
+#: small settings so the neural models train in seconds on the synthetic data
+SMALL = {
+    "hybrid-ltr": {"hybrid": {"query_encoder": None}, "n_candidates": 20, "n_estimators": 30,
+                   "min_child_samples": 5, "validation_fraction": 0.25},
+    "two-tower": {"dim": 32, "max_epochs": 12, "samples_per_user": 4, "patience": 12},
+    "sequential": {"dim": 32, "max_epochs": 15, "patience": 15, "layers": 1, "batch_size": 16},
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +43,8 @@ def data():
 
 
 def _config(name):
+    if name in SMALL:
+        return SMALL[name]
     return {"query_encoder": None} if name in CONTENT else {}
 
 
@@ -74,7 +83,8 @@ def test_exclusions_candidates_and_unknown_users(name, fitted, data):
     assert len(new.items[0]) == 5 and not {"i1", "i3", "i5"} & set(new.items[0])
 
 
-@pytest.mark.parametrize("name", ["itemknn", "ease", "als", "content", "hybrid"])
+@pytest.mark.parametrize("name", ["itemknn", "ease", "als", "content", "hybrid", "hybrid-ltr",
+                                  "two-tower"])
 def test_history_moves_recommendations_to_its_group(name, fitted):
     model = fitted(name)
     recs = model.recommend(["stranger"], k=5, histories=[["i1", "i3", "i5", "i7"]]).items[0]
@@ -106,7 +116,8 @@ def test_save_load_equality(name, fitted, tmp_path):
     np.testing.assert_allclose(np.concatenate(a.scores), np.concatenate(b.scores), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ease", "itemknn", "content", "hybrid"])
+@pytest.mark.parametrize("name", ["ease", "itemknn", "content", "hybrid", "hybrid-ltr",
+                                  "two-tower"])
 def test_explanations_name_contributing_history_items(name, fitted):
     model = fitted(name)
     recs = model.recommend(["stranger"], k=3, histories=[["i1", "i3"]], explain=True)

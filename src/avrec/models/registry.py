@@ -16,6 +16,9 @@ _MODELS: dict[str, str] = {
     "rating": "avrec.models.rating:Rating",
     "content": "avrec.models.content:Content",
     "hybrid": "avrec.models.hybrid:Hybrid",
+    "hybrid-ltr": "avrec.models.ranker:Ranker",
+    "two-tower": "avrec.models.two_tower:TwoTower",
+    "sequential": "avrec.models.sequential:Sequential",
 }
 
 DEFAULT_MODEL = "hybrid"

@@ -1,0 +1,95 @@
+"""Shared parts of the neural models (two-tower, sequential): item content inputs, the item
+tower (frozen pretrained vectors through a trained projection, plus an ID embedding that is
+dropped during training so items without interactions still score well), histories as
+index sequences, and the torch <-> npz conversion used for saving (no pickle)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.base import TrainData
+
+
+def content_inputs(data: TrainData, encoder: str = "text-en") -> np.ndarray:
+    """``[n_items, d]`` frozen content vectors: the text vectors (from ``item_features`` or
+    encoded with ``encoder``), then the genre one-hot when the features have it."""
+    text = data.item_features.get("text")
+    if text is None or text.shape[1] == 0:
+        from avrec.encoders.pipeline import encode_item_texts
+
+        text = encode_item_texts(data.items, encoder)
+    blocks = [np.asarray(text, np.float32)]
+    if "genres" in data.item_features and data.item_features["genres"].shape[1]:
+        blocks.append(np.asarray(data.item_features["genres"], np.float32))
+    return np.hstack(blocks).astype(np.float32)
+
+
+def ordered_histories(histories: sp.csr_matrix, max_len: int) -> list[np.ndarray]:
+    """Each row's item indices oldest first (values are recency ranks, 1 = most recent),
+    the last ``max_len`` kept."""
+    out = []
+    for n in range(histories.shape[0]):
+        lo, hi = histories.indptr[n], histories.indptr[n + 1]
+        idx, rank = histories.indices[lo:hi], histories.data[lo:hi]
+        out.append(idx[np.argsort(-rank, kind="stable")][-max_len:])
+    return out
+
+
+def pad(seqs: Sequence[np.ndarray], pad_value: int) -> np.ndarray:
+    """Right-aligned ``[n, max_len]`` int64 array (padding on the left)."""
+    width = max([len(s) for s in seqs] + [1])
+    out = np.full((len(seqs), width), pad_value, dtype=np.int64)
+    for n, s in enumerate(seqs):
+        if len(s):
+            out[n, width - len(s):] = s
+    return out
+
+
+def item_tower_class():
+    import torch
+    from torch import nn
+
+    class ItemTower(nn.Module):
+        """v_j = normalise(W c_j + id_j); id_j is zero for cold items and, while training,
+        dropped with probability ``id_dropout`` (whole embedding)."""
+
+        def __init__(self, content: np.ndarray, warm: np.ndarray, dim: int, id_dropout: float):
+            super().__init__()
+            self.register_buffer("content", torch.from_numpy(content))
+            self.register_buffer("warm", torch.from_numpy(warm.astype(np.float32)))
+            self.proj = nn.Sequential(nn.Linear(content.shape[1], dim), nn.GELU(), nn.Linear(dim, dim))
+            self.ids = nn.Embedding(len(content), dim)
+            nn.init.normal_(self.ids.weight, std=0.01)
+            self.id_dropout = id_dropout
+
+        def forward(self, idx=None):
+            c = self.content if idx is None else self.content[idx]
+            w = self.warm if idx is None else self.warm[idx]
+            e = self.ids.weight if idx is None else self.ids(idx)
+            if self.training and self.id_dropout > 0:
+                w = w * (torch.rand_like(w) >= self.id_dropout).float()
+            v = self.proj(c) + e * w[..., None]
+            return nn.functional.normalize(v, dim=-1)
+
+    return ItemTower
+
+
+def state_to_numpy(module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def load_numpy_state(module, state: dict[str, np.ndarray], prefix: str) -> None:
+    import torch
+
+    own = {k.removeprefix(prefix): torch.from_numpy(np.array(v)) for k, v in state.items()
+           if k.startswith(prefix)}
+    module.load_state_dict(own)
+
+
+def hit_rate(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> float:
+    """Share of rows whose target is in the top ``k`` (early stopping signal)."""
+    target_scores = scores[np.arange(len(targets)), targets]
+    return float(((scores > target_scores[:, None]).sum(axis=1) < k).mean())

@@ -1,0 +1,233 @@
+"""Two-tower model (transfer learning) over frozen pretrained item vectors.
+
+Item tower: a trained projection of each item's frozen content vector (MiniLM text + genres)
+plus an ID embedding for items with interactions, dropped (whole embedding, probability
+``id_dropout``) during training so that the projection alone -- all a cold item has -- ranks
+well. User tower: attention pooling of the history's item vectors, then a linear map, so a
+score is exactly ``sum_i a_i (W h_i) . v_j`` -- the per-history-item terms are the explanation.
+Training: a random held-out item per user sample against the full catalog (softmax; for
+catalogs over ``full_softmax_max`` items, a sampled softmax with shared random negatives), other
+history items masked out of the negatives; early stopping on HR@10 of one held-out item per
+user. Requests in natural language are matched zero-shot against the items' text vectors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.neural import (
+    content_inputs,
+    hit_rate,
+    item_tower_class,
+    load_numpy_state,
+    ordered_histories,
+    pad,
+    state_to_numpy,
+)
+
+
+class TwoTowerConfig(ModelConfig):
+    dim: int = 128
+    id_dropout: float = 0.5
+    temperature: float = 0.07
+    max_history: int = 64
+    samples_per_user: int = 8
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    max_epochs: int = 40
+    patience: int = 3
+    #: stop training after this many seconds (the best epoch so far is kept)
+    time_budget_s: float = 150.0
+    full_softmax_max: int = 20_000
+    sampled_negatives: int = 8192
+    encoder: str = "text-en"
+    query_weight: float = 0.7
+
+
+def _user_tower_class():
+    import torch
+    from torch import nn
+
+    class TwoTowerNet(nn.Module):
+        def __init__(self, items, dim: int):
+            super().__init__()
+            self.items = items
+            self.attn = nn.Linear(dim, 1)
+            self.user = nn.Linear(dim, dim, bias=False)
+
+        def attention(self, hist_vecs, mask):
+            logits = self.attn(hist_vecs).squeeze(-1).masked_fill(~mask, -1e9)
+            return torch.softmax(logits, dim=-1) * mask.any(dim=-1, keepdim=True)
+
+        def users(self, hist, mask):
+            h = self.items(hist.clamp(min=0))
+            a = self.attention(h, mask)
+            return self.user((a[..., None] * h).sum(dim=1))
+
+    return TwoTowerNet
+
+
+class TwoTower(Recommender):
+    name = "two-tower"
+    Config = TwoTowerConfig
+    content_aware = True
+
+    def _build(self, content: np.ndarray, warm: np.ndarray):
+        import torch
+
+        torch.manual_seed(self.config.seed)
+        items = item_tower_class()(content, warm, self.config.dim, self.config.id_dropout)
+        return _user_tower_class()(items, self.config.dim)
+
+    def _fit(self, data: TrainData) -> None:
+        import torch
+
+        c = self.config
+        rng = np.random.default_rng(c.seed)
+        content = content_inputs(data, c.encoder)
+        m = (data.matrix > 0).tocsr()
+        warm = np.asarray(m.sum(axis=0)).ravel() > 0
+        self.net = self._build(content, warm)
+        rows = [m.indices[m.indptr[u]:m.indptr[u + 1]] for u in range(m.shape[0])]
+        val_users = np.array([u for u, r in enumerate(rows) if len(r) >= 3], dtype=np.int64)
+        val_items = np.array([rng.choice(rows[u]) for u in val_users], dtype=np.int64)
+        held = dict(zip(val_users.tolist(), val_items.tolist(), strict=True))
+        train_rows = [r[r != held[u]] if u in held else r for u, r in enumerate(rows)]
+        users = np.array([u for u, r in enumerate(train_rows) if len(r) >= 2], dtype=np.int64)
+        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        n_items = len(content)
+        best, best_state, bad, t0 = -1.0, None, 0, time.perf_counter()
+        self.history_log: list[float] = []
+        for _epoch in range(c.max_epochs):
+            self.net.train()
+            sample = np.repeat(users, c.samples_per_user)
+            rng.shuffle(sample)
+            for start in range(0, len(sample), c.batch_size):
+                batch = sample[start:start + c.batch_size]
+                targets, hists = [], []
+                for u in batch:
+                    r = train_rows[u]
+                    t = rng.integers(len(r))
+                    rest = np.delete(r, t)
+                    if len(rest) > c.max_history:
+                        rest = rng.choice(rest, c.max_history, replace=False)
+                    targets.append(r[t])
+                    hists.append(rest)
+                hist = torch.from_numpy(pad(hists, -1))
+                mask = hist >= 0
+                u_vec = self.net.users(hist, mask)
+                tgt = torch.from_numpy(np.array(targets, dtype=np.int64))
+                if n_items <= c.full_softmax_max:
+                    logits = u_vec @ self.net.items().T / c.temperature
+                    logits = logits.masked_fill(
+                        torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask),
+                        -1e9)
+                    loss = torch.nn.functional.cross_entropy(logits, tgt)
+                else:
+                    neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
+                    pos = (u_vec * self.net.items(tgt)).sum(-1, keepdim=True)
+                    logits = torch.cat([pos, u_vec @ self.net.items(neg).T], dim=1) / c.temperature
+                    loss = torch.nn.functional.cross_entropy(logits, torch.zeros_like(tgt))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            hr = self._validate(train_rows, val_users, val_items)
+            self.history_log.append(hr)
+            if hr > best:
+                best, bad = hr, 0
+                best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
+            else:
+                bad += 1
+            if bad >= c.patience or time.perf_counter() - t0 > c.time_budget_s:
+                break
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
+        self.text_dim = int(data.item_features["text"].shape[1]) if "text" in data.item_features \
+            and data.item_features["text"].shape[1] else 384
+        self._cache()
+
+    def _validate(self, rows, val_users: np.ndarray, val_items: np.ndarray) -> float:
+        if not len(val_users):
+            return 0.0
+        hists = [rows[u][-self.config.max_history:] for u in val_users]
+        scores = self._score_sequences(hists)
+        for n, h in enumerate(hists):
+            scores[n, h] = -np.inf
+        return hit_rate(scores, val_items)
+
+    def _cache(self) -> None:
+        import torch
+
+        self.net.eval()
+        with torch.no_grad():
+            self.item_vectors = self.net.items().numpy()
+
+    def _user_parts(self, hists: Sequence[np.ndarray]):
+        """(attention weights [n, L], mapped history vectors [n, L, d], padded indices)."""
+        import torch
+
+        hist = torch.from_numpy(pad(hists, -1))
+        mask = hist >= 0
+        self.net.eval()
+        with torch.no_grad():
+            h = torch.from_numpy(self.item_vectors)[hist.clamp(min=0)]
+            a = self.net.attention(h, mask)
+            mapped = self.net.user(h)
+        return a.numpy(), mapped.numpy(), hist.numpy()
+
+    def _score_sequences(self, hists: Sequence[np.ndarray]) -> np.ndarray:
+        if not hasattr(self, "item_vectors") or self.net.training:
+            self._cache()
+        a, mapped, _ = self._user_parts(hists)
+        users = (a[..., None] * mapped).sum(axis=1)
+        return (users @ self.item_vectors.T).astype(np.float32)
+
+    def score(self, users: np.ndarray, histories: sp.csr_matrix,
+              queries: Sequence[str | None] | None = None) -> np.ndarray:
+        hists = ordered_histories(histories.tocsr(), self.config.max_history)
+        scores = self._score_sequences(hists) if len(hists) else np.zeros((0, len(self.item_vectors)))
+        if queries is not None and any(queries):
+            scores = self._with_queries(scores, hists, queries)
+        return scores.astype(np.float32)
+
+    def _with_queries(self, scores: np.ndarray, hists, queries) -> np.ndarray:
+        from avrec.encoders.registry import get_encoder
+
+        has = [n for n, q in enumerate(queries) if q and q.strip()]
+        enc = get_encoder(self.config.encoder)
+        q = getattr(enc, "encode_queries", enc.encode)([queries[n] for n in has])
+        text = self.net.items.content.numpy()[:, :self.text_dim]
+        for row, n in enumerate(has):
+            qs = text @ q[row]
+            zq = (qs - qs.mean()) / (qs.std() + 1e-9)
+            if len(hists[n]):
+                z = (scores[n] - scores[n].mean()) / (scores[n].std() + 1e-9)
+                w = self.config.query_weight
+                scores[n] = w * zq + (1 - w) * z
+            else:
+                scores[n] = zq
+        return scores
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices``."""
+        idx = history.indices
+        a, mapped, _ = self._user_parts([idx])
+        terms = a[0][:, None] * (mapped[0] @ self.item_vectors[items].T)
+        return terms.T
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
+                "text_dim": np.array(self.text_dim)}
+
+    def _set_state(self, state, path) -> None:
+        content = state["net__items.content"]
+        self.net = self._build(content, state["net__items.warm"] > 0)
+        load_numpy_state(self.net, state, "net__")
+        self.text_dim = int(state["text_dim"])
+        self._cache()
