@@ -267,3 +267,56 @@ def test_cli_encode_describe_and_a_warm_rerun_does_no_model_work(home, tmp_path)
                           timeout=300, check=False)
     assert warm.returncode == 0, warm.stdout + warm.stderr
     assert run("describe", "no-such-item").returncode == 2
+
+
+def _talking_video(path: Path, wave: np.ndarray) -> None:
+    """An MP4 (MPEG-4 video + AAC sound, written with PyAV) of a plain picture and ``wave``."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("mpeg4", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+        aus = out.add_stream("aac", rate=RATE)
+        aus.layout = "mono"
+        for n in range(int(len(wave) / RATE * 10) + 1):
+            img = np.zeros((120, 160, 3), np.uint8)
+            img[:, :, 0] = (n * 5) % 255
+            img[40:80, 40:120] = 255
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        for start in range(0, len(wave), 1024):
+            frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1024].astype(np.float32),
+                                               format="fltp", layout="mono")
+            frame.sample_rate = RATE
+            for p in aus.encode(frame):
+                out.mux(p)
+        for p in aus.encode():
+            out.mux(p)
+
+
+def test_english_speech_in_a_video_reaches_the_item_text(home, tmp_path):
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng is not installed")
+    from avrec.encoders.itemtext import item_text
+    from avrec.encoders.media import load_audio
+    from avrec.encoders.understand import encode_catalog
+
+    wav = tmp_path / "talk.wav"
+    sentence = "Good evening. Tonight we talk about the history of jazz and the musicians who made it famous."
+    subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
+    _talking_video(tmp_path / "talk.mp4", load_audio(wav))
+    items = pd.DataFrame({"item_id": ["talk"], "title": ["A talk about music"], "video": ["talk.mp4"]})
+    result = encode_catalog(items, ["video", "audio", "text"], root=tmp_path)
+    video, audio, text = (result.results[m] for m in ("video", "audio", "text"))
+    assert video.status == audio.status == text.status == ["ok"], result.failures
+    assert "jazz" in video.attributes[0]["transcript"].lower()
+    assert audio.attributes[0]["sound_labels"][0] == "Speech"
+    assert "jazz" in text.attributes[0]["transcript"].lower()
+    expected = item_text(items.iloc[0].to_dict(), ocr=video.attributes[0]["ocr_text"] or None,
+                         transcript=video.attributes[0]["transcript"])
+    assert "Speech: Good evening" in expected
+    from avrec.encoders.cache import content_key
+
+    assert text.keys[0] == content_key(expected)  # the vector is of the text with the transcript
