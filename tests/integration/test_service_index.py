@@ -89,3 +89,23 @@ def test_api_items_survive_a_restart_and_latency_needs_admin(setup):
         similar = c.get("/api/items/m0/similar?k=29").json()["items"]
         assert "new-cello" in [i["item_id"] for i in similar]
         assert c.app.state.avrec.online.snapshot("visitor-index-2").history == ["new-cello"]
+
+
+def test_large_catalog_defaults_and_a_model_without_request_encoder(tmp_path):
+    """At index_min_items the auto settings switch to IVF + index retrieval; a model saved
+    without a request encoder answers requests with text with a clear 409 (not a 500)."""
+    from benchmarks.synthetic_catalog import item_vectors, save_content_model
+
+    vectors, cluster = item_vectors(3_000, clusters=16)
+    save_content_model(tmp_path / "model", vectors, cluster, users=50)
+    settings = ServiceSettings(model_dir=tmp_path / "model", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                               secret="k", index_min_items=2_000)
+    with TestClient(create_app(settings)) as c:
+        health = c.get("/health").json()
+        assert (health["index"], health["retrieval"], health["items"]) == ("ivf", "index", 3_000)
+        assert (tmp_path / "model" / "index-ivf" / "index.json").is_file()  # kept for the next start
+        recs = c.get("/api/users/u1/recommendations?k=10&kind=music").json()["items"]
+        assert len(recs) == 10 and {r["kind"] for r in recs} == {"music"}
+        res = c.post("/api/recommendations", json={"query": "calm piano", "k": 5})
+        assert res.status_code == 409 and "request encoder" in res.json()["detail"]
+        assert c.get("/api/users/u1/recommendations", params={"q": "calm"}).status_code == 409

@@ -24,6 +24,12 @@ from avrec.storage import tables as t
 router = APIRouter(prefix="/api", tags=["users"])
 
 
+def _check_query(state, query: str | None) -> None:
+    if query and query.strip() and state.query_model() is None:
+        raise HTTPException(409, "this model has no request encoder: recommend from a history, or train "
+                                 "a content/hybrid model with a query encoder")
+
+
 def _check_items(state, ids: list[str]) -> None:
     unknown = [i for i in ids if i not in state.position]
     if unknown:
@@ -40,6 +46,7 @@ def user_recommendations(user_id: str, request: Request, k: int = Query(10, ge=1
         raise HTTPException(422, "user_id longer than 256 characters")
     if not state.knows(user_id):
         raise HTTPException(404, f"unknown user {user_id!r}; post events first or use POST /api/recommendations")
+    _check_query(state, q)
     model_user = user_id if user_id not in state.forgotten else None
     items = rec.recommend(state, user_id, None, q, k, kind, language, explain, model_user=model_user,
                           exclude_seen=exclude_seen)
@@ -50,6 +57,7 @@ def user_recommendations(user_id: str, request: Request, k: int = Query(10, ge=1
 def anonymous_recommendations(body: RecommendationRequest, request: Request) -> dict:
     state = request.app.state.avrec
     _check_items(state, body.history)
+    _check_query(state, body.query)
     if not body.history and not (body.query and body.query.strip()):
         raise HTTPException(422, "give a history, a query, or both")
     items = rec.recommend(state, None, body.history, body.query, body.k, body.kind,
