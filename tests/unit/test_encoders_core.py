@@ -106,3 +106,37 @@ def test_broken_media_raise_clear_errors(tmp_path):
         load_audio(text)
     with pytest.raises(MediaError, match="does not exist"):
         load_image(tmp_path / "nope.png")
+
+
+class CountingEncoder:
+    """A stand-in text encoder (the real ones are exercised in tests/slow): counts what it encodes
+    and can be told to fail part-way, like an interrupted run."""
+
+    name, version, modality, dim = "counting", "1", "text", 3
+    key = "counting@1"
+    seen: list[str] = []
+    fail_after: int | None = None
+
+    def encode(self, batch):
+        if self.fail_after is not None and len(self.seen) >= self.fail_after:
+            raise KeyboardInterrupt
+        CountingEncoder.seen.extend(batch)
+        return np.array([[len(t), 1.0, 0.0] for t in batch], np.float32)
+
+
+def test_interrupted_encoding_resumes_and_a_rerun_does_no_work(avrec_home, monkeypatch):
+    from avrec.encoders import pipeline
+
+    monkeypatch.setattr(pipeline, "get_encoder", lambda name: CountingEncoder())
+    texts = [f"text number {n}" for n in range(10)]
+    CountingEncoder.seen, CountingEncoder.fail_after = [], 4
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.encode_cached(texts, "counting", batch_size=2)
+    assert len(CountingEncoder.seen) == 4  # two batches finished and were cached
+    CountingEncoder.seen, CountingEncoder.fail_after = [], None
+    out = pipeline.encode_cached(texts, "counting", batch_size=2)
+    assert CountingEncoder.seen == texts[4:]  # only the rest was encoded
+    assert out[:, 0].tolist() == [len(t) for t in texts]
+    CountingEncoder.seen = []
+    pipeline.encode_cached(texts + texts[:3], "counting", batch_size=2)
+    assert CountingEncoder.seen == []  # unchanged content: no model work

