@@ -153,6 +153,7 @@ def test_malformed_and_oversized_bodies(setup):
         res = c.post("/api/events", content=chunked(), headers={"Content-Type": "application/json"})
         assert res.status_code == 413 and "larger than" in res.json()["detail"]
         assert c.get("/health").status_code == 200  # still serving
+        assert 'avrec_requests_total{route="unmatched",status="413"}' in c.get("/metrics").text
 
 
 def test_delete_user_removes_everything(setup):

@@ -78,7 +78,7 @@ def _from_index(state, online: UserState, k, kind, language, explain, exclude_se
     depth = k + len(seen) + (3 * k if online.negatives else 0)
     if mask is not None:
         depth = 4 * depth + 50
-    idx, scores = state.index.search(query[None, :], depth)
+    idx, scores = state.search(query[None, :], depth)
     idx, scores = idx[0], scores[0].astype(np.float64)
     keep = np.array([i >= 0 and int(i) not in seen and (mask is None or mask[i]) for i in idx], dtype=bool)
     idx, scores = idx[keep], scores[keep]

@@ -108,7 +108,7 @@ def similar(item_id: str, request: Request, k: int = Query(10, ge=1, le=200)) ->
     if state.index is None:
         raise HTTPException(409, "this model has no content vectors")
     vec = state.content_vectors()[pos]
-    idx, scores = state.index.search(vec[None, :], k + 1)
+    idx, scores = state.search(vec[None, :], k + 1)
     hits = [(int(i), float(s)) for i, s in zip(idx[0], scores[0], strict=True) if int(i) != pos][:k]
     return {"item_id": item_id, "items": [{**_item_dict(state, i), "score": s} for i, s in hits]}
 

@@ -27,6 +27,8 @@ class ServiceState:
         self.settings = settings or ServiceSettings(model_dir=Path("."))
         self.online = OnlineStates(self.item_vector)
         self.lock = threading.RLock()
+        #: faiss indexes may not be searched while rows are added: searches and adds take this
+        self.index_lock = threading.Lock()
         self.index = None
         #: users deleted since the model was trained: their training rows are ignored
         self.forgotten: set[str] = self._deleted_users()
@@ -85,7 +87,8 @@ class ServiceState:
             return
         if self.index is not None and len(self.index) <= len(vectors):
             if len(self.index) < len(vectors):
-                self.index.add(vectors[len(self.index):])
+                with self.index_lock:
+                    self.index.add(vectors[len(self.index):])
             return
         s = self.settings
         kind = s.index_kind
@@ -102,6 +105,10 @@ class ServiceState:
         if self.settings.retrieval == "auto":
             return len(self.catalog) >= self.settings.index_min_items
         return self.settings.retrieval == "index"
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.index_lock:
+            return self.index.search(queries, k)
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
         pos = self.position.get(item_id) if hasattr(self, "position") else None
