@@ -31,6 +31,10 @@ class HybridConfig(ModelConfig):
     recency_tau: float | None = 5.0
     #: weight of the recency-weighted history against the plain one
     recency_mix: float = 0.0
+    #: cold items' columns: share of the learned content->EASE ridge map (models.coldmap)
+    #: against the neighbour propagation (0: neighbours only)
+    cold_ridge: float = 0.7
+    cold_ridge_l2: float = 10.0
 
 
 def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray,
@@ -69,6 +73,14 @@ class Hybrid(Recommender):
         warm = np.asarray((data.matrix > 0).sum(axis=0)).ravel() > 0
         self.weights = propagate_to_cold(ease.weights, self.content.vectors, warm,
                                          c.neighbors, c.temperature)
+        if c.cold_ridge > 0 and (~warm).any() and warm.sum() > 1:
+            from avrec.models.coldmap import cold_features, ridge_cold_columns
+
+            feats = cold_features(data.items, self.content.vectors, data.item_features.get("genres"))
+            ridge = ridge_cold_columns(ease.weights, feats, warm, c.cold_ridge_l2)
+            near = self.weights[:, ~warm]
+            scale = max(float(near.std()), 1e-12) / max(float(ridge.std()), 1e-12)
+            self.weights[:, ~warm] = (1 - c.cold_ridge) * near + c.cold_ridge * scale * ridge
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:

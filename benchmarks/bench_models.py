@@ -1,0 +1,132 @@
+"""Benchmark: the matching models against the issue's quality targets, baselines side by side
+in the same run, through the evaluation harness (``avrec.evaluation.runner.evaluate``), with
+training time and peak memory per model. Regenerates the "models" section of
+docs/benchmarks.md.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_models.py [--datasets ml-100k,ml-latest-small]
+    python benchmarks/bench_models.py --render   # rewrite the section from saved results
+
+Each dataset's results are saved to ``reports/benchmarks/models-<dataset>.json`` (so the two
+datasets can run as separate processes); the section is rendered from every saved file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks._report import write_section
+
+DATA = ROOT.parent / "shared" / "data" / "ready"
+OUT = ROOT / "reports" / "benchmarks"
+NOQ = {"query_encoder": None}
+#: (protocol, seeds, models, configs, target metric, target text)
+PLAN = {
+    "ml-100k": [
+        ("msr", [0], ["popularity", "itemknn", "ease", "als", "bpr", "content", "hybrid",
+                      "hybrid-ltr", "two-tower", "sequential"],
+         {"content": NOQ, "hybrid": NOQ, "hybrid-ltr": {"hybrid": NOQ}}, "ndcg@10", ">= 0.50"),
+        ("cold-items", [0, 1], ["popularity", "content", "hybrid", "two-tower"],
+         {"content": NOQ, "hybrid": NOQ}, "ndcg@10", ">= 0.50"),
+        ("last", [0], ["popularity", "ease", "hybrid", "sequential"],
+         {"hybrid": {**NOQ, "recency_mix": 1.0}}, "hr@10", ">= 0.20"),
+        ("cold-users", [0], ["popularity", "ease", "content", "hybrid"],
+         {"content": NOQ, "hybrid": NOQ}, "ndcg@10", "clearly above popularity"),
+        ("kfold", [0], ["bias", "rating"], {}, "mae", "<= 0.70"),
+    ],
+    "ml-latest-small": [
+        ("random", [0], ["popularity", "itemknn", "ease", "hybrid", "two-tower"],
+         {"hybrid": NOQ}, "ndcg@10", "above EASE"),
+    ],
+}
+
+
+def run_dataset(name: str) -> dict:
+    from avrec.data.loaders import load_dataset
+    from avrec.evaluation.features import item_features
+    from avrec.evaluation.runner import evaluate
+
+    dataset = load_dataset(DATA / name)
+    features = item_features(dataset)
+    result = {"dataset": name, "load_before": os.getloadavg()[0], "protocols": []}
+    for protocol, seeds, models, configs, metric, target in PLAN[name]:
+        t0 = time.perf_counter()
+        runs = evaluate(dataset, protocol, models, [10], seeds, configs, item_features=features,
+                        log=lambda m: print(m, flush=True))
+        rows = {}
+        for model in models:
+            mine = [r for r in runs if r.model == model]
+            keys = [k for k in ("ndcg@10", "hr@10", "recall@10", "mae", "rmse") if k in mine[0].metrics]
+            rows[model] = {k: float(np.mean([r.metrics[k] for r in mine])) for k in keys}
+            rows[model]["fit_s"] = float(np.median([r.fit_seconds for r in mine]))
+            rows[model]["peak_mb"] = float(max(r.peak_mb for r in mine))
+        result["protocols"].append({"protocol": protocol, "seeds": seeds, "metric": metric,
+                                    "target": target, "models": rows,
+                                    "wall_s": time.perf_counter() - t0})
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def render() -> str:
+    parts = []
+    for name in PLAN:
+        path = OUT / f"models-{name}.json"
+        if not path.is_file():
+            continue
+        res = json.loads(path.read_text())
+        parts.append(f"### {name}\n\n1-minute load average {res['load_before']:.1f} before, "
+                     f"{res['load_after']:.1f} after (2 cores; above 2 means the machine was "
+                     "shared with other work during the run, so times are inflated).\n")
+        for p in res["protocols"]:
+            lines = [(f"**`{p['protocol']}`** (seeds {p['seeds']}; target: {p['metric']} "
+                      f"{p['target']}; {p['wall_s']:.0f} s)\n"),
+                     "| model | ndcg@10 | hr@10 | recall@10 | MAE | RMSE | fit (s) | peak MiB |",
+                     "|---|---|---|---|---|---|---|---|"]
+            best = max(p["models"].items(), key=lambda kv: kv[1].get(p["metric"], 0)
+                       if p["metric"] != "mae" else -kv[1].get("mae", 9))[0]
+            for model, row in p["models"].items():
+                cells = [f"{row[k]:.4f}" if k in row else "–"
+                         for k in ("ndcg@10", "hr@10", "recall@10", "mae", "rmse")]
+                label = f"**{model}**" if model == best else model
+                lines.append(f"| {label} | " + " | ".join(cells)
+                             + f" | {row['fit_s']:.1f} | {row['peak_mb']:.0f} |")
+            parts.append("\n".join(lines) + "\n")
+    return ("Models through the evaluation harness (training part only, full-catalog ranking "
+            "with training items excluded; cold-items: the held-out items only; cold-users: "
+            "first 3 interactions as history; kfold: explicit ratings, 5 folds). Mean over the "
+            "seeds listed; bold = best on the target metric. Fit time is the median per "
+            "training run, peak MiB the tracemalloc peak of one fit (Python/numpy/torch CPU "
+            "allocations through Python's allocator; torch tensors are not all counted). "
+            "Neural models stop at their time budget (150 s) or by early stopping.\n\n"
+            + "\n".join(parts))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default=",".join(PLAN))
+    ap.add_argument("--render", action="store_true", help="only rewrite the section from saved results")
+    args = ap.parse_args()
+    if not args.render:
+        OUT.mkdir(parents=True, exist_ok=True)
+        for name in args.datasets.split(","):
+            if not (DATA / name).exists():
+                print(f"skip {name}: {DATA / name} not found")
+                continue
+            result = run_dataset(name)
+            (OUT / f"models-{name}.json").write_text(json.dumps(result, indent=2))
+    write_section("models", "Matching models: quality targets, time and memory", render(),
+                  "benchmarks/bench_models.py")
+
+
+if __name__ == "__main__":
+    main()
