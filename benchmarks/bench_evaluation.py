@@ -76,7 +76,7 @@ def main() -> None:
             else:
                 t0 = time.perf_counter()
                 result = evaluate_to_report(dataset, protocol, chosen, [10, 20], seeds, out,
-                                            configs=PROTOCOL_CONFIGS.get(protocol, CONFIGS),
+                                            configs={**CONFIGS, **PROTOCOL_CONFIGS.get(protocol, {})},
                                             log=lambda m: print(m, flush=True))
                 result["wall_seconds"] = time.perf_counter() - t0
                 (out / "results.json").write_text(json.dumps(result, indent=2))
