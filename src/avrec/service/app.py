@@ -88,7 +88,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root,
                                        settings)
         app.state.secret = service_secret(settings)
+        import gc
+
+        gc.collect()
+        gc.freeze()  # the loaded catalog and model are permanent: later collections skip them
         yield
+        gc.unfreeze()
 
     app = FastAPI(title="avrec", version="0.1.0", lifespan=lifespan,
                   description="Recommendations that understand audio and video content.")
