@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,8 +43,13 @@ print(time.perf_counter() - t, r.results["image"].summary()["ok"], ",".join(heav
 """
 
 
+HOMES: list[Path] = []
+CPU: list[float] = []  # CPU seconds (all threads) of each cold catalog run
+
+
 def fresh_home(models_from: Path | None = None) -> Path:
     home = Path(tempfile.mkdtemp(prefix="avrec-bench-"))
+    HOMES.append(home)
     os.environ["AVREC_HOME"] = str(home)
     if models_from is not None:
         (home / "cache").mkdir()
@@ -130,7 +137,10 @@ def catalog_runs(models: Path, repeats: int) -> tuple[list[float], list[float], 
         fresh_home(models)
         reset_registry()
         data = load_dataset(ML100K)
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         secs, result = timed(encode_catalog, data, ["text", "image"])
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        CPU.append(cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime)
         colds.append(secs)
         summary = {m: r.summary() for m, r in result.results.items()}
         for _ in range(3):
@@ -177,6 +187,10 @@ MiniLM vectors + multilingual-e5 mood words; 1,618 posters: EfficientNet-Lite0 v
 | cold (empty caches, models exported) | {cold:.1f} | {len(colds)} ({', '.join(f'{c:.1f}' for c in colds)}) | <= 180 | {'yes' if cold <= 180 else 'NO'} |
 | warm (fresh process, unchanged catalog) | {warm:.2f} | {len(warms)} ({', '.join(f'{w:.2f}' for w in warms)}) | <= 5 | {'yes' if warm <= 5 else 'NO'} |
 
+CPU time of the cold run (all threads): {statistics.median(CPU):.0f} s; with two cores to itself it
+could not finish in less than half that ({statistics.median(CPU) / 2:.0f} s), and on a loaded machine the
+wall time also includes the time spent waiting for a core.
+
 Cold run result: {summary}. Heavy modules imported by the warm run: {heavy} (the models are never loaded
 on a warm run; the warm time is process start, imports, hashing 1,618 poster files and reading the cache).
 
@@ -184,6 +198,8 @@ Machine load while measuring: 1-minute load average {load_before[0]:.1f} before,
 (2 cores; {"**shared with other work while measuring**, so speeds are lower than on an idle machine"
 if max(load_before[0], load_after[0]) > 1.5 else "mostly idle"}).
 """
+    for home in HOMES:
+        shutil.rmtree(home, ignore_errors=True)
     write_section("encoders", "Encoders: throughput and the ml-100k catalog cold/warm", body,
                   "benchmarks/bench_encoders.py")
     print(body)

@@ -217,6 +217,8 @@ def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
                     loaded.append((r, key, load_image(path)))
                 except MediaError as exc:
                     out.fail(r, str(exc))
+                except Exception as exc:  # noqa: BLE001 - e.g. Pillow's decompression-bomb guard
+                    out.fail(r, f"{path.name}: not a usable image ({type(exc).__name__}: {exc})")
             bar.update(len(todo[start:start + IMAGE_BATCH]))
             if not loaded:
                 continue
