@@ -72,6 +72,10 @@ def main() -> None:
             chosen = ["rating"] if protocol == "kfold" else models
             out = ROOT / "reports" / "benchmarks" / f"{name}-{protocol}"
             if args.from_reports:
+                if not (out / "results.json").exists():
+                    sections.append(f"### {name} — `{protocol}`\n\nNot measured: no "
+                                    f"`{out.relative_to(ROOT)}/results.json` from an earlier run.")
+                    continue
                 result = json.loads((out / "results.json").read_text())
             else:
                 t0 = time.perf_counter()
