@@ -107,7 +107,7 @@ def render() -> str:
             "seeds listed; bold = best on the target metric. Fit time is the median per "
             "training run, peak MiB the tracemalloc peak of one fit (Python/numpy/torch CPU "
             "allocations through Python's allocator; torch tensors are not all counted). "
-            "Neural models stop at their time budget (150 s) or by early stopping.\n\n"
+            "Neural models stop at their training time budget or by early stopping (see each run for the budget in force).\n\n"
             + "\n".join(parts))
 
 

@@ -43,7 +43,7 @@ class TwoTowerConfig(ModelConfig):
     max_epochs: int = 40
     patience: int = 3
     #: stop training after this many seconds (the best epoch so far is kept)
-    time_budget_s: float = 150.0
+    time_budget_s: float = 120.0
     full_softmax_max: int = 20_000
     sampled_negatives: int = 8192
     encoder: str = "text-en"
@@ -137,6 +137,8 @@ class TwoTower(Recommender):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if time.perf_counter() - t0 > c.time_budget_s:
+                    break  # the budget covers training; the epoch is validated below
             hr = self._validate(train_rows, val_users, val_items)
             self.history_log.append(hr)
             if hr > best:
