@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,9 @@ def test_detect_language(text, lang):
 def test_routing_picks_multilingual_for_any_non_english_item():
     assert choose_text_encoder(["en", None, "en"]) == "text-en"
     assert choose_text_encoder(["en", "zh"]) == "text-multi"
+    assert choose_text_encoder(["en"] * 500 + ["zh"]) == "text-multi"  # any Chinese item
+    assert choose_text_encoder(["en"] * 500 + ["fr"]) == "text-en"  # one French title
+    assert choose_text_encoder(["en"] * 10 + ["fr"] * 2) == "text-multi"
     assert choose_text_encoder(["zh"], requested="text-en") == "text-en"
 
 
@@ -114,7 +119,7 @@ class CountingEncoder:
 
     name, version, modality, dim = "counting", "1", "text", 3
     key = "counting@1"
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
     fail_after: int | None = None
 
     def encode(self, batch):

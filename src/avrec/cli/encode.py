@@ -17,7 +17,7 @@ def encode(
     root: Annotated[Path | None, typer.Option(
         help="folder the media paths are relative to, for items whose dataset has none recorded")] = None,
     text_encoder: Annotated[str, typer.Option(
-        help="auto (MiniLM for all-English catalogs, else multilingual-e5), text-en or text-multi")] = "auto",
+        help="auto (MiniLM for English catalogs; multilingual-e5 if any item is Chinese etc.), text-en or text-multi")] = "auto",
     ocr_images: Annotated[bool, typer.Option(help="also read text in images by OCR (~0.6 s each)")] = False,
     sentiment: Annotated[bool, typer.Option(help="score interaction comments that have no sentiment yet")] = True,
 ) -> None:

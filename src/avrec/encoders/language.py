@@ -82,9 +82,19 @@ def detect_language(text: str | None) -> str | None:
     return _latin_language(text) if counts["latin"] else None
 
 
+NON_LATIN = {code for code, _ in SCRIPTS}
+MULTILINGUAL_SHARE = 0.05
+
+
 def choose_text_encoder(languages: Iterable[str | None], requested: str = "auto") -> str:
-    """The catalog's text encoder: ``requested`` unless "auto"; "auto" takes the English
-    (fine-tunable) MiniLM when every item with text is English, else multilingual-e5."""
+    """The catalog's text encoder: ``requested`` unless "auto". "auto" takes multilingual-e5
+    when any item is in a non-Latin-script language (Chinese, Japanese, Russian, ...) or when
+    at least 5% of the items are in another Latin-script language; otherwise the English,
+    fine-tunable MiniLM (a French title or two in an English catalog does not switch it)."""
     if requested != "auto":
         return requested
-    return "text-en" if all(lang in (None, "en") for lang in languages) else "text-multi"
+    langs = list(languages)
+    other = [lang for lang in langs if lang not in (None, "en")]
+    if any(lang in NON_LATIN for lang in other) or len(other) >= max(1.0, MULTILINGUAL_SHARE * len(langs)):
+        return "text-multi"
+    return "text-en"

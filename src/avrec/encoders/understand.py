@@ -10,7 +10,7 @@ Order of work, because later steps read earlier ones:
 3. ``image`` - EfficientNet-Lite0 on the poster/thumbnail (+ OCR when ``ocr_images``).
 4. ``text``  - the item text (:mod:`avrec.encoders.itemtext`, with OCR text and transcript),
    its language (:mod:`avrec.encoders.language`), vectors from the catalog's text encoder
-   (``auto``: MiniLM when all text is English, else multilingual-e5), and mood words zero-shot
+   (``auto``: MiniLM for English catalogs, multilingual-e5 when any item is Chinese etc.), and mood words zero-shot
    in the multilingual-e5 space (:mod:`avrec.encoders.mood`).
 """
 
