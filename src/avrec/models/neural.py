@@ -93,3 +93,40 @@ def hit_rate(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> float:
     """Share of rows whose target is in the top ``k`` (early stopping signal)."""
     target_scores = scores[np.arange(len(targets)), targets]
     return float(((scores > target_scores[:, None]).sum(axis=1) < k).mean())
+
+
+class QueryMixin:
+    """Natural-language requests for models built on the item tower: the request is encoded
+    with the model's English text encoder and matched zero-shot against the items' frozen text
+    vectors (the first ``text_dim`` columns of the content inputs), then mixed with the
+    history scores (z-scored) by ``config.query_weight``."""
+
+    text_dim: int = 384
+
+    @property
+    def query_vectors(self) -> np.ndarray:
+        return self.net.items.content.numpy()[:, :self.text_dim]
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        from avrec.encoders.registry import get_encoder
+
+        enc = get_encoder(self.config.encoder)
+        return getattr(enc, "encode_queries", enc.encode)(list(queries))
+
+    def blend_queries(self, scores: np.ndarray, has_history: np.ndarray,
+                      queries: Sequence[str | None]) -> np.ndarray:
+        has = [n for n, q in enumerate(queries) if q and q.strip()]
+        if not has:
+            return scores
+        q = self.encode_queries([queries[n] for n in has])
+        text = self.query_vectors
+        for row, n in enumerate(has):
+            qs = text @ q[row]
+            zq = (qs - qs.mean()) / (qs.std() + 1e-9)
+            if has_history[n]:
+                z = (scores[n] - scores[n].mean()) / (scores[n].std() + 1e-9)
+                w = self.config.query_weight
+                scores[n] = w * zq + (1 - w) * z
+            else:
+                scores[n] = zq
+        return scores

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.neural import (
+    QueryMixin,
     content_inputs,
     hit_rate,
     item_tower_class,
@@ -46,6 +47,7 @@ class SequentialConfig(ModelConfig):
     encoder: str = "text-en"
     #: most recent history items tested by occlusion for explanations
     explain_last: int = 10
+    query_weight: float = 0.7
 
 
 def _net_class():
@@ -84,7 +86,7 @@ def right_pad(seqs: Sequence[np.ndarray], width: int | None = None) -> np.ndarra
     return out
 
 
-class Sequential(Recommender):
+class Sequential(QueryMixin, Recommender):
     name = "sequential"
     Config = SequentialConfig
     content_aware = True
@@ -153,6 +155,8 @@ class Sequential(Recommender):
         if best_state is not None:
             self.net.load_state_dict(best_state)
         self.net.eval()
+        text = data.item_features.get("text")
+        self.text_dim = int(text.shape[1]) if text is not None and text.shape[1] else 384
 
     def _validate(self, seqs, val_users: np.ndarray, val_items: np.ndarray) -> float:
         if not len(val_users):
@@ -182,7 +186,11 @@ class Sequential(Recommender):
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
-        return self._score_sequences(ordered_histories(histories.tocsr(), self.config.max_len))
+        hists = ordered_histories(histories.tocsr(), self.config.max_len)
+        scores = self._score_sequences(hists)
+        if queries is not None and any(queries):
+            scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
+        return scores
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         """Occlusion over the ``explain_last`` most recent items (others get 0), in the
@@ -199,9 +207,11 @@ class Sequential(Recommender):
         return out
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {f"net__{k}": v for k, v in state_to_numpy(self.net).items()}
+        return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
+                "text_dim": np.array(self.text_dim)}
 
     def _set_state(self, state, path) -> None:
         self.net = self._build(state["net__items.content"], state["net__items.warm"] > 0)
         load_numpy_state(self.net, state, "net__")
         self.net.eval()
+        self.text_dim = int(state.get("text_dim", 384))

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.neural import (
+    QueryMixin,
     content_inputs,
     hit_rate,
     item_tower_class,
@@ -73,7 +74,7 @@ def _user_tower_class():
     return TwoTowerNet
 
 
-class TwoTower(Recommender):
+class TwoTower(QueryMixin, Recommender):
     name = "two-tower"
     Config = TwoTowerConfig
     content_aware = True
@@ -195,26 +196,8 @@ class TwoTower(Recommender):
         hists = ordered_histories(histories.tocsr(), self.config.max_history)
         scores = self._score_sequences(hists) if len(hists) else np.zeros((0, len(self.item_vectors)))
         if queries is not None and any(queries):
-            scores = self._with_queries(scores, hists, queries)
+            scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
         return scores.astype(np.float32)
-
-    def _with_queries(self, scores: np.ndarray, hists, queries) -> np.ndarray:
-        from avrec.encoders.registry import get_encoder
-
-        has = [n for n, q in enumerate(queries) if q and q.strip()]
-        enc = get_encoder(self.config.encoder)
-        q = getattr(enc, "encode_queries", enc.encode)([queries[n] for n in has])
-        text = self.net.items.content.numpy()[:, :self.text_dim]
-        for row, n in enumerate(has):
-            qs = text @ q[row]
-            zq = (qs - qs.mean()) / (qs.std() + 1e-9)
-            if len(hists[n]):
-                z = (scores[n] - scores[n].mean()) / (scores[n].std() + 1e-9)
-                w = self.config.query_weight
-                scores[n] = w * zq + (1 - w) * z
-            else:
-                scores[n] = zq
-        return scores
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices``."""

@@ -74,4 +74,4 @@ def _fallback(model, item: int) -> str:
         count = int(model.train_matrix[:, item].nnz)
         if count:
             return f"popular: {count} people interacted with it"
-    return "matches the content of your request"
+    return "new item (no interactions yet), ranked by its content"
