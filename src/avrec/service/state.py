@@ -14,6 +14,7 @@ from avrec.data.dataset import split_multi
 from avrec.feedback.online import OnlineStates
 from avrec.index.base import load_or_build
 from avrec.models.base import Recommender
+from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 
@@ -27,8 +28,8 @@ class ServiceState:
         self.settings = settings or ServiceSettings(model_dir=Path("."))
         self.online = OnlineStates(self.item_vector)
         self.lock = threading.RLock()
-        #: faiss indexes may not be searched while rows are added: searches and adds take this
-        self.index_lock = threading.Lock()
+        #: faiss indexes may not be searched while rows are added: searches share it, adds own it
+        self.index_lock = ReadWriteLock()
         self.index = None
         #: users deleted since the model was trained: their training rows are ignored
         self.forgotten: set[str] = self._deleted_users()
@@ -87,7 +88,7 @@ class ServiceState:
             return
         if self.index is not None and len(self.index) <= len(vectors):
             if len(self.index) < len(vectors):
-                with self.index_lock:
+                with self.index_lock.write():
                     self.index.add(vectors[len(self.index):])
             return
         s = self.settings
@@ -107,7 +108,7 @@ class ServiceState:
         return self.settings.retrieval == "index"
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        with self.index_lock:
+        with self.index_lock.read():
             return self.index.search(queries, k)
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
