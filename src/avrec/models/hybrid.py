@@ -35,6 +35,11 @@ class HybridConfig(ModelConfig):
     #: against the neighbour propagation (0: neighbours only)
     cold_ridge: float = 0.7
     cold_ridge_l2: float = 10.0
+    #: short histories lean on raw co-occurrence counts ("people who chose these also chose",
+    #: popularity-aware): weight * exp(-(history length - 1) / shrink), in units of the
+    #: user's collaborative score spread (fades out as the history grows)
+    prior_weight: float = 50.0
+    prior_shrink: float = 3.0
 
 
 def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray,
@@ -70,7 +75,10 @@ class Hybrid(Recommender):
                                              query_weight=c.query_weight, seed=c.seed))
         self.content.fit(data)
         ease = EASE(EASEConfig(l2=c.l2, seed=c.seed)).fit(data)
-        warm = np.asarray((data.matrix > 0).sum(axis=0)).ravel() > 0
+        counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
+        warm = counts > 0
+        logc = np.log1p(counts).astype(np.float32)
+        self.prior = (logc - logc.mean()) / max(float(logc.std()), 1e-9)
         self.weights = propagate_to_cold(ease.weights, self.content.vectors, warm,
                                          c.neighbors, c.temperature)
         if c.cold_ridge > 0 and (~warm).any() and warm.sum() > 1:
@@ -89,6 +97,11 @@ class Hybrid(Recommender):
         content = self.content.score(users, histories, None)
         spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
         scores = collab + self.config.content_weight * spread * content
+        if self.config.prior_weight > 0:
+            n_hist = np.diff(histories.indptr).astype(np.float32)
+            fade = self.config.prior_weight * np.exp(-np.maximum(n_hist - 1, 0) / self.config.prior_shrink)
+            sd = collab.std(axis=1, keepdims=True)
+            scores = scores + (fade[:, None] * np.where(sd > 0, sd, 1.0)) * self.cooccurrence(histories)
         if queries is not None and any(queries):
             q_scores, has = self.content.query_scores(queries)
             has_hist = np.diff(histories.indptr) > 0
@@ -102,6 +115,18 @@ class Hybrid(Recommender):
                 else:
                     scores[n] = q
         return scores
+
+    def cooccurrence(self, histories: sp.csr_matrix) -> np.ndarray:
+        """Per-row z-scored co-occurrence counts of each item with the history's items (an
+        empty history: item popularity, z-scored)."""
+        x = (self.train_matrix > 0).astype(np.float32)
+        h = (histories > 0).astype(np.float32)
+        co = np.asarray(((h @ x.T) @ x).todense(), dtype=np.float32)
+        co -= np.asarray(h.multiply(co).todense()) if h.nnz else 0.0  # an item with itself
+        empty = np.diff(h.indptr) == 0
+        co[empty] = self.prior
+        sd = co.std(axis=1, keepdims=True)
+        return (co - co.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
 
     def history_weights(self, histories: sp.csr_matrix) -> sp.csr_matrix:
         """Each history item's weight: a mix of 1 and a decay with its recency rank."""
@@ -126,16 +151,18 @@ class Hybrid(Recommender):
         n_old, n_new = self.weights.shape[0], len(self.item_vocab)
         grown = np.zeros((n_new, n_new), dtype=np.float32)
         grown[:n_old, :n_old] = self.weights
+        self.prior = np.concatenate([self.prior, np.full(n_new - n_old, self.prior.min(), np.float32)])
         warm = np.asarray((self.train_matrix > 0).sum(axis=0)).ravel() > 0
         self.weights = propagate_to_cold(grown, self.content.vectors, warm,
                                           self.config.neighbors, self.config.temperature)
         return list(new["item_id"])
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights, **{f"content_{k}": v for k, v in self.content._state().items()}}
+        return {"weights": self.weights, "prior": self.prior, **{f"content_{k}": v for k, v in self.content._state().items()}}
 
     def _set_state(self, state, path) -> None:
         self.weights = state["weights"]
+        self.prior = state.get("prior", np.zeros(len(self.weights), np.float32))
         self.content = Content(ContentConfig(query_encoder=self.config.query_encoder,
                                              query_weight=self.config.query_weight))
         self.content.item_vocab, self.content.user_vocab = self.item_vocab, self.user_vocab
