@@ -122,7 +122,8 @@ class Hybrid(Recommender):
         x = (self.train_matrix > 0).astype(np.float32)
         h = (histories > 0).astype(np.float32)
         co = np.asarray(((h @ x.T) @ x).todense(), dtype=np.float32)
-        co -= np.asarray(h.multiply(co).todense()) if h.nnz else 0.0  # an item with itself
+        if h.nnz:  # a history item does not co-occur with itself
+            co -= np.asarray(h.multiply(np.asarray(x.sum(axis=0))).todense(), dtype=np.float32)
         empty = np.diff(h.indptr) == 0
         co[empty] = self.prior
         sd = co.std(axis=1, keepdims=True)
