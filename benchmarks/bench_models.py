@@ -51,7 +51,7 @@ PLAN = {
 }
 
 
-def run_dataset(name: str) -> dict:
+def run_dataset(name: str, skip: set[str], previous: dict | None) -> dict:
     from avrec.data.loaders import load_dataset
     from avrec.evaluation.features import item_features
     from avrec.evaluation.runner import evaluate
@@ -59,7 +59,10 @@ def run_dataset(name: str) -> dict:
     dataset = load_dataset(DATA / name)
     features = item_features(dataset)
     result = {"dataset": name, "load_before": os.getloadavg()[0], "protocols": []}
-    for protocol, seeds, models, configs, metric, target in PLAN[name]:
+    stamp = time.strftime("%H:%M UTC", time.gmtime())
+    before = {p["protocol"]: p for p in (previous or {}).get("protocols", [])}
+    for protocol, seeds, all_models, configs, metric, target in PLAN[name]:
+        models = [m for m in all_models if m not in skip]
         t0 = time.perf_counter()
         runs = evaluate(dataset, protocol, models, [10], seeds, configs, item_features=features,
                         log=lambda m: print(m, flush=True))
@@ -70,10 +73,16 @@ def run_dataset(name: str) -> dict:
             rows[model] = {k: float(np.mean([r.metrics[k] for r in mine])) for k in keys}
             rows[model]["fit_s"] = float(np.median([r.fit_seconds for r in mine]))
             rows[model]["peak_mb"] = float(max(r.peak_mb for r in mine))
+            rows[model]["run_at"] = stamp
+        old = before.get(protocol, {}).get("models", {})
+        earlier = (previous or {}).get("run_at", "an earlier run")
+        rows = {m: rows[m] if m in rows else {"run_at": earlier, **old[m]}
+                for m in all_models if m in rows or m in old}
         result["protocols"].append({"protocol": protocol, "seeds": seeds, "metric": metric,
                                     "target": target, "models": rows,
                                     "wall_s": time.perf_counter() - t0})
     result["load_after"] = os.getloadavg()[0]
+    result["run_at"] = stamp
     return result
 
 
@@ -84,7 +93,7 @@ def render() -> str:
         if not path.is_file():
             continue
         res = json.loads(path.read_text())
-        parts.append(f"### {name}\n\n1-minute load average {res['load_before']:.1f} before, "
+        parts.append(f"### {name} (run at {res.get('run_at', '?')})\n\n1-minute load average {res['load_before']:.1f} before, "
                      f"{res['load_after']:.1f} after (2 cores; above 2 means the machine was "
                      "shared with other work during the run, so times are inflated).\n")
         for p in res["protocols"]:
@@ -98,6 +107,8 @@ def render() -> str:
                 cells = [f"{row[k]:.4f}" if k in row else "–"
                          for k in ("ndcg@10", "hr@10", "recall@10", "mae", "rmse")]
                 label = f"**{model}**" if model == best else model
+                if row.get("run_at") and row["run_at"] != res.get("run_at"):
+                    label += f" (run at {row['run_at']})"
                 lines.append(f"| {label} | " + " | ".join(cells)
                              + f" | {row['fit_s']:.1f} | {row['peak_mb']:.0f} |")
             parts.append("\n".join(lines) + "\n")
@@ -115,6 +126,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default=",".join(PLAN))
     ap.add_argument("--render", action="store_true", help="only rewrite the section from saved results")
+    ap.add_argument("--skip", default="", help="models not to rerun (their saved rows are kept)")
     args = ap.parse_args()
     if not args.render:
         OUT.mkdir(parents=True, exist_ok=True)
@@ -122,7 +134,9 @@ def main() -> None:
             if not (DATA / name).exists():
                 print(f"skip {name}: {DATA / name} not found")
                 continue
-            result = run_dataset(name)
+            saved = OUT / f"models-{name}.json"
+            previous = json.loads(saved.read_text()) if saved.is_file() else None
+            result = run_dataset(name, set(filter(None, args.skip.split(","))), previous)
             (OUT / f"models-{name}.json").write_text(json.dumps(result, indent=2))
     write_section("models", "Matching models: quality targets, time and memory", render(),
                   "benchmarks/bench_models.py")
