@@ -83,5 +83,4 @@ def run_requests(model: Recommender, requests: list[Request], k: int,
 
 def write_jsonl(records: Iterable[dict], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records)
