@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from avrec.models.base import TrainData
+from avrec.models.base import ModelConfig, TrainData
 
 
 def content_inputs(data: TrainData, encoder: str = "text-en") -> np.ndarray:
@@ -130,3 +130,14 @@ class QueryMixin:
             else:
                 scores[n] = zq
         return scores
+
+
+class NeuralConfig(ModelConfig):
+    """Settings shared by the torch models (two-tower, sequential)."""
+
+    #: stop training after this many seconds (the best epoch so far is kept)
+    time_budget_s: float = 120.0
+    #: full softmax over the catalog up to this many items, sampled negatives above
+    full_softmax_max: int = 20_000
+    encoder: str = "text-en"
+    query_weight: float = 0.7

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.base import Recommender, TrainData
 from avrec.models.neural import (
+    NeuralConfig,
     QueryMixin,
     content_inputs,
     hit_rate,
@@ -29,7 +30,7 @@ from avrec.models.neural import (
 )
 
 
-class SequentialConfig(ModelConfig):
+class SequentialConfig(NeuralConfig):
     dim: int = 64
     layers: int = 2
     heads: int = 2
@@ -41,13 +42,9 @@ class SequentialConfig(ModelConfig):
     lr: float = 2e-3
     max_epochs: int = 60
     patience: int = 5
-    time_budget_s: float = 120.0
-    full_softmax_max: int = 20_000
     sampled_negatives: int = 4096
-    encoder: str = "text-en"
     #: most recent history items tested by occlusion for explanations
     explain_last: int = 10
-    query_weight: float = 0.7
 
 
 def _net_class():

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.base import Recommender, TrainData
 from avrec.models.neural import (
+    NeuralConfig,
     QueryMixin,
     content_inputs,
     hit_rate,
@@ -32,7 +33,7 @@ from avrec.models.neural import (
 )
 
 
-class TwoTowerConfig(ModelConfig):
+class TwoTowerConfig(NeuralConfig):
     dim: int = 128
     id_dropout: float = 0.5
     temperature: float = 0.07
@@ -43,12 +44,7 @@ class TwoTowerConfig(ModelConfig):
     weight_decay: float = 1e-5
     max_epochs: int = 40
     patience: int = 3
-    #: stop training after this many seconds (the best epoch so far is kept)
-    time_budget_s: float = 120.0
-    full_softmax_max: int = 20_000
     sampled_negatives: int = 8192
-    encoder: str = "text-en"
-    query_weight: float = 0.7
 
 
 def _user_tower_class():
