@@ -23,7 +23,7 @@ class MiniLMEncoder(Encoder):
     modality = "text"
     dim = 384
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 16):  # small batches pad less (measured 78 vs 45 items/s)
         self.batch_size = batch_size
         self._model = None  # loaded on first use: a cache hit never imports torch
 
