@@ -16,15 +16,21 @@ import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.content import Content, ContentConfig
-from avrec.models.ease import EASE, EASEConfig
+from avrec.models.ease import ease_weights, side_features
 
 
 class HybridConfig(ModelConfig):
     l2: float = 500.0
+    #: EASE extensions (models.ease): denoising emphasis and content side information
+    #: (genres, director/cast, text vectors); tuned on ml-100k msr seed 0, checked on seeds 1-2
+    ease_dropout: float = 0.5
+    side_weight: float = 50.0
     neighbors: int = 50
     #: sharpening of neighbour similarities (softmax temperature over cosine)
     temperature: float = 0.2
-    content_weight: float = 0.1
+    #: zero-shot content term; 0 by default since the side information inside EASE carries the
+    #: content (ml-100k msr 0.4929 -> 0.4953 and cold items 0.394 -> 0.404 without it)
+    content_weight: float = 0.0
     query_encoder: str | None = "text-multi"
     query_weight: float = 0.7
     #: history items weigh exp(-(recency rank - 1) / recency_tau); None: all equal
@@ -74,18 +80,19 @@ class Hybrid(Recommender):
         self.content = Content(ContentConfig(query_encoder=c.query_encoder,
                                              query_weight=c.query_weight, seed=c.seed))
         self.content.fit(data)
-        ease = EASE(EASEConfig(l2=c.l2, seed=c.seed)).fit(data)
+        ease = ease_weights((data.matrix > 0).astype(np.float64), c.l2, c.ease_dropout,
+                                    side_features(data, self.content.vectors), c.side_weight)
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
         warm = counts > 0
         logc = np.log1p(counts).astype(np.float32)
         self.prior = (logc - logc.mean()) / max(float(logc.std()), 1e-9)
-        self.weights = propagate_to_cold(ease.weights, self.content.vectors, warm,
+        self.weights = propagate_to_cold(ease, self.content.vectors, warm,
                                          c.neighbors, c.temperature)
         if c.cold_ridge > 0 and (~warm).any() and warm.sum() > 1:
             from avrec.models.coldmap import cold_features, ridge_cold_columns
 
             feats = cold_features(data.items, self.content.vectors, data.item_features.get("genres"))
-            ridge = ridge_cold_columns(ease.weights, feats, warm, c.cold_ridge_l2)
+            ridge = ridge_cold_columns(ease, feats, warm, c.cold_ridge_l2)
             near = self.weights[:, ~warm]
             scale = max(float(near.std()), 1e-12) / max(float(ridge.std()), 1e-12)
             self.weights[:, ~warm] = (1 - c.cold_ridge) * near + c.cold_ridge * scale * ridge
