@@ -46,6 +46,12 @@ class HybridConfig(ModelConfig):
     #: user's collaborative score spread (fades out as the history grows)
     prior_weight: float = 50.0
     prior_shrink: float = 3.0
+    #: short histories also get a ridge map from the training users' first ``short_prefix``
+    #: items to all their items (models.prefix), with the same fade; 0 turns it off, and it is
+    #: skipped for catalogs over ``short_max_items`` (an items x items solve) or without times
+    short_prefix: int = 3
+    short_l2: float = 150.0
+    short_max_items: int = 20_000
 
 
 def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray,
@@ -70,6 +76,11 @@ def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray
     return out
 
 
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=1, keepdims=True)
+    return (x - x.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+
+
 class Hybrid(Recommender):
     name = "hybrid"
     Config = HybridConfig
@@ -88,6 +99,11 @@ class Hybrid(Recommender):
         self.prior = (logc - logc.mean()) / max(float(logc.std()), 1e-9)
         self.weights = propagate_to_cold(ease, self.content.vectors, warm,
                                          c.neighbors, c.temperature)
+        self.short = None
+        if c.short_prefix > 0 and data.recency is not None and len(self.item_vocab) <= c.short_max_items:
+            from avrec.models.prefix import prefix_weights
+
+            self.short = prefix_weights(data.matrix, data.recency, c.short_prefix, c.short_l2)
         if c.cold_ridge > 0 and (~warm).any() and warm.sum() > 1:
             from avrec.models.coldmap import cold_features, ridge_cold_columns
 
@@ -108,7 +124,10 @@ class Hybrid(Recommender):
             n_hist = np.diff(histories.indptr).astype(np.float32)
             fade = self.config.prior_weight * np.exp(-np.maximum(n_hist - 1, 0) / self.config.prior_shrink)
             sd = collab.std(axis=1, keepdims=True)
-            scores = scores + (fade[:, None] * np.where(sd > 0, sd, 1.0)) * self.cooccurrence(histories)
+            prior = self.cooccurrence(histories)
+            if self.short is not None:
+                prior = prior + _zscore(np.asarray((histories > 0).astype(np.float32) @ self.short))
+            scores = scores + (fade[:, None] * np.where(sd > 0, sd, 1.0)) * prior
         if queries is not None and any(queries):
             q_scores, has = self.content.query_scores(queries)
             has_hist = np.diff(histories.indptr) > 0
@@ -160,17 +179,24 @@ class Hybrid(Recommender):
         grown = np.zeros((n_new, n_new), dtype=np.float32)
         grown[:n_old, :n_old] = self.weights
         self.prior = np.concatenate([self.prior, np.full(n_new - n_old, self.prior.min(), np.float32)])
+        if self.short is not None:  # new items: no first-choice evidence either way
+            short = np.zeros((n_new, n_new), dtype=np.float32)
+            short[:n_old, :n_old] = self.short
+            self.short = short
         warm = np.asarray((self.train_matrix > 0).sum(axis=0)).ravel() > 0
         self.weights = propagate_to_cold(grown, self.content.vectors, warm,
                                           self.config.neighbors, self.config.temperature)
         return list(new["item_id"])
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights, "prior": self.prior, **{f"content_{k}": v for k, v in self.content._state().items()}}
+        short = {"short": self.short} if self.short is not None else {}
+        return {"weights": self.weights, "prior": self.prior, **short,
+                **{f"content_{k}": v for k, v in self.content._state().items()}}
 
     def _set_state(self, state, path) -> None:
         self.weights = state["weights"]
         self.prior = state.get("prior", np.zeros(len(self.weights), np.float32))
+        self.short = state.get("short")
         self.content = Content(ContentConfig(query_encoder=self.config.query_encoder,
                                              query_weight=self.config.query_weight))
         self.content.item_vocab, self.content.user_vocab = self.item_vocab, self.user_vocab
