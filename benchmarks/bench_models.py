@@ -36,19 +36,19 @@ PLAN = {
         ("msr", [0, 1, 2], ["popularity", "itemknn", "ease", "als", "bpr", "content", "hybrid",
                       "hybrid-ltr", "two-tower", "sequential"],
          {"content": NOQ, "hybrid": NOQ, "hybrid-ltr": {"hybrid": NOQ}}, "ndcg@10", ">= 0.50"),
-        ("cold-items", [0, 1], ["popularity", "content", "hybrid", "two-tower"],
+        ("cold-items", [0, 1, 2], ["popularity", "content", "hybrid", "two-tower"],
          {"content": NOQ, "hybrid": NOQ}, "ndcg@10", ">= 0.50"),
         # next-item setting: recency-weighted history, plain EASE weights (content side
         # information helps the random split but not predicting the latest item)
         ("last", [0], ["popularity", "ease", "hybrid", "sequential"],
          {"hybrid": {**NOQ, "recency_mix": 1.0, "side_weight": 0.0, "ease_dropout": 0.0,
                      "content_weight": 0.1}}, "hr@10", ">= 0.20"),
-        ("cold-users", [0], ["popularity", "ease", "content", "hybrid"],
+        ("cold-users", [0, 1, 2], ["popularity", "ease", "content", "hybrid"],
          {"content": NOQ, "hybrid": NOQ}, "ndcg@10", "clearly above popularity"),
         ("kfold", [0], ["bias", "rating"], {}, "mae", "<= 0.70"),
     ],
     "ml-latest-small": [
-        ("random", [0], ["popularity", "itemknn", "ease", "hybrid", "two-tower"],
+        ("random", [0, 1], ["popularity", "itemknn", "ease", "hybrid", "two-tower"],
          {"hybrid": NOQ}, "ndcg@10", "above EASE"),
     ],
 }
