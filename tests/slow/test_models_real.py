@@ -1,5 +1,5 @@
-"""Matching models on real MovieLens 100K through the evaluation harness: the hybrid keeps
-EASE's warm quality and ranks cold items far above popularity and zero-shot content; the
+"""Matching models on real MovieLens 100K through the evaluation harness: the hybrid beats
+EASE warm and popularity for new users, and ranks cold items far above popularity and zero-shot content; the
 neural models train on real data within a small budget, rank cold items by content, and
 survive save/load; a trained model answers text requests and cold-item candidates."""
 
@@ -35,12 +35,17 @@ def _scores(runs, metric="ndcg@10"):
     return {m: float(np.mean(v)) for m, v in out.items()}
 
 
-def test_hybrid_matches_ease_warm_and_leads_on_cold_items(ml100k, features):
+def test_hybrid_beats_ease_warm_and_popularity_on_new_users_and_leads_on_cold_items(ml100k, features):
     from avrec.evaluation.runner import evaluate
 
     warm = _scores(evaluate(ml100k, "msr", ["ease", "hybrid"], [10], [0], {"hybrid": NOQ},
                             item_features=features, log=lambda _: None))
-    assert warm["hybrid"] > 0.47 and warm["hybrid"] >= warm["ease"] - 0.005, warm
+    # content side information inside EASE: 0.4945 vs 0.4827 when written
+    assert warm["hybrid"] >= warm["ease"] + 0.005, warm
+    new_users = _scores(evaluate(ml100k, "cold-users", ["popularity", "hybrid"], [10], [0],
+                                 {"hybrid": NOQ}, item_features=features, log=lambda _: None))
+    # three items known: first-picks map (0.537 vs 0.481 when written)
+    assert new_users["hybrid"] >= new_users["popularity"] + 0.03, new_users
     cold = _scores(evaluate(ml100k, "cold-items", ["popularity", "content", "hybrid"], [10], [0],
                             {"content": NOQ, "hybrid": NOQ}, item_features=features,
                             log=lambda _: None))
