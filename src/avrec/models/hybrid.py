@@ -46,6 +46,14 @@ class HybridConfig(ModelConfig):
     #: user's collaborative score spread (fades out as the history grows)
     prior_weight: float = 50.0
     prior_shrink: float = 3.0
+    #: learned ranker for the cold items (models.coldrank), fitted when at least this share of
+    #: the catalog has no training interactions (0 turns it off; needs lightgbm)
+    cold_rank_share: float = 0.05
+    cold_rank_folds: int = 5
+    cold_rank_trees: int = 100
+    #: the ranker refits this model once per fold and keeps items x cold-items similarity
+    #: matrices, so it is skipped for larger catalogs
+    cold_rank_max_items: int = 5000
     #: short histories also get a ridge map from the training users' first ``short_prefix``
     #: items to all their items (models.prefix), with the same fade; 0 turns it off, and it is
     #: skipped for catalogs over ``short_max_items`` (an items x items solve) or without times
@@ -112,11 +120,50 @@ class Hybrid(Recommender):
             near = self.weights[:, ~warm]
             scale = max(float(near.std()), 1e-12) / max(float(ridge.std()), 1e-12)
             self.weights[:, ~warm] = (1 - c.cold_ridge) * near + c.cold_ridge * scale * ridge
+        self.cold_ranker, self.cold_signals = None, None
+        if (0 < c.cold_rank_share <= (~warm).mean() and warm.sum() >= 2 * c.cold_rank_folds
+                and len(warm) <= c.cold_rank_max_items):
+            self._fit_cold_ranker(data, np.flatnonzero(~warm))
+
+    def _fit_cold_ranker(self, data: TrainData, cold: np.ndarray) -> None:
+        """models.coldrank: simulated cold start over the warm items with sub-models like this
+        one (without their own ranker), then the item signals of the real cold items."""
+        try:
+            from avrec.models.coldrank import fit_cold_ranker, item_signals
+        except ImportError:  # lightgbm is an optional dependency
+            return
+        sub_config = self.config.model_copy(update={"cold_rank_share": 0.0, "query_encoder": None})
+
+        def collab_view(view: TrainData, hidden: np.ndarray):
+            sub = Hybrid(sub_config).fit(view)
+            hist = sub.train_recency if sub.train_recency is not None else sub.train_matrix
+            return hist, np.asarray(sub.history_weights(hist) @ sub.weights[:, hidden], np.float32)
+
+        c = self.config
+        self.cold_ranker = fit_cold_ranker(data, collab_view, self.content.vectors,
+                                           c.cold_rank_folds, c.cold_rank_trees, c.seed)
+        self.cold_signals = item_signals(data, self.content.vectors, cold, c.seed)
+
+    def rank_cold(self, histories: sp.csr_matrix, collab: np.ndarray) -> np.ndarray:
+        """``collab`` with the fit-time cold items' scores replaced by the cold ranker's,
+        moved to each user's mean and spread of the collaborative scores of those items."""
+        from avrec.models.coldrank import pair_features
+
+        cand = self.cold_signals["cand"]
+        part = collab[:, cand]
+        r = self.cold_ranker.predict(pair_features(histories, part, self.cold_signals), num_threads=1)
+        r = r.reshape(part.shape)
+        rz = (r - r.mean(axis=1, keepdims=True)) / np.maximum(r.std(axis=1, keepdims=True), 1e-9)
+        out = collab.copy()
+        out[:, cand] = part.mean(axis=1, keepdims=True) + part.std(axis=1, keepdims=True) * rz
+        return out
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         h = self.history_weights(histories)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
+        if getattr(self, "cold_ranker", None) is not None:
+            collab = self.rank_cold(histories, collab)
         content = self.content.score(users, histories, None)
         spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
         scores = collab + self.config.content_weight * spread * content
@@ -190,12 +237,23 @@ class Hybrid(Recommender):
 
     def _state(self) -> dict[str, np.ndarray]:
         short = {"short": self.short} if self.short is not None else {}
+        if getattr(self, "cold_ranker", None) is not None:
+            model = self.cold_ranker.model_to_string().encode()
+            short["cold_ranker"] = np.frombuffer(model, np.uint8)
+            short.update({f"coldsig_{k}": v for k, v in self.cold_signals.items()})
         return {"weights": self.weights, "prior": self.prior, **short,
                 **{f"content_{k}": v for k, v in self.content._state().items()}}
 
     def _set_state(self, state, path) -> None:
         self.weights = state["weights"]
         self.prior = state.get("prior", np.zeros(len(self.weights), np.float32))
+        self.cold_ranker, self.cold_signals = None, None
+        if "cold_ranker" in state:
+            import lightgbm as lgb
+
+            self.cold_ranker = lgb.Booster(model_str=state["cold_ranker"].tobytes().decode())
+            self.cold_signals = {k.removeprefix("coldsig_"): v for k, v in state.items()
+                                 if k.startswith("coldsig_")}
         self.short = state.get("short")
         self.content = Content(ContentConfig(query_encoder=self.config.query_encoder,
                                              query_weight=self.config.query_weight))

@@ -1,0 +1,192 @@
+"""A learned ranker for cold items (items without training interactions).
+
+Cold start is simulated inside the training data: a random share of the warm items is hidden
+(their interactions become labels), the collaborative weights are rebuilt without them, and a
+LightGBM LambdaRank model learns to rank the hidden items per user from features that exist
+for any item with content: the propagated collaborative score, content similarity to the
+history, shared people (director/cast), genre affinity, a content-predicted popularity and the
+release year against the history's years. Applied to the real cold items with the full model.
+Fitting never sees the cold items' interactions (they have none in training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from avrec.data.dataset import split_multi
+from avrec.models.base import TrainData
+
+
+def item_table(items: pd.DataFrame) -> np.ndarray:
+    """Static item columns: year, plot length, no plot, has poster, bracketed title parts
+    (alternative/foreign titles), cast size."""
+    n = len(items)
+
+    def col(name: str) -> pd.Series:
+        return items[name].fillna("").astype(str) if name in items else pd.Series([""] * n)
+
+    year = pd.to_numeric(items["year"], errors="coerce").to_numpy(float) if "year" in items \
+        else np.full(n, np.nan)
+    desc, title, tags = col("description"), col("title"), col("tags")
+    no_plot = (desc.str.contains("any Plot Summaries") | (desc.str.len() == 0)).to_numpy()
+    cast = tags.apply(lambda t: sum(len([x for x in p.split(":", 1)[1].split(",") if x.strip()])
+                                    for p in split_multi(t) if p.startswith("cast:")))
+    return np.column_stack([
+        year, np.where(no_plot, 0, desc.str.len()), no_plot, col("image").str.len() > 0,
+        title.str.count(r"\("), cast,
+    ]).astype(np.float32)
+
+
+def people_popularity(items: pd.DataFrame, counts: np.ndarray, warm: np.ndarray) -> np.ndarray:
+    """``[n_items, 3]``: over an item's people (director, cast, tags on two or more items), the
+    mean and the largest of each person's mean log(1 + interactions) on the *other* warm items
+    they appear on, and how many of its people have such items (NaN where none)."""
+    from avrec.models.coldmap import people_matrix
+
+    p = (people_matrix(items) > 0).astype(np.float32)
+    logc = (np.log1p(counts) * warm).astype(np.float32)
+    w = warm.astype(np.float32)
+    total, n = p * (p.T @ logc)[None, :], p * (p.T @ w)[None, :]
+    total, n = total - p * logc[:, None], n - p * w[:, None]  # leave the item itself out
+    known = n > 0
+    per = np.where(known, total / np.where(known, n, 1.0), np.nan)
+    n_known = known.sum(axis=1)
+    has = n_known > 0
+    mean = np.full(len(items), np.nan, np.float32)
+    top = np.full(len(items), np.nan, np.float32)
+    mean[has] = np.nanmean(per[has], axis=1)
+    top[has] = np.nanmax(per[has], axis=1)
+    return np.column_stack([mean, top, n_known]).astype(np.float32)
+
+
+def predict_popularity(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray | None,
+                       counts: np.ndarray, warm: np.ndarray, seed: int = 0) -> np.ndarray:
+    """log(1 + interactions) predicted from content for every item (static columns, genres,
+    16 principal components of the text vectors, the popularity of its people on other items)
+    by gradient boosting fitted on ``warm``."""
+    import lightgbm as lgb
+
+    text = np.asarray(text, np.float32)
+    centred = text - text[warm].mean(axis=0)
+    _, _, vt = np.linalg.svd(centred[warm], full_matrices=False)
+    blocks = [item_table(items), centred @ vt[:16].T, people_popularity(items, counts, warm)]
+    if genres is not None:
+        blocks.append(np.asarray(genres, np.float32))
+    x = np.hstack(blocks)
+    reg = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.03, num_leaves=15,
+                            min_child_samples=10, subsample=0.8, subsample_freq=1,
+                            colsample_bytree=0.5, n_jobs=1, verbose=-1, random_state=seed)
+    reg.fit(x[warm], np.log1p(counts[warm]))
+    return reg.predict(x).astype(np.float32)
+
+
+def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: int = 0
+                 ) -> dict[str, np.ndarray]:
+    """What :func:`pair_features` needs about the items, for candidates ``cand``:
+    ``[n_items, n_cand]`` similarities (text cosine, genres, shared people) and per-item year,
+    training popularity and content-predicted popularity."""
+    from avrec.models.coldmap import people_matrix
+
+    counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
+    warm = counts > 0
+    genres = data.item_features.get("genres")
+    g = np.asarray(genres, np.float32) if genres is not None else np.zeros((len(counts), 1), np.float32)
+    people = people_matrix(data.items)
+    vectors = np.asarray(vectors, np.float32)
+    return {"cand": np.asarray(cand, np.int64),
+            "text_sim": vectors @ vectors[cand].T, "genre_sim": g @ g[cand].T,
+            "people_sim": (people @ people[cand].T).astype(np.float32),
+            "year": item_table(data.items)[:, 0],
+            "logc": np.log1p(counts).astype(np.float32),
+            "pop": predict_popularity(data.items, vectors, genres, counts, warm, seed)}
+
+
+def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.ndarray]) -> np.ndarray:
+    """``[n_users * n_cand, d]`` features of each (user, candidate) pair, user-major.
+
+    ``hist``: users x items history (rows may be narrower than the signals: items added
+    later); ``collab``: ``[n_users, n_cand]`` collaborative scores of the candidates;
+    ``sig``: :func:`item_signals`."""
+    n_sig = len(sig["year"])
+    h = sp.csr_matrix((hist > 0).astype(np.float32))
+    h = h[:, :n_sig] if h.shape[1] >= n_sig else sp.hstack(
+        [h, sp.csr_matrix((h.shape[0], n_sig - h.shape[1]), dtype=np.float32)]).tocsr()
+    cand = sig["cand"]
+    n_users, n_cand = collab.shape
+    n_hist = np.asarray(h.sum(axis=1)).ravel()
+    inv = 1.0 / np.maximum(n_hist, 1)
+    sim_mean = np.asarray(h @ sig["text_sim"], np.float32) * inv[:, None]
+    top = np.zeros((n_users, n_cand), np.float32)
+    for u in range(n_users):
+        idx = h.indices[h.indptr[u]:h.indptr[u + 1]]
+        if len(idx):
+            k = min(5, len(idx))
+            top[u] = np.partition(sig["text_sim"][idx], len(idx) - k, axis=0)[-k:].mean(axis=0)
+    gaff = np.asarray(h @ sig["genre_sim"], np.float32) * inv[:, None]
+    shared = np.asarray(h @ sig["people_sim"], np.float32)
+    known = np.isfinite(sig["year"])
+    y = np.where(known, sig["year"], sig["year"][known].mean() if known.any() else 0.0)
+    uy = (h @ y) * inv
+    uy_max = np.array([y[h.indices[h.indptr[u]:h.indptr[u + 1]]].max() if n_hist[u] else 0.0
+                       for u in range(n_users)], np.float32)
+    upop = (h @ sig["logc"]) * inv
+    sd = collab.std(axis=1, keepdims=True)
+    z = (collab - collab.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+    rank = collab.argsort(axis=1).argsort(axis=1) / max(n_cand - 1, 1)
+    full = (n_users, n_cand)
+    cols = [collab, z, rank, sim_mean, top, gaff, shared,
+            y[cand][None, :] - uy[:, None], y[cand][None, :] - uy_max[:, None],
+            np.broadcast_to(sig["pop"][cand], full), sig["pop"][cand][None, :] - upop[:, None],
+            np.broadcast_to(np.log1p(n_hist)[:, None], full), np.broadcast_to(upop[:, None], full)]
+    return np.stack([np.broadcast_to(np.asarray(c, np.float32), full).ravel() for c in cols], axis=1)
+
+
+def hide_items(data: TrainData, items: np.ndarray) -> TrainData:
+    """``data`` with every interaction with ``items`` removed (they become cold)."""
+    keep = np.ones(data.matrix.shape[1], np.float32)
+    keep[items] = 0.0
+    mask = sp.diags(keep)
+
+    def cut(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        if m is None:
+            return None
+        out = sp.csr_matrix(m @ mask)
+        out.eliminate_zeros()
+        return out
+
+    return replace(data, matrix=cut(data.matrix), recency=cut(data.recency),
+                   ratings=cut(data.ratings))
+
+
+def fit_cold_ranker(data: TrainData, collab_view: Callable[[TrainData, np.ndarray], tuple],
+                    vectors: np.ndarray, folds: int = 5, trees: int = 100, seed: int = 0):
+    """LambdaRank booster trained on simulated cold start: the warm items are split into
+    ``folds`` parts; for each, its items are hidden (:func:`hide_items`) and
+    ``collab_view(view, hidden)`` returns ``(history matrix of all users, [n_users, n_hidden]
+    collaborative scores)`` from a model fitted on the view. Labels: the hidden interactions."""
+    import lightgbm as lgb
+
+    warm = np.asarray((data.matrix > 0).sum(axis=0)).ravel() > 0
+    parts = np.array_split(np.random.default_rng(seed).permutation(np.flatnonzero(warm)), folds)
+    xs, ys, groups = [], [], []
+    for part in parts:
+        part = np.sort(part)
+        view = hide_items(data, part)
+        labels = (data.matrix[:, part] > 0).toarray()
+        users = np.flatnonzero(labels.any(axis=1))
+        hist, collab = collab_view(view, part)
+        sig = item_signals(view, vectors, part, seed)
+        xs.append(pair_features(hist[users], collab[users], sig))
+        ys.append(labels[users].ravel().astype(np.int32))
+        groups += [len(part)] * len(users)
+    ranker = lgb.LGBMRanker(n_estimators=trees, learning_rate=0.05, num_leaves=4,
+                            min_child_samples=max(20, sum(len(y) for y in ys) // 60), subsample=0.8, subsample_freq=1,
+                            colsample_bytree=0.8, lambdarank_truncation_level=20, n_jobs=1,
+                            verbose=-1, random_state=seed)
+    ranker.fit(np.vstack(xs), np.concatenate(ys), group=groups)
+    return ranker.booster_
