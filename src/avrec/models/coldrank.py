@@ -106,12 +106,27 @@ def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: i
             "pop": predict_popularity(data.items, vectors, genres, counts, warm, seed)}
 
 
-def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.ndarray]) -> np.ndarray:
+def last_active_year(data: TrainData) -> np.ndarray:
+    """``[n_users]`` each training user's latest interaction as a fractional calendar year
+    (NaN without timestamps)."""
+    out = np.full(data.n_users, np.nan, np.float32)
+    inter = data.interactions
+    if "timestamp" not in inter or inter["timestamp"].isna().all():
+        return out
+    rows = data.user_vocab.lookup(inter["user_id"].tolist())
+    last = pd.Series(inter["timestamp"].to_numpy(float)).groupby(rows).max()
+    out[last.index.to_numpy()] = 1970.0 + last.to_numpy() / 31_557_600.0
+    return out
+
+
+def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.ndarray],
+                  user_year: np.ndarray | None = None) -> np.ndarray:
     """``[n_users * n_cand, d]`` features of each (user, candidate) pair, user-major.
 
     ``hist``: users x items history (rows may be narrower than the signals: items added
     later); ``collab``: ``[n_users, n_cand]`` collaborative scores of the candidates;
-    ``sig``: :func:`item_signals`."""
+    ``sig``: :func:`item_signals`; ``user_year``: each user's :func:`last_active_year`
+    (NaN where unknown)."""
     n_sig = len(sig["year"])
     h = sp.csr_matrix((hist > 0).astype(np.float32))
     h = h[:, :n_sig] if h.shape[1] >= n_sig else sp.hstack(
@@ -142,7 +157,9 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
     cols = [collab, z, rank, sim_mean, top, gaff, shared,
             y[cand][None, :] - uy[:, None], y[cand][None, :] - uy_max[:, None],
             np.broadcast_to(sig["pop"][cand], full), sig["pop"][cand][None, :] - upop[:, None],
-            np.broadcast_to(np.log1p(n_hist)[:, None], full), np.broadcast_to(upop[:, None], full)]
+            np.broadcast_to(np.log1p(n_hist)[:, None], full), np.broadcast_to(upop[:, None], full),
+            sig["year"][cand][None, :] - (np.full(n_users, np.nan) if user_year is None
+                                         else np.asarray(user_year, np.float32))[:, None]]
     return np.stack([np.broadcast_to(np.asarray(c, np.float32), full).ravel() for c in cols], axis=1)
 
 
@@ -174,6 +191,7 @@ def fit_cold_ranker(data: TrainData, collab_view: Callable[[TrainData, np.ndarra
     warm = np.asarray((data.matrix > 0).sum(axis=0)).ravel() > 0
     parts = np.array_split(np.random.default_rng(seed).permutation(np.flatnonzero(warm)), folds)
     xs, ys, groups = [], [], []
+    active = last_active_year(data)
     for part in parts:
         part = np.sort(part)
         view = hide_items(data, part)
@@ -181,7 +199,7 @@ def fit_cold_ranker(data: TrainData, collab_view: Callable[[TrainData, np.ndarra
         users = np.flatnonzero(labels.any(axis=1))
         hist, collab = collab_view(view, part)
         sig = item_signals(view, vectors, part, seed)
-        xs.append(pair_features(hist[users], collab[users], sig))
+        xs.append(pair_features(hist[users], collab[users], sig, active[users]))
         ys.append(labels[users].ravel().astype(np.int32))
         groups += [len(part)] * len(users)
     ranker = lgb.LGBMRanker(n_estimators=trees, learning_rate=0.05, num_leaves=4,

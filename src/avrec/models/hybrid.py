@@ -129,7 +129,7 @@ class Hybrid(Recommender):
         """models.coldrank: simulated cold start over the warm items with sub-models like this
         one (without their own ranker), then the item signals of the real cold items."""
         try:
-            from avrec.models.coldrank import fit_cold_ranker, item_signals
+            from avrec.models.coldrank import fit_cold_ranker, item_signals, last_active_year
         except ImportError:  # lightgbm is an optional dependency
             return
         sub_config = self.config.model_copy(update={"cold_rank_share": 0.0, "query_encoder": None})
@@ -143,15 +143,21 @@ class Hybrid(Recommender):
         self.cold_ranker = fit_cold_ranker(data, collab_view, self.content.vectors,
                                            c.cold_rank_folds, c.cold_rank_trees, c.seed)
         self.cold_signals = item_signals(data, self.content.vectors, cold, c.seed)
+        self.cold_signals["user_year"] = last_active_year(data)
 
-    def rank_cold(self, histories: sp.csr_matrix, collab: np.ndarray) -> np.ndarray:
+    def rank_cold(self, users: np.ndarray, histories: sp.csr_matrix, collab: np.ndarray) -> np.ndarray:
         """``collab`` with the fit-time cold items' scores replaced by the cold ranker's,
         moved to each user's mean and spread of the collaborative scores of those items."""
         from avrec.models.coldrank import pair_features
 
         cand = self.cold_signals["cand"]
         part = collab[:, cand]
-        r = self.cold_ranker.predict(pair_features(histories, part, self.cold_signals), num_threads=1)
+        known = self.cold_signals["user_year"]
+        users = np.asarray(users)
+        ok = (users >= 0) & (users < len(known))
+        year = np.where(ok, known[np.where(ok, users, 0)], np.nan)
+        r = self.cold_ranker.predict(pair_features(histories, part, self.cold_signals, year),
+                                     num_threads=1)
         r = r.reshape(part.shape)
         rz = (r - r.mean(axis=1, keepdims=True)) / np.maximum(r.std(axis=1, keepdims=True), 1e-9)
         out = collab.copy()
@@ -163,7 +169,7 @@ class Hybrid(Recommender):
         h = self.history_weights(histories)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
         if getattr(self, "cold_ranker", None) is not None:
-            collab = self.rank_cold(histories, collab)
+            collab = self.rank_cold(users, histories, collab)
         content = self.content.score(users, histories, None)
         spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
         scores = collab + self.config.content_weight * spread * content
