@@ -90,3 +90,16 @@ def test_ranker_survives_save_and_load(fitted, tmp_path):
     b = loaded.recommend(["u0", "u1"], k=8, candidates=cold_ids)
     assert a.items == b.items
     np.testing.assert_allclose(np.concatenate(a.scores), np.concatenate(b.scores), rtol=1e-5)
+
+
+def test_cold_items_are_explained_by_the_rankers_evidence(fitted):
+    model, _ = fitted
+    cold_ids = [f"i{n}" for n in COLD]
+    recs = model.recommend(["stranger"], k=2, histories=[["i0", "i2", "i4"]],
+                           candidates=[cold_ids], explain=True)
+    for item, text in zip(recs.items[0], recs.explanations[0], strict=True):
+        assert text.startswith("new item (no interactions yet): "), (item, text)
+        # each reason names its evidence: a history film, a genre, a year or the cast
+        assert any(w in text for w in ("Film 0", "Film 2", "Film 4", "Action", "widely watched"))
+    warm = model.recommend(["u0"], k=1, explain=True)
+    assert warm.explanations[0][0].startswith("because you liked")

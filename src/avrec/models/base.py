@@ -292,7 +292,8 @@ class Recommender(ABC):
                 out_items.append([str(i) for i in ids[row_idx[keep]]])
                 out_scores.append([float(s) for s in row_scores[keep]])
                 if explain:
-                    out_expl.append(self.explain(hist[n], row_idx[keep], q[n] if q else None))
+                    out_expl.append(self.explain(hist[n], row_idx[keep], q[n] if q else None,
+                                                 int(users[n])))
         return Recommendations(user_ids, out_items, out_scores, out_expl if explain else None)
 
     # ---- growing the catalog ----------------------------------------------------------
@@ -328,7 +329,9 @@ class Recommender(ABC):
         return None
 
     def explain(self, history: sp.csr_matrix, items: np.ndarray,
-                query: str | None = None) -> list[str]:
+                query: str | None = None, user: int = -1) -> list[str]:
+        """One short sentence per item of ``items`` for a request with ``history`` (``user``:
+        the training user index, -1 for an unknown one)."""
         from avrec.rerank.explain import explain_items
 
         return explain_items(self, history, items, query)

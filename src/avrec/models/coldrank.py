@@ -163,6 +163,26 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
     return np.stack([np.broadcast_to(np.asarray(c, np.float32), full).ravel() for c in cols], axis=1)
 
 
+#: what each column of :func:`pair_features` is evidence of (None: the user's own columns,
+#: equal for all of a user's candidates, so they explain no ranking)
+FEATURE_GROUPS = ("collab", "collab", "collab", "text", "text", "genre", "people", "year",
+                  "year", "popularity", "popularity", None, None, "year")
+
+
+def reason_groups(booster, features: np.ndarray, k: int = 2) -> list[list[str]]:
+    """Per row of ``features``, the (up to ``k``) :data:`FEATURE_GROUPS` that raised the
+    booster's score most (summed SHAP contributions, positive only), strongest first."""
+    contrib = np.asarray(booster.predict(features, pred_contrib=True, num_threads=1))[:, :-1]
+    names = sorted({g for g in FEATURE_GROUPS if g})
+    cols = np.array([[g == name for g in FEATURE_GROUPS] for name in names], np.float64)
+    by_group = contrib @ cols.T
+    out = []
+    for row in by_group:
+        order = np.argsort(-row)[:k]
+        out.append([names[j] for j in order if row[j] > 0])
+    return out
+
+
 def hide_items(data: TrainData, items: np.ndarray) -> TrainData:
     """``data`` with every interaction with ``items`` removed (they become cold)."""
     keep = np.ones(data.matrix.shape[1], np.float32)

@@ -148,20 +148,44 @@ class Hybrid(Recommender):
     def rank_cold(self, users: np.ndarray, histories: sp.csr_matrix, collab: np.ndarray) -> np.ndarray:
         """``collab`` with the fit-time cold items' scores replaced by the cold ranker's,
         moved to each user's mean and spread of the collaborative scores of those items."""
-        from avrec.models.coldrank import pair_features
-
         cand = self.cold_signals["cand"]
         part = collab[:, cand]
-        known = self.cold_signals["user_year"]
-        users = np.asarray(users)
-        ok = (users >= 0) & (users < len(known))
-        year = np.where(ok, known[np.where(ok, users, 0)], np.nan)
-        r = self.cold_ranker.predict(pair_features(histories, part, self.cold_signals, year),
-                                     num_threads=1)
+        r = self.cold_ranker.predict(self._cold_features(users, histories, part), num_threads=1)
         r = r.reshape(part.shape)
         rz = (r - r.mean(axis=1, keepdims=True)) / np.maximum(r.std(axis=1, keepdims=True), 1e-9)
         out = collab.copy()
         out[:, cand] = part.mean(axis=1, keepdims=True) + part.std(axis=1, keepdims=True) * rz
+        return out
+
+    def _cold_features(self, users: np.ndarray, histories: sp.csr_matrix, part: np.ndarray) -> np.ndarray:
+        from avrec.models.coldrank import pair_features
+
+        known = self.cold_signals["user_year"]
+        users = np.asarray(users)
+        ok = (users >= 0) & (users < len(known))
+        year = np.where(ok, known[np.where(ok, users, 0)], np.nan)
+        return pair_features(histories, part, self.cold_signals, year)
+
+    def explain(self, history: sp.csr_matrix, items: np.ndarray, query: str | None = None,
+                user: int = -1) -> list[str]:
+        """As :meth:`Recommender.explain`; items ranked by the cold ranker are explained by
+        the ranker's own per-feature contributions (SHAP values of the booster)."""
+        out = super().explain(history, items, query, user)
+        if getattr(self, "cold_ranker", None) is None or (query and query.strip()):
+            return out
+        from avrec.models.coldrank import reason_groups
+        from avrec.rerank.explain import cold_reason
+
+        cand = self.cold_signals["cand"]
+        where = {int(c): n for n, c in enumerate(cand)}
+        picked = [(n, where[int(i)]) for n, i in enumerate(items) if int(i) in where]
+        if not picked or history.nnz == 0:
+            return out
+        part = np.asarray(self.history_weights(history) @ self.weights[:, cand], np.float32)
+        feats = self._cold_features(np.array([user]), history, part)
+        groups = reason_groups(self.cold_ranker, feats[[p for _, p in picked]])
+        for (n, _), g in zip(picked, groups, strict=True):
+            out[n] = cold_reason(self, history, int(items[n]), g)
         return out
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,

@@ -75,3 +75,52 @@ def _fallback(model, item: int) -> str:
         if count:
             return f"popular: {count} people interacted with it"
     return "new item (no interactions yet), ranked by its content"
+
+
+def _name(model, item: int) -> str:
+    titles = _titles(model)
+    return str(titles.iloc[item]) if titles is not None else str(model.item_vocab.ids[item])
+
+
+def _people(catalog: pd.DataFrame | None, item: int) -> set[str]:
+    if catalog is None or "tags" not in catalog:
+        return set()
+    out = set()
+    for part in split_multi(catalog.at[item, "tags"]):
+        kind, _, rest = part.partition(":")
+        out |= {f"{kind}: {x.strip()}" for x in rest.split(",") if x.strip()} if rest else {part}
+    return out
+
+
+def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str]) -> str:
+    """A sentence for a new item ranked by a learned cold-item ranker, from the evidence
+    ``groups`` (models.coldrank.FEATURE_GROUPS) that raised its score most, strongest first."""
+    hist = [int(j) for j in history.indices]
+    cat = model.catalog
+    parts = []
+    for group in groups:
+        if group == "collab":
+            contrib = model.contributions(history, np.array([item]))[0]
+            best = hist[int(np.argmax(contrib))]
+            parts.append(f"people who liked {_name(model, best)} liked films like it")
+        elif group == "text":
+            vectors = model.content.vectors
+            best = hist[int(np.argmax(vectors[hist] @ vectors[item]))]
+            parts.append(f"its story is close to {_name(model, best)}")
+        elif group == "genre":
+            shared = [g for g in split_multi(cat.at[item, "genres"])
+                      if any(g in split_multi(cat.at[j, "genres"]) for j in hist)] \
+                if cat is not None and "genres" in cat else []
+            parts.append("genres you watch" + (f" ({', '.join(shared[:3])})" if shared else ""))
+        elif group == "people":
+            mine = _people(cat, item)
+            with_who = [(p, j) for j in hist for p in sorted(mine & _people(cat, j))]
+            parts.append(f"shares {with_who[0][0]} with {_name(model, with_who[0][1])}"
+                         if with_who else "its director and cast")
+        elif group == "year":
+            year = cat.at[item, "year"] if cat is not None and "year" in cat else None
+            parts.append("from the years you watch" + (f" ({int(year)})" if pd.notna(year) else ""))
+        elif group == "popularity":
+            parts.append("its cast and content point to a widely watched title")
+    reason = "; ".join(parts) if parts else "ranked by its content"
+    return f"new item (no interactions yet): {reason}"
