@@ -11,7 +11,7 @@ from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 
-FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating"]
+FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating", "vae"]
 CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
 #: small settings so the neural models train in seconds on the synthetic data
 SMALL = {
@@ -19,6 +19,7 @@ SMALL = {
                    "min_child_samples": 5, "validation_fraction": 0.25},
     "two-tower": {"dim": 32, "max_epochs": 12, "samples_per_user": 4, "patience": 12},
     "sequential": {"dim": 32, "max_epochs": 15, "patience": 15, "layers": 1, "batch_size": 16},
+    "vae": {"hidden": 32, "epochs": 40},
 }
 
 

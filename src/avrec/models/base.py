@@ -322,10 +322,12 @@ class Recommender(ABC):
         return new
 
     # ---- explanations ---------------------------------------------------------------
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray | None:
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray | None:
         """``[len(items), n_history_items]``: how much each history item (in the order of
         ``history.indices``) adds to each item's score, for models whose score is a sum over
-        the history; None for models without such a decomposition."""
+        the history; None for models without such a decomposition. ``user``: the training
+        user index (-1: unknown), for models that weigh a known user's history items."""
         return None
 
     def explain(self, history: sp.csr_matrix, items: np.ndarray,
@@ -334,7 +336,7 @@ class Recommender(ABC):
         the training user index, -1 for an unknown one)."""
         from avrec.rerank.explain import explain_items
 
-        return explain_items(self, history, items, query)
+        return explain_items(self, history, items, query, user)
 
     # ---- persistence ----------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:

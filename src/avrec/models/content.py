@@ -75,7 +75,8 @@ class Content(Recommender):
             scores[has] = (w[has] * q_scores[has] + (1 - w[has]) * scores[has])
         return scores.astype(np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
         hv = self.vectors[history.indices]
         prof = hv.sum(axis=0)
         norm = np.linalg.norm(prof) or 1.0

@@ -83,7 +83,8 @@ class EASE(Recommender):
         """Item-to-item weights (used for explanations: which history items drove a score)."""
         return self.weights
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
         return self.weights[np.ix_(history.indices, items)].T
 
     def _state(self) -> dict[str, np.ndarray]:

@@ -50,7 +50,8 @@ class ItemKNN(Recommender):
         h = (histories > 0).astype(np.float32)
         return np.asarray((h @ self.similarity).toarray(), dtype=np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
         return self.similarity[history.indices][:, items].toarray().T
 
     def _state(self) -> dict[str, np.ndarray]:

@@ -177,8 +177,9 @@ class Ranker(Recommender):
         return hyb.masked_scores(users, histories, exclude=exclude, candidates=candidates,
                                  queries=queries)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self.parts["hybrid"].contributions(history, items)
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
+        return self.parts["hybrid"].contributions(history, items, user)
 
     @property
     def content(self):

@@ -19,6 +19,7 @@ _MODELS: dict[str, str] = {
     "hybrid-ltr": "avrec.models.ranker:Ranker",
     "two-tower": "avrec.models.two_tower:TwoTower",
     "sequential": "avrec.models.sequential:Sequential",
+    "vae": "avrec.models.vae:MultVAE",
 }
 
 DEFAULT_MODEL = "hybrid"

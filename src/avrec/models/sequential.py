@@ -189,7 +189,8 @@ class Sequential(QueryMixin, Recommender):
             scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
         return scores
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
         """Occlusion over the ``explain_last`` most recent items (others get 0), in the
         order of ``history.indices``."""
         seq = ordered_histories(sp.csr_matrix(history), self.config.max_len)[0]

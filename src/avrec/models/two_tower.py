@@ -195,7 +195,8 @@ class TwoTower(QueryMixin, Recommender):
             scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
         return scores.astype(np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
         """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices``."""
         idx = history.indices
         a, mapped, _ = self._user_parts([idx])

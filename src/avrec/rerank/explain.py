@@ -31,12 +31,12 @@ def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]
 
 
 def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
-                  query: str | None = None) -> list[str]:
+                  query: str | None = None, user: int = -1) -> list[str]:
     """One sentence per item. Uses ``model.contributions`` when the model has it; a request
     is cited with the item's similarity to it; otherwise says what the score rests on."""
     hist_idx = history.indices
     titles = _titles(model)
-    contrib = model.contributions(history, items) if len(hist_idx) else None
+    contrib = model.contributions(history, items, user) if len(hist_idx) else None
     query_sim = _query_similarity(model, query, items)
     out = []
     for n, item in enumerate(items):
@@ -92,7 +92,8 @@ def _people(catalog: pd.DataFrame | None, item: int) -> set[str]:
     return out
 
 
-def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str]) -> str:
+def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str],
+                user: int = -1) -> str:
     """A sentence for a new item ranked by a learned cold-item ranker, from the evidence
     ``groups`` (models.coldrank.FEATURE_GROUPS) that raised its score most, strongest first."""
     hist = [int(j) for j in history.indices]
@@ -100,7 +101,7 @@ def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str]) -> 
     parts = []
     for group in groups:
         if group == "collab":
-            contrib = model.contributions(history, np.array([item]))[0]
+            contrib = model.contributions(history, np.array([item]), user)[0]
             best = hist[int(np.argmax(contrib))]
             parts.append(f"people who liked {_name(model, best)} liked films like it")
         elif group == "text":

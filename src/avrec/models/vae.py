@@ -1,0 +1,120 @@
+"""Mult-VAE (Liang et al., "Variational Autoencoders for Collaborative Filtering", WWW 2018).
+
+A user's history (binary, L2-normalised, dropped out while training) goes through a one-layer
+encoder to a Gaussian latent (tanh), and a linear decoder gives a multinomial over the catalog;
+trained with the multinomial log-likelihood plus ``beta`` times the KL term. Trained with torch;
+scoring is plain numpy (``logits``), so serving needs no torch. As a collaborative model it
+cannot place items without training interactions (their logits are pushed down uniformly).
+
+The score of item ``i`` is not a sum over the history, so :func:`contributions` gives the
+first-order attribution (gradient x input) of each history item to each logit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.base import ModelConfig, Recommender, TrainData
+
+
+class VAEConfig(ModelConfig):
+    hidden: int = 600
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    dropout: float = 0.5
+    beta: float = 0.2
+    #: stop after this many seconds of training (the weights as they are then)
+    time_budget_s: float = 300.0
+
+
+PARAMS = ("enc_w", "enc_b", "dec_w", "dec_b")
+
+
+def train_multvae(x: sp.csr_matrix, config: VAEConfig) -> dict[str, np.ndarray]:
+    """Weights ``enc_w [items, hidden]``, ``enc_b``, ``dec_w [hidden, items]``, ``dec_b`` of a
+    Mult-VAE fitted to the users x items matrix ``x`` (values > 0 are interactions)."""
+    import time
+
+    import torch
+    from torch import nn
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    xb = (x > 0).astype(np.float32).tocsr()
+    n_items = xb.shape[1]
+    enc = nn.Linear(n_items, 2 * config.hidden)
+    dec = nn.Linear(config.hidden, n_items)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=config.lr)
+    rows = np.flatnonzero(np.diff(xb.indptr) > 0)
+    start = time.perf_counter()
+    for _ in range(config.epochs):
+        perm = rng.permutation(rows)
+        for b in range(0, len(perm), config.batch_size):
+            batch = torch.from_numpy(xb[perm[b:b + config.batch_size]].toarray())
+            h = enc(nn.functional.dropout(nn.functional.normalize(batch, dim=1), config.dropout))
+            mu, logvar = h.chunk(2, dim=1)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            logits = dec(torch.tanh(z))
+            nll = -(torch.log_softmax(logits, dim=1) * batch).sum(dim=1).mean()
+            kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1))
+            loss = nll + config.beta * kl
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if time.perf_counter() - start > config.time_budget_s:
+            break
+    h = config.hidden
+    return {
+        "enc_w": enc.weight.detach().numpy()[:h].T.copy(),  # mean half of the encoder
+        "enc_b": enc.bias.detach().numpy()[:h].copy(),
+        "dec_w": dec.weight.detach().numpy().T.copy(),
+        "dec_b": dec.bias.detach().numpy().copy(),
+    }
+
+
+def _hidden(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-activation of the latent mean and each row's 1 / ||x||."""
+    x = (histories > 0).astype(np.float32).tocsr()
+    norm = np.sqrt(np.asarray(x.sum(axis=1)).ravel())
+    inv = np.where(norm > 0, 1.0 / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
+    pre = np.asarray(sp.diags(inv) @ x @ params["enc_w"], np.float32) + params["enc_b"]
+    return pre, inv
+
+
+def logits(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> np.ndarray:
+    """``[n, items]`` decoder logits for each history (the latent mean, no sampling)."""
+    pre, _ = _hidden(params, histories)
+    return np.tanh(pre) @ params["dec_w"] + params["dec_b"]
+
+
+def attributions(params: dict[str, np.ndarray], history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """``[len(items), n_history]``: gradient x input of each history item (in the order of
+    ``history.indices``) on each item's logit, for one history row."""
+    pre, inv = _hidden(params, history[:1])
+    slope = 1.0 - np.tanh(pre[0]) ** 2  # d tanh
+    hist = history.indices
+    # d logit_i / d x_j = sum_k dec_w[k, i] * slope_k * enc_w[j, k] * inv  (normalisation held fixed)
+    return (params["dec_w"][:, items].T * slope) @ params["enc_w"][hist].T * inv[0]
+
+
+class MultVAE(Recommender):
+    name = "vae"
+    Config = VAEConfig
+
+    def _fit(self, data: TrainData) -> None:
+        self.params = train_multvae(data.matrix, self.config)
+
+    def score(self, users, histories, queries=None) -> np.ndarray:
+        return logits(self.params, histories)
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
+        return attributions(self.params, history, np.asarray(items))
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return dict(self.params)
+
+    def _set_state(self, state, path) -> None:
+        self.params = {k: state[k] for k in PARAMS}
