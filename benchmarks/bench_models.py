@@ -33,7 +33,7 @@ NOQ = {"query_encoder": None}
 #: (protocol, seeds, models, configs, target metric, target text)
 PLAN = {
     "ml-100k": [
-        ("msr", [0, 1, 2], ["popularity", "itemknn", "ease", "als", "bpr", "content", "hybrid",
+        ("msr", [0, 1, 2], ["popularity", "itemknn", "ease", "als", "bpr", "vae", "content", "hybrid",
                       "hybrid-ltr", "two-tower", "sequential"],
          {"content": NOQ, "hybrid": NOQ, "hybrid-ltr": {"hybrid": NOQ}}, "ndcg@10", ">= 0.50"),
         ("cold-items", [0, 1, 2], ["popularity", "content", "hybrid", "two-tower"],
@@ -48,8 +48,9 @@ PLAN = {
         ("kfold", [0], ["bias", "rating"], {}, "mae", "<= 0.70"),
     ],
     "ml-latest-small": [
-        ("random", [0, 1], ["popularity", "itemknn", "ease", "hybrid", "two-tower"],
-         {"hybrid": NOQ}, "ndcg@10", "above EASE"),
+        ("random", [0, 1], ["popularity", "itemknn", "ease", "als", "bpr", "vae", "content", "hybrid",
+                            "two-tower", "sequential"],
+         {"content": NOQ, "hybrid": NOQ}, "ndcg@10", "above EASE"),
     ],
 }
 
