@@ -50,8 +50,8 @@ def test_encoding_round_trips_and_unknown_users_get_zeros():
 
 
 def _planted(seed: int = 0) -> Dataset:
-    """Two occupations; each likes its own 10 items. Everyone's history is mostly random items
-    from a shared pool, so the history barely tells the groups apart, the occupation does."""
+    """Two occupations; each likes its own 10 items. Everyone's history is 3 of those and 5
+    random items from a shared pool: a short pool-only history says nothing, the occupation does."""
     rng = np.random.default_rng(seed)
     n_items, n_users = 60, 160
     items = pd.DataFrame({"item_id": [f"i{n}" for n in range(n_items)]})
@@ -63,7 +63,7 @@ def _planted(seed: int = 0) -> Dataset:
     rows = []
     for u in range(n_users):
         own = np.arange(10) if u % 2 == 0 else np.arange(10, 20)
-        picks = [*rng.choice(own, 2, replace=False), *rng.choice(np.arange(20, 60), 6, replace=False)]
+        picks = [*rng.choice(own, 3, replace=False), *rng.choice(np.arange(20, 60), 5, replace=False)]
         rows += [(f"u{u}", f"i{i}", 1_000 + t) for t, i in enumerate(rng.permutation(picks))]
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
     return Dataset(items, inter, users)
@@ -95,7 +95,7 @@ def test_attributes_carry_a_planted_occupation_effect(planted_models):
     with_attrs = _share_of_own_items(planted_models[True])
     without = _share_of_own_items(planted_models[False])
     assert planted_models[True].attributes.dim == 2 and planted_models[False].attributes is None
-    assert with_attrs >= 0.9 and with_attrs > without + 0.2, (with_attrs, without)
+    assert with_attrs >= 0.8 and with_attrs > without + 0.2, (with_attrs, without)
 
 
 def test_attributes_survive_save_and_load(planted_models, tmp_path):

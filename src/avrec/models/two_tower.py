@@ -56,6 +56,9 @@ class TwoTowerConfig(NeuralConfig):
     user_attributes: bool = False
     #: a categorical attribute value gets its own column when at least this many users have it
     user_attribute_min_count: int = 5
+    #: while training, a user's whole attribute vector is dropped with this probability, so the
+    #: history is not left unused
+    user_attribute_dropout: float = 0.5
 
 
 def _user_tower_class():
@@ -161,6 +164,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 hist = torch.from_numpy(pad(hists, -1))
                 mask = hist >= 0
                 attrs = self._attrs_of(batch)
+                if attrs is not None and c.user_attribute_dropout > 0:
+                    attrs *= rng.random((len(attrs), 1)) >= c.user_attribute_dropout
                 u_vec = self.net.users(hist, mask, None if attrs is None else torch.from_numpy(attrs))
                 tgt = torch.from_numpy(np.array(targets, dtype=np.int64))
                 if n_items <= c.full_softmax_max:
