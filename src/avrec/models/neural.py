@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, TrainData
@@ -25,6 +26,69 @@ def content_inputs(data: TrainData, encoder: str = "text-en") -> np.ndarray:
     if "genres" in data.item_features and data.item_features["genres"].shape[1]:
         blocks.append(np.asarray(data.item_features["genres"], np.float32))
     return np.hstack(blocks).astype(np.float32)
+
+
+def content_recipe(data: TrainData, content: np.ndarray) -> dict[str, np.ndarray]:
+    """How :func:`content_inputs` built ``content`` for ``data``, so that items added later get
+    the same columns (saved with the model): the text block's width, the genre vocabulary
+    (empty where the genre block did not come from the catalog's ``genres`` column: new items
+    then get zeros there) and whether empty texts got zero vectors (the features pipeline) or
+    were encoded (the model's own encoding)."""
+    from avrec.fusion.features import genre_vocabulary
+
+    genres = data.item_features.get("genres")
+    genre_width = int(genres.shape[1]) if genres is not None and genres.shape[1] else 0
+    vocab = genre_vocabulary(data.items) if genre_width else []
+    if len(vocab) != genre_width and not (genre_width == 1 and not vocab):
+        vocab = []
+    text = data.item_features.get("text")
+    return {"recipe_text_width": np.array(content.shape[1] - genre_width),
+            "recipe_genres": np.array(vocab, dtype=str),
+            "recipe_genre_width": np.array(genre_width),
+            "recipe_zero_empty_text": np.array(text is not None and text.shape[1] > 0)}
+
+
+def new_content_inputs(items: pd.DataFrame, recipe: dict[str, np.ndarray],
+                       encoder: str = "text-en") -> np.ndarray:
+    """Content inputs of new catalog rows built like the training ones (see
+    :func:`content_recipe`): text vectors with the same encoder, genres one-hot over the
+    training vocabulary (unknown genres ignored)."""
+    from avrec.encoders.itemtext import item_text
+    from avrec.encoders.pipeline import encode_texts_cached
+    from avrec.fusion.features import genre_matrix
+
+    texts = [item_text(row) for row in items.to_dict("records")]
+    width = int(recipe["recipe_text_width"])
+    text = np.zeros((len(texts), width), dtype=np.float32)
+    has = (np.array([bool(t.strip()) for t in texts], dtype=bool)
+           if bool(recipe["recipe_zero_empty_text"]) else np.ones(len(texts), dtype=bool))
+    if has.any():
+        vecs = encode_texts_cached([t for t, h in zip(texts, has, strict=True) if h], encoder)
+        if vecs.shape[1] != width:
+            raise ValueError(f"encoder {encoder!r} gives {vecs.shape[1]}-d vectors, the model "
+                             f"was trained on {width}-d text vectors")
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        text[has] = vecs / np.where(norms > 0, norms, 1.0)
+    blocks = [text]
+    genre_width = int(recipe["recipe_genre_width"])
+    if genre_width:
+        vocab = [str(g) for g in recipe["recipe_genres"]]
+        blocks.append(genre_matrix(items, vocab=vocab) if vocab
+                      else np.zeros((len(items), genre_width), dtype=np.float32))
+    return np.hstack(blocks).astype(np.float32)
+
+
+def grown_item_state(state: dict[str, np.ndarray], content: np.ndarray,
+                     prefix: str = "items.") -> dict[str, np.ndarray]:
+    """A network state (:func:`state_to_numpy`) whose item tower holds ``content`` as extra,
+    cold items: their content rows appended, ``warm`` 0 and an unused zero ID embedding."""
+    out = dict(state)
+    n = len(content)
+    out[prefix + "content"] = np.vstack([state[prefix + "content"], content]).astype(np.float32)
+    out[prefix + "warm"] = np.concatenate([state[prefix + "warm"], np.zeros(n, np.float32)])
+    ids = state[prefix + "ids.weight"]
+    out[prefix + "ids.weight"] = np.vstack([ids, np.zeros((n, ids.shape[1]), ids.dtype)])
+    return out
 
 
 def ordered_histories(histories: sp.csr_matrix, max_len: int) -> list[np.ndarray]:
@@ -130,6 +194,36 @@ class QueryMixin:
             else:
                 scores[n] = zq
         return scores
+
+
+class ItemTowerCatalogMixin:
+    """``add_items`` for models built on the item tower (``self.net.items``, ``self._build``,
+    ``self.recipe`` from :func:`content_recipe`): new items are encoded like the training
+    ones and enter the tower as cold items (content only, no ID embedding), so they are scored
+    without retraining."""
+
+    recipe: dict[str, np.ndarray]
+
+    def add_items(self, items: pd.DataFrame) -> list[str]:
+        new = self._extend_catalog(items)
+        if new.empty:
+            return []
+        rows = new_content_inputs(new, self.recipe, self.config.encoder)
+        state = grown_item_state(state_to_numpy(self.net), rows)
+        self.net = self._build(state["items.content"], state["items.warm"] > 0)
+        load_numpy_state(self.net, state, "")
+        self.net.eval()
+        return [str(i) for i in new["item_id"]]
+
+    def _recipe_from_state(self, state: dict[str, np.ndarray], content: np.ndarray) -> None:
+        """The saved recipe; for models saved before it existed, a guess (no genre vocabulary)."""
+        if "recipe_text_width" in state:
+            self.recipe = {k: state[k] for k in state if k.startswith("recipe_")}
+            return
+        text = int(getattr(self, "text_dim", 384))
+        self.recipe = {"recipe_text_width": np.array(text), "recipe_genres": np.array([], dtype=str),
+                       "recipe_genre_width": np.array(content.shape[1] - text),
+                       "recipe_zero_empty_text": np.array(True)}
 
 
 class NeuralConfig(ModelConfig):

@@ -19,9 +19,11 @@ import scipy.sparse as sp
 
 from avrec.models.base import Recommender, TrainData
 from avrec.models.neural import (
+    ItemTowerCatalogMixin,
     NeuralConfig,
     QueryMixin,
     content_inputs,
+    content_recipe,
     hit_rate,
     item_tower_class,
     load_numpy_state,
@@ -83,7 +85,7 @@ def right_pad(seqs: Sequence[np.ndarray], width: int | None = None) -> np.ndarra
     return out
 
 
-class Sequential(QueryMixin, Recommender):
+class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
     name = "sequential"
     Config = SequentialConfig
     content_aware = True
@@ -102,6 +104,7 @@ class Sequential(QueryMixin, Recommender):
         c = self.config
         rng = np.random.default_rng(c.seed)
         content = content_inputs(data, c.encoder)
+        self.recipe = content_recipe(data, content)
         m = (data.matrix > 0).tocsr()
         warm = np.asarray(m.sum(axis=0)).ravel() > 0
         self.net = self._build(content, warm)
@@ -206,10 +209,11 @@ class Sequential(QueryMixin, Recommender):
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
-                "text_dim": np.array(self.text_dim)}
+                "text_dim": np.array(self.text_dim), **self.recipe}
 
     def _set_state(self, state, path) -> None:
         self.net = self._build(state["net__items.content"], state["net__items.warm"] > 0)
         load_numpy_state(self.net, state, "net__")
         self.net.eval()
         self.text_dim = int(state.get("text_dim", 384))
+        self._recipe_from_state(state, state["net__items.content"])

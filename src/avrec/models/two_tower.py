@@ -5,6 +5,10 @@ plus an ID embedding for items with interactions, dropped (whole embedding, prob
 ``id_dropout``) during training so that the projection alone -- all a cold item has -- ranks
 well. User tower: attention pooling of the history's item vectors, then a linear map, so a
 score is exactly ``sum_i a_i (W h_i) . v_j`` -- the per-history-item terms are the explanation.
+With ``user_attributes`` and a users table (age, gender, occupation, zip, ...), the user's
+attribute vector (:mod:`avrec.models.user_attributes`) adds ``(A x_u) . v_j`` (zero for users
+without attributes). New catalog items join without retraining through ``add_items``: encoded
+like the training items, they pass through the trained item tower as cold items.
 Training: a random held-out item per user sample against the full catalog (softmax; for
 catalogs over ``full_softmax_max`` items, a sampled softmax with shared random negatives), other
 history items masked out of the negatives; early stopping on HR@10 of one held-out item per
@@ -21,9 +25,11 @@ import scipy.sparse as sp
 
 from avrec.models.base import Recommender, TrainData
 from avrec.models.neural import (
+    ItemTowerCatalogMixin,
     NeuralConfig,
     QueryMixin,
     content_inputs,
+    content_recipe,
     hit_rate,
     item_tower_class,
     load_numpy_state,
@@ -31,6 +37,7 @@ from avrec.models.neural import (
     pad,
     state_to_numpy,
 )
+from avrec.models.user_attributes import UserAttributes
 
 
 class TwoTowerConfig(NeuralConfig):
@@ -45,6 +52,13 @@ class TwoTowerConfig(NeuralConfig):
     max_epochs: int = 40
     patience: int = 3
     sampled_negatives: int = 8192
+    #: add the users' attributes (users table: age, gender, occupation, zip, ...) to the user tower
+    user_attributes: bool = False
+    #: a categorical attribute value gets its own column when at least this many users have it
+    user_attribute_min_count: int = 5
+    #: while training, a user's whole attribute vector is dropped with this probability, so the
+    #: history is not left unused
+    user_attribute_dropout: float = 0.5
 
 
 def _user_tower_class():
@@ -52,25 +66,30 @@ def _user_tower_class():
     from torch import nn
 
     class TwoTowerNet(nn.Module):
-        def __init__(self, items, dim: int):
+        def __init__(self, items, dim: int, n_attributes: int = 0):
             super().__init__()
             self.items = items
             self.attn = nn.Linear(dim, 1)
             self.user = nn.Linear(dim, dim, bias=False)
+            self.n_attributes = n_attributes
+            if n_attributes:
+                self.attrs = nn.Linear(n_attributes, dim, bias=False)
+                nn.init.zeros_(self.attrs.weight)
 
         def attention(self, hist_vecs, mask):
             logits = self.attn(hist_vecs).squeeze(-1).masked_fill(~mask, -1e9)
             return torch.softmax(logits, dim=-1) * mask.any(dim=-1, keepdim=True)
 
-        def users(self, hist, mask):
+        def users(self, hist, mask, attrs=None):
             h = self.items(hist.clamp(min=0))
             a = self.attention(h, mask)
-            return self.user((a[..., None] * h).sum(dim=1))
+            out = self.user((a[..., None] * h).sum(dim=1))
+            return out + self.attrs(attrs) if self.n_attributes and attrs is not None else out
 
     return TwoTowerNet
 
 
-class TwoTower(QueryMixin, Recommender):
+class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     name = "two-tower"
     Config = TwoTowerConfig
     content_aware = True
@@ -80,7 +99,31 @@ class TwoTower(QueryMixin, Recommender):
 
         torch.manual_seed(self.config.seed)
         items = item_tower_class()(content, warm, self.config.dim, self.config.id_dropout)
-        return _user_tower_class()(items, self.config.dim)
+        n_attributes = self.attributes.dim if getattr(self, "attributes", None) else 0
+        return _user_tower_class()(items, self.config.dim, n_attributes)
+
+    def _fit_attributes(self, data: TrainData) -> None:
+        """The attribute encoding (fitted on the users with training interactions) and the
+        attribute vectors of every user in the vocabulary."""
+        self.attributes, self.user_attrs = None, None
+        if not self.config.user_attributes or data.users is None:
+            return
+        active = set(data.interactions["user_id"].astype(str))
+        users = data.users[data.users["user_id"].astype(str).isin(active)]
+        enc = UserAttributes(self.config.user_attribute_min_count).fit(users)
+        if enc.dim:
+            self.attributes = enc
+            self.user_attrs = enc.user_matrix(data.users, data.user_vocab.ids)
+
+    def _attrs_of(self, users: np.ndarray) -> np.ndarray | None:
+        """Attribute vectors of training-vocabulary users (zeros for -1), or None."""
+        if self.user_attrs is None:
+            return None
+        users = np.asarray(users, dtype=np.int64)
+        known = (users >= 0) & (users < len(self.user_attrs))
+        out = np.zeros((len(users), self.user_attrs.shape[1]), dtype=np.float32)
+        out[known] = self.user_attrs[users[known]]
+        return out
 
     def _fit(self, data: TrainData) -> None:
         import torch
@@ -88,6 +131,8 @@ class TwoTower(QueryMixin, Recommender):
         c = self.config
         rng = np.random.default_rng(c.seed)
         content = content_inputs(data, c.encoder)
+        self.recipe = content_recipe(data, content)
+        self._fit_attributes(data)
         m = (data.matrix > 0).tocsr()
         warm = np.asarray(m.sum(axis=0)).ravel() > 0
         self.net = self._build(content, warm)
@@ -118,7 +163,10 @@ class TwoTower(QueryMixin, Recommender):
                     hists.append(rest)
                 hist = torch.from_numpy(pad(hists, -1))
                 mask = hist >= 0
-                u_vec = self.net.users(hist, mask)
+                attrs = self._attrs_of(batch)
+                if attrs is not None and c.user_attribute_dropout > 0:
+                    attrs *= rng.random((len(attrs), 1)) >= c.user_attribute_dropout
+                u_vec = self.net.users(hist, mask, None if attrs is None else torch.from_numpy(attrs))
                 tgt = torch.from_numpy(np.array(targets, dtype=np.int64))
                 if n_items <= c.full_softmax_max:
                     logits = u_vec @ self.net.items().T / c.temperature
@@ -155,7 +203,7 @@ class TwoTower(QueryMixin, Recommender):
         if not len(val_users):
             return 0.0
         hists = [rows[u][-self.config.max_history:] for u in val_users]
-        scores = self._score_sequences(hists)
+        scores = self._score_sequences(hists, self._attrs_of(val_users))
         for n, h in enumerate(hists):
             scores[n, h] = -np.inf
         return hit_rate(scores, val_items)
@@ -180,36 +228,55 @@ class TwoTower(QueryMixin, Recommender):
             mapped = self.net.user(h)
         return a.numpy(), mapped.numpy(), hist.numpy()
 
-    def _score_sequences(self, hists: Sequence[np.ndarray]) -> np.ndarray:
+    def _score_sequences(self, hists: Sequence[np.ndarray],
+                         attrs: np.ndarray | None = None) -> np.ndarray:
         if not hasattr(self, "item_vectors") or self.net.training:
             self._cache()
         a, mapped, _ = self._user_parts(hists)
         users = (a[..., None] * mapped).sum(axis=1)
+        if attrs is not None and self.net.n_attributes:
+            users = users + attrs @ self.net.attrs.weight.detach().numpy().T
         return (users @ self.item_vectors.T).astype(np.float32)
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         hists = ordered_histories(histories.tocsr(), self.config.max_history)
-        scores = self._score_sequences(hists) if len(hists) else np.zeros((0, len(self.item_vectors)))
+        scores = (self._score_sequences(hists, self._attrs_of(users)) if len(hists)
+                  else np.zeros((0, len(self.item_vectors))))
         if queries is not None and any(queries):
             scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
         return scores.astype(np.float32)
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray:
-        """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices``."""
+        """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices`` (the user
+        attributes' term, where the model has one, is not a history item's and is left out)."""
         idx = history.indices
         a, mapped, _ = self._user_parts([idx])
         terms = a[0][:, None] * (mapped[0] @ self.item_vectors[items].T)
         return terms.T
 
+    def add_items(self, items) -> list[str]:
+        added = super().add_items(items)
+        if added:
+            self._cache()
+        return added
+
     def _state(self) -> dict[str, np.ndarray]:
+        attrs = {}
+        if self.attributes is not None:
+            attrs = {"user_attrs": self.user_attrs, **self.attributes.state("attr_")}
         return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
-                "text_dim": np.array(self.text_dim)}
+                "text_dim": np.array(self.text_dim), **self.recipe, **attrs}
 
     def _set_state(self, state, path) -> None:
+        self.attributes, self.user_attrs = None, None
+        if "user_attrs" in state:
+            self.attributes = UserAttributes.from_state(state, "attr_")
+            self.user_attrs = np.asarray(state["user_attrs"], np.float32)
         content = state["net__items.content"]
         self.net = self._build(content, state["net__items.warm"] > 0)
         load_numpy_state(self.net, state, "net__")
         self.text_dim = int(state["text_dim"])
+        self._recipe_from_state(state, content)
         self._cache()
