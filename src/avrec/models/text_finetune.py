@@ -11,10 +11,13 @@ the layers untouched). That is what makes it affordable on a CPU.
 Training (:func:`finetune_two_tower`), after the frozen phase: the full-softmax loss needs every
 catalog item's vector at every step, which is too slow to recompute on a CPU. So the item tower
 reads a *memory* of all items' text vectors, recomputed in full at the start of the phase and
-after every epoch; at each step up to ``finetune_batch_items`` of the batch's target items are
-recomputed with a gradient and replace their rows in that memory, so they carry the gradient
-wherever they appear (as positives, negatives or history), and their fresh (detached) vectors
-are written back. The towers keep training at ``finetune_tower_lr``, the text layers at
+after every epoch, and each step has two losses: the frozen phase's full softmax over the memory
+(trains the towers; no gradient to the text), plus a softmax over up to ``finetune_batch_items``
+of the batch's target items, recomputed through the top layers with a gradient, for the rows
+whose target is one of them. The text gradient comes only from that second loss, where every
+candidate is fresh: mixing fresh positives with stale negatives (tried first) lets the text
+layers win by moving all items at once, and lost validation accuracy. The fresh vectors are
+written back to the memory. The towers keep training at ``finetune_tower_lr``, the text layers at
 ``finetune_lr``. The best fine-tuned epoch on the held-out validation items is kept (at least
 one fine-tuned epoch, so the option always does what it says). Layers run in eval mode
 (no dropout), so the memory and the fresh vectors agree.
@@ -214,7 +217,9 @@ def _batch(rows, batch, max_history: int, rng):
     return np.array(targets, dtype=np.int64), pad(hists, -1)
 
 
-def _loss(model, hist, targets, rng):
+def _catalog_loss(model, hist, targets, rng):
+    """The frozen phase's loss (full or sampled softmax) on the memory: trains the towers only.
+    Returns it with the user vectors."""
     import torch
 
     c = model.config
@@ -225,11 +230,36 @@ def _loss(model, hist, targets, rng):
     if n_items <= c.full_softmax_max:
         logits = u_vec @ model.net.items().T / c.temperature
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask)
-        return torch.nn.functional.cross_entropy(logits.masked_fill(seen, -1e9), tgt)
+        return torch.nn.functional.cross_entropy(logits.masked_fill(seen, -1e9), tgt), u_vec
     neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
     pos = (u_vec * model.net.items(tgt)).sum(-1, keepdim=True)
     logits = torch.cat([pos, u_vec @ model.net.items(neg).T], dim=1) / c.temperature
-    return torch.nn.functional.cross_entropy(logits, torch.zeros_like(tgt))
+    return torch.nn.functional.cross_entropy(logits, torch.zeros_like(tgt)), u_vec
+
+
+def _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh_vectors):
+    """Softmax over the freshly recomputed items only (the rows whose target is one of them):
+    every candidate comes from the same parameters, so the text layers cannot score positives
+    up by moving all items away from the stale memory at once."""
+    import torch
+
+    items = model.net.items
+    dim = fresh_vectors.shape[1]
+    idx = torch.from_numpy(fresh_items)
+    memory = items.content
+    rows = torch.cat([fresh_vectors, memory[idx, dim:]], dim=1)
+    items.content = memory.index_copy(0, idx, rows)
+    try:
+        v = items(idx)
+    finally:
+        items.content = memory
+    position = {int(j): n for n, j in enumerate(fresh_items)}
+    keep = np.flatnonzero([int(t) in position for t in targets])
+    h = torch.from_numpy(hist[keep])
+    seen = ((h[:, :, None] == idx[None, None, :]) & (h >= 0)[:, :, None]).any(dim=1)
+    logits = (u_vec[torch.from_numpy(keep)] @ v.T / model.config.temperature).masked_fill(seen, -1e9)
+    tgt = torch.tensor([position[int(t)] for t in targets[keep]])
+    return torch.nn.functional.cross_entropy(logits, tgt)
 
 
 def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np.ndarray,
@@ -274,20 +304,15 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
             fresh_items = np.unique(targets[has[targets]])
             if len(fresh_items) > c.finetune_batch_items:
                 fresh_items = rng.choice(fresh_items, c.finetune_batch_items, replace=False)
-            idx = torch.from_numpy(fresh_items)
             fresh = tuner.encode(row_of[fresh_items])
-            memory = items.content
-            rows = torch.cat([fresh, memory[idx, dim:]], dim=1)
-            items.content = memory.index_copy(0, idx, rows)  # these rows carry the gradient
-            try:
-                loss = _loss(model, hist, targets, rng)
-            finally:
-                items.content = memory
+            loss, u_vec = _catalog_loss(model, hist, targets, rng)
+            if len(fresh_items):
+                loss = loss + _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh)
             opt.zero_grad()
             loss.backward()
             opt.step()
             with torch.no_grad():
-                memory[idx, :dim] = fresh.detach()
+                items.content[torch.from_numpy(fresh_items), :dim] = fresh.detach()
             if time.perf_counter() - t0 > c.finetune_max_seconds:
                 break
         refresh()

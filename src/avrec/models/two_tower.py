@@ -9,6 +9,9 @@ Training: a random held-out item per user sample against the full catalog (softm
 catalogs over ``full_softmax_max`` items, a sampled softmax with shared random negatives), other
 history items masked out of the negatives; early stopping on HR@10 of one held-out item per
 user. Requests in natural language are matched zero-shot against the items' text vectors.
+With ``finetune_text_layers`` > 0 the top layers of the English text encoder are fine-tuned after
+the frozen phase (:mod:`avrec.models.text_finetune`); the item tower then reads the fine-tuned
+text vectors, and new texts and requests go through the fine-tuned encoder.
 """
 
 from __future__ import annotations
