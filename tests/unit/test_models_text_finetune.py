@@ -68,6 +68,8 @@ def test_save_load_gives_identical_recommendations(tuned, data, tmp_path):
     b = loaded.recommend(["u0", "stranger"], k=5, histories=[None, ["i1", "i3"]], explain=True)
     assert a.items == b.items and a.explanations == b.explanations
     np.testing.assert_allclose(np.concatenate(a.scores), np.concatenate(b.scores), rtol=1e-6)
+    q = {"k": 3, "histories": [[]], "queries": ["calm piano"]}  # through the fine-tuned encoder
+    assert tuned.recommend(["x"], **q).items == loaded.recommend(["x"], **q).items
     new = pd.DataFrame({"item_id": ["n1"], "title": ["Calm piano nocturne"], "genres": ["Music"]})
     np.testing.assert_allclose(loaded.text_vectors(new), tuned.text_vectors(new), atol=1e-6)
 

@@ -15,9 +15,9 @@ after every epoch, and each step has two losses: the frozen phase's full softmax
 (trains the towers; no gradient to the text), plus a softmax over up to ``finetune_batch_items``
 of the batch's target items, recomputed through the top layers with a gradient, for the rows
 whose target is one of them. The text gradient comes only from that second loss, where every
-candidate is fresh: mixing fresh positives with stale negatives (tried first) lets the text
-layers win by moving all items at once, and lost validation accuracy. The fresh vectors are
-written back to the memory. The towers keep training at ``finetune_tower_lr``, the text layers at
+candidate is fresh: with fresh positives against stale negatives (tried first) the text layers
+can score positives up by moving all items at once, a gain that vanishes when the memory is
+refreshed. The fresh vectors are written back to the memory. The towers keep training at ``finetune_tower_lr``, the text layers at
 ``finetune_lr``. The best fine-tuned epoch on the held-out validation items is kept (at least
 one fine-tuned epoch, so the option always does what it says). Layers run in eval mode
 (no dropout), so the memory and the fresh vectors agree.
