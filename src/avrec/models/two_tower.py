@@ -13,6 +13,9 @@ Training: a random held-out item per user sample against the full catalog (softm
 catalogs over ``full_softmax_max`` items, a sampled softmax with shared random negatives), other
 history items masked out of the negatives; early stopping on HR@10 of one held-out item per
 user. Requests in natural language are matched zero-shot against the items' text vectors.
+With ``finetune_text_layers`` > 0 the top layers of the English text encoder are fine-tuned after
+the frozen phase (:mod:`avrec.models.text_finetune`); the item tower then reads the fine-tuned
+text vectors, and new texts and requests go through the fine-tuned encoder.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from avrec.models.base import Recommender, TrainData
 from avrec.models.neural import (
@@ -59,6 +63,18 @@ class TwoTowerConfig(NeuralConfig):
     #: while training, a user's whole attribute vector is dropped with this probability, so the
     #: history is not left unused
     user_attribute_dropout: float = 0.5
+    #: fine-tune the top N layers of the English text encoder after the frozen phase
+    #: (0 = frozen pretrained text vectors; see avrec.models.text_finetune)
+    finetune_text_layers: int = Field(0, ge=0, le=6)
+    #: epochs of the frozen phase before fine-tuning (None: until it stops by itself)
+    finetune_after_epochs: int | None = None
+    finetune_epochs: int = 5
+    finetune_lr: float = 5e-5
+    finetune_tower_lr: float = 3e-4
+    finetune_max_seconds: float = 300.0
+    #: target items per step whose text runs through the top layers with a gradient
+    finetune_batch_items: int = 64
+    finetune_max_tokens: int = 256
 
 
 def _user_tower_class():
@@ -146,7 +162,9 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         n_items = len(content)
         best, best_state, bad, t0 = -1.0, None, 0, time.perf_counter()
         self.history_log: list[float] = []
-        for _epoch in range(c.max_epochs):
+        frozen_epochs = c.max_epochs if not c.finetune_text_layers or c.finetune_after_epochs is None \
+            else c.finetune_after_epochs
+        for _epoch in range(frozen_epochs):
             self.net.train()
             sample = np.repeat(users, c.samples_per_user)
             rng.shuffle(sample)
@@ -195,6 +213,11 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 break
         if best_state is not None:
             self.net.load_state_dict(best_state)
+        self.text_tuner = None
+        if c.finetune_text_layers:
+            from avrec.models.text_finetune import finetune_two_tower
+
+            self.text_tuner = finetune_two_tower(self, data, train_rows, users, val_users, val_items, rng)
         self.text_dim = int(data.item_features["text"].shape[1]) if "text" in data.item_features \
             and data.item_features["text"].shape[1] else 384
         self._cache()
@@ -262,12 +285,27 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             self._cache()
         return added
 
+    def text_vectors(self, items) -> np.ndarray:
+        """Text vectors of (new) catalog rows as the item tower reads them: from the
+        fine-tuned encoder when the model has one, else the pretrained one."""
+        from avrec.models.text_finetune import text_vectors
+
+        return text_vectors(self, items)
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        from avrec.models.text_finetune import tuner_of
+
+        tuner = tuner_of(self)  # fine-tuned item text: queries go through the same encoder
+        return tuner.encode_texts(list(queries)) if tuner is not None else super().encode_queries(queries)
+
     def _state(self) -> dict[str, np.ndarray]:
+        from avrec.models.text_finetune import tuner_state
+
         attrs = {}
         if self.attributes is not None:
             attrs = {"user_attrs": self.user_attrs, **self.attributes.state("attr_")}
         return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
-                "text_dim": np.array(self.text_dim), **self.recipe, **attrs}
+                "text_dim": np.array(self.text_dim), **self.recipe, **attrs, **tuner_state(self)}
 
     def _set_state(self, state, path) -> None:
         self.attributes, self.user_attrs = None, None
@@ -279,4 +317,5 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         load_numpy_state(self.net, state, "net__")
         self.text_dim = int(state["text_dim"])
         self._recipe_from_state(state, content)
+        self.text_tuner, self.tuner_state = None, {k: v for k, v in state.items() if k.startswith("textft__")}
         self._cache()
