@@ -127,6 +127,25 @@ def test_explanations_name_contributing_history_items(name, fitted):
         assert "because you liked" in text and ("piece 1" in text or "piece 3" in text)
 
 
+@pytest.mark.parametrize("name", FAST + CONTENT)
+def test_batched_explanations_equal_one_request_at_a_time(name, fitted):
+    """``recommend`` explains a whole batch at once (models share the work across rows);
+    each row must read exactly as when that request comes alone."""
+    model = fitted(name)
+    users = ["u0", "u1", "stranger", "u3", "nobody"]
+    histories = [None, None, ["i1", "i3", "i5"], ["i2"], []]
+    batch = model.recommend(users, k=4, histories=histories, explain=True)
+    index = model.user_vocab.lookup(users)
+    rows = model.history_matrix(index, histories)
+    for n, (user, history) in enumerate(zip(users, histories, strict=True)):
+        one = model.recommend([user], k=4, histories=[history], explain=True)
+        assert one.items[0] == batch.items[n]
+        assert one.explanations[0] == batch.explanations[n]
+        # and as the per-request path (``explain`` from ``contributions``) words it
+        items = model.item_vocab.lookup(batch.items[n])
+        assert model.explain(rows[n], items, None, int(index[n])) == batch.explanations[n]
+
+
 def test_bias_predicts_ratings(fitted, data):
     model = fitted("bias")
     pred = model.predict(["u0", "nobody"], ["i0", "unknown"])

@@ -287,13 +287,14 @@ class Recommender(ABC):
             exclude = sp.diags(flags.astype(np.float32)) @ hist if flags.any() else None
             idx, top = self.rank(users, hist, k, exclude=exclude, candidates=mask, queries=q)
             ids = self.item_vocab.ids
-            for n, (row_idx, row_scores) in enumerate(zip(idx, top, strict=True)):
+            picked = []
+            for row_idx, row_scores in zip(idx, top, strict=True):
                 keep = np.isfinite(row_scores)
+                picked.append(row_idx[keep])
                 out_items.append([str(i) for i in ids[row_idx[keep]]])
                 out_scores.append([float(s) for s in row_scores[keep]])
-                if explain:
-                    out_expl.append(self.explain(hist[n], row_idx[keep], q[n] if q else None,
-                                                 int(users[n])))
+            if explain:
+                out_expl += self.explain_batch(users, hist, picked, q)
         return Recommendations(user_ids, out_items, out_scores, out_expl if explain else None)
 
     # ---- growing the catalog ----------------------------------------------------------
@@ -331,12 +332,22 @@ class Recommender(ABC):
         return None
 
     def explain(self, history: sp.csr_matrix, items: np.ndarray,
-                query: str | None = None, user: int = -1) -> list[str]:
+                query: str | None = None, user: int = -1,
+                contrib: np.ndarray | None = None) -> list[str]:
         """One short sentence per item of ``items`` for a request with ``history`` (``user``:
-        the training user index, -1 for an unknown one)."""
+        the training user index, -1 for an unknown one; ``contrib``: :meth:`contributions`
+        of these items when already computed)."""
         from avrec.rerank.explain import explain_items
 
-        return explain_items(self, history, items, query, user)
+        return explain_items(self, history, items, query, user, contrib)
+
+    def explain_batch(self, users: np.ndarray, histories: sp.csr_matrix,
+                      items: list[np.ndarray], queries: Sequence[str | None] | None = None
+                      ) -> list[list[str]]:
+        """:meth:`explain` for each row of a batch (``items[n]``: row ``n``'s recommended
+        item indices); models override it to share work across the rows."""
+        return [self.explain(histories[n], row_items, queries[n] if queries else None, int(users[n]))
+                for n, row_items in enumerate(items)]
 
     # ---- persistence ----------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:

@@ -15,6 +15,10 @@ import scipy.sparse as sp
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
 
+#: request vectors kept per content model (cleared when full)
+QUERY_MEMO = 4096
+
+
 class ContentConfig(ModelConfig):
     #: encoder of item text for history matching
     encoder: str = "text-en"
@@ -52,9 +56,25 @@ class Content(Recommender):
 
         if self.query_vectors is None:
             raise ValueError("this content model was trained without a request encoder")
-        enc = get_encoder(self.config.query_encoder)
-        encode = getattr(enc, "encode_queries", enc.encode)
-        return encode(list(queries))
+        # recent requests are kept (explanations cite the similarity to the request that the
+        # scores were computed from, and services see the same requests again)
+        memo = self.__dict__.setdefault("_query_memo", {})
+        found = {}
+        for q in dict.fromkeys(queries):
+            v = memo.get(q)
+            if v is not None:
+                found[q] = v
+        todo = [q for q in dict.fromkeys(queries) if q not in found]
+        if todo:
+            enc = get_encoder(self.config.query_encoder)
+            encode = getattr(enc, "encode_queries", enc.encode)
+            new = dict(zip(todo, np.asarray(encode(todo), dtype=np.float32), strict=True))
+            found.update(new)
+            if len(memo) + len(new) > QUERY_MEMO:
+                memo.clear()
+            memo.update(new)
+        return np.stack([found[q] for q in queries]) if len(queries) else \
+            np.zeros((0, self.query_vectors.shape[1]), np.float32)
 
     def query_scores(self, queries: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """(scores [n, n_items], mask of rows that had a request)."""

@@ -221,10 +221,10 @@ class Hybrid(Recommender):
         return pair_features(histories, part, self.cold_signals, year)
 
     def explain(self, history: sp.csr_matrix, items: np.ndarray, query: str | None = None,
-                user: int = -1) -> list[str]:
+                user: int = -1, contrib: np.ndarray | None = None) -> list[str]:
         """As :meth:`Recommender.explain`; items ranked by the cold ranker are explained by
         the ranker's own per-feature contributions (SHAP values of the booster)."""
-        out = super().explain(history, items, query, user)
+        out = super().explain(history, items, query, user, contrib)
         if getattr(self, "cold_ranker", None) is None or (query and query.strip()):
             return out
         from avrec.models.coldrank import reason_groups
@@ -345,23 +345,60 @@ class Hybrid(Recommender):
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray:
-        h = self.history_weights(history, np.array([user]))
-        w = h.toarray()[0, history.indices]
-        ease = (self.weights[np.ix_(history.indices, items)] * w[:, None]).T
+        parts = self._contribution_parts(history[:1], np.array([user]))
+        return self._row_contributions(parts, 0, history.indices, np.asarray(items))
+
+    def _contribution_parts(self, histories: sp.csr_matrix, users: np.ndarray) -> dict:
+        """What :meth:`_row_contributions` needs, computed once for a batch of histories."""
+        h = self.history_weights(histories, users).tocsr()
+        h.sort_indices()
+        parts: dict = {"h": h}
         if getattr(self, "vae_params", None) is None:
+            return parts
+        from avrec.models.vae import _hidden
+
+        collab = np.asarray(h @ self.weights, np.float32)
+        _, _, sd_v = self._vae_parts(histories)
+        pre, inv = _hidden(self.vae_params, histories)
+        parts.update(sd_c=np.maximum(collab.std(axis=1), 1e-9), sd_v=sd_v[:, 0], pre=pre, inv=inv,
+                     a=self.vae_weights(histories)[:, 0])
+        return parts
+
+    def _row_contributions(self, parts: dict, n: int, hist_idx: np.ndarray,
+                           items: np.ndarray) -> np.ndarray:
+        """Row ``n`` of a batch: ``[len(items), len(hist_idx)]`` contributions of its history
+        items (in the order of ``hist_idx``, that row's ``indices``)."""
+        h = parts["h"]
+        cols, vals = h.indices[h.indptr[n]:h.indptr[n + 1]], h.data[h.indptr[n]:h.indptr[n + 1]]
+        w = np.zeros(len(hist_idx), np.float32)
+        if len(cols):
+            pos = np.minimum(np.searchsorted(cols, hist_idx), len(cols) - 1)
+            w = np.where(cols[pos] == hist_idx, vals[pos], 0.0)
+        ease = (self.weights[np.ix_(hist_idx, items)] * w[:, None]).T
+        if "pre" not in parts:
             return ease
         # in the units of the blended score: each part over its own per-user spread, the
         # VAE's part as gradient x input (models.vae.attributions)
-        from avrec.models.vae import attributions
+        from avrec.models.vae import attributions_at
 
-        a = float(self.vae_weights(history[:1])[0, 0])
-        collab = np.asarray(h @ self.weights, np.float32)
-        sd_c = max(float(collab.std()), 1e-9)
-        _, _, sd_v = self._vae_parts(history)
-        vae = attributions(self.vae_params, history, np.asarray(items))
-        warm = self.vae_warm[np.asarray(items)]
-        return np.where(warm[:, None], ease / sd_c + a * vae / float(sd_v[0, 0]),
+        a = float(parts["a"][n])
+        vae = attributions_at(self.vae_params, parts["pre"][n], float(parts["inv"][n]), hist_idx, items)
+        warm = self.vae_warm[items]
+        sd_c = float(parts["sd_c"][n])
+        return np.where(warm[:, None], ease / sd_c + a * vae / float(parts["sd_v"][n]),
                         (1.0 + a) * ease / sd_c)
+
+    def explain_batch(self, users: np.ndarray, histories: sp.csr_matrix,
+                      items: list[np.ndarray], queries: Sequence[str | None] | None = None
+                      ) -> list[list[str]]:
+        parts = self._contribution_parts(histories, users)
+        out = []
+        for n, row_items in enumerate(items):
+            idx = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
+            contrib = self._row_contributions(parts, n, idx, np.asarray(row_items)) if len(idx) else None
+            out.append(self.explain(histories[n], row_items, queries[n] if queries else None,
+                                    int(users[n]), contrib=contrib))
+        return out
 
     def add_items(self, items) -> list[str]:
         new = self._extend_catalog(items)

@@ -110,10 +110,15 @@ def attributions(params: dict[str, np.ndarray], history: sp.csr_matrix, items: n
     """``[len(items), n_history]``: gradient x input of each history item (in the order of
     ``history.indices``) on each item's logit, for one history row."""
     pre, inv = _hidden(params, history[:1])
-    slope = 1.0 - np.tanh(pre[0]) ** 2  # d tanh
-    hist = history.indices
+    return attributions_at(params, pre[0], float(inv[0]), history.indices, items)
+
+
+def attributions_at(params: dict[str, np.ndarray], pre: np.ndarray, inv: float,
+                    hist_idx: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """:func:`attributions` from one row's :func:`_hidden` (``pre``, ``inv``) and history items."""
+    slope = 1.0 - np.tanh(pre) ** 2  # d tanh
     # d logit_i / d x_j = sum_k dec_w[k, i] * slope_k * enc_w[j, k] * inv  (normalisation held fixed)
-    return (params["dec_w"][:, items].T * slope) @ params["enc_w"][hist].T * inv[0]
+    return (params["dec_w"][:, items].T * slope) @ params["enc_w"][hist_idx].T * inv
 
 
 class MultVAE(Recommender):

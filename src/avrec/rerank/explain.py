@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -17,6 +19,25 @@ def _titles(model) -> pd.Series | None:
     return None if cat is None or "title" not in cat else cat["title"]
 
 
+#: id(catalog) -> (weak reference to it, {column: split values}); entries leave with the catalog
+_SPLIT: dict[int, tuple[weakref.ref, dict[str, list[list[str]]]]] = {}
+
+
+def split_values(catalog: pd.DataFrame, col: str) -> list[list[str]]:
+    """``split_multi`` of every row of ``catalog[col]``, computed once per catalog object
+    (a grown catalog is a new DataFrame; a changed length recomputes)."""
+    key = id(catalog)
+    entry = _SPLIT.get(key)
+    if entry is None or entry[0]() is not catalog:
+        entry = (weakref.ref(catalog), {})
+        _SPLIT[key] = entry
+        weakref.finalize(catalog, _SPLIT.pop, key, None)
+    cache = entry[1]
+    if len(cache.get(col, ())) != len(catalog):
+        cache[col] = [split_multi(v) for v in catalog[col].tolist()]
+    return cache[col]
+
+
 def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]) -> list[str]:
     if catalog is None or not others:
         return []
@@ -24,25 +45,28 @@ def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]
     for col in ("genres", "tags"):
         if col not in catalog:
             continue
-        mine = split_multi(catalog.at[item, col])
-        theirs = {v for o in others for v in split_multi(catalog.at[o, col])}
-        out += [v for v in mine if v in theirs]
+        values = split_values(catalog, col)
+        theirs = {v for o in others for v in values[o]}
+        out += [v for v in values[item] if v in theirs]
     return list(dict.fromkeys(out))[:3]
 
 
 def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
-                  query: str | None = None, user: int = -1) -> list[str]:
-    """One sentence per item. Uses ``model.contributions`` when the model has it; a request
-    is cited with the item's similarity to it; otherwise says what the score rests on."""
+                  query: str | None = None, user: int = -1,
+                  contrib: np.ndarray | None = None) -> list[str]:
+    """One sentence per item. Uses ``model.contributions`` when the model has it (or
+    ``contrib``, the same computed beforehand for a batch); a request is cited with the
+    item's similarity to it; otherwise says what the score rests on."""
     hist_idx = history.indices
     titles = _titles(model)
-    contrib = model.contributions(history, items, user) if len(hist_idx) else None
+    if contrib is None and len(hist_idx):
+        contrib = model.contributions(history, items, user)
     query_sim = _query_similarity(model, query, items)
     out = []
     for n, item in enumerate(items):
         if query_sim is not None:
             text = f"matches your request “{query[:80]}” (similarity {query_sim[n]:.2f})"
-            attrs = [g for g in split_multi(model.catalog.at[int(item), "genres"])][:3] \
+            attrs = split_values(model.catalog, "genres")[int(item)][:3] \
                 if model.catalog is not None and "genres" in model.catalog else []
             out.append(text + ("; " + ", ".join(attrs) if attrs else ""))
             continue
