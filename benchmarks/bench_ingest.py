@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._report import write_section  # noqa: E402
+from benchmarks._report import write_section
 
 
 def make_dataset(root: Path, rows: int, seed: int = 0) -> None:
@@ -105,12 +105,12 @@ def main() -> None:
         subprocess.run([str(Path(sys.executable).parent / "avrec"), "--help"], check=True,
                        capture_output=True)
         help_times.append(time.perf_counter() - t0)
-    body = [f"{args.rows:,} synthetic interactions (MovieLens shape: user, item, rating, timestamp) "
+    body = [(f"{args.rows:,} synthetic interactions (MovieLens shape: user, item, rating, timestamp) "
             f"plus their catalog, from CSV: read + validate, then one transaction. Median of "
             f"{args.repeats} runs, fresh database each run. Target: total ≤ 15 s on each backend. "
             "avrec's write is an idempotent upsert into the indexed schema (unique natural key); "
             "the baseline appends the same rows to a bare table with no keys and no validation "
-            "(pandas `to_sql`, `method='multi'` on PostgreSQL), so it does strictly less work.\n",
+            "(pandas `to_sql`, `method='multi'` on PostgreSQL), so it does strictly less work.\n"),
             "| backend | read + validate (s) | write (s) | total (s) | pandas `to_sql` baseline, write only (s) | baseline / avrec total |",
             "|---|---|---|---|---|---|"]
     for kind, med, base in rows:

@@ -7,4 +7,5 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_
 export AVREC_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start)
 trap 'bash scripts/postgres.sh stop' EXIT
 mkdir -p test-artifacts
+.venv/bin/ruff check --quiet src tests benchmarks
 .venv/bin/python -m pytest -p no:cacheprovider -q --timeout=900 "$@"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 
 from avrec.data import Dataset
 from avrec.storage import tables as t

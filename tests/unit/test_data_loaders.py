@@ -4,6 +4,7 @@ and Parquet, and format detection."""
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -73,8 +74,7 @@ def _write_formats(tmp_path, items: pd.DataFrame, inter: pd.DataFrame):
     inter.to_csv(csv_dir / "interactions.csv", index=False)
     for name, frame in (("items", items), ("interactions", inter)):
         with open(jsonl_dir / f"{name}.jsonl", "w") as f:
-            for rec in frame.to_dict("records"):
-                f.write(json.dumps({k: v for k, v in rec.items() if v == v}) + "\n")
+            f.writelines(json.dumps({k: v for k, v in rec.items() if not (isinstance(v, float) and math.isnan(v))}) + "\n" for rec in frame.to_dict("records"))
         frame.to_parquet(pq_dir / f"{name}.parquet")
     return csv_dir, jsonl_dir, pq_dir
 

@@ -23,7 +23,7 @@ def _data():
 
 
 def test_first_items_are_the_earliest():
-    matrix, recency = _data()
+    _, recency = _data()
     first = first_items(recency, 1).toarray()
     assert first[:6, 0].all() and first[6:, 1].all() and first.sum() == 12
 

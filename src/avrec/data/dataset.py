@@ -44,9 +44,9 @@ def empty_interactions() -> pd.DataFrame:
 
 
 def _as_id(series: pd.Series) -> pd.Series:
-    if series.dtype == object and len(series) and all(isinstance(v, str) for v in series.iloc[:1000]):
-        if pd.api.types.infer_dtype(series, skipna=False) == "string":
-            return series
+    if (series.dtype == object and len(series) and all(isinstance(v, str) for v in series.iloc[:1000])
+            and pd.api.types.infer_dtype(series, skipna=False) == "string"):
+        return series
     return series.astype(object).map(lambda v: v if isinstance(v, str) else str(v))
 
 

@@ -170,7 +170,7 @@ def _read_parquet(path: Path) -> RawTable:
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for corrupt files
+    except Exception as exc:  # noqa: BLE001 -- pyarrow raises several types for corrupt files
         raise ValidationError([Problem(path.name, None, None, f"unreadable Parquet file: {exc}")]) from None
     out = pd.DataFrame({name: [_cell(v) for v in table.column(name).to_pylist()]
                         for name in table.column_names}, dtype=object)

@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 
 from avrec.data.dataset import (
-    EVENT_KINDS, INTERACTION_COLUMNS, INTERACTION_REQUIRED, ITEM_COLUMNS, ITEM_REQUIRED,
+    EVENT_KINDS,
+    INTERACTION_COLUMNS,
+    INTERACTION_REQUIRED,
+    ITEM_COLUMNS,
+    ITEM_REQUIRED,
     MEDIA_COLUMNS,
 )
 from avrec.data.readers import RawTable

@@ -14,7 +14,6 @@ import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
-
 #: request vectors kept per content model (cleared when full)
 QUERY_MEMO = 4096
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
@@ -21,11 +21,11 @@ def _python_column(series: pd.Series, is_json: bool) -> list:
     if series.dtype.kind == "f":
         values = series.tolist()
         if series.isna().any():
-            values = [None if v != v else v for v in values]
+            values = [None if math.isnan(v) else v for v in values]
         return values
     values = series.astype(object).tolist()
     if series.isna().any():
-        values = [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
+        values = [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else v
                   for v in values]
     return values
 

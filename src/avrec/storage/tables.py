@@ -10,8 +10,20 @@ One database holds one catalog: item and user IDs are global within it.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String,
-    Table, Text, UniqueConstraint, func,
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
 )
 
 NO_TIMESTAMP = -1

@@ -10,7 +10,11 @@ import pandas as pd
 from avrec.data.dataset import Dataset
 from avrec.data.readers import RawTable, find_table, read_table
 from avrec.data.validation import (
-    Collector, Rules, validate_interactions, validate_items, validate_users,
+    Collector,
+    Rules,
+    validate_interactions,
+    validate_items,
+    validate_users,
 )
 from avrec.errors import AvrecError
 
