@@ -355,11 +355,11 @@ class Hybrid(Recommender):
         parts: dict = {"h": h}
         if getattr(self, "vae_params", None) is None:
             return parts
-        from avrec.models.vae import _hidden
+        from avrec.models.vae import encoder_state
 
         collab = np.asarray(h @ self.weights, np.float32)
         _, _, sd_v = self._vae_parts(histories)
-        pre, inv = _hidden(self.vae_params, histories)
+        pre, inv = encoder_state(self.vae_params, histories)
         parts.update(sd_c=np.maximum(collab.std(axis=1), 1e-9), sd_v=sd_v[:, 0], pre=pre, inv=inv,
                      a=self.vae_weights(histories)[:, 0])
         return parts

@@ -91,7 +91,7 @@ def train_multvae(x: sp.csr_matrix, config: VAEConfig) -> dict[str, np.ndarray]:
     }
 
 
-def _hidden(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+def encoder_state(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """Pre-activation of the latent mean and each row's 1 / ||x||."""
     x = (histories > 0).astype(np.float32).tocsr()
     norm = np.sqrt(np.asarray(x.sum(axis=1)).ravel())
@@ -102,20 +102,20 @@ def _hidden(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> tuple[np
 
 def logits(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> np.ndarray:
     """``[n, items]`` decoder logits for each history (the latent mean, no sampling)."""
-    pre, _ = _hidden(params, histories)
+    pre, _ = encoder_state(params, histories)
     return np.tanh(pre) @ params["dec_w"] + params["dec_b"]
 
 
 def attributions(params: dict[str, np.ndarray], history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
     """``[len(items), n_history]``: gradient x input of each history item (in the order of
     ``history.indices``) on each item's logit, for one history row."""
-    pre, inv = _hidden(params, history[:1])
+    pre, inv = encoder_state(params, history[:1])
     return attributions_at(params, pre[0], float(inv[0]), history.indices, items)
 
 
 def attributions_at(params: dict[str, np.ndarray], pre: np.ndarray, inv: float,
                     hist_idx: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """:func:`attributions` from one row's :func:`_hidden` (``pre``, ``inv``) and history items."""
+    """:func:`attributions` from one row's :func:`encoder_state` (``pre``, ``inv``) and history items."""
     slope = 1.0 - np.tanh(pre) ** 2  # d tanh
     # d logit_i / d x_j = sum_k dec_w[k, i] * slope_k * enc_w[j, k] * inv  (normalisation held fixed)
     return (params["dec_w"][:, items].T * slope) @ params["enc_w"][hist_idx].T * inv
