@@ -112,8 +112,9 @@ Spearman correlation between content-predicted popularity and the held-out items
 interaction counts: {cells("spearman", "{:.3f}")}. Adding e5 title or text vectors, EfficientNet poster
 vectors, nearest-neighbour popularity in text or poster space, or poster file metadata to the
 regression left the correlation within 0.61-0.65 and did not raise its NDCG@10; a LambdaRank
-with more trees or leaves, bagged, or trained on three simulated partitions instead of one
-stayed within 0.427-0.435 (experiments of 2026-11-29, not kept). The hybrid,
+with more trees or leaves, bagged, trained on three simulated partitions instead of one, or
+given each item's mean propagated collaborative score over all training users (the population's
+demand as EASE sees it) stayed within 0.424-0.435 (experiments of 2026-11-29, not kept). The hybrid,
 which must *predict* popularity from content, matches the oracle's shared ranking on average; a
 target of 0.50 needs popularity knowledge that the catalog's content does not carry on this
 split (the spread over seeds is set by how popular each seed's held-out items happen to be)."""
