@@ -32,6 +32,17 @@ def avrec_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+def piano_action_items(n_items: int, genres: tuple[str, str] = ("Music|Ambient", "Action|Thriller")
+                       ) -> pd.DataFrame:
+    """The synthetic catalog the model tests share: odd items are calm piano pieces (``genres[0]``),
+    even items loud action (``genres[1]``), IDs ``i0``, ``i1``, ..."""
+    return pd.DataFrame({
+        "item_id": [f"i{n}" for n in range(n_items)],
+        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)],
+        "genres": [genres[0] if n % 2 else genres[1] for n in range(n_items)],
+    })
+
+
 @pytest.fixture
 def synthetic_dataset():
     """A small catalog with two clear taste groups (even/odd items), fixed seed."""
@@ -39,12 +50,8 @@ def synthetic_dataset():
 
     rng = np.random.default_rng(0)
     n_items, n_users = 40, 60
-    items = pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(n_items)],
-        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)],
-        "genres": ["Music|Ambient" if n % 2 else "Action|Thriller" for n in range(n_items)],
-        "kind": ["music" if n % 2 else "movie" for n in range(n_items)],
-    })
+    items = piano_action_items(n_items)
+    items["kind"] = ["music" if n % 2 else "movie" for n in range(n_items)]
     rows = []
     for u in range(n_users):
         group = u % 2

@@ -10,6 +10,7 @@ import pytest
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
+from tests.conftest import piano_action_items
 
 FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating", "vae"]
 CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
@@ -27,13 +28,10 @@ SMALL = {
 def data():
     rng = np.random.default_rng(0)
     n_items = 40
-    items = pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(n_items)] + ["cold-piano", "cold-action"],
-        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)]
-        + ["Calm piano nocturne", "Loud action explosion"],
-        "genres": ["Music|Ambient" if n % 2 else "Action|Thriller" for n in range(n_items)]
-        + ["Music|Ambient", "Action|Thriller"],
-    })
+    cold = pd.DataFrame({"item_id": ["cold-piano", "cold-action"],
+                         "title": ["Calm piano nocturne", "Loud action explosion"],
+                         "genres": ["Music|Ambient", "Action|Thriller"]})
+    items = pd.concat([piano_action_items(n_items), cold], ignore_index=True)
     rows = []
     for u in range(60):
         liked = [i for i in range(n_items) if i % 2 == u % 2]

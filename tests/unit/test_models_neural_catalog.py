@@ -12,6 +12,7 @@ from avrec.data import Dataset
 from avrec.evaluation.features import item_features
 from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
+from tests.conftest import piano_action_items
 
 SMALL = {
     "two-tower": {"dim": 32, "max_epochs": 12, "samples_per_user": 4, "patience": 12},
@@ -28,11 +29,7 @@ NEW = pd.DataFrame({
 def _dataset(items: pd.DataFrame | None = None) -> Dataset:
     rng = np.random.default_rng(0)
     n_items = 40
-    base = pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(n_items)],
-        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)],
-        "genres": ["Music|Ambient" if n % 2 else "Action|Thriller" for n in range(n_items)],
-    })
+    base = piano_action_items(n_items)
     rows = []
     for u in range(60):
         liked = [i for i in range(n_items) if i % 2 == u % 2]

@@ -11,6 +11,7 @@ import pytest
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
+from tests.conftest import piano_action_items
 
 SMALL = {"dim": 16, "samples_per_user": 2, "max_epochs": 1, "finetune_after_epochs": 1,
          "finetune_epochs": 1, "finetune_batch_items": 8}
@@ -20,11 +21,7 @@ SMALL = {"dim": 16, "samples_per_user": 2, "max_epochs": 1, "finetune_after_epoc
 def data():
     rng = np.random.default_rng(0)
     n_items = 16
-    items = pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(n_items)],
-        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)],
-        "genres": ["Music" if n % 2 else "Action" for n in range(n_items)],
-    })
+    items = piano_action_items(n_items, genres=("Music", "Action"))
     rows = [(f"u{u}", f"i{i}", 1_000_000 + t)
             for u in range(24)
             for t, i in enumerate(rng.choice(np.arange(u % 2, n_items, 2), 5, replace=False))]
