@@ -281,11 +281,13 @@ class Hybrid(Recommender):
         """Items the VAE saw in training (the others get the hybrid's score alone)."""
         return self.vae_params["warm"].astype(bool)
 
-    def _vae_parts(self, histories: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The VAE's logits, their per-row mean and spread over the VAE's warm items."""
-        from avrec.models.vae import logits
+    def _vae_parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The VAE's logits, their per-row mean and spread over the VAE's warm items
+        (``pre``: the histories' :func:`models.vae.encoder_state`, when already computed)."""
+        from avrec.models.vae import decode, logits
 
-        v = logits(self.vae_params, histories)
+        v = logits(self.vae_params, histories) if pre is None else decode(self.vae_params, pre)
         warm = self.vae_warm
         mu = v[:, warm].mean(axis=1, keepdims=True)
         sd = v[:, warm].std(axis=1, keepdims=True)
@@ -358,8 +360,8 @@ class Hybrid(Recommender):
         from avrec.models.vae import encoder_state
 
         collab = np.asarray(h @ self.weights, np.float32)
-        _, _, sd_v = self._vae_parts(histories)
         pre, inv = encoder_state(self.vae_params, histories)
+        _, _, sd_v = self._vae_parts(histories, pre)
         parts.update(sd_c=np.maximum(collab.std(axis=1), 1e-9), sd_v=sd_v[:, 0], pre=pre, inv=inv,
                      a=self.vae_weights(histories)[:, 0])
         return parts

@@ -103,6 +103,11 @@ def encoder_state(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> tu
 def logits(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> np.ndarray:
     """``[n, items]`` decoder logits for each history (the latent mean, no sampling)."""
     pre, _ = encoder_state(params, histories)
+    return decode(params, pre)
+
+
+def decode(params: dict[str, np.ndarray], pre: np.ndarray) -> np.ndarray:
+    """Decoder logits from the latent mean's pre-activation (:func:`encoder_state`)."""
     return np.tanh(pre) @ params["dec_w"] + params["dec_b"]
 
 
