@@ -16,8 +16,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.coldmap import propagate_to_cold
 from avrec.models.content import Content, ContentConfig
 from avrec.models.ease import ease_weights, side_features
+from avrec.models.vae import grow_items
 
 
 class HybridConfig(ModelConfig):
@@ -79,28 +81,6 @@ class HybridConfig(ModelConfig):
     vae: dict = Field(default_factory=dict)
 
 
-def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray,
-                      neighbors: int, temperature: float) -> np.ndarray:
-    """Fill cold items' columns and rows of an item x item weight matrix from warm neighbours."""
-    cold = np.flatnonzero(~warm)
-    warm_idx = np.flatnonzero(warm)
-    if len(cold) == 0 or len(warm_idx) == 0:
-        return weights
-    sim = vectors[cold] @ vectors[warm_idx].T
-    k = min(neighbors, len(warm_idx))
-    nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    s = np.take_along_axis(sim, nn, axis=1) / temperature
-    w = np.exp(s - s.max(axis=1, keepdims=True))
-    w /= w.sum(axis=1, keepdims=True)
-    mix = np.zeros((len(cold), len(weights)), dtype=np.float32)
-    np.put_along_axis(mix, warm_idx[nn], w.astype(np.float32), axis=1)
-    out = weights.copy()
-    out[:, cold] = weights @ mix.T
-    out[cold, :] = mix @ weights
-    out[cold, cold] = 0.0
-    return out
-
-
 def rating_factors(data: TrainData, weight: float) -> sp.csr_matrix | None:
     """Users x items weights ``1 + weight * (rating - mean) / 2`` on the training pairs (1 where
     a pair has no rating); None when ``weight`` is 0 or the data has no ratings."""
@@ -114,16 +94,6 @@ def rating_factors(data: TrainData, weight: float) -> sp.csr_matrix | None:
     factor = (x + bonus.multiply(x)).tocsr()  # 1 + bonus on the training pairs
     factor.data = np.maximum(factor.data, 0.05).astype(np.float32)
     return factor
-
-
-def _grow_vae(params: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """VAE weights for ``n`` more catalog items: no input weight, and marked not warm."""
-    out = dict(params)
-    out["enc_w"] = np.vstack([params["enc_w"], np.zeros((n, params["enc_w"].shape[1]), np.float32)])
-    out["dec_w"] = np.hstack([params["dec_w"], np.zeros((params["dec_w"].shape[0], n), np.float32)])
-    out["dec_b"] = np.concatenate([params["dec_b"], np.full(n, params["dec_b"].min(), np.float32)])
-    out["warm"] = np.concatenate([params["warm"], np.zeros(n, bool)])
-    return out
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -413,7 +383,7 @@ class Hybrid(Recommender):
         grown[:n_old, :n_old] = self.weights
         self.prior = np.concatenate([self.prior, np.full(n_new - n_old, self.prior.min(), np.float32)])
         if getattr(self, "vae_params", None) is not None:  # the VAE cannot place new items
-            self.vae_params = _grow_vae(self.vae_params, n_new - n_old)
+            self.vae_params = grow_items(self.vae_params, n_new - n_old)
         if self.short is not None:  # new items: no first-choice evidence either way
             short = np.zeros((n_new, n_new), dtype=np.float32)
             short[:n_old, :n_old] = self.short

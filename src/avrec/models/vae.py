@@ -145,3 +145,13 @@ class MultVAE(Recommender):
 
     def _set_state(self, state, path) -> None:
         self.params = {k: state[k] for k in PARAMS}
+
+
+def grow_items(params: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """VAE weights for ``n`` more catalog items: no input weight, and marked not warm."""
+    out = dict(params)
+    out["enc_w"] = np.vstack([params["enc_w"], np.zeros((n, params["enc_w"].shape[1]), np.float32)])
+    out["dec_w"] = np.hstack([params["dec_w"], np.zeros((params["dec_w"].shape[0], n), np.float32)])
+    out["dec_b"] = np.concatenate([params["dec_b"], np.full(n, params["dec_b"].min(), np.float32)])
+    out["warm"] = np.concatenate([params["warm"], np.zeros(n, bool)])
+    return out
