@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 
 from avrec.data import Dataset
 from avrec.data.vocab import Vocabulary
-from avrec.models.base import Recommender, TrainData, top_k
+from avrec.models.base import Recommender, TrainData, csr_row, top_k
 from avrec.models.registry import create_model
 
 
@@ -26,6 +26,19 @@ def test_top_k_matches_full_sort(scores, k):
     np.testing.assert_array_equal(top, expected)
     np.testing.assert_array_equal(np.take_along_axis(scores, idx, 1), top)
     assert all(len(set(row)) == kk for row in idx)
+
+
+def test_csr_row_is_the_row_with_its_stored_order():
+    import scipy.sparse as sp
+
+    m = sp.csr_matrix((np.array([3.0, 1.0, 2.0, 5.0], np.float32), np.array([4, 0, 2, 1]),
+                       np.array([0, 3, 3, 4])), shape=(3, 6))
+    for n in range(3):
+        row = csr_row(m, n)
+        assert row.shape == (1, 6)
+        np.testing.assert_array_equal(row.toarray(), m[n].toarray())
+        np.testing.assert_array_equal(row.indices, m[n].indices)  # unsorted order kept
+    assert csr_row(m, 1).nnz == 0
 
 
 def test_vocabulary_round_trip(tmp_path):

@@ -37,3 +37,16 @@ def test_request_vectors_are_the_encoders_and_the_memo_stays_bounded(monkeypatch
     again = model.encode_queries(["drums", "piano for studying"])
     assert len(model._query_memo) <= 2
     np.testing.assert_allclose(again[1], direct[0], atol=1e-6)
+
+
+def test_titles_are_cached_per_catalog_and_missing_ones_name_the_item_id():
+    from types import SimpleNamespace
+
+    from avrec.rerank.explain import _name
+
+    cat = pd.DataFrame({"title": ["Heat (1995)", None]})
+    model = SimpleNamespace(catalog=cat, item_vocab=SimpleNamespace(ids=np.array(["i1", "i2"])))
+    assert [_name(model, 0), _name(model, 1)] == ["Heat (1995)", "i2"]
+    model.catalog = pd.concat([cat, pd.DataFrame({"title": ["Ran (1985)"]})], ignore_index=True)
+    model.item_vocab.ids = np.array(["i1", "i2", "i3"])
+    assert _name(model, 2) == "Ran (1985)"

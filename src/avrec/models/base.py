@@ -162,6 +162,14 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(part_scores, order, axis=1)
 
 
+def csr_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Row ``n`` of ``m`` as a 1-row CSR matrix sharing its arrays (``m[n]`` without the
+    indexing machinery: explanations take one row per request)."""
+    a, b = m.indptr[n], m.indptr[n + 1]
+    return sp.csr_matrix((m.data[a:b], m.indices[a:b], np.array([0, b - a], m.indptr.dtype)),
+                         shape=(1, m.shape[1]))
+
+
 class Recommender(ABC):
     """Base class of all models. Subclasses set ``name`` and ``Config`` and implement
     ``_fit``, ``score`` and (for persistence) ``_state`` / ``_set_state``."""
@@ -224,7 +232,7 @@ class Recommender(ABC):
         rows = []
         for n, hist in enumerate(histories):
             if hist is None:
-                rows.append(base[n])
+                rows.append(csr_row(base, n))
                 continue
             idx = self.item_vocab.lookup(list(hist))[::-1]  # most recent first
             idx = idx[idx >= 0]
@@ -346,7 +354,7 @@ class Recommender(ABC):
                       ) -> list[list[str]]:
         """:meth:`explain` for each row of a batch (``items[n]``: row ``n``'s recommended
         item indices); models override it to share work across the rows."""
-        return [self.explain(histories[n], row_items, queries[n] if queries else None, int(users[n]))
+        return [self.explain(csr_row(histories, n), row_items, queries[n] if queries else None, int(users[n]))
                 for n, row_items in enumerate(items)]
 
     # ---- persistence ----------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.base import ModelConfig, Recommender, TrainData, csr_row
 from avrec.models.coldmap import propagate_to_cold
 from avrec.models.content import Content, ContentConfig
 from avrec.models.ease import ease_weights, side_features
@@ -368,7 +368,7 @@ class Hybrid(Recommender):
         for n, row_items in enumerate(items):
             idx = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
             contrib = self._row_contributions(parts, n, idx, np.asarray(row_items)) if len(idx) else None
-            out.append(self.explain(histories[n], row_items, queries[n] if queries else None,
+            out.append(self.explain(csr_row(histories, n), row_items, queries[n] if queries else None,
                                     int(users[n]), contrib=contrib))
         return out
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,41 +15,58 @@ from avrec.data.dataset import split_multi
 MAX_REASONS = 2
 
 
-def _titles(model) -> pd.Series | None:
-    cat = model.catalog
-    return None if cat is None or "title" not in cat else cat["title"]
+#: id(owner) -> (weak reference to it, {key: per-item values}); entries leave with the owner
+_CACHE: dict[int, tuple[weakref.ref, dict[str, Sequence]]] = {}
 
 
-#: id(catalog) -> (weak reference to it, {column: split values}); entries leave with the catalog
-_SPLIT: dict[int, tuple[weakref.ref, dict[str, list[list[str]]]]] = {}
+def _per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence:
+    """``make()`` (``n`` values, one per item), computed once per ``owner`` object, the
+    catalog or training matrix it is derived from (a grown catalog or matrix is a new object;
+    a changed ``n`` recomputes)."""
+    ident = id(owner)
+    entry = _CACHE.get(ident)
+    if entry is None or entry[0]() is not owner:
+        entry = (weakref.ref(owner), {})
+        _CACHE[ident] = entry
+        weakref.finalize(owner, _CACHE.pop, ident, None)
+    cache = entry[1]
+    if len(cache.get(key, ())) != n:
+        cache[key] = make()
+    return cache[key]
 
 
 def split_values(catalog: pd.DataFrame, col: str) -> list[list[str]]:
-    """``split_multi`` of every row of ``catalog[col]``, computed once per catalog object
-    (a grown catalog is a new DataFrame; a changed length recomputes)."""
-    key = id(catalog)
-    entry = _SPLIT.get(key)
-    if entry is None or entry[0]() is not catalog:
-        entry = (weakref.ref(catalog), {})
-        _SPLIT[key] = entry
-        weakref.finalize(catalog, _SPLIT.pop, key, None)
-    cache = entry[1]
-    if len(cache.get(col, ())) != len(catalog):
-        cache[col] = [split_multi(v) for v in catalog[col].tolist()]
-    return cache[col]
+    """``split_multi`` of every row of ``catalog[col]`` (cached per catalog object)."""
+    return _per_item(catalog, len(catalog), "split:" + col,
+                     lambda: [split_multi(v) for v in catalog[col].tolist()])
 
 
-def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]) -> list[str]:
-    if catalog is None or not others:
+def _titles(catalog: pd.DataFrame | None) -> list[str] | None:
+    """Every row's title ("" where missing), cached per catalog object."""
+    if catalog is None or "title" not in catalog:
+        return None
+    return _per_item(catalog, len(catalog), "title",
+                     lambda: ["" if pd.isna(v) else str(v) for v in catalog["title"].tolist()])
+
+
+def _attribute_lists(catalog: pd.DataFrame | None) -> list[list[list[str]]]:
+    """The split genres and tags of every catalog row (the columns the catalog has)."""
+    if catalog is None:
         return []
+    return [split_values(catalog, col) for col in ("genres", "tags") if col in catalog]
+
+
+def _shared(lists: list[list[list[str]]], item: int, others: list[int]) -> list[str]:
     out: list[str] = []
-    for col in ("genres", "tags"):
-        if col not in catalog:
-            continue
-        values = split_values(catalog, col)
+    for values in lists:
         theirs = {v for o in others for v in values[o]}
         out += [v for v in values[item] if v in theirs]
     return list(dict.fromkeys(out))[:3]
+
+
+def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]) -> list[str]:
+    """Up to three genres or tags of ``item`` that ``others`` also have."""
+    return _shared(_attribute_lists(catalog), item, others) if others else []
 
 
 def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
@@ -58,10 +76,11 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
     ``contrib``, the same computed beforehand for a batch); a request is cited with the
     item's similarity to it; otherwise says what the score rests on."""
     hist_idx = history.indices
-    titles = _titles(model)
     if contrib is None and len(hist_idx):
         contrib = model.contributions(history, items, user)
     query_sim = _query_similarity(model, query, items)
+    titles, lists = _titles(model.catalog), _attribute_lists(model.catalog)
+    ids = model.item_vocab.ids
     out = []
     for n, item in enumerate(items):
         if query_sim is not None:
@@ -76,9 +95,9 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
         order = np.argsort(-contrib[n])[:MAX_REASONS]
         top = [int(hist_idx[j]) for j in order if contrib[n, j] > 0]
         share = contrib[n, order].clip(min=0).sum() / max(contrib[n].clip(min=0).sum(), 1e-9)
-        names = [str(titles.iloc[j]) if titles is not None else model.item_vocab.ids[j] for j in top]
+        names = [(titles[j] if titles is not None else "") or str(ids[j]) for j in top]
         text = "because you liked " + " and ".join(names) + f" ({share:.0%} of the score)"
-        attrs = shared_attributes(model.catalog, int(item), top)
+        attrs = _shared(lists, int(item), top)
         if attrs:
             text += "; shares " + ", ".join(attrs)
         out.append(text)
@@ -95,15 +114,17 @@ def _query_similarity(model, query: str | None, items: np.ndarray) -> np.ndarray
 
 def _fallback(model, item: int) -> str:
     if model.train_matrix is not None:
-        count = int(model.train_matrix[:, item].nnz)
+        m = model.train_matrix
+        count = int(_per_item(m, m.shape[1], "count", lambda: m.getnnz(axis=0))[item])
         if count:
             return f"popular: {count} people interacted with it"
     return "new item (no interactions yet), ranked by its content"
 
 
 def _name(model, item: int) -> str:
-    titles = _titles(model)
-    return str(titles.iloc[item]) if titles is not None else str(model.item_vocab.ids[item])
+    """The item's title, or its ID where the catalog has none."""
+    titles = _titles(model.catalog)
+    return (titles[item] if titles is not None else "") or str(model.item_vocab.ids[item])
 
 
 def _people(catalog: pd.DataFrame | None, item: int) -> set[str]:
