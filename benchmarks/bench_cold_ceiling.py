@@ -127,7 +127,9 @@ given each item's mean propagated collaborative score over all training users (t
 demand as EASE sees it) stayed within 0.424-0.435 (experiments of 2026-11-29, not kept). Two more
 on 2026-11-29: a title-familiarity score from the decoder of the bundled English Whisper model
 (log-probability of each title after a prompt, over silent audio) correlates only 0.09 with the
-items' interaction counts; a Poisson objective for the popularity regression raises the
+items' interaction counts; the English text encoder fine-tuned (top two layers and a linear head)
+to regress log(1 + interactions) from title, director and cast reaches a correlation of 0.47 alone
+and 0.60 when its ranks are averaged with the regression's; a Poisson objective for the popularity regression raises the
 predicted-popularity ranking to 0.272 but leaves the hybrid at 0.430 (0.489, 0.356, 0.445). With the
 held-out items' true popularity given to the cold ranker in place of the prediction (an oracle,
 for calibration only; not kept), the hybrid reaches 0.602 on seed 0: the personalised features work; the
