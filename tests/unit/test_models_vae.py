@@ -108,3 +108,20 @@ def test_hybrid_vae_explanations_and_persistence(hybrid, tmp_path):
     assert added == ["new-piano"] and again.vae_params["enc_w"].shape[0] == len(again.item_vocab)
     rec = again.recommend(["u0"], k=3, candidates=[["new-piano", "cold-space", "cold-piano"]])
     assert len(rec.items[0]) == 3 and np.isfinite(rec.scores[0]).all()
+
+
+def test_hybrid_skips_the_faded_prior_without_changing_scores(data, monkeypatch):
+    """Rows whose short-history prior has faded below PRIOR_CUTOFF skip the co-occurrence
+    products; their scores stay as with the prior computed, and mixed batches stay row-exact."""
+    from avrec.models import hybrid as hybrid_module
+
+    model = create_model("hybrid", {"prior_shrink": 0.25, "vae": SMALL}).fit(data)
+    users = model.user_vocab.lookup(["u0", "u1", "", "u2"])
+    hist = model.history_matrix(users, [None, None, ["i3"], None])
+    assert 50.0 * np.exp(-7 / 0.25) < hybrid_module.PRIOR_CUTOFF  # the 8-item rows skip it
+    skipped = model.score(users, hist)
+    monkeypatch.setattr(hybrid_module, "PRIOR_CUTOFF", 0.0)
+    full = model.score(users, hist)
+    np.testing.assert_array_equal(skipped[2], full[2])  # one item: the prior is used, same rows
+    np.testing.assert_allclose(skipped, full, rtol=0, atol=1e-6 * np.abs(full).max())
+    assert (np.argsort(-skipped, axis=1)[:, :10] == np.argsort(-full, axis=1)[:, :10]).all()

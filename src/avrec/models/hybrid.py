@@ -96,6 +96,11 @@ def rating_factors(data: TrainData, weight: float) -> sp.csr_matrix | None:
     return factor
 
 
+#: rows whose short-history prior weight is below this skip it (about 75 or more history items
+#: with the default prior_weight and prior_shrink)
+PRIOR_CUTOFF = 1e-9
+
+
 def _zscore(x: np.ndarray) -> np.ndarray:
     sd = x.std(axis=1, keepdims=True)
     return (x - x.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
@@ -225,11 +230,16 @@ class Hybrid(Recommender):
         if self.config.prior_weight > 0:
             n_hist = np.diff(histories.indptr).astype(np.float32)
             fade = self.config.prior_weight * np.exp(-np.maximum(n_hist - 1, 0) / self.config.prior_shrink)
-            sd = collab.std(axis=1, keepdims=True)
-            prior = self.cooccurrence(histories)
-            if self.short is not None:
-                prior = prior + _zscore(np.asarray((histories > 0).astype(np.float32) @ self.short))
-            scores = scores + (fade[:, None] * np.where(sd > 0, sd, 1.0)) * prior
+            # the prior has faded out of long histories (PRIOR_CUTOFF: far below float32
+            # resolution of the scores); only the other rows pay for the co-occurrence products
+            rows = np.flatnonzero(fade > PRIOR_CUTOFF)
+            if len(rows):
+                sub = histories[rows] if len(rows) < len(fade) else histories
+                sd = collab[rows].std(axis=1, keepdims=True)
+                prior = self.cooccurrence(sub)
+                if self.short is not None:
+                    prior = prior + _zscore(np.asarray((sub > 0).astype(np.float32) @ self.short))
+                scores[rows] += (fade[rows, None] * np.where(sd > 0, sd, 1.0)) * prior
         if getattr(self, "vae_params", None) is not None:
             scores = self._with_vae(scores, histories)
         if queries is not None and any(queries):
