@@ -229,17 +229,25 @@ class Recommender(ABC):
         base.eliminate_zeros()  # unknown users: truly empty rows
         if histories is None or all(h is None for h in histories):
             return base
-        rows = []
+        cols, vals, lengths = [], [], []
         for n, hist in enumerate(histories):
             if hist is None:
-                rows.append(csr_row(base, n))
-                continue
-            idx = self.item_vocab.lookup(list(hist))[::-1]  # most recent first
-            idx = idx[idx >= 0]
-            idx, first = np.unique(idx, return_index=True)  # a repeated item counts as recent
-            rows.append(sp.csr_matrix(((first + 1).astype(np.float32), (np.zeros(len(idx), int), idx)),
-                                      shape=(1, n_items)))
-        return sp.vstack(rows).tocsr() if rows else base
+                a, b = base.indptr[n], base.indptr[n + 1]
+                idx, rank = base.indices[a:b], base.data[a:b]
+            else:
+                idx = self.item_vocab.lookup(list(hist))[::-1]  # most recent first
+                idx = idx[idx >= 0]
+                idx, first = np.unique(idx, return_index=True)  # a repeated item counts as recent
+                rank = first + 1
+            cols.append(idx)
+            vals.append(rank)
+            lengths.append(len(idx))
+        if not cols:
+            return base
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        return sp.csr_matrix((np.concatenate(vals).astype(np.float32),
+                              np.concatenate(cols).astype(base.indices.dtype), indptr),
+                             shape=(len(cols), n_items))
 
     def rank(self, users: np.ndarray, histories: sp.csr_matrix, k: int, *,
              exclude: sp.csr_matrix | None = None, candidates: np.ndarray | None = None,
