@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 
 from avrec.data import Dataset
 from avrec.data.vocab import Vocabulary
-from avrec.models.base import Recommender, TrainData, csr_row, top_k
+from avrec.models.arrays import csr_row, top_k
+from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 
 

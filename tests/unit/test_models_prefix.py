@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from avrec.models.base import recency_matrix
+from avrec.models.arrays import recency_matrix
 from avrec.models.prefix import first_items, prefix_weights
 
 

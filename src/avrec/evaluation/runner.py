@@ -17,7 +17,8 @@ from avrec.evaluation import metrics as M
 from avrec.evaluation.features import content_vectors
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
-from avrec.models.base import Recommender, TrainData, top_k
+from avrec.models.arrays import top_k
+from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 
 RANKING_BASELINES = ("popularity", "itemknn", "ease", "als")

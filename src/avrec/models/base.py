@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from avrec.data.dataset import Dataset
 from avrec.data.vocab import Vocabulary
+from avrec.models.arrays import csr_row, recency_matrix, top_k
 
 MANIFEST = "manifest.json"
 STATE = "state.npz"
@@ -122,15 +123,6 @@ class TrainData:
         return len(self.item_vocab)
 
 
-def recency_matrix(rows: np.ndarray, cols: np.ndarray, times: np.ndarray,
-                   shape: tuple[int, int]) -> sp.csr_matrix:
-    """1 for each user's most recent item, 2 for the one before, ... (ties: file order)."""
-    frame = pd.DataFrame({"r": rows, "c": cols, "t": times, "o": np.arange(len(rows))})
-    frame = frame.sort_values(["r", "t", "o"]).drop_duplicates(["r", "c"], keep="last")
-    rank = frame.groupby("r").cumcount(ascending=False).to_numpy() + 1
-    return sp.csr_matrix((rank.astype(np.float32), (frame["r"], frame["c"])), shape=shape)
-
-
 @dataclass
 class Recommendations:
     """Top-k lists for a batch of requests, with external IDs."""
@@ -147,27 +139,6 @@ class Recommendations:
             rec["explanations"] = self.explanations[n] if self.explanations else []
             out.append(rec)
         return out
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k of a dense score matrix, best first; ``-inf`` entries sort last."""
-    n, m = scores.shape
-    k = min(k, m)
-    if k <= 0:
-        return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1)
-    return idx, np.take_along_axis(part_scores, order, axis=1)
-
-
-def csr_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Row ``n`` of ``m`` as a 1-row CSR matrix sharing its arrays (``m[n]`` without the
-    indexing machinery: explanations take one row per request)."""
-    a, b = m.indptr[n], m.indptr[n + 1]
-    return sp.csr_matrix((m.data[a:b], m.indices[a:b], np.array([0, b - a], m.indptr.dtype)),
-                         shape=(1, m.shape[1]))
 
 
 class Recommender(ABC):

@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from avrec.models.base import ModelConfig, Recommender, TrainData, csr_row
+from avrec.models.arrays import csr_row
+from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.coldmap import propagate_to_cold
 from avrec.models.content import Content, ContentConfig
 from avrec.models.ease import ease_weights, side_features
