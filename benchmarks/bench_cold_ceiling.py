@@ -162,7 +162,9 @@ on 2026-11-29: a title-familiarity score from the decoder of the bundled English
 (log-probability of each title after a prompt, over silent audio) correlates only 0.09 with the
 items' interaction counts; the English text encoder fine-tuned (top two layers and a linear head)
 to regress log(1 + interactions) from title, director and cast reaches a correlation of 0.47 alone
-and 0.60 when its ranks are averaged with the regression's; a Poisson objective for the popularity regression raises the
+and 0.60 when its ranks are averaged with the regression's; the regression's item columns (year, plot, poster, cast size, people's popularity) handed to
+the ranker itself reached 0.442 on these seeds but fell to 0.355 against 0.377 on seeds 3-4; a
+Poisson objective for the popularity regression raises the
 predicted-popularity ranking to 0.272 but leaves the hybrid at 0.430 (0.489, 0.356, 0.445). With the
 held-out items' true popularity given to the cold ranker in place of the prediction (an oracle,
 for calibration only; not kept), the hybrid reaches 0.602 on seed 0: the personalised features work; the
