@@ -152,26 +152,30 @@ interactions (an oracle, not a model): it shows how much of this metric is plain
 | **test popularity (oracle: reads the answers)** | {cells("oracle")} |
 {hybrid_row}
 Spearman correlation between content-predicted popularity and the held-out items' test
-interaction counts: {cells("spearman", "{:.3f}")}. Adding e5 title or text vectors, EfficientNet poster
-vectors, nearest-neighbour popularity in text or poster space, or poster file metadata to the
-regression left the correlation within 0.61-0.65 and did not raise its NDCG@10; a LambdaRank
-with more trees or leaves, bagged, trained on three simulated partitions instead of one, or
-given each item's mean propagated collaborative score over all training users (the population's
-demand as EASE sees it) stayed within 0.424-0.435 (experiments of 2026-11-29, not kept). Two more
-on 2026-11-29: a title-familiarity score from the decoder of the bundled English Whisper model
-(log-probability of each title after a prompt, over silent audio) correlates only 0.09 with the
-items' interaction counts; the English text encoder fine-tuned (top two layers and a linear head)
-to regress log(1 + interactions) from title, director and cast reaches a correlation of 0.47 alone
-and 0.60 when its ranks are averaged with the regression's; the regression's item columns (year, plot, poster, cast size, people's popularity) handed to
-the ranker itself reached 0.442 on these seeds but fell to 0.355 against 0.377 on seeds 3-4; a
-Poisson objective for the popularity regression raises the
-predicted-popularity ranking to 0.272 but leaves the hybrid at 0.430 (0.489, 0.356, 0.445). With the
-held-out items' true popularity given to the cold ranker in place of the prediction (an oracle,
-for calibration only; not kept), the hybrid reaches 0.602 on seed 0: the personalised features work; the
-missing part is popularity that content does not reveal. The hybrid,
-which must *predict* popularity from content, matches the oracle's shared ranking on average; a
-target of 0.50 needs popularity knowledge that the catalog's content does not carry on this
-split (the spread over seeds is set by how popular each seed's held-out items happen to be).
+interaction counts: {cells("spearman", "{:.3f}")}. Tried to do better (experiments of 2026-11-29, not kept):
+
+- in the popularity regression: e5 title or text vectors, EfficientNet poster vectors,
+  nearest-neighbour popularity in text or poster space, poster file metadata (correlation
+  within 0.61-0.65, no gain in NDCG@10); a Poisson objective (its own ranking 0.272, the hybrid
+  0.430: 0.489, 0.356, 0.445);
+- world knowledge from the bundled models: a title-familiarity score from the decoder of the
+  English Whisper model (log-probability of each title after a prompt, over silent audio)
+  correlates 0.09 with the interaction counts; the English text encoder fine-tuned (top two
+  layers and a linear head) to regress log(1 + interactions) from title, director and cast
+  reaches 0.47 alone and 0.60 with its ranks averaged with the regression's;
+- in the cold ranker (LambdaRank): more trees or leaves, bagging, three simulated partitions
+  instead of one, each item's mean propagated collaborative score over all training users (the
+  population's demand as EASE sees it): 0.424-0.435; the regression's item columns (year, plot,
+  poster, cast size, people's popularity) given to the ranker directly: 0.442 on these seeds but
+  0.355 against 0.377 on seeds 3-4.
+
+Calibration (an oracle, not kept): with the held-out items' true popularity given to the cold
+ranker in place of the prediction, the hybrid reaches 0.602 on seed 0 (0.480 with the
+prediction). The personalised features work; what is missing is popularity that content does
+not reveal. The hybrid, which must *predict* popularity from content, matches the oracle's
+shared ranking on average; a target of 0.50 needs popularity knowledge that the catalog's
+content does not carry on this split (the spread over seeds is set by how popular each seed's
+held-out items happen to be).
 {activity}"""
     write_section("cold-ceiling", "Cold items: how much is popularity", body,
                   "benchmarks/bench_cold_ceiling.py")
