@@ -228,3 +228,45 @@ def fit_cold_ranker(data: TrainData, collab_view: Callable[[TrainData, np.ndarra
                             verbose=-1, random_state=seed)
     ranker.fit(np.vstack(xs), np.concatenate(ys), group=groups)
     return ranker.booster_
+
+
+def fit_for(fit_sub: Callable[[TrainData], object], data: TrainData, vectors: np.ndarray,
+            cold: np.ndarray, folds: int, trees: int, seed: int) -> tuple[object, dict[str, np.ndarray]]:
+    """The ranker and the real cold items' signals for a model whose sub-models (fitted on
+    views by ``fit_sub``) have ``history_weights``, ``weights`` (item x item) and training
+    matrices, as the hybrid does."""
+
+    def collab_view(view: TrainData, hidden: np.ndarray):
+        sub = fit_sub(view)
+        hist = sub.train_recency if sub.train_recency is not None else sub.train_matrix
+        users = np.arange(hist.shape[0])
+        return hist, np.asarray(sub.history_weights(hist, users) @ sub.weights[:, hidden], np.float32)
+
+    booster = fit_cold_ranker(data, collab_view, vectors, folds, trees, seed)
+    signals = item_signals(data, vectors, cold, seed)
+    signals["user_year"] = last_active_year(data)
+    return booster, signals
+
+
+def user_pair_features(signals: dict[str, np.ndarray], users: np.ndarray, histories: sp.csr_matrix,
+                       part: np.ndarray) -> np.ndarray:
+    """:func:`pair_features` for training users ``users`` (-1: unknown, no active year)."""
+    known = signals["user_year"]
+    users = np.asarray(users)
+    ok = (users >= 0) & (users < len(known))
+    year = np.where(ok, known[np.where(ok, users, 0)], np.nan)
+    return pair_features(histories, part, signals, year)
+
+
+def rerank(booster, signals: dict[str, np.ndarray], users: np.ndarray, histories: sp.csr_matrix,
+           collab: np.ndarray) -> np.ndarray:
+    """``collab`` with the cold candidates' scores replaced by the ranker's, moved to each
+    user's mean and spread of the collaborative scores of those items."""
+    cand = signals["cand"]
+    part = collab[:, cand]
+    r = booster.predict(user_pair_features(signals, users, histories, part), num_threads=1)
+    r = r.reshape(part.shape)
+    rz = (r - r.mean(axis=1, keepdims=True)) / np.maximum(r.std(axis=1, keepdims=True), 1e-9)
+    out = collab.copy()
+    out[:, cand] = part.mean(axis=1, keepdims=True) + part.std(axis=1, keepdims=True) * rz
+    return out

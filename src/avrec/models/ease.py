@@ -7,6 +7,9 @@ Two optional extensions (off by default, so ``ease`` stays the published baselin
 - ``side_weight``: content as extra co-occurrence evidence (collective EASE): the Gram matrix
   gets ``side_weight * F F^T`` for item features ``F`` (genres, people, text vectors), so items
   that share a director or a story lean on each other where interactions are thin.
+
+:func:`rating_factors` turns explicit ratings into per-interaction weights of EASE's input (the
+hybrid uses it there and for the history at scoring time).
 """
 
 from __future__ import annotations
@@ -92,3 +95,18 @@ class EASE(Recommender):
 
     def _set_state(self, state, path) -> None:
         self.weights = state["weights"]
+
+
+def rating_factors(data: TrainData, weight: float) -> sp.csr_matrix | None:
+    """Users x items weights ``1 + weight * (rating - mean) / 2`` on the training pairs (1 where
+    a pair has no rating); None when ``weight`` is 0 or the data has no ratings."""
+    if weight <= 0 or data.ratings is None or data.ratings.nnz == 0:
+        return None
+    x = (data.matrix > 0).astype(np.float32).tocsr()
+    r = data.ratings.tocsr()
+    mean = float(r.data.mean())
+    bonus = r.copy()
+    bonus.data = weight * (bonus.data - mean) / 2.0
+    factor = (x + bonus.multiply(x)).tocsr()  # 1 + bonus on the training pairs
+    factor.data = np.maximum(factor.data, 0.05).astype(np.float32)
+    return factor

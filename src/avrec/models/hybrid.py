@@ -19,7 +19,7 @@ from avrec.models.arrays import csr_row
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.coldmap import propagate_to_cold
 from avrec.models.content import Content, ContentConfig
-from avrec.models.ease import ease_weights, side_features
+from avrec.models.ease import ease_weights, rating_factors, side_features
 from avrec.models.vae import grow_items
 
 
@@ -82,21 +82,6 @@ class HybridConfig(ModelConfig):
     vae: dict = Field(default_factory=dict)
 
 
-def rating_factors(data: TrainData, weight: float) -> sp.csr_matrix | None:
-    """Users x items weights ``1 + weight * (rating - mean) / 2`` on the training pairs (1 where
-    a pair has no rating); None when ``weight`` is 0 or the data has no ratings."""
-    if weight <= 0 or data.ratings is None or data.ratings.nnz == 0:
-        return None
-    x = (data.matrix > 0).astype(np.float32).tocsr()
-    r = data.ratings.tocsr()
-    mean = float(r.data.mean())
-    bonus = r.copy()
-    bonus.data = weight * (bonus.data - mean) / 2.0
-    factor = (x + bonus.multiply(x)).tocsr()  # 1 + bonus on the training pairs
-    factor.data = np.maximum(factor.data, 0.05).astype(np.float32)
-    return factor
-
-
 #: rows whose short-history prior weight is below this skip it (about 75 or more history items
 #: with the default prior_weight and prior_shrink)
 PRIOR_CUTOFF = 1e-9
@@ -156,45 +141,14 @@ class Hybrid(Recommender):
     def _fit_cold_ranker(self, data: TrainData, cold: np.ndarray) -> None:
         """models.coldrank: simulated cold start over the warm items with sub-models like this
         one (without their own ranker), then the item signals of the real cold items."""
-        try:
-            from avrec.models.coldrank import fit_cold_ranker, item_signals, last_active_year
-        except ImportError:  # lightgbm is an optional dependency
-            return
+        from avrec.models.coldrank import fit_for
+
         sub_config = self.config.model_copy(update={"cold_rank_share": 0.0, "query_encoder": None,
                                                      "vae_weight": 0.0})
-
-        def collab_view(view: TrainData, hidden: np.ndarray):
-            sub = Hybrid(sub_config).fit(view)
-            hist = sub.train_recency if sub.train_recency is not None else sub.train_matrix
-            users = np.arange(hist.shape[0])
-            return hist, np.asarray(sub.history_weights(hist, users) @ sub.weights[:, hidden], np.float32)
-
         c = self.config
-        self.cold_ranker = fit_cold_ranker(data, collab_view, self.content.vectors,
-                                           c.cold_rank_folds, c.cold_rank_trees, c.seed)
-        self.cold_signals = item_signals(data, self.content.vectors, cold, c.seed)
-        self.cold_signals["user_year"] = last_active_year(data)
-
-    def rank_cold(self, users: np.ndarray, histories: sp.csr_matrix, collab: np.ndarray) -> np.ndarray:
-        """``collab`` with the fit-time cold items' scores replaced by the cold ranker's,
-        moved to each user's mean and spread of the collaborative scores of those items."""
-        cand = self.cold_signals["cand"]
-        part = collab[:, cand]
-        r = self.cold_ranker.predict(self._cold_features(users, histories, part), num_threads=1)
-        r = r.reshape(part.shape)
-        rz = (r - r.mean(axis=1, keepdims=True)) / np.maximum(r.std(axis=1, keepdims=True), 1e-9)
-        out = collab.copy()
-        out[:, cand] = part.mean(axis=1, keepdims=True) + part.std(axis=1, keepdims=True) * rz
-        return out
-
-    def _cold_features(self, users: np.ndarray, histories: sp.csr_matrix, part: np.ndarray) -> np.ndarray:
-        from avrec.models.coldrank import pair_features
-
-        known = self.cold_signals["user_year"]
-        users = np.asarray(users)
-        ok = (users >= 0) & (users < len(known))
-        year = np.where(ok, known[np.where(ok, users, 0)], np.nan)
-        return pair_features(histories, part, self.cold_signals, year)
+        self.cold_ranker, self.cold_signals = fit_for(lambda view: Hybrid(sub_config).fit(view), data,
+                                                      self.content.vectors, cold, c.cold_rank_folds,
+                                                      c.cold_rank_trees, c.seed)
 
     def explain(self, history: sp.csr_matrix, items: np.ndarray, query: str | None = None,
                 user: int = -1, contrib: np.ndarray | None = None) -> list[str]:
@@ -203,7 +157,7 @@ class Hybrid(Recommender):
         out = super().explain(history, items, query, user, contrib)
         if getattr(self, "cold_ranker", None) is None or (query and query.strip()):
             return out
-        from avrec.models.coldrank import reason_groups
+        from avrec.models.coldrank import reason_groups, user_pair_features
         from avrec.rerank.explain import cold_reason
 
         cand = self.cold_signals["cand"]
@@ -213,7 +167,7 @@ class Hybrid(Recommender):
             return out
         part = np.asarray(self.history_weights(history, np.array([user])) @ self.weights[:, cand],
                           np.float32)
-        feats = self._cold_features(np.array([user]), history, part)
+        feats = user_pair_features(self.cold_signals, np.array([user]), history, part)
         groups = reason_groups(self.cold_ranker, feats[[p for _, p in picked]])
         for (n, _), g in zip(picked, groups, strict=True):
             out[n] = cold_reason(self, history, int(items[n]), g, user)
@@ -224,7 +178,9 @@ class Hybrid(Recommender):
         h = self.history_weights(histories, users)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
         if getattr(self, "cold_ranker", None) is not None:
-            collab = self.rank_cold(users, histories, collab)
+            from avrec.models.coldrank import rerank
+
+            collab = rerank(self.cold_ranker, self.cold_signals, users, histories, collab)
         content = self.content.score(users, histories, None)
         spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
         scores = collab + self.config.content_weight * spread * content
