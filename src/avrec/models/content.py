@@ -25,6 +25,15 @@ class ContentConfig(ModelConfig):
     query_encoder: str | None = "text-multi"
     #: weight of the request against the history when a request has both
     query_weight: float = 0.7
+    #: history matching: an item scores the power mean (this exponent) of its positive cosine
+    #: similarities to the history items, so one close match outweighs many loose ones; 1 or
+    #: less: the cosine to the history's mean vector. ml-100k cold items, seeds 0-2: mean vector
+    #: 0.159, exponent 3: 0.180, 5: 0.215, 8: 0.260, 12: 0.259
+    sharpness: float = 8.0
+
+
+#: similarity entries (history items x catalog) computed at once by :func:`history_match`
+MATCH_BUDGET = 1 << 24
 
 
 def user_profiles(histories: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
@@ -33,6 +42,29 @@ def user_profiles(histories: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
     prof = np.asarray(h @ vectors, dtype=np.float32)
     norms = np.linalg.norm(prof, axis=1, keepdims=True)
     return prof / np.where(norms > 0, norms, 1.0)
+
+
+def history_match(histories: sp.csr_matrix, vectors: np.ndarray, power: float) -> np.ndarray:
+    """``[n_rows, n_items]``: per row, each item's power mean (exponent ``power``) of its
+    positive cosine similarities to the row's history items (zero for an empty history).
+    Rows are taken in chunks whose distinct history items times the catalog stay near
+    :data:`MATCH_BUDGET`."""
+    h = sp.csr_matrix((histories > 0).astype(np.float32))
+    n_items = vectors.shape[0]
+    out = np.zeros((h.shape[0], n_items), np.float32)
+    lengths = np.diff(h.indptr)
+    step = max(1, int(MATCH_BUDGET // (n_items * max(lengths.mean() if len(lengths) else 1, 1))))
+    for start in range(0, h.shape[0], step):
+        block = h[start:start + step]
+        cols = np.unique(block.indices)
+        if not len(cols):
+            continue
+        sim = np.maximum(vectors[cols] @ vectors.T, 0.0) ** power
+        local = sp.csr_matrix((block.data, np.searchsorted(cols, block.indices), block.indptr),
+                              shape=(block.shape[0], len(cols)))
+        n = np.maximum(lengths[start:start + step], 1)[:, None]
+        out[start:start + step] = np.asarray(local @ sim) / n
+    return out ** (1.0 / power)
 
 
 class Content(Recommender):
@@ -86,7 +118,10 @@ class Content(Recommender):
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
-        scores = user_profiles(histories, self.vectors) @ self.vectors.T
+        if self.config.sharpness > 1:
+            scores = history_match(histories, self.vectors, self.config.sharpness)
+        else:
+            scores = user_profiles(histories, self.vectors) @ self.vectors.T
         if queries is not None and any(queries):
             q_scores, has = self.query_scores(queries)
             has_hist = np.diff(histories.indptr) > 0
@@ -97,9 +132,15 @@ class Content(Recommender):
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray:
         hv = self.vectors[history.indices]
-        prof = hv.sum(axis=0)
-        norm = np.linalg.norm(prof) or 1.0
-        return (self.vectors[items] @ hv.T) / norm
+        sim = self.vectors[items] @ hv.T
+        power = self.config.sharpness
+        if power <= 1:
+            return sim / (np.linalg.norm(hv.sum(axis=0)) or 1.0)
+        # each history item's share of the power mean, in units of the score
+        terms = np.maximum(sim, 0.0) ** power
+        total = terms.sum(axis=1, keepdims=True)
+        score = (total / len(hv)) ** (1.0 / power)
+        return terms / np.where(total > 0, total, 1.0) * score
 
     def add_items(self, items) -> list[str]:
         new = self._extend_catalog(items)

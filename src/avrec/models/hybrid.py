@@ -181,9 +181,11 @@ class Hybrid(Recommender):
             from avrec.models.coldrank import rerank
 
             collab = rerank(self.cold_ranker, self.cold_signals, users, histories, collab)
-        content = self.content.score(users, histories, None)
-        spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
-        scores = collab + self.config.content_weight * spread * content
+        scores = collab
+        if self.config.content_weight > 0:
+            content = self.content.score(users, histories, None)
+            spread = collab.std(axis=1, keepdims=True) / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
+            scores = collab + self.config.content_weight * spread * content
         if self.config.prior_weight > 0:
             n_hist = np.diff(histories.indptr).astype(np.float32)
             fade = self.config.prior_weight * np.exp(-np.maximum(n_hist - 1, 0) / self.config.prior_shrink)
