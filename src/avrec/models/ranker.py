@@ -19,7 +19,6 @@ hybrid's additive decomposition (the ranker re-orders, it does not add terms of 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.validation import holdout
 
 PARTS = ("hybrid", "itemknn", "als")
 
@@ -45,30 +45,6 @@ class RankerConfig(ModelConfig):
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_child_samples: int = 40
-
-
-def holdout(data: TrainData, fraction: float, min_items: int, seed: int
-            ) -> tuple[TrainData, sp.csr_matrix]:
-    """Split each user's row (users with ``>= min_items``): ``fraction`` to a validation matrix."""
-    rng = np.random.default_rng(seed)
-    m = (data.matrix > 0).astype(np.float32).tocsr()
-    val_rows, val_cols = [], []
-    for u in range(m.shape[0]):
-        idx = m.indices[m.indptr[u]:m.indptr[u + 1]]
-        if len(idx) < min_items:
-            continue
-        n_val = max(1, round(fraction * len(idx)))
-        chosen = rng.choice(idx, size=n_val, replace=False)
-        val_rows += [u] * n_val
-        val_cols += chosen.tolist()
-    val = sp.csr_matrix((np.ones(len(val_rows), np.float32), (val_rows, val_cols)), shape=m.shape)
-    train = (m - val.multiply(m)).tocsr()
-    train.eliminate_zeros()
-    recency = None
-    if data.recency is not None:
-        recency = data.recency.multiply(train > 0).tocsr()
-        recency.eliminate_zeros()
-    return dataclasses.replace(data, matrix=train, recency=recency, ratings=None), val
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:

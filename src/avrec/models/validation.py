@@ -1,0 +1,54 @@
+"""Validation inside ``fit``: a holdout of each user's training interactions and a quick
+ranking metric, for models that choose their own settings from the training data only."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.base import TrainData
+
+
+def holdout(data: TrainData, fraction: float, min_items: int, seed: int
+            ) -> tuple[TrainData, sp.csr_matrix]:
+    """Split each user's row (users with ``>= min_items``): ``fraction`` to a validation matrix."""
+    rng = np.random.default_rng(seed)
+    m = (data.matrix > 0).astype(np.float32).tocsr()
+    val_rows, val_cols = [], []
+    for u in range(m.shape[0]):
+        idx = m.indices[m.indptr[u]:m.indptr[u + 1]]
+        if len(idx) < min_items:
+            continue
+        n_val = max(1, round(fraction * len(idx)))
+        chosen = rng.choice(idx, size=n_val, replace=False)
+        val_rows += [u] * n_val
+        val_cols += chosen.tolist()
+    val = sp.csr_matrix((np.ones(len(val_rows), np.float32), (val_rows, val_cols)), shape=m.shape)
+    train = (m - val.multiply(m)).tocsr()
+    train.eliminate_zeros()
+    recency = None
+    if data.recency is not None:
+        recency = data.recency.multiply(train > 0).tocsr()
+        recency.eliminate_zeros()
+    return dataclasses.replace(data, matrix=train, recency=recency, ratings=None), val
+
+
+def ndcg_at_k(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10) -> float:
+    """Mean NDCG@k over the rows of ``val`` that have items, ``scores`` ``[n_users, n_items]``
+    ranked with each row's ``train`` items excluded (binary relevance)."""
+    rows = np.flatnonzero(np.diff(val.indptr) > 0)
+    if not len(rows):
+        return 0.0
+    s = np.array(scores[rows], dtype=np.float32, copy=True)
+    t = train[rows].tocoo()
+    s[t.row, t.col] = -np.inf
+    k = min(k, s.shape[1])
+    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, axis=1), axis=1), axis=1)
+    rel = np.asarray(val[rows][np.arange(len(rows))[:, None], top].todense()) > 0
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    n_rel = np.minimum(np.diff(val.indptr)[rows], k)
+    ideal = np.cumsum(disc)[n_rel - 1]
+    return float(np.mean((rel * disc).sum(axis=1) / ideal))
