@@ -26,7 +26,7 @@ def test_history_match_is_the_power_mean_in_any_chunking(monkeypatch):
         if len(idx):
             expected[u] = ((sim[idx] ** 5).mean(axis=0)) ** (1 / 5)
     np.testing.assert_allclose(history_match(hist, vectors, 5.0), expected, rtol=1e-4, atol=1e-6)
-    monkeypatch.setattr(content, "MATCH_BUDGET", 50)  # one row per chunk
+    monkeypatch.setattr(content, "MATCH_BUDGET", 50)  # a few catalog items per block
     np.testing.assert_allclose(history_match(hist, vectors, 5.0), expected, rtol=1e-4, atol=1e-6)
 
 

@@ -9,10 +9,10 @@ import scipy.sparse as sp
 from avrec.data.dataset import Dataset
 from avrec.models.base import Recommender, TrainData
 from avrec.models.factorization import ALS
-from avrec.models.validation import ndcg_at_k
+from avrec.models.validation import ndcg_rows
 
 
-def test_ndcg_at_k_by_hand():
+def test_ndcg_rows_by_hand():
     scores = np.array([[0.9, 0.8, 0.7, 0.1],   # item 0 is a training item: ranking 1, 2, 3
                        [0.1, 0.2, 0.3, 0.4],   # ranking 3, 2, 1, 0
                        [0.5, 0.5, 0.5, 0.5]])  # no validation items: not counted
@@ -20,8 +20,8 @@ def test_ndcg_at_k_by_hand():
     val = sp.csr_matrix(np.array([[0, 0, 1, 0], [1, 0, 0, 1], [0, 0, 0, 0]], np.float32))
     user0 = (1 / np.log2(3)) / 1.0  # its item at rank 2
     user1 = (1.0 + 1 / np.log2(5)) / (1.0 + 1 / np.log2(3))  # ranks 1 and 4 of 2 relevant
-    assert np.isclose(ndcg_at_k(scores, train, val, k=10), (user0 + user1) / 2)
-    assert np.isclose(ndcg_at_k(scores, train, val, k=1), (0.0 + 1.0) / 2)
+    np.testing.assert_allclose(ndcg_rows(scores, train, val, k=10), [user0, user1])
+    np.testing.assert_allclose(ndcg_rows(scores, train, val, k=1), [0.0, 1.0])
 
 
 def _blocks(n_users: int = 80, n_items: int = 60, seed: int = 0) -> TrainData:

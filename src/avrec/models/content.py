@@ -32,7 +32,7 @@ class ContentConfig(ModelConfig):
     sharpness: float = 8.0
 
 
-#: similarity entries (history items x catalog) computed at once by :func:`history_match`
+#: similarity entries (history items x catalog block) computed at once by :func:`history_match`
 MATCH_BUDGET = 1 << 24
 
 
@@ -47,23 +47,21 @@ def user_profiles(histories: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
 def history_match(histories: sp.csr_matrix, vectors: np.ndarray, power: float) -> np.ndarray:
     """``[n_rows, n_items]``: per row, each item's power mean (exponent ``power``) of its
     positive cosine similarities to the row's history items (zero for an empty history).
-    Rows are taken in chunks whose distinct history items times the catalog stay near
-    :data:`MATCH_BUDGET`."""
+    The similarities of the batch's distinct history items are computed once, over blocks of
+    the catalog of about :data:`MATCH_BUDGET` entries."""
     h = sp.csr_matrix((histories > 0).astype(np.float32))
     n_items = vectors.shape[0]
     out = np.zeros((h.shape[0], n_items), np.float32)
-    lengths = np.diff(h.indptr)
-    step = max(1, int(MATCH_BUDGET // (n_items * max(lengths.mean() if len(lengths) else 1, 1))))
-    for start in range(0, h.shape[0], step):
-        block = h[start:start + step]
-        cols = np.unique(block.indices)
-        if not len(cols):
-            continue
-        sim = np.maximum(vectors[cols] @ vectors.T, 0.0) ** power
-        local = sp.csr_matrix((block.data, np.searchsorted(cols, block.indices), block.indptr),
-                              shape=(block.shape[0], len(cols)))
-        n = np.maximum(lengths[start:start + step], 1)[:, None]
-        out[start:start + step] = np.asarray(local @ sim) / n
+    cols = np.unique(h.indices)
+    if not len(cols):
+        return out
+    local = sp.csr_matrix((h.data, np.searchsorted(cols, h.indices), h.indptr),
+                          shape=(h.shape[0], len(cols)))
+    step = max(1, MATCH_BUDGET // len(cols))
+    for start in range(0, n_items, step):
+        sim = np.maximum(vectors[cols] @ vectors[start:start + step].T, 0.0) ** power
+        out[:, start:start + step] = np.asarray(local @ sim)
+    out /= np.maximum(np.diff(h.indptr), 1)[:, None]
     return out ** (1.0 / power)
 
 

@@ -35,12 +35,13 @@ def holdout(data: TrainData, fraction: float, min_items: int, seed: int
     return dataclasses.replace(data, matrix=train, recency=recency, ratings=None), val
 
 
-def ndcg_at_k(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10) -> float:
-    """Mean NDCG@k over the rows of ``val`` that have items, ``scores`` ``[n_users, n_items]``
-    ranked with each row's ``train`` items excluded (binary relevance)."""
+def ndcg_rows(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10) -> np.ndarray:
+    """NDCG@k of each row of ``val`` that has items (binary relevance), ``scores`` (rows x
+    items, the same rows as ``train`` and ``val``) ranked with the row's ``train`` items
+    excluded."""
     rows = np.flatnonzero(np.diff(val.indptr) > 0)
     if not len(rows):
-        return 0.0
+        return np.zeros(0)
     s = np.array(scores[rows], dtype=np.float32, copy=True)
     t = train[rows].tocoo()
     s[t.row, t.col] = -np.inf
@@ -51,4 +52,4 @@ def ndcg_at_k(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: i
     disc = 1.0 / np.log2(np.arange(2, k + 2))
     n_rel = np.minimum(np.diff(val.indptr)[rows], k)
     ideal = np.cumsum(disc)[n_rel - 1]
-    return float(np.mean((rel * disc).sum(axis=1) / ideal))
+    return (rel * disc).sum(axis=1) / ideal
