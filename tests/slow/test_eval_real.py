@@ -42,8 +42,11 @@ def test_msr_baselines_report(ml100k, tmp_path):
     assert m["popularity"]["coverage@10"] < 0.05 < m["als"]["coverage@10"]
     for model in m.values():
         assert 0.3 < model["diversity@10"] < 1.0  # text-vector distance
+    # each baseline is tested against the best one (ALS and EASE are close on this split)
+    best = max(m, key=lambda name: m[name]["ndcg@10"])
+    assert best in ("ease", "als")
     sig = {s["model"]: s for s in res["significance"]}
-    assert set(sig) == {"popularity", "itemknn", "als"} and sig["popularity"]["baseline"] == "ease"
+    assert set(sig) == set(m) - {best} and sig["popularity"]["baseline"] == best
     assert sig["popularity"]["t_holm"] < 1e-10 and sig["popularity"]["pairs"] == 2 * 943
     assert json.loads((tmp_path / "results.json").read_text())["splits"][0]["test_users"] == 943
     for png in ("metrics", "activity", "popularity", "tradeoff"):
