@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
+from pydantic import ValidationError
 
 from avrec.data.dataset import Dataset
 from avrec.models.base import Recommender, TrainData
@@ -44,3 +46,5 @@ def test_als_chooses_regularization_on_validation_and_keeps_it(tmp_path):
     assert loaded.config.regularization == model.config.regularization
     fixed = ALS(regularization=500.0).fit(data)
     assert fixed.config.regularization == 500.0
+    with pytest.raises(ValidationError):
+        ALS(regularization_grid=())

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
@@ -25,7 +26,8 @@ class ALSConfig(ModelConfig):
     #: ml-latest-small 30 scores 0.356, 40 0.337, 8 0.333; on ml-100k the old 0.05 scored 0.387
     #: and 30 0.491); the saved config records the chosen value
     regularization: float | None = None
-    regularization_grid: tuple[float, ...] = (3.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0)
+    regularization_grid: tuple[float, ...] = Field((3.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0),
+                                                   min_length=1)
     alpha: float = 3.0
     iterations: int = 15
 
