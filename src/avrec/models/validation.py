@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.models.arrays import top_k
 from avrec.models.base import TrainData
 
 
@@ -36,20 +37,16 @@ def holdout(data: TrainData, fraction: float, min_items: int, seed: int
 
 
 def ndcg_rows(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10) -> np.ndarray:
-    """NDCG@k of each row of ``val`` that has items (binary relevance), ``scores`` (rows x
-    items, the same rows as ``train`` and ``val``) ranked with the row's ``train`` items
-    excluded."""
+    """NDCG@k (:func:`avrec.evaluation.metrics.ndcg`) of each row of ``val`` that has items,
+    ``scores`` (rows x items, the same rows as ``train`` and ``val``) ranked with the row's
+    ``train`` items excluded."""
+    from avrec.evaluation.metrics import ndcg
+
     rows = np.flatnonzero(np.diff(val.indptr) > 0)
-    if not len(rows):
-        return np.zeros(0)
     s = np.array(scores[rows], dtype=np.float32, copy=True)
     t = train[rows].tocoo()
     s[t.row, t.col] = -np.inf
-    k = min(k, s.shape[1])
-    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, axis=1), axis=1), axis=1)
-    rel = np.asarray(val[rows][np.arange(len(rows))[:, None], top].todense()) > 0
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    n_rel = np.minimum(np.diff(val.indptr)[rows], k)
-    ideal = np.cumsum(disc)[n_rel - 1]
-    return (rel * disc).sum(axis=1) / ideal
+    top, top_scores = top_k(s, k)
+    return np.array([ndcg(top[n][np.isfinite(top_scores[n])],
+                          val.indices[val.indptr[u]:val.indptr[u + 1]].tolist(), k)
+                     for n, u in enumerate(rows)])
