@@ -1,0 +1,77 @@
+"""Two-tower scoring: the user vector pools the most recent ``score_history`` items (not only
+the ``max_history`` a training example samples), in bounded chunks, and the explanation terms
+add up to the score for such long histories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from avrec.data import Dataset
+from avrec.evaluation.features import item_features
+from avrec.models import two_tower
+from avrec.models.base import TrainData
+from avrec.models.registry import create_model
+from tests.conftest import piano_action_items
+
+
+@pytest.fixture(scope="module")
+def model():
+    rng = np.random.default_rng(1)
+    n_items = 40
+    rows = []
+    for u in range(50):
+        liked = [i for i in range(n_items) if i % 2 == u % 2]
+        for t, i in enumerate(rng.choice(liked, size=12, replace=False)):
+            rows.append((f"u{u}", f"i{i}", 4.0, 1_000_000 + t))
+    ds = Dataset(piano_action_items(n_items),
+                 pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
+    data = TrainData.from_dataset(ds, item_features(ds))
+    return create_model("two-tower", {"dim": 16, "max_epochs": 3, "max_history": 4,
+                                      "samples_per_user": 2}).fit(data)
+
+
+def _histories(n_items: int, lengths: list[int]) -> sp.csr_matrix:
+    rng = np.random.default_rng(0)
+    rows, cols, vals = [], [], []
+    for r, n in enumerate(lengths):
+        idx = rng.choice(n_items, size=n, replace=False)
+        rows += [r] * n
+        cols += idx.tolist()
+        vals += list(range(n, 0, -1))  # recency ranks, 1 = most recent
+    return sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=(len(lengths), n_items))
+
+
+@pytest.mark.parametrize("lengths,budget", [([3, 1, 7, 2, 7, 0], 8), ([5] * 4, 3), ([], 4)])
+def test_chunks_cover_every_row_once_within_the_budget(lengths, budget):
+    groups = two_tower._chunks(lengths, budget)
+    seen = np.concatenate(groups) if groups else np.array([], np.int64)
+    assert sorted(seen.tolist()) == list(range(len(lengths)))
+    for g in groups:
+        width = max(max(lengths[n] for n in g), 1)
+        assert len(g) == 1 or len(g) * width <= budget
+
+
+def test_scores_pool_more_than_max_history_and_do_not_depend_on_chunking(model, monkeypatch):
+    hist = _histories(len(model.item_vectors), [10, 1, 6, 10, 0])
+    users = np.full(hist.shape[0], -1)
+    whole = model.score(users, hist)
+    monkeypatch.setattr(two_tower, "SCORE_BUDGET", 7)  # rows one by one, or in pairs
+    np.testing.assert_allclose(model.score(users, hist), whole, rtol=1e-5, atol=1e-6)
+    # the oldest of the 10 items (beyond max_history=4) moves the score
+    recent = hist[:1].copy()
+    recent.data[recent.data > 4] = 0  # only the 4 most recent
+    recent.eliminate_zeros()
+    short = model.score(users[:1], recent)
+    assert not np.allclose(short, whole[:1], atol=1e-4)
+
+
+def test_contributions_add_up_to_the_score_of_a_long_history(model):
+    hist = _histories(len(model.item_vectors), [10])
+    items = np.arange(len(model.item_vectors))
+    score = model.score(np.array([-1]), hist)[0]
+    terms = model.contributions(hist, items)
+    assert terms.shape == (len(items), 10)
+    np.testing.assert_allclose(terms.sum(axis=1), score, rtol=1e-4, atol=1e-5)
