@@ -67,6 +67,9 @@ def run_dataset(name: str, skip: set[str], previous: dict | None) -> dict:
     before = {p["protocol"]: p for p in (previous or {}).get("protocols", [])}
     for protocol, seeds, all_models, configs, metric, target in PLAN[name]:
         models = [m for m in all_models if m not in skip]
+        if not models and protocol in before:  # nothing to rerun: keep the saved record whole
+            result["protocols"].append(before[protocol])
+            continue
         t0 = time.perf_counter()
         runs = evaluate(dataset, protocol, models, [10], seeds, configs, item_features=features,
                         log=lambda m: print(m, flush=True))
@@ -86,7 +89,8 @@ def run_dataset(name: str, skip: set[str], previous: dict | None) -> dict:
                 for m in all_models if m in rows or m in old}
         result["protocols"].append({"protocol": protocol, "seeds": seeds, "metric": metric,
                                     "target": target, "models": rows,
-                                    "wall_s": time.perf_counter() - t0})
+                                    "wall_s": time.perf_counter() - t0,
+                                    "partial": len(models) < len(rows)})
     result["load_after"] = os.getloadavg()[0]
     result["run_at"] = stamp
     return result
@@ -104,7 +108,8 @@ def render() -> str:
                      "shared with other work during the run, so times are inflated).\n")
         for p in res["protocols"]:
             lines = [(f"**`{p['protocol']}`** (seeds {p['seeds']}; target: {p['metric']} "
-                      f"{p['target']}; {p['wall_s']:.0f} s)\n"),
+                      f"{p['target']}; {p['wall_s']:.0f} s"
+                      f"{' for the rows of this run' if p.get('partial') else ''})\n"),
                      "| model | ndcg@10 | hr@10 | recall@10 | MAE | RMSE | fit (s) | peak MiB |",
                      "|---|---|---|---|---|---|---|---|"]
             best = max(p["models"].items(), key=lambda kv: kv[1].get(p["metric"], 0)
