@@ -65,12 +65,10 @@ def _net_class():
             self.norm = nn.LayerNorm(dim)
             self.drop = nn.Dropout(dropout)
 
-        def forward(self, seq, table=None):
-            """``seq`` [n, L] right-padded with -1 -> outputs [n, L, d] (causal); ``table``:
-            every item's vector, already computed this step (looked up, not recomputed)."""
+        def forward(self, seq):
+            """``seq`` [n, L] right-padded with -1 -> outputs [n, L, d] (causal)."""
             length = seq.shape[1]
-            idx = seq.clamp(min=0)
-            x = (self.items(idx) if table is None else table[idx]) * (seq >= 0)[..., None]
+            x = self.items(seq.clamp(min=0)) * (seq >= 0)[..., None]
             x = self.drop(x + self.pos(torch.arange(length)))
             mask = torch.triu(torch.full((length, length), float("-inf")), diagonal=1)
             out = self.norm(self.encoder(x, mask=mask, is_causal=True))
@@ -130,15 +128,13 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
                     windows.append(s[max(0, end - c.max_len - 1):end])
                 seq = torch.from_numpy(right_pad(windows))
                 inp, tgt = seq[:, :-1], seq[:, 1:]
+                out = self.net(inp)
                 valid = tgt >= 0
-                t = tgt[valid]
+                h, t = out[valid], tgt[valid]
                 if n_items <= c.full_softmax_max:
-                    table = self.net.items()  # one pass over the catalog serves both sides
-                    h = self.net(inp, table)[valid]
-                    logits = h @ table.T / c.temperature
+                    logits = h @ self.net.items().T / c.temperature
                     loss = torch.nn.functional.cross_entropy(logits, t)
                 else:
-                    h = self.net(inp)[valid]
                     neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
                     pos = (h * self.net.items(t)).sum(-1, keepdim=True)
                     logits = torch.cat([pos, h @ self.net.items(neg).T], dim=1) / c.temperature
