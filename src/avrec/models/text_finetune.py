@@ -225,12 +225,14 @@ def _catalog_loss(model, hist, targets, rng):
     c = model.config
     hist, tgt = torch.from_numpy(hist), torch.from_numpy(targets)
     mask = hist >= 0
-    u_vec = model.net.users(hist, mask)
     n_items = len(model.net.items.content)
     if n_items <= c.full_softmax_max:
-        logits = u_vec @ model.net.items().T / c.temperature
+        table = model.net.items()  # one pass over the catalog serves both towers
+        u_vec = model.net.users(hist, mask, table=table)
+        logits = u_vec @ table.T / c.temperature
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask)
         return torch.nn.functional.cross_entropy(logits.masked_fill(seen, -1e9), tgt), u_vec
+    u_vec = model.net.users(hist, mask)
     neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
     pos = (u_vec * model.net.items(tgt)).sum(-1, keepdim=True)
     logits = torch.cat([pos, u_vec @ model.net.items(neg).T], dim=1) / c.temperature
