@@ -75,3 +75,14 @@ def test_contributions_add_up_to_the_score_of_a_long_history(model):
     terms = model.contributions(hist, items)
     assert terms.shape == (len(items), 10)
     np.testing.assert_allclose(terms.sum(axis=1), score, rtol=1e-4, atol=1e-5)
+
+
+def test_items_beyond_score_history_contribute_nothing(model, monkeypatch):
+    hist = _histories(len(model.item_vectors), [10])
+    items = np.arange(len(model.item_vectors))
+    monkeypatch.setattr(model, "config", model.config.model_copy(update={"score_history": 6}))
+    score = model.score(np.array([-1]), hist)[0]
+    terms = model.contributions(hist, items)
+    old = hist.data[hist.indptr[0]:hist.indptr[1]] > 6  # recency rank: the 4 oldest
+    assert np.all(terms[:, old] == 0) and np.any(terms[:, ~old] != 0)
+    np.testing.assert_allclose(terms.sum(axis=1), score, rtol=1e-4, atol=1e-5)

@@ -305,11 +305,18 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray:
         """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices`` (the user
-        attributes' term, where the model has one, is not a history item's and is left out)."""
-        idx = history.indices
-        a, mapped, _ = self._user_parts([idx])
-        terms = a[0][:, None] * (mapped[0] @ self.item_vectors[items].T)
-        return terms.T
+        attributes' term, where the model has one, is not a history item's and is left out;
+        items older than the ``score_history`` most recent are not pooled and contribute 0)."""
+        row = sp.csr_matrix(history[:1])
+        idx = row.indices
+        pooled = ordered_histories(row, self.config.score_history)[0]
+        out = np.zeros((len(items), len(idx)), np.float32)
+        if len(pooled):
+            a, mapped, _ = self._user_parts([pooled])
+            terms = a[0][:, None] * (mapped[0] @ self.item_vectors[items].T)
+            where = {int(j): n for n, j in enumerate(idx)}
+            out[:, [where[int(j)] for j in pooled]] = terms.T
+        return out
 
     def add_items(self, items) -> list[str]:
         added = super().add_items(items)
