@@ -86,3 +86,10 @@ def test_items_beyond_score_history_contribute_nothing(model, monkeypatch):
     old = hist.data[hist.indptr[0]:hist.indptr[1]] > 6  # recency rank: the 4 oldest
     assert np.all(terms[:, old] == 0) and np.any(terms[:, ~old] != 0)
     np.testing.assert_allclose(terms.sum(axis=1), score, rtol=1e-4, atol=1e-5)
+
+
+def test_held_out_ndcg_counts_every_rank():
+    scores = np.array([[0.9, 0.5, 0.1, 0.0], [0.1, 0.2, 0.3, 0.4]], np.float32)
+    # row 0: target at rank 0 -> 1; row 1: target item 0 is last of 4 -> 1 / log2(5)
+    expected = (1.0 + 1.0 / np.log2(5.0)) / 2
+    assert two_tower.held_out_ndcg(scores, np.array([0, 0])) == pytest.approx(expected)
