@@ -153,10 +153,21 @@ def load_numpy_state(module, state: dict[str, np.ndarray], prefix: str) -> None:
     module.load_state_dict(own)
 
 
+def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each row's target's rank among all its items (0 = top; ties count in its favour)."""
+    target_scores = scores[np.arange(len(targets)), targets]
+    return (scores > target_scores[:, None]).sum(axis=1)
+
+
 def hit_rate(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> float:
     """Share of rows whose target is in the top ``k`` (early stopping signal)."""
-    target_scores = scores[np.arange(len(targets)), targets]
-    return float(((scores > target_scores[:, None]).sum(axis=1) < k).mean())
+    return float((target_ranks(scores, targets) < k).mean())
+
+
+def held_out_ndcg(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Mean ``1 / log2(rank + 2)`` of each row's target among all its items: an early
+    stopping signal that, unlike a hit rate at a cut-off, counts every rank."""
+    return float((1.0 / np.log2(target_ranks(scores, targets) + 2.0)).mean())
 
 
 class QueryMixin:
