@@ -167,3 +167,21 @@ def test_rating_model_beats_bias_on_held_out_ratings():
     runs = evaluate(ds, "kfold", ["bias", "rating"], ks=[10], log=lambda _: None)
     mae = {m: np.mean([r.metrics["mae"] for r in runs if r.model == m]) for m in ("bias", "rating")}
     assert mae["rating"] < 0.8 * mae["bias"], mae
+
+
+def test_ltr_chooses_als_regularization_once(data, monkeypatch):
+    """hybrid-ltr fits its parts twice (on its training view, then on all the data); ALS's
+    regularization is chosen on validation data in the first fit only and reused."""
+    from avrec.models.factorization import ALS
+
+    chosen = []
+    select = ALS._select
+
+    def counting(self, d):
+        chosen.append(select(self, d))
+        return chosen[-1]
+
+    monkeypatch.setattr(ALS, "_select", counting)
+    model = create_model("hybrid-ltr", SMALL["hybrid-ltr"]).fit(data)
+    assert len(chosen) == 1
+    assert model.parts["als"].config.regularization == chosen[0]

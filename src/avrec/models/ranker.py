@@ -61,12 +61,21 @@ class Ranker(Recommender):
     content_aware = True
 
     # ---- parts ------------------------------------------------------------------------
-    def _fit_parts(self, data: TrainData) -> dict[str, Recommender]:
+    def _fit_parts(self, data: TrainData, chosen: dict[str, Recommender] | None = None
+                   ) -> dict[str, Recommender]:
+        """The base models fitted on ``data``; settings a part chose for itself on validation
+        data (ALS's regularization) are taken from ``chosen`` when given (the parts fitted on
+        the ranker's training view) instead of being chosen a second time."""
         from avrec.models.registry import create_model
 
         c = self.config
-        return {name: create_model(name, {**getattr(c, name), "seed": c.seed}).fit(data)
-                for name in PARTS}
+        out = {}
+        for name in PARTS:
+            settings = {**getattr(c, name), "seed": c.seed}
+            if chosen is not None and name == "als":
+                settings["regularization"] = chosen[name].config.regularization
+            out[name] = create_model(name, settings).fit(data)
+        return out
 
     def _features(self, parts: dict[str, Recommender], users: np.ndarray,
                   histories: sp.csr_matrix, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,7 +130,7 @@ class Ranker(Recommender):
                    eval_group=[[n_c] * len(eval_rows)], eval_at=[10],
                    callbacks=[lgb.early_stopping(30, verbose=False)])
         self.booster = ranker.booster_
-        self.parts = self._fit_parts(data)
+        self.parts = self._fit_parts(data, chosen=parts)
         self.popularity = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float32)
 
     # ---- scoring ----------------------------------------------------------------------
