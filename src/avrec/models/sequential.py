@@ -38,12 +38,14 @@ class SequentialConfig(NeuralConfig):
     heads: int = 2
     dropout: float = 0.2
     id_dropout: float = 0.3
-    max_len: int = 50
+    max_len: int = 100
     temperature: float = 0.1
     batch_size: int = 128
     lr: float = 2e-3
     max_epochs: int = 60
     patience: int = 5
+    #: training windows drawn per user and epoch (each ends at a random point of the history)
+    windows_per_user: int = 4
     sampled_negatives: int = 4096
     #: most recent history items tested by occlusion for explanations
     explain_last: int = 10
@@ -65,10 +67,12 @@ def _net_class():
             self.norm = nn.LayerNorm(dim)
             self.drop = nn.Dropout(dropout)
 
-        def forward(self, seq):
-            """``seq`` [n, L] right-padded with -1 -> outputs [n, L, d] (causal)."""
+        def forward(self, seq, table=None):
+            """``seq`` [n, L] right-padded with -1 -> outputs [n, L, d] (causal); ``table``:
+            every item's vector, already computed this step (looked up, not recomputed)."""
             length = seq.shape[1]
-            x = self.items(seq.clamp(min=0)) * (seq >= 0)[..., None]
+            idx = seq.clamp(min=0)
+            x = (self.items(idx) if table is None else table[idx]) * (seq >= 0)[..., None]
             x = self.drop(x + self.pos(torch.arange(length)))
             mask = torch.triu(torch.full((length, length), float("-inf")), diagonal=1)
             out = self.norm(self.encoder(x, mask=mask, is_causal=True))
@@ -119,22 +123,25 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         best, best_state, bad, t0 = -1.0, None, 0, time.perf_counter()
         for _epoch in range(c.max_epochs):
             self.net.train()
-            rng.shuffle(users)
-            for start in range(0, len(users), c.batch_size):
+            order = np.repeat(users, c.windows_per_user)
+            rng.shuffle(order)
+            for start in range(0, len(order), c.batch_size):
                 windows = []
-                for u in users[start:start + c.batch_size]:
+                for u in order[start:start + c.batch_size]:
                     s = train[u]
                     end = rng.integers(min(len(s), c.max_len + 1), len(s) + 1)
                     windows.append(s[max(0, end - c.max_len - 1):end])
                 seq = torch.from_numpy(right_pad(windows))
                 inp, tgt = seq[:, :-1], seq[:, 1:]
-                out = self.net(inp)
                 valid = tgt >= 0
-                h, t = out[valid], tgt[valid]
+                t = tgt[valid]
                 if n_items <= c.full_softmax_max:
-                    logits = h @ self.net.items().T / c.temperature
+                    table = self.net.items()  # one pass over the catalog serves both sides
+                    h = self.net(inp, table)[valid]
+                    logits = h @ table.T / c.temperature
                     loss = torch.nn.functional.cross_entropy(logits, t)
                 else:
+                    h = self.net(inp)[valid]
                     neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
                     pos = (h * self.net.items(t)).sum(-1, keepdim=True)
                     logits = torch.cat([pos, h @ self.net.items(neg).T], dim=1) / c.temperature

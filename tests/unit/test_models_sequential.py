@@ -1,0 +1,32 @@
+"""The sequential model's network (models.sequential)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from avrec.models.neural import item_tower_class
+from avrec.models.sequential import _net_class, right_pad
+
+
+def test_looking_items_up_in_the_catalog_pass_equals_running_the_tower():
+    """Training looks each window's items up in the step's one pass of the item tower over
+    the catalog; that must give what running the tower on the window's items gives."""
+    rng = np.random.default_rng(0)
+    content = rng.normal(size=(30, 16)).astype(np.float32)
+    warm = np.arange(30) < 20
+    torch.manual_seed(0)
+    net = _net_class()(item_tower_class()(content, warm, 8, 0.3), 8, 1, 2, 0.1, 12)
+    net.eval()
+    seq = torch.from_numpy(right_pad([np.array([1, 4, 25, 7]), np.array([29, 3])]))
+    with torch.no_grad():
+        table = net.items()
+        direct, looked_up = net(seq), net(seq, table)
+        other = net(seq, table.flip(0))
+    assert torch.allclose(direct, looked_up, atol=1e-6)
+    assert not torch.allclose(looked_up, other, atol=1e-3)  # the table is what is read
+
+
+def test_right_pad_keeps_the_most_recent_items():
+    out = right_pad([np.array([1, 2, 3, 4]), np.array([5])], width=3)
+    assert out.tolist() == [[2, 3, 4], [5, -1, -1]]
