@@ -129,13 +129,19 @@ def item_tower_class():
             nn.init.normal_(self.ids.weight, std=0.01)
             self.id_dropout = id_dropout
 
-        def forward(self, idx=None):
-            c = self.content if idx is None else self.content[idx]
+        def forward(self, idx=None, projected=None):
+            """The vectors of items ``idx`` (None: the catalog). ``projected``: ``proj`` of the
+            whole catalog's content, already computed this step, looked up instead of
+            recomputed (the ID dropout is still drawn for each call and position)."""
+            if projected is None:
+                p = self.proj(self.content if idx is None else self.content[idx])
+            else:
+                p = projected if idx is None else projected[idx]
             w = self.warm if idx is None else self.warm[idx]
             e = self.ids.weight if idx is None else self.ids(idx)
             if self.training and self.id_dropout > 0:
                 w = w * (torch.rand_like(w) >= self.id_dropout).float()
-            v = self.proj(c) + e * w[..., None]
+            v = p + e * w[..., None]
             return nn.functional.normalize(v, dim=-1)
 
     return ItemTower

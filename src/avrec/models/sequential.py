@@ -67,12 +67,12 @@ def _net_class():
             self.norm = nn.LayerNorm(dim)
             self.drop = nn.Dropout(dropout)
 
-        def forward(self, seq, table=None):
-            """``seq`` [n, L] right-padded with -1 -> outputs [n, L, d] (causal); ``table``:
-            every item's vector, already computed this step (looked up, not recomputed)."""
+        def forward(self, seq, projected=None):
+            """``seq`` [n, L] right-padded with -1 -> outputs [n, L, d] (causal);
+            ``projected``: the item tower's projection of the catalog's content, already
+            computed this step (see the item tower's ``forward``)."""
             length = seq.shape[1]
-            idx = seq.clamp(min=0)
-            x = (self.items(idx) if table is None else table[idx]) * (seq >= 0)[..., None]
+            x = self.items(seq.clamp(min=0), projected) * (seq >= 0)[..., None]
             x = self.drop(x + self.pos(torch.arange(length)))
             mask = torch.triu(torch.full((length, length), float("-inf")), diagonal=1)
             out = self.norm(self.encoder(x, mask=mask, is_causal=True))
@@ -136,8 +136,11 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 valid = tgt >= 0
                 t = tgt[valid]
                 if n_items <= c.full_softmax_max:
-                    table = self.net.items()  # one pass over the catalog serves both sides
-                    h = self.net(inp, table)[valid]
+                    # one projection of the catalog serves both sides; each position of a
+                    # window still draws its own ID dropout
+                    projected = self.net.items.proj(self.net.items.content)
+                    table = self.net.items(None, projected)
+                    h = self.net(inp, projected)[valid]
                     logits = h @ table.T / c.temperature
                     loss = torch.nn.functional.cross_entropy(logits, t)
                 else:
