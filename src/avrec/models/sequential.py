@@ -47,7 +47,7 @@ class SequentialConfig(NeuralConfig):
     #: training windows drawn per user and epoch (each ends at a random point of the history).
     #: 4 with ``max_len`` 100 predicts the next item better but the random splits worse (fits
     #: at the 120 s budget): ml-100k last HR@10 0.169 -> 0.189, msr NDCG@10 0.196 -> 0.167,
-    #: ml-latest-small 0.147 -> 0.128 (docs/benchmarks.md, 2026-11-29)
+    #: ml-latest-small 0.147 -> 0.128 (benchmarks/bench_models.py rows of 2026-11-29; README)
     windows_per_user: int = 1
     sampled_negatives: int = 4096
     #: most recent history items tested by occlusion for explanations
