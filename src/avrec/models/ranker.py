@@ -63,19 +63,16 @@ class Ranker(Recommender):
     # ---- parts ------------------------------------------------------------------------
     def _fit_parts(self, data: TrainData, chosen: dict[str, Recommender] | None = None
                    ) -> dict[str, Recommender]:
-        """The base models fitted on ``data``; settings a part chose for itself on validation
-        data (ALS's regularization) are taken from ``chosen`` when given (the parts fitted on
-        the ranker's training view) instead of being chosen a second time."""
+        """The base models fitted on ``data``. With ``chosen`` (the parts fitted on the
+        ranker's training view), each part starts from the configuration that part settled on,
+        so settings a model chooses for itself in ``fit`` on validation data (ALS's
+        regularization) are not chosen a second time."""
         from avrec.models.registry import create_model
 
         c = self.config
-        out = {}
-        for name in PARTS:
-            settings = {**getattr(c, name), "seed": c.seed}
-            if chosen is not None and name == "als":
-                settings["regularization"] = chosen[name].config.regularization
-            out[name] = create_model(name, settings).fit(data)
-        return out
+        return {name: create_model(name, chosen[name].config.model_dump() if chosen is not None
+                                   else {**getattr(c, name), "seed": c.seed}).fit(data)
+                for name in PARTS}
 
     def _features(self, parts: dict[str, Recommender], users: np.ndarray,
                   histories: sp.csr_matrix, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
