@@ -81,6 +81,12 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
     query_sim = _query_similarity(model, query, items)
     titles, lists = _titles(model.catalog), _attribute_lists(model.catalog)
     ids = model.item_vocab.ids
+    if contrib is not None:  # the whole row at once: strongest history items, their share
+        positive = np.clip(contrib, 0, None)
+        any_positive = (positive > 0).any(axis=1)
+        order = np.argsort(-contrib, axis=1)[:, :MAX_REASONS]
+        top_share = np.take_along_axis(positive, order, axis=1).sum(axis=1) \
+            / np.maximum(positive.sum(axis=1), 1e-9)
     out = []
     for n, item in enumerate(items):
         if query_sim is not None:
@@ -89,12 +95,11 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
                 if model.catalog is not None and "genres" in model.catalog else []
             out.append(text + ("; " + ", ".join(attrs) if attrs else ""))
             continue
-        if contrib is None or not np.any(contrib[n] > 0):
+        if contrib is None or not any_positive[n]:
             out.append(_fallback(model, int(item)))
             continue
-        order = np.argsort(-contrib[n])[:MAX_REASONS]
-        top = [int(hist_idx[j]) for j in order if contrib[n, j] > 0]
-        share = contrib[n, order].clip(min=0).sum() / max(contrib[n].clip(min=0).sum(), 1e-9)
+        top = [int(hist_idx[j]) for j in order[n] if contrib[n, j] > 0]
+        share = top_share[n]
         names = [(titles[j] if titles is not None else "") or str(ids[j]) for j in top]
         text = "because you liked " + " and ".join(names) + f" ({share:.0%} of the score)"
         attrs = _shared(lists, int(item), top)
