@@ -35,3 +35,15 @@ def test_a_first_choice_predicts_what_followed_it():
     assert w[1, 4] > 0.5 and abs(w[1, 3]) < 1e-6
     with pytest.raises(ValueError):
         prefix_weights(matrix, recency, 0, 1.0)
+
+
+def test_solved_over_starting_items_equals_the_full_ridge():
+    """Items that start no history (2, 3 and 4 with prefix 1) get zero rows, and the others
+    what the full (P^T P + l2 I)^-1 P^T X gives."""
+    matrix, recency = _data()
+    p = first_items(recency, 1).toarray()
+    x = (matrix > 0).toarray().astype(np.float64)
+    expected = np.linalg.solve(p.T @ p + 2.0 * np.eye(5), p.T @ x)
+    w = prefix_weights(matrix, recency, 1, 2.0)
+    np.testing.assert_allclose(w, expected, atol=1e-6)
+    assert not w[2:].any()

@@ -1,4 +1,5 @@
-"""Array helpers of the recommender contract: recency ranks, row-wise top-k, one CSR row."""
+"""Array helpers of the recommender contract: recency ranks, row-wise top-k, one CSR row, the
+in-place inverse of a symmetric positive definite matrix."""
 
 from __future__ import annotations
 
@@ -35,3 +36,31 @@ def csr_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
     a, b = m.indptr[n], m.indptr[n + 1]
     return sp.csr_matrix((m.data[a:b], m.indices[a:b], np.array([0, b - a], m.indptr.dtype)),
                          shape=(1, m.shape[1]))
+
+
+def spd_inverse(a: np.ndarray, block: int = 1024) -> np.ndarray:
+    """The inverse of the symmetric positive definite float64 matrix ``a``, computed in place
+    (``a`` is overwritten and returned) by a Cholesky factorisation (LAPACK ``potrf`` and
+    ``potri``): about a third of the time of ``np.linalg.inv`` and no second n x n array.
+    Raises ``np.linalg.LinAlgError`` if ``a`` is not positive definite."""
+    from scipy.linalg import lapack
+
+    if a.dtype != np.float64 or a.ndim != 2 or a.shape[0] != a.shape[1] or not a.flags.c_contiguous:
+        raise ValueError("spd_inverse needs a square, C-contiguous float64 array")
+    # a's transpose is a Fortran-ordered view of the same (symmetric) matrix, so LAPACK works
+    # on a's memory; its lower triangle is a's upper triangle
+    factor, info = lapack.dpotrf(a.T, lower=True, overwrite_a=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"matrix is not positive definite (leading minor {info})")
+    inverse, info = lapack.dpotri(factor, lower=True, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"matrix is singular (diagonal element {info})")
+    if not np.shares_memory(inverse, a):  # LAPACK's wrapper copied after all
+        a[...] = inverse.T
+    n = len(a)
+    for i in range(0, n, block):  # mirror the upper triangle onto the lower, block by block
+        j = min(i + block, n)
+        diag = a[i:j, i:j]
+        a[i:j, i:j] = np.triu(diag) + np.triu(diag, 1).T
+        a[j:, i:j] = a[i:j, j:].T
+    return a

@@ -19,7 +19,11 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.models.arrays import spd_inverse
 from avrec.models.base import ModelConfig, Recommender, TrainData
+
+#: rows per block where n x n work is done a block at a time
+_BLOCK = 1024
 
 
 class EASEConfig(ModelConfig):
@@ -37,16 +41,25 @@ def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
     """The item x item weight matrix ``B`` (zero diagonal) from a users x items matrix."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
+    gram = np.ascontiguousarray((x.T @ x).todense(), dtype=np.float64)
     counts = np.diag(gram).copy()
+    n = len(gram)
     if side is not None and side_weight > 0:
         f = np.asarray(side, dtype=np.float64)
-        gram += side_weight * (f @ f.T)
+        for i in range(0, n, _BLOCK):  # row blocks: no second n x n array
+            gram[i:i + _BLOCK] += side_weight * (f[i:i + _BLOCK] @ f.T)
     gram[np.diag_indices_from(gram)] += l2 + dropout / (1.0 - dropout) * counts
-    p = np.linalg.inv(gram)
-    b = -p / np.diag(p)
+    try:
+        p = spd_inverse(gram)  # in place: gram is p from here on
+    except np.linalg.LinAlgError as err:
+        raise ValueError(f"EASE: the regularised Gram matrix is not invertible ({err}); "
+                         f"use l2 > 0 (got {l2})") from err
+    scale = -1.0 / np.diag(p)
+    b = np.empty((n, n), np.float32)
+    for i in range(0, n, _BLOCK):
+        b[i:i + _BLOCK] = p[i:i + _BLOCK] * scale
     b[np.diag_indices_from(b)] = 0.0
-    return b.astype(np.float32)
+    return b
 
 
 def side_features(data: TrainData, text: np.ndarray | None = None, text_weight: float = 0.5) -> np.ndarray:

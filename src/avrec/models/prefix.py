@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import solve
 
 
 def first_items(recency: sp.csr_matrix, prefix: int) -> sp.csr_matrix:
@@ -31,7 +32,15 @@ def prefix_weights(matrix: sp.csr_matrix, recency: sp.csr_matrix, prefix: int, l
         raise ValueError(f"prefix must be >= 1 and l2 > 0, got {prefix} and {l2}")
     p = first_items(recency, prefix)
     x = (matrix > 0).astype(np.float64)
-    gram = np.asarray((p.T @ p).todense())
+    # an item that starts no history has an all-zero column in P: its row of the Gram matrix
+    # is l2 on the diagonal alone and its row of P^T X is zero, so its row of W is zero; the
+    # system is solved over the items that start histories only
+    active = np.flatnonzero(p.getnnz(axis=0))
+    pa = p[:, active]
+    gram = (pa.T @ pa).toarray(order="F")
     gram[np.diag_indices_from(gram)] += l2
-    target = np.asarray((p.T @ x).todense())
-    return np.linalg.solve(gram, target).astype(np.float32)
+    out = np.zeros((p.shape[1], x.shape[1]), np.float32)
+    # Cholesky solve in place (gram is positive definite: l2 > 0)
+    out[active] = solve(gram, (pa.T @ x).toarray(order="F"), assume_a="pos", overwrite_a=True,
+                        overwrite_b=True, check_finite=False)
+    return out
