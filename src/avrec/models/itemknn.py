@@ -9,6 +9,9 @@ import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
+#: rows of the similarity matrix computed at a time
+_BLOCK = 512
+
 
 class ItemKNNConfig(ModelConfig):
     neighbors: int = 100
@@ -18,9 +21,9 @@ class ItemKNNConfig(ModelConfig):
 
 
 def prune_top_k(sim: np.ndarray, k: int) -> sp.csr_matrix:
-    """Keep each row's ``k`` largest entries (a sparse item x item matrix)."""
+    """Keep each row's ``k`` largest entries (a sparse matrix of ``sim``'s shape)."""
     n = sim.shape[0]
-    k = min(k, n)
+    k = min(k, sim.shape[1])
     idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
     vals = np.take_along_axis(sim, idx, axis=1)
     rows = np.repeat(np.arange(n), k)
@@ -35,15 +38,23 @@ class ItemKNN(Recommender):
 
     def _fit(self, data: TrainData) -> None:
         x = (data.matrix > 0).astype(np.float32).tocsc()
-        co = (x.T @ x).toarray()
-        norms = np.sqrt(np.diag(co))
-        denom = np.outer(norms, norms) + self.config.shrink + 1e-9
-        sim = co / denom
-        np.fill_diagonal(sim, 0.0)
-        if self.config.alpha != 1.0:
-            sim = np.power(sim, self.config.alpha)
-        # neighbours of the item being scored: column j holds j's top-k similar items
-        self.similarity = prune_top_k(sim.T, self.config.neighbors).T.tocsr().astype(np.float32)
+        xt = x.T.tocsr()
+        n = x.shape[1]
+        norms = np.sqrt(np.asarray(x.sum(axis=0), np.float32).ravel())  # sqrt of co-occurrence's diagonal
+        pruned = []
+        # a block of rows of the (symmetric) similarity matrix at a time, each pruned to its
+        # top k: memory grows with the block, not with the square of the catalog
+        for i in range(0, n, _BLOCK):
+            j = min(i + _BLOCK, n)
+            co = (xt[i:j] @ x).toarray()
+            sim = co / (np.outer(norms[i:j], norms) + self.config.shrink + 1e-9)
+            sim[np.arange(j - i), np.arange(i, j)] = 0.0
+            if self.config.alpha != 1.0:
+                sim = np.power(sim, self.config.alpha)
+            pruned.append(prune_top_k(sim, self.config.neighbors))
+        # neighbours of the item being scored: column j holds j's top-k similar items (row j of
+        # the pruned matrix: the similarity is symmetric)
+        self.similarity = sp.vstack(pruned).T.tocsr().astype(np.float32)
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
