@@ -45,3 +45,7 @@ class UnknownIdError(AvrecError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown id"
+
+
+class ResourceError(AvrecError):
+    """A task would need more memory than the machine has available (raised before trying)."""

@@ -88,3 +88,38 @@ def test_unknown_model_and_missing_model_dir(tmp_path):
     result = CliRunner().invoke(app, ["recommend", str(tmp_path / "missing"), "--input",
                                       str(tmp_path / "r.jsonl"), "--output", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2 and "not a saved avrec model" in result.output
+
+
+@pytest.mark.parametrize("model", ["hybrid", "ease"])
+def test_catalog_too_large_for_memory_is_refused_up_front(model, tmp_path, monkeypatch):
+    """A dense items x items model on a machine without the memory for it: a clear error
+    naming the catalog size and the models that scale, exit code 2, nothing written."""
+    from avrec.models import memory
+
+    root = tmp_path / "data"
+    root.mkdir()
+    pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", "B", "C"]}).to_csv(root / "items.csv", index=False)
+    pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["a", "b", "c"]}).to_csv(
+        root / "interactions.csv", index=False)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100)  # bytes: less than 3 x 3 cells need
+    result = CliRunner().invoke(app, ["train", str(root), "--model", model, "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2, result.output
+    assert f"{model}: a catalog of 3 items needs about" in result.output
+    assert "als, bpr, two-tower" in result.output
+    assert not (tmp_path / "m").exists()
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)  # unknown: no check, it trains
+    result = CliRunner().invoke(app, ["train", str(root), "--model", model, "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+
+
+def test_available_memory_is_read_from_the_kernel():
+    from pathlib import Path
+
+    from avrec.models.memory import available_bytes
+
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        pytest.skip("no /proc/meminfo on this system: the memory check is skipped there")
+    total = next(int(line.split()[1]) * 1024 for line in meminfo.read_text().splitlines()
+                 if line.startswith("MemTotal:"))
+    assert 0 < available_bytes() <= total

@@ -71,7 +71,9 @@ def ridge_cold_columns(weights: np.ndarray, features: np.ndarray, warm: np.ndarr
     f = features.astype(np.float64)
     fw = f[warm]
     g = np.linalg.solve(fw.T @ fw + lam * np.eye(f.shape[1]), fw.T)  # [d, n_warm]
-    mapping = weights[:, warm].astype(np.float64) @ g.T  # [n_items, d]
+    mapping = np.empty((len(weights), g.shape[0]), np.float64)  # [n_items, d]
+    for i in range(0, len(weights), 1024):  # row blocks: no float64 copy of the whole matrix
+        mapping[i:i + 1024] = weights[i:i + 1024][:, warm].astype(np.float64) @ g.T
     return (mapping @ f[~warm].T).astype(np.float32)
 
 
