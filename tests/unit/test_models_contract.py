@@ -185,3 +185,19 @@ def test_ltr_chooses_als_regularization_once(data, monkeypatch):
     model = create_model("hybrid-ltr", SMALL["hybrid-ltr"]).fit(data)
     assert len(chosen) == 1
     assert model.parts["als"].config.regularization == chosen[0]
+
+
+@pytest.mark.parametrize("name", ["two-tower", "sequential"])
+def test_one_thread_fits_repeat_exactly(name, data):
+    """``threads=1``: two fits with one seed give the same weights, and torch's own thread
+    count is back as it was afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    cfg = {**SMALL[name], "max_epochs": 3, "patience": 3, "threads": 1}
+    first, second = (create_model(name, cfg).fit(data) for _ in range(2))
+    assert torch.get_num_threads() == before
+    a, b = first.net.state_dict(), second.net.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -29,6 +29,7 @@ from avrec.models.neural import (
     load_numpy_state,
     ordered_histories,
     state_to_numpy,
+    torch_threads,
 )
 
 
@@ -106,6 +107,10 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         return _net_class()(items, c.dim, c.layers, c.heads, c.dropout, c.max_len)
 
     def _fit(self, data: TrainData) -> None:
+        with torch_threads(self.config.threads):
+            self._train(data)
+
+    def _train(self, data: TrainData) -> None:
         import torch
 
         c = self.config
@@ -122,41 +127,9 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         train = [s[:-1] if len(s) >= 3 else s for s in seqs]
         users = np.array([u for u, s in enumerate(train) if len(s) >= 2], dtype=np.int64)
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=1e-5)
-        n_items = len(content)
         best, best_state, bad, t0 = -1.0, None, 0, time.perf_counter()
         for _epoch in range(c.max_epochs):
-            self.net.train()
-            order = np.repeat(users, c.windows_per_user)
-            rng.shuffle(order)
-            for start in range(0, len(order), c.batch_size):
-                windows = []
-                for u in order[start:start + c.batch_size]:
-                    s = train[u]
-                    end = rng.integers(min(len(s), c.max_len + 1), len(s) + 1)
-                    windows.append(s[max(0, end - c.max_len - 1):end])
-                seq = torch.from_numpy(right_pad(windows))
-                inp, tgt = seq[:, :-1], seq[:, 1:]
-                valid = tgt >= 0
-                t = tgt[valid]
-                if n_items <= c.full_softmax_max:
-                    # one projection of the catalog serves both sides; each position of a
-                    # window still draws its own ID dropout
-                    projected = self.net.items.proj(self.net.items.content)
-                    table = self.net.items(None, projected)
-                    h = self.net(inp, projected)[valid]
-                    logits = h @ table.T / c.temperature
-                    loss = torch.nn.functional.cross_entropy(logits, t)
-                else:
-                    h = self.net(inp)[valid]
-                    neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
-                    pos = (h * self.net.items(t)).sum(-1, keepdim=True)
-                    logits = torch.cat([pos, h @ self.net.items(neg).T], dim=1) / c.temperature
-                    loss = torch.nn.functional.cross_entropy(logits, torch.zeros_like(t))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                if time.perf_counter() - t0 > c.time_budget_s:
-                    break  # the budget covers training; the epoch is validated below
+            self._train_epoch(train, users, opt, rng, t0)
             hr = self._validate(train, val_users, val_items)
             if hr > best:
                 best, bad = hr, 0
@@ -170,6 +143,46 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         self.net.eval()
         text = data.item_features.get("text")
         self.text_dim = int(text.shape[1]) if text is not None and text.shape[1] else 384
+
+    def _train_epoch(self, seqs, users: np.ndarray, opt, rng, t0: float) -> None:
+        """One pass over ``users`` (``windows_per_user`` random windows of their ``seqs``
+        each), stopping early once ``time_budget_s`` has passed since ``t0``."""
+        import torch
+
+        c = self.config
+        n_items = len(self.net.items.content)
+        self.net.train()
+        order = np.repeat(users, c.windows_per_user)
+        rng.shuffle(order)
+        for start in range(0, len(order), c.batch_size):
+            windows = []
+            for u in order[start:start + c.batch_size]:
+                s = seqs[u]
+                end = rng.integers(min(len(s), c.max_len + 1), len(s) + 1)
+                windows.append(s[max(0, end - c.max_len - 1):end])
+            seq = torch.from_numpy(right_pad(windows))
+            inp, tgt = seq[:, :-1], seq[:, 1:]
+            valid = tgt >= 0
+            t = tgt[valid]
+            if n_items <= c.full_softmax_max:
+                # one projection of the catalog serves both sides; each position of a
+                # window still draws its own ID dropout
+                projected = self.net.items.proj(self.net.items.content)
+                table = self.net.items(None, projected)
+                h = self.net(inp, projected)[valid]
+                logits = h @ table.T / c.temperature
+                loss = torch.nn.functional.cross_entropy(logits, t)
+            else:
+                h = self.net(inp)[valid]
+                neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
+                pos = (h * self.net.items(t)).sum(-1, keepdim=True)
+                logits = torch.cat([pos, h @ self.net.items(neg).T], dim=1) / c.temperature
+                loss = torch.nn.functional.cross_entropy(logits, torch.zeros_like(t))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if time.perf_counter() - t0 > c.time_budget_s:
+                break  # the budget covers training; the epoch is validated after it
 
     def _validate(self, seqs, val_users: np.ndarray, val_items: np.ndarray) -> float:
         if not len(val_users):

@@ -40,6 +40,7 @@ from avrec.models.neural import (
     ordered_histories,
     pad,
     state_to_numpy,
+    torch_threads,
 )
 from avrec.models.user_attributes import UserAttributes
 
@@ -171,6 +172,10 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         return out
 
     def _fit(self, data: TrainData) -> None:
+        with torch_threads(self.config.threads):
+            self._train(data)
+
+    def _train(self, data: TrainData) -> None:
         import torch
 
         c = self.config

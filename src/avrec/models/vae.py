@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.neural import torch_threads
 
 
 class VAEConfig(ModelConfig):
@@ -44,9 +45,7 @@ def train_multvae(x: sp.csr_matrix, config: VAEConfig) -> dict[str, np.ndarray]:
     import torch
     from torch import nn
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         torch.manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
         xb = (x > 0).astype(np.float32).tocsr()
@@ -83,8 +82,6 @@ def train_multvae(x: sp.csr_matrix, config: VAEConfig) -> dict[str, np.ndarray]:
                 opt.step()
             if time.perf_counter() - start > config.time_budget_s:
                 break
-    finally:
-        torch.set_num_threads(threads)
     return {
         "enc_w": enc_w.detach().numpy()[:, :h].copy(),  # the mean half of the encoder
         "enc_b": enc_b.detach().numpy()[:h].copy(),
