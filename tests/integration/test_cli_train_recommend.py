@@ -123,3 +123,20 @@ def test_available_memory_is_read_from_the_kernel():
     total = next(int(line.split()[1]) * 1024 for line in meminfo.read_text().splitlines()
                  if line.startswith("MemTotal:"))
     assert 0 < available_bytes() <= total
+
+
+def test_available_memory_respects_a_cgroup_limit(tmp_path):
+    """Under a cgroup limit the headroom counts (page cache as free); the lower one wins."""
+    from avrec.models.memory import available_bytes
+
+    gib = 2**30
+    proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
+    proc.mkdir(), cgroup.mkdir()
+    (proc / "meminfo").write_text(f"MemTotal: {32 * gib // 1024} kB\nMemAvailable: {10 * gib // 1024} kB\n")
+    (cgroup / "memory.max").write_text(f"{4 * gib}\n")
+    (cgroup / "memory.current").write_text(f"{3 * gib}\n")
+    (cgroup / "memory.stat").write_text(f"anon {gib}\nfile {2 * gib}\n")
+    assert available_bytes(proc, cgroup) == 3 * gib  # 4 - (3 - 2)
+    (cgroup / "memory.max").write_text("max\n")
+    assert available_bytes(proc, cgroup) == 10 * gib
+    assert available_bytes(tmp_path / "none", tmp_path / "none") is None

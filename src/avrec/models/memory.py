@@ -12,19 +12,23 @@ from avrec.errors import ResourceError
 SCALABLE_MODELS = ("als", "bpr", "two-tower")
 
 
-def available_bytes() -> int | None:
+def available_bytes(proc: Path = Path("/proc"), cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
     """Memory this process can still take: the kernel's MemAvailable, lowered to the cgroup's
-    headroom where a limit is set; None where neither can be read (the check is skipped)."""
+    headroom where a limit is set (its page cache counted as free, as MemAvailable counts
+    it); None where neither can be read (the check is skipped)."""
     have = None
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in (proc / "meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 have = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        limit = (cgroup / "memory.max").read_text().strip()
+        used = int((cgroup / "memory.current").read_text().strip())
+        for line in (cgroup / "memory.stat").read_text().splitlines():
+            if line.startswith("file "):
+                used -= int(line.split()[1])
         if limit != "max":
             headroom = max(int(limit) - used, 0)
             have = headroom if have is None else min(have, headroom)
