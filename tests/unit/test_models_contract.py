@@ -201,3 +201,15 @@ def test_one_thread_fits_repeat_exactly(name, data):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("name", ["two-tower", "sequential"])
+def test_sampled_softmax_above_full_softmax_max(name, data):
+    """Catalogs above ``full_softmax_max`` train against sampled negatives; the model still
+    trains end to end and keeps the two taste groups apart (a history of action items, the
+    even ones, ranks action items first)."""
+    cfg = {**SMALL[name], "full_softmax_max": 10, "sampled_negatives": 12, "threads": 1}
+    model = create_model(name, cfg).fit(data)
+    action = ["i0", "i2", "i4", "i6", "i8"]
+    recs = model.recommend([None], k=5, histories=[action]).items[0]
+    assert sum(int(i[1:]) % 2 == 0 for i in recs if i.startswith("i")) >= 4, recs

@@ -261,6 +261,19 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def sampled_softmax_loss(items, queries, targets, n_items: int, negatives: int, temperature: float,
+                         rng: np.random.Generator):
+    """Cross-entropy of each query vector's target item against ``negatives`` catalog items
+    drawn uniformly for the whole batch (catalogs above ``full_softmax_max``); ``items``: the
+    item tower (indices -> vectors)."""
+    import torch
+
+    neg = torch.from_numpy(rng.choice(n_items, negatives, replace=False))
+    pos = (queries * items(targets)).sum(-1, keepdim=True)
+    logits = torch.cat([pos, queries @ items(neg).T], dim=1) / temperature
+    return torch.nn.functional.cross_entropy(logits, torch.zeros_like(targets))
+
+
 class NeuralConfig(ModelConfig):
     """Settings shared by the torch models (two-tower, sequential)."""
 

@@ -28,6 +28,7 @@ from avrec.models.neural import (
     item_tower_class,
     load_numpy_state,
     ordered_histories,
+    sampled_softmax_loss,
     state_to_numpy,
     torch_threads,
 )
@@ -173,11 +174,8 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 logits = h @ table.T / c.temperature
                 loss = torch.nn.functional.cross_entropy(logits, t)
             else:
-                h = self.net(inp)[valid]
-                neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
-                pos = (h * self.net.items(t)).sum(-1, keepdim=True)
-                logits = torch.cat([pos, h @ self.net.items(neg).T], dim=1) / c.temperature
-                loss = torch.nn.functional.cross_entropy(logits, torch.zeros_like(t))
+                loss = sampled_softmax_loss(self.net.items, self.net(inp)[valid], t, n_items,
+                                            c.sampled_negatives, c.temperature, rng)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -232,11 +232,11 @@ def _catalog_loss(model, hist, targets, rng):
         logits = u_vec @ table.T / c.temperature
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask)
         return torch.nn.functional.cross_entropy(logits.masked_fill(seen, -1e9), tgt), u_vec
+    from avrec.models.neural import sampled_softmax_loss
+
     u_vec = model.net.users(hist, mask)
-    neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
-    pos = (u_vec * model.net.items(tgt)).sum(-1, keepdim=True)
-    logits = torch.cat([pos, u_vec @ model.net.items(neg).T], dim=1) / c.temperature
-    return torch.nn.functional.cross_entropy(logits, torch.zeros_like(tgt)), u_vec
+    return sampled_softmax_loss(model.net.items, u_vec, tgt, n_items, c.sampled_negatives,
+                                c.temperature, rng), u_vec
 
 
 def _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh_vectors):

@@ -39,6 +39,7 @@ from avrec.models.neural import (
     load_numpy_state,
     ordered_histories,
     pad,
+    sampled_softmax_loss,
     state_to_numpy,
     torch_threads,
 )
@@ -233,11 +234,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                         -1e9)
                     loss = torch.nn.functional.cross_entropy(logits, tgt)
                 else:
-                    u_vec = self.net.users(hist, mask, attrs)
-                    neg = torch.from_numpy(rng.choice(n_items, c.sampled_negatives, replace=False))
-                    pos = (u_vec * self.net.items(tgt)).sum(-1, keepdim=True)
-                    logits = torch.cat([pos, u_vec @ self.net.items(neg).T], dim=1) / c.temperature
-                    loss = torch.nn.functional.cross_entropy(logits, torch.zeros_like(tgt))
+                    loss = sampled_softmax_loss(self.net.items, self.net.users(hist, mask, attrs), tgt,
+                                                n_items, c.sampled_negatives, c.temperature, rng)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
