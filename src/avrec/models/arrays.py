@@ -3,6 +3,8 @@ in-place inverse of a symmetric positive definite matrix."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -38,7 +40,14 @@ def csr_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
                          shape=(1, m.shape[1]))
 
 
-def spd_inverse(a: np.ndarray, block: int = 1024) -> np.ndarray:
+def row_blocks(n: int, size: int = 1024) -> Iterator[slice]:
+    """Consecutive slices of ``size`` rows covering ``range(n)``: for work on an n x n matrix
+    done a block of rows at a time, so no second n x n temporary is ever whole."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def spd_inverse(a: np.ndarray) -> np.ndarray:
     """The inverse of the symmetric positive definite float64 matrix ``a``, computed in place
     (``a`` is overwritten and returned) by a Cholesky factorisation (LAPACK ``potrf`` and
     ``potri``): about a third of the time of ``np.linalg.inv`` and no second n x n array.
@@ -57,10 +66,8 @@ def spd_inverse(a: np.ndarray, block: int = 1024) -> np.ndarray:
         raise np.linalg.LinAlgError(f"matrix is singular (diagonal element {info})")
     if not np.shares_memory(inverse, a):  # LAPACK's wrapper copied after all
         a[...] = inverse.T
-    n = len(a)
-    for i in range(0, n, block):  # mirror the upper triangle onto the lower, block by block
-        j = min(i + block, n)
-        diag = a[i:j, i:j]
-        a[i:j, i:j] = np.triu(diag) + np.triu(diag, 1).T
-        a[j:, i:j] = a[i:j, j:].T
+    for rows in row_blocks(len(a)):  # mirror the upper triangle onto the lower
+        diag = a[rows, rows]
+        a[rows, rows] = np.triu(diag) + np.triu(diag, 1).T
+        a[rows.stop:, rows] = a[rows, rows.stop:].T
     return a

@@ -18,6 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from avrec.data.dataset import split_multi
+from avrec.models.arrays import row_blocks
 
 
 def people_matrix(items: pd.DataFrame, min_count: int = 2) -> np.ndarray:
@@ -72,8 +73,8 @@ def ridge_cold_columns(weights: np.ndarray, features: np.ndarray, warm: np.ndarr
     fw = f[warm]
     g = np.linalg.solve(fw.T @ fw + lam * np.eye(f.shape[1]), fw.T)  # [d, n_warm]
     mapping = np.empty((len(weights), g.shape[0]), np.float64)  # [n_items, d]
-    for i in range(0, len(weights), 1024):  # row blocks: no float64 copy of the whole matrix
-        mapping[i:i + 1024] = weights[i:i + 1024][:, warm].astype(np.float64) @ g.T
+    for rows in row_blocks(len(weights)):  # no float64 copy of the whole matrix
+        mapping[rows] = weights[rows][:, warm].astype(np.float64) @ g.T
     return (mapping @ f[~warm].T).astype(np.float32)
 
 

@@ -19,12 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from avrec.models.arrays import spd_inverse
+from avrec.models.arrays import row_blocks, spd_inverse
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.memory import require_dense
 
-#: rows per block where n x n work is done a block at a time
-_BLOCK = 1024
 #: fit's peak memory per items x items cell: the float64 Gram matrix (inverted in place) and
 #: the float32 weights (measured: 12.9 on ml-latest-small)
 PEAK_BYTES_PER_CELL = 13.5
@@ -49,13 +47,13 @@ def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
     xt = x.T.tocsr()
     n = x.shape[1]
     gram = np.empty((n, n), np.float64)
-    for i in range(0, n, _BLOCK):  # row blocks: the sparse product is never whole
-        gram[i:i + _BLOCK] = (xt[i:i + _BLOCK] @ x).toarray()
+    for rows in row_blocks(n):  # the sparse product is never whole
+        gram[rows] = (xt[rows] @ x).toarray()
     counts = np.diag(gram).copy()
     if side is not None and side_weight > 0:
         f = np.asarray(side, dtype=np.float64)
-        for i in range(0, n, _BLOCK):  # row blocks: no second n x n array
-            gram[i:i + _BLOCK] += side_weight * (f[i:i + _BLOCK] @ f.T)
+        for rows in row_blocks(n):
+            gram[rows] += side_weight * (f[rows] @ f.T)
     gram[np.diag_indices_from(gram)] += l2 + dropout / (1.0 - dropout) * counts
     try:
         p = spd_inverse(gram)  # in place: gram is p from here on
@@ -64,8 +62,8 @@ def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
                          f"use l2 > 0 (got {l2})") from err
     scale = -1.0 / np.diag(p)
     b = np.empty((n, n), np.float32)
-    for i in range(0, n, _BLOCK):
-        b[i:i + _BLOCK] = p[i:i + _BLOCK] * scale
+    for rows in row_blocks(n):
+        b[rows] = p[rows] * scale
     b[np.diag_indices_from(b)] = 0.0
     return b
 

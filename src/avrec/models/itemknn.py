@@ -7,10 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.models.arrays import row_blocks
 from avrec.models.base import ModelConfig, Recommender, TrainData
-
-#: rows of the similarity matrix computed at a time
-_BLOCK = 512
 
 
 class ItemKNNConfig(ModelConfig):
@@ -44,11 +42,10 @@ class ItemKNN(Recommender):
         pruned = []
         # a block of rows of the (symmetric) similarity matrix at a time, each pruned to its
         # top k: memory grows with the block, not with the square of the catalog
-        for i in range(0, n, _BLOCK):
-            j = min(i + _BLOCK, n)
-            co = (xt[i:j] @ x).toarray()
-            sim = co / (np.outer(norms[i:j], norms) + self.config.shrink + 1e-9)
-            sim[np.arange(j - i), np.arange(i, j)] = 0.0
+        for rows in row_blocks(n, 512):
+            co = (xt[rows] @ x).toarray()
+            sim = co / (np.outer(norms[rows], norms) + self.config.shrink + 1e-9)
+            sim[np.arange(len(co)), np.arange(rows.start, rows.stop)] = 0.0
             if self.config.alpha != 1.0:
                 sim = np.power(sim, self.config.alpha)
             pruned.append(prune_top_k(sim, self.config.neighbors))
