@@ -91,8 +91,8 @@ def main() -> None:
             "first 3 interactions given as history). All interactions count as relevant. "
             "Mean over seeds (kfold: over 5 folds) ± standard deviation over them. Paired tests: "
             "per (seed, user) values against the best baseline, Holm-adjusted. Fit time is per "
-            "training run; peak MiB is the largest Python/numpy allocation peak during one fit "
-            "(tracemalloc). Diversity: mean pairwise cosine distance of MiniLM text vectors in "
+            "training run; peak MiB is the most memory one fit added to the process (resident "
+            "high-water mark less the resident size at the start). Diversity: mean pairwise cosine distance of MiniLM text vectors in "
             "the top 10; popularity@10: mean training interaction count of recommended items. "
             "Reports with plots are written to `reports/benchmarks/<dataset>-<protocol>/`.\n\n"
             + "\n\n".join(sections))

@@ -49,8 +49,9 @@ PLAN = {
     ],
     "ml-latest-small": [
         ("random", [0, 1], ["popularity", "itemknn", "ease", "als", "bpr", "vae", "content", "hybrid",
-                            "two-tower", "sequential"],
-         {"content": NOQ, "hybrid": NOQ}, "ndcg@10", "above EASE"),
+                            "hybrid-ltr", "two-tower", "sequential"],
+         {"content": NOQ, "hybrid": NOQ, "hybrid-ltr": {"hybrid": NOQ}}, "ndcg@10", "above EASE"),
+        ("kfold", [0], ["bias", "rating"], {}, "mae", "as low as possible (no floor set for this dataset)"),
     ],
 }
 
@@ -144,8 +145,9 @@ def render() -> str:
             "with training items excluded; cold-items: the held-out items only; cold-users: "
             "first 3 interactions as history; kfold: explicit ratings, 5 folds). Mean over the "
             "seeds listed (each seed in brackets where there are several); bold = best on the target metric. Fit time is the median per "
-            "training run, peak MiB the tracemalloc peak of one fit (Python/numpy/torch CPU "
-            "allocations through Python's allocator; torch tensors are not all counted). "
+            "training run, peak MiB the most memory one fit added to the process "
+            "(`models.memory.PeakMemory`: resident high-water mark less the resident size at the "
+            "start, so numpy, torch, LightGBM and implicit all count). "
             "Neural models stop at their training time budget or by early stopping (see each run for the budget in force).\n\n"
             + "\n".join(parts))
 

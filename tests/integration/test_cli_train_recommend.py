@@ -90,8 +90,9 @@ def test_unknown_model_and_missing_model_dir(tmp_path):
     assert result.exit_code == 2 and "not a saved avrec model" in result.output
 
 
-@pytest.mark.parametrize("model", ["hybrid", "ease"])
-def test_catalog_too_large_for_memory_is_refused_up_front(model, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("model", "scalable"), [("hybrid", "als, bpr, two-tower"),
+                                               ("ease", "als, bpr, two-tower"), ("rating", "bias")])
+def test_catalog_too_large_for_memory_is_refused_up_front(model, scalable, tmp_path, monkeypatch):
     """A dense items x items model on a machine without the memory for it: a clear error
     naming the catalog size and the models that scale, exit code 2, nothing written."""
     from avrec.models import memory
@@ -99,13 +100,13 @@ def test_catalog_too_large_for_memory_is_refused_up_front(model, tmp_path, monke
     root = tmp_path / "data"
     root.mkdir()
     pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", "B", "C"]}).to_csv(root / "items.csv", index=False)
-    pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["a", "b", "c"]}).to_csv(
+    pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["a", "b", "c"], "rating": [4, 2, 5]}).to_csv(
         root / "interactions.csv", index=False)
-    monkeypatch.setattr(memory, "available_bytes", lambda: 100)  # bytes: less than 3 x 3 cells need
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10)  # bytes: less than 3 x 3 cells need
     result = CliRunner().invoke(app, ["train", str(root), "--model", model, "--out", str(tmp_path / "m")])
     assert result.exit_code == 2, result.output
     assert f"{model}: a catalog of 3 items needs about" in result.output
-    assert "als, bpr, two-tower" in result.output
+    assert f"({scalable})" in result.output
     assert not (tmp_path / "m").exists()
     monkeypatch.setattr(memory, "available_bytes", lambda: None)  # unknown: no check, it trains
     result = CliRunner().invoke(app, ["train", str(root), "--model", model, "--out", str(tmp_path / "m")])

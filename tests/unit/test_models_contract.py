@@ -115,8 +115,8 @@ def test_save_load_equality(name, fitted, tmp_path):
     np.testing.assert_allclose(np.concatenate(a.scores), np.concatenate(b.scores), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ease", "itemknn", "content", "hybrid", "hybrid-ltr",
-                                  "two-tower"])
+@pytest.mark.parametrize("name", ["ease", "itemknn", "als", "bpr", "content", "hybrid",
+                                  "hybrid-ltr", "two-tower"])
 def test_explanations_name_contributing_history_items(name, fitted):
     model = fitted(name)
     recs = model.recommend(["stranger"], k=3, histories=[["i1", "i3"]], explain=True)
@@ -142,6 +142,25 @@ def test_batched_explanations_equal_one_request_at_a_time(name, fitted):
         # and as the per-request path (``explain`` from ``contributions``) words it
         items = model.item_vocab.lookup(batch.items[n])
         assert model.explain(rows[n], items, None, int(index[n])) == batch.explanations[n]
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_factorization_contributions_add_up_to_the_folded_in_score(name, fitted):
+    model = fitted(name)
+    items = np.arange(len(model.item_vocab))
+    rows = model.history_matrix(np.array([-1]), [["i1", "i3", "i8"]])
+    terms = model.contributions(rows[0], items)
+    assert terms.shape == (len(items), 3)
+    np.testing.assert_allclose(terms.sum(axis=1), model.score(np.array([-1]), rows)[0],
+                               rtol=1e-4, atol=1e-5)
+    own = model.history_matrix(np.array([0]), [None])  # training user u0, own history
+    if name == "bpr":  # learned by gradient steps: no split by history item
+        assert model.contributions(own[0], items, 0) is None
+        text = model.recommend(["u0"], k=2, explain=True).explanations[0]
+        assert all(t.startswith("ranked by the taste factors learned from your history") for t in text)
+    else:  # the user step with the final item factors: the stored factors' score, closely
+        total = model.contributions(own[0], items, 0).sum(axis=1)
+        assert np.corrcoef(total, model.score(np.array([0]), own)[0])[0, 1] > 0.99
 
 
 def test_bias_predicts_ratings(fitted, data):

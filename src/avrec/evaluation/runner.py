@@ -5,7 +5,6 @@ for intervals and paired tests, and the lists for beyond-accuracy metrics."""
 from __future__ import annotations
 
 import time
-import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
+from avrec.models.memory import PeakMemory
 from avrec.models.registry import create_model
 
 RANKING_BASELINES = ("popularity", "itemknn", "ease", "als")
@@ -36,7 +36,7 @@ class ModelRun:
     per_user: pd.DataFrame  # user_id, train_size, then one column per metric
     metrics: dict[str, float]
     fit_seconds: float
-    peak_mb: float
+    peak_mb: float  #: models.memory.PeakMemory of the fit (resident memory where Linux allows)
     recommendations: list[np.ndarray] = field(default_factory=list, repr=False)
     #: user -> relevant item indices (ranking runs), for analyses of the saved lists
     relevant: dict[str, set[int]] = field(default_factory=dict, repr=False)
@@ -169,12 +169,10 @@ def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequenc
 def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[int], depth: int,
              item_vectors: np.ndarray, config: dict) -> ModelRun:
     model = create_model(name, config)
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    model.fit(data)
-    fit_s = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    with PeakMemory() as peak:
+        t0 = time.perf_counter()
+        model.fit(data)
+        fit_s = time.perf_counter() - t0
     per_user, lists, relevant = rank_users(model, split, ks, depth, seed)
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
     metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split))
@@ -183,4 +181,4 @@ def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[i
         errors = run_rating(model, split)
         metrics["mae"] = float(errors["abs_error"].mean())
         metrics["rmse"] = float(np.sqrt(errors["sq_error"].mean()))
-    return ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak, lists, relevant, errors)
+    return ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak.mib, lists, relevant, errors)

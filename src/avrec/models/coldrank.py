@@ -258,6 +258,27 @@ def user_pair_features(signals: dict[str, np.ndarray], users: np.ndarray, histor
     return pair_features(histories, part, signals, year)
 
 
+def explain_cold(model, history: sp.csr_matrix, items: np.ndarray, user: int,
+                 out: list[str]) -> list[str]:
+    """``out`` (one explanation per item of ``items``, for one request) with the items the
+    ranker of ``model`` (fitted by :func:`fit_for`) placed explained by its strongest
+    evidence (:func:`reason_groups`)."""
+    from avrec.rerank.explain import cold_reason
+
+    cand = model.cold_signals["cand"]
+    where = {int(c): n for n, c in enumerate(cand)}
+    picked = [(n, where[int(i)]) for n, i in enumerate(items) if int(i) in where]
+    if not picked or history.nnz == 0:
+        return out
+    part = np.asarray(model.history_weights(history, np.array([user])) @ model.weights[:, cand],
+                      np.float32)
+    feats = user_pair_features(model.cold_signals, np.array([user]), history, part)
+    groups = reason_groups(model.cold_ranker, feats[[p for _, p in picked]])
+    for (n, _), g in zip(picked, groups, strict=True):
+        out[n] = cold_reason(model, history, int(items[n]), g, user)
+    return out
+
+
 def rerank(booster, signals: dict[str, np.ndarray], users: np.ndarray, histories: sp.csr_matrix,
            collab: np.ndarray) -> np.ndarray:
     """``collab`` with the cold candidates' scores replaced by the ranker's, moved to each

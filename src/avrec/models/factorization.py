@@ -1,7 +1,9 @@
 """Matrix factorisation baselines as thin adapters over ``implicit``: ALS and BPR.
 
 Users are folded in from their history when it differs from the training row (new users,
-overridden histories), with the exact ALS user step for ALS and a ridge fit for BPR.
+overridden histories), with the exact ALS user step for ALS and a ridge fit for BPR. Both steps
+are linear in the history, so a score splits into one term per history item (the explanation),
+as implicit's ``AlternatingLeastSquares.explain`` splits it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,21 @@ class _Factorization(Recommender):
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         return self.user_vectors(users, histories) @ self.item_factors.T
 
+    def _user_system(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
+        raise NotImplementedError
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray | None:
+        """``[len(items), len(history.indices)]``: the fold-in score ``y_i' A^-1 (c sum_j y_j)``
+        split into its terms ``c y_i' A^-1 y_j``, one per history item ``j``. For ALS this is
+        also how a training user's score splits (the user step with the final item factors)."""
+        idx = history.indices[history.indptr[0]:history.indptr[1]]
+        if not len(idx):
+            return None
+        a, conf = self._user_system(idx)
+        y = self.item_factors.astype(np.float64)
+        return (conf * (y[np.asarray(items)] @ np.linalg.solve(a, y[idx].T))).astype(np.float32)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
 
@@ -128,16 +145,23 @@ class ALS(_Factorization):
 
     def _fold_in(self, idx: np.ndarray) -> np.ndarray:
         """The exact ALS user step for a history (confidence 1 + alpha on its items)."""
+        a, conf = self._user_system(idx)
+        return np.linalg.solve(a, conf * self.item_factors[idx].astype(np.float64).sum(axis=0)
+                               ).astype(np.float32)
+
+    def _user_system(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(A, c)``: the user step solves ``A x = c * sum of the history's item factors``."""
         y = self.item_factors[idx].astype(np.float64)
         conf = 1.0 + self.config.alpha
         a = self._gram + (conf - 1.0) * (y.T @ y) + self.config.regularization * np.eye(y.shape[1])
-        b = conf * y.sum(axis=0)
-        return np.linalg.solve(a, b).astype(np.float32)
+        return a, conf
 
 
 class BPR(_Factorization):
     name = "bpr"
     Config = BPRConfig
+    #: explanation for a training user's own history (see :meth:`contributions`)
+    unsplit_reason = "ranked by the taste factors learned from your history"
 
     def _fit(self, data: TrainData) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -154,6 +178,16 @@ class BPR(_Factorization):
 
     def _fold_in(self, idx: np.ndarray) -> np.ndarray:
         """Ridge fit of the user vector to the history (1 on its items, 0 elsewhere)."""
-        y = self.item_factors.astype(np.float64)
-        a = self._gram + 1.0 * np.eye(y.shape[1])
-        return np.linalg.solve(a, y[idx].sum(axis=0)).astype(np.float32)
+        a, _ = self._user_system(idx)
+        return np.linalg.solve(a, self.item_factors[idx].astype(np.float64).sum(axis=0)).astype(np.float32)
+
+    def _user_system(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
+        return self._gram + np.eye(self._gram.shape[0]), 1.0
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray | None:
+        """As the base class for folded-in histories; None for a training user's own history,
+        whose factors BPR learned by gradient steps that do not split by history item."""
+        if self._same_as_training(np.array([user]), history[:1])[0]:
+            return None
+        return super().contributions(history, items, user)

@@ -1,10 +1,15 @@
-"""Hybrid: EASE's collaborative item-item weights, extended to cold items through their
-content neighbours, blended with zero-shot content matching and natural-language requests.
+"""Hybrid, the default model: EASE's collaborative item-item weights (with content side
+information and rating weights), a Mult-VAE beside them, a prior for short histories, cold items
+placed through their content, and natural-language requests.
 
-For an item without training interactions, its EASE column is estimated as the similarity-
-weighted average of the columns of its ``neighbors`` nearest warm items in the pretrained text
-space; its row (how it predicts other items when it is in a history) likewise. Scores are then
-``ease + content_weight * content``, where the content term is scaled to EASE's spread.
+- An item without training interactions gets an EASE column from a learned content -> EASE
+  ridge map (models.coldmap), mixed with the similarity-weighted columns of its ``neighbors``
+  nearest warm items in the pretrained text space; its row likewise from the neighbours.
+- Where enough of the catalog is cold, a LightGBM ranker trained on simulated cold start
+  (models.coldrank) re-ranks the cold items per user.
+- Short histories lean on co-occurrence counts and a first-items ridge map (models.prefix),
+  fading out as the history grows; the VAE's weight grows with it (``vae_ramp``).
+- A request text is matched by the content model and blended with the history's scores.
 """
 
 from __future__ import annotations
@@ -84,9 +89,10 @@ class HybridConfig(ModelConfig):
 
 
 #: fit's peak memory per items x items cell (EASE's weights before and after the cold items'
-#: propagation, the short-history map and the cold columns' ridge map side by side; measured:
-#: 16.6 on ml-latest-small, where its random split leaves 30% of the items cold)
-PEAK_BYTES_PER_CELL = 18.0
+#: propagation, the short-history map and the cold columns' ridge map side by side; measured
+#: by models.memory.PeakMemory: 17.7 on ml-latest-small, where its random split leaves 30% of
+#: the items cold)
+PEAK_BYTES_PER_CELL = 19.0
 
 #: rows whose short-history prior weight is below this skip it (about 75 or more history items
 #: with the default prior_weight and prior_shrink)
@@ -164,21 +170,9 @@ class Hybrid(Recommender):
         out = super().explain(history, items, query, user, contrib)
         if getattr(self, "cold_ranker", None) is None or (query and query.strip()):
             return out
-        from avrec.models.coldrank import reason_groups, user_pair_features
-        from avrec.rerank.explain import cold_reason
+        from avrec.models.coldrank import explain_cold
 
-        cand = self.cold_signals["cand"]
-        where = {int(c): n for n, c in enumerate(cand)}
-        picked = [(n, where[int(i)]) for n, i in enumerate(items) if int(i) in where]
-        if not picked or history.nnz == 0:
-            return out
-        part = np.asarray(self.history_weights(history, np.array([user])) @ self.weights[:, cand],
-                          np.float32)
-        feats = user_pair_features(self.cold_signals, np.array([user]), history, part)
-        groups = reason_groups(self.cold_ranker, feats[[p for _, p in picked]])
-        for (n, _), g in zip(picked, groups, strict=True):
-            out[n] = cold_reason(self, history, int(items[n]), g, user)
-        return out
+        return explain_cold(self, history, items, user, out)
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:

@@ -5,6 +5,7 @@ out-of-memory kill part way through."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 from avrec.errors import ResourceError
 
@@ -37,9 +38,11 @@ def available_bytes(proc: Path = Path("/proc"), cgroup: Path = Path("/sys/fs/cgr
     return have
 
 
-def require_dense(model: str, n_items: int, bytes_per_cell: float) -> None:
+def require_dense(model: str, n_items: int, bytes_per_cell: float,
+                  alternatives: tuple[str, ...] = SCALABLE_MODELS) -> None:
     """Raise :class:`ResourceError` if ``bytes_per_cell * n_items**2`` bytes (the model's peak
-    during fit, measured in benchmarks/bench_models.py) exceed :func:`available_bytes`."""
+    during fit, measured in benchmarks/bench_models.py) exceed :func:`available_bytes`; the
+    message names ``alternatives``, models for the same task that scale."""
     need = bytes_per_cell * float(n_items) ** 2
     have = available_bytes()
     if have is None or need <= have:
@@ -48,5 +51,62 @@ def require_dense(model: str, n_items: int, bytes_per_cell: float) -> None:
     raise ResourceError(
         f"{model}: a catalog of {n_items:,} items needs about {need / gib:.1f} GiB of memory for "
         f"its items x items weights, and {have / gib:.1f} GiB is available; train a model whose "
-        f"memory does not grow with the square of the catalog ({', '.join(SCALABLE_MODELS)}) or "
+        f"memory does not grow with the square of the catalog ({', '.join(alternatives)}) or "
         "use a machine with more memory")
+
+
+def _status_kib(field: str, proc: Path) -> int:
+    for line in (proc / "self" / "status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"{proc / 'self' / 'status'}: no {field}")
+
+
+def _release_free_heap() -> None:
+    """Collect garbage and hand glibc's free heap back to the kernel, so that memory freed
+    before a measurement is not silently reused by the measured work."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak memory of the work done inside ``with PeakMemory() as peak:``, in MiB
+    (``peak.mib``), and how it was measured (``peak.method``).
+
+    ``"rss"`` (Linux): the process's resident high-water mark (VmHWM, reset through
+    ``/proc/self/clear_refs``) less its resident size at the start, so every allocation counts:
+    Python, numpy, torch, LightGBM, implicit's threads. Elsewhere ``"tracemalloc"``: the peak of
+    Python's traced allocations (numpy's included, torch's not)."""
+
+    def __init__(self, proc: Path = Path("/proc")) -> None:
+        self.proc = proc
+        self.mib = float("nan")
+        self.method = ""
+
+    def __enter__(self) -> Self:
+        _release_free_heap()
+        try:
+            (self.proc / "self" / "clear_refs").write_text("5")
+            self._start = _status_kib("VmRSS", self.proc)
+            self.method = "rss"
+        except (OSError, ValueError):
+            import tracemalloc
+
+            tracemalloc.start()
+            self.method = "tracemalloc"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.method == "rss":
+            self.mib = max(_status_kib("VmHWM", self.proc) - self._start, 0) / 1024.0
+        else:
+            import tracemalloc
+
+            self.mib = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.models.arrays import row_blocks
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.bias import Bias, BiasConfig
+from avrec.models.memory import require_dense
 
 
 class RatingConfig(ModelConfig):
@@ -32,16 +34,29 @@ class RatingConfig(ModelConfig):
     snap: float = 0.7
 
 
+#: fit's peak memory per items x items cell: the float32 similarity and, per block of rows,
+#: a few float64 temporaries (measured on ml-latest-small by models.memory.PeakMemory: 5.7;
+#: 42 before the similarity was built in blocks)
+PEAK_BYTES_PER_CELL = 6.0
+
+
 def _shrunk_pearson(res: sp.csr_matrix, shrink: float) -> np.ndarray:
-    """Item-item similarity of residuals (cosine over co-rating users, shrunk by support)."""
+    """Float32 item-item similarity of residuals (cosine over co-rating users, shrunk by
+    support), computed a block of rows at a time in float64."""
     r = res.tocsc()
     b = (r != 0).astype(np.float64)
-    dot = (r.T @ r).toarray()
-    sq = r.multiply(r)
-    norm_i = (sq.T @ b).toarray()  # sum over co-raters of r_ui^2, per (i, j)
-    support = (b.T @ b).toarray()
-    sim = dot / (np.sqrt(norm_i * norm_i.T) + 1e-9)
-    sim *= support / (support + shrink)
+    sq = r.multiply(r).tocsc()
+    rt, bt, sqt = r.T.tocsr(), b.T.tocsr(), sq.T.tocsr()
+    n = r.shape[1]
+    sim = np.empty((n, n), np.float32)
+    for rows in row_blocks(n, 256):  # float64 temporaries of 256 rows: small beside sim
+        dot = (rt[rows] @ r).toarray()
+        norm_i = (sqt[rows] @ b).toarray()  # sum over co-raters of r_ui^2, per (i, j)
+        norm_j = (bt[rows] @ sq).toarray()  # the same for r_uj^2
+        support = (bt[rows] @ b).toarray()
+        block = dot / (np.sqrt(norm_i * norm_j) + 1e-9)
+        block *= support / (support + shrink)
+        sim[rows] = block
     np.fill_diagonal(sim, 0.0)
     return sim
 
@@ -58,7 +73,8 @@ class Rating(Recommender):
         base = self.bias.mean + self.bias.user_bias[r.row] + self.bias.item_bias[r.col]
         res = sp.csr_matrix((r.data - base, (r.row, r.col)), shape=data.ratings.shape)
         self.residuals = res
-        self.similarity = _shrunk_pearson(res, self.config.shrink).astype(np.float32)
+        require_dense(self.name, res.shape[1], PEAK_BYTES_PER_CELL, alternatives=("bias",))
+        self.similarity = _shrunk_pearson(res, self.config.shrink)
         knn = self._knn_terms(r.row, r.col)
         left = sp.csr_matrix((r.data - base - self.config.knn_weight * knn, (r.row, r.col)),
                              shape=data.ratings.shape)

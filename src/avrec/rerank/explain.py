@@ -118,12 +118,16 @@ def _query_similarity(model, query: str | None, items: np.ndarray) -> np.ndarray
 
 
 def _fallback(model, item: int) -> str:
+    """What a score without a split by history item rests on: the model's own words for it
+    (``unsplit_reason``) where it has them, and the item's popularity."""
+    reason = getattr(model, "unsplit_reason", None)
     if model.train_matrix is not None:
         m = model.train_matrix
         count = int(_per_item(m, m.shape[1], "count", lambda: m.getnnz(axis=0))[item])
         if count:
-            return f"popular: {count} people interacted with it"
-    return "new item (no interactions yet), ranked by its content"
+            return f"{reason}; {count} people interacted with it" if reason \
+                else f"popular: {count} people interacted with it"
+    return reason or "new item (no interactions yet), ranked by its content"
 
 
 def _name(model, item: int) -> str:
