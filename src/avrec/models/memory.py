@@ -1,6 +1,7 @@
-"""Up-front memory checks for models whose fit holds dense items x items arrays (EASE, the
-hybrid): a catalog too large for the machine gets a clear error before the work starts, not an
-out-of-memory kill part way through."""
+"""Memory: up-front checks for models whose fit holds dense items x items arrays (EASE, the
+hybrid, the rating model), so that a catalog too large for the machine gets a clear error
+before the work starts, not an out-of-memory kill part way through; and :class:`PeakMemory`,
+which measures what a fit takes (the evaluation harness and the benchmarks use it)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class RatingConfig(ModelConfig):
 
 #: fit's peak memory per items x items cell: the float32 similarity and, per block of rows,
 #: a few float64 temporaries (measured on ml-latest-small by models.memory.PeakMemory: 5.7;
-#: 42 before the similarity was built in blocks)
+#: 44 before the similarity was built in blocks)
 PEAK_BYTES_PER_CELL = 6.0
 
 
