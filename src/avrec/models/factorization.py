@@ -83,8 +83,9 @@ class _Factorization(Recommender):
         if not len(idx):
             return None
         a, conf = self._user_system(idx)
-        y = self.item_factors.astype(np.float64)
-        return (conf * (y[np.asarray(items)] @ np.linalg.solve(a, y[idx].T))).astype(np.float32)
+        y_items = self.item_factors[np.asarray(items)].astype(np.float64)  # only the rows used:
+        y_hist = self.item_factors[idx].astype(np.float64)  # this runs once per explained request
+        return (conf * (y_items @ np.linalg.solve(a, y_hist.T))).astype(np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
