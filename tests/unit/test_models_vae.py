@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
+from avrec.models.hybrid_explain import contribution_parts
 from avrec.models.registry import create_model
 from avrec.models.vae import VAEConfig, attributions, logits, train_multvae
 
@@ -125,3 +126,25 @@ def test_hybrid_skips_the_faded_prior_without_changing_scores(data, monkeypatch)
     np.testing.assert_array_equal(skipped[2], full[2])  # one item: the prior is used, same rows
     np.testing.assert_allclose(skipped, full, rtol=0, atol=1e-6 * np.abs(full).max())
     assert (np.argsort(-skipped, axis=1)[:, :10] == np.argsort(-full, axis=1)[:, :10]).all()
+
+
+def test_hybrid_batch_explanations_reuse_the_scoring_state_exactly(hybrid):
+    """explain_batch right after score reuses that batch's spreads and VAE state; the result
+    equals a fresh computation, and a different batch is never served the kept state."""
+    users = hybrid.user_vocab.lookup(["u0", "u1", "", "u2"])
+    hist = hybrid.history_matrix(users, [None, None, ["i3", "i6", "i9"], None])
+    items = [np.array([3, 6, 60]), np.array([1, 4]), np.array([12, 15, 61]), np.array([2, 5])]
+    fresh_parts = contribution_parts(hybrid, hist, users)  # nothing kept for this batch yet
+    hybrid.score(users, hist)
+    kept_parts = contribution_parts(hybrid, hist, users)
+    for key in ("sd_c", "sd_v", "pre", "inv", "a"):
+        np.testing.assert_allclose(kept_parts[key], fresh_parts[key], rtol=1e-6, atol=1e-7)
+    kept = hybrid.explain_batch(users, hist, items)
+    # another histories object (even with equal content) and other users recompute
+    other = contribution_parts(hybrid, hist.copy(), users)
+    assert other["pre"] is not kept_parts["pre"]
+    swapped = contribution_parts(hybrid, hist, users[::-1].copy())
+    assert swapped["pre"] is not kept_parts["pre"]
+    hybrid._last_batch = None
+    assert hybrid.explain_batch(users, hist, items) == kept
+    assert any("because you liked" in e for row in kept for e in row)

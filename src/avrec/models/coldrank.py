@@ -263,11 +263,18 @@ def explain_cold(model, history: sp.csr_matrix, items: np.ndarray, user: int,
     """``out`` (one explanation per item of ``items``, for one request) with the items the
     ranker of ``model`` (fitted by :func:`fit_for`) placed explained by its strongest
     evidence (:func:`reason_groups`)."""
-    from avrec.rerank.explain import cold_reason
+    from avrec.rerank.explain import cold_reason, per_item
 
     cand = model.cold_signals["cand"]
-    where = {int(c): n for n, c in enumerate(cand)}
-    picked = [(n, where[int(i)]) for n, i in enumerate(items) if int(i) in where]
+    n_items = len(model.item_vocab)
+
+    def positions() -> np.ndarray:  # item -> its column among the candidates, -1 if none
+        where = np.full(n_items, -1, np.int64)
+        where[cand] = np.arange(len(cand))
+        return where
+
+    where = per_item(cand, n_items, "cold_positions", positions)
+    picked = [(n, int(where[i])) for n, i in enumerate(np.asarray(items, np.int64)) if where[i] >= 0]
     if not picked or history.nnz == 0:
         return out
     part = np.asarray(model.history_weights(history, np.array([user])) @ model.weights[:, cand],

@@ -14,6 +14,7 @@ placed through their content, and natural-language requests.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +26,7 @@ from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.coldmap import propagate_to_cold
 from avrec.models.content import Content, ContentConfig
 from avrec.models.ease import ease_weights, rating_factors, side_features
+from avrec.models.hybrid_explain import contribution_parts, row_contributions
 from avrec.models.memory import require_dense
 from avrec.models.vae import grow_items
 
@@ -178,6 +180,7 @@ class Hybrid(Recommender):
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         h = self.history_weights(histories, users)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
+        memo = {"sd_c": np.maximum(collab.std(axis=1), 1e-9)}
         if getattr(self, "cold_ranker", None) is not None:
             from avrec.models.coldrank import rerank
 
@@ -201,7 +204,10 @@ class Hybrid(Recommender):
                     prior = prior + _zscore(np.asarray((sub > 0).astype(np.float32) @ self.short))
                 scores[rows] += (fade[rows, None] * np.where(sd > 0, sd, 1.0)) * prior
         if getattr(self, "vae_params", None) is not None:
-            scores = self._with_vae(scores, histories)
+            scores = self._with_vae(scores, histories, memo)
+        # what explain_batch needs of this batch, kept for the same histories object (the
+        # explanation of a recommend call follows its scoring with the same batch)
+        self._last_batch = (weakref.ref(histories), np.array(users, copy=True), memo)
         if queries is not None and any(queries):
             q_scores, has = self.content.query_scores(queries)
             has_hist = np.diff(histories.indptr) > 0
@@ -240,10 +246,16 @@ class Hybrid(Recommender):
         ramp = np.clip((n - lo) / max(hi - lo, 1), 0.0, 1.0)
         return (self.config.vae_weight * ramp)[:, None]
 
-    def _with_vae(self, scores: np.ndarray, histories: sp.csr_matrix) -> np.ndarray:
+    def _with_vae(self, scores: np.ndarray, histories: sp.csr_matrix,
+                  memo: dict | None = None) -> np.ndarray:
+        from avrec.models.vae import encoder_state
+
         w = self.vae_weights(histories)
         zs = _zscore(scores)
-        v, mu, sd = self._vae_parts(histories)
+        pre, inv = encoder_state(self.vae_params, histories)
+        v, mu, sd = self._vae_parts(histories, pre)
+        if memo is not None:
+            memo.update(pre=pre, inv=inv, sd_v=sd[:, 0], a=w[:, 0])
         warm = self.vae_warm
         out = (1.0 + w) * zs
         out[:, warm] = zs[:, warm] + w * (v[:, warm] - mu) / sd
@@ -287,57 +299,17 @@ class Hybrid(Recommender):
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray:
-        parts = self._contribution_parts(history[:1], np.array([user]))
-        return self._row_contributions(parts, 0, history.indices, np.asarray(items))
-
-    def _contribution_parts(self, histories: sp.csr_matrix, users: np.ndarray) -> dict:
-        """What :meth:`_row_contributions` needs, computed once for a batch of histories."""
-        h = self.history_weights(histories, users).tocsr()
-        h.sort_indices()
-        parts: dict = {"h": h}
-        if getattr(self, "vae_params", None) is None:
-            return parts
-        from avrec.models.vae import encoder_state
-
-        collab = np.asarray(h @ self.weights, np.float32)
-        pre, inv = encoder_state(self.vae_params, histories)
-        _, _, sd_v = self._vae_parts(histories, pre)
-        parts.update(sd_c=np.maximum(collab.std(axis=1), 1e-9), sd_v=sd_v[:, 0], pre=pre, inv=inv,
-                     a=self.vae_weights(histories)[:, 0])
-        return parts
-
-    def _row_contributions(self, parts: dict, n: int, hist_idx: np.ndarray,
-                           items: np.ndarray) -> np.ndarray:
-        """Row ``n`` of a batch: ``[len(items), len(hist_idx)]`` contributions of its history
-        items (in the order of ``hist_idx``, that row's ``indices``)."""
-        h = parts["h"]
-        cols, vals = h.indices[h.indptr[n]:h.indptr[n + 1]], h.data[h.indptr[n]:h.indptr[n + 1]]
-        w = np.zeros(len(hist_idx), np.float32)
-        if len(cols):
-            pos = np.minimum(np.searchsorted(cols, hist_idx), len(cols) - 1)
-            w = np.where(cols[pos] == hist_idx, vals[pos], 0.0)
-        ease = (self.weights[np.ix_(hist_idx, items)] * w[:, None]).T
-        if "pre" not in parts:
-            return ease
-        # in the units of the blended score: each part over its own per-user spread, the
-        # VAE's part as gradient x input (models.vae.attributions)
-        from avrec.models.vae import attributions_at
-
-        a = float(parts["a"][n])
-        vae = attributions_at(self.vae_params, parts["pre"][n], float(parts["inv"][n]), hist_idx, items)
-        warm = self.vae_warm[items]
-        sd_c = float(parts["sd_c"][n])
-        return np.where(warm[:, None], ease / sd_c + a * vae / float(parts["sd_v"][n]),
-                        (1.0 + a) * ease / sd_c)
+        parts = contribution_parts(self, history[:1], np.array([user]))
+        return row_contributions(self, parts, 0, history.indices, np.asarray(items))
 
     def explain_batch(self, users: np.ndarray, histories: sp.csr_matrix,
                       items: list[np.ndarray], queries: Sequence[str | None] | None = None
                       ) -> list[list[str]]:
-        parts = self._contribution_parts(histories, users)
+        parts = contribution_parts(self, histories, users)
         out = []
         for n, row_items in enumerate(items):
             idx = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
-            contrib = self._row_contributions(parts, n, idx, np.asarray(row_items)) if len(idx) else None
+            contrib = row_contributions(self, parts, n, idx, np.asarray(row_items)) if len(idx) else None
             out.append(self.explain(csr_row(histories, n), row_items, queries[n] if queries else None,
                                     int(users[n]), contrib=contrib))
         return out

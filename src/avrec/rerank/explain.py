@@ -19,10 +19,10 @@ MAX_REASONS = 2
 _CACHE: dict[int, tuple[weakref.ref, dict[str, Sequence]]] = {}
 
 
-def _per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence:
+def per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence:
     """``make()`` (``n`` values, one per item), computed once per ``owner`` object, the
-    catalog or training matrix it is derived from (a grown catalog or matrix is a new object;
-    a changed ``n`` recomputes)."""
+    catalog, training matrix or array it is derived from (a grown catalog or matrix is a new
+    object; a changed ``n`` recomputes)."""
     ident = id(owner)
     entry = _CACHE.get(ident)
     if entry is None or entry[0]() is not owner:
@@ -37,7 +37,7 @@ def _per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence
 
 def split_values(catalog: pd.DataFrame, col: str) -> list[list[str]]:
     """``split_multi`` of every row of ``catalog[col]`` (cached per catalog object)."""
-    return _per_item(catalog, len(catalog), "split:" + col,
+    return per_item(catalog, len(catalog), "split:" + col,
                      lambda: [split_multi(v) for v in catalog[col].tolist()])
 
 
@@ -45,7 +45,7 @@ def _titles(catalog: pd.DataFrame | None) -> list[str] | None:
     """Every row's title ("" where missing), cached per catalog object."""
     if catalog is None or "title" not in catalog:
         return None
-    return _per_item(catalog, len(catalog), "title",
+    return per_item(catalog, len(catalog), "title",
                      lambda: ["" if pd.isna(v) else str(v) for v in catalog["title"].tolist()])
 
 
@@ -123,7 +123,7 @@ def _fallback(model, item: int) -> str:
     reason = getattr(model, "unsplit_reason", None)
     if model.train_matrix is not None:
         m = model.train_matrix
-        count = int(_per_item(m, m.shape[1], "count", lambda: m.getnnz(axis=0))[item])
+        count = int(per_item(m, m.shape[1], "count", lambda: m.getnnz(axis=0))[item])
         if count:
             return f"{reason}; {count} people interacted with it" if reason \
                 else f"popular: {count} people interacted with it"
