@@ -93,3 +93,39 @@ def test_held_out_ndcg_counts_every_rank():
     # row 0: target at rank 0 -> 1; row 1: target item 0 is last of 4 -> 1 / log2(5)
     expected = (1.0 + 1.0 / np.log2(5.0)) / 2
     assert two_tower.held_out_ndcg(scores, np.array([0, 0])) == pytest.approx(expected)
+
+
+def test_multi_target_loss_is_cross_entropy_per_target_averaged_per_row():
+    import torch
+
+    from avrec.models.neural import multi_target_loss
+
+    logits = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 7)).astype(np.float32))
+    single = [np.array([2]), np.array([0]), np.array([6])]
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([2, 0, 6]))
+    torch.testing.assert_close(multi_target_loss(logits, single), expected)
+    logp = torch.log_softmax(logits, dim=1)
+    several = [np.array([1, 4]), np.array([3]), np.array([0, 5, 6])]
+    by_hand = -(logp[0, [1, 4]].mean() + logp[1, 3] + logp[2, [0, 5, 6]].mean()) / 3
+    torch.testing.assert_close(multi_target_loss(logits, several), by_hand)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.4])
+def test_training_with_one_or_several_targets_learns_the_taste_groups(share):
+    """Users like the items of one parity; with one held-out target per example or a share
+    of the history as targets, a user's top items are of their own parity."""
+    rng = np.random.default_rng(2)
+    n_items = 40
+    rows = []
+    for u in range(60):
+        liked = [i for i in range(n_items) if i % 2 == u % 2]
+        for t, i in enumerate(rng.choice(liked, size=10, replace=False)):
+            rows.append((f"u{u}", f"i{i}", 4.0, 1_000_000 + t))
+    ds = Dataset(piano_action_items(n_items),
+                 pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
+    data = TrainData.from_dataset(ds, item_features(ds))
+    model = create_model("two-tower", {"dim": 16, "max_epochs": 15, "patience": 15,
+                                       "samples_per_user": 4, "target_share": share}).fit(data)
+    rec = model.recommend([f"u{u}" for u in range(10)], k=5)
+    own = [np.mean([int(i[1:]) % 2 == u % 2 for i in items]) for u, items in enumerate(rec.items)]
+    assert np.mean(own) >= 0.9, own

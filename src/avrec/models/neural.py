@@ -261,6 +261,20 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def multi_target_loss(logits, targets: Sequence[np.ndarray]):
+    """Mean over rows of the average negative log-softmax of each row's target items
+    (``targets[n]``: row ``n``'s item indices, at least one): the multinomial likelihood of
+    Mult-VAE, normalised per row. With one target per row it is the usual cross-entropy."""
+    import torch
+
+    rows = np.repeat(np.arange(len(targets)), [len(t) for t in targets])
+    cols = np.concatenate([np.asarray(t, np.int64) for t in targets])
+    logp = torch.log_softmax(logits, dim=1)[torch.from_numpy(rows), torch.from_numpy(cols)]
+    per_row = torch.zeros(len(targets), dtype=logp.dtype).index_add_(0, torch.from_numpy(rows), logp)
+    counts = torch.from_numpy(np.array([len(t) for t in targets], np.float32)).to(logp.dtype)
+    return -(per_row / counts).mean()
+
+
 def sampled_softmax_loss(items, queries, targets, n_items: int, negatives: int, temperature: float,
                          rng: np.random.Generator):
     """Cross-entropy of each query vector's target item against ``negatives`` catalog items
