@@ -202,7 +202,8 @@ def item_texts(items) -> list[str]:
 
 
 def _batch(rows, batch, max_history: int, rng):
-    """Targets and padded histories for a batch of users, as in the frozen phase."""
+    """One target per user and the padded histories of a batch of users (the frozen phase's
+    sampling with ``target_share`` 0: the fresh-item loss below pairs each row with one item)."""
     from avrec.models.neural import pad
 
     targets, hists = [], []
@@ -218,7 +219,8 @@ def _batch(rows, batch, max_history: int, rng):
 
 
 def _catalog_loss(model, hist, targets, rng):
-    """The frozen phase's loss (full or sampled softmax) on the memory: trains the towers only.
+    """The frozen phase's one-target loss (full or sampled softmax) on the memory: trains the
+    towers only.
     Returns it with the user vectors."""
     import torch
 

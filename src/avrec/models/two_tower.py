@@ -218,7 +218,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 targets, hists = [], []
                 for u in batch:
                     r = train_rows[u]
-                    n_t = min(max(1, int(round(share * len(r)))), len(r) - 1)
+                    n_t = min(max(1, round(share * len(r))), len(r) - 1)
                     t = rng.choice(len(r), n_t, replace=False) if n_t > 1 else [rng.integers(len(r))]
                     rest = np.delete(r, t)
                     if len(rest) > c.max_history:
