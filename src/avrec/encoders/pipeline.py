@@ -47,8 +47,9 @@ def encode_queries_cached(texts: Sequence[str], encoder_name: str = "text-multi"
     """Query vectors (E5's ``query:`` side; plain ``encode`` for encoders without one), cached."""
     encoder = get_encoder(encoder_name)
     encode_queries = getattr(encoder, "encode_queries", encoder.encode)
-    strip = len(QUERY_TAG)
-    return encode_cached([QUERY_TAG + t for t in texts], encoder_name,
+    tag = QUERY_TAG + getattr(encoder, "query_version", "") + "\x00"
+    strip = len(tag)
+    return encode_cached([tag + t for t in texts], encoder_name,
                          encode=lambda batch: encode_queries([t[strip:] for t in batch]), **kw)
 
 

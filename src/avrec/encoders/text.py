@@ -53,11 +53,14 @@ class E5Encoder(Encoder):
 
     name = "text-multi"
     version = "multilingual-e5-small-q4"
+    #: what ``encode_queries`` adds to the model (part of the query vectors' cache key)
+    query_version = "language-neutral-1"
     modality = "text"
     dim = 384
 
     def __init__(self):
         self._model = None
+        self._offsets: dict[str, np.ndarray] | None = None
 
     @property
     def model(self):
@@ -73,6 +76,15 @@ class E5Encoder(Encoder):
         return l2_normalize(np.asarray(self.model.passage(_clip(batch))))
 
     def encode_queries(self, batch: Sequence[str]) -> np.ndarray:
+        """Request vectors, language-neutral (:mod:`avrec.encoders.crosslingual`): a request
+        in Chinese is placed where its English counterpart would be."""
+        from avrec.encoders.crosslingual import language_offsets, neutralise
+
         if not len(batch):
             return np.zeros((0, self.dim), np.float32)
+        if self._offsets is None:
+            self._offsets = language_offsets(self._raw_queries)
+        return neutralise(self._raw_queries(batch), batch, self._offsets)
+
+    def _raw_queries(self, batch: Sequence[str]) -> np.ndarray:
         return l2_normalize(np.asarray(self.model.query(_clip(batch))))
