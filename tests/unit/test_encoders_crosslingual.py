@@ -85,3 +85,15 @@ def test_offsets_are_the_difference_of_the_language_means():
     np.testing.assert_allclose(offset, [1.0, (1 + 2) / 2 - (3 + 5) / 2])
     moved = neutralise(np.array([[0.6, 0.8]], np.float32), ["甲乙"], {"zh": np.array([0.6, 0.0], np.float32)})
     np.testing.assert_allclose(moved, [[0.0, 1.0]], atol=1e-6)
+
+
+def test_the_encoders_offsets_come_from_the_parallel_requests(encoder):
+    """The offsets the encoder keeps (their raw vectors read back from the embedding cache)
+    equal a fresh computation; only batches with a Chinese request need them."""
+    from avrec.encoders.crosslingual import needs_offset
+
+    fresh = language_offsets(encoder._raw_queries)
+    assert set(encoder.offsets()) == set(fresh) == {"zh"}
+    np.testing.assert_allclose(encoder.offsets()["zh"], fresh["zh"], atol=1e-6)
+    assert not needs_offset(["space adventure film", "a funny film"])
+    assert needs_offset(["space adventure film", "太空冒险电影"])

@@ -90,6 +90,11 @@ def language_offsets(encode: Callable[[Sequence[str]], np.ndarray],
     return out
 
 
+def needs_offset(texts: Sequence[str]) -> bool:
+    """Whether any of ``texts`` is in a language that has parallel requests."""
+    return any((detect_language(t) or "en") in PARALLEL for t in texts)
+
+
 def neutralise(vectors: np.ndarray, texts: Sequence[str], offsets: dict[str, np.ndarray]
                ) -> np.ndarray:
     """``vectors`` (L2-normalised, one per text) with each text's language offset removed and

@@ -78,13 +78,30 @@ class E5Encoder(Encoder):
     def encode_queries(self, batch: Sequence[str]) -> np.ndarray:
         """Request vectors, language-neutral (:mod:`avrec.encoders.crosslingual`): a request
         in Chinese is placed where its English counterpart would be."""
-        from avrec.encoders.crosslingual import language_offsets, neutralise
+        from avrec.encoders.crosslingual import needs_offset, neutralise
 
         if not len(batch):
             return np.zeros((0, self.dim), np.float32)
-        if self._offsets is None:
-            self._offsets = language_offsets(self._raw_queries)
-        return neutralise(self._raw_queries(batch), batch, self._offsets)
+        raw = self._raw_queries(batch)
+        if not needs_offset(batch):
+            return raw
+        return neutralise(raw, batch, self.offsets())
 
     def _raw_queries(self, batch: Sequence[str]) -> np.ndarray:
         return l2_normalize(np.asarray(self.model.query(_clip(batch))))
+
+    def offsets(self) -> dict[str, np.ndarray]:
+        """Per-language request offsets (:func:`avrec.encoders.crosslingual.language_offsets`),
+        from the parallel requests' raw vectors, which are kept in the embedding cache."""
+        if self._offsets is None:
+            from avrec.encoders.crosslingual import language_offsets
+            from avrec.encoders.pipeline import encode_cached
+
+            tag = "\x00raw-query\x00"
+
+            def cached(texts: Sequence[str]) -> np.ndarray:
+                return encode_cached([tag + t for t in texts], self.name,
+                                     encode=lambda b: self._raw_queries([t[len(tag):] for t in b]))
+
+            self._offsets = language_offsets(cached)
+        return self._offsets
