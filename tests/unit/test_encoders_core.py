@@ -47,6 +47,18 @@ def test_detect_language(text, lang):
     assert detect_language(text) == lang
 
 
+@pytest.mark.parametrize("text,short_lang", [
+    ("ein Film über einen Hund", "de"), ("una película sobre dinosaurios", "es"),
+    ("un film sur des soldats", "fr"),
+    # English requests naming foreign-looking titles stay English
+    ("Die Hard", "en"), ("something like Die Hard", "en"), ("a film about the sea", "en"),
+    ("space adventure film", "en"),
+])
+def test_detect_language_of_short_requests(text, short_lang):
+    assert detect_language(text, short=True) == short_lang
+    assert detect_language(text) == "en"  # catalogs' routing reads under six words as English
+
+
 def test_routing_picks_multilingual_for_any_non_english_item():
     assert choose_text_encoder(["en", None, "en"]) == "text-en"
     assert choose_text_encoder(["en", "zh"]) == "text-multi"

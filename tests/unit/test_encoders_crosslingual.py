@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avrec.encoders.crosslingual import PAIRS_ZH, language_offsets, neutralise
+from avrec.encoders.crosslingual import TRANSLATIONS, language_offsets, neutralise, offset_languages
 
 #: an English catalog: one item per topic, plus two Chinese-flavoured dramas (the pull)
 ITEMS = [
@@ -43,7 +43,7 @@ def encoder():
 
 
 def test_requests_are_not_among_the_parallel_ones():
-    shipped = {zh for _, zh in PAIRS_ZH}
+    shipped = set(TRANSLATIONS["zh"])
     assert not shipped & {q for q, _, _ in REQUESTS}
 
 
@@ -81,7 +81,7 @@ def test_offsets_are_the_difference_of_the_language_means():
                          for t in texts], np.float32)
 
     pairs = {"zh": [("a b", "甲"), ("c d e", "乙丙")]}
-    offset = language_offsets(encode, pairs)["zh"]
+    offset = language_offsets(encode, parallel=pairs)["zh"]
     np.testing.assert_allclose(offset, [1.0, (1 + 2) / 2 - (3 + 5) / 2])
     moved = neutralise(np.array([[0.6, 0.8]], np.float32), ["甲乙"], {"zh": np.array([0.6, 0.0], np.float32)})
     np.testing.assert_allclose(moved, [[0.0, 1.0]], atol=1e-6)
@@ -89,11 +89,13 @@ def test_offsets_are_the_difference_of_the_language_means():
 
 def test_the_encoders_offsets_come_from_the_parallel_requests(encoder):
     """The offsets the encoder keeps (their raw vectors read back from the embedding cache)
-    equal a fresh computation; only batches with a Chinese request need them."""
-    from avrec.encoders.crosslingual import needs_offset
-
-    fresh = language_offsets(encoder._raw_queries)
-    assert set(encoder.offsets()) == set(fresh) == {"zh"}
-    np.testing.assert_allclose(encoder.offsets()["zh"], fresh["zh"], atol=1e-6)
-    assert not needs_offset(["space adventure film", "a funny film"])
-    assert needs_offset(["space adventure film", "太空冒险电影"])
+    equal a fresh computation; only the languages of a batch's requests are looked up."""
+    fresh = language_offsets(encoder._raw_queries, ["zh", "ja"])
+    kept = encoder.offsets(["zh", "ja"])
+    assert set(kept) == {"zh", "ja"}
+    for lang in kept:
+        np.testing.assert_allclose(kept[lang], fresh[lang], atol=1e-6)
+    assert set(encoder.offsets()) == set(TRANSLATIONS) == {"zh", "ja", "es", "fr", "de"}
+    assert offset_languages(["space adventure film", "a funny film"]) == set()
+    assert offset_languages(["space adventure film", "太空冒险电影", "宇宙の冒険映画"]) == {"zh", "ja"}
+    assert all(len(t) == len(TRANSLATIONS["zh"]) for t in TRANSLATIONS.values())

@@ -53,18 +53,26 @@ def _script_counts(text: str) -> Counter:
     return counts
 
 
-def _latin_language(text: str) -> str:
+def _latin_language(text: str, short: bool = False) -> str:
     words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) < 6:
+    if len(words) < 6 and not short:
         return "en"
     hits = {lang: sum(w in vocab for w in words) for lang, vocab in
             ((k, set(v)) for k, v in FUNCTION_WORDS.items())}
     best = max(hits, key=hits.get)
+    if len(words) < 6:  # a short text: no English function word, and two of the language's
+        # or one and an accented letter ("Die Hard" stays English, "un film sur un chien" not)
+        accented = any(not c.isascii() for c in text)
+        enough = hits[best] >= 2 or (hits[best] >= 1 and accented)
+        return best if best != "en" and enough and hits["en"] == 0 else "en"
     return best if best != "en" and hits[best] >= max(2, 1.5 * hits["en"]) else "en"
 
 
-def detect_language(text: str | None) -> str | None:
-    """ISO 639-1 code of ``text``'s language (see the module notes), or None."""
+def detect_language(text: str | None, short: bool = False) -> str | None:
+    """ISO 639-1 code of ``text``'s language (see the module notes), or None. ``short``: also
+    read Latin-script texts under six words (requests) by their function words: none of
+    English, and two of the language's or one and an accented letter; otherwise such texts
+    are English."""
     if not text or not text.strip():
         return None
     counts = _script_counts(text)
@@ -79,7 +87,7 @@ def detect_language(text: str | None) -> str | None:
         # one Han character weighs about as much as a short Latin word
         if n * 4 >= counts["latin"] or (code == "zh" and n >= 4):
             return code
-    return _latin_language(text) if counts["latin"] else None
+    return _latin_language(text, short) if counts["latin"] else None
 
 
 NON_LATIN = {code for code, _ in SCRIPTS}

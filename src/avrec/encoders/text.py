@@ -54,13 +54,13 @@ class E5Encoder(Encoder):
     name = "text-multi"
     version = "multilingual-e5-small-q4"
     #: what ``encode_queries`` adds to the model (part of the query vectors' cache key)
-    query_version = "language-neutral-1"
+    query_version = "language-neutral-2"
     modality = "text"
     dim = 384
 
     def __init__(self):
         self._model = None
-        self._offsets: dict[str, np.ndarray] | None = None
+        self._offsets: dict[str, np.ndarray] = {}
 
     @property
     def model(self):
@@ -78,23 +78,26 @@ class E5Encoder(Encoder):
     def encode_queries(self, batch: Sequence[str]) -> np.ndarray:
         """Request vectors, language-neutral (:mod:`avrec.encoders.crosslingual`): a request
         in Chinese is placed where its English counterpart would be."""
-        from avrec.encoders.crosslingual import needs_offset, neutralise
+        from avrec.encoders.crosslingual import neutralise, offset_languages
 
         if not len(batch):
             return np.zeros((0, self.dim), np.float32)
         raw = self._raw_queries(batch)
-        if not needs_offset(batch):
-            return raw
-        return neutralise(raw, batch, self.offsets())
+        langs = offset_languages(batch)
+        return neutralise(raw, batch, self.offsets(langs)) if langs else raw
 
     def _raw_queries(self, batch: Sequence[str]) -> np.ndarray:
         return l2_normalize(np.asarray(self.model.query(_clip(batch))))
 
-    def offsets(self) -> dict[str, np.ndarray]:
-        """Per-language request offsets (:func:`avrec.encoders.crosslingual.language_offsets`),
-        from the parallel requests' raw vectors, which are kept in the embedding cache."""
-        if self._offsets is None:
-            from avrec.encoders.crosslingual import language_offsets
+    def offsets(self, languages: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Request offsets of ``languages`` (None: every language with parallel requests;
+        :func:`avrec.encoders.crosslingual.language_offsets`), each computed once, from the
+        parallel requests' raw vectors, which are kept in the embedding cache."""
+        from avrec.encoders.crosslingual import TRANSLATIONS, language_offsets
+
+        wanted = list(TRANSLATIONS if languages is None else languages)
+        missing = [lang for lang in wanted if lang not in self._offsets]
+        if missing:
             from avrec.encoders.pipeline import encode_cached
 
             tag = "\x00raw-query\x00"
@@ -103,5 +106,5 @@ class E5Encoder(Encoder):
                 return encode_cached([tag + t for t in texts], self.name,
                                      encode=lambda b: self._raw_queries([t[len(tag):] for t in b]))
 
-            self._offsets = language_offsets(cached)
-        return self._offsets
+            self._offsets.update(language_offsets(cached, missing))
+        return {lang: self._offsets[lang] for lang in wanted}
