@@ -13,7 +13,8 @@ Training: a random share (``target_share``) of a user sample's items held out as
 scored against the full catalog from the rest (a multinomial likelihood; for catalogs over
 ``full_softmax_max`` items, one target and a sampled softmax with shared random negatives), the
 input history masked out of the negatives; early stopping on the NDCG of one held-out item
-per validation user. Requests in natural language are matched zero-shot against the items' text vectors.
+per validation user. Requests in natural language are matched zero-shot against the items'
+text vectors.
 With ``finetune_text_layers`` > 0 the top layers of the English text encoder are fine-tuned after
 the frozen phase (:mod:`avrec.models.text_finetune`); the item tower then reads the fine-tuned
 text vectors, and new texts and requests go through the fine-tuned encoder.
@@ -231,7 +232,6 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 if attrs is not None and c.user_attribute_dropout > 0:
                     attrs *= rng.random((len(attrs), 1)) >= c.user_attribute_dropout
                 attrs = None if attrs is None else torch.from_numpy(attrs)
-                tgt = torch.from_numpy(np.array([t[0] for t in targets], dtype=np.int64))
                 if n_items <= c.full_softmax_max:
                     # one pass over the catalog serves both towers; the history shares the
                     # table's ID-dropout draw (per-position draws, as the sequential model
@@ -245,6 +245,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                         -1e9)
                     loss = multi_target_loss(logits, targets)
                 else:
+                    tgt = torch.from_numpy(np.array([t[0] for t in targets], dtype=np.int64))
                     loss = sampled_softmax_loss(self.net.items, self.net.users(hist, mask, attrs), tgt,
                                                 n_items, c.sampled_negatives, c.temperature, rng)
                 opt.zero_grad()
