@@ -17,20 +17,23 @@ from avrec.models.registry import create_model
 from tests.conftest import piano_action_items
 
 
-@pytest.fixture(scope="module")
-def model():
-    rng = np.random.default_rng(1)
-    n_items = 40
+def parity_data(n_users: int, per_user: int, seed: int, n_items: int = 40) -> TrainData:
+    """Each user likes ``per_user`` items of their own parity (even users even items)."""
+    rng = np.random.default_rng(seed)
     rows = []
-    for u in range(50):
+    for u in range(n_users):
         liked = [i for i in range(n_items) if i % 2 == u % 2]
-        for t, i in enumerate(rng.choice(liked, size=12, replace=False)):
+        for t, i in enumerate(rng.choice(liked, size=per_user, replace=False)):
             rows.append((f"u{u}", f"i{i}", 4.0, 1_000_000 + t))
     ds = Dataset(piano_action_items(n_items),
                  pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
-    data = TrainData.from_dataset(ds, item_features(ds))
+    return TrainData.from_dataset(ds, item_features(ds))
+
+
+@pytest.fixture(scope="module")
+def model():
     return create_model("two-tower", {"dim": 16, "max_epochs": 3, "max_history": 4,
-                                      "samples_per_user": 2}).fit(data)
+                                      "samples_per_user": 2}).fit(parity_data(50, 12, seed=1))
 
 
 def _histories(n_items: int, lengths: list[int]) -> sp.csr_matrix:
@@ -114,18 +117,9 @@ def test_multi_target_loss_is_cross_entropy_per_target_averaged_per_row():
 def test_training_with_one_or_several_targets_learns_the_taste_groups(share):
     """Users like the items of one parity; with one held-out target per example or a share
     of the history as targets, a user's top items are of their own parity."""
-    rng = np.random.default_rng(2)
-    n_items = 40
-    rows = []
-    for u in range(60):
-        liked = [i for i in range(n_items) if i % 2 == u % 2]
-        for t, i in enumerate(rng.choice(liked, size=10, replace=False)):
-            rows.append((f"u{u}", f"i{i}", 4.0, 1_000_000 + t))
-    ds = Dataset(piano_action_items(n_items),
-                 pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
-    data = TrainData.from_dataset(ds, item_features(ds))
     model = create_model("two-tower", {"dim": 16, "max_epochs": 15, "patience": 15,
-                                       "samples_per_user": 4, "target_share": share}).fit(data)
+                                       "samples_per_user": 4, "target_share": share}
+                         ).fit(parity_data(60, 10, seed=2))
     rec = model.recommend([f"u{u}" for u in range(10)], k=5)
     own = [np.mean([int(i[1:]) % 2 == u % 2 for i in items]) for u, items in enumerate(rec.items)]
     assert np.mean(own) >= 0.9, own
