@@ -47,7 +47,8 @@ def measure(en: np.ndarray, other: np.ndarray, items: np.ndarray) -> dict[str, f
             "corr": float(np.mean(corr)), "cos": float(np.mean(np.sum(en * other, axis=1)))}
 
 
-LANGUAGES = {"zh": "Chinese", "ja": "Japanese", "es": "Spanish", "fr": "French", "de": "German"}
+LANGUAGES = {"zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian", "es": "Spanish",
+             "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian"}
 
 
 def main() -> None:
@@ -60,21 +61,25 @@ def main() -> None:
     items = encode_item_texts(items_df, "text-multi")
     enc = get_encoder("text-multi")
     en = enc._raw_queries(REQUESTS_EN)
+    vectors = {lang: enc._raw_queries(texts) for lang, texts in TRANSLATIONS.items()}
+    rng = np.random.default_rng(0)
+    runs = {lang: {"raw": [], "neutral": []} for lang in TRANSLATIONS}
+    for _ in range(SPLITS):
+        perm = rng.permutation(len(REQUESTS_EN))
+        fit, test = perm[: len(perm) // 2], perm[len(perm) // 2:]
+        # every language's offset from the fit half, as in use (a request read as another
+        # language gets that language's offset)
+        offsets = {lang: v[fit].mean(axis=0) - en[fit].mean(axis=0) for lang, v in vectors.items()}
+        for lang, texts in TRANSLATIONS.items():
+            other = vectors[lang]
+            runs[lang]["raw"].append(measure(en[test], other[test], items))
+            moved = neutralise(other[test], [texts[i] for i in test], offsets)
+            runs[lang]["neutral"].append(measure(en[test], moved, items))
     rows = []
     for lang, texts in TRANSLATIONS.items():
-        other = enc._raw_queries(texts)
         detected = sum(detect_language(t, short=True) == lang for t in texts)
-        rng = np.random.default_rng(0)
-        raw, neutral = [], []
-        for _ in range(SPLITS):
-            perm = rng.permutation(len(texts))
-            fit, test = perm[: len(perm) // 2], perm[len(perm) // 2:]
-            offset = {lang: other[fit].mean(axis=0) - en[fit].mean(axis=0)}
-            raw.append(measure(en[test], other[test], items))
-            neutral.append(measure(en[test], neutralise(other[test], [texts[i] for i in test], offset),
-                                   items))
-        for label, runs in (("raw", raw), ("language-neutral", neutral)):
-            m = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+        for label, key in (("raw", "raw"), ("language-neutral", "neutral")):
+            m = {k: float(np.mean([r[k] for r in runs[lang][key]])) for k in runs[lang][key][0]}
             rows.append(f"| {LANGUAGES.get(lang, lang)} | {label} | {detected}/{len(texts)} | "
                         f"{m['jaccard']:.3f} | {m['any']:.2f} | {m['corr']:.3f} | {m['cos']:.3f} |")
     examples = []
@@ -89,8 +94,9 @@ def main() -> None:
 short film requests written in English and in each language below
 (`avrec.encoders.crosslingual`), split in halves {SPLITS} times at random: a language's offset
 is computed from one half and measured on the other, so no measured request took part in its
-own correction. As in use, only requests detected as the language are moved (a short
-Latin-script request needs one function word of its language and none of English). Top-{K} overlap: Jaccard of the
+own correction. As in use, each request is moved by the offset of the language it is read as
+(a short Latin-script request needs function words of its language and none of English;
+"detected": requests read as their own language, the others stay or take another's offset). Top-{K} overlap: Jaccard of the
 top {K} items of the request and of its English counterpart; any: share of requests sharing
 at least one of them; correlation: of the two requests' scores over the whole catalog; cosine:
 between the two request vectors. Means over the {SPLITS} splits.

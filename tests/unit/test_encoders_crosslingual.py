@@ -95,7 +95,8 @@ def test_the_encoders_offsets_come_from_the_parallel_requests(encoder):
     assert set(kept) == {"zh", "ja"}
     for lang in kept:
         np.testing.assert_allclose(kept[lang], fresh[lang], atol=1e-6)
-    assert set(encoder.offsets()) == set(TRANSLATIONS) == {"zh", "ja", "es", "fr", "de"}
+    assert set(encoder.offsets()) == set(TRANSLATIONS) == {"zh", "ja", "ko", "ru", "es", "fr", "de",
+                                                           "pt", "it"}
     assert offset_languages(["space adventure film", "a funny film"]) == set()
     assert offset_languages(["space adventure film", "太空冒险电影", "宇宙の冒険映画"]) == {"zh", "ja"}
     assert all(len(t) == len(TRANSLATIONS["zh"]) for t in TRANSLATIONS.values())
