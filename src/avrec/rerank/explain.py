@@ -38,7 +38,7 @@ def per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence:
 def split_values(catalog: pd.DataFrame, col: str) -> list[list[str]]:
     """``split_multi`` of every row of ``catalog[col]`` (cached per catalog object)."""
     return per_item(catalog, len(catalog), "split:" + col,
-                     lambda: [split_multi(v) for v in catalog[col].tolist()])
+                    lambda: [split_multi(v) for v in catalog[col].tolist()])
 
 
 def _titles(catalog: pd.DataFrame | None) -> list[str] | None:
@@ -46,7 +46,7 @@ def _titles(catalog: pd.DataFrame | None) -> list[str] | None:
     if catalog is None or "title" not in catalog:
         return None
     return per_item(catalog, len(catalog), "title",
-                     lambda: ["" if pd.isna(v) else str(v) for v in catalog["title"].tolist()])
+                    lambda: ["" if pd.isna(v) else str(v) for v in catalog["title"].tolist()])
 
 
 def _attribute_lists(catalog: pd.DataFrame | None) -> list[list[list[str]]]:
