@@ -71,8 +71,16 @@ class _Factorization(Recommender):
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         return self.user_vectors(users, histories) @ self.item_factors.T
 
-    def _user_system(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
+    def _user_system(self, y: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(A, c)``: the user step for a history whose item factors are ``y`` (float64)
+        solves ``A x = c * y.sum(axis=0)``."""
         raise NotImplementedError
+
+    def _fold_in(self, idx: np.ndarray) -> np.ndarray:
+        """The user vector of a history (item indices ``idx``) by the model's user step."""
+        y = self.item_factors[idx].astype(np.float64)
+        a, conf = self._user_system(y)
+        return np.linalg.solve(a, conf * y.sum(axis=0)).astype(np.float32)
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray | None:
@@ -82,9 +90,9 @@ class _Factorization(Recommender):
         idx = history.indices[history.indptr[0]:history.indptr[1]]
         if not len(idx):
             return None
-        a, conf = self._user_system(idx)
-        y_items = self.item_factors[np.asarray(items)].astype(np.float64)  # only the rows used:
-        y_hist = self.item_factors[idx].astype(np.float64)  # this runs once per explained request
+        y_hist = self.item_factors[idx].astype(np.float64)  # only the rows used: this runs
+        y_items = self.item_factors[np.asarray(items)].astype(np.float64)  # once per request
+        a, conf = self._user_system(y_hist)
         return (conf * (y_items @ np.linalg.solve(a, y_hist.T))).astype(np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -144,15 +152,8 @@ class ALS(_Factorization):
             means.append(np.concatenate(values).mean())
         return float(grid[int(np.argmax(means))])
 
-    def _fold_in(self, idx: np.ndarray) -> np.ndarray:
-        """The exact ALS user step for a history (confidence 1 + alpha on its items)."""
-        a, conf = self._user_system(idx)
-        return np.linalg.solve(a, conf * self.item_factors[idx].astype(np.float64).sum(axis=0)
-                               ).astype(np.float32)
-
-    def _user_system(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
-        """``(A, c)``: the user step solves ``A x = c * sum of the history's item factors``."""
-        y = self.item_factors[idx].astype(np.float64)
+    def _user_system(self, y: np.ndarray) -> tuple[np.ndarray, float]:
+        """The exact ALS user step (confidence 1 + alpha on the history's items)."""
         conf = 1.0 + self.config.alpha
         a = self._gram + (conf - 1.0) * (y.T @ y) + self.config.regularization * np.eye(y.shape[1])
         return a, conf
@@ -177,12 +178,8 @@ class BPR(_Factorization):
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self._prepare()
 
-    def _fold_in(self, idx: np.ndarray) -> np.ndarray:
+    def _user_system(self, y: np.ndarray) -> tuple[np.ndarray, float]:
         """Ridge fit of the user vector to the history (1 on its items, 0 elsewhere)."""
-        a, _ = self._user_system(idx)
-        return np.linalg.solve(a, self.item_factors[idx].astype(np.float64).sum(axis=0)).astype(np.float32)
-
-    def _user_system(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
         return self._gram + np.eye(self._gram.shape[0]), 1.0
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
