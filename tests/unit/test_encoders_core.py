@@ -41,6 +41,10 @@ def test_log_mel_and_patches_of_a_tone():
     ("让子弹飞。土匪张麻子劫了县长的火车", "zh"),
     ("千と千尋の神隠し", "ja"), ("기생충", "ko"), ("Брат", "ru"),
     ("La vida es bella. Un hombre y su hijo en un campo con la esperanza de vivir", "es"),
+    # Latin-script languages without function-word lists, read by fastText
+    ("Een man en zijn zoon reizen door het hele land op zoek naar een nieuw huis", "nl"),
+    ("Mężczyzna i jego syn podróżują przez cały kraj w poszukiwaniu nowego domu", "pl"),
+    ("Bir adam ve oğlu yeni bir ev bulmak için bütün ülkeyi dolaşır", "tr"),
     ("", None), (None, None), ("12345 !!!", None),
 ])
 def test_detect_language(text, lang):
@@ -50,9 +54,14 @@ def test_detect_language(text, lang):
 @pytest.mark.parametrize("text,short_lang", [
     ("ein Film über einen Hund", "de"), ("una película sobre dinosaurios", "es"),
     ("un film sur des soldats", "fr"),
+    # no function word to go on: fastText reads them
+    ("una storia d'amore triste", "it"), ("commedia da vedere in famiglia", "it"),
+    ("documentário sobre a natureza", "pt"), ("Animationsfilm für Kinder", "de"),
+    ("una comedia sobre una boda", "es"), ("comédie romantique", "fr"),
     # English requests naming foreign-looking titles stay English
     ("Die Hard", "en"), ("something like Die Hard", "en"), ("a film about the sea", "en"),
-    ("space adventure film", "en"),
+    ("space adventure film", "en"), ("Das Boot", "en"), ("La La Land", "en"),
+    ("a movie like Amelie", "en"), ("scary movies", "en"), ("relaxing classical music", "en"),
 ])
 def test_detect_language_of_short_requests(text, short_lang):
     assert detect_language(text, short=True) == short_lang

@@ -9,8 +9,8 @@ mapped to ``normalise(v - (mean_L - mean_en))``, the means taken over the parall
 in ``parallel_requests.json`` beside this module (50 short film requests of our own, written in
 English and in each language). Requests in English, or in a language without parallel
 requests, are left as they are; the language is
-:func:`avrec.encoders.language.detect_language`'s, reading short requests by their function
-words.
+:func:`avrec.encoders.language.detect_language`'s, reading texts as requests (fastText's
+language identifier among the request languages).
 docs/benchmarks.md "requests across languages" measures it on held-out pairs.
 """
 
@@ -52,18 +52,25 @@ def language_offsets(encode: Callable[[Sequence[str]], np.ndarray],
     return out
 
 
-def offset_languages(texts: Sequence[str]) -> set[str]:
-    """The languages of ``texts`` that have parallel requests (so an offset)."""
-    return {lang for lang in (detect_language(t, short=True) for t in texts) if lang in TRANSLATIONS}
+def request_languages(texts: Sequence[str]) -> list[str]:
+    """Each request's language (``detect_language(text, short=True)``, English when unknown)."""
+    return [detect_language(t, short=True) or "en" for t in texts]
 
 
-def neutralise(vectors: np.ndarray, texts: Sequence[str], offsets: dict[str, np.ndarray]
-               ) -> np.ndarray:
+def offset_languages(texts: Sequence[str], languages: Sequence[str] | None = None) -> set[str]:
+    """The languages of ``texts`` (or the already read ``languages``) that have parallel
+    requests (so an offset)."""
+    return {lang for lang in (languages or request_languages(texts)) if lang in TRANSLATIONS}
+
+
+def neutralise(vectors: np.ndarray, texts: Sequence[str], offsets: dict[str, np.ndarray],
+               languages: Sequence[str] | None = None) -> np.ndarray:
     """``vectors`` (L2-normalised, one per text) with each text's language offset removed and
-    renormalised; texts in English or in a language without an offset are unchanged."""
+    renormalised; texts in English or in a language without an offset are unchanged.
+    ``languages``: the texts' :func:`request_languages`, when already read."""
     out = np.array(vectors, dtype=np.float32, copy=True)
-    for n, text in enumerate(texts):
-        offset = offsets.get(detect_language(text, short=True) or "en")
+    for n, lang in enumerate(languages or request_languages(texts)):
+        offset = offsets.get(lang)
         if offset is not None:
             v = out[n] - offset
             out[n] = v / max(float(np.linalg.norm(v)), 1e-12)

