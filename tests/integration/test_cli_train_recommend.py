@@ -69,6 +69,26 @@ def test_recommend_contract(trained, tmp_path):
     assert seen_u1 & set(lines[5]["items"])
 
 
+def test_unknown_ids_are_reported_by_line_and_left_out(trained, tmp_path):
+    requests = [{"user_id": "u1"}, {"user_id": "visitor", "history": ["m1", "nope-1", "m3"]},
+                {"user_id": "u0", "candidates": ["nope-2", "cold-cook", "nope-3"]}, {"user_id": "stranger"}]
+    result, out = _recommend(trained, tmp_path, requests)
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.splitlines()
+    assert warnings == [
+        "warning: " + str(tmp_path / "req.jsonl") + ": line 2: 1 of 3 history item(s) unknown to the model, "
+        "left out: 'nope-1'",
+        "warning: " + str(tmp_path / "req.jsonl") + ": line 3: 2 of 3 candidate item(s) unknown to the model, "
+        "left out: 'nope-2', 'nope-3'",
+        "warning: " + str(tmp_path / "req.jsonl") + ": line 4: user 'stranger' is unknown to the model and "
+        "the request has no history or query: answered as an empty history",
+    ]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 4
+    assert lines[2]["items"] == ["cold-cook"]  # the known candidate is still ranked
+    assert all(int(i[1:]) % 2 == 1 for i in lines[1]["items"] if i.startswith("m"))
+
+
 def test_bad_requests_are_reported_by_line(trained, tmp_path):
     req = tmp_path / "bad.jsonl"
     req.write_text('{"user_id": "u1"}\n{"user_id": \n{"user_id": "u1", "k": 3}\n{"history": "m1"}\n')

@@ -55,10 +55,12 @@ def recommend(
 ) -> None:
     """Recommend for a file of requests, batched."""
     from avrec.models.base import Recommender
-    from avrec.models.requests import read_requests, run_requests, write_jsonl
+    from avrec.models.requests import read_requests, run_requests, unknown_ids, write_jsonl
 
     requests = read_requests(input)
     model = Recommender.load(model_dir)
+    for note in unknown_ids(model, requests):
+        typer.echo(f"warning: {input}: {note}", err=True)
     write_jsonl(run_requests(model, requests, k, explain), output)
     typer.echo(f"{len(requests)} requests -> {output}")
 

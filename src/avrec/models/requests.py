@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from avrec.errors import Problem
 from avrec.errors import ValidationError as InputError
@@ -30,6 +30,8 @@ class Request(BaseModel):
     query: str | None = Field(default=None, max_length=MAX_QUERY)
     candidates: list[str] | None = Field(default=None, max_length=MAX_LIST)
     exclude_seen: bool = True
+    #: the input line the request came from (0: not read from a file)
+    _line: int = PrivateAttr(0)
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -55,7 +57,9 @@ def read_requests(path: Path) -> list[Request]:
         if not line.strip():
             continue
         try:
-            requests.append(Request.model_validate(json.loads(line)))
+            request = Request.model_validate(json.loads(line))
+            request._line = n
+            requests.append(request)
         except json.JSONDecodeError as exc:
             problems.append(Problem(str(path), n, None, f"invalid JSON: {exc.msg}"))
         except ValidationError as exc:
@@ -65,6 +69,32 @@ def read_requests(path: Path) -> list[Request]:
     if problems:
         raise InputError(problems[:200], total=len(problems))
     return requests
+
+
+def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) -> list[str]:
+    """What the requests name that ``model`` does not know, one line each (at most ``limit``,
+    then a count): item IDs in a history or candidate list, which are left out, and users
+    unknown to the model with neither history nor query (the model answers as for an empty
+    history).
+    Nothing here stops a request."""
+    known = model.item_vocab.lookup
+    users = model.user_vocab.lookup([r.user_id or "" for r in requests])
+    notes = []
+    for n, (req, user) in enumerate(zip(requests, users, strict=True), start=1):
+        where = f"line {req._line}" if req._line else f"request {n}"
+        for field, label in (("history", "history"), ("candidates", "candidate")):
+            ids = getattr(req, field) or []
+            missing = [i for i, pos in zip(ids, known(ids), strict=True) if pos < 0]
+            if missing:
+                shown = ", ".join(repr(i) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
+                notes.append(f"{where}: {len(missing)} of {len(ids)} {label} item(s) unknown to the "
+                             f"model, left out: {shown}")
+        if user < 0 and req.history is None and not (req.query and req.query.strip()):
+            notes.append(f"{where}: user {req.user_id!r} is unknown to the model and the request has "
+                         "no history or query: answered as an empty history")
+    if len(notes) > limit:
+        notes = notes[:limit] + [f"... and {len(notes) - limit} more"]
+    return notes
 
 
 def run_requests(model: Recommender, requests: list[Request], k: int,
