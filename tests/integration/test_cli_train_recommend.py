@@ -133,6 +133,31 @@ def test_catalog_too_large_for_memory_is_refused_up_front(model, scalable, tmp_p
     assert result.exit_code == 0, result.output
 
 
+def test_default_model_falls_back_when_the_catalog_is_too_large(tmp_path, monkeypatch):
+    """Without --model, a catalog whose items x items weights do not fit in memory trains the
+    content-aware two-tower instead of refusing, and says why."""
+    from avrec.models import memory
+    from avrec.models.base import Recommender
+
+    root = tmp_path / "data"
+    root.mkdir()
+    pd.DataFrame({"item_id": [f"i{n}" for n in range(12)],
+                  "title": [f"{'Space' if n % 2 else 'Cooking'} film {n}" for n in range(12)]}).to_csv(
+        root / "items.csv", index=False)
+    pd.DataFrame([(f"u{u}", f"i{i}") for u in range(8) for i in range(12) if (i + u) % 3],
+                 columns=["user_id", "item_id"]).to_csv(root / "interactions.csv", index=False)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100)
+    result = CliRunner().invoke(app, ["train", str(root), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "note: hybrid: a catalog of 12 items needs about" in result.stderr
+    assert "training two-tower instead" in result.stderr
+    assert Recommender.load(tmp_path / "m").name == "two-tower"
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)
+    result = CliRunner().invoke(app, ["train", str(root), "--out", str(tmp_path / "m2")])
+    assert result.exit_code == 0 and not result.stderr
+    assert Recommender.load(tmp_path / "m2").name == "hybrid"
+
+
 def test_available_memory_is_read_from_the_kernel():
     from pathlib import Path
 

@@ -23,11 +23,10 @@ def train(
 
     from avrec.data.loaders import load_dataset
     from avrec.models.base import TrainData
-    from avrec.models.registry import DEFAULT_MODEL, available_models, create_model
+    from avrec.models.registry import available_models, create_model, default_model
 
-    name = model or DEFAULT_MODEL
-    if name not in available_models():
-        raise UserError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    if model is not None and model not in available_models():
+        raise UserError(f"unknown model {model!r}; available: {', '.join(available_models())}")
     settings = {}
     if config:
         try:
@@ -35,11 +34,15 @@ def train(
         except json.JSONDecodeError as exc:
             raise UserError(f"{config}: invalid JSON: {exc}") from None
     dataset = load_dataset(dataset_dir)
+    name, why = (model, None) if model is not None else default_model(dataset.n_items)
+    if why:  # the recommended model does not fit this catalog here
+        typer.echo(f"note: {why}; training {name} instead", err=True)
     t0 = time.perf_counter()
     try:
         recommender = create_model(name, settings)
     except ValueError as exc:
-        raise UserError(f"{config}: {exc}") from None
+        raise UserError(f"{config}: {exc}" + (f" (settings for {name}, trained instead of the default)"
+                                              if why else "")) from None
     recommender.fit(TrainData.from_dataset(dataset))
     recommender.save(out)
     typer.echo(f"trained {name} on {dataset.n_interactions:,} interactions, "
