@@ -77,6 +77,19 @@ def test_routing_picks_multilingual_for_any_non_english_item():
     assert choose_text_encoder(["zh"], requested="text-en") == "text-en"
 
 
+def test_a_dutch_catalog_routes_to_the_multilingual_encoder():
+    """Latin-script languages beyond the five with function-word lists are read too, so a Dutch
+    catalog is not handed to the English-only MiniLM."""
+    dutch = ["Een jonge vrouw verhuist naar Amsterdam en begint daar een nieuw leven als schilder.",
+             "Twee broers proberen de boerderij van hun vader te redden na een zware winter.",
+             "Een detective onderzoekt een reeks mysterieuze verdwijningen in een klein dorp aan zee.",
+             "Een oude muzikant vindt na veertig jaar zijn verloren liefde terug in Rotterdam."]
+    english = ["A young woman moves to London and starts a new life as a painter in the city."] * 20
+    langs = [detect_language(t) for t in dutch + english]
+    assert langs[:4] == ["nl"] * 4 and set(langs[4:]) == {"en"}
+    assert choose_text_encoder(langs) == "text-multi"
+
+
 def test_item_text_composition():
     row = {"title": "Heat", "genres": "Crime|Thriller", "tags": "director:Michael Mann|heist",
            "description": "A cop hunts a thief.", "comments": float("nan")}
