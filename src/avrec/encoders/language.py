@@ -126,12 +126,12 @@ def _latin_language(text: str, short: bool = False) -> str:
 def detect_language(text: str | None, short: bool = False) -> str | None:
     """Language code of ``text`` (ISO 639-1 where there is one; see the module notes), or None.
 
-    ``short``: read Latin-script texts under six words as requests: among English, Spanish,
-    French, German, Italian and Portuguese, the language fastText likes best when it holds at
-    least half of their probability and twice the English one; English when the text has a
-    word only English uses ("something like Amelie"); one or two unaccented words (a title
-    such as "Die Hard" as often as a request) need two function words of the language.
-    Without ``short`` such texts are English."""
+    ``short``: read a Latin-script text as a request: among English, Spanish, French, German,
+    Italian and Portuguese, the language fastText likes best when it holds at least half of
+    their probability and twice the English one; under six words, English when the text has a
+    word only English uses ("something like Amelie"), and one or two unaccented words (a title
+    such as "Die Hard" as often as a request) need two function words of the language. Without
+    ``short``, Latin-script texts under six words are English."""
     if not text or not text.strip():
         return None
     counts = _script_counts(text)

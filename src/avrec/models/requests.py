@@ -75,8 +75,7 @@ def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) ->
     """What the requests name that ``model`` does not know, one line each (at most ``limit``,
     then a count): item IDs in a history or candidate list, which are left out, and users
     unknown to the model with neither history nor query (the model answers as for an empty
-    history).
-    Nothing here stops a request."""
+    history). Nothing here stops a request."""
     known = model.item_vocab.lookup
     users = model.user_vocab.lookup([r.user_id or "" for r in requests])
     notes = []
