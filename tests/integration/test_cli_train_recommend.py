@@ -186,3 +186,36 @@ def test_available_memory_respects_a_cgroup_limit(tmp_path):
     (cgroup / "memory.max").write_text("max\n")
     assert available_bytes(proc, cgroup) == 10 * gib
     assert available_bytes(tmp_path / "none", tmp_path / "none") is None
+
+
+def test_train_reads_what_avrec_encode_heard_in_the_videos(avrec_home, tmp_path):
+    """A video's speech, transcribed by an earlier `avrec encode` (here put into its cache),
+    joins the item's text when the default model is trained: a request about it finds the
+    video whose title says nothing."""
+    import numpy as np
+
+    from avrec.encoders.cache import EmbeddingCache, file_key
+    from avrec.encoders.understand import VERSIONS
+
+    root = tmp_path / "videos"
+    (root / "v").mkdir(parents=True)
+    said = {3: "today we bake a loaf of sourdough bread in the oven", 7: "the goalkeeper saves a penalty"}
+    for n in range(12):
+        (root / "v" / f"{n}.mp4").write_bytes(f"video bytes {n}".encode())
+        if n in said:
+            EmbeddingCache(f"video@{VERSIONS['video']}").put_many(
+                [file_key(root / "v" / f"{n}.mp4")], np.ones((1, 1280), np.float32), [{"transcript": said[n]}])
+    pd.DataFrame({"item_id": [f"v{n}" for n in range(12)], "title": [f"Episode {n}" for n in range(12)],
+                  "video": [f"v/{n}.mp4" for n in range(12)]}).to_csv(root / "items.csv", index=False)
+    pd.DataFrame([(f"u{u}", f"v{(u + i) % 12}", 1_000 + i) for u in range(20) for i in range(4)],
+                 columns=["user_id", "item_id", "timestamp"]).to_csv(root / "interactions.csv", index=False)
+
+    result = CliRunner().invoke(app, ["train", str(root), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "media: transcript of 2 videos joins their text" in result.output
+    assert "note: 10 items' video files are not encoded yet" in result.output
+    answer, out = _recommend(tmp_path / "m", tmp_path, [{"query": "baking bread at home"},
+                                                        {"query": "a football match"}])
+    assert answer.exit_code == 0, answer.output
+    firsts = [json.loads(line)["items"][0] for line in out.read_text().splitlines()]
+    assert firsts == ["v3", "v7"]

@@ -124,3 +124,41 @@ def test_add_items_survives_save_and_load(name, fitted, tmp_path):
         assert a.items == b.items
         np.testing.assert_allclose(np.concatenate(a.scores), np.concatenate(b.scores), rtol=1e-5)
     assert "new-piano" in reloaded.item_vocab.ids and reloaded.add_items(NEW) == []
+
+
+def test_media_blocks_are_reduced_normalised_and_flagged():
+    from avrec.models.neural import media_inputs, media_width
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(10, 1280)).astype(np.float32)
+    image[[2, 5]] = 0.0  # no poster
+    audio = np.zeros((10, 1024), np.float32)  # nobody has audio: no block
+    features = {"text": np.ones((10, 384), np.float32), "image": image, "audio": audio}
+    out = media_inputs(features, 10)
+    assert out.shape == (10, 8) == (10, media_width(features))  # 7 components (8 posters - 1) + a flag
+    assert np.allclose(np.linalg.norm(out[:, :7], axis=1), [1, 1, 0, 1, 1, 0, 1, 1, 1, 1], atol=1e-5)
+    assert out[:, 7].tolist() == [1, 1, 0, 1, 1, 0, 1, 1, 1, 1]
+    assert media_inputs({"text": features["text"]}, 10).shape == (10, 0)
+
+
+@pytest.mark.parametrize("name", ["two-tower", "sequential"])
+def test_media_vectors_enter_the_item_tower_and_new_items_get_zeros(name, tmp_path):
+    """Pictures that follow the two kinds: with them in, the item tower's content has the media
+    block; items added later get zeros there; the choice survives save/load."""
+    ds = _dataset()
+    features = item_features(ds)
+    kind = np.arange(40) % 2
+    rng = np.random.default_rng(1)
+    features["image"] = (rng.normal(size=(40, 1280)) * 0.1 + kind[:, None] * 1.0).astype(np.float32)
+    model = create_model(name, {**SMALL[name], "media": "on"}).fit(TrainData.from_dataset(ds, features))
+    width = int(model.recipe["recipe_media_width"])
+    assert width == 40  # 39 components + the flag
+    content = model.net.items.content.numpy()
+    assert np.all(content[:, -1] == 1.0) and np.abs(content[:, -width:-1]).sum() > 0
+    copy = _copy(model, tmp_path, name)
+    if name == "two-tower":
+        assert copy.media_used
+    added = copy.add_items(NEW)
+    assert added == ["new-piano", "new-action"]
+    grown = copy.net.items.content.numpy()
+    assert grown.shape[1] == content.shape[1] and np.all(grown[-2:, -width:] == 0.0)

@@ -54,6 +54,8 @@ def evaluate(
     config: Annotated[Path | None, typer.Option(help="JSON file: {model: {setting: value}}")] = None,
     text_features: Annotated[bool, typer.Option("--text-features/--no-text-features",
                                                 help="pretrained text vectors as item content")] = True,
+    media: Annotated[bool, typer.Option("--media/--no-media",
+                                        help="what avrec encode read from the media files (as avrec train)")] = True,
 ) -> None:
     """Train each model on the training part only and rank with training items excluded;
     write results.json, a console table and an HTML report with plots."""
@@ -75,7 +77,8 @@ def evaluate(
     configs = _configs(config) if config else None
     dataset = load_dataset(dataset_dir)
     result = evaluate_to_report(dataset, protocol, names, ks, _ints(seeds, "--seeds"), report,
-                                configs=configs, text_features=text_features, log=typer.echo)
+                                configs=configs, text_features=text_features, media=media,
+                                log=typer.echo)
     console_table(result, ks)
     typer.echo(f"report: {report / 'index.html'}")
 

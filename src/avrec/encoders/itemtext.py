@@ -22,6 +22,10 @@ def _present(value: object) -> str | None:
 
 
 def item_text(row: Mapping[str, object], ocr: str | None = None, transcript: str | None = None) -> str:
+    """The item's text; ``ocr`` / ``transcript`` default to the row's ``ocr_text`` /
+    ``transcript`` fields (what :func:`avrec.encoders.understand.cached_media` found)."""
+    ocr = ocr if ocr is not None else row.get("ocr_text")
+    transcript = transcript if transcript is not None else row.get("transcript")
     parts = []
     if title := _present(row.get("title")):
         parts.append(title)

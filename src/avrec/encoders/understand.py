@@ -318,3 +318,64 @@ def understand_catalog(items: pd.DataFrame, root: Path | None, modalities: Seque
     """The per-modality results only (see :func:`encode_catalog`)."""
     return encode_catalog(items, modalities, root, progress, **kw).results
 
+
+
+#: where each media modality's cached vectors come from: (item column, cache keys) in order
+_CACHED_FROM = {
+    "image": (("image",), (f"image@{VERSIONS['image']}", f"image@{VERSIONS['image']}+ocr")),
+    "video": (("video",), (f"video@{VERSIONS['video']}",)),
+    "audio": (("audio", "video"), (f"audio@{VERSIONS['audio']}",)),
+}
+
+
+@dataclass
+class CachedMedia:
+    """What :func:`cached_media` finds, aligned with the catalog's items."""
+
+    #: ``{modality: [n_items, dim]}`` for the modalities some item has cached (zero rows: none)
+    vectors: dict[str, np.ndarray]
+    #: per modality, how many items name a readable media file whose vectors are not cached
+    missing: dict[str, int]
+    #: ``{"ocr_text": [...], "transcript": [...]}`` from the cached video analyses (None: none)
+    texts: dict[str, list[str | None]]
+
+
+def cached_media(items: pd.DataFrame, root: Path | None,
+                 modalities: Sequence[str] = ("image", "video", "audio")) -> CachedMedia:
+    """The image, video and audio vectors, and the videos' on-screen text and transcripts,
+    that earlier runs (``avrec encode``, :func:`encode_catalog`) left in the cache, found by
+    each file's content hash, without any model work. An item's audio is its audio file, else
+    its video's sound track, as :func:`understand_audio` reads it. Only ``modalities`` are
+    looked up (the texts come with ``video``)."""
+    rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+            for row in items.to_dict("records")]
+    keys: dict[Path, str] = {}
+    found = CachedMedia({}, {}, {"ocr_text": [None] * len(rows), "transcript": [None] * len(rows)})
+    for modality, (columns, cache_keys) in _CACHED_FROM.items():
+        if modality not in modalities or not any(row.get(col) for row in rows for col in columns):
+            continue
+        caches = [c for c in (EmbeddingCache(k) for k in cache_keys) if len(c)]
+        out = np.zeros((len(rows), DIMS[modality]), np.float32)
+        has, absent = np.zeros(len(rows), bool), 0
+        for r, row in enumerate(rows):
+            column = next((col for col in columns if row.get(col)), None)
+            path, _ = _resolve(row, column, root) if column else (None, None)
+            if path is None:
+                continue
+            if not caches:  # nothing of this kind was ever encoded here: no file is read
+                absent += 1
+                continue
+            key = keys.get(path) or keys.setdefault(path, file_key(path))
+            cache = next((c for c in caches if key in c), None)
+            if cache is None:
+                absent += 1
+                continue
+            out[r], has[r] = cache.get(key), True
+            if modality == "video":
+                for name, values in found.texts.items():
+                    values[r] = (cache.get_attrs(key) or {}).get(name) or None
+        if has.any():
+            found.vectors[modality] = out
+        if absent:
+            found.missing[modality] = absent
+    return found

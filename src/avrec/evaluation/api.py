@@ -20,10 +20,11 @@ def with_baselines(models: Sequence[str], protocol: str) -> list[str]:
 
 def evaluate_to_report(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequence[int],
                        seeds: Sequence[int], report_dir: Path, *, configs: dict | None = None,
-                       text_features: bool = True, log: Callable[[str], None] = print) -> dict:
+                       text_features: bool = True, media: bool = True,
+                       log: Callable[[str], None] = print) -> dict:
     from avrec.evaluation.features import content_vectors, item_features
 
-    features = item_features(dataset, text_encoder="text-en" if text_features else None)
+    features = item_features(dataset, text_encoder="text-en" if text_features else None, media=media)
     vectors = content_vectors(features)
     runs = evaluate(dataset, protocol, with_baselines(models, protocol), ks, seeds, configs,
                     item_features=features, log=log)

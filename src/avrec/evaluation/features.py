@@ -22,7 +22,8 @@ def item_texts(dataset: Dataset) -> list[str]:
     return [item_text(row) for row in dataset.items.to_dict("records")]
 
 
-def item_features(dataset: Dataset, *, text_encoder: str | None = "text-en") -> dict[str, np.ndarray]:
+def item_features(dataset: Dataset, *, text_encoder: str | None = "text-en",
+                  media: bool = False) -> dict[str, np.ndarray]:
     """Feature matrices aligned with ``dataset.items`` (the ``item_features`` of ``TrainData``).
 
     - ``"genres"``: genre one-hot, L2-normalised rows (zero rows for items without genres);
@@ -31,10 +32,25 @@ def item_features(dataset: Dataset, *, text_encoder: str | None = "text-en") -> 
       :func:`content_vectors` falls back to their genre one-hot;
     - ``"has_text"``: ``[n_items, 1]`` 1.0 where the item has text.
 
+    - with ``media``: ``"image"``, ``"video"``, ``"audio"`` vectors that ``avrec encode`` has
+      cached for the catalog's files (:func:`avrec.encoders.understand.cached_media`, no model
+      work; zero rows where none), and the videos' on-screen text and transcripts in the text
+      (as ``avrec train`` gives them to the models).
+
     Use :func:`content_vectors` for one matrix to measure content distance with.
     """
+    media_vectors: dict[str, np.ndarray] = {}
+    if media:
+        from avrec.encoders.understand import cached_media
+
+        found = cached_media(dataset.items, dataset.root)
+        media_vectors = found.vectors
+        texts = {k: v for k, v in found.texts.items() if any(v)}
+        if texts:
+            dataset = Dataset(dataset.items.assign(**texts), dataset.interactions, dataset.users,
+                              dataset.root, dataset.name, dataset.meta)
     genres = genre_matrix(dataset.items)
-    out = {"genres": genres}
+    out = {"genres": genres, **media_vectors}
     if text_encoder is None:
         return out
     from avrec.encoders.pipeline import encode_texts_cached

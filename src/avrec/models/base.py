@@ -149,6 +149,9 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: whether the model can score items that had no training interactions
     content_aware: ClassVar[bool] = False
+    #: whether the model reads image/video/audio vectors from ``TrainData.item_features``
+    #: (a property where a setting decides it)
+    reads_media: bool = False
 
     def __init__(self, config: ModelConfig | dict | None = None, **overrides: Any):
         if isinstance(config, ModelConfig):

@@ -14,10 +14,58 @@ import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, TrainData
 
+#: media vectors the item tower reads beside the text, in this order (``item_features`` keys;
+#: a zero row is a missing modality)
+MEDIA = ("image", "video", "audio")
+#: each media block is cut to this many principal components (over the items that have it)
+MEDIA_DIM = 64
+
+
+def _media(features: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(vectors, has-it mask, block width) of each media modality that some item has."""
+    out = []
+    for name in MEDIA:
+        mat = features.get(name)
+        if mat is None or mat.shape[1] == 0:
+            continue
+        mat = np.asarray(mat, np.float32)
+        has = np.linalg.norm(mat, axis=1) > 0
+        if has.any():
+            out.append((mat, has, max(1, min(MEDIA_DIM, int(has.sum()) - 1, mat.shape[1]))))
+    return out
+
+
+def media_width(features: dict[str, np.ndarray]) -> int:
+    """Columns :func:`media_inputs` gives for ``features`` (without computing them)."""
+    media = _media(features)
+    return sum(k for _, _, k in media) + len(media)
+
+
+def media_inputs(features: dict[str, np.ndarray], n_items: int) -> np.ndarray:
+    """``[n_items, d]`` the media blocks of the content inputs: per modality in :data:`MEDIA`
+    that some item has, its vectors centred and cut to their first :data:`MEDIA_DIM`
+    principal components over the items that have it, rows L2-normalised (zero where the item
+    lacks it), then one has-it flag column per modality. ``[n_items, 0]`` without media."""
+    blocks, flags = [], []
+    for mat, has, k in _media(features):
+        centred = mat[has] - mat[has].mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        low = centred @ vt[:k].T
+        norms = np.linalg.norm(low, axis=1, keepdims=True)
+        block = np.zeros((len(mat), k), np.float32)
+        block[has] = low / np.where(norms > 0, norms, 1.0)
+        blocks.append(block)
+        flags.append(has.astype(np.float32))
+    if not blocks:
+        return np.zeros((n_items, 0), np.float32)
+    return np.hstack(blocks + [np.stack(flags, axis=1)]).astype(np.float32)
+
 
 def content_inputs(data: TrainData, encoder: str = "text-en") -> np.ndarray:
     """``[n_items, d]`` frozen content vectors: the text vectors (from ``item_features`` or
-    encoded with ``encoder``), then the genre one-hot when the features have it."""
+    encoded with ``encoder``), then the genre one-hot when the features have it, then the
+    media blocks (:func:`media_inputs`) when the features hold image, video or audio vectors;
+    the item tower's first layer learns how to weigh them (a learned fusion)."""
     text = data.item_features.get("text")
     if text is None or text.shape[1] == 0:
         from avrec.encoders.pipeline import encode_item_texts
@@ -26,6 +74,7 @@ def content_inputs(data: TrainData, encoder: str = "text-en") -> np.ndarray:
     blocks = [np.asarray(text, np.float32)]
     if "genres" in data.item_features and data.item_features["genres"].shape[1]:
         blocks.append(np.asarray(data.item_features["genres"], np.float32))
+    blocks.append(media_inputs(data.item_features, len(blocks[0])))
     return np.hstack(blocks).astype(np.float32)
 
 
@@ -33,8 +82,9 @@ def content_recipe(data: TrainData, content: np.ndarray) -> dict[str, np.ndarray
     """How :func:`content_inputs` built ``content`` for ``data``, so that items added later get
     the same columns (saved with the model): the text block's width, the genre vocabulary
     (empty where the genre block did not come from the catalog's ``genres`` column: new items
-    then get zeros there) and whether empty texts got zero vectors (the features pipeline) or
-    were encoded (the model's own encoding)."""
+    then get zeros there), whether empty texts got zero vectors (the features pipeline) or
+    were encoded (the model's own encoding), and the media blocks' width (new items get zeros
+    there: their media are not read when they are added)."""
     from avrec.fusion.features import genre_vocabulary
 
     genres = data.item_features.get("genres")
@@ -43,17 +93,27 @@ def content_recipe(data: TrainData, content: np.ndarray) -> dict[str, np.ndarray
     if len(vocab) != genre_width and not (genre_width == 1 and not vocab):
         vocab = []
     text = data.item_features.get("text")
-    return {"recipe_text_width": np.array(content.shape[1] - genre_width),
+    media = media_width(data.item_features)
+    return {"recipe_text_width": np.array(content.shape[1] - genre_width - media),
+            "recipe_media_width": np.array(media),
             "recipe_genres": np.array(vocab, dtype=str),
             "recipe_genre_width": np.array(genre_width),
             "recipe_zero_empty_text": np.array(text is not None and text.shape[1] > 0)}
+
+
+def without_media(content: np.ndarray, recipe: dict[str, np.ndarray]) -> np.ndarray:
+    """``content`` without its media columns; ``recipe`` is updated to match (so the model is
+    the one it would be had the data held no media)."""
+    media = int(recipe.get("recipe_media_width", 0))
+    recipe["recipe_media_width"] = np.array(0)
+    return content[:, :content.shape[1] - media] if media else content
 
 
 def new_content_inputs(items: pd.DataFrame, recipe: dict[str, np.ndarray],
                        encoder: str = "text-en") -> np.ndarray:
     """Content inputs of new catalog rows built like the training ones (see
     :func:`content_recipe`): text vectors with the same encoder, genres one-hot over the
-    training vocabulary (unknown genres ignored)."""
+    training vocabulary (unknown genres ignored), zeros for the media blocks."""
     from avrec.encoders.itemtext import item_text
     from avrec.encoders.pipeline import encode_texts_cached
     from avrec.fusion.features import genre_matrix
@@ -76,6 +136,7 @@ def new_content_inputs(items: pd.DataFrame, recipe: dict[str, np.ndarray],
         vocab = [str(g) for g in recipe["recipe_genres"]]
         blocks.append(genre_matrix(items, vocab=vocab) if vocab
                       else np.zeros((len(items), genre_width), dtype=np.float32))
+    blocks.append(np.zeros((len(items), int(recipe.get("recipe_media_width", 0))), np.float32))
     return np.hstack(blocks).astype(np.float32)
 
 

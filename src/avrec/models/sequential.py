@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,10 +32,14 @@ from avrec.models.neural import (
     sampled_softmax_loss,
     state_to_numpy,
     torch_threads,
+    without_media,
 )
 
 
 class SequentialConfig(NeuralConfig):
+    #: image, video and audio vectors in the item tower when the training data has them
+    #: ("on"); off by default: unlike the two-tower, this model has no validated choice
+    media: Literal["off", "on"] = "off"
     dim: int = 64
     layers: int = 2
     heads: int = 2
@@ -99,6 +104,10 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
     Config = SequentialConfig
     content_aware = True
 
+    @property
+    def reads_media(self) -> bool:
+        return self.config.media != "off"
+
     def _build(self, content: np.ndarray, warm: np.ndarray):
         import torch
 
@@ -118,6 +127,8 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         rng = np.random.default_rng(c.seed)
         content = content_inputs(data, c.encoder)
         self.recipe = content_recipe(data, content)
+        if c.media != "on":
+            content = without_media(content, self.recipe)
         m = (data.matrix > 0).tocsr()
         warm = np.asarray(m.sum(axis=0)).ravel() > 0
         self.net = self._build(content, warm)
