@@ -86,18 +86,18 @@ def test_two_tower_places_cold_items_by_their_images(avrec_home, tmp_path):
     runner = CliRunner()
     config = tmp_path / "off.json"
     config.write_text(json.dumps({"media": "off", "threads": 1}))
+    config_on = tmp_path / "auto.json"
+    config_on.write_text(json.dumps({"threads": 1}))
 
     # before the images are encoded, train says so and reads the text only
     before = runner.invoke(app, ["train", str(root), "--model", "two-tower", "--out", str(tmp_path / "m0"),
-                                 "--config", str(config)])
+                                 "--config", str(config_on)])
     assert before.exit_code == 0, before.output
     assert "32 items' image files are not encoded yet" in before.output
 
     understood = encode_catalog(load_dataset(root), ("image",))  # what `avrec encode` leaves in the cache
     assert understood.results["image"].summary()["ok"] == 32
 
-    config_on = tmp_path / "auto.json"
-    config_on.write_text(json.dumps({"threads": 1}))
     with_media = runner.invoke(app, ["train", str(root), "--model", "two-tower", "--out", str(tmp_path / "m1"),
                                      "--config", str(config_on)])
     assert with_media.exit_code == 0, with_media.output
@@ -105,6 +105,7 @@ def test_two_tower_places_cold_items_by_their_images(avrec_home, tmp_path):
     without = runner.invoke(app, ["train", str(root), "--model", "two-tower", "--out", str(tmp_path / "m2"),
                                   "--config", str(config)])
     assert without.exit_code == 0, without.output
+    assert "media:" not in without.output and "not encoded" not in without.output  # off: not looked up
 
     share_with = _own_kind_share(tmp_path / "m1", tmp_path, kinds, cold)
     share_without = _own_kind_share(tmp_path / "m2", tmp_path, kinds, cold)
