@@ -1,7 +1,8 @@
 """Media in the matching models, with the real image encoder: a catalog whose titles say nothing
-about the items, whose only difference is what the thumbnails show. The two-tower trained by
-``avrec train`` reads the image vectors that ``avrec encode``'s cache holds for the files and
-places cold items by them; without them it cannot tell the two kinds apart."""
+about the items, whose only difference is what the thumbnails show. The two-tower and the
+hybrid (the default model) trained by ``avrec train`` read the image vectors that
+``avrec encode``'s cache holds for the files and place cold items by them; without them they
+cannot tell the two kinds apart."""
 
 from __future__ import annotations
 
@@ -94,6 +95,8 @@ def test_two_tower_places_cold_items_by_their_images(avrec_home, tmp_path):
                                  "--config", str(config_on)])
     assert before.exit_code == 0, before.output
     assert "32 items' image files are not encoded yet" in before.output
+    hybrid_before = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "h0")])
+    assert hybrid_before.exit_code == 0, hybrid_before.output
 
     understood = encode_catalog(load_dataset(root), ("image",))  # what `avrec encode` leaves in the cache
     assert understood.results["image"].summary()["ok"] == 32
@@ -107,7 +110,23 @@ def test_two_tower_places_cold_items_by_their_images(avrec_home, tmp_path):
     assert without.exit_code == 0, without.output
     assert "media:" not in without.output and "not encoded" not in without.output  # off: not looked up
 
+    hybrid = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "h1")])
+    assert hybrid.exit_code == 0, hybrid.output
+    assert "media: image vectors of 32 items" in hybrid.output
+
     share_with = _own_kind_share(tmp_path / "m1", tmp_path, kinds, cold)
     share_without = _own_kind_share(tmp_path / "m2", tmp_path, kinds, cold)
     assert share_with >= 0.9, (share_with, share_without)
     assert share_without <= 0.75, (share_with, share_without)
+    # the default model: its cold-item ranker weighs how the items look against the history
+    hybrid_with = _own_kind_share(tmp_path / "h1", tmp_path, kinds, cold)
+    hybrid_without = _own_kind_share(tmp_path / "h0", tmp_path, kinds, cold)
+    assert hybrid_with >= 0.65 and hybrid_with >= hybrid_without + 0.15, (hybrid_with, hybrid_without)
+    req, out = tmp_path / "why.jsonl", tmp_path / "why-out.jsonl"
+    req.write_text("".join(json.dumps({"user_id": f"u{u}", "candidates": cold}) + "\n" for u in range(10)))
+    result = runner.invoke(app, ["recommend", str(tmp_path / "h1"), "--input", str(req), "--k", "3",
+                                 "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    why = [e for line in out.read_text().splitlines() for e in json.loads(line)["explanations"]]
+    assert all(e.startswith("new item (no interactions yet)") for e in why)
+    assert any("it looks and sounds like Clip " in e for e in why), why

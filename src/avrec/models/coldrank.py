@@ -98,12 +98,30 @@ def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: i
     g = np.asarray(genres, np.float32) if genres is not None else np.zeros((len(counts), 1), np.float32)
     people = people_matrix(data.items)
     vectors = np.asarray(vectors, np.float32)
-    return {"cand": np.asarray(cand, np.int64),
-            "text_sim": vectors @ vectors[cand].T, "genre_sim": g @ g[cand].T,
-            "people_sim": (people @ people[cand].T).astype(np.float32),
-            "year": item_table(data.items)[:, 0],
-            "logc": np.log1p(counts).astype(np.float32),
-            "pop": predict_popularity(data.items, vectors, genres, counts, warm, seed)}
+    out = {"cand": np.asarray(cand, np.int64),
+           "text_sim": vectors @ vectors[cand].T, "genre_sim": g @ g[cand].T,
+           "people_sim": (people @ people[cand].T).astype(np.float32),
+           "year": item_table(data.items)[:, 0],
+           "logc": np.log1p(counts).astype(np.float32),
+           "pop": predict_popularity(data.items, vectors, genres, counts, warm, seed)}
+    media = media_vectors(data.item_features, len(counts))
+    if media is not None:
+        out["media_sim"] = media @ media[cand].T
+    return out
+
+
+def media_vectors(features: dict[str, np.ndarray], n_items: int) -> np.ndarray | None:
+    """``[n_items, d]`` one unit vector per item from its image, video and audio blocks
+    (:func:`avrec.models.neural.media_inputs`, each block unit length, so the dot product of
+    two items is the sum of their blocks' cosines over the norm); zero for items without
+    media; None when no item has any."""
+    from avrec.models.neural import media_inputs
+
+    blocks = media_inputs(features, n_items, flags=False)
+    if not blocks.shape[1]:
+        return None
+    norms = np.linalg.norm(blocks, axis=1, keepdims=True)
+    return (blocks / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def last_active_year(data: TrainData) -> np.ndarray:
@@ -117,6 +135,18 @@ def last_active_year(data: TrainData) -> np.ndarray:
     last = pd.Series(inter["timestamp"].to_numpy(float)).groupby(rows).max()
     out[last.index.to_numpy()] = 1970.0 + last.to_numpy() / 31_557_600.0
     return out
+
+
+def _top_mean(h: sp.csr_matrix, sim: np.ndarray, k: int = 5) -> np.ndarray:
+    """``[n_users, n_cand]`` each user's mean of the ``k`` largest similarities of each
+    candidate (columns of ``sim``, rows = items) to their history items."""
+    top = np.zeros((h.shape[0], sim.shape[1]), np.float32)
+    for u in range(h.shape[0]):
+        idx = h.indices[h.indptr[u]:h.indptr[u + 1]]
+        if len(idx):
+            n = min(k, len(idx))
+            top[u] = np.partition(sim[idx], len(idx) - n, axis=0)[-n:].mean(axis=0)
+    return top
 
 
 def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.ndarray],
@@ -136,12 +166,7 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
     n_hist = np.asarray(h.sum(axis=1)).ravel()
     inv = 1.0 / np.maximum(n_hist, 1)
     sim_mean = np.asarray(h @ sig["text_sim"], np.float32) * inv[:, None]
-    top = np.zeros((n_users, n_cand), np.float32)
-    for u in range(n_users):
-        idx = h.indices[h.indptr[u]:h.indptr[u + 1]]
-        if len(idx):
-            k = min(5, len(idx))
-            top[u] = np.partition(sig["text_sim"][idx], len(idx) - k, axis=0)[-k:].mean(axis=0)
+    top = _top_mean(h, sig["text_sim"])
     gaff = np.asarray(h @ sig["genre_sim"], np.float32) * inv[:, None]
     shared = np.asarray(h @ sig["people_sim"], np.float32)
     known = np.isfinite(sig["year"])
@@ -160,6 +185,8 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
             np.broadcast_to(np.log1p(n_hist)[:, None], full), np.broadcast_to(upop[:, None], full),
             sig["year"][cand][None, :] - (np.full(n_users, np.nan) if user_year is None
                                          else np.asarray(user_year, np.float32))[:, None]]
+    if "media_sim" in sig:  # how the item looks and sounds against the history's items
+        cols += [np.asarray(h @ sig["media_sim"], np.float32) * inv[:, None], _top_mean(h, sig["media_sim"])]
     return np.stack([np.broadcast_to(np.asarray(c, np.float32), full).ravel() for c in cols], axis=1)
 
 
@@ -167,14 +194,18 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
 #: equal for all of a user's candidates, so they explain no ranking)
 FEATURE_GROUPS = ("collab", "collab", "collab", "text", "text", "genre", "people", "year",
                   "year", "popularity", "popularity", None, None, "year")
+#: the two columns :func:`pair_features` adds where the items have media vectors
+MEDIA_GROUPS = ("media", "media")
 
 
 def reason_groups(booster, features: np.ndarray, k: int = 2) -> list[list[str]]:
-    """Per row of ``features``, the (up to ``k``) :data:`FEATURE_GROUPS` that raised the
-    booster's score most (summed SHAP contributions, positive only), strongest first."""
+    """Per row of ``features``, the (up to ``k``) :data:`FEATURE_GROUPS` (+ :data:`MEDIA_GROUPS`
+    where the features have the media columns) that raised the booster's score most (summed
+    SHAP contributions, positive only), strongest first."""
     contrib = np.asarray(booster.predict(features, pred_contrib=True, num_threads=1))[:, :-1]
-    names = sorted({g for g in FEATURE_GROUPS if g})
-    cols = np.array([[g == name for g in FEATURE_GROUPS] for name in names], np.float64)
+    groups = FEATURE_GROUPS + (MEDIA_GROUPS if contrib.shape[1] > len(FEATURE_GROUPS) else ())
+    names = sorted({g for g in groups if g})
+    cols = np.array([[g == name for g in groups] for name in names], np.float64)
     by_group = contrib @ cols.T
     out = []
     for row in by_group:

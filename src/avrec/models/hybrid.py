@@ -110,6 +110,8 @@ class Hybrid(Recommender):
     name = "hybrid"
     Config = HybridConfig
     content_aware = True
+    #: image/video/audio vectors: similarity features of the cold-item ranker (models.coldrank)
+    reads_media = True
 
     def _fit(self, data: TrainData) -> None:
         c = self.config

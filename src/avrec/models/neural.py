@@ -41,12 +41,13 @@ def media_width(features: dict[str, np.ndarray]) -> int:
     return sum(k for _, _, k in media) + len(media)
 
 
-def media_inputs(features: dict[str, np.ndarray], n_items: int) -> np.ndarray:
+def media_inputs(features: dict[str, np.ndarray], n_items: int, flags: bool = True) -> np.ndarray:
     """``[n_items, d]`` the media blocks of the content inputs: per modality in :data:`MEDIA`
     that some item has, its vectors centred and cut to their first :data:`MEDIA_DIM`
     principal components over the items that have it, rows L2-normalised (zero where the item
-    lacks it), then one has-it flag column per modality. ``[n_items, 0]`` without media."""
-    blocks, flags = [], []
+    lacks it), then (``flags``) one has-it flag column per modality. ``[n_items, 0]`` without
+    media."""
+    blocks, has_it = [], []
     for mat, has, k in _media(features):
         centred = mat[has] - mat[has].mean(axis=0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
@@ -55,10 +56,10 @@ def media_inputs(features: dict[str, np.ndarray], n_items: int) -> np.ndarray:
         block = np.zeros((len(mat), k), np.float32)
         block[has] = low / np.where(norms > 0, norms, 1.0)
         blocks.append(block)
-        flags.append(has.astype(np.float32))
+        has_it.append(has.astype(np.float32))
     if not blocks:
         return np.zeros((n_items, 0), np.float32)
-    return np.hstack(blocks + [np.stack(flags, axis=1)]).astype(np.float32)
+    return np.hstack(blocks + ([np.stack(has_it, axis=1)] if flags else [])).astype(np.float32)
 
 
 def content_inputs(data: TrainData, encoder: str = "text-en") -> np.ndarray:

@@ -146,6 +146,16 @@ def _people(catalog: pd.DataFrame | None, item: int) -> set[str]:
     return out
 
 
+def _looks_like(model, hist: list[int], item: int) -> str:
+    """"it looks and sounds like X": the history item nearest in the media vectors."""
+    sig = model.cold_signals
+    where = np.flatnonzero(sig["cand"] == item)
+    if not len(where) or not hist:
+        return "how it looks and sounds"
+    best = hist[int(np.argmax(sig["media_sim"][hist, where[0]]))]
+    return f"it looks and sounds like {_name(model, best)}"
+
+
 def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str],
                 user: int = -1) -> str:
     """A sentence for a new item ranked by a learned cold-item ranker, from the evidence
@@ -177,5 +187,7 @@ def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str],
             parts.append("from the years you watch" + (f" ({int(year)})" if pd.notna(year) else ""))
         elif group == "popularity":
             parts.append("its cast and content point to a widely watched title")
+        elif group == "media":
+            parts.append(_looks_like(model, hist, item))
     reason = "; ".join(parts) if parts else "ranked by its content"
     return f"new item (no interactions yet): {reason}"
