@@ -1,7 +1,7 @@
 """Media in the two-tower's item tower: ml-100k posters, and a catalog where only the pictures
 differ. Regenerates the "media" section of docs/benchmarks.md.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_media.py [--seeds 0,1,2]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_media.py [--seeds 0,1,2] [--reuse]
 
 - ml-100k (`cold-items` and `msr`, the protocols of the models section): the two-tower with
   the text and genre vectors only (as in the models section), with the EfficientNet-Lite0
@@ -18,6 +18,7 @@ differ. Regenerates the "media" section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from _report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ready" / "ml-100k"
+SAVED = ROOT / "reports" / "benchmarks" / "media-ml-100k.json"
 VARIANTS = {"two-tower, text + genres": None, "two-tower, + posters always (media=on)": "on",
             "two-tower, + posters if they help (media=auto)": "auto"}
 
@@ -96,20 +98,22 @@ def generated(tmp: Path) -> dict[str, tuple[float, float]]:
 
     root = tmp / "catalog"
     kinds, cold = _catalog(root)
-    encode_catalog(load_dataset(root), ("image",))
-    def share(args: list[str], out: Path) -> float:
+
+    def share(args: list[str], out: Path, media: bool) -> float:
         result = CliRunner().invoke(app, ["train", str(root), "--out", str(out), *args])
         assert result.exit_code == 0, result.output
+        assert ("media: image vectors of 32 items" in result.output) == media, result.output
         return _own_kind_share(out, tmp, kinds, cold)
 
-    hybrid_without = share([], tmp / "hybrid-text")  # before the images are encoded
+    hybrid_without = share([], tmp / "hybrid-text", False)  # before the images are encoded
     encode_catalog(load_dataset(root), ("image",))
-    shares = {"hybrid": (share([], tmp / "hybrid-media"), hybrid_without)}
+    shares = {"hybrid": (share([], tmp / "hybrid-media", True), hybrid_without)}
     tower = []
     for media in ("auto", "off"):
         config = tmp / f"{media}.json"
         config.write_text(f'{{"media": "{media}", "threads": 1}}')
-        tower.append(share(["--model", "two-tower", "--config", str(config)], tmp / f"tower-{media}"))
+        tower.append(share(["--model", "two-tower", "--config", str(config)], tmp / f"tower-{media}",
+                           media == "auto"))
     shares["two-tower"] = (tower[0], tower[1])
     return shares
 
@@ -119,12 +123,25 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--reuse", action="store_true",
+                    help=f"the ml-100k rows of the last run ({SAVED.relative_to(ROOT)}), only the generated catalog rerun")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     if not DATA.exists():
         print(f"skip: {DATA} not found (the shared datasets are not on this machine)")
         return
-    rows, _ = ml100k(seeds)
+    import datetime as dt
+
+    if args.reuse and SAVED.exists():
+        saved = json.loads(SAVED.read_text())
+        rows, seeds, stamp = saved["rows"], saved["seeds"], saved["stamp"]
+        reused = f" These rows are from the full run of {stamp} (reused with `--reuse`)."
+    else:
+        rows, _ = ml100k(seeds)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        SAVED.parent.mkdir(parents=True, exist_ok=True)
+        SAVED.write_text(json.dumps({"seeds": seeds, "rows": rows, "stamp": stamp}, indent=1))
+        reused = ""
     with tempfile.TemporaryDirectory() as tmp:
         shares = generated(Path(tmp))
     body = (
@@ -135,7 +152,7 @@ def main() -> None:
         "default) two short trainings with a tenth of the warm items hidden decide: the media stay in when\n"
         "they rank the hidden items better by content alone (probe NDCG@10 with vs without below).\n\n"
         f"**ml-100k**, EfficientNet-Lite0 poster vectors (1,618 of 1,682 items), seeds {seeds}; NDCG@10 "
-        "(per seed); fit: median seconds per training run, the media choice included.\n\n"
+        "(per seed); fit: median seconds per training run, the media choice included." + reused + "\n\n"
         "| protocol | model, what it reads | ndcg@10 | media kept | probe (with vs without) | fit (s) |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "The hybrid (the default model) reads the media in its cold-item ranker (`models.coldrank`): the\n"

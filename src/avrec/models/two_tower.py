@@ -87,7 +87,7 @@ class TwoTowerConfig(NeuralConfig):
     #: image, video and audio vectors in the item tower (when the training data has them:
     #: ``TrainData.item_features``): "auto" keeps them when they rank items hidden from two
     #: short trainings better by content alone (``_media_helps``; on ml-100k the fit takes
-    #: 2.2 times as long); "on" / "off" force it
+    #: 1.7-2.4 times as long); "on" / "off" force it
     media: Literal["auto", "on", "off"] = "auto"
     #: fine-tune the top N layers of the English text encoder after the frozen phase
     #: (0 = frozen pretrained text vectors; see avrec.models.text_finetune)

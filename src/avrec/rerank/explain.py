@@ -150,6 +150,7 @@ def _looks_like(model, hist: list[int], item: int) -> str:
     """"it looks and sounds like X": the history item nearest in the media vectors."""
     sig = model.cold_signals
     where = np.flatnonzero(sig["cand"] == item)
+    hist = [j for j in hist if j < len(sig["media_sim"])]  # not items added after training
     if not len(where) or not hist:
         return "how it looks and sounds"
     best = hist[int(np.argmax(sig["media_sim"][hist, where[0]]))]
