@@ -320,3 +320,6 @@ def test_english_speech_in_a_video_reaches_the_item_text(home, tmp_path):
     from avrec.encoders.cache import content_key
 
     assert text.keys[0] == content_key(expected)  # the vector is of the text with the transcript
+    # a later text-only run reads the transcript from the cache, without decoding the video
+    again = encode_catalog(items, ["text"], root=tmp_path).results["text"]
+    assert again.keys[0] == text.keys[0] and "jazz" in again.attributes[0]["transcript"].lower()

@@ -148,13 +148,12 @@ def understand_videos(rows: list[dict], root: Path | None, language: list[str | 
 
 
 def cached_video_attributes(rows: list[dict], root: Path | None) -> ModalityResult:
-    """The video results already in the cache (nothing is decoded or run)."""
+    """The videos' on-screen text and transcripts already in the cache, as the attributes
+    :func:`understand_text` reads (:func:`cached_media`: nothing is decoded or run)."""
     out = ModalityResult.empty("video", "image", VERSIONS["video"], len(rows), 0)
-    cache = EmbeddingCache(f"video@{VERSIONS['video']}")
-    for r, row in enumerate(rows):
-        path, _ = _resolve(row, "video", root)
-        if path is not None and (key := file_key(path)) in cache:
-            out.attributes[r] = cache.get_attrs(key)
+    texts = cached_media(pd.DataFrame(rows), root, ("video",)).texts
+    for r in range(len(rows)):
+        out.attributes[r] = {k: v[r] for k, v in texts.items() if v[r]} or None
     return out
 
 
@@ -317,7 +316,6 @@ def understand_catalog(items: pd.DataFrame, root: Path | None, modalities: Seque
                        progress: bool = False, **kw) -> dict[str, ModalityResult]:
     """The per-modality results only (see :func:`encode_catalog`)."""
     return encode_catalog(items, modalities, root, progress, **kw).results
-
 
 
 #: where each media modality's cached vectors come from: (item column, cache keys) in order
