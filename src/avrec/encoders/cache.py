@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -33,6 +35,74 @@ def file_key(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+class FileKeys:
+    """:func:`file_key` remembered per file: a file whose path, size, modification and change
+    times and inode are those seen when it was hashed is not read again (as git's index does),
+    so a later run over a large media catalog costs a ``stat`` per file. Kept in SQLite at
+    ``$AVREC_HOME/cache/file_keys.sqlite``; a memo that cannot be read or written is skipped
+    (every file is hashed). Use as a context manager: new entries are written at exit and every
+    :attr:`FLUSH` files."""
+
+    FLUSH = 500
+
+    def __init__(self, root: Path | None = None):
+        self.path = (root or avrec_home() / "cache") / "file_keys.sqlite"
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple] = []
+        self._known: dict[str, tuple[str, str]] = {}  # path -> (stat, key) seen in this run
+        self.hashed = 0  # files read in this run (the others came from the memo)
+
+    def __enter__(self) -> Self:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute("CREATE TABLE IF NOT EXISTS file_keys (path TEXT PRIMARY KEY, "
+                             "stat TEXT NOT NULL, key TEXT NOT NULL)")
+        except sqlite3.Error:
+            self._db = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __call__(self, path: str | Path) -> str:
+        resolved = str(Path(path).resolve())
+        st = os.stat(resolved)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+        seen = self._known.get(resolved)
+        if seen is not None and seen[0] == stamp:
+            return seen[1]
+        if self._db is not None:
+            try:
+                row = self._db.execute("SELECT stat, key FROM file_keys WHERE path = ?",
+                                       (resolved,)).fetchone()
+            except sqlite3.Error:
+                row = None
+            if row is not None and row[0] == stamp:
+                self._known[resolved] = (stamp, row[1])
+                return row[1]
+        key = file_key(resolved)
+        self.hashed += 1
+        self._known[resolved] = (stamp, key)
+        self._pending.append((resolved, stamp, key))
+        if len(self._pending) >= self.FLUSH:
+            self._flush()
+        return key
+
+    def _flush(self) -> None:
+        if self._db is not None and self._pending:
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO file_keys VALUES (?, ?, ?)",
+                                         self._pending)
+            except sqlite3.Error:
+                self._db = None
+        self._pending = []
 
 
 class EmbeddingCache:

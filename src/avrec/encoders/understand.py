@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avrec.encoders.cache import EmbeddingCache, content_key, file_key
+from avrec.encoders.cache import EmbeddingCache, FileKeys, content_key, file_key
 from avrec.encoders.image import visual_words
 from avrec.encoders.media import MediaError, load_image
 
@@ -115,7 +115,8 @@ def _resolve(row: dict, column: str, root: Path | None) -> tuple[Path | None, st
 
 
 def understand_videos(rows: list[dict], root: Path | None, language: list[str | None],
-                      audio_cache: EmbeddingCache, progress: bool = False) -> ModalityResult:
+                      audio_cache: EmbeddingCache, progress: bool = False,
+                      keys: FileKeys | None = None) -> ModalityResult:
     from avrec.encoders.video import analyse_video
 
     out = ModalityResult.empty("video", "image", VERSIONS["video"], len(rows), DIMS["video"])
@@ -128,7 +129,7 @@ def understand_videos(rows: list[dict], root: Path | None, language: list[str | 
                 out.fail(r, problem)
             if path is None:
                 continue
-            key = file_key(path)
+            key = (keys or file_key)(path)
             if key in cache:
                 out.ok(r, cache.get(key), cache.get_attrs(key), key)
                 continue
@@ -158,7 +159,7 @@ def cached_video_attributes(rows: list[dict], root: Path | None) -> ModalityResu
 
 
 def understand_audio(rows: list[dict], root: Path | None, cache: EmbeddingCache,
-                     progress: bool = False) -> ModalityResult:
+                     progress: bool = False, keys: FileKeys | None = None) -> ModalityResult:
     from avrec.encoders.video import sound_track
 
     out = ModalityResult.empty("audio", "audio", VERSIONS["audio"], len(rows), DIMS["audio"])
@@ -171,7 +172,7 @@ def understand_audio(rows: list[dict], root: Path | None, cache: EmbeddingCache,
                 out.fail(r, problem)
             if path is None:
                 continue
-            key = file_key(path)
+            key = (keys or file_key)(path)
             if key in cache:
                 out.ok(r, cache.get(key), cache.get_attrs(key), key)
                 continue
@@ -190,7 +191,7 @@ def understand_audio(rows: list[dict], root: Path | None, cache: EmbeddingCache,
 
 
 def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
-                      progress: bool = False) -> ModalityResult:
+                      progress: bool = False, keys: FileKeys | None = None) -> ModalityResult:
     from avrec.encoders.registry import get_encoder
 
     version = VERSIONS["image"] + ("+ocr" if ocr else "")
@@ -203,7 +204,7 @@ def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
             out.fail(r, problem)
         if path is None:
             continue
-        key = file_key(path)
+        key = (keys or file_key)(path)
         if key in cache:
             out.ok(r, cache.get(key), cache.get_attrs(key), key)
         else:
@@ -297,12 +298,13 @@ def encode_catalog(data, modalities: Sequence[str] = MODALITIES, root: Path | No
             for row in rows]
     audio_cache = EmbeddingCache(f"audio@{VERSIONS['audio']}")
     results: dict[str, ModalityResult] = {}
-    if "video" in modalities:
-        results["video"] = understand_videos(rows, root, hint, audio_cache, progress)
-    if "audio" in modalities:
-        results["audio"] = understand_audio(rows, root, audio_cache, progress)
-    if "image" in modalities:
-        results["image"] = understand_images(rows, root, ocr_images, progress)
+    with FileKeys() as keys:
+        if "video" in modalities:
+            results["video"] = understand_videos(rows, root, hint, audio_cache, progress, keys)
+        if "audio" in modalities:
+            results["audio"] = understand_audio(rows, root, audio_cache, progress, keys)
+        if "image" in modalities:
+            results["image"] = understand_images(rows, root, ocr_images, progress, keys)
     if "text" in modalities:
         extras = dict(results)
         if "video" not in extras:  # OCR text and transcripts of earlier runs, without model work
@@ -347,7 +349,12 @@ def cached_media(items: pd.DataFrame, root: Path | None,
     looked up (the texts come with ``video``)."""
     rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
             for row in items.to_dict("records")]
-    keys: dict[Path, str] = {}
+    with FileKeys() as keys:
+        return _cached_media(rows, root, modalities, keys)
+
+
+def _cached_media(rows: list[dict], root: Path | None, modalities: Sequence[str],
+                  keys: FileKeys) -> CachedMedia:
     found = CachedMedia({}, {}, {"ocr_text": [None] * len(rows), "transcript": [None] * len(rows)})
     for modality, (columns, cache_keys) in _CACHED_FROM.items():
         if modality not in modalities or not any(row.get(col) for row in rows for col in columns):
@@ -363,7 +370,7 @@ def cached_media(items: pd.DataFrame, root: Path | None,
             if not caches:  # nothing of this kind was ever encoded here: no file is read
                 absent += 1
                 continue
-            key = keys.get(path) or keys.setdefault(path, file_key(path))
+            key = keys(path)
             cache = next((c for c in caches if key in c), None)
             if cache is None:
                 absent += 1
