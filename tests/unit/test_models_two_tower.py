@@ -123,3 +123,16 @@ def test_training_with_one_or_several_targets_learns_the_taste_groups(share):
     rec = model.recommend([f"u{u}" for u in range(10)], k=5)
     own = [np.mean([int(i[1:]) % 2 == u % 2 for i in items]) for u, items in enumerate(rec.items)]
     assert np.mean(own) >= 0.9, own
+
+
+def test_weight_averaging_keeps_an_average_that_learns_the_taste_groups():
+    """With ``weight_average`` on, the model kept is the moving average of the weights (not the
+    last step's), and it ranks each user's own parity first."""
+    data = parity_data(60, 10, seed=2)
+    config = {"dim": 16, "max_epochs": 15, "patience": 15, "samples_per_user": 40, "threads": 1}
+    averaged = create_model("two-tower", {**config, "weight_average": 0.9}).fit(data)
+    live = create_model("two-tower", config).fit(data)
+    assert not np.allclose(averaged.item_vectors, live.item_vectors)
+    rec = averaged.recommend([f"u{u}" for u in range(10)], k=5)
+    own = [np.mean([int(i[1:]) % 2 == u % 2 for i in items]) for u, items in enumerate(rec.items)]
+    assert np.mean(own) >= 0.9, own

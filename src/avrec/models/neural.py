@@ -323,6 +323,47 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class WeightAverage:
+    """An exponential moving average of a module's floating-point weights, updated after every
+    optimiser step (Polyak averaging): it smooths out the noise of the latest mini-batches,
+    which pays on long trainings, while a short one still leans on the initial weights it
+    starts from. ``decay`` 0 turns it off (every method is then a no-op and :attr:`active` is
+    False)."""
+
+    def __init__(self, module, decay: float):
+        self.decay = decay
+        self.average = ({k: v.detach().clone() for k, v in module.state_dict().items()}
+                        if decay > 0 else None)
+        self._live: dict | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.average is not None
+
+    def update(self, module) -> None:
+        if self.average is None:
+            return
+        import torch
+
+        with torch.no_grad():
+            for k, v in module.state_dict().items():
+                if v.dtype.is_floating_point:
+                    self.average[k].mul_(self.decay).add_(v, alpha=1.0 - self.decay)
+                else:
+                    self.average[k].copy_(v)
+
+    def swap_in(self, module) -> None:
+        """Put the average into ``module``; :meth:`swap_out` restores the live weights."""
+        if self.average is not None:
+            self._live = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            module.load_state_dict(self.average)
+
+    def swap_out(self, module) -> None:
+        if self._live is not None:
+            module.load_state_dict(self._live)
+            self._live = None
+
+
 def multi_target_loss(logits, targets: Sequence[np.ndarray]):
     """Mean over rows of the average negative log-softmax of each row's target items
     (``targets[n]``: row ``n``'s item indices, at least one): the multinomial likelihood of
