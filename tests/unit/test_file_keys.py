@@ -40,6 +40,14 @@ def test_a_changed_file_is_hashed_again(avrec_home, tmp_path):
     assert new == file_key(clip) != old
 
 
+def test_no_memo_is_made_until_a_file_is_asked_for(avrec_home):
+    from avrec.encoders.cache import FileKeys
+
+    with FileKeys() as keys:
+        pass
+    assert not keys.path.exists()
+
+
 def test_a_broken_memo_falls_back_to_hashing(avrec_home, tmp_path):
     from avrec.encoders.cache import FileKeys, file_key
 

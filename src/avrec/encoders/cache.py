@@ -42,27 +42,31 @@ class FileKeys:
     times and inode are those seen when it was hashed is not read again (as git's index does),
     so a later run over a large media catalog costs a ``stat`` per file. Kept in SQLite at
     ``$AVREC_HOME/cache/file_keys.sqlite``; a memo that cannot be read or written is skipped
-    (every file is hashed). Use as a context manager: new entries are written at exit and every
-    :attr:`FLUSH` files."""
+    (every file is hashed), and none is opened before the first file is asked for. Use as a
+    context manager: new entries are written at exit and every :attr:`FLUSH` files."""
 
     FLUSH = 500
 
     def __init__(self, root: Path | None = None):
         self.path = (root or avrec_home() / "cache") / "file_keys.sqlite"
         self._db: sqlite3.Connection | None = None
+        self._opened = False
         self._pending: list[tuple] = []
         self._known: dict[str, tuple[str, str]] = {}  # path -> (stat, key) seen in this run
         self.hashed = 0  # files read in this run (the others came from the memo)
 
     def __enter__(self) -> Self:
+        return self
+
+    def _open(self) -> None:
+        self._opened = True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("CREATE TABLE IF NOT EXISTS file_keys (path TEXT PRIMARY KEY, "
                              "stat TEXT NOT NULL, key TEXT NOT NULL)")
-        except sqlite3.Error:
+        except (OSError, sqlite3.Error):
             self._db = None
-        return self
 
     def __exit__(self, *exc) -> None:
         self._flush()
@@ -77,6 +81,8 @@ class FileKeys:
         seen = self._known.get(resolved)
         if seen is not None and seen[0] == stamp:
             return seen[1]
+        if not self._opened:
+            self._open()
         if self._db is not None:
             try:
                 row = self._db.execute("SELECT stat, key FROM file_keys WHERE path = ?",
