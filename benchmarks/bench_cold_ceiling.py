@@ -58,9 +58,11 @@ NEIGHBOURS = (10, 50, 400)
 
 
 def propagated_ease(data, vectors: np.ndarray, cand: np.ndarray, users: np.ndarray,
-                    k: int, power: float = 3.0) -> np.ndarray:
-    """``[len(users), len(cand)]``: each held-out item's score for each user, the weighted mean of
-    the user's EASE scores of the item's ``k`` nearest warm items in ``vectors``."""
+                    neighbours: tuple[int, ...] = NEIGHBOURS, power: float = 3.0
+                    ) -> dict[int, np.ndarray]:
+    """Per ``k`` of ``neighbours``, ``[len(users), len(cand)]``: each held-out item's score for
+    each user, the weighted mean of the user's EASE scores of the item's ``k`` nearest warm
+    items in ``vectors`` (EASE and the neighbour order computed once for all ``k``)."""
     from avrec.models.ease import ease_weights
 
     x = (data.matrix > 0).astype(np.float32).tocsr()
@@ -68,9 +70,13 @@ def propagated_ease(data, vectors: np.ndarray, cand: np.ndarray, users: np.ndarr
     scores = np.asarray(x[users] @ ease_weights(x, 500.0), np.float32)  # users x items
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     sim = unit[cand] @ unit[warm].T
-    top = np.argsort(-sim, axis=1)[:, :k]
-    w = np.take_along_axis(sim, top, axis=1).clip(0) ** power
-    return np.einsum("uck,ck->uc", scores[:, warm[top]], w) / np.maximum(w.sum(axis=1), 1e-9)
+    order = np.argsort(-sim, axis=1)
+    out = {}
+    for k in neighbours:
+        top = order[:, :k]
+        w = np.take_along_axis(sim, top, axis=1).clip(0) ** power
+        out[k] = np.einsum("uck,ck->uc", scores[:, warm[top]], w) / np.maximum(w.sum(axis=1), 1e-9)
+    return out
 
 
 def analyse(seed: int, dataset, features) -> dict:
@@ -96,12 +102,10 @@ def analyse(seed: int, dataset, features) -> dict:
     vectors = content_vectors(features)
     user_rows = data.user_vocab.lookup(list(by_user.index))
     assert (user_rows >= 0).all(), "every cold-items test user has training interactions"
-    propagated = {}
-    for k in NEIGHBOURS:
-        s = propagated_ease(data, vectors, cand, user_rows, k)
-        propagated[f"ease_k{k}"] = float(np.mean([ndcg(cand[np.argsort(-s[n], kind="stable")[:10]].tolist(), r, 10)
-                                                  for n, r in enumerate(relevant)]))
-    return {**propagated,"spearman": float(spearmanr(predicted, oracle)[0]),
+    propagated = {f"ease_k{k}": float(np.mean([ndcg(cand[np.argsort(-s[n], kind="stable")[:10]].tolist(), r, 10)
+                                               for n, r in enumerate(relevant)]))
+                  for k, s in propagated_ease(data, vectors, cand, user_rows).items()}
+    return {**propagated, "spearman": float(spearmanr(predicted, oracle)[0]),
             "predicted": mean_ndcg(cand[np.argsort(-predicted, kind="stable")], relevant),
             "oracle": mean_ndcg(cand[np.argsort(-oracle, kind="stable")], relevant),
             "oracle_per_user": pd.Series([ndcg(shared, r, 10) for r in relevant], index=by_user.index),
