@@ -87,7 +87,8 @@ def test_added_items_are_encoded_like_training_items_and_scored_by_the_item_towe
     np.testing.assert_allclose(content[40:, :384], features["text"][40:], atol=1e-6)
     # genres over the training vocabulary: like training items of the same known genres
     np.testing.assert_array_equal(content[40:, 384:], content[[1, 0], 384:])
-    # old items keep their scores; a new item scores exactly u . normalise(proj(content))
+    # old items keep their scores; a new item scores exactly u . normalise(proj(content)),
+    # plus, for the two-tower model, the content part of its logit bias (no ID part)
     after = model.recommend(["stranger"], k=42, histories=[history], exclude_seen=False)
     old = dict(zip(before.items[0], before.scores[0], strict=True))
     for item, score in zip(after.items[0], after.scores[0], strict=True):
@@ -95,7 +96,9 @@ def test_added_items_are_encoded_like_training_items_and_scored_by_the_item_towe
             assert score == pytest.approx(old[item], abs=1e-5)
     with torch.no_grad():
         tower = torch.nn.functional.normalize(model.net.items.proj(torch.from_numpy(content[40:])), dim=-1)
-    expected = tower.numpy() @ _user_vector(model, history)
+        bias = model.net.items.item_content_bias(torch.arange(40, 42)).numpy()
+    assert (name == "two-tower") == bool(np.all(bias != 0))
+    expected = tower.numpy() @ _user_vector(model, history) + model.config.temperature * bias
     got = dict(zip(after.items[0], after.scores[0], strict=True))
     np.testing.assert_allclose([got["new-piano"], got["new-action"]], expected, rtol=1e-4, atol=1e-5)
     # ...and a new item matching the history's taste ranks first among the new ones

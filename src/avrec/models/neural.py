@@ -144,13 +144,16 @@ def new_content_inputs(items: pd.DataFrame, recipe: dict[str, np.ndarray],
 def grown_item_state(state: dict[str, np.ndarray], content: np.ndarray,
                      prefix: str = "items.") -> dict[str, np.ndarray]:
     """A network state (:func:`state_to_numpy`) whose item tower holds ``content`` as extra,
-    cold items: their content rows appended, ``warm`` 0 and an unused zero ID embedding."""
+    cold items: their content rows appended, ``warm`` 0 and an unused zero ID embedding (and
+    ID logit bias, where the tower has biases)."""
     out = dict(state)
     n = len(content)
     out[prefix + "content"] = np.vstack([state[prefix + "content"], content]).astype(np.float32)
     out[prefix + "warm"] = np.concatenate([state[prefix + "warm"], np.zeros(n, np.float32)])
-    ids = state[prefix + "ids.weight"]
-    out[prefix + "ids.weight"] = np.vstack([ids, np.zeros((n, ids.shape[1]), ids.dtype)])
+    for key in ("ids.weight", "id_bias.weight"):  # the logit bias only where the tower has one
+        if prefix + key in state:
+            old = state[prefix + key]
+            out[prefix + key] = np.vstack([old, np.zeros((n, old.shape[1]), old.dtype)])
     return out
 
 
@@ -181,9 +184,13 @@ def item_tower_class():
 
     class ItemTower(nn.Module):
         """v_j = normalise(W c_j + id_j); id_j is zero for cold items and, while training,
-        dropped with probability ``id_dropout`` (whole embedding)."""
+        dropped with probability ``id_dropout`` (whole embedding). With ``bias``, each item
+        also has a logit bias b_j = u . c_j + beta_j (:meth:`forward` with ``with_bias``): a
+        linear map of its content, which every item has, plus a scalar beta_j that only warm
+        items have, dropped together with their ID embedding."""
 
-        def __init__(self, content: np.ndarray, warm: np.ndarray, dim: int, id_dropout: float):
+        def __init__(self, content: np.ndarray, warm: np.ndarray, dim: int, id_dropout: float,
+                     bias: bool = False):
             super().__init__()
             self.register_buffer("content", torch.from_numpy(content))
             self.register_buffer("warm", torch.from_numpy(warm.astype(np.float32)))
@@ -191,11 +198,19 @@ def item_tower_class():
             self.ids = nn.Embedding(len(content), dim)
             nn.init.normal_(self.ids.weight, std=0.01)
             self.id_dropout = id_dropout
+            self.has_bias = bias
+            if bias:
+                self.content_bias = nn.Linear(content.shape[1], 1)
+                self.id_bias = nn.Embedding(len(content), 1)
+                for t in (self.content_bias.weight, self.content_bias.bias, self.id_bias.weight):
+                    nn.init.zeros_(t)
 
-        def forward(self, idx=None, projected=None):
+        def forward(self, idx=None, projected=None, with_bias: bool = False):
             """The vectors of items ``idx`` (None: the catalog). ``projected``: ``proj`` of the
             whole catalog's content, already computed this step, looked up instead of
-            recomputed (the ID dropout is still drawn for each call and position)."""
+            recomputed (the ID dropout is still drawn for each call and position). With
+            ``with_bias``: (vectors, logit biases), the biases sharing the ID dropout draw
+            (zeros for a tower without biases)."""
             if projected is None:
                 p = self.proj(self.content if idx is None else self.content[idx])
             else:
@@ -204,8 +219,20 @@ def item_tower_class():
             e = self.ids.weight if idx is None else self.ids(idx)
             if self.training and self.id_dropout > 0:
                 w = w * (torch.rand_like(w) >= self.id_dropout).float()
-            v = p + e * w[..., None]
-            return nn.functional.normalize(v, dim=-1)
+            v = nn.functional.normalize(p + e * w[..., None], dim=-1)
+            if not with_bias:
+                return v
+            if not self.has_bias:
+                return v, torch.zeros(v.shape[:-1], dtype=v.dtype)
+            beta = self.id_bias.weight[:, 0] if idx is None else self.id_bias(idx)[..., 0]
+            return v, self.item_content_bias(idx) + beta * w
+
+        def item_content_bias(self, idx=None):
+            """The content part of the logit bias (all a cold item has); zeros without biases."""
+            c = self.content if idx is None else self.content[idx]
+            if not self.has_bias:
+                return torch.zeros(c.shape[:-1], dtype=c.dtype)
+            return self.content_bias(c)[..., 0]
 
     return ItemTower
 
@@ -324,17 +351,25 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 class WeightAverage:
-    """An exponential moving average of a module's floating-point weights, updated after every
+    """An exponential moving average of a module's trained weights (its buffers, such as the
+    item tower's content, are copied as they are), updated after every
     optimiser step (Polyak averaging): it smooths out the noise of the latest mini-batches,
-    which pays on long trainings, while a short one still leans on the initial weights it
-    starts from. ``decay`` 0 turns it off (every method is then a no-op and :attr:`active` is
-    False)."""
+    which pays on long trainings. Its decay warms up, ``min(decay, (1 + t) / (10 + t))`` at
+    update ``t`` (as TensorFlow's ExponentialMovingAverage with ``num_updates``), so that the
+    early, random weights fade fast and a short training of a few dozen steps is not held back
+    near its initial weights. ``decay`` 0 turns it off (every method is then a no-op and
+    :attr:`active` is False)."""
 
     def __init__(self, module, decay: float):
         self.decay = decay
         self.average = ({k: v.detach().clone() for k, v in module.state_dict().items()}
                         if decay > 0 else None)
+        self.updates = 0
         self._live: dict | None = None
+
+    def current_decay(self) -> float:
+        """The decay the next :meth:`update` applies."""
+        return min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
 
     @property
     def active(self) -> bool:
@@ -345,10 +380,13 @@ class WeightAverage:
             return
         import torch
 
+        decay = self.current_decay()
+        self.updates += 1
+        trained = {name for name, _ in module.named_parameters()}
         with torch.no_grad():
             for k, v in module.state_dict().items():
-                if v.dtype.is_floating_point:
-                    self.average[k].mul_(self.decay).add_(v, alpha=1.0 - self.decay)
+                if k in trained and v.dtype.is_floating_point:  # buffers are copied exactly
+                    self.average[k].mul_(decay).add_(v, alpha=1.0 - decay)
                 else:
                     self.average[k].copy_(v)
 
@@ -382,12 +420,18 @@ def sampled_softmax_loss(items, queries, targets, n_items: int, negatives: int, 
                          rng: np.random.Generator):
     """Cross-entropy of each query vector's target item against ``negatives`` catalog items
     drawn uniformly for the whole batch (catalogs above ``full_softmax_max``); ``items``: the
-    item tower (indices -> vectors)."""
+    item tower (indices -> vectors), whose logit biases, where it has them, are added to the
+    logits ``q . v / temperature``."""
     import torch
 
     neg = torch.from_numpy(rng.choice(n_items, negatives, replace=False))
-    pos = (queries * items(targets)).sum(-1, keepdim=True)
-    logits = torch.cat([pos, queries @ items(neg).T], dim=1) / temperature
+    if getattr(items, "has_bias", False):
+        (pv, pb), (nv, nb) = items(targets, with_bias=True), items(neg, with_bias=True)
+        logits = torch.cat([(queries * pv).sum(-1, keepdim=True), queries @ nv.T], dim=1) / temperature
+        logits = logits + torch.cat([pb[:, None], nb[None, :].expand(len(pb), -1)], dim=1)
+    else:
+        pos = (queries * items(targets)).sum(-1, keepdim=True)
+        logits = torch.cat([pos, queries @ items(neg).T], dim=1) / temperature
     return torch.nn.functional.cross_entropy(logits, torch.zeros_like(targets))
 
 

@@ -229,9 +229,9 @@ def _catalog_loss(model, hist, targets, rng):
     mask = hist >= 0
     n_items = len(model.net.items.content)
     if n_items <= c.full_softmax_max:
-        table = model.net.items()  # one pass over the catalog serves both towers
+        table, bias = model.net.items(with_bias=True)  # one pass serves both towers
         u_vec = model.net.users(hist, mask, table=table)
-        logits = u_vec @ table.T / c.temperature
+        logits = u_vec @ table.T / c.temperature + bias
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask)
         return torch.nn.functional.cross_entropy(logits.masked_fill(seen, -1e9), tgt), u_vec
     from avrec.models.neural import sampled_softmax_loss
@@ -254,14 +254,15 @@ def _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh_vectors):
     rows = torch.cat([fresh_vectors, memory[idx, dim:]], dim=1)
     items.content = memory.index_copy(0, idx, rows)
     try:
-        v = items(idx)
+        v, bias = items(idx, with_bias=True)
     finally:
         items.content = memory
     position = {int(j): n for n, j in enumerate(fresh_items)}
     keep = np.flatnonzero([int(t) in position for t in targets])
     h = torch.from_numpy(hist[keep])
     seen = ((h[:, :, None] == idx[None, None, :]) & (h >= 0)[:, :, None]).any(dim=1)
-    logits = (u_vec[torch.from_numpy(keep)] @ v.T / model.config.temperature).masked_fill(seen, -1e9)
+    logits = u_vec[torch.from_numpy(keep)] @ v.T / model.config.temperature + bias
+    logits = logits.masked_fill(seen, -1e9)
     tgt = torch.tensor([position[int(t)] for t in targets[keep]])
     return torch.nn.functional.cross_entropy(logits, tgt)
 

@@ -54,8 +54,15 @@ from avrec.models.user_attributes import UserAttributes
 
 class TwoTowerConfig(NeuralConfig):
     dim: int = 128
-    id_dropout: float = 0.5
-    temperature: float = 0.07
+    #: with ``item_bias`` on, ``weight_average`` 0.99 (seed 0, 2026-12-06, one torch thread;
+    #: from 0.5 and 0.07 without either): see the README's two-tower paragraph
+    id_dropout: float = 0.2
+    temperature: float = 0.035
+    #: a learned logit bias per item (models.neural item tower): a linear map of its content
+    #: plus, for warm items, a scalar dropped with the ID embedding; the score adds
+    #: ``temperature * b_j``. It learns the popularity that the dot product would otherwise
+    #: have to carry in the vectors' directions
+    item_bias: bool = True
     #: history items pooled per training example (a random sample of a longer history)
     max_history: int = 256
     #: the most recent history items pooled per user when scoring and validating; the
@@ -78,14 +85,10 @@ class TwoTowerConfig(NeuralConfig):
     #: (:func:`models.neural.held_out_ndcg`) is the smoother signal: 0.402 -> 0.417
     patience: int = 8
     #: decay of a moving average of the weights (models.neural.WeightAverage, updated every
-    #: step) that is validated and kept instead of the live weights; 0: off. 0.99 on one seed
-    #: each (2026-11-30, one torch thread): ml-latest-small random 0.256 -> 0.313, ml-100k msr
-    #: 0.444 -> 0.455. Off by default until measured over every protocol and seed: the
-    #: average starts at the initial weights, so a short training (a few steps per epoch)
-    #: lags behind (a 60-item test catalog: own-taste share 0.34 instead of >= 0.9); and
-    #: validating both and keeping the better was no help (ml-100k: the live weights always
-    #: won on validation, though the average scored higher on the test)
-    weight_average: float = Field(0.0, ge=0.0, lt=1.0)
+    #: step, its decay warming up from 0.1) that is validated and kept instead of the live
+    #: weights; 0: off. It goes with ``item_bias`` and the lower temperature: see the README's
+    #: two-tower paragraph for the figures of each part
+    weight_average: float = Field(0.99, ge=0.0, lt=1.0)
     sampled_negatives: int = 8192
     #: add the users' attributes (users table: age, gender, occupation, zip, ...) to the user tower
     user_attributes: bool = False
@@ -180,7 +183,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         import torch
 
         torch.manual_seed(self.config.seed)
-        items = item_tower_class()(content, warm, self.config.dim, self.config.id_dropout)
+        items = item_tower_class()(content, warm, self.config.dim, self.config.id_dropout,
+                                   self.config.item_bias)
         n_attributes = self.attributes.dim if getattr(self, "attributes", None) else 0
         return _user_tower_class()(items, self.config.dim, n_attributes)
 
@@ -325,9 +329,9 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                     # table's ID-dropout draw (per-position draws, as the sequential model
                     # uses, measured worse here: ml-100k cold items 0.275 -> 0.257, msr 0.417
                     # -> 0.415, seeds 0-2, 2026-11-29)
-                    table = self.net.items()
+                    table, bias = self.net.items(with_bias=True)
                     u_vec = self.net.users(hist, mask, attrs, table)
-                    logits = u_vec @ table.T / c.temperature
+                    logits = u_vec @ table.T / c.temperature + bias
                     logits = logits.masked_fill(
                         torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask),
                         -1e9)
@@ -371,7 +375,11 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
 
         self.net.eval()
         with torch.no_grad():
-            self.item_vectors = self.net.items().numpy()
+            vectors, bias = self.net.items(with_bias=True)
+        self.item_vectors = vectors.numpy()
+        #: each item's logit bias on the scale of ``u . v`` (the training logits are
+        #: ``u . v / temperature + b``, so the scores are ``u . v + temperature * b``)
+        self.item_bias = (self.config.temperature * bias).numpy().astype(np.float32)
 
     def _user_parts(self, hists: Sequence[np.ndarray]):
         """(attention weights [n, L], mapped history vectors [n, L, d], padded indices)."""
@@ -392,18 +400,19 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
 
         if not hasattr(self, "item_vectors") or self.net.training:
             self._cache()
-        items = self.item_vectors
-        if content_only:
+        items, bias = self.item_vectors, self.item_bias
+        if content_only:  # as cold items: no ID embedding, no ID bias
             with torch.no_grad():
                 tower = self.net.items
                 items = torch.nn.functional.normalize(tower.proj(tower.content), dim=-1).numpy()
+                bias = (self.config.temperature * tower.item_content_bias()).numpy()
         users = np.zeros((len(hists), self.item_vectors.shape[1]), np.float32)
         for rows in _chunks([len(h) for h in hists], SCORE_BUDGET):
             a, mapped, _ = self._user_parts([hists[n] for n in rows])
             users[rows] = (a[..., None] * mapped).sum(axis=1)
         if attrs is not None and self.net.n_attributes:
             users = users + attrs @ self.net.attrs.weight.detach().numpy().T
-        return (users @ items.T).astype(np.float32)
+        return (users @ items.T + bias[None, :]).astype(np.float32)
 
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
               queries: Sequence[str | None] | None = None) -> np.ndarray:
@@ -416,16 +425,24 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
 
     def contributions(self, history: sp.csr_matrix, items: np.ndarray,
                       user: int = -1) -> np.ndarray:
-        """Exact terms ``a_i (W h_i) . v_j``, in the order of ``history.indices`` (the user
-        attributes' term, where the model has one, is not a history item's and is left out;
-        items older than the ``score_history`` most recent are not pooled and contribute 0)."""
+        """Exact terms ``a_i (W h_i) . (v_j - mean_v)``, in the order of ``history.indices``:
+        how much more history item i lends item j than the catalog's average item. A softmax
+        model's scores mean something only relative to other items' (adding the same amount
+        to every item's score changes no probability, and training leaves that level where it
+        happens to fall, often below zero), so the terms are measured from the average item;
+        the part taken off, ``a_i (W h_i) . mean_v`` summed, is the same for every item and
+        changes no ranking. Also left out, as no history item's: the user attributes' term,
+        where the model has one, and the item's own logit bias (``item_bias[j]``); the score
+        is these terms' sum plus those and the constant. Items older than the
+        ``score_history`` most recent are not pooled and contribute 0."""
         row = sp.csr_matrix(history[:1])
         idx = row.indices
         pooled = ordered_histories(row, self.config.score_history)[0]
         out = np.zeros((len(items), len(idx)), np.float32)
         if len(pooled):
             a, mapped, _ = self._user_parts([pooled])
-            terms = a[0][:, None] * (mapped[0] @ self.item_vectors[items].T)
+            centred = self.item_vectors[items] - self.item_vectors.mean(axis=0)
+            terms = a[0][:, None] * (mapped[0] @ centred.T)
             where = {int(j): n for n, j in enumerate(idx)}
             out[:, [where[int(j)] for j in pooled]] = terms.T
         return out
@@ -464,6 +481,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             self.attributes = UserAttributes.from_state(state, "attr_")
             self.user_attrs = np.asarray(state["user_attrs"], np.float32)
         content = state["net__items.content"]
+        if "net__items.id_bias.weight" not in state:  # saved before item biases existed
+            self.config = self.config.model_copy(update={"item_bias": False})
         self.net = self._build(content, state["net__items.warm"] > 0)
         load_numpy_state(self.net, state, "net__")
         self.text_dim = int(state["text_dim"])
