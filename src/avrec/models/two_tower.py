@@ -54,8 +54,8 @@ from avrec.models.user_attributes import UserAttributes
 
 class TwoTowerConfig(NeuralConfig):
     dim: int = 128
-    #: with ``item_bias`` on, ``weight_average`` 0.99 (seed 0, 2026-12-06, one torch thread;
-    #: from 0.5 and 0.07 without either): see the README's two-tower paragraph
+    #: 0.2 and 0.035 go with ``item_bias`` and ``weight_average`` (from 0.5 and 0.07 without
+    #: either; 2026-12-06): see the README's two-tower paragraph for each part's figures
     id_dropout: float = 0.2
     temperature: float = 0.035
     #: a learned logit bias per item (models.neural item tower): a linear map of its content
