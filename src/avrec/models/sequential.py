@@ -59,6 +59,9 @@ class SequentialConfig(NeuralConfig):
     sampled_negatives: int = 4096
     #: most recent history items tested by occlusion for explanations
     explain_last: int = 10
+    # The two-tower's item logit biases and weight averaging were tried here and not kept
+    # (2026-12-06, ml-100k last, seed 0, one torch thread): HR@10 0.190 without, 0.160 with
+    # the biases, 0.169 with the averaging (0.99), 0.170 with both
 
 
 def _net_class():
