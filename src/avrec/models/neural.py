@@ -185,7 +185,7 @@ def item_tower_class():
     class ItemTower(nn.Module):
         """v_j = normalise(W c_j + id_j); id_j is zero for cold items and, while training,
         dropped with probability ``id_dropout`` (whole embedding). With ``bias``, each item
-        also has a logit bias b_j = u . c_j + beta_j (:meth:`forward` with ``with_bias``): a
+        also has a logit bias b_j = g . c_j + g0 + beta_j (:meth:`forward` with ``with_bias``): a
         linear map of its content, which every item has, plus a scalar beta_j that only warm
         items have, dropped together with their ID embedding."""
 

@@ -380,6 +380,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         #: each item's logit bias on the scale of ``u . v`` (the training logits are
         #: ``u . v / temperature + b``, so the scores are ``u . v + temperature * b``)
         self.item_bias = (self.config.temperature * bias).numpy().astype(np.float32)
+        #: the catalog's average item vector, that explanation terms are measured from
+        self.mean_item_vector = self.item_vectors.mean(axis=0)
 
     def _user_parts(self, hists: Sequence[np.ndarray]):
         """(attention weights [n, L], mapped history vectors [n, L, d], padded indices)."""
@@ -441,7 +443,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         out = np.zeros((len(items), len(idx)), np.float32)
         if len(pooled):
             a, mapped, _ = self._user_parts([pooled])
-            centred = self.item_vectors[items] - self.item_vectors.mean(axis=0)
+            centred = self.item_vectors[items] - self.mean_item_vector
             terms = a[0][:, None] * (mapped[0] @ centred.T)
             where = {int(j): n for n, j in enumerate(idx)}
             out[:, [where[int(j)] for j in pooled]] = terms.T
