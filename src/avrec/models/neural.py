@@ -365,6 +365,8 @@ class WeightAverage:
         self.average = ({k: v.detach().clone() for k, v in module.state_dict().items()}
                         if decay > 0 else None)
         self.updates = 0
+        #: the state-dict keys that are trained (the rest, buffers, are copied)
+        self.trained = {name for name, _ in module.named_parameters()}
         self._live: dict | None = None
 
     def current_decay(self) -> float:
@@ -382,10 +384,9 @@ class WeightAverage:
 
         decay = self.current_decay()
         self.updates += 1
-        trained = {name for name, _ in module.named_parameters()}
         with torch.no_grad():
             for k, v in module.state_dict().items():
-                if k in trained and v.dtype.is_floating_point:  # buffers are copied exactly
+                if k in self.trained and v.dtype.is_floating_point:  # buffers are copied exactly
                     self.average[k].mul_(decay).add_(v, alpha=1.0 - decay)
                 else:
                     self.average[k].copy_(v)
@@ -425,13 +426,9 @@ def sampled_softmax_loss(items, queries, targets, n_items: int, negatives: int, 
     import torch
 
     neg = torch.from_numpy(rng.choice(n_items, negatives, replace=False))
-    if getattr(items, "has_bias", False):
-        (pv, pb), (nv, nb) = items(targets, with_bias=True), items(neg, with_bias=True)
-        logits = torch.cat([(queries * pv).sum(-1, keepdim=True), queries @ nv.T], dim=1) / temperature
-        logits = logits + torch.cat([pb[:, None], nb[None, :].expand(len(pb), -1)], dim=1)
-    else:
-        pos = (queries * items(targets)).sum(-1, keepdim=True)
-        logits = torch.cat([pos, queries @ items(neg).T], dim=1) / temperature
+    (pv, pb), (nv, nb) = items(targets, with_bias=True), items(neg, with_bias=True)
+    logits = torch.cat([(queries * pv).sum(-1, keepdim=True), queries @ nv.T], dim=1) / temperature
+    logits = logits + torch.cat([pb[:, None], nb[None, :].expand(len(pb), -1)], dim=1)
     return torch.nn.functional.cross_entropy(logits, torch.zeros_like(targets))
 
 
