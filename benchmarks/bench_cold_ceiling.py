@@ -245,7 +245,7 @@ interaction counts: {cells("spearman", "{:.3f}")}. Tried to do better (experimen
 - (2026-11-30) in the popularity regression, the popularity of the warm items that share a
   title stem (sequels and series; 111 of the 1,682 items have one): Spearman 0.656, 0.564,
   0.614 against 0.644, 0.566, 0.620 without, its own ranking 0.241 against 0.256;
-- (2026-12-06) text read from the posters by OCR (`avrec encode --ocr-images`; PP-OCRv4 on
+- (2026-12-06) text read from the posters by OCR (`encoders.ocr`, the OCR of `avrec encode --ocr-images`; PP-OCRv4 on
   the 1,618 posters, ~14 minutes on 2 cores): text-heavy posters (critics' quotes, taglines,
   actors' names; more than 29 characters read, a fifth of the posters) belong to far less
   watched films (median 6 interactions against 33-41 for the other fifths), and the length of
