@@ -55,8 +55,9 @@ from avrec.models.user_attributes import UserAttributes
 class TwoTowerConfig(NeuralConfig):
     #: 256 tried (2026-12-06, one torch thread, NDCG@10): ml-latest-small seed 0 0.2935 ->
     #: 0.3034 but seed 1 0.2956 -> 0.2893, ml-100k msr seed 0 0.4578 -> 0.4620, cold items
-    #: seed 0 0.3029 (docs/benchmarks.md) -> 0.3119, fits ~40% longer (ml-latest-small stops at the time
-    #: budget); with id_dropout 0.1 as well: ml-latest-small 0.3065 / 0.2855. Not adopted
+    #: seed 0 0.3029 (docs/benchmarks.md) -> 0.3119, fits ~40% longer (ml-latest-small stops
+    #: at the time budget); with id_dropout 0.1 as well: ml-latest-small 0.3065 / 0.2855.
+    #: Not adopted
     dim: int = 128
     #: 0.2 and 0.035 go with ``item_bias`` and ``weight_average`` (from 0.5 and 0.07 without
     #: either; 2026-12-06): see the README's two-tower paragraph for each part's figures
