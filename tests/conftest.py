@@ -8,11 +8,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("AVREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# Property tests draw the same examples on every run ("repeatable"), so a test run's outcome
+# depends on the code alone and CI cannot fail on an unlucky draw; HYPOTHESIS_PROFILE=explore
+# draws fresh random examples (run it while working on the code under test: failures found
+# that way become explicit regression tests).
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def shared_path(*parts: str) -> Path:

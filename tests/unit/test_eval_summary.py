@@ -55,6 +55,15 @@ def test_significance_pairs_by_seed_and_user_against_the_best_baseline():
     assert sig.loc["popularity", "difference"] < 0
 
 
+def test_intra_list_diversity_of_tiny_vectors():
+    """A vector whose squared entries underflow still has cosine 1 with itself (found by the
+    property test below: its norm came out 1e-4 off)."""
+    v = np.array([[0.0, 5.988389689904799e-161], [0.0, 0.0], [1e-300, -1e-300]])
+    assert M.intra_list_diversity([0, 0], v) == pytest.approx(0.0, abs=1e-12)
+    assert M.intra_list_diversity([2, 2], v) == pytest.approx(0.0, abs=1e-12)
+    assert M.intra_list_diversity([0, 2], v) == pytest.approx(1.0 + np.sqrt(0.5), abs=1e-12)
+
+
 unit_vectors = st.integers(2, 12).flatmap(lambda d: st.lists(
     st.lists(st.floats(-1, 1), min_size=d, max_size=d), min_size=3, max_size=15))
 

@@ -96,6 +96,10 @@ def intra_list_diversity(recommendation: Sequence[int], item_vectors: np.ndarray
     if len(recommendation) < 2:
         return 0.0
     v = item_vectors[np.asarray(recommendation)].astype(np.float64)
+    # scale each row by its largest entry first: the squares of tiny entries (below ~1e-154)
+    # underflow, and the norm of such a vector comes out wrong by up to a few parts in 1e4
+    scale = np.abs(v).max(axis=1, keepdims=True)
+    v = v / np.where(scale > 0, scale, 1.0)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     v = v / np.where(norms > 0, norms, 1.0)
     sim = v @ v.T
