@@ -11,6 +11,8 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from avrec.rerank.diversity import cosine_matrix
+
 
 def _hits(ranked: Sequence[int], relevant: Collection[int], k: int) -> np.ndarray:
     rel = relevant if isinstance(relevant, (set, frozenset)) else set(relevant)
@@ -95,14 +97,7 @@ def intra_list_diversity(recommendation: Sequence[int], item_vectors: np.ndarray
     """Mean pairwise cosine distance between the items of one list (content distance)."""
     if len(recommendation) < 2:
         return 0.0
-    v = item_vectors[np.asarray(recommendation)].astype(np.float64)
-    # scale each row by its largest entry first: the squares of tiny entries (below ~1e-154)
-    # underflow, and the norm of such a vector comes out wrong by up to a few parts in 1e4
-    scale = np.abs(v).max(axis=1, keepdims=True)
-    v = v / np.where(scale > 0, scale, 1.0)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    v = v / np.where(norms > 0, norms, 1.0)
-    sim = v @ v.T
+    sim = cosine_matrix(item_vectors[np.asarray(recommendation)])
     n = len(recommendation)
     return float((1.0 - sim)[np.triu_indices(n, 1)].mean())
 
