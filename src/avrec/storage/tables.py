@@ -97,8 +97,10 @@ feedback_events = Table(
     Column("item_id", String(256), nullable=False),
     Column("event", String(32), nullable=False),
     Column("value", Float), Column("watch_fraction", Float),
-    Column("request_id", String(64), nullable=True, unique=True),
+    Column("request_id", String(64), nullable=True),
+    Column("body_hash", String(64), nullable=True, comment="sha256 of the event body, for request_id replays"),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    UniqueConstraint("user_id", "request_id", name="uq_feedback_events_user_id_request_id"),
 )
 
 artifacts = Table(
@@ -132,6 +134,7 @@ api_keys = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True, comment="sha256 of the key"),
-    Column("scopes", String(128), nullable=False, comment="comma-separated: write, admin"),
+    Column("scopes", String(128), nullable=False, comment="comma-separated: read, write, admin"),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
 )
