@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from avrec.evaluation.metrics import ndcg
+from avrec.metrics import ndcg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_section

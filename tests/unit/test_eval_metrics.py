@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avrec.evaluation import metrics as M
+from avrec import metrics as M
 
 
 def test_hand_computed_example():

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from avrec.evaluation import metrics as M
+from avrec import metrics as M
 from avrec.evaluation.runner import ModelRun
 from avrec.evaluation.summary import holm, significance, summarize
 

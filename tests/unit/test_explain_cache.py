@@ -8,8 +8,8 @@ import pandas as pd
 from avrec.data import Dataset
 from avrec.models import content as content_module
 from avrec.models.base import TrainData
+from avrec.models.explain import shared_attributes, split_values
 from avrec.models.registry import create_model
-from avrec.rerank.explain import shared_attributes, split_values
 
 
 def test_split_values_follow_the_catalog_object():
@@ -42,7 +42,7 @@ def test_request_vectors_are_the_encoders_and_the_memo_stays_bounded(monkeypatch
 def test_titles_are_cached_per_catalog_and_missing_ones_name_the_item_id():
     from types import SimpleNamespace
 
-    from avrec.rerank.explain import _name
+    from avrec.models.explain import _name
 
     cat = pd.DataFrame({"title": ["Heat (1995)", None]})
     model = SimpleNamespace(catalog=cat, item_vocab=SimpleNamespace(ids=np.array(["i1", "i2"])))

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from avrec.evaluation import metrics as M
-from avrec.rerank.diversity import cosine_matrix, mmr
+from avrec import metrics as M
+from avrec.metrics import cosine_matrix
+from avrec.rerank.diversity import mmr
 
 # items 0 and 1 point the same way, item 2 elsewhere, item 3 is all zeros
 VECTORS = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.0, 0.0]])

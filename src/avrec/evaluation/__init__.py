@@ -1,6 +1,6 @@
 """avrec.evaluation: how we know whether a model is good.
 
-- :mod:`~avrec.evaluation.metrics`: metrics as small pure functions;
+- metrics are small pure functions in :mod:`avrec.metrics` (a bottom layer: models use them for validation too);
 - :mod:`~avrec.evaluation.protocols`: the splits (random, msr, last, temporal, cold-items,
   cold-users, kfold) and the ``predict(user_ids, item_ids)`` contract for rating models;
 - :mod:`~avrec.evaluation.features`: :func:`item_features` -- the catalog's feature matrices,

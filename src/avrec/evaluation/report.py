@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avrec.evaluation import metrics as M
+from avrec import metrics as M
 from avrec.evaluation import plots
 from avrec.evaluation.runner import ModelRun
 from avrec.evaluation.summary import has_ratings, main_metric, significance, summarize

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from avrec import metrics as M
 from avrec.data.dataset import Dataset
-from avrec.evaluation import metrics as M
 from avrec.evaluation.features import content_vectors
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
+from avrec.models.capabilities import PredictsRatings
 from avrec.models.memory import PeakMemory
 from avrec.models.registry import create_model
 
@@ -113,7 +114,7 @@ def beyond_accuracy(lists: Sequence[np.ndarray], k: int, data: TrainData,
 def run_rating(model: Recommender, split: Split) -> pd.DataFrame:
     """Absolute and squared error of ``model.predict(user_ids, item_ids)`` on every test
     interaction (see :mod:`avrec.evaluation.protocols` for the contract)."""
-    if not callable(getattr(model, "predict", None)):
+    if not isinstance(model, PredictsRatings):
         raise TypeError(f"model {model.name!r} does not predict ratings (no predict method)")
     test = split.test
     pred = np.asarray(model.predict(test["user_id"].tolist(), test["item_id"].tolist()), float)
@@ -177,7 +178,7 @@ def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[i
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
     metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split))
     errors = None
-    if split.task == "rating" and callable(getattr(model, "predict", None)):
+    if split.task == "rating" and isinstance(model, PredictsRatings):
         errors = run_rating(model, split)
         metrics["mae"] = float(errors["abs_error"].mean())
         metrics["rmse"] = float(np.sqrt(errors["sq_error"].mean()))

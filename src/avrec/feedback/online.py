@@ -68,23 +68,24 @@ class UserState:
             if item_id in self.history:
                 self.history.remove(item_id)
             else:
-                self._shift("vector", vector, +1)
+                self.shift("vector", vector, +1)
             self.history.append(item_id)
             if item_id in self.negatives:
                 self.negatives.remove(item_id)
-                self._shift("negative_vector", vector, -1)
+                self.shift("negative_vector", vector, -1)
             self.weights[item_id] += PROFILE_WEIGHT.get(event, 1.0)
         elif sign < 0:
             if item_id in self.history:
                 self.history.remove(item_id)
-                self._shift("vector", vector, -1)
+                self.shift("vector", vector, -1)
             if item_id not in self.negatives:
                 self.negatives.append(item_id)
-                self._shift("negative_vector", vector, +1)
+                self.shift("negative_vector", vector, +1)
             self.weights.pop(item_id, None)
         return sign
 
-    def _shift(self, name: str, vector: np.ndarray | None, sign: int) -> None:
+    def shift(self, name: str, vector: np.ndarray | None, sign: int) -> None:
+        """Add (``sign`` +1) or remove (-1) an item's vector from the ``name`` sum."""
         if vector is None:
             return
         current = getattr(self, name)
@@ -117,7 +118,7 @@ class OnlineStates:
                 state = UserState(history=list(seed_history or []))
                 for item in state.history:
                     state.weights[item] += PROFILE_WEIGHT["history"]
-                    state._shift("vector", self.vector_of(item), +1)
+                    state.shift("vector", self.vector_of(item), +1)
                 self._states[user_id] = state
             return state
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from avrec.data.dataset import Dataset
 from avrec.data.vocab import Vocabulary
 from avrec.models.arrays import csr_row, recency_matrix, top_k
+from avrec.models.names import get_model_class
 
 MANIFEST = "manifest.json"
 STATE = "state.npz"
@@ -152,6 +153,8 @@ class Recommender(ABC):
     #: whether the model reads image/video/audio vectors from ``TrainData.item_features``
     #: (a property where a setting decides it)
     reads_media: bool = False
+    #: what a score rests on where it does not split by history item (explanations)
+    unsplit_reason: ClassVar[str | None] = None
 
     def __init__(self, config: ModelConfig | dict | None = None, **overrides: Any):
         if isinstance(config, ModelConfig):
@@ -327,7 +330,7 @@ class Recommender(ABC):
         """One short sentence per item of ``items`` for a request with ``history`` (``user``:
         the training user index, -1 for an unknown one; ``contrib``: :meth:`contributions`
         of these items when already computed)."""
-        from avrec.rerank.explain import explain_items
+        from avrec.models.explain import explain_items
 
         return explain_items(self, history, items, query, user, contrib)
 
@@ -375,9 +378,7 @@ class Recommender(ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
-        """Load any saved model; the class comes from the manifest via the registry."""
-        from avrec.models.registry import get_model_class
-
+        """Load any saved model; the class comes from the manifest's model name."""
         path = Path(path)
         manifest_file = path / MANIFEST
         if not manifest_file.is_file():

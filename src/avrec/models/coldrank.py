@@ -294,7 +294,7 @@ def explain_cold(model, history: sp.csr_matrix, items: np.ndarray, user: int,
     """``out`` (one explanation per item of ``items``, for one request) with the items the
     ranker of ``model`` (fitted by :func:`fit_for`) placed explained by its strongest
     evidence (:func:`reason_groups`)."""
-    from avrec.rerank.explain import cold_reason, per_item
+    from avrec.models.explain import cold_reason, per_item
 
     cand = model.cold_signals["cand"]
     n_items = len(model.item_vocab)

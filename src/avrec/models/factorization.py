@@ -103,6 +103,15 @@ class _Factorization(Recommender):
         self.item_factors = state["item_factors"]
         self._prepare()
 
+    def grow_items(self, n_items: int) -> None:
+        """Zero factors for items appended to the catalog (they score only through other
+        parts until retrained)."""
+        grow = n_items - len(self.item_factors)
+        if grow > 0:
+            self.item_factors = np.vstack(
+                [self.item_factors, np.zeros((grow, self.item_factors.shape[1]), np.float32)])
+            self._prepare()
+
     def _prepare(self) -> None:
         y = self.item_factors.astype(np.float64)
         self._gram = y.T @ y

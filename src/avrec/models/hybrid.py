@@ -112,6 +112,10 @@ class Hybrid(Recommender):
     content_aware = True
     #: image/video/audio vectors: similarity features of the cold-item ranker (models.coldrank)
     reads_media = True
+    #: fitted parts that a config may leave out (None: not part of this model)
+    vae_params: dict[str, np.ndarray] | None = None
+    cold_ranker = None
+    cold_signals: dict[str, np.ndarray] | None = None
 
     def _fit(self, data: TrainData) -> None:
         c = self.config
@@ -172,7 +176,7 @@ class Hybrid(Recommender):
         """As :meth:`Recommender.explain`; items ranked by the cold ranker are explained by
         the ranker's own per-feature contributions (SHAP values of the booster)."""
         out = super().explain(history, items, query, user, contrib)
-        if getattr(self, "cold_ranker", None) is None or (query and query.strip()):
+        if self.cold_ranker is None or (query and query.strip()):
             return out
         from avrec.models.coldrank import explain_cold
 
@@ -183,7 +187,7 @@ class Hybrid(Recommender):
         h = self.history_weights(histories, users)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
         memo = {"sd_c": np.maximum(collab.std(axis=1), 1e-9)}
-        if getattr(self, "cold_ranker", None) is not None:
+        if self.cold_ranker is not None:
             from avrec.models.coldrank import rerank
 
             collab = rerank(self.cold_ranker, self.cold_signals, users, histories, collab)
@@ -205,7 +209,7 @@ class Hybrid(Recommender):
                 if self.short is not None:
                     prior = prior + _zscore(np.asarray((sub > 0).astype(np.float32) @ self.short))
                 scores[rows] += (fade[rows, None] * np.where(sd > 0, sd, 1.0)) * prior
-        if getattr(self, "vae_params", None) is not None:
+        if self.vae_params is not None:
             scores = self._with_vae(scores, histories, memo)
         # what explain_batch needs of this batch, kept for the same histories object (the
         # explanation of a recommend call follows its scoring with the same batch)
@@ -224,12 +228,20 @@ class Hybrid(Recommender):
                     scores[n] = q
         return scores
 
+    def scored_batch(self, histories: sp.csr_matrix, users: np.ndarray) -> dict | None:
+        """What the last :meth:`score` kept of its batch (spreads, VAE state), if it scored
+        this very ``histories`` object for these ``users``; else None."""
+        last = self.__dict__.get("_last_batch")
+        if last is not None and last[0]() is histories and np.array_equal(last[1], users):
+            return last[2]
+        return None
+
     @property
     def vae_warm(self) -> np.ndarray:
         """Items the VAE saw in training (the others get the hybrid's score alone)."""
         return self.vae_params["warm"].astype(bool)
 
-    def _vae_parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
+    def vae_parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The VAE's logits, their per-row mean and spread over the VAE's warm items
         (``pre``: the histories' :func:`models.vae.encoder_state`, when already computed)."""
@@ -255,7 +267,7 @@ class Hybrid(Recommender):
         w = self.vae_weights(histories)
         zs = _zscore(scores)
         pre, inv = encoder_state(self.vae_params, histories)
-        v, mu, sd = self._vae_parts(histories, pre)
+        v, mu, sd = self.vae_parts(histories, pre)
         if memo is not None:
             memo.update(pre=pre, inv=inv, sd_v=sd[:, 0], a=w[:, 0])
         warm = self.vae_warm
@@ -326,7 +338,7 @@ class Hybrid(Recommender):
         grown = np.zeros((n_new, n_new), dtype=np.float32)
         grown[:n_old, :n_old] = self.weights
         self.prior = np.concatenate([self.prior, np.full(n_new - n_old, self.prior.min(), np.float32)])
-        if getattr(self, "vae_params", None) is not None:  # the VAE cannot place new items
+        if self.vae_params is not None:  # the VAE cannot place new items
             self.vae_params = grow_items(self.vae_params, n_new - n_old)
         if self.short is not None:  # new items: no first-choice evidence either way
             short = np.zeros((n_new, n_new), dtype=np.float32)
@@ -339,11 +351,11 @@ class Hybrid(Recommender):
 
     def _state(self) -> dict[str, np.ndarray]:
         short = {"short": self.short} if self.short is not None else {}
-        if getattr(self, "cold_ranker", None) is not None:
+        if self.cold_ranker is not None:
             model = self.cold_ranker.model_to_string().encode()
             short["cold_ranker"] = np.frombuffer(model, np.uint8)
             short.update({f"coldsig_{k}": v for k, v in self.cold_signals.items()})
-        if getattr(self, "vae_params", None) is not None:
+        if self.vae_params is not None:
             short.update({f"vae_{k}": v for k, v in self.vae_params.items()})
         f = getattr(self, "rating_factor", None)
         if f is not None:

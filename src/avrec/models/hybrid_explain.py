@@ -19,17 +19,17 @@ def contribution_parts(model, histories: sp.csr_matrix, users: np.ndarray) -> di
     h = model.history_weights(histories, users).tocsr()
     h.sort_indices()
     parts: dict = {"h": h}
-    if getattr(model, "vae_params", None) is None:
+    if model.vae_params is None:
         return parts
-    last = getattr(model, "_last_batch", None)
-    if last is not None and last[0]() is histories and np.array_equal(last[1], users):
-        parts.update(last[2])  # scored just before: reuse, do not recompute
+    memo = model.scored_batch(histories, users)
+    if memo is not None:
+        parts.update(memo)  # scored just before: reuse, do not recompute
         return parts
     from avrec.models.vae import encoder_state
 
     collab = np.asarray(h @ model.weights, np.float32)
     pre, inv = encoder_state(model.vae_params, histories)
-    _, _, sd_v = model._vae_parts(histories, pre)
+    _, _, sd_v = model.vae_parts(histories, pre)
     parts.update(sd_c=np.maximum(collab.std(axis=1), 1e-9), sd_v=sd_v[:, 0], pre=pre, inv=inv,
                  a=model.vae_weights(histories)[:, 0])
     return parts

@@ -179,9 +179,7 @@ class Ranker(Recommender):
         knn.similarity = sp.csr_matrix((s.data, (s.row, s.col)), shape=(n, n))
         als = self.parts["als"]
         grow = n - len(als.item_factors)
-        als.item_factors = np.vstack([als.item_factors,
-                                      np.zeros((grow, als.item_factors.shape[1]), np.float32)])
-        als._prepare()
+        als.grow_items(n)
         for part in (knn, als):
             part.item_vocab, part.catalog = self.item_vocab, self.catalog
             part.train_matrix = self.train_matrix

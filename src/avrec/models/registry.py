@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-
 from avrec.models.base import Recommender
+from avrec.models.names import available_models, get_model_class, register
 
-_MODELS: dict[str, str] = {
-    "popularity": "avrec.models.popularity:Popularity",
-    "itemknn": "avrec.models.itemknn:ItemKNN",
-    "ease": "avrec.models.ease:EASE",
-    "als": "avrec.models.factorization:ALS",
-    "bpr": "avrec.models.factorization:BPR",
-    "bias": "avrec.models.bias:Bias",
-    "rating": "avrec.models.rating:Rating",
-    "content": "avrec.models.content:Content",
-    "hybrid": "avrec.models.hybrid:Hybrid",
-    "hybrid-ltr": "avrec.models.ranker:Ranker",
-    "two-tower": "avrec.models.two_tower:TwoTower",
-    "sequential": "avrec.models.sequential:Sequential",
-    "vae": "avrec.models.vae:MultVAE",
-}
+__all__ = ["DEFAULT_MODEL", "LARGE_CATALOG_MODEL", "available_models", "create_model",
+           "default_model", "get_model_class", "register"]
 
 DEFAULT_MODEL = "hybrid"
 #: the recommended model for catalogs too large for :data:`DEFAULT_MODEL`'s items x items
@@ -41,24 +27,6 @@ def default_model(n_items: int) -> tuple[str, str | None]:
     except ResourceError as exc:
         return LARGE_CATALOG_MODEL, str(exc).split("; ")[0]
     return DEFAULT_MODEL, None
-
-
-def register(name: str, target: str) -> None:
-    """Register ``name`` -> ``"module:Class"``."""
-    _MODELS[name] = target
-
-
-def available_models() -> list[str]:
-    return sorted(_MODELS)
-
-
-def get_model_class(name: str) -> type[Recommender]:
-    try:
-        target = _MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def create_model(name: str, config: dict | None = None) -> Recommender:

@@ -259,7 +259,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         cold items are ranked) for the users who had them, and NDCG@10 decides. Warm
         held-out items cannot decide it: the ID embeddings, and the text of items trained on,
         carry those anyway. Its random draws are its own: the final training is not moved."""
-        from avrec.evaluation.metrics import ndcg
+        from avrec.metrics import ndcg
 
         c = self.config
         rng = np.random.default_rng([c.seed, 1])

@@ -37,10 +37,10 @@ def holdout(data: TrainData, fraction: float, min_items: int, seed: int
 
 
 def ndcg_rows(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10) -> np.ndarray:
-    """NDCG@k (:func:`avrec.evaluation.metrics.ndcg`) of each row of ``val`` that has items,
+    """NDCG@k (:func:`avrec.metrics.ndcg`) of each row of ``val`` that has items,
     ``scores`` (rows x items, the same rows as ``train`` and ``val``) ranked with the row's
     ``train`` items excluded."""
-    from avrec.evaluation.metrics import ndcg
+    from avrec.metrics import ndcg
 
     rows = np.flatnonzero(np.diff(val.indptr) > 0)
     s = np.array(scores[rows], dtype=np.float32, copy=True)

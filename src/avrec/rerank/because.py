@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-MAX_REASONS = 2
+from avrec.models.explain import history_sentences
 
 
 def explain_by_history(vectors: np.ndarray, history: Sequence[int], items: Sequence[int],
@@ -22,25 +22,18 @@ def explain_by_history(vectors: np.ndarray, history: Sequence[int], items: Seque
     if not len(items):
         return []
     hist = np.asarray(list(history), dtype=np.int64)
-    out = []
     contrib = None
     if len(hist):
         hv = vectors[hist]
-        norm = float(np.linalg.norm(hv.sum(axis=0))) or 1.0
-        contrib = (vectors[items] @ hv.T) / norm
-    for n, item in enumerate(items):
-        if contrib is None or not np.any(contrib[n] > 0):
-            count = int(popularity[item]) if popularity is not None and item < len(popularity) else 0
-            out.append(f"popular: {count} people interacted with it" if count
-                       else "close to the content you chose")
-            continue
-        order = np.argsort(-contrib[n])[:MAX_REASONS]
-        top = [int(hist[j]) for j in order if contrib[n, j] > 0]
-        share = contrib[n, order].clip(min=0).sum() / max(contrib[n].clip(min=0).sum(), 1e-9)
-        text = "because you liked " + " and ".join(title(j) for j in top) + f" ({share:.0%} of the score)"
+        contrib = (vectors[items] @ hv.T) / (float(np.linalg.norm(hv.sum(axis=0))) or 1.0)
+
+    def shared(item: int, top: list[int]) -> list[str]:
         theirs = {g for j in top for g in genres(j)}
-        shared = [g for g in genres(int(item)) if g in theirs][:3]
-        if shared:
-            text += "; shares " + ", ".join(shared)
-        out.append(text)
-    return out
+        return [g for g in genres(item) if g in theirs][:3]
+
+    def fallback(item: int) -> str:
+        count = int(popularity[item]) if popularity is not None and item < len(popularity) else 0
+        return f"popular: {count} people interacted with it" if count \
+            else "close to the content you chose"
+
+    return history_sentences(contrib, hist, items, title, shared, fallback)

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
-    """``[n, n]`` cosine similarities of the rows of ``vectors`` in float64 (0 against an
-    all-zero row): what :func:`mmr` trades against relevance and what
-    ``evaluation.metrics.intra_list_diversity`` measures."""
-    v = np.asarray(vectors, dtype=np.float64)
-    # scale each row by its largest entry first: the squares of tiny entries (below ~1e-154)
-    # underflow, and the norm of such a vector comes out wrong by up to a few parts in 1e4
-    scale = np.abs(v).max(axis=1, keepdims=True, initial=0.0)
-    v = v / np.where(scale > 0, scale, 1.0)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    v = v / np.where(norms > 0, norms, 1.0)
-    return v @ v.T
+from avrec.metrics import cosine_matrix
 
 
 def mmr(candidates: np.ndarray, scores: np.ndarray, item_vectors: np.ndarray, k: int,

@@ -43,7 +43,7 @@ def recommend(state: ServiceState, user_id: str | None, history: list[str] | Non
         if history or online is None:
             online = UserState(history=hist, negatives=negatives)
             for item in hist:
-                online._shift("vector", state.item_vector(item), +1)
+                online.shift("vector", state.item_vector(item), +1)
         items, scores, expl = _from_index(state, online, k, kind, language, explain, exclude_seen)
     else:
         items, scores, expl = _from_model(state, hist, negatives, query, k, kind, language,

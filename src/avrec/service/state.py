@@ -14,6 +14,7 @@ from avrec.data.dataset import split_multi
 from avrec.feedback.online import OnlineStates
 from avrec.index.base import load_or_build
 from avrec.models.base import Recommender
+from avrec.models.capabilities import ScoresRequests, content_part, request_encoder
 from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
@@ -124,7 +125,7 @@ class ServiceState:
         with self.engine.connect() as conn:
             stored = conn.execute(select(t.items.c.item_id)).scalars().all()
         missing = [i for i in stored if i not in self.position]
-        if not missing or not getattr(self.model, "content_aware", False):
+        if not missing or not self.model.content_aware:
             return []
         cols = [c for c in ("item_id", "title", "description", "genres", "tags", "kind", "year", "language")
                 if c in t.items.c]
@@ -143,12 +144,11 @@ class ServiceState:
         return added
 
     def content_vectors(self) -> np.ndarray | None:
-        content = getattr(self.model, "content", self.model)
-        return getattr(content, "vectors", None)
+        content = content_part(self.model)
+        return None if content is None else content.vectors
 
-    def query_model(self):
-        content = getattr(self.model, "content", self.model)
-        return content if getattr(content, "query_vectors", None) is not None else None
+    def query_model(self) -> ScoresRequests | None:
+        return request_encoder(self.model)
 
     # ---- users ------------------------------------------------------------------------
     def _deleted_users(self) -> set[str]:

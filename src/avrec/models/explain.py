@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from avrec.data.dataset import split_multi
+from avrec.models.capabilities import content_part, request_encoder
 
 MAX_REASONS = 2
 
@@ -79,30 +80,49 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
     if contrib is None and len(hist_idx):
         contrib = model.contributions(history, items, user)
     query_sim = _query_similarity(model, query, items)
+    if query_sim is not None:
+        genres = split_values(model.catalog, "genres") \
+            if model.catalog is not None and "genres" in model.catalog else None
+        out = []
+        for n, item in enumerate(items):
+            text = f"matches your request “{query[:80]}” (similarity {query_sim[n]:.2f})"
+            attrs = genres[int(item)][:3] if genres is not None else []
+            out.append(text + ("; " + ", ".join(attrs) if attrs else ""))
+        return out
     titles, lists = _titles(model.catalog), _attribute_lists(model.catalog)
     ids = model.item_vocab.ids
-    if contrib is not None:  # the whole row at once: strongest history items, their share
-        positive = np.clip(contrib, 0, None)
-        any_positive = (positive > 0).any(axis=1)
-        order = np.argsort(-contrib, axis=1)[:, :MAX_REASONS]
-        top_share = np.take_along_axis(positive, order, axis=1).sum(axis=1) \
-            / np.maximum(positive.sum(axis=1), 1e-9)
-    out = []
+    return history_sentences(
+        contrib, hist_idx, items,
+        name=lambda j: (titles[j] if titles is not None else "") or str(ids[j]),
+        shared=lambda item, top: _shared(lists, item, top),
+        fallback=lambda item: _fallback(model, item))
+
+
+def history_sentences(contrib: np.ndarray | None, hist: np.ndarray, items: np.ndarray,
+                      name: Callable[[int], str],
+                      shared: Callable[[int, list[int]], list[str]],
+                      fallback: Callable[[int], str]) -> list[str]:
+    """The one explanation engine, on arrays: ``contrib[n, j]`` is how much history item
+    ``hist[j]`` adds to the score of ``items[n]``. Each item is explained by its strongest
+    history items and their share of the positive terms ("because you liked X and Y (40% of
+    the score); shares Drama"); an item with no positive term by ``fallback(item)``."""
+    items = np.asarray(items, dtype=np.int64)
+    out: list[str] = []
+    if contrib is None or not len(hist):
+        return [fallback(int(item)) for item in items]
+    positive = np.clip(contrib, 0, None)
+    any_positive = (positive > 0).any(axis=1)
+    order = np.argsort(-contrib, axis=1)[:, :MAX_REASONS]
+    top_share = np.take_along_axis(positive, order, axis=1).sum(axis=1) \
+        / np.maximum(positive.sum(axis=1), 1e-9)
     for n, item in enumerate(items):
-        if query_sim is not None:
-            text = f"matches your request “{query[:80]}” (similarity {query_sim[n]:.2f})"
-            attrs = split_values(model.catalog, "genres")[int(item)][:3] \
-                if model.catalog is not None and "genres" in model.catalog else []
-            out.append(text + ("; " + ", ".join(attrs) if attrs else ""))
+        if not any_positive[n]:
+            out.append(fallback(int(item)))
             continue
-        if contrib is None or not any_positive[n]:
-            out.append(_fallback(model, int(item)))
-            continue
-        top = [int(hist_idx[j]) for j in order[n] if contrib[n, j] > 0]
-        share = top_share[n]
-        names = [(titles[j] if titles is not None else "") or str(ids[j]) for j in top]
-        text = "because you liked " + " and ".join(names) + f" ({share:.0%} of the score)"
-        attrs = _shared(lists, int(item), top)
+        top = [int(hist[j]) for j in order[n] if contrib[n, j] > 0]
+        text = "because you liked " + " and ".join(name(j) for j in top) \
+            + f" ({top_share[n]:.0%} of the score)"
+        attrs = shared(int(item), top)
         if attrs:
             text += "; shares " + ", ".join(attrs)
         out.append(text)
@@ -110,17 +130,17 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
 
 
 def _query_similarity(model, query: str | None, items: np.ndarray) -> np.ndarray | None:
-    content = getattr(model, "content", model)
-    if not query or not query.strip() or getattr(content, "query_vectors", None) is None:
+    encoder = request_encoder(model)
+    if not query or not query.strip() or encoder is None:
         return None
-    q = content.encode_queries([query])[0]
-    return content.query_vectors[items] @ q
+    q = encoder.encode_queries([query])[0]
+    return encoder.query_vectors[items] @ q
 
 
 def _fallback(model, item: int) -> str:
     """What a score without a split by history item rests on: the model's own words for it
     (``unsplit_reason``) where it has them, and the item's popularity."""
-    reason = getattr(model, "unsplit_reason", None)
+    reason = model.unsplit_reason
     if model.train_matrix is not None:
         m = model.train_matrix
         count = int(per_item(m, m.shape[1], "count", lambda: m.getnnz(axis=0))[item])
@@ -170,7 +190,7 @@ def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str],
             best = hist[int(np.argmax(contrib))]
             parts.append(f"people who liked {_name(model, best)} liked films like it")
         elif group == "text":
-            vectors = model.content.vectors
+            vectors = content_part(model).vectors
             best = hist[int(np.argmax(vectors[hist] @ vectors[item]))]
             parts.append(f"its story is close to {_name(model, best)}")
         elif group == "genre":

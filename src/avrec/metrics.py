@@ -11,7 +11,19 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from avrec.rerank.diversity import cosine_matrix
+
+def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
+    """``[n, n]`` cosine similarities of the rows of ``vectors`` in float64 (0 against an
+    all-zero row): what ``rerank.diversity.mmr`` trades against relevance and what
+    ``intra_list_diversity`` measures."""
+    v = np.asarray(vectors, dtype=np.float64)
+    # scale each row by its largest entry first: the squares of tiny entries (below ~1e-154)
+    # underflow, and the norm of such a vector comes out wrong by up to a few parts in 1e4
+    scale = np.abs(v).max(axis=1, keepdims=True, initial=0.0)
+    v = v / np.where(scale > 0, scale, 1.0)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    v = v / np.where(norms > 0, norms, 1.0)
+    return v @ v.T
 
 
 def _hits(ranked: Sequence[int], relevant: Collection[int], k: int) -> np.ndarray:

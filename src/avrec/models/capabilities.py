@@ -1,0 +1,90 @@
+"""What a model can do, as explicit contracts.
+
+Callers that need more than the base contract (:class:`avrec.models.base.Recommender`: ``fit``,
+``score``, ``recommend``, ``save``/``load``) ask for a capability with ``isinstance`` instead of
+probing attributes. Each protocol is ``runtime_checkable``: ``isinstance`` checks that the
+members exist on the (fitted) object, not their signatures; the type checker checks those.
+
+- :class:`ScoresUsers` -- scores a batch of users' histories over the catalog (every model).
+- :class:`ScoresRequests` -- encodes free-text requests into the space of ``query_vectors``.
+- :class:`HasItemVectors` -- one content vector per catalog item (``vectors``).
+- :class:`HasContentPart` -- holds a content model as a part (``content``); see
+  :func:`content_part` for "the content vectors of this model, wherever they live".
+- :class:`Explains` -- splits scores into one term per history item (``contributions``).
+- :class:`UpdatesOnline` -- makes new items recommendable without retraining (``add_items``).
+- :class:`PredictsRatings` -- predicts explicit ratings (``predict``).
+- :class:`Saves` -- saves itself as a folder that :meth:`Recommender.load` reads back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+@runtime_checkable
+class ScoresUsers(Protocol):
+    def score(self, users: np.ndarray, histories: sp.csr_matrix,
+              queries: Sequence[str | None] | None = None) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ScoresRequests(Protocol):
+    #: ``[n_items, d]`` item vectors in the request encoder's space (None: no request encoder)
+    query_vectors: np.ndarray | None
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class HasItemVectors(Protocol):
+    #: ``[n_items, d]`` L2-normalised content vectors in item-vocabulary order
+    vectors: np.ndarray
+
+
+@runtime_checkable
+class HasContentPart(Protocol):
+    content: Any
+
+
+@runtime_checkable
+class Explains(Protocol):
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray | None: ...
+
+
+@runtime_checkable
+class UpdatesOnline(Protocol):
+    def add_items(self, items: pd.DataFrame) -> list[str]: ...
+
+
+@runtime_checkable
+class PredictsRatings(Protocol):
+    def predict(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Saves(Protocol):
+    def save(self, path: str | Path) -> Path: ...
+
+
+def content_part(model: object) -> HasItemVectors | None:
+    """The object holding ``model``'s item content vectors: its content part, or the model
+    itself; None for a model without content vectors."""
+    part = model.content if isinstance(model, HasContentPart) else model
+    if isinstance(part, HasItemVectors) and part.vectors is not None:
+        return part
+    return None
+
+
+def request_encoder(model: object) -> ScoresRequests | None:
+    """The part of ``model`` that encodes free-text requests, or None when it has none."""
+    part = model.content if isinstance(model, HasContentPart) else model
+    if isinstance(part, ScoresRequests) and part.query_vectors is not None:
+        return part
+    return None

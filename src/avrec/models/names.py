@@ -1,0 +1,46 @@
+"""Model names -> classes, imported lazily so heavy libraries load only when a model is used.
+
+The table sits below :mod:`avrec.models.base` (which loads a saved model by the name in its
+manifest) and :mod:`avrec.models.registry` (which creates models by name), so neither imports
+the other's module for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_MODELS: dict[str, str] = {
+    "popularity": "avrec.models.popularity:Popularity",
+    "itemknn": "avrec.models.itemknn:ItemKNN",
+    "ease": "avrec.models.ease:EASE",
+    "als": "avrec.models.factorization:ALS",
+    "bpr": "avrec.models.factorization:BPR",
+    "bias": "avrec.models.bias:Bias",
+    "rating": "avrec.models.rating:Rating",
+    "content": "avrec.models.content:Content",
+    "hybrid": "avrec.models.hybrid:Hybrid",
+    "hybrid-ltr": "avrec.models.ranker:Ranker",
+    "two-tower": "avrec.models.two_tower:TwoTower",
+    "sequential": "avrec.models.sequential:Sequential",
+    "vae": "avrec.models.vae:MultVAE",
+}
+
+
+
+def register(name: str, target: str) -> None:
+    """Register ``name`` -> ``"module:Class"``."""
+    _MODELS[name] = target
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_class(name: str) -> type:
+    """The model class registered as ``name`` (a :class:`avrec.models.base.Recommender`)."""
+    try:
+        target = _MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
