@@ -144,7 +144,7 @@ class Recommendations:
 
 class Recommender(ABC):
     """Base class of all models. Subclasses set ``name`` and ``Config`` and implement
-    ``_fit``, ``score`` and (for persistence) ``_state`` / ``_set_state``."""
+    ``_fit``, ``score`` and (for persistence) ``state_arrays`` / ``load_state_arrays``."""
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type[ModelConfig]] = ModelConfig
@@ -343,15 +343,19 @@ class Recommender(ABC):
                 for n, row_items in enumerate(items)]
 
     # ---- persistence ----------------------------------------------------------------
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         """Learned arrays to save (besides vocabularies and the training matrix)."""
         return {}
 
-    def _set_state(self, state: dict[str, np.ndarray], path: Path) -> None:
-        """Restore what :meth:`_state` returned (``path``: the model directory)."""
+    def load_state_arrays(self, state: dict[str, np.ndarray], path: Path) -> None:
+        """Restore what :meth:`state_arrays` returned (``path``: the model directory)."""
 
     def _save_extra(self, path: Path) -> None:
         """Hook for models that save more than arrays (e.g. torch weights as safetensors)."""
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """What a model adds to its folder's ``manifest.json`` (e.g. the parts it saved)."""
+        return {}
 
     def save(self, path: str | Path) -> Path:
         self._require_fitted()
@@ -360,12 +364,12 @@ class Recommender(ABC):
         from avrec import __version__
 
         manifest = {"model": self.name, "config": self.config.model_dump(mode="json"),
-                    "avrec_version": __version__, "format": 1}
+                    "avrec_version": __version__, "format": 1, **self.manifest_extra()}
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
         self.user_vocab.save(path / "users.json")
         self.item_vocab.save(path / "items.json")
         m = self.train_matrix.tocsr()
-        state = {f"state__{k}": v for k, v in self._state().items()}
+        state = {f"state__{k}": v for k, v in self.state_arrays().items()}
         if self.train_recency is not None:
             r = self.train_recency.tocsr()
             state.update(recency_data=r.data, recency_indices=r.indices, recency_indptr=r.indptr)
@@ -399,5 +403,5 @@ class Recommender(ABC):
         if (path / CATALOG).is_file():
             model.catalog = pd.read_json(path / CATALOG, orient="records", lines=True,
                                          dtype={"item_id": str})
-        model._set_state(state, path)
+        model.load_state_arrays(state, path)
         return model

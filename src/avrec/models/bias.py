@@ -52,9 +52,9 @@ class Bias(Recommender):
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         return np.tile(self.item_bias, (len(users), 1))
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return {"user_bias": self.user_bias, "item_bias": self.item_bias, "mean": np.array([self.mean])}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.user_bias, self.item_bias = state["user_bias"], state["item_bias"]
         self.mean = float(state["mean"][0])

@@ -155,12 +155,12 @@ class Content(Recommender):
             self.query_vectors = np.vstack([self.query_vectors,
                                             encode_item_texts(new, self.config.query_encoder)])
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         state = {"vectors": self.vectors}
         if self.query_vectors is not None:
             state["query_vectors"] = self.query_vectors
         return state
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.vectors = state["vectors"]
         self.query_vectors = state.get("query_vectors")

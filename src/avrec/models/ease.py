@@ -110,10 +110,10 @@ class EASE(Recommender):
                       user: int = -1) -> np.ndarray:
         return self.weights[np.ix_(history.indices, items)].T
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.weights = state["weights"]
 
 

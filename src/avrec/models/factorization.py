@@ -95,10 +95,10 @@ class _Factorization(Recommender):
         a, conf = self._user_system(y_hist)
         return (conf * (y_items @ np.linalg.solve(a, y_hist.T))).astype(np.float32)
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.user_factors = state["user_factors"]
         self.item_factors = state["item_factors"]
         self._prepare()

@@ -62,11 +62,11 @@ class ItemKNN(Recommender):
                       user: int = -1) -> np.ndarray:
         return self.similarity[history.indices][:, items].toarray().T
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         s = self.similarity.tocsr()
         return {"sim_data": s.data, "sim_indices": s.indices, "sim_indptr": s.indptr,
                 "sim_shape": np.array(s.shape)}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.similarity = sp.csr_matrix(
             (state["sim_data"], state["sim_indices"], state["sim_indptr"]), shape=tuple(state["sim_shape"]))

@@ -26,8 +26,8 @@ class Popularity(Recommender):
               queries: Sequence[str | None] | None = None) -> np.ndarray:
         return np.tile(self.item_counts, (len(users), 1))
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return {"item_counts": self.item_counts}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.item_counts = state["item_counts"]

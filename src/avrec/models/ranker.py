@@ -188,7 +188,7 @@ class Ranker(Recommender):
         return added
 
     # ---- persistence ------------------------------------------------------------------
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity}
 
     def _save_extra(self, path: Path) -> None:
@@ -197,7 +197,7 @@ class Ranker(Recommender):
         (path / "ranker.txt").write_text(self.booster.model_to_string())
         (path / "parts" / "index.json").write_text(json.dumps(list(self.parts)))
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         import lightgbm as lgb
 
         self.popularity = state["popularity"]

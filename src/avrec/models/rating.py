@@ -143,7 +143,7 @@ class Rating(Recommender):
         s = s + np.where(users >= 0, self.bias.user_bias[known], 0)[:, None]
         return s.astype(np.float32)
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         res = self.residuals.tocsr()
         return {"user_bias": self.bias.user_bias, "item_bias": self.bias.item_bias,
                 "mean": np.array([self.bias.mean]), "similarity": self.similarity,
@@ -151,10 +151,10 @@ class Rating(Recommender):
                 "user_f": self.user_f, "item_f": self.item_f, "clip": np.array(self.clip),
                 "levels": self.levels}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.bias = Bias(BiasConfig())
         self.bias.user_vocab, self.bias.item_vocab = self.user_vocab, self.item_vocab
-        self.bias._set_state(state, path)
+        self.bias.load_state_arrays(state, path)
         self.similarity = state["similarity"]
         self.residuals = sp.csr_matrix((state["res_data"], state["res_indices"], state["res_indptr"]),
                                        shape=(len(self.user_vocab), len(self.item_vocab)))

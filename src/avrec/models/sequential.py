@@ -245,11 +245,11 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
             out[:, pos[int(i)]] = drop[n]
         return out
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
                 "text_dim": np.array(self.text_dim), **self.recipe}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.net = self._build(state["net__items.content"], state["net__items.warm"] > 0)
         load_numpy_state(self.net, state, "net__")
         self.net.eval()

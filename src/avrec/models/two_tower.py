@@ -473,7 +473,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         tuner = tuner_of(self)  # fine-tuned item text: queries go through the same encoder
         return tuner.encode_texts(list(queries)) if tuner is not None else super().encode_queries(queries)
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         from avrec.models.text_finetune import tuner_state
 
         attrs = {}
@@ -482,7 +482,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
                 "text_dim": np.array(self.text_dim), "media_used": np.array(self.media_used), **self.recipe, **attrs, **tuner_state(self)}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.attributes, self.user_attrs = None, None
         if "user_attrs" in state:
             self.attributes = UserAttributes.from_state(state, "attr_")

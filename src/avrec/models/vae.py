@@ -139,10 +139,10 @@ class MultVAE(Recommender):
                       user: int = -1) -> np.ndarray:
         return attributions(self.params, history, np.asarray(items))
 
-    def _state(self) -> dict[str, np.ndarray]:
+    def state_arrays(self) -> dict[str, np.ndarray]:
         return dict(self.params)
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         self.params = {k: state[k] for k in PARAMS}
 
 

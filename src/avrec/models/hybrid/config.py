@@ -1,0 +1,168 @@
+"""The hybrid's settings: one typed, frozen config per part, nested in :class:`HybridConfig`.
+
+Model folders and configs written before the parts existed used one flat list of fields
+(``l2``, ``vae_weight``, ``cold_rank_share``, ...); :data:`FLAT_FIELDS` maps each to its part,
+so a flat config still reads (``HybridConfig(l2=300)`` equals
+``HybridConfig(backbone={"l2": 300})``). The tuning history behind the defaults is in
+docs/benchmarks.md ("hybrid").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from avrec.models.base import ModelConfig
+
+#: bumped when the saved layout of a hybrid changes (manifest ``config_schema``)
+CONFIG_SCHEMA = 2
+
+
+class PartConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackboneConfig(PartConfig):
+    """The collaborative item-item weights. ``kind``: ``ease`` (EASE with content side
+    information, denoising and rating weights, models.ease) or ``itemknn`` (cosine item-item
+    similarities of the interactions, models.itemknn)."""
+
+    kind: Literal["ease", "itemknn"] = "ease"
+    l2: float = 500.0
+    #: EASE's denoising emphasis and the weight of the content side information
+    dropout: float = 0.5
+    side_weight: float = 50.0
+    #: explicit ratings weigh each interaction by ``1 + rating_weight * (rating - mean) / 2``
+    #: in the backbone's input and in the history at scoring time; 0: off
+    rating_weight: float = 0.3
+    #: itemknn only: neighbours kept per item
+    neighbors: int = 100
+
+
+class ContentPartConfig(PartConfig):
+    """Pretrained text vectors (side information, cold items) and the request encoder."""
+
+    #: encoder of free-text requests (None: no requests)
+    query_encoder: str | None = "text-multi"
+    #: weight of the zero-shot content score added to the collaborative one (0: off; the side
+    #: information inside the backbone carries the content)
+    weight: float = 0.0
+
+
+class ColdItemsConfig(PartConfig):
+    """Items without interactions get backbone columns and rows from their content."""
+
+    #: nearest warm items in the text space, and the softmax temperature over their cosines
+    neighbors: int = 50
+    temperature: float = 0.2
+    #: share of the learned content -> backbone ridge map against the neighbours (0: off)
+    ridge: float = 0.7
+    ridge_l2: float = 10.0
+
+
+class ShortHistoryConfig(PartConfig):
+    """Short histories lean on co-occurrence counts and a first-items ridge map, weighted
+    ``prior_weight * exp(-(history length - 1) / prior_shrink)`` in units of the user's
+    collaborative score spread."""
+
+    prior_weight: float = 50.0
+    prior_shrink: float = 3.0
+    #: training users' first ``prefix`` items -> all their items (models.prefix); 0: off;
+    #: skipped over ``max_items`` items (an items x items solve) or without times
+    prefix: int = 3
+    l2: float = 150.0
+    max_items: int = 20_000
+
+
+class RecencyConfig(PartConfig):
+    """History items weigh ``(1 - mix) + mix * exp(-(recency rank - 1) / tau)``."""
+
+    tau: float | None = 5.0
+    mix: float = 0.0
+
+
+class VAEBlendConfig(PartConfig):
+    """A Mult-VAE beside the backbone: ``z(hybrid) + weight * z(vae)`` over the items with
+    training interactions (the others get ``(1 + weight) * z(hybrid)``); 0: off. The weight
+    ramps from 0 at ``ramp[0]`` history items to full at ``ramp[1]``."""
+
+    weight: float = 4.0
+    ramp: tuple[int, int] = (3, 15)
+    #: the VAE's own settings (models.vae.VAEConfig)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ColdRankerConfig(PartConfig):
+    """A LightGBM ranker of the cold items, trained on simulated cold start (models.coldrank),
+    fitted when at least ``share`` of the catalog is cold and it has at most ``max_items``."""
+
+    share: float = 0.05
+    folds: int = 5
+    trees: int = 100
+    max_items: int = 5000
+
+
+class RequestBlendConfig(PartConfig):
+    """A request's scores blend with the history's: ``weight * z(request) + (1 - weight) *
+    z(history)``; with no history, the request's alone."""
+
+    weight: float = 0.7
+
+
+#: flat field of the earlier config -> (part, field)
+FLAT_FIELDS: dict[str, tuple[str, str]] = {
+    "l2": ("backbone", "l2"), "ease_dropout": ("backbone", "dropout"),
+    "side_weight": ("backbone", "side_weight"), "rating_weight": ("backbone", "rating_weight"),
+    "neighbors": ("cold_items", "neighbors"), "temperature": ("cold_items", "temperature"),
+    "cold_ridge": ("cold_items", "ridge"), "cold_ridge_l2": ("cold_items", "ridge_l2"),
+    "content_weight": ("content", "weight"), "query_encoder": ("content", "query_encoder"),
+    "query_weight": ("request", "weight"),
+    "recency_tau": ("recency", "tau"), "recency_mix": ("recency", "mix"),
+    "prior_weight": ("short_history", "prior_weight"),
+    "prior_shrink": ("short_history", "prior_shrink"),
+    "short_prefix": ("short_history", "prefix"), "short_l2": ("short_history", "l2"),
+    "short_max_items": ("short_history", "max_items"),
+    "vae_weight": ("vae", "weight"), "vae_ramp": ("vae", "ramp"), "vae": ("vae", "settings"),
+    "cold_rank_share": ("cold_ranker", "share"), "cold_rank_folds": ("cold_ranker", "folds"),
+    "cold_rank_trees": ("cold_ranker", "trees"),
+    "cold_rank_max_items": ("cold_ranker", "max_items"),
+}
+
+
+class HybridConfig(ModelConfig):
+    backbone: BackboneConfig = BackboneConfig()
+    content: ContentPartConfig = ContentPartConfig()
+    cold_items: ColdItemsConfig = ColdItemsConfig()
+    short_history: ShortHistoryConfig = ShortHistoryConfig()
+    recency: RecencyConfig = RecencyConfig()
+    vae: VAEBlendConfig = VAEBlendConfig()
+    cold_ranker: ColdRankerConfig = ColdRankerConfig()
+    request: RequestBlendConfig = RequestBlendConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_fields(cls, data: Any) -> Any:
+        """Route the earlier flat fields to their parts (a flat ``vae`` dict is the VAE's
+        own settings; a nested one has a part's fields)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        vae = data.get("vae")
+        if isinstance(vae, dict) and vae and not set(vae) <= set(VAEBlendConfig.model_fields):
+            data["vae"] = {"settings": data.pop("vae")}
+        elif vae == {}:
+            data.pop("vae")
+        for flat, (part, name) in FLAT_FIELDS.items():
+            if flat in data and flat != part:
+                value = data.pop(flat)
+                current = data.get(part, {})
+                current = current.model_dump() if isinstance(current, BaseModel) else dict(current)
+                data[part] = {**current, name: value}
+        return data
+
+    def with_parts(self, **changes: dict[str, Any]) -> HybridConfig:
+        """A copy with some parts' fields changed: ``with_parts(vae={"weight": 0})``."""
+        update = {part: getattr(self, part).model_copy(update=fields)
+                  for part, fields in changes.items()}
+        return self.model_copy(update=update)

@@ -1,0 +1,299 @@
+"""Hybrid, the default model: a pipeline of named parts (models.hybrid.parts) -- content
+vectors, a collaborative backbone (EASE with content side information by default), cold items
+placed through their content, a prior for short histories, a Mult-VAE beside the backbone, a
+learned ranker of the cold items, and natural-language requests.
+
+- An item without training interactions gets a backbone column from a learned content ->
+  backbone ridge map (models.coldmap), mixed with the similarity-weighted columns of its
+  nearest warm items in the pretrained text space; its row likewise from the neighbours.
+- Where enough of the catalog is cold, a LightGBM ranker trained on simulated cold start
+  (models.coldrank) re-ranks the cold items per user.
+- Short histories lean on co-occurrence counts and a first-items ridge map (models.prefix),
+  fading out as the history grows; the VAE's weight grows with it.
+- A request text is matched by the content part and blended with the history's scores.
+
+Each part has its own config (``HybridConfig.backbone``, ``.vae``, ...) and its own sub-folder
+when saved (``parts/<name>/``); swapping a part, e.g. ``backbone.kind``, is a config change.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.errors import AvrecError
+from avrec.models.arrays import csr_row
+from avrec.models.base import Recommender, TrainData
+from avrec.models.content import Content, ContentConfig
+from avrec.models.hybrid.config import CONFIG_SCHEMA, HybridConfig
+from avrec.models.hybrid.explain import contribution_parts, row_contributions
+from avrec.models.hybrid.parts import (
+    Backbone,
+    ColdItems,
+    ColdRanker,
+    ShortHistory,
+    VAEBlend,
+    load_part,
+    save_part,
+)
+from avrec.models.memory import require_dense
+
+#: fit's peak memory per items x items cell (the backbone's weights before and after the cold
+#: items' propagation, the short-history map and the cold columns' ridge map side by side;
+#: measured by models.memory.PeakMemory: 17.7 on ml-latest-small, where its random split
+#: leaves 30% of the items cold)
+PEAK_BYTES_PER_CELL = 19.0
+
+PARTS_DIR = "parts"
+
+
+class Hybrid(Recommender):
+    name = "hybrid"
+    Config = HybridConfig
+    config: HybridConfig
+    content_aware = True
+    #: image/video/audio vectors: similarity features of the cold-item ranker (models.coldrank)
+    reads_media = True
+
+    # ---- the parts ------------------------------------------------------------------
+    def _new_parts(self) -> None:
+        c = self.config
+        self.content = Content(ContentConfig(query_encoder=c.content.query_encoder,
+                                             query_weight=c.request.weight, seed=c.seed))
+        self.backbone = Backbone(c.backbone)
+        self.cold_items = ColdItems(c.cold_items)
+        self.short_history = ShortHistory(c.short_history)
+        self.vae: VAEBlend | None = VAEBlend(c.vae) if c.vae.weight > 0 else None
+        self.cold_rank: ColdRanker | None = None
+
+    def parts(self) -> dict[str, object]:
+        """The fitted parts by name, in pipeline order (parts a config turned off, or that the
+        data did not call for, are absent)."""
+        out = {"content": self.content, "backbone": self.backbone,
+               "cold_items": self.cold_items, "short_history": self.short_history}
+        if self.vae is not None:
+            out["vae"] = self.vae
+        if self.cold_rank is not None:
+            out["cold_ranker"] = self.cold_rank
+        return out
+
+    def _fit(self, data: TrainData) -> None:
+        c = self.config
+        require_dense(self.name, data.matrix.shape[1], PEAK_BYTES_PER_CELL)
+        self._new_parts()
+        self.content.fit(data)
+        text = self.content.vectors
+        raw = self.backbone.fit(data, text)
+        counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
+        warm = counts > 0
+        self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm)
+        self.short_history.fit(data, counts)
+        if self.vae is not None and warm.sum() > 1:
+            self.vae.fit(data.matrix, warm, c.seed)
+        else:
+            self.vae = None
+        ranker = ColdRanker(c.cold_ranker)
+        if ranker.wanted(warm):
+            # sub-models like this one, without their own ranker, VAE or requests
+            sub = c.with_parts(cold_ranker={"share": 0.0}, content={"query_encoder": None},
+                               vae={"weight": 0.0})
+            ranker.fit(lambda view: Hybrid(sub).fit(view), data, text, np.flatnonzero(~warm),
+                       c.seed)
+            self.cold_rank = ranker
+
+    # ---- what other modules read --------------------------------------------------------
+    @property
+    def weights(self) -> np.ndarray:
+        """The backbone's item x item weights (cold items filled in)."""
+        return self.backbone.weights_
+
+    @property
+    def rating_factor(self) -> sp.csr_matrix | None:
+        return self.backbone.rating_factor_
+
+    @property
+    def vae_params(self) -> dict[str, np.ndarray] | None:
+        return None if self.vae is None else self.vae.params_
+
+    @property
+    def cold_ranker(self):
+        return None if self.cold_rank is None else self.cold_rank.booster_
+
+    @property
+    def cold_signals(self) -> dict[str, np.ndarray] | None:
+        return None if self.cold_rank is None else self.cold_rank.signals_
+
+    @property
+    def vae_warm(self) -> np.ndarray:
+        """Items the VAE saw in training (the others get the hybrid's score alone)."""
+        return self.vae.warm
+
+    def vae_parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.vae.parts(histories, pre)
+
+    def vae_weights(self, histories: sp.csr_matrix) -> np.ndarray:
+        return self.vae.weights(histories)
+
+    def cooccurrence(self, histories: sp.csr_matrix) -> np.ndarray:
+        return self.short_history.cooccurrence(self.train_matrix, histories)
+
+    # ---- scoring --------------------------------------------------------------------
+    def score(self, users: np.ndarray, histories: sp.csr_matrix,
+              queries: Sequence[str | None] | None = None) -> np.ndarray:
+        c = self.config
+        h = self.history_weights(histories, users)
+        collab = np.asarray(h @ self.weights, dtype=np.float32)
+        memo = {"sd_c": np.maximum(collab.std(axis=1), 1e-9)}
+        if self.cold_rank is not None:
+            from avrec.models.coldrank import rerank
+
+            collab = rerank(self.cold_ranker, self.cold_signals, users, histories, collab)
+        scores = collab
+        if c.content.weight > 0:
+            content = self.content.score(users, histories, None)
+            spread = collab.std(axis=1, keepdims=True) \
+                / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
+            scores = collab + c.content.weight * spread * content
+        if c.short_history.prior_weight > 0:
+            self.short_history.add(scores, collab, self.train_matrix, histories)
+        if self.vae is not None:
+            scores = self.vae.blend(scores, histories, memo)
+        # what explain_batch needs of this batch, kept for the same histories object (the
+        # explanation of a recommend call follows its scoring with the same batch)
+        self._last_batch = (weakref.ref(histories), np.array(users, copy=True), memo)
+        if queries is not None and any(queries):
+            scores = self._blend_requests(scores, histories, queries)
+        return scores
+
+    def _blend_requests(self, scores: np.ndarray, histories: sp.csr_matrix,
+                        queries: Sequence[str | None]) -> np.ndarray:
+        q_scores, has = self.content.query_scores(queries)
+        has_hist = np.diff(histories.indptr) > 0
+        w = self.config.request.weight
+        for n in np.flatnonzero(has):
+            q = q_scores[n]
+            if has_hist[n]:
+                z = (scores[n] - scores[n].mean()) / (scores[n].std() + 1e-9)
+                zq = (q - q.mean()) / (q.std() + 1e-9)
+                scores[n] = w * zq + (1 - w) * z
+            else:
+                scores[n] = q
+        return scores
+
+    def scored_batch(self, histories: sp.csr_matrix, users: np.ndarray) -> dict | None:
+        """What the last :meth:`score` kept of its batch (spreads, VAE state), if it scored
+        this very ``histories`` object for these ``users``; else None."""
+        last = self.__dict__.get("_last_batch")
+        if last is not None and last[0]() is histories and np.array_equal(last[1], users):
+            return last[2]
+        return None
+
+    def history_weights(self, histories: sp.csr_matrix,
+                        users: np.ndarray | None = None) -> sp.csr_matrix:
+        """Each history item's weight: a mix of 1 and a decay with its recency rank, times
+        the user's rating factor for it where the training data has one (``users``: training
+        user indices, -1 for unknown users)."""
+        h = sp.csr_matrix(histories, dtype=np.float32, copy=True)
+        recency = self.config.recency
+        if recency.tau:
+            h.data = (1 - recency.mix) + recency.mix * np.exp(-(h.data - 1.0) / recency.tau)
+        else:
+            h.data = np.ones_like(h.data)
+        factor = self.rating_factor
+        if factor is not None and users is not None and h.nnz:
+            users = np.asarray(users)
+            known = (users >= 0) & (users < factor.shape[0])
+            extra = factor[np.where(known, users, 0)].tocsr()
+            extra.data = extra.data - 1.0  # factor - 1 on the user's rated training pairs
+            extra = (sp.diags(known.astype(np.float32)) @ extra).tocsr()
+            extra.eliminate_zeros()
+            extra.resize(h.shape)  # the catalog may have grown since (add_items)
+            h = (h + h.multiply(extra)).tocsr()
+        return h
+
+    # ---- explanations ---------------------------------------------------------------
+    def explain(self, history: sp.csr_matrix, items: np.ndarray, query: str | None = None,
+                user: int = -1, contrib: np.ndarray | None = None) -> list[str]:
+        """As :meth:`Recommender.explain`; items ranked by the cold ranker are explained by
+        the ranker's own per-feature contributions (SHAP values of the booster)."""
+        out = super().explain(history, items, query, user, contrib)
+        if self.cold_rank is None or (query and query.strip()):
+            return out
+        from avrec.models.coldrank import explain_cold
+
+        return explain_cold(self, history, items, user, out)
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
+                      user: int = -1) -> np.ndarray:
+        parts = contribution_parts(self, history[:1], np.array([user]))
+        return row_contributions(self, parts, 0, history.indices, np.asarray(items))
+
+    def explain_batch(self, users: np.ndarray, histories: sp.csr_matrix,
+                      items: list[np.ndarray], queries: Sequence[str | None] | None = None
+                      ) -> list[list[str]]:
+        parts = contribution_parts(self, histories, users)
+        out = []
+        for n, row_items in enumerate(items):
+            idx = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
+            contrib = row_contributions(self, parts, n, idx, np.asarray(row_items)) \
+                if len(idx) else None
+            out.append(self.explain(csr_row(histories, n), row_items,
+                                    queries[n] if queries else None, int(users[n]),
+                                    contrib=contrib))
+        return out
+
+    # ---- growing the catalog ----------------------------------------------------------
+    def add_items(self, items) -> list[str]:
+        new = self._extend_catalog(items)
+        if new.empty:
+            return []
+        self.content.item_vocab, self.content.catalog = self.item_vocab, self.catalog
+        self.content.append_vectors(new)
+        n_old, n_new = self.weights.shape[0], len(self.item_vocab)
+        grown = np.zeros((n_new, n_new), dtype=np.float32)
+        grown[:n_old, :n_old] = self.weights
+        self.short_history.extend(n_new)
+        if self.vae is not None:  # the VAE cannot place new items
+            self.vae.extend(n_new - n_old)
+        warm = np.asarray((self.train_matrix > 0).sum(axis=0)).ravel() > 0
+        self.backbone.weights_ = self.cold_items.extend(grown, self.content.vectors, warm)
+        return list(new["item_id"])
+
+    # ---- persistence: one sub-folder per part ---------------------------------------------
+    def manifest_extra(self) -> dict:
+        return {"config_schema": CONFIG_SCHEMA, "parts": list(self.parts())}
+
+    def _save_extra(self, path: Path) -> None:
+        root = path / PARTS_DIR
+        save_part(root / "content", self.content.config, self.content.state_arrays())
+        save_part(root / "backbone", self.config.backbone, self.backbone.state())
+        save_part(root / "cold_items", self.config.cold_items, {})
+        save_part(root / "short_history", self.config.short_history, self.short_history.state())
+        if self.vae is not None:
+            save_part(root / "vae", self.config.vae, self.vae.state())
+        if self.cold_rank is not None:
+            save_part(root / "cold_ranker", self.config.cold_ranker, self.cold_rank.state())
+
+    def load_state_arrays(self, state: dict[str, np.ndarray], path: Path) -> None:
+        root = path / PARTS_DIR
+        if not root.is_dir():
+            raise AvrecError(f"{path}: a hybrid saved by an earlier avrec (one flat state file, "
+                             f"before config schema {CONFIG_SCHEMA}); retrain it with "
+                             "`avrec train`")
+        self._new_parts()
+        self.content.item_vocab, self.content.user_vocab = self.item_vocab, self.user_vocab
+        self.content.load_state_arrays(load_part(root / "content"), path)
+        self.backbone.set_state(load_part(root / "backbone"))
+        self.short_history.set_state(load_part(root / "short_history"), len(self.item_vocab))
+        self.vae = None
+        if (root / "vae").is_dir():
+            self.vae = VAEBlend(self.config.vae)
+            self.vae.set_state(load_part(root / "vae"))
+        if (root / "cold_ranker").is_dir():
+            self.cold_rank = ColdRanker(self.config.cold_ranker)
+            self.cold_rank.set_state(load_part(root / "cold_ranker"))

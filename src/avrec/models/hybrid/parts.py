@@ -1,0 +1,308 @@
+"""The hybrid's parts. Each has its own config (models.hybrid.config), learns in ``fit``, keeps
+what it learned in fitted attributes, and saves to its own sub-folder (``parts/<name>/``: the
+part's ``config.json`` and ``state.npz``) through :func:`save_part` / :func:`load_part`.
+
+The assembly (models.hybrid.model) fits them in order: content, backbone, cold items, short
+history, VAE, cold ranker; scoring runs backbone -> cold ranker -> content term -> short-history
+prior -> VAE blend -> request blend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel
+
+from avrec.models.base import TrainData
+from avrec.models.coldmap import propagate_to_cold
+from avrec.models.hybrid.config import (
+    BackboneConfig,
+    ColdItemsConfig,
+    ColdRankerConfig,
+    ShortHistoryConfig,
+    VAEBlendConfig,
+)
+from avrec.models.scaling import zscore_rows
+
+PART_CONFIG = "config.json"
+PART_STATE = "state.npz"
+
+
+def save_part(folder: Path, config: BaseModel, state: dict[str, np.ndarray]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PART_CONFIG).write_text(json.dumps(config.model_dump(mode="json"), indent=2))
+    np.savez(folder / PART_STATE, **state)
+
+
+def load_part(folder: Path) -> dict[str, np.ndarray]:
+    if not (folder / PART_STATE).is_file():
+        return {}
+    with np.load(folder / PART_STATE, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _csr_state(prefix: str, m: sp.csr_matrix | None) -> dict[str, np.ndarray]:
+    if m is None:
+        return {}
+    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices,
+            f"{prefix}_indptr": m.indptr, f"{prefix}_shape": np.array(m.shape)}
+
+
+def _csr_from(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix | None:
+    if f"{prefix}_data" not in state:
+        return None
+    return sp.csr_matrix((state[f"{prefix}_data"], state[f"{prefix}_indices"],
+                          state[f"{prefix}_indptr"]), shape=tuple(state[f"{prefix}_shape"]))
+
+
+class Backbone:
+    """Collaborative item x item weights ``weights_`` (score = weighted history @ weights_),
+    and the per-user rating factors ``rating_factor_`` (None without ratings)."""
+
+    name = "backbone"
+
+    def __init__(self, config: BackboneConfig):
+        self.config = config
+        self.weights_: np.ndarray | None = None
+        self.rating_factor_: sp.csr_matrix | None = None
+
+    def fit(self, data: TrainData, text_vectors: np.ndarray) -> np.ndarray:
+        """Learn and return the weights (before the cold items' columns are filled in)."""
+        from avrec.models.ease import ease_weights, rating_factors, side_features
+
+        c = self.config
+        if c.kind == "itemknn":
+            from avrec.models.itemknn import ItemKNN, ItemKNNConfig
+
+            knn = ItemKNN(ItemKNNConfig(neighbors=c.neighbors)).fit(data)
+            self.weights_ = knn.similarity.toarray().astype(np.float32)
+            return self.weights_
+        self.rating_factor_ = rating_factors(data, c.rating_weight)
+        x = (data.matrix > 0).astype(np.float64)
+        if self.rating_factor_ is not None:
+            x = x.multiply(self.rating_factor_.astype(np.float64)).tocsr()
+        self.weights_ = ease_weights(x, c.l2, c.dropout, side_features(data, text_vectors),
+                                     c.side_weight)
+        return self.weights_
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"weights": self.weights_, **_csr_state("rf", self.rating_factor_)}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.weights_ = state["weights"]
+        self.rating_factor_ = _csr_from("rf", state)
+
+
+class ColdItems:
+    """Fills the backbone's columns and rows of items without interactions from their warm
+    content neighbours, mixed with a learned content -> backbone ridge map. No arrays of its
+    own: what it learns is written into the backbone's weights."""
+
+    name = "cold_items"
+
+    def __init__(self, config: ColdItemsConfig):
+        self.config = config
+
+    def fit(self, weights: np.ndarray, data: TrainData, text_vectors: np.ndarray,
+            warm: np.ndarray) -> np.ndarray:
+        c = self.config
+        out = propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
+        if c.ridge > 0 and (~warm).any() and warm.sum() > 1:
+            from avrec.models.coldmap import cold_features, ridge_cold_columns
+
+            feats = cold_features(data.items, text_vectors, data.item_features.get("genres"))
+            ridge = ridge_cold_columns(weights, feats, warm, c.ridge_l2)
+            near = out[:, ~warm]
+            scale = max(float(near.std()), 1e-12) / max(float(ridge.std()), 1e-12)
+            out[:, ~warm] = (1 - c.ridge) * near + c.ridge * scale * ridge
+        return out
+
+    def extend(self, weights: np.ndarray, text_vectors: np.ndarray,
+               warm: np.ndarray) -> np.ndarray:
+        """Weights grown by new (cold) items, their columns filled from their neighbours."""
+        c = self.config
+        return propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
+
+
+#: rows whose short-history prior weight is below this skip it (about 75 or more history items
+#: with the default prior_weight and prior_shrink)
+PRIOR_CUTOFF = 1e-9
+
+
+class ShortHistory:
+    """The prior for short histories: z-scored log popularity ``prior_`` (an empty history's
+    co-occurrence row) and the first-items ridge map ``short_`` (None when off)."""
+
+    name = "short_history"
+
+    def __init__(self, config: ShortHistoryConfig):
+        self.config = config
+        self.prior_: np.ndarray | None = None
+        self.short_: np.ndarray | None = None
+
+    def fit(self, data: TrainData, counts: np.ndarray) -> None:
+        c = self.config
+        logc = np.log1p(counts).astype(np.float32)
+        self.prior_ = (logc - logc.mean()) / max(float(logc.std()), 1e-9)
+        self.short_ = None
+        if c.prefix > 0 and data.recency is not None and data.matrix.shape[1] <= c.max_items:
+            from avrec.models.prefix import prefix_weights
+
+            self.short_ = prefix_weights(data.matrix, data.recency, c.prefix, c.l2)
+
+    def cooccurrence(self, train: sp.csr_matrix, histories: sp.csr_matrix) -> np.ndarray:
+        """Per-row z-scored co-occurrence counts of each item with the history's items (an
+        empty history: item popularity, z-scored)."""
+        x = (train > 0).astype(np.float32)
+        h = (histories > 0).astype(np.float32)
+        co = np.asarray(((h @ x.T) @ x).todense(), dtype=np.float32)
+        if h.nnz:  # a history item does not co-occur with itself
+            co -= np.asarray(h.multiply(np.asarray(x.sum(axis=0))).todense(), dtype=np.float32)
+        empty = np.diff(h.indptr) == 0
+        co[empty] = self.prior_
+        return zscore_rows(co)
+
+    def add(self, scores: np.ndarray, collab: np.ndarray, train: sp.csr_matrix,
+            histories: sp.csr_matrix) -> None:
+        """Add the prior to ``scores`` in place, faded by history length."""
+        c = self.config
+        n_hist = np.diff(histories.indptr).astype(np.float32)
+        fade = c.prior_weight * np.exp(-np.maximum(n_hist - 1, 0) / c.prior_shrink)
+        # the prior has faded out of long histories (PRIOR_CUTOFF: far below float32
+        # resolution of the scores); only the other rows pay for the co-occurrence products
+        rows = np.flatnonzero(fade > PRIOR_CUTOFF)
+        if not len(rows):
+            return
+        sub = histories[rows] if len(rows) < len(fade) else histories
+        sd = collab[rows].std(axis=1, keepdims=True)
+        prior = self.cooccurrence(train, sub)
+        if self.short_ is not None:
+            prior = prior + zscore_rows(np.asarray((sub > 0).astype(np.float32) @ self.short_))
+        scores[rows] += (fade[rows, None] * np.where(sd > 0, sd, 1.0)) * prior
+
+    def extend(self, n_new: int) -> None:
+        n_old = len(self.prior_)
+        self.prior_ = np.concatenate([self.prior_,
+                                      np.full(n_new - n_old, self.prior_.min(), np.float32)])
+        if self.short_ is not None:  # new items: no first-choice evidence either way
+            short = np.zeros((n_new, n_new), dtype=np.float32)
+            short[:n_old, :n_old] = self.short_
+            self.short_ = short
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"prior": self.prior_, **({"short": self.short_} if self.short_ is not None else {})}
+
+    def set_state(self, state: dict[str, np.ndarray], n_items: int) -> None:
+        self.prior_ = state.get("prior", np.zeros(n_items, np.float32))
+        self.short_ = state.get("short")
+
+
+class VAEBlend:
+    """A Mult-VAE beside the backbone (``params_``: its arrays and the ``warm`` mask of the
+    items it was trained on)."""
+
+    name = "vae"
+
+    def __init__(self, config: VAEBlendConfig):
+        self.config = config
+        self.params_: dict[str, np.ndarray] | None = None
+
+    def fit(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int) -> None:
+        from avrec.models.vae import VAEConfig, train_multvae
+
+        self.params_ = train_multvae(matrix, VAEConfig(**{"seed": seed, **self.config.settings}))
+        self.params_["warm"] = warm.copy()
+
+    @property
+    def warm(self) -> np.ndarray:
+        """Items the VAE saw in training (the others get the hybrid's score alone)."""
+        return self.params_["warm"].astype(bool)
+
+    def parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The VAE's logits, their per-row mean and spread over the VAE's warm items
+        (``pre``: the histories' :func:`models.vae.encoder_state`, when already computed)."""
+        from avrec.models.vae import decode, logits
+
+        v = logits(self.params_, histories) if pre is None else decode(self.params_, pre)
+        warm = self.warm
+        mu = v[:, warm].mean(axis=1, keepdims=True)
+        sd = v[:, warm].std(axis=1, keepdims=True)
+        return v, mu, np.where(sd > 0, sd, 1.0)
+
+    def weights(self, histories: sp.csr_matrix) -> np.ndarray:
+        """``[n, 1]``: the VAE's weight for each history (``weight``, ramped by length)."""
+        lo, hi = self.config.ramp
+        n = np.diff(histories.indptr).astype(np.float32)
+        ramp = np.clip((n - lo) / max(hi - lo, 1), 0.0, 1.0)
+        return (self.config.weight * ramp)[:, None]
+
+    def blend(self, scores: np.ndarray, histories: sp.csr_matrix,
+              memo: dict | None = None) -> np.ndarray:
+        """``z(scores) + w * z(vae)`` on the VAE's warm items, ``(1 + w) * z(scores)`` elsewhere
+        (``memo``: receives what explanations of this batch reuse)."""
+        from avrec.models.vae import encoder_state
+
+        w = self.weights(histories)
+        zs = zscore_rows(scores)
+        pre, inv = encoder_state(self.params_, histories)
+        v, mu, sd = self.parts(histories, pre)
+        if memo is not None:
+            memo.update(pre=pre, inv=inv, sd_v=sd[:, 0], a=w[:, 0])
+        warm = self.warm
+        out = (1.0 + w) * zs
+        out[:, warm] = zs[:, warm] + w * (v[:, warm] - mu) / sd
+        return out
+
+    def extend(self, n_new: int) -> None:
+        from avrec.models.vae import grow_items
+
+        self.params_ = grow_items(self.params_, n_new)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self.params_)
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.params_ = dict(state)
+
+
+class ColdRanker:
+    """A LightGBM LambdaRank model of the cold items (``booster_``) and the item signals it
+    reads (``signals_``), from simulated cold start over the warm items."""
+
+    name = "cold_ranker"
+
+    def __init__(self, config: ColdRankerConfig):
+        self.config = config
+        self.booster_ = None
+        self.signals_: dict[str, np.ndarray] | None = None
+
+    def wanted(self, warm: np.ndarray) -> bool:
+        c = self.config
+        return (0 < c.share <= (~warm).mean() and warm.sum() >= 2 * c.folds
+                and len(warm) <= c.max_items)
+
+    def fit(self, fit_sub: Callable[[TrainData], object], data: TrainData,
+            text_vectors: np.ndarray, cold: np.ndarray, seed: int) -> None:
+        """``fit_sub``: fits a sub-model like the hybrid (without its own ranker) on a view."""
+        from avrec.models.coldrank import fit_for
+
+        c = self.config
+        self.booster_, self.signals_ = fit_for(fit_sub, data, text_vectors, cold, c.folds,
+                                               c.trees, seed)
+
+    def state(self) -> dict[str, np.ndarray]:
+        model = self.booster_.model_to_string().encode()
+        return {"booster": np.frombuffer(model, np.uint8),
+                **{f"signal_{k}": v for k, v in self.signals_.items()}}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        import lightgbm as lgb
+
+        self.booster_ = lgb.Booster(model_str=state["booster"].tobytes().decode())
+        self.signals_ = {k.removeprefix("signal_"): v for k, v in state.items()
+                         if k.startswith("signal_")}
