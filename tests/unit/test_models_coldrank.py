@@ -74,7 +74,7 @@ def test_ranker_puts_the_popular_directors_cold_films_first(fitted):
     # a user of the even group: their group's two cold Star films should lead the cold items
     recs = model.recommend(["u0", "u1"], k=2, candidates=[cold_ids] * 2)
     assert [set(r) for r in recs.items] == [{"i64", "i66"}, {"i65", "i67"}]
-    plain = Hybrid(model.config.model_copy(update={"cold_rank_share": 0.0})).fit(_dataset())
+    plain = Hybrid(model.config.with_parts(cold_ranker={"share": 0.0})).fit(_dataset())
     assert plain.cold_ranker is None
     recs = plain.recommend(["u0", "u1"], k=2, candidates=[cold_ids] * 2)
     assert [set(r) for r in recs.items] != [{"i64", "i66"}, {"i65", "i67"}]

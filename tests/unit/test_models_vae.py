@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
-from avrec.models.hybrid_explain import contribution_parts
+from avrec.models.hybrid.explain import contribution_parts
 from avrec.models.registry import create_model
 from avrec.models.vae import VAEConfig, attributions, logits, train_multvae
 
@@ -114,7 +114,7 @@ def test_hybrid_vae_explanations_and_persistence(hybrid, tmp_path):
 def test_hybrid_skips_the_faded_prior_without_changing_scores(data, monkeypatch):
     """Rows whose short-history prior has faded below PRIOR_CUTOFF skip the co-occurrence
     products; their scores stay as with the prior computed, and mixed batches stay row-exact."""
-    from avrec.models import hybrid as hybrid_module
+    from avrec.models.hybrid import parts as hybrid_module
 
     model = create_model("hybrid", {"prior_shrink": 0.25, "vae": SMALL}).fit(data)
     users = model.user_vocab.lookup(["u0", "u1", "", "u2"])

@@ -163,6 +163,7 @@ class HybridConfig(ModelConfig):
 
     def with_parts(self, **changes: dict[str, Any]) -> HybridConfig:
         """A copy with some parts' fields changed: ``with_parts(vae={"weight": 0})``."""
-        update = {part: getattr(self, part).model_copy(update=fields)
-                  for part, fields in changes.items()}
-        return self.model_copy(update=update)
+        current = self.model_dump()
+        for part, fields in changes.items():
+            current[part] = {**current[part], **fields}
+        return type(self)(**current)
