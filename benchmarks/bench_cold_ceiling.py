@@ -80,8 +80,8 @@ def propagated_ease(data, vectors: np.ndarray, cand: np.ndarray, users: np.ndarr
 
 
 def analyse(seed: int, dataset, features) -> dict:
-    from avrec.evaluation.features import content_vectors
     from avrec.evaluation.protocols import make_splits
+    from avrec.fusion.features import content_vectors
     from avrec.models.base import TrainData
     from avrec.models.coldrank import predict_popularity
 
@@ -145,7 +145,7 @@ def main() -> None:
         print(f"skip: {DATA} not found (the shared datasets are not on this machine)")
         return
     from avrec.data.loaders import load_dataset
-    from avrec.evaluation.features import item_features
+    from avrec.fusion.features import item_features
 
     dataset = load_dataset(DATA)
     features = item_features(dataset)

@@ -103,8 +103,8 @@ def main() -> None:
 def _speed(dataset) -> str:
     """Wall time of one full ml-100k evaluation of the four baselines (msr, one seed,
     features precomputed), median of 3."""
-    from avrec.evaluation.features import item_features
     from avrec.evaluation.runner import RANKING_BASELINES, evaluate
+    from avrec.fusion.features import item_features
 
     features = item_features(dataset)
     times = []

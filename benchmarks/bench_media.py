@@ -38,8 +38,8 @@ VARIANTS = {"two-tower, text + genres": None, "two-tower, + posters always (medi
 def ml100k(seeds: list[int]) -> tuple[list[str], dict]:
     from avrec.data.loaders import load_dataset
     from avrec.encoders.understand import encode_catalog
-    from avrec.evaluation.features import item_features
     from avrec.evaluation.runner import evaluate
+    from avrec.fusion.features import item_features
     from avrec.models import two_tower
 
     dataset = load_dataset(DATA)

@@ -74,8 +74,8 @@ def import_model_libraries() -> None:
 
 def run_dataset(name: str, skip: set[str], previous: dict | None) -> dict:
     from avrec.data.loaders import load_dataset
-    from avrec.evaluation.features import item_features
     from avrec.evaluation.runner import evaluate
+    from avrec.fusion.features import item_features
 
     dataset = load_dataset(DATA / name)
     features = item_features(dataset)

@@ -40,8 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     import avrec.models.text_finetune as ft
     from avrec.data.loaders import load_dataset
-    from avrec.evaluation.features import item_features
     from avrec.evaluation.runner import evaluate
+    from avrec.fusion.features import item_features
 
     phase: dict = {}
     inner = ft.finetune_two_tower

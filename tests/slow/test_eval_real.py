@@ -23,7 +23,7 @@ def ml100k():
 
 @pytest.fixture(scope="module")
 def features(ml100k):
-    from avrec.evaluation.features import item_features
+    from avrec.fusion.features import item_features
 
     return item_features(ml100k)
 

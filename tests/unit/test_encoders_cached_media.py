@@ -55,7 +55,7 @@ def test_evaluation_features_carry_the_cached_media(avrec_home, tmp_path):
     """`avrec evaluate` gives the models what `avrec train` gives them."""
     from avrec.data import Dataset
     from avrec.encoders.understand import VERSIONS
-    from avrec.evaluation.features import item_features, item_texts
+    from avrec.fusion.features import item_features, item_texts
 
     (tmp_path / "clip.mp4").write_bytes(b"a clip")
     _put(f"video@{VERSIONS['video']}", tmp_path / "clip.mp4", np.full(1280, 0.5), {"transcript": "hello there"})

@@ -131,7 +131,7 @@ def test_embedding_cache_holds_catalog_content_only(folder_dataset, avrec_home, 
     from avrec.encoders import pipeline
     from avrec.encoders.cache import EmbeddingCache, content_key
     from avrec.evaluation.api import evaluate_to_report
-    from avrec.evaluation.features import item_texts
+    from avrec.fusion.features import item_texts
 
     encoded: list[str] = []
     original = pipeline.encode_cached

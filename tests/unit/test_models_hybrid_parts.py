@@ -64,7 +64,7 @@ def test_each_part_saves_to_its_own_folder_and_loads_the_same(data, tmp_path):
     assert manifest["parts"] == list(model.parts()) and manifest["config_schema"] == 2
     for name in manifest["parts"]:
         saved = json.loads((path / "parts" / name / "config.json").read_text())
-        assert saved == getattr(model.parts()[name], "config").model_dump(mode="json")
+        assert saved == model.parts()[name].config.model_dump(mode="json")
     loaded = Recommender.load(path)
     users = np.arange(20)
     h = model.history_matrix(users)

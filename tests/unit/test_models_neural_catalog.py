@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from avrec.data import Dataset
-from avrec.evaluation.features import item_features
+from avrec.fusion.features import item_features
 from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 from tests.conftest import piano_action_items

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from avrec.data import Dataset
-from avrec.evaluation.features import item_features
+from avrec.fusion.features import item_features
 from avrec.models import two_tower
 from avrec.models.base import TrainData
 from avrec.models.registry import create_model

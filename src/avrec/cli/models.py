@@ -16,9 +16,13 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="folder to save the model in")],
     model: Annotated[str | None, typer.Option("--model", help="model name (default: the recommended one)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="JSON file with the model's settings")] = None,
+    media: Annotated[bool, typer.Option(
+        "--media/--no-media", help="read the catalog's image, video and audio files (encoded "
+        "through the same cache as avrec encode, where not encoded yet)")] = True,
 ) -> None:
     """Train a model on a dataset folder and save it. Items in items.csv without interactions
-    are cold items; content-aware models can still recommend them."""
+    are cold items; content-aware models can still recommend them. The model gets the same
+    item features as ``avrec evaluate`` gives it (avrec.fusion.features.item_features)."""
     import time
 
     from avrec.data.loaders import load_dataset
@@ -43,36 +47,20 @@ def train(
     except ValueError as exc:
         raise UserError(f"{config}: {exc}" + (f" (settings for {name}, trained instead of the default)"
                                               if why else "")) from None
-    data = TrainData.from_dataset(dataset)
-    if recommender.content_aware:
-        _add_cached_media(data, recommender.reads_media)
+    data = TrainData.from_dataset(*_featurize(dataset, media and recommender.content_aware))
     recommender.fit(data)
     recommender.save(out)
     typer.echo(f"trained {name} on {dataset.n_interactions:,} interactions, "
                f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}")
 
 
-def _add_cached_media(data, vectors: bool) -> None:
-    """Give a content-aware model what ``avrec encode`` has already read from this catalog's
-    media files: the videos' on-screen text and speech join the item texts, and models that read
-    media (``vectors``) get the image, video and audio vectors. Train itself runs no media
-    model (a video takes seconds); it says what it found and what is not encoded yet."""
-    from avrec.encoders.understand import cached_media
+def _featurize(dataset, media: bool):
+    """The dataset and item features of the one feature path, media files encoded where the
+    cache lacks them (with progress bars); says what the media gave."""
+    from avrec.fusion.features import featurize
 
-    found = cached_media(data.items, data.root, ("image", "video", "audio") if vectors else ("video",))
-    for name, values in found.texts.items():
-        if any(values):
-            data.items[name] = values
-            typer.echo(f"media: {name.replace('_', ' ')} of {sum(map(bool, values)):,} videos "
-                       "joins their text", err=True)
-    if vectors:
-        data.item_features.update(found.vectors)
-        for modality, mat in found.vectors.items():
-            n = int((abs(mat).sum(axis=1) > 0).sum())
-            typer.echo(f"media: {modality} vectors of {n:,} items", err=True)
-    for modality, n in found.missing.items():
-        typer.echo(f"note: {n:,} items' {modality} files are not encoded yet, so they are not read; "
-                   "`avrec ingest DATASET_DIR` then `avrec encode` reads them", err=True)
+    return featurize(dataset, media=media, encode_missing=media, progress=True,
+                     log=lambda line: typer.echo(line, err=True))
 
 
 def recommend(

@@ -1,10 +1,11 @@
 """avrec.evaluation: how we know whether a model is good.
 
-- metrics are small pure functions in :mod:`avrec.metrics` (a bottom layer: models use them for validation too);
+- metrics are small pure functions in :mod:`avrec.metrics` (a bottom layer: models use them
+  for validation too);
 - :mod:`~avrec.evaluation.protocols`: the splits (random, msr, last, temporal, cold-items,
   cold-users, kfold) and the ``predict(user_ids, item_ids)`` contract for rating models;
-- :mod:`~avrec.evaluation.features`: :func:`item_features` -- the catalog's feature matrices,
-  the one place that says how item features are built for a dataset;
+- :func:`avrec.fusion.features.item_features`: the catalog's feature matrices, built the same
+  way for training and evaluation;
 - :mod:`~avrec.evaluation.leakage`: guards that keep test interactions out of training;
 - :mod:`~avrec.evaluation.runner`: models through a protocol via their public API;
 - :mod:`~avrec.evaluation.summary`: seed spread, intervals, paired tests (Holm);

@@ -22,9 +22,10 @@ def evaluate_to_report(dataset: Dataset, protocol: str, models: Sequence[str], k
                        seeds: Sequence[int], report_dir: Path, *, configs: dict | None = None,
                        text_features: bool = True, media: bool = True,
                        log: Callable[[str], None] = print) -> dict:
-    from avrec.evaluation.features import content_vectors, item_features
+    from avrec.fusion.features import content_vectors, featurize
 
-    features = item_features(dataset, text_encoder="text-en" if text_features else None, media=media)
+    dataset, features = featurize(dataset, text_encoder="text-en" if text_features else None,
+                                  media=media, encode_missing=media, progress=True, log=log)
     vectors = content_vectors(features)
     runs = evaluate(dataset, protocol, with_baselines(models, protocol), ks, seeds, configs,
                     item_features=features, log=log)

@@ -14,7 +14,7 @@ A model sees a split's training part through three doors, and each is guarded he
 
 The embedding cache is not a door: it maps a hash of an item's *content* to its vector, so a
 lookup needs the text itself, and evaluation features are built from the catalog only
-(:func:`avrec.evaluation.features.item_features`), never from interactions.
+(:func:`avrec.fusion.features.item_features`), never from interactions.
 """
 
 from __future__ import annotations

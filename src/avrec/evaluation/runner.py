@@ -13,9 +13,9 @@ import pandas as pd
 
 from avrec import metrics as M
 from avrec.data.dataset import Dataset
-from avrec.evaluation.features import content_vectors
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
+from avrec.fusion.features import content_vectors
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
 from avrec.models.capabilities import PredictsRatings
@@ -133,7 +133,7 @@ def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequenc
     """Every model on every split of ``protocol`` for each seed.
 
     ``item_features``: catalog feature matrices from
-    :func:`avrec.evaluation.features.item_features` (handed to models as
+    :func:`avrec.fusion.features.item_features` (handed to models as
     ``TrainData.item_features``; their :func:`content_vectors` measure diversity). For
     compatibility, ``item_vectors`` alone is handed over as the ``text`` feature. Fit and scoring
     run :func:`~avrec.evaluation.leakage.isolated` (training view of the dataset folder, empty

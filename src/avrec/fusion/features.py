@@ -1,12 +1,22 @@
-"""Item feature matrices aligned with a catalog: genre/tag one-hot (always available) and the
-pretrained text vectors (when the text encoder is installed)."""
+"""The one feature path: item feature matrices aligned with a catalog, built the same way for
+training, evaluation, recommendation and the service.
+
+:func:`item_features` reads the catalog (``dataset.items``) and its media files only, never
+interactions, so the features cannot carry test interactions into training: genre one-hot,
+pretrained text vectors (from the encoders' content-hash cache over
+``avrec.encoders.itemtext.item_text``; the cache maps a hash of an item's text to its vector, so
+a model can only look up vectors for texts it already holds) and, with ``media``, the image,
+video and audio vectors.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from avrec.data.dataset import split_multi
+from avrec.data.dataset import Dataset, split_multi
 
 
 def genre_vocabulary(items: pd.DataFrame, column: str = "genres") -> list[str]:
@@ -33,11 +43,105 @@ def genre_matrix(items: pd.DataFrame, column: str = "genres",
     return out / np.where(norms > 0, norms, 1.0)
 
 
-def content_vectors(items: pd.DataFrame, text: bool = True) -> np.ndarray:
-    """The catalog's content vectors: pretrained text vectors when ``text`` (cached by content
-    hash), else genre one-hot. Content only: nothing here ever sees interactions."""
-    if not text:
-        return genre_matrix(items)
-    from avrec.encoders.pipeline import encode_item_texts
+def item_texts(dataset: Dataset) -> list[str]:
+    """One text per catalog item, in ``dataset.items`` order ("" where the item has none)."""
+    from avrec.encoders.itemtext import item_text
 
-    return encode_item_texts(items, "text-en")
+    return [item_text(row) for row in dataset.items.to_dict("records")]
+
+
+def item_features(dataset: Dataset, *, text_encoder: str | None = "text-en",
+                  media: bool = False, encode_missing: bool = False, progress: bool = False,
+                  log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+    """The feature matrices of :func:`featurize` alone."""
+    return featurize(dataset, text_encoder=text_encoder, media=media,
+                     encode_missing=encode_missing, progress=progress, log=log)[1]
+
+
+def featurize(dataset: Dataset, *, text_encoder: str | None = "text-en",
+              media: bool = False, encode_missing: bool = False, progress: bool = False,
+              log: Callable[[str], None] | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:
+    """What a model trains on, the same for ``avrec train`` and ``avrec evaluate``: the dataset
+    (with media, its items also carry the videos' on-screen text and transcripts as
+    ``ocr_text`` / ``transcript`` columns, which the item texts include) and the feature
+    matrices aligned with its items (the ``item_features`` of ``TrainData``).
+
+    - ``"genres"``: genre one-hot, L2-normalised rows (zero rows for items without genres);
+    - ``"text"`` (when ``text_encoder`` is set): pretrained text vectors of :func:`item_texts`,
+      L2-normalised; items without any text get a zero row (and ``"has_text"`` = 0), and
+      :func:`content_vectors` falls back to their genre one-hot;
+    - ``"has_text"``: ``[n_items, 1]`` 1.0 where the item has text.
+
+    - with ``media``: ``"image"``, ``"video"``, ``"audio"`` vectors of the catalog's files from
+      the encoders' cache (:func:`avrec.encoders.understand.cached_media`; zero rows where
+      none), and the videos' on-screen text and transcripts in the text. With
+      ``encode_missing`` the files not in the cache yet are encoded first (the same encoders
+      and cache as ``avrec encode``; ``progress``: progress bars; ``log``: gets a line on
+      what the media gave and what could not be read).
+
+    Use :func:`content_vectors` for one matrix to measure content distance with.
+    """
+    media_vectors: dict[str, np.ndarray] = {}
+    if media:
+        from avrec.encoders.understand import cached_media, encode_catalog
+
+        found = cached_media(dataset.items, dataset.root)
+        todo = [m for m, n in found.missing.items() if n]
+        if encode_missing and todo:
+            encode_catalog(dataset, todo, dataset.root, progress=progress)
+            found = cached_media(dataset.items, dataset.root)
+        if log is not None:
+            _log_media(found, encode_missing, log)
+        media_vectors = found.vectors
+        texts = {k: v for k, v in found.texts.items() if any(v)}
+        if texts:
+            dataset = Dataset(dataset.items.assign(**texts), dataset.interactions, dataset.users,
+                              dataset.root, dataset.name, dataset.meta)
+    genres = genre_matrix(dataset.items)
+    out = {"genres": genres, **media_vectors}
+    if text_encoder is None:
+        return dataset, out
+    from avrec.encoders.pipeline import encode_texts_cached
+
+    texts = item_texts(dataset)
+    has_text = np.array([bool(t.strip()) for t in texts])
+    vectors = np.zeros((len(texts), 0), dtype=np.float32)
+    if has_text.any():
+        enc = encode_texts_cached([t for t, h in zip(texts, has_text, strict=True) if h], text_encoder)
+        vectors = np.zeros((len(texts), enc.shape[1]), dtype=np.float32)
+        vectors[has_text] = enc
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True) if vectors.size else None
+    if norms is not None:
+        vectors = vectors / np.where(norms > 0, norms, 1.0)
+    out["text"] = vectors.astype(np.float32)
+    out["has_text"] = has_text.astype(np.float32)[:, None]
+    return dataset, out
+
+
+def _log_media(found, encoded: bool, log: Callable[[str], None]) -> None:
+    for name, values in found.texts.items():
+        if any(values):
+            log(f"media: {name.replace('_', ' ')} of {sum(map(bool, values)):,} videos "
+                "joins their text")
+    for modality, mat in found.vectors.items():
+        log(f"media: {modality} vectors of {int((abs(mat).sum(axis=1) > 0).sum()):,} items")
+    for modality, n in found.missing.items():
+        if n:
+            log(f"note: {n:,} items' {modality} files could not be encoded (`avrec ingest` then "
+                "`avrec encode` records why)" if encoded else
+                f"note: {n:,} items' {modality} files are not encoded yet, so they are not read")
+
+
+def content_vectors(features: dict[str, np.ndarray]) -> np.ndarray:
+    """One L2-normalised content matrix for distances: the text vector where the item has
+    text, else its genre one-hot, as two blocks so that a text item and a genre-only item are
+    compared on nothing they do not share (cosine 0 between the blocks)."""
+    genres = features["genres"]
+    text = features.get("text")
+    if text is None or text.shape[1] == 0:
+        return genres
+    has = features["has_text"][:, 0] > 0
+    out = np.zeros((len(genres), text.shape[1] + genres.shape[1]), dtype=np.float32)
+    out[has, : text.shape[1]] = text[has]
+    out[~has, text.shape[1]:] = genres[~has]
+    return out
