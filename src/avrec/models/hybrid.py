@@ -148,7 +148,8 @@ class Hybrid(Recommender):
         if c.vae_weight > 0 and warm.sum() > 1:
             from avrec.models.vae import VAEConfig, train_multvae
 
-            self.vae_params = train_multvae(data.matrix, VAEConfig(**{"seed": c.seed, **c.vae}))
+            self.vae_params = train_multvae(data.matrix, VAEConfig(**{"seed": c.seed, **c.vae}),
+                                            self.time_capped_)
             self.vae_params["warm"] = warm.copy()
         self.cold_ranker, self.cold_signals = None, None
         if (0 < c.cold_rank_share <= (~warm).mean() and warm.sum() >= 2 * c.cold_rank_folds
