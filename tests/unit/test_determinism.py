@@ -127,3 +127,25 @@ def test_evaluation_output_marks_capped_models(data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "* vae: a wall-clock cap stopped training in 1 run(s)" in out
     assert "popularity *" not in out
+
+
+def test_avrec_train_notes_a_cap_that_fired(data, tmp_path):
+    from typer.testing import CliRunner
+
+    from avrec.cli import app
+
+    root = tmp_path / "catalog"
+    root.mkdir()
+    data.items.to_csv(root / "items.csv", index=False)
+    data.interactions[["user_id", "item_id", "rating", "timestamp"]].to_csv(
+        root / "interactions.csv", index=False)
+    settings = tmp_path / "vae.json"
+    outputs = {}
+    for cap in (None, 0.0):
+        settings.write_text(json.dumps({**CONFIGS["vae"], "time_budget_s": cap}))
+        result = CliRunner().invoke(app, ["train", str(root), "--model", "vae", "--config",
+                                          str(settings), "--out", str(tmp_path / f"m{cap}")])
+        assert result.exit_code == 0, result.output
+        outputs[cap] = result.output
+    assert "note: vae: stopped by the 0 s cap after epoch 1 of 5" in outputs[0.0]
+    assert "note:" not in outputs[None]
