@@ -107,6 +107,15 @@ def test_a_cap_that_fires_is_recorded_saved_and_loaded(name, config, what, data,
     assert again.time_capped_ == []
 
 
+def test_hybrid_ltr_records_the_caps_of_its_parts(data, tmp_path):
+    config = {**CONFIGS["hybrid-ltr"],
+              "hybrid": {**NOQ, "vae": {"hidden": 16, "epochs": 5, "time_budget_s": 0.0}}}
+    model = create_model("hybrid-ltr", config).fit(data)
+    note = "vae: stopped by the 0 s cap after epoch 1 of 5"
+    assert model.time_capped_ == [f"hybrid (validation fit): {note}", f"hybrid (final fit): {note}"]
+    assert Recommender.load(model.save(tmp_path / "m")).time_capped_ == model.time_capped_
+
+
 def test_evaluation_output_marks_capped_models(data, tmp_path, capsys):
     items = data.items
     inter = data.interactions
