@@ -99,6 +99,8 @@ def run_dataset(name: str, skip: set[str], previous: dict | None) -> dict:
                 rows[model]["per_seed"] = {k: [round(float(r.metrics[k]), 4) for r in mine] for k in keys}
             rows[model]["fit_s"] = float(np.median([r.fit_seconds for r in mine]))
             rows[model]["peak_mb"] = float(max(r.peak_mb for r in mine))
+            rows[model]["time_capped"] = [f"seed {r.seed}: {'; '.join(r.time_capped)}"
+                                          for r in mine if r.time_capped]
             rows[model]["run_at"] = stamp
         old = before.get(protocol, {}).get("models", {})
         earlier = (previous or {}).get("run_at", "an earlier run")
@@ -138,6 +140,8 @@ def render() -> str:
                 label = f"**{model}**" if model == best else model
                 if row.get("run_at") and row["run_at"] != res.get("run_at"):
                     label += f" (run at {row['run_at']})"
+                if row.get("time_capped"):
+                    label += f" (time-capped: {' / '.join(row['time_capped'])})"
                 lines.append(f"| {label} | " + " | ".join(cells)
                              + f" | {row['fit_s']:.1f} | {row['peak_mb']:.0f} |")
             parts.append("\n".join(lines) + "\n")
@@ -148,7 +152,8 @@ def render() -> str:
             "training run, peak MiB the most memory one fit added to the process "
             "(`models.memory.PeakMemory`: resident high-water mark less the resident size at the "
             "start, so numpy, torch, LightGBM and implicit all count). "
-            "Neural models stop at their training time budget or by early stopping (see each run for the budget in force).\n\n"
+            "Models train for the epochs and early stopping of their config (no wall-clock "
+            "budget since 2026-12-07; a row whose fit an optional cap stopped says so).\n\n"
             + "\n".join(parts))
 
 

@@ -56,7 +56,7 @@ def test_two_tower_learns_and_scores_cold_items(ml100k, features, tmp_path):
     from avrec.evaluation.runner import evaluate
     from avrec.models.base import Recommender
 
-    budget = {"time_budget_s": 25.0, "max_epochs": 6}
+    budget = {"max_epochs": 6}
     runs = evaluate(ml100k, "cold-items", ["popularity", "two-tower"], [10], [0],
                     {"two-tower": budget}, item_features=features, log=lambda _: None)
     cold = _scores(runs)
@@ -82,6 +82,6 @@ def test_sequential_trains_on_real_histories(ml100k, features):
     from avrec.evaluation.runner import evaluate
 
     res = _scores(evaluate(ml100k, "last", ["popularity", "sequential"], [10], [0],
-                           {"sequential": {"time_budget_s": 40.0, "max_epochs": 8}},
+                           {"sequential": {"max_epochs": 8}},
                            item_features=features, log=lambda _: None), "hr@10")
     assert res["sequential"] > 0.03, res

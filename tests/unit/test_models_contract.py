@@ -203,6 +203,8 @@ def test_ltr_chooses_als_regularization_once(data, monkeypatch):
     monkeypatch.setattr(ALS, "_select", counting)
     model = create_model("hybrid-ltr", SMALL["hybrid-ltr"]).fit(data)
     assert len(chosen) == 1
+    assert model.parts["als"].regularization_ == chosen[0]
+    # the final part is configured with the choice (Recommender.settled_config)
     assert model.parts["als"].config.regularization == chosen[0]
 
 

@@ -39,12 +39,37 @@ def test_als_chooses_regularization_on_validation_and_keeps_it(tmp_path):
     data = _blocks()
     model = ALS(regularization_grid=(0.5, 5.0, 500.0)).fit(data)
     # 500 flattens the factors to popularity; on the holdout the others rank the group first
-    assert model.config.regularization in (0.5, 5.0)
+    assert model.regularization_ in (0.5, 5.0)
+    assert model.config.regularization is None  # the choice is fitted, the config unchanged
     recs = model.recommend(["u1"], k=3).items[0]  # the 3 group items u1 has not picked
     assert all(int(r[1:]) % 4 == 1 for r in recs), recs
     loaded = Recommender.load(model.save(tmp_path / "als"))
-    assert loaded.config.regularization == model.config.regularization
+    assert loaded.regularization_ == model.regularization_
+    assert loaded.config.regularization is None
+    np.testing.assert_array_equal(loaded.score(np.array([-1]), data.matrix[1]),
+                                  model.score(np.array([-1]), data.matrix[1]))
     fixed = ALS(regularization=500.0).fit(data)
-    assert fixed.config.regularization == 500.0
+    assert fixed.regularization_ == 500.0
     with pytest.raises(ValidationError):
         ALS(regularization_grid=())
+
+
+def test_als_saved_before_regularization_was_fitted_still_loads(tmp_path):
+    """Older saves kept the chosen value in the config and had no ``regularization_`` array."""
+    import json
+
+    data = _blocks()
+    model = ALS(regularization_grid=(0.5, 5.0, 500.0)).fit(data)
+    path = model.save(tmp_path / "als")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["config"]["regularization"] = model.regularization_
+    del manifest["fitted"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with np.load(path / "state.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "state__regularization_"}
+    np.savez(path / "state.npz", **arrays)
+    loaded = Recommender.load(path)
+    assert loaded.regularization_ == model.regularization_
+    assert loaded.time_capped_ == []
+    np.testing.assert_array_equal(loaded.score(np.array([-1]), data.matrix[1]),
+                                  model.score(np.array([-1]), data.matrix[1]))

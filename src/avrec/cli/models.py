@@ -52,6 +52,8 @@ def train(
     recommender.save(out)
     typer.echo(f"trained {name} on {dataset.n_interactions:,} interactions, "
                f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}")
+    for note in recommender.time_capped_:  # the model is not the one its settings describe
+        typer.echo(f"note: {note} (a wall-clock cap of the settings)", err=True)
 
 
 def _featurize(dataset, media: bool):

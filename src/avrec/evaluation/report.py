@@ -15,7 +15,7 @@ import pandas as pd
 from avrec import metrics as M
 from avrec.evaluation import plots
 from avrec.evaluation.runner import ModelRun
-from avrec.evaluation.summary import has_ratings, main_metric, significance, summarize
+from avrec.evaluation.summary import capped_notes, has_ratings, main_metric, significance, summarize
 from avrec.rerank.diversity import mmr
 
 KNOBS = (0.0, 0.2, 0.4, 0.6, 0.8)
@@ -80,6 +80,7 @@ def write_report(runs: Sequence[ModelRun], out: Path, *, dataset: str, protocol:
         "models": json.loads(summary.to_json(orient="index")),
         "significance": json.loads(sig.to_json(orient="records")) if len(sig) else [],
         "tradeoff": json.loads(tradeoff.to_json(orient="records")) if tradeoff is not None else [],
+        "time_capped": capped_notes(runs),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2))
     (out / "index.html").write_text(_html(result, summary, sig, figures, out))
@@ -126,8 +127,14 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
                 cells.append("–")
                 continue
             cells.append(f"{row[c]:.4f}" + (f"±{std:.3f}" if std and std > 0.0005 else ""))
-        table.add_row(model, *cells)
-    Console(width=max(120, 17 * (len(cols) + 1))).print(table)
+        capped = result.get("time_capped", {}).get(model)
+        table.add_row(f"{model} *" if capped else model, *cells)
+    console = Console(width=max(120, 17 * (len(cols) + 1)))
+    console.print(table)
+    for model, notes in result.get("time_capped", {}).items():
+        console.print(f"* {model}: a wall-clock cap stopped training in {len(notes)} run(s), so "
+                      f"its figures depend on the machine's speed: {' | '.join(notes)}",
+                      markup=False, highlight=False)
 
 
 def _cell(row: pd.Series, col: str) -> str:
@@ -146,9 +153,16 @@ def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[
     cols = columns_for(summary, result["main_metric"], result["k"])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = ""
+    capped = result.get("time_capped", {})
     for model, row in summary.iterrows():
         cells = "".join(_cell(row, c) for c in cols)
-        body += f"<tr><th>{html.escape(str(model))}</th>{cells}</tr>"
+        mark = " *" if model in capped else ""
+        body += f"<tr><th>{html.escape(str(model))}{mark}</th>{cells}</tr>"
+    notes = "".join(f"<li>{html.escape(str(model))}: {html.escape(' | '.join(lines))}</li>"
+                    for model, lines in capped.items())
+    capped_html = ("<p>* A wall-clock cap stopped training in these models' fits, so their "
+                   "figures are not those of the configured model and depend on the machine's "
+                   f"speed:</p><ul>{notes}</ul>") if notes else ""
     sig_html = sig.to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(sig) else "<p>n/a</p>"
     imgs = "".join(f'<figure><img src="{f.relative_to(out)}" alt="{f.stem}"></figure>' for f in figures)
     return f"""<!doctype html><html><head><meta charset="utf-8">
@@ -161,6 +175,6 @@ Values: mean over test users (and seeds/folds) ± 95% interval over users; "sd":
 of the per-seed (per-fold) means. Baselines: popularity, itemknn, ease, als (ranking), bias (rating).
 Paired tests pair each model's per-user values with the best baseline's, per seed/fold and user;
 Holm-adjusted over the models (columns <code>t_holm</code>, <code>wilcoxon_holm</code>).</p>
-<h2>Results</h2><table><tr><th>model</th>{head}</tr>{body}</table>
+<h2>Results</h2><table><tr><th>model</th>{head}</tr>{body}</table>{capped_html}
 <h2>Paired significance against the best baseline ({html.escape(result['main_metric'])})</h2>{sig_html}
 <h2>Plots</h2>{imgs}</body></html>"""

@@ -44,6 +44,9 @@ class ModelRun:
     #: rating runs (``kfold``) of models with ``predict``: user_id, abs_error, sq_error per
     #: test interaction
     errors: pd.DataFrame | None = field(default=None, repr=False)
+    #: the fitted model's ``time_capped_``: training loops a wall-clock cap stopped before the
+    #: config's epochs or early stopping did (empty: the model the config and seed describe)
+    time_capped: list[str] = field(default_factory=list)
 
 
 def _auc_rows(scores: np.ndarray, relevant: list[np.ndarray]) -> np.ndarray:
@@ -162,8 +165,9 @@ def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequenc
                     run = runs[-1]
                     main = f"ndcg@{min(ks)}"
                     extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
+                    capped = f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
                     log(f"{protocol} seed={seed} {split.name} {name}: {main}={run.metrics[main]:.4f}"
-                        f"{extra} (fit {run.fit_seconds:.1f} s)")
+                        f"{extra} (fit {run.fit_seconds:.1f} s){capped}")
     return runs
 
 
@@ -182,4 +186,5 @@ def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[i
         errors = run_rating(model, split)
         metrics["mae"] = float(errors["abs_error"].mean())
         metrics["rmse"] = float(np.sqrt(errors["sq_error"].mean()))
-    return ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak.mib, lists, relevant, errors)
+    return ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak.mib, lists, relevant, errors,
+                    list(model.time_capped_))

@@ -16,13 +16,15 @@ NOT_METRICS = ("user_id", "train_size")
 
 def summarize(runs: Sequence[ModelRun]) -> pd.DataFrame:
     """One row per model: each metric's mean over seeds (and folds), its std over them
-    (``_std``), and a 95% interval half-width over users pooled over seeds (``_ci95``; for
-    MAE/RMSE over test interactions)."""
+    (``_std``), a 95% interval half-width over users pooled over seeds (``_ci95``; for
+    MAE/RMSE over test interactions), and ``time_capped_runs``: how many of its fits a
+    wall-clock cap stopped (:func:`capped_notes`)."""
     rows = []
     for model in dict.fromkeys(r.model for r in runs):
         mine = [r for r in runs if r.model == model]
         row = {"model": model, "fit_seconds": float(np.mean([r.fit_seconds for r in mine])),
-               "peak_mb": float(np.max([r.peak_mb for r in mine]))}
+               "peak_mb": float(np.max([r.peak_mb for r in mine])),
+               "time_capped_runs": sum(1 for r in mine if r.time_capped)}
         for metric in dict.fromkeys(m for r in mine for m in r.metrics):
             per_seed = [r.metrics[metric] for r in mine if metric in r.metrics]
             row[metric] = float(np.mean(per_seed))
@@ -40,6 +42,18 @@ def summarize(runs: Sequence[ModelRun]) -> pd.DataFrame:
             row["rmse_ci95"] = _half_width(err["sq_error"].to_numpy(float)) / (2 * rmse) if rmse else 0.0
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
+
+
+def capped_notes(runs: Sequence[ModelRun]) -> dict[str, list[str]]:
+    """Model -> one line per run whose fit a wall-clock cap stopped (seed, split, what
+    stopped); models without such runs are left out. Their figures are not those of the
+    model their config describes, and depend on the machine's speed."""
+    out: dict[str, list[str]] = {}
+    for r in runs:
+        if r.time_capped:
+            out.setdefault(r.model, []).append(
+                f"seed {r.seed}, {r.split}: {'; '.join(r.time_capped)}")
+    return out
 
 
 def _half_width(v: np.ndarray) -> float:

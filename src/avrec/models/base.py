@@ -8,7 +8,8 @@ matrix ``[n, n_items]`` of the items each user interacted with (their training r
 history given with the request). Everything else -- masking seen items, candidate sets,
 top-k, external IDs, persistence -- lives here once.
 
-Save format: a directory with ``manifest.json`` (model name, config, versions), the
+Save format: a directory with ``manifest.json`` (model name, config, versions, and under
+``fitted`` what the fit recorded besides arrays, such as a wall-clock cap that stopped it), the
 vocabularies as JSON, and learned arrays in ``state.npz`` (loaded without pickle).
 """
 
@@ -166,6 +167,10 @@ class Recommender(ABC):
         self.train_recency: sp.csr_matrix | None = None
         #: readable item fields (title, genres, ...) in vocabulary order, for explanations
         self.catalog: pd.DataFrame | None = None
+        #: training loops of the last fit that a wall-clock cap stopped before the epochs or
+        #: early stopping of the config did (``models.timecap``), one note each; empty when
+        #: the fit is the one the config and seed describe
+        self.time_capped_: list[str] = []
 
     # ---- learning -------------------------------------------------------------------
     def fit(self, data: TrainData) -> Self:
@@ -175,11 +180,18 @@ class Recommender(ABC):
         self.train_recency = data.recency.tocsr() if data.recency is not None else None
         cols = [c for c in CATALOG_COLUMNS if c in data.items.columns]
         self.catalog = data.items[cols].reset_index(drop=True)
+        self.time_capped_ = []
         self._fit(data)
         return self
 
     @abstractmethod
     def _fit(self, data: TrainData) -> None: ...
+
+    def settled_config(self) -> dict[str, Any]:
+        """A config for fitting this same model again on other data: the config, with the
+        settings this fit chose for itself on validation data (fitted attributes, such as
+        ALS's ``regularization_``) fixed, so that they are not chosen a second time."""
+        return self.config.model_dump()
 
     @abstractmethod
     def score(self, users: np.ndarray, histories: sp.csr_matrix,
@@ -364,6 +376,7 @@ class Recommender(ABC):
         from avrec import __version__
 
         manifest = {"model": self.name, "config": self.config.model_dump(mode="json"),
+                    "fitted": {"time_capped_": list(self.time_capped_)},
                     "avrec_version": __version__, "format": 1, **self.manifest_extra()}
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
         self.user_vocab.save(path / "users.json")
@@ -390,6 +403,7 @@ class Recommender(ABC):
         manifest = json.loads(manifest_file.read_text())
         klass = get_model_class(manifest["model"]) if cls is Recommender else cls
         model = klass(manifest["config"])
+        model.time_capped_ = list(manifest.get("fitted", {}).get("time_capped_", []))
         model.user_vocab = Vocabulary.load(path / "users.json")
         model.item_vocab = Vocabulary.load(path / "items.json")
         with np.load(path / STATE, allow_pickle=False) as z:

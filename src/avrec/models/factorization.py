@@ -26,7 +26,7 @@ class ALSConfig(ModelConfig):
     #: None: chosen in ``fit`` from ``regularization_grid`` by NDCG@10 on a holdout of 10% of
     #: each user's training interactions (the best value depends on the data, sharply: on
     #: ml-latest-small 30 scores 0.356, 40 0.337, 8 0.333; on ml-100k the old 0.05 scored 0.387
-    #: and 30 0.491); the saved config records the chosen value
+    #: and 30 0.491); the chosen value is the fitted ``ALS.regularization_`` (saved with it)
     regularization: float | None = None
     regularization_grid: tuple[float, ...] = Field((3.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0),
                                                    min_length=1)
@@ -121,11 +121,26 @@ class ALS(_Factorization):
     name = "als"
     Config = ALSConfig
 
+    #: the regularization of the fit: the config's, or the one chosen from its grid
+    regularization_: float
+
     def _fit(self, data: TrainData) -> None:
-        if self.config.regularization is None:
-            self.config = self.config.model_copy(update={"regularization": self._select(data)})
-        self.user_factors, self.item_factors = self._factorize(data.matrix, self.config.regularization)
+        reg = self.config.regularization
+        self.regularization_ = float(reg if reg is not None else self._select(data))
+        self.user_factors, self.item_factors = self._factorize(data.matrix, self.regularization_)
         self._prepare()
+
+    def settled_config(self) -> dict:
+        return {**self.config.model_dump(), "regularization": self.regularization_}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {**super()._state(), "regularization_": np.array(self.regularization_)}
+
+    def _set_state(self, state, path) -> None:
+        # models saved before the fitted attribute existed kept the choice in their config
+        saved = state.get("regularization_")
+        self.regularization_ = float(saved if saved is not None else self.config.regularization)
+        super()._set_state(state, path)
 
     def _factorize(self, matrix: sp.csr_matrix, regularization: float) -> tuple[np.ndarray, np.ndarray]:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -164,7 +179,7 @@ class ALS(_Factorization):
     def _user_system(self, y: np.ndarray) -> tuple[np.ndarray, float]:
         """The exact ALS user step (confidence 1 + alpha on the history's items)."""
         conf = 1.0 + self.config.alpha
-        a = self._gram + (conf - 1.0) * (y.T @ y) + self.config.regularization * np.eye(y.shape[1])
+        a = self._gram + (conf - 1.0) * (y.T @ y) + self.regularization_ * np.eye(y.shape[1])
         return a, conf
 
 

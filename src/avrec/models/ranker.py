@@ -70,7 +70,7 @@ class Ranker(Recommender):
         from avrec.models.registry import create_model
 
         c = self.config
-        return {name: create_model(name, chosen[name].config.model_dump() if chosen is not None
+        return {name: create_model(name, chosen[name].settled_config() if chosen is not None
                                    else {**getattr(c, name), "seed": c.seed}).fit(data)
                 for name in PARTS}
 
@@ -128,6 +128,9 @@ class Ranker(Recommender):
                    callbacks=[lgb.early_stopping(30, verbose=False)])
         self.booster = ranker.booster_
         self.parts = self._fit_parts(data, chosen=parts)
+        self.time_capped_ = [f"{name} ({when}): {note}"
+                             for when, fitted in (("validation fit", parts), ("final fit", self.parts))
+                             for name, part in fitted.items() for note in part.time_capped_]
         self.popularity = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float32)
 
     # ---- scoring ----------------------------------------------------------------------

@@ -11,7 +11,6 @@ Explanations: occlusion -- how much each of the most recent history items adds t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -34,6 +33,7 @@ from avrec.models.neural import (
     torch_threads,
     without_media,
 )
+from avrec.models.timecap import TimeCap
 
 
 class SequentialConfig(NeuralConfig):
@@ -142,16 +142,19 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         train = [s[:-1] if len(s) >= 3 else s for s in seqs]
         users = np.array([u for u, s in enumerate(train) if len(s) >= 2], dtype=np.int64)
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=1e-5)
-        best, best_state, bad, t0 = -1.0, None, 0, time.perf_counter()
-        for _epoch in range(c.max_epochs):
-            self._train_epoch(train, users, opt, rng, t0)
+        best, best_state, bad = -1.0, None, 0
+        cap = TimeCap(c.time_budget_s, "sequential")
+        for epoch in range(c.max_epochs):
+            cut = self._train_epoch(train, users, opt, rng, cap)
             hr = self._validate(train, val_users, val_items)
             if hr > best:
                 best, bad = hr, 0
                 best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
             else:
                 bad += 1
-            if bad >= c.patience or time.perf_counter() - t0 > c.time_budget_s:
+            if bad >= c.patience:
+                break
+            if cap.stop(epoch, c.max_epochs, cut, self.time_capped_):
                 break
         if best_state is not None:
             self.net.load_state_dict(best_state)
@@ -159,9 +162,10 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         text = data.item_features.get("text")
         self.text_dim = int(text.shape[1]) if text is not None and text.shape[1] else 384
 
-    def _train_epoch(self, seqs, users: np.ndarray, opt, rng, t0: float) -> None:
+    def _train_epoch(self, seqs, users: np.ndarray, opt, rng, cap: TimeCap) -> bool:
         """One pass over ``users`` (``windows_per_user`` random windows of their ``seqs``
-        each), stopping early once ``time_budget_s`` has passed since ``t0``."""
+        each), stopping early once the wall-clock ``cap`` (if any) is reached; returns whether
+        it did."""
         import torch
 
         c = self.config
@@ -193,8 +197,9 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if time.perf_counter() - t0 > c.time_budget_s:
-                break  # the budget covers training; the epoch is validated after it
+            if cap.reached():
+                return True  # the cap covers training; the epoch is validated after it
+        return False
 
     def _validate(self, seqs, val_users: np.ndarray, val_items: np.ndarray) -> float:
         if not len(val_users):

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from collections.abc import Sequence
 
 import numpy as np
+
+from avrec.models.timecap import TimeCap
 
 PREFIX = "textft__"  # keys of the fine-tuned layers in a saved model's state
 
@@ -278,7 +279,7 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
     if c.encoder != "text-en":
         raise ValueError(f"only the English MiniLM (encoder 'text-en') can be fine-tuned, not {c.encoder!r}")
     torch.manual_seed(c.seed)
-    t0 = time.perf_counter()
+    cap = TimeCap(c.finetune_max_seconds, "two-tower text fine-tuning")
     texts = item_texts(data.items)
     has = np.array([bool(t.strip()) for t in texts])
     tuner = TextTuner(c.finetune_text_layers, c.finetune_max_tokens)
@@ -300,8 +301,9 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
     ], weight_decay=c.weight_decay)
     best, best_state, bad = -1.0, None, 0
     model.finetune_log = []
-    for _epoch in range(c.finetune_epochs):
+    for epoch in range(c.finetune_epochs):
         model.net.train()
+        cut = False
         sample = np.repeat(users, c.samples_per_user)
         rng.shuffle(sample)
         for start in range(0, len(sample), c.batch_size):
@@ -318,7 +320,8 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
             opt.step()
             with torch.no_grad():
                 items.content[torch.from_numpy(fresh_items), :dim] = fresh.detach()
-            if time.perf_counter() - t0 > c.finetune_max_seconds:
+            if cap.reached():
+                cut = True
                 break
         refresh()
         hr = model._validate(train_rows, val_users, val_items)
@@ -329,7 +332,7 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
                           {k: v.clone() for k, v in tuner.top.state_dict().items()})
         else:
             bad += 1
-        if bad >= c.patience or time.perf_counter() - t0 > c.finetune_max_seconds:
+        if bad >= c.patience or cap.stop(epoch, c.finetune_epochs, cut, model.time_capped_):
             break
     model.net.load_state_dict(best_state[0])
     tuner.top.load_state_dict(best_state[1])

@@ -93,7 +93,7 @@ class Hybrid(Recommender):
         self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm)
         self.short_history.fit(data, counts)
         if self.vae is not None and warm.sum() > 1:
-            self.vae.fit(data.matrix, warm, c.seed)
+            self.vae.fit(data.matrix, warm, c.seed, self.time_capped_)
         else:
             self.vae = None
         ranker = ColdRanker(c.cold_ranker)

@@ -211,10 +211,13 @@ class VAEBlend:
         self.config = config
         self.params_: dict[str, np.ndarray] | None = None
 
-    def fit(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int) -> None:
+    def fit(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int,
+            capped: list[str] | None = None) -> None:
+        """``capped``: gets a note if a wall-clock cap in the settings stopped training."""
         from avrec.models.vae import VAEConfig, train_multvae
 
-        self.params_ = train_multvae(matrix, VAEConfig(**{"seed": seed, **self.config.settings}))
+        self.params_ = train_multvae(matrix, VAEConfig(**{"seed": seed, **self.config.settings}),
+                                     capped)
         self.params_["warm"] = warm.copy()
 
     @property
