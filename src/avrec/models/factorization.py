@@ -133,14 +133,14 @@ class ALS(_Factorization):
     def settled_config(self) -> dict:
         return {**self.config.model_dump(), "regularization": self.regularization_}
 
-    def _state(self) -> dict[str, np.ndarray]:
-        return {**super()._state(), "regularization_": np.array(self.regularization_)}
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {**super().state_arrays(), "regularization_": np.array(self.regularization_)}
 
-    def _set_state(self, state, path) -> None:
+    def load_state_arrays(self, state, path) -> None:
         # models saved before the fitted attribute existed kept the choice in their config
         saved = state.get("regularization_")
         self.regularization_ = float(saved if saved is not None else self.config.regularization)
-        super()._set_state(state, path)
+        super().load_state_arrays(state, path)
 
     def _factorize(self, matrix: sp.csr_matrix, regularization: float) -> tuple[np.ndarray, np.ndarray]:
         from implicit.cpu.als import AlternatingLeastSquares

@@ -146,7 +146,7 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         cap = TimeCap(c.time_budget_s, "sequential")
         for epoch in range(c.max_epochs):
             cut = self._train_epoch(train, users, opt, rng, cap)
-            hr = self._validate(train, val_users, val_items)
+            hr = self.validation_hit_rate(train, val_users, val_items)
             if hr > best:
                 best, bad = hr, 0
                 best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
@@ -201,7 +201,7 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 return True  # the cap covers training; the epoch is validated after it
         return False
 
-    def _validate(self, seqs, val_users: np.ndarray, val_items: np.ndarray) -> float:
+    def validation_hit_rate(self, seqs, val_users: np.ndarray, val_items: np.ndarray) -> float:
         if not len(val_users):
             return 0.0
         hists = [seqs[u] for u in val_users]

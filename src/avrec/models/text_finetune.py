@@ -324,7 +324,7 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
                 cut = True
                 break
         refresh()
-        hr = model._validate(train_rows, val_users, val_items)
+        hr = model.validation_hit_rate(train_rows, val_users, val_items)
         model.finetune_log.append(hr)
         if hr > best:
             best, bad = hr, 0
@@ -342,15 +342,15 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
 def tuner_of(model) -> TextTuner | None:
     """The model's fine-tuned text encoder (rebuilt from the saved layers on first use after
     loading); None for a model with frozen text."""
-    if getattr(model, "text_tuner", None) is None and getattr(model, "tuner_state", None):
+    if model.text_tuner is None and model.tuner_state:
         model.text_tuner = TextTuner.from_state(model.tuner_state, model.config.finetune_max_tokens)
-    return getattr(model, "text_tuner", None)
+    return model.text_tuner
 
 
 def tuner_state(model) -> dict[str, np.ndarray]:
-    if getattr(model, "text_tuner", None) is not None:
+    if model.text_tuner is not None:
         return model.text_tuner.state()
-    return dict(getattr(model, "tuner_state", None) or {})
+    return dict(model.tuner_state or {})
 
 
 def text_vectors(model, items) -> np.ndarray:

@@ -183,6 +183,9 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     name = "two-tower"
     Config = TwoTowerConfig
     content_aware = True
+    #: the fine-tuned text encoder (models.text_finetune), or its saved layers until first use
+    text_tuner = None
+    tuner_state: dict[str, np.ndarray] | None = None
 
     @property
     def reads_media(self) -> bool:
@@ -359,7 +362,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                     cut = True
                     break  # the cap covers training; the epoch is validated below
             average.swap_in(self.net)  # with weight averaging, the average is validated and kept
-            hr = self._validate(train_rows, val_users, val_items)
+            hr = self.validation_hit_rate(train_rows, val_users, val_items)
             self.history_log.append(hr)
             if hr > best:
                 best, bad = hr, 0
@@ -375,7 +378,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             self.net.load_state_dict(best_state)
         return best
 
-    def _validate(self, rows, val_users: np.ndarray, val_items: np.ndarray) -> float:
+    def validation_hit_rate(self, rows, val_users: np.ndarray, val_items: np.ndarray) -> float:
         if not len(val_users):
             return 0.0
         hists = [rows[u][-self.config.score_history:] for u in val_users]
