@@ -108,6 +108,13 @@ class Poster(threading.Thread):
                 time.sleep(0.02)
             n += 1
 
+    def wait_acked(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < count:
+            assert self.is_alive() and time.monotonic() < deadline, \
+                f"{len(self.acked)} of {count} events acknowledged: {set(self.statuses)}"
+            time.sleep(0.05)
+
     def wait_for(self, status: int, since: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while status not in self.statuses[since:]:
@@ -163,8 +170,7 @@ def test_postgres_stopped_mid_load_then_back(tmp_path, own_postgres):
         poster = Poster(c, key, list(items["item_id"]), "pgdown")
         poster.start()
         try:
-            while len(poster.acked) < 30:
-                time.sleep(0.05)
+            poster.wait_acked(30)
             stop_pg()
             poster.wait_for(503, since=0)
             down = c.post("/api/events", json=event(0, list(items["item_id"]), "probe"),
@@ -181,9 +187,7 @@ def test_postgres_stopped_mid_load_then_back(tmp_path, own_postgres):
             during = len(poster.statuses)
             start_pg()
             poster.wait_for(201, since=during)  # the same service, no restart
-            acked_after = len(poster.acked)
-            while len(poster.acked) < acked_after + 20:
-                time.sleep(0.05)
+            poster.wait_acked(len(poster.acked) + 20)
         finally:
             poster.stop.set()
             poster.join(60)
