@@ -61,11 +61,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def unavailable(exc: BaseException) -> JSONResponse:
+    """507 for a full disk, else 503 with ``Retry-After``. Not "nothing was stored": a commit
+    cut off by a lost connection may have landed, which a retry with the same ``request_id``
+    finds instead of storing the event twice."""
     if is_disk_full(exc):
-        return JSONResponse({"detail": "the database's disk is full: nothing was stored; retry "
-                                       "once space is freed"}, status_code=507)
-    return JSONResponse({"detail": "the database is unavailable: nothing was stored; retry "
-                                   "later"}, status_code=503,
+        return JSONResponse({"detail": "the database's disk is full; the request was not "
+                                       "completed: retry once space is freed"}, status_code=507)
+    return JSONResponse({"detail": "the database is unavailable; the request was not completed: "
+                                   "retry later"}, status_code=503,
                         headers={"Retry-After": str(RETRY_AFTER)})
 
 
