@@ -122,6 +122,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(media_router)
     app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
+    from avrec.service import faults
+
+    faults.register(app)  # database down: 503 + Retry-After; disk full: 507
     from avrec.service.limits import BodyLimit
 
     app.add_middleware(BodyLimit, limit=settings.max_body)

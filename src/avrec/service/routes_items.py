@@ -7,12 +7,13 @@ import math
 import mimetypes
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from avrec.data.dataset import split_multi
 from avrec.feedback.profile import attribute_words
+from avrec.service.faults import degrade
 from avrec.service.schemas import ItemBatch
 from avrec.service.security import require_scope
 from avrec.storage import tables as t
@@ -37,7 +38,8 @@ def _item_dict(state, pos: int) -> dict:
 
 
 @router.get("/items")
-def list_items(request: Request, offset: int = Query(0, ge=0), limit: int = Query(24, ge=1, le=200),
+def list_items(request: Request, response: Response, offset: int = Query(0, ge=0),
+               limit: int = Query(24, ge=1, le=200),
                q: str | None = Query(None, max_length=200)) -> dict:
     state = _state(request)
     cat = state.catalog
@@ -47,7 +49,8 @@ def list_items(request: Request, offset: int = Query(0, ge=0), limit: int = Quer
         idx = list(titles[titles.str.contains(q.lower(), regex=False)].index)
     page = list(idx)[offset:offset + limit]
     items = [_item_dict(state, p) for p in page]
-    summaries = understanding_summaries(state.engine, [i["item_id"] for i in items])
+    ids = [i["item_id"] for i in items]
+    summaries = degrade(response, lambda: understanding_summaries(state.engine, ids), dict)
     for item in items:
         item["understanding"] = summaries.get(item["item_id"], {})
     return {"total": len(idx), "items": items}
@@ -88,12 +91,19 @@ def _position(state, item_id: str) -> int:
 
 
 @router.get("/items/{item_id}")
-def get_item(item_id: str, request: Request) -> dict:
+def get_item(item_id: str, request: Request, response: Response) -> dict:
     state = _state(request)
     out = _item_dict(state, _position(state, item_id))
-    with state.engine.connect() as conn:
-        row = conn.execute(select(t.items.c.description).where(t.items.c.item_id == item_id)).first()
-        und = conn.execute(select(t.item_understanding).where(t.item_understanding.c.item_id == item_id)).all()
+
+    def stored():
+        with state.engine.connect() as conn:
+            row = conn.execute(select(t.items.c.description)
+                               .where(t.items.c.item_id == item_id)).first()
+            und = conn.execute(select(t.item_understanding)
+                               .where(t.item_understanding.c.item_id == item_id)).all()
+        return row, und
+
+    row, und = degrade(response, stored, lambda: (None, []))  # the catalog row is in memory
     out["description"] = row[0] if row else None
     out["understanding"] = {u.modality: {"status": u.status, "reason": u.reason, "encoder": u.encoder,
                                          "attributes": u.attributes} for u in und}

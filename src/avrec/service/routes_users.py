@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from avrec.feedback.online import polarity
 from avrec.feedback.profile import user_profile
 from avrec.service import recommend as rec
+from avrec.service.faults import degrade
 from avrec.service.schemas import (
     Event,
     EventAck,
@@ -114,12 +115,15 @@ def post_event(event: Event, request: Request, x_api_key: str | None = Header(de
 
 
 @router.get("/users/{user_id}/profile")
-def profile(user_id: str, request: Request) -> dict:
+def profile(user_id: str, request: Request, response: Response) -> dict:
     state = request.app.state.avrec
     if not state.knows(user_id):
         raise HTTPException(404, f"unknown user {user_id!r}")
-    return {"user_id": user_id, **user_profile(state.user_state(user_id), state.catalog,
-                                               state.position, state.engine)}
+    user, cat, pos = state.user_state(user_id), state.catalog, state.position
+    # without the database: the catalog facets only (no stored understanding)
+    portrait = degrade(response, lambda: user_profile(user, cat, pos, state.engine),
+                       lambda: user_profile(user, cat, pos))
+    return {"user_id": user_id, **portrait}
 
 
 @router.delete("/users/{user_id}", dependencies=[Depends(require_scope("admin"))])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,14 +50,59 @@ class ServiceSettings:
 
 
 def service_secret(settings: ServiceSettings) -> bytes:
+    """The visitor-token secret: ``settings.secret``, else ``$AVREC_HOME/secret`` (created once,
+    mode 0600 from the start)."""
     if settings.secret:
         return settings.secret.encode()
     import secrets
 
     from avrec.settings import avrec_home
 
-    path = avrec_home() / "secret"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return private_file(avrec_home() / "secret", lambda: secrets.token_hex(32).encode()).strip()
+
+
+def private_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The contents of ``path``, created with ``make()`` if absent: written to a temporary file
+    opened 0600 (never readable by others, not even for a moment), fsynced, then published with
+    a hard link, which fails if the file already exists. Processes racing to create it therefore
+    all end up with the first one's contents, and nobody ever reads a half-written file."""
+    try:
+        return _read_private(path)
+    except FileNotFoundError:
+        pass
+    data = make()
+    if not data:
+        raise ValueError("a private file must not be empty")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: use its contents
+            return _read_private(path)
+        _fsync_dir(path.parent)
+        return data
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_private(path: Path) -> bytes:
+    st = path.lstat()
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        path.chmod(0o600)  # written by an older version, or loosened by hand
+    data = path.read_bytes()
+    if not data.strip():
+        raise ValueError(f"{path} is empty: delete it to have a new one made")
+    return data
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
