@@ -22,8 +22,10 @@ def setup(tmp_path_factory):
 
 def client(setup, **options):
     model_dir, url, _ = setup
+    reader = create_key(get_engine(url), "reader", ["read"])  # users' recommendations
     return TestClient(create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="k",
-                                                 retrieval="index", index_kind="flat", **options)))
+                                                 retrieval="index", index_kind="flat", **options)),
+                      headers={"X-API-Key": reader})
 
 
 def like(c, user, item, event="like"):

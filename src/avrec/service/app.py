@@ -122,8 +122,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(media_router)
     app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
+    from avrec.service.headers import SecurityHeaders
     from avrec.service.limits import BodyLimit
+    from avrec.service.throttle import InFlightLimit, RateLimit, RateLimiter
 
+    app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst,
+                                    settings.visitor_rate_per_s, settings.visitor_burst)
     app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
+    app.add_middleware(RateLimit, limiter=app.state.limiter)  # a 429 takes no in-flight slot
+    app.add_middleware(SecurityHeaders)  # on every response, 413/429/503 included
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     return app
