@@ -88,6 +88,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root,
                                        settings)
         app.state.secret = service_secret(settings)
+        app.state.limiter.secret = app.state.secret  # checks visitor cookies itself
+        app.state.limiter.trust_keys(app.state.avrec.engine)
         import gc
 
         gc.collect()

@@ -32,11 +32,11 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def _trust(request: Request, kind: str, value: str) -> None:
+def _trust(request: Request, kind: str, value: str, client: str | None = None) -> None:
     """Tells the rate limiter this credential is genuine: it gets its own bucket from now on."""
     limiter = getattr(request.app.state, "limiter", None)
     if limiter is not None:
-        limiter.trust(kind, value)
+        limiter.trust(kind, value, client)
 
 
 def key_scopes(request: Request, key: str | None) -> set[str]:
@@ -56,14 +56,13 @@ def cookie_visitor(request: Request) -> tuple[str, str] | None:
     user_id, token = raw.rsplit(".", 1)
     if not _same(token, visitor_token(request.app.state.secret, user_id)):
         return None
-    _trust(request, "cookie", raw)
     return user_id, token
 
 
 def is_visitor(request: Request, user_id: str, token: str | None) -> bool:
     """The header token or the cookie is this very user's visitor token."""
     if token and _same(token, visitor_token(request.app.state.secret, user_id)):
-        _trust(request, "token", token)
+        _trust(request, "token", token, "visitor:" + user_id)
         return True
     cookie = cookie_visitor(request)
     return cookie is not None and cookie[0] == user_id

@@ -2,17 +2,20 @@
 middleware: a refused request is answered at once (429 or 503 with ``Retry-After``), before its
 body is read or a thread is taken.
 
-A client is its API key (hashed), else its visitor token or cookie, else its address. Only a
-credential the service has accepted once (``RateLimiter.trust``, called by the auth code) gets
-its own bucket: an invented key or token is counted against its address, so minting fake
-credentials does not buy fresh buckets. Keyless ``POST /api/visitors`` has its own, stricter
-bucket per address."""
+A client is its API key, else its visitor (token or cookie), else its address. Only a genuine
+credential gets its own bucket: the visitor cookie is checked here (it carries its user ID and
+HMAC), API keys are known from the database at start and from each accepted use, visitor tokens
+in ``X-Visitor-Token`` from each accepted use (``RateLimiter.trust``, called by the auth code).
+An invented key or token is counted against its address, so minting fake credentials buys no
+fresh bucket. Keyless ``POST /api/visitors`` has its own, stricter bucket per address."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 
@@ -61,6 +64,14 @@ def _digest(kind: str, value: str) -> str:
     return kind + ":" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+#: the routes of one user's data, ``/api/users/{user_id}/...``
+USER_PATH = re.compile(r"/api/users/([^/]+)/")
+
+
+def address(scope) -> str:
+    return "addr:" + (scope.get("client") or ("unknown",))[0]
+
+
 class RateLimiter:
     """The buckets and the credentials known to be genuine (shared by the middleware and the
     auth code through ``app.state.limiter``). A rate of 0 or less turns a limit off."""
@@ -68,27 +79,55 @@ class RateLimiter:
     def __init__(self, rate: float, burst: int, visitor_rate: float, visitor_burst: int):
         self.general = TokenBuckets(rate, burst) if rate > 0 else None
         self.visitors = TokenBuckets(visitor_rate, visitor_burst) if visitor_rate > 0 else None
-        self.trusted: OrderedDict[str, None] = OrderedDict()
+        #: sha256 of a genuine credential -> the bucket it is counted in
+        self.trusted: OrderedDict[str, str] = OrderedDict()
+        self.secret: bytes | None = None
 
-    def trust(self, kind: str, value: str) -> None:
+    def trust(self, kind: str, value: str, client: str | None = None) -> None:
+        """``kind`` is "key" or "token"; ``client`` names the bucket (default: the credential)."""
         name = _digest(kind, value)
-        self.trusted[name] = None
+        self.trusted[name] = client or name
         self.trusted.move_to_end(name)
         if len(self.trusted) > MAX_CLIENTS:
             self.trusted.popitem(last=False)
 
-    def client(self, scope) -> str:
-        headers = {k: v.decode("latin-1") for k, v in scope["headers"]
-                   if k in (b"x-api-key", b"x-visitor-token", b"cookie")}
-        candidates = [("key", headers.get("x-api-key")), ("token", headers.get("x-visitor-token"))]
-        if "cookie" in headers:
-            from avrec.service.security import VISITOR_COOKIE
+    def trust_keys(self, engine) -> None:
+        """Every API key stored when the service starts (their SHA-256 is what the table holds)."""
+        from sqlalchemy import select
 
-            candidates.append(("cookie", cookie_parser(headers["cookie"]).get(VISITOR_COOKIE)))
-        for kind, value in candidates:
-            if value and _digest(kind, value) in self.trusted:
-                return _digest(kind, value)
-        return "addr:" + (scope.get("client") or ("unknown",))[0]
+        from avrec.storage import tables as t
+
+        with engine.connect() as conn:
+            for key_hash in conn.execute(select(t.api_keys.c.key_hash)).scalars():
+                self.trusted["key:" + key_hash] = "key:" + key_hash
+
+    def _visitor(self, user_id: str, token: str) -> str | None:
+        """The bucket of a genuine visitor token (an HMAC of the user ID), else None."""
+        from avrec.service.security import visitor_token
+
+        if self.secret is None:
+            return None
+        genuine = hmac.compare_digest(token.encode("utf-8"),
+                                      visitor_token(self.secret, user_id).encode("utf-8"))
+        return "visitor:" + user_id if genuine else None
+
+    def client(self, scope) -> str:
+        from avrec.service.security import VISITOR_COOKIE
+
+        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"x-api-key", b"x-visitor-token", b"cookie")}
+        for kind, header in (("key", "x-api-key"), ("token", "x-visitor-token")):
+            value = headers.get(header)
+            if value and (name := self.trusted.get(_digest(kind, value))):
+                return name
+        token = headers.get("x-visitor-token")
+        user = USER_PATH.match(scope["path"])
+        if token and user and (visitor := self._visitor(user.group(1), token)):
+            return visitor  # a visitor reading their own data: the user ID is in the path
+        cookie = cookie_parser(headers.get("cookie", "")).get(VISITOR_COOKIE)
+        if cookie and "." in cookie and (visitor := self._visitor(*cookie.rsplit(".", 1))):
+            return visitor
+        return address(scope)
 
 
 class RateLimit:
@@ -101,7 +140,7 @@ class RateLimit:
         keyless = not any(k == b"x-api-key" and v for k, v in scope["headers"])
         if scope["method"] == "POST" and scope["path"] == "/api/visitors" and keyless:
             buckets = self.limiter.visitors
-            client = "visitors:" + (scope.get("client") or ("unknown",))[0]
+            client = "new-visitor:" + address(scope)
         else:
             buckets, client = self.limiter.general, self.limiter.client(scope)
         wait = buckets.take(client) if buckets is not None else 0.0
