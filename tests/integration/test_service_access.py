@@ -107,8 +107,8 @@ def test_unknown_users_and_public_routes(setup, client):
     res = client.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 3})
     assert safe(res).status_code == 200 and len(res.json()["items"]) == 3
     # a wrong visitor token on a write is refused too, never a 500
-    res = client.post("/api/events", json={"user_id": "visitor-a", "item_id": "m2", "event": "like"},
-                      headers={"X-Visitor-Token": "é".encode()})
+    event = {"user_id": "visitor-a", "item_id": "m2", "event": "like"}
+    res = client.post("/api/events", json=event, headers={"X-Visitor-Token": "é".encode()})
     assert safe(res).status_code == 401
 
 

@@ -46,14 +46,16 @@ def test_liking_one_kind_moves_the_next_round(setup):
         for item in ("f1", "f3"):
             assert c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like"},
                           headers=head).status_code == 201
-        first = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head).json()["items"]
+        first = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head)
+        first = first.json()["items"]
         assert kinds(first).count("movie") >= 5
         for item in ("m0", "m2", "m4", "m6"):
             c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like"}, headers=head)
         for rec in first[:3]:
             c.post("/api/events", json={"user_id": v["user_id"], "item_id": rec["item_id"], "event": "skip"},
                    headers=head)
-        second = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head).json()["items"]
+        second = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head)
+        second = second.json()["items"]
         assert kinds(second).count("music") >= 4, second
         assert not {r["item_id"] for r in first[:3]} & {r["item_id"] for r in second}
         profile = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
@@ -73,13 +75,14 @@ def test_events_are_durable_across_restart(setup):
                                             "request_id": f"{v['user_id']}-m8"},
                        headers={"X-Visitor-Token": v["token"]})
         assert retry.status_code == 201
-        before = c.get(f"/api/users/{v['user_id']}/profile", headers={"X-Visitor-Token": v["token"]}).json()
+        head = {"X-Visitor-Token": v["token"]}
+        before = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
     with get_engine(url).connect() as conn:
         stored = conn.execute(select(func.count()).select_from(t.feedback_events)
                               .where(t.feedback_events.c.user_id == v["user_id"])).scalar_one()
     assert stored == 2  # the retried request was not stored twice
     with client(setup) as c:  # a new process state, rebuilt from the event log
-        after = c.get(f"/api/users/{v['user_id']}/profile", headers={"X-Visitor-Token": v["token"]}).json()
+        after = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
     assert after == before and after["history_size"] == 2
 
 

@@ -103,7 +103,7 @@ def may_read(request: Request, user_id: str, x_api_key: str | None = Header(defa
 
 
 def may_write_for(request: Request, user_id: str, api_key: str | None, token: str | None) -> None:
-    """Events: an API key with 'write', or the visitor token of this very user (header or cookie)."""
+    """Events: an API key with 'write', or this very user's visitor token (header or cookie)."""
     if api_key and "write" in key_scopes(request, api_key):
         return
     if is_visitor(request, user_id, token):

@@ -57,7 +57,8 @@ async function loadCatalog(reset = false) {
 
 async function feedback(itemId, event) {
   await ensureVisitor();
-  await api("/api/events", { method: "POST", body: JSON.stringify({ user_id: visitorId, item_id: itemId, event }) });
+  const body = JSON.stringify({ user_id: visitorId, item_id: itemId, event });
+  await api("/api/events", { method: "POST", body });
   lastQuery = null;
   await refresh();
 }
