@@ -302,3 +302,10 @@ def test_page_has_no_inline_script_handlers_or_styles():
     parser.feed((UI / "index.html").read_text())
     assert parser.problems == []
     assert "localStorage" not in (UI / "app.js").read_text()
+
+
+def test_read_is_a_key_scope(setup):
+    engine = get_engine(setup[1])
+    assert create_key(engine, "dashboard", ["read"]).startswith("avk_")
+    with pytest.raises(ValueError, match="among read, write, admin"):
+        create_key(engine, "typo", ["reads"])
