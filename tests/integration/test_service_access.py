@@ -119,6 +119,7 @@ def test_visitor_cookie_is_httponly_strict_and_survives_a_reload(setup):
         cookie = res.headers["set-cookie"].lower()
         assert cookie.startswith("avrec_visitor=visitor-")
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/api" in cookie
+        assert visitor["token"] in res.headers["set-cookie"] and "secure" not in cookie  # http
         # the cookie alone authorises this visitor's events and reads
         event = {"user_id": visitor["user_id"], "item_id": "m4", "event": "like"}
         assert safe(c.post("/api/events", json=event)).status_code == 201
@@ -126,7 +127,8 @@ def test_visitor_cookie_is_httponly_strict_and_survives_a_reload(setup):
         assert mine.status_code == 200
         assert safe(c.get("/api/users/visitor-a/profile")).status_code == 403
         # a reload: the same visitor comes back from the cookie
-        assert safe(c.post("/api/visitors")).json()["user_id"] == visitor["user_id"]
+        again = safe(c.post("/api/visitors")).json()
+        assert again == {"user_id": visitor["user_id"], "token": None}  # the token stays hidden
         c.cookies.clear()
         assert safe(c.post("/api/visitors")).json()["user_id"] != visitor["user_id"]
 

@@ -84,10 +84,12 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
 @router.post("/visitors", response_model=Visitor)
 def create_visitor(request: Request, response: Response) -> dict:
     """A new visitor, or the one whose cookie the browser sent (a reload keeps the visitor);
-    the cookie is set (again) either way."""
-    user_id, token = cookie_visitor(request) or new_visitor(request.app.state.secret)
+    the cookie is set (again) either way. A resumed visitor's token is not put in the body, so
+    a script in the page cannot read what the HttpOnly cookie hides."""
+    resumed = cookie_visitor(request)
+    user_id, token = resumed or new_visitor(request.app.state.secret)
     set_visitor_cookie(request, response, user_id, token)
-    return {"user_id": user_id, "token": token}
+    return {"user_id": user_id, "token": None if resumed else token}
 
 
 @router.post("/events", response_model=EventAck, status_code=201)

@@ -21,6 +21,8 @@ from collections import OrderedDict
 
 from starlette.requests import cookie_parser
 
+from avrec.service.security import VISITOR_COOKIE, visitor_token
+
 #: most buckets (and trusted credentials) kept; the least recently used are dropped past it
 MAX_CLIENTS = 100_000
 
@@ -103,8 +105,6 @@ class RateLimiter:
 
     def _visitor(self, user_id: str, token: str) -> str | None:
         """The bucket of a genuine visitor token (an HMAC of the user ID), else None."""
-        from avrec.service.security import visitor_token
-
         if self.secret is None:
             return None
         genuine = hmac.compare_digest(token.encode("utf-8"),
@@ -112,8 +112,6 @@ class RateLimiter:
         return "visitor:" + user_id if genuine else None
 
     def client(self, scope) -> str:
-        from avrec.service.security import VISITOR_COOKIE
-
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]
                    if k in (b"x-api-key", b"x-visitor-token", b"cookie")}
         for kind, header in (("key", "x-api-key"), ("token", "x-visitor-token")):
@@ -124,7 +122,7 @@ class RateLimiter:
         user = USER_PATH.match(scope["path"])
         if token and user and (visitor := self._visitor(user.group(1), token)):
             return visitor  # a visitor reading their own data: the user ID is in the path
-        cookie = cookie_parser(headers.get("cookie", "")).get(VISITOR_COOKIE)
+        cookie = cookie_parser(headers["cookie"]).get(VISITOR_COOKIE) if "cookie" in headers else None
         if cookie and "." in cookie and (visitor := self._visitor(*cookie.rsplit(".", 1))):
             return visitor
         return address(scope)
