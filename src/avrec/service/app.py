@@ -133,6 +133,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(RateLimit, limiter=app.state.limiter)  # a 429 takes no in-flight slot
-    app.add_middleware(SecurityHeaders)  # on every response, 413/429/503 included
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # counts 413/429/503 too
+    # the security headers wrap the whole stack, Starlette's own 500 answer included (its
+    # ServerErrorMiddleware sits outside every middleware added with add_middleware)
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())
     return app

@@ -135,12 +135,10 @@ class RateLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        keyless = not any(k == b"x-api-key" and v for k, v in scope["headers"])
-        if scope["method"] == "POST" and scope["path"] == "/api/visitors" and keyless:
-            buckets = self.limiter.visitors
-            client = "new-visitor:" + address(scope)
-        else:
-            buckets, client = self.limiter.general, self.limiter.client(scope)
+        buckets, client = self.limiter.general, self.limiter.client(scope)
+        if scope["method"] == "POST" and scope["path"] == "/api/visitors" \
+                and not client.startswith("key:"):  # no genuine key: the stricter bucket
+            buckets, client = self.limiter.visitors, "new-visitor:" + address(scope)
         wait = buckets.take(client) if buckets is not None else 0.0
         if wait > 0:
             seconds = max(1, math.ceil(wait))
