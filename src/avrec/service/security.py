@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from fastapi import Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -89,15 +90,38 @@ def require_scope(scope: str):
     return check
 
 
+#: seconds the read routes reuse a key's scopes without a database query (their hot path); a
+#: revoked key may go on reading for at most this long
+KEY_CACHE_S = 1.0
+
+
+async def _read_scopes(request: Request, key: str) -> set[str]:
+    """The key's scopes, from a short-lived cache of accepted keys, else the database (in the
+    thread pool, so the event loop never waits on it)."""
+    cache = getattr(request.app.state, "read_keys", None)
+    if cache is None:
+        cache = request.app.state.read_keys = {}
+    name, now = hashlib.sha256(key.encode("utf-8")).hexdigest(), time.monotonic()
+    hit = cache.get(name)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    scopes = await run_in_threadpool(key_scopes, request, key)
+    if scopes:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[name] = (scopes, now + KEY_CACHE_S)
+    return scopes
+
+
 async def may_read(request: Request, user_id: str, x_api_key: str | None = Header(default=None),
                    x_visitor_token: str | None = Header(default=None)) -> None:
     """Dependency for a user's personal data: an API key with 'read' (or 'admin'), or this very
     user's visitor token (header or cookie). 401 without any credential, 403 with a wrong one.
     Async so the recommendations hot path stays on the event loop: a token is an HMAC checked
-    inline; only a key's lookup (a database query) goes to the thread pool."""
+    inline, a key's scopes come from ``_read_scopes``."""
     if is_visitor(request, user_id, x_visitor_token):
         return
-    if x_api_key and (await run_in_threadpool(key_scopes, request, x_api_key)) & {"read", "admin"}:
+    if x_api_key and (await _read_scopes(request, x_api_key)) & {"read", "admin"}:
         return
     if not (x_api_key or x_visitor_token or request.cookies.get(VISITOR_COOKIE)):
         raise HTTPException(401, "reading a user's data needs an API key with the 'read' scope "
