@@ -1,5 +1,5 @@
-"""Token buckets on a hand-driven clock: the burst, the refill, the wait to the next token, and
-separate clients."""
+"""Token buckets on a hand-driven clock: the burst, the refill, the wait to the next token,
+separate clients; the limit settings from the environment."""
 
 from __future__ import annotations
 
