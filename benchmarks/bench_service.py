@@ -45,7 +45,8 @@ HOST = "127.0.0.1"
 READ_LUA = """
 math.randomseed(%(seed)d)
 request = function()
-  return wrk.format("GET", "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10")
+  return wrk.format("GET", "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10",
+                    {["X-API-Key"] = "%(key)s"})
 end
 """
 
@@ -72,7 +73,8 @@ function request()
     return wrk.format("POST", "/api/events", {["Content-Type"] = "application/json",
                                                ["X-API-Key"] = "%(key)s"}, body)
   end
-  return wrk.format("GET", "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10")
+  return wrk.format("GET", "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10",
+                    {["X-API-Key"] = "%(key)s"})
 end
 function response(status, headers, body)
   if status == 201 then
@@ -185,9 +187,9 @@ def stored_request_ids(url: str, prefix: str) -> set[str]:
                                 .where(t.feedback_events.c.request_id.like(f"{prefix}-%"))).scalars())
 
 
-def snapshot(base: str, users: list[str]) -> dict:
+def snapshot(base: str, users: list[str], key: str) -> dict:
     out = {}
-    with httpx.Client(base_url=base, timeout=30) as c:
+    with httpx.Client(base_url=base, timeout=30, headers={"X-API-Key": key}) as c:
         for u in users:
             recs = c.get(f"/api/users/{u}/recommendations", params={"k": 10}).json()
             prof = c.get(f"/api/users/{u}/profile").json()
@@ -264,7 +266,9 @@ def main() -> None:
         del vectors, cluster
     t_model = time.perf_counter() - t0
     engine = get_engine(url)
-    write_key, admin_key = create_key(engine, "bench", ["write"]), create_key(engine, "bench-admin", ["admin"])
+    # one key reads users' recommendations and posts events (the read and mixed loads)
+    write_key = create_key(engine, "bench", ["read", "write"])
+    admin_key = create_key(engine, "bench-admin", ["admin"])
     print(f"model ready in {t_model:.0f} s under {work}", flush=True)
     server = Server(model_dir, url, free_port(), work / "server.log", args.nprobe)
     index_built = not (model_dir / "index-ivf" / "index.json").is_file()
@@ -273,12 +277,12 @@ def main() -> None:
     print(f"first start (index built) {first_start:.0f} s: {health}", flush=True)
     try:
         # warm up, then reads only
-        wrk(server.base, READ_LUA % {"seed": 1, "users": args.users}, 3, args.connections, work)
+        wrk(server.base, READ_LUA % {"seed": 1, "users": args.users, "key": write_key}, 3, args.connections, work)
         latency(server.base, admin_key)
-        light = wrk(server.base, READ_LUA % {"seed": 4, "users": args.users}, args.read_seconds // 2, 2, work)
+        light = wrk(server.base, READ_LUA % {"seed": 4, "users": args.users, "key": write_key}, args.read_seconds // 2, 2, work)
         light_lat = latency(server.base, admin_key)["GET /api/users/{user_id}/recommendations"]
         print("reads, 2 connections", light["rps"], light_lat, flush=True)
-        reads = wrk(server.base, READ_LUA % {"seed": 2, "users": args.users}, args.read_seconds,
+        reads = wrk(server.base, READ_LUA % {"seed": 2, "users": args.users, "key": write_key}, args.read_seconds,
                     args.connections, work)
         read_lat = latency(server.base, admin_key)["GET /api/users/{user_id}/recommendations"]
         print("reads", reads["rps"], read_lat, flush=True)
@@ -299,10 +303,10 @@ def main() -> None:
               "stored", stored, "lost", mixed_lost, flush=True)
         # restart keeps state
         sample = [f"u{u}" for u in np.random.default_rng(5).choice(args.users, 50, replace=False)]
-        state_before = snapshot(server.base, sample)
+        state_before = snapshot(server.base, sample, admin_key)
         server.stop()
         restart = server.start()
-        state_after = snapshot(server.base, sample)
+        state_after = snapshot(server.base, sample, admin_key)
         same = sum(state_before[u] == state_after[u] for u in sample)
         print(f"restart {restart:.0f} s; same state for {same}/{len(sample)} users", flush=True)
         # kill -9 in the middle of an event load
@@ -312,7 +316,7 @@ def main() -> None:
         lost = [r for r in acked if r not in in_db]
         restart2 = server.start()
         replay_users = sample[:10]
-        profiles = snapshot(server.base, replay_users)
+        profiles = snapshot(server.base, replay_users, admin_key)
         from sqlalchemy import func, select
 
         from avrec.storage import tables as t

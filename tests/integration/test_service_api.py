@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from avrec.service.app import create_app
+from avrec.service.security import visitor_token
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 from avrec.storage.db import get_engine
@@ -45,17 +46,19 @@ def test_liking_one_kind_moves_the_next_round(setup):
         for item in ("f1", "f3"):
             assert c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like"},
                           headers=head).status_code == 201
-        first = c.get(f"/api/users/{v['user_id']}/recommendations?k=6").json()["items"]
+        first = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head)
+        first = first.json()["items"]
         assert kinds(first).count("movie") >= 5
         for item in ("m0", "m2", "m4", "m6"):
             c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like"}, headers=head)
         for rec in first[:3]:
             c.post("/api/events", json={"user_id": v["user_id"], "item_id": rec["item_id"], "event": "skip"},
                    headers=head)
-        second = c.get(f"/api/users/{v['user_id']}/recommendations?k=6").json()["items"]
+        second = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head)
+        second = second.json()["items"]
         assert kinds(second).count("music") >= 4, second
         assert not {r["item_id"] for r in first[:3]} & {r["item_id"] for r in second}
-        profile = c.get(f"/api/users/{v['user_id']}/profile").json()
+        profile = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
         assert profile["kinds"][0]["name"] == "music" and profile["disliked_or_skipped"] == 3
         assert {g["name"] for g in profile["genres"]} >= {"Music", "Action"}
 
@@ -72,13 +75,14 @@ def test_events_are_durable_across_restart(setup):
                                             "request_id": f"{v['user_id']}-m8"},
                        headers={"X-Visitor-Token": v["token"]})
         assert retry.status_code == 201
-        before = c.get(f"/api/users/{v['user_id']}/profile").json()
+        head = {"X-Visitor-Token": v["token"]}
+        before = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
     with get_engine(url).connect() as conn:
         stored = conn.execute(select(func.count()).select_from(t.feedback_events)
                               .where(t.feedback_events.c.user_id == v["user_id"])).scalar_one()
     assert stored == 2  # the retried request was not stored twice
     with client(setup) as c:  # a new process state, rebuilt from the event log
-        after = c.get(f"/api/users/{v['user_id']}/profile").json()
+        after = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
     assert after == before and after["history_size"] == 2
 
 
@@ -159,14 +163,14 @@ def test_malformed_and_oversized_bodies(setup):
 def test_delete_user_removes_everything(setup):
     _, url, _ = setup
     admin = create_key(get_engine(url), "admin", ["admin"])
+    own = {"X-Visitor-Token": visitor_token(b"s3cret", "u2")}
     with client(setup) as c:
-        c.post("/api/events", json={"user_id": "u2", "item_id": "m0", "event": "like"},
-               headers={"X-Visitor-Token": __import__("avrec.service.security", fromlist=["x"]).visitor_token(b"s3cret", "u2")})
-        assert c.get("/api/users/u2/profile").status_code == 200
+        c.post("/api/events", json={"user_id": "u2", "item_id": "m0", "event": "like"}, headers=own)
+        assert c.get("/api/users/u2/profile", headers=own).status_code == 200
         res = c.delete("/api/users/u2", headers={"X-API-Key": admin})
         assert res.status_code == 200 and res.json()["removed"]["feedback_events"] == 1
         assert res.json()["removed"]["interactions"] == 7
-        assert c.get("/api/users/u2/profile").status_code == 404
-        assert c.get("/api/users/u2/recommendations").status_code == 404
+        assert c.get("/api/users/u2/profile", headers=own).status_code == 404
+        assert c.get("/api/users/u2/recommendations", headers=own).status_code == 404
     with client(setup) as c:  # after a restart too
-        assert c.get("/api/users/u2/profile").status_code == 404
+        assert c.get("/api/users/u2/profile", headers=own).status_code == 404

@@ -26,9 +26,13 @@ def client(setup, **options):
                                                  retrieval="index", index_kind="flat", **options)))
 
 
+def token_of(user):
+    return {"X-Visitor-Token": visitor_token(b"k", user)}
+
+
 def like(c, user, item, event="like"):
     res = c.post("/api/events", json={"user_id": user, "item_id": item, "event": event},
-                 headers={"X-Visitor-Token": visitor_token(b"k", user)})
+                 headers=token_of(user))
     assert res.status_code == 201, res.text
     return res.json()
 
@@ -45,7 +49,7 @@ def test_index_path_follows_each_round(setup):
         like(c, user, "f1")
         state = c.app.state.avrec.online.snapshot(user)
         assert state.history == ["f1"] and state.query_vector() is not None
-        first = c.get(f"/api/users/{user}/recommendations?k=6")
+        first = c.get(f"/api/users/{user}/recommendations?k=6", headers=token_of(user))
         assert kinds(first).count("movie") == 6
         assert "because you liked" in first.json()["items"][0]["explanation"]
         for item in ("m0", "m2", "m4", "m6", "m8"):
@@ -56,18 +60,20 @@ def test_index_path_follows_each_round(setup):
         vectors = c.app.state.avrec.content_vectors()
         pos = [c.app.state.avrec.position[i] for i in after.history]
         np.testing.assert_allclose(after.vector, vectors[pos].sum(axis=0), atol=1e-5)
-        second = c.get(f"/api/users/{user}/recommendations?k=6")
+        second = c.get(f"/api/users/{user}/recommendations?k=6", headers=token_of(user))
         assert kinds(second).count("music") == 6
         seen = {"f1", "m0", "m2", "m4", "m6", "m8"}
         assert not seen & {i["item_id"] for i in second.json()["items"]}
-        films = c.get(f"/api/users/{user}/recommendations?k=4&kind=movie").json()["items"]
+        films = c.get(f"/api/users/{user}/recommendations?k=4&kind=movie",
+                      headers=token_of(user)).json()["items"]
         assert len(films) == 4 and all(i["kind"] == "movie" for i in films) and "f1" not in [i["item_id"] for i in films]
         anon = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 5})
         assert kinds(anon).count("music") == 5
         assert not {"m0", "m2"} & {i["item_id"] for i in anon.json()["items"]}
         again = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 5, "exclude_seen": False})
         assert {"m0", "m2"} & {i["item_id"] for i in again.json()["items"]}
-        own = c.get(f"/api/users/{user}/recommendations?k=15&exclude_seen=false").json()["items"]
+        own = c.get(f"/api/users/{user}/recommendations?k=15&exclude_seen=false",
+                    headers=token_of(user)).json()["items"]
         assert "m0" in [i["item_id"] for i in own] and "f1" not in [i["item_id"] for i in own]
 
 
@@ -104,8 +110,10 @@ def test_large_catalog_defaults_and_a_model_without_request_encoder(tmp_path):
         health = c.get("/health").json()
         assert (health["index"], health["retrieval"], health["items"]) == ("ivf", "index", 3_000)
         assert (tmp_path / "model" / "index-ivf" / "index.json").is_file()  # kept for the next start
-        recs = c.get("/api/users/u1/recommendations?k=10&kind=music").json()["items"]
+        recs = c.get("/api/users/u1/recommendations?k=10&kind=music",
+                     headers=token_of("u1")).json()["items"]
         assert len(recs) == 10 and {r["kind"] for r in recs} == {"music"}
         res = c.post("/api/recommendations", json={"query": "calm piano", "k": 5})
         assert res.status_code == 409 and "request encoder" in res.json()["detail"]
-        assert c.get("/api/users/u1/recommendations", params={"q": "calm"}).status_code == 409
+        assert c.get("/api/users/u1/recommendations", params={"q": "calm"},
+                     headers=token_of("u1")).status_code == 409

@@ -31,16 +31,16 @@ def test_events_state_and_delete_on_each_backend(tmp_path, db_url):
         again = c.post("/api/events", json={"user_id": "u4", "item_id": "f1", "event": "like",
                                             "request_id": "pg-0"}, headers=head)
         assert again.status_code == 201 and again.json()["request_id"] == "pg-0"
-        before = c.get("/api/users/u4/recommendations?k=5").json()
-        profile = c.get("/api/users/u4/profile").json()
+        before = c.get("/api/users/u4/recommendations?k=5", headers=head).json()
+        profile = c.get("/api/users/u4/profile", headers=head).json()
     engine = get_engine(url)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.feedback_events)).scalar_one() == 3
     with client() as c:  # restarted: same state, from the event log
-        assert c.get("/api/users/u4/recommendations?k=5").json() == before
-        assert c.get("/api/users/u4/profile").json() == profile
+        assert c.get("/api/users/u4/recommendations?k=5", headers=head).json() == before
+        assert c.get("/api/users/u4/profile", headers=head).json() == profile
         admin = create_key(engine, "pg-admin", ["admin"])
         removed = c.delete("/api/users/u4", headers={"X-API-Key": admin}).json()["removed"]
         assert removed["feedback_events"] == 3 and removed["interactions"] == 7
     with client() as c:
-        assert c.get("/api/users/u4/profile").status_code == 404
+        assert c.get("/api/users/u4/profile", headers=head).status_code == 404

@@ -22,8 +22,12 @@ def client(tmp_path_factory):
 
 def post(c, user, item, event, **extra):
     res = c.post("/api/events", json={"user_id": user, "item_id": item, "event": event, **extra},
-                 headers={"X-Visitor-Token": visitor_token(b"p", user)})
+                 headers=own(user))
     assert res.status_code == 201, res.text
+
+
+def own(user):
+    return {"X-Visitor-Token": visitor_token(b"p", user)}
 
 
 def names(profile, facet):
@@ -48,18 +52,18 @@ def test_portrait_is_weighted_and_moves_with_each_event(client):
     user = "visitor-portrait"
     post(client, user, "m0", "like")
     post(client, user, "m2", "play", watch_fraction=0.9)
-    first = client.get(f"/api/users/{user}/profile").json()
+    first = client.get(f"/api/users/{user}/profile", headers=own(user)).json()
     assert names(first, "kinds") == ["music"] and names(first, "languages") == ["en"]
     assert "Music" in names(first, "sound")  # YAMNet heard the chord
     assert first["visual"] and first["moods"]
     assert abs(sum(f["weight"] for f in first["genres"]) - 1.0) < 0.01
     for item in ("f1", "f3", "f5"):
         post(client, user, item, "like")
-    second = client.get(f"/api/users/{user}/profile").json()
+    second = client.get(f"/api/users/{user}/profile", headers=own(user)).json()
     kinds = {f["name"]: f["weight"] for f in second["kinds"]}
     assert kinds["movie"] > kinds["music"]  # three liked films (2 each) vs like + play
     assert names(second, "moods") != names(first, "moods")
     post(client, user, "f1", "dislike")
     post(client, user, "f3", "skip")
-    third = client.get(f"/api/users/{user}/profile").json()
+    third = client.get(f"/api/users/{user}/profile", headers=own(user)).json()
     assert names(third, "kinds")[0] == "music" and third["disliked_or_skipped"] == 2

@@ -49,7 +49,7 @@ keys_app = typer.Typer(help="API keys for write and admin endpoints.", no_args_i
 @keys_app.command("create")
 def create_key(
     name: Annotated[str, typer.Argument(help="who or what the key is for")],
-    scope: Annotated[list[str], typer.Option("--scope", help="write and/or admin")] = ["write"],  # noqa: B006
+    scope: Annotated[list[str], typer.Option("--scope", help="read, write and/or admin")] = ["write"],  # noqa: B006
     database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
 ) -> None:
     """Create a key; it is printed once and stored only as a hash."""

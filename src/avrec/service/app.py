@@ -88,6 +88,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root,
                                        settings)
         app.state.secret = service_secret(settings)
+        app.state.limiter.secret = app.state.secret  # checks visitor cookies itself
+        app.state.limiter.trust_keys(app.state.avrec.engine)
         import gc
 
         gc.collect()
@@ -125,8 +127,18 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     from avrec.service import faults
 
     faults.register(app)  # database down: 503 + Retry-After; disk full: 507
+    from avrec.service.headers import SecurityHeaders
     from avrec.service.limits import BodyLimit
+    from avrec.service.throttle import InFlightLimit, RateLimit, RateLimiter
 
+    app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst,
+                                    settings.visitor_rate_per_s, settings.visitor_burst)
     app.add_middleware(BodyLimit, limit=settings.max_body)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
+    app.add_middleware(RateLimit, limiter=app.state.limiter)  # a 429 takes no in-flight slot
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # counts 413/429/503 too
+    # the security headers wrap the whole stack, Starlette's own 500 answer included (its
+    # ServerErrorMiddleware sits outside every middleware added with add_middleware)
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())
     return app

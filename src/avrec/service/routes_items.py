@@ -4,7 +4,6 @@ batch ingest (write key), media files."""
 from __future__ import annotations
 
 import math
-import mimetypes
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from avrec.data.dataset import split_multi
 from avrec.feedback.profile import attribute_words
 from avrec.service.faults import degrade
+from avrec.service.media_types import sniff_file
 from avrec.service.schemas import ItemBatch
 from avrec.service.security import require_scope
 from avrec.storage import tables as t
@@ -169,4 +169,8 @@ def media(item_id: str, request: Request) -> FileResponse:
     if not rel or root is None or media_problem(root.resolve(), rel):
         raise HTTPException(404, f"no image for item {item_id!r}")
     path = (root / rel).resolve()
-    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    kind = sniff_file(path)
+    if kind is None:  # not a recognised image/audio/video: a download, never rendered (HTML, SVG)
+        return FileResponse(path, media_type="application/octet-stream", filename=path.name,
+                            content_disposition_type="attachment")
+    return FileResponse(path, media_type=kind)

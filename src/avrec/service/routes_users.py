@@ -21,7 +21,14 @@ from avrec.service.schemas import (
     RecommendationResponse,
     Visitor,
 )
-from avrec.service.security import may_write_for, new_visitor, require_scope
+from avrec.service.security import (
+    cookie_visitor,
+    may_read,
+    may_write_for,
+    new_visitor,
+    require_scope,
+    set_visitor_cookie,
+)
 from avrec.storage import tables as t
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -39,7 +46,8 @@ def _check_items(state, ids: list[str]) -> None:
         raise HTTPException(404, f"unknown item(s): {', '.join(map(repr, unknown[:5]))}")
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse)
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse,
+            dependencies=[Depends(may_read)])
 async def user_recommendations(user_id: str, request: Request, k: int = Query(10, ge=1, le=500),
                                kind: str | None = None, language: str | None = None,
                                q: str | None = Query(None, max_length=2_000),
@@ -75,9 +83,14 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
 
 
 @router.post("/visitors", response_model=Visitor)
-def create_visitor(request: Request) -> dict:
-    user_id, token = new_visitor(request.app.state.secret)
-    return {"user_id": user_id, "token": token}
+def create_visitor(request: Request, response: Response) -> dict:
+    """A new visitor, or the one whose cookie the browser sent (a reload keeps the visitor);
+    the cookie is set (again) either way. A resumed visitor's token is not put in the body, so
+    a script in the page cannot read what the HttpOnly cookie hides."""
+    resumed = cookie_visitor(request)
+    user_id, token = resumed or new_visitor(request.app.state.secret)
+    set_visitor_cookie(request, response, user_id, token)
+    return {"user_id": user_id, "token": None if resumed else token}
 
 
 @router.post("/events", response_model=EventAck, status_code=201)
@@ -114,7 +127,7 @@ def post_event(event: Event, request: Request, x_api_key: str | None = Header(de
             "history_size": len(state.user_state(event.user_id).history), "request_id": event.request_id}
 
 
-@router.get("/users/{user_id}/profile")
+@router.get("/users/{user_id}/profile", dependencies=[Depends(may_read)])
 def profile(user_id: str, request: Request, response: Response) -> dict:
     state = request.app.state.avrec
     if not state.knows(user_id):

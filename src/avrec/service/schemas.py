@@ -71,4 +71,5 @@ class ItemBatch(Strict):
 
 class Visitor(BaseModel):
     user_id: str
-    token: str
+    #: only for a new visitor; a visitor resumed from its HttpOnly cookie is not shown it again
+    token: str | None

@@ -8,6 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _env(name: str, cast, default):
+    """A default from the environment variable ``name`` (read when the settings are made)."""
+
+    def read():
+        raw = os.environ.get(name)
+        if raw is None or not raw.strip():
+            return default
+        try:
+            return cast(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+    return field(default_factory=read)
+
+
 @dataclass
 class ServiceSettings:
     model_dir: Path
@@ -32,6 +47,18 @@ class ServiceSettings:
     #: where the built index is kept between restarts (default: <model_dir>/index-<kind>)
     index_dir: Path | None = None
     extra: dict = field(default_factory=dict)
+    #: per-client rate limit (API key, else visitor token, else address): requests per second
+    #: sustained and the burst allowed above it; 0 turns it off (env AVREC_RATE_PER_S,
+    #: AVREC_RATE_BURST)
+    rate_per_s: float = _env("AVREC_RATE_PER_S", float, 1000.0)
+    rate_burst: int = _env("AVREC_RATE_BURST", int, 2000)
+    #: stricter limit for keyless POST /api/visitors, per address (env AVREC_VISITOR_RATE_PER_S,
+    #: AVREC_VISITOR_BURST)
+    visitor_rate_per_s: float = _env("AVREC_VISITOR_RATE_PER_S", float, 1.0)
+    visitor_burst: int = _env("AVREC_VISITOR_BURST", int, 60)
+    #: requests inside the app at once; past it 503 at once; 0 turns it off
+    #: (env AVREC_MAX_IN_FLIGHT)
+    max_in_flight: int = _env("AVREC_MAX_IN_FLIGHT", int, 256)
 
     def __post_init__(self) -> None:
         if self.retrieval not in ("auto", "model", "index"):

@@ -9,7 +9,8 @@ from sqlalchemy import Engine, insert, select
 
 from avrec.storage import tables as t
 
-SCOPES = ("write", "admin")
+#: read: users' recommendations and profiles; write: events and items; admin: deletion, latency
+SCOPES = ("read", "write", "admin")
 
 
 def hash_key(key: str) -> str:

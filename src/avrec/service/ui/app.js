@@ -1,22 +1,21 @@
 // avrec web page: a visitor picks favourites or types a request, then like/skip runs the next round.
+// The page keeps no token: POST /api/visitors sets it in an HttpOnly, SameSite=Strict cookie
+// (sent with every same-origin /api request) and answers the same visitor again after a
+// reload. Only the visitor's ID is kept, in memory.
 const $ = (id) => document.getElementById(id);
-let visitor = JSON.parse(localStorage.getItem("avrec-visitor") || "null");
+let visitorId = null;
 let round = 0, offset = 0, lastQuery = null;
 
 async function api(path, options = {}) {
   const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
-  if (visitor) headers["X-Visitor-Token"] = visitor.token;
-  const res = await fetch(path, { ...options, headers });
+  const res = await fetch(path, { ...options, headers, credentials: "same-origin" });
   if (!res.ok) throw new Error(`${res.status}: ${(await res.json().catch(() => ({}))).detail || res.statusText}`);
   return res.json();
 }
 
 async function ensureVisitor() {
-  if (!visitor) {
-    visitor = await api("/api/visitors", { method: "POST" });
-    localStorage.setItem("avrec-visitor", JSON.stringify(visitor));
-  }
-  $("visitor").textContent = visitor.user_id;
+  if (!visitorId) visitorId = (await api("/api/visitors", { method: "POST" })).user_id;
+  $("visitor").textContent = visitorId;
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -58,7 +57,8 @@ async function loadCatalog(reset = false) {
 
 async function feedback(itemId, event) {
   await ensureVisitor();
-  await api("/api/events", { method: "POST", body: JSON.stringify({ user_id: visitor.user_id, item_id: itemId, event }) });
+  const body = JSON.stringify({ user_id: visitorId, item_id: itemId, event });
+  await api("/api/events", { method: "POST", body });
   lastQuery = null;
   await refresh();
 }
@@ -69,7 +69,7 @@ async function refresh() {
   try {
     recs = lastQuery
       ? await api("/api/recommendations", { method: "POST", body: JSON.stringify({ query: lastQuery, k: 10 }) })
-      : await api(`/api/users/${encodeURIComponent(visitor.user_id)}/recommendations?k=10`);
+      : await api(`/api/users/${encodeURIComponent(visitorId)}/recommendations?k=10`);
   } catch (e) {
     if (String(e).startsWith("Error: 404")) return;  // no signals yet
     throw e;
@@ -101,13 +101,19 @@ async function why(rec) {
   $("why").hidden = false;
 }
 
+function bar(weight) {  // width through the CSSOM: the page's CSP allows no inline style attributes
+  const node = el("div", { class: "bar" });
+  node.style.width = `${Math.round(weight * 100)}%`;
+  return node;
+}
+
 async function showProfile() {
-  const p = await api(`/api/users/${encodeURIComponent(visitor.user_id)}/profile`);
+  const p = await api(`/api/users/${encodeURIComponent(visitorId)}/profile`);
   const facets = Object.entries(p).filter(([, v]) => Array.isArray(v) && v.length);
   $("profile").replaceChildren(el("p", { class: "muted" }, `${p.history_size} liked · ${p.disliked_or_skipped} skipped`),
     ...facets.map(([name, values]) => el("div", { class: "facet", "data-facet": name }, el("b", {}, name),
       ...values.map((v) => el("div", { class: "row" }, el("span", {}, v.name),
-        el("div", { class: "bar", style: `width:${Math.round(v.weight * 100)}%` }), el("span", {}, v.weight.toFixed(2)))))));
+        bar(v.weight), el("span", {}, v.weight.toFixed(2)))))));
 }
 
 $("ask").addEventListener("submit", async (e) => { e.preventDefault(); lastQuery = $("query").value.trim() || null; if (lastQuery) await refresh(); });
