@@ -29,6 +29,7 @@ from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 from avrec.storage.db import get_engine, make_engine
 from avrec.storage.ingest import ingest, table_counts
+from avrec.service.security import visitor_token
 from avrec.storage.keys import create_key
 from tests.conftest import _new_postgres_database
 from tests.integration.service_fixtures import build
@@ -164,13 +165,15 @@ def own_postgres():
 def test_postgres_stopped_mid_load_then_back(tmp_path, own_postgres):
     url, stop_pg, start_pg = own_postgres
     model_dir, url, items = build(tmp_path, url=url)
-    key = create_key(get_engine(url), "faults", ["write"])
+    key = create_key(get_engine(url), "faults", ["read", "write"])
     settings = ServiceSettings(model_dir=model_dir, database_url=url, secret="faults")
+    reader = {"X-API-Key": key}
     with ServiceThread(settings) as c:
         poster = Poster(c, key, list(items["item_id"]), "pgdown")
         poster.start()
         try:
             poster.wait_acked(30)
+            assert c.get("/api/users/u0/recommendations?k=5", headers=reader).status_code == 200
             stop_pg()
             poster.wait_for(503, since=0)
             down = c.post("/api/events", json=event(0, list(items["item_id"]), "probe"),
@@ -178,12 +181,15 @@ def test_postgres_stopped_mid_load_then_back(tmp_path, own_postgres):
             assert down.status_code == 503, down.text
             assert int(down.headers["Retry-After"]) > 0 and "unavailable" in down.json()["detail"]
             assert "Traceback" not in down.text and "psycopg" not in down.text
-            recs = c.get("/api/users/u0/recommendations?k=5")
-            assert recs.status_code == 200 and len(recs.json()["items"]) == 5
+            # reads go on from memory: with a key accepted before the outage, or a visitor token
+            own = {"X-Visitor-Token": visitor_token(b"faults", "u0")}
+            for head in (reader, own):
+                recs = c.get("/api/users/u0/recommendations?k=5", headers=head)
+                assert recs.status_code == 200 and len(recs.json()["items"]) == 5
             for path in ("/api/users/u0/profile", "/api/items", "/api/items/m0"):
-                res = c.get(path)
+                res = c.get(path, headers=own)
                 assert res.status_code == 200 and res.headers[DEGRADED_HEADER], (path, res.text)
-            assert c.get("/api/users/u0/profile").json()["genres"]  # from the catalog
+            assert c.get("/api/users/u0/profile", headers=own).json()["genres"]  # from the catalog
             during = len(poster.statuses)
             start_pg()
             poster.wait_for(201, since=during)  # the same service, no restart
@@ -235,7 +241,7 @@ def fill(folder: Path) -> Path:
 def test_disk_full_answers_507_keeps_reads_and_loses_nothing(tmp_path, small_disk):
     url = f"sqlite:///{small_disk / 'service.db'}"
     model_dir, url, items = build(tmp_path, url=url)
-    key = create_key(get_engine(url), "faults", ["write"])
+    key = create_key(get_engine(url), "faults", ["read", "write"])
     ids, head = list(items["item_id"]), {"X-API-Key": key}
     acked, statuses = set(), []
 
@@ -260,9 +266,9 @@ def test_disk_full_answers_507_keeps_reads_and_loses_nothing(tmp_path, small_dis
         failed = post(n + 1)
         assert failed.status_code == 507, failed.text
         assert "full" in failed.json()["detail"] and "Traceback" not in failed.text
-        recs = c.get("/api/users/u1/recommendations?k=5")
+        recs = c.get("/api/users/u1/recommendations?k=5", headers=head)
         assert recs.status_code == 200 and len(recs.json()["items"]) == 5
-        assert c.get("/api/users/u1/profile").status_code == 200
+        assert c.get("/api/users/u1/profile", headers=head).status_code == 200
         assert c.get("/api/items/f1").status_code == 200
         filler.unlink()
         for m in range(n + 2, n + 12):

@@ -39,6 +39,13 @@ class Vocabulary:
         except KeyError:
             raise KeyError(f"unknown id {key!r}") from None
 
+    def __getitem__(self, key: str) -> int:
+        return self.index(key)
+
+    def get(self, key: str, default: int | None = None) -> int | None:
+        """Index of one ID, ``default`` if unknown."""
+        return self._index.get(key, default)
+
     def lookup(self, keys: Sequence[str], missing: int = -1) -> np.ndarray:
         """Indices of many IDs, ``missing`` where unknown."""
         get = self._index.get

@@ -13,6 +13,7 @@ import time
 
 from fastapi import Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import DBAPIError
 
 VISITOR_COOKIE = "avrec_visitor"
 #: how long the browser keeps the visitor cookie, seconds
@@ -105,7 +106,12 @@ async def _read_scopes(request: Request, key: str) -> set[str]:
     hit = cache.get(name)
     if hit is not None and hit[1] > now:
         return hit[0]
-    scopes = await run_in_threadpool(key_scopes, request, key)
+    try:
+        scopes = await run_in_threadpool(key_scopes, request, key)
+    except DBAPIError:
+        if hit is not None:  # the database is away: a key accepted before keeps reading
+            return hit[0]
+        raise
     if scopes:
         if len(cache) > 10_000:
             cache.clear()
