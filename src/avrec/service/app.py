@@ -123,7 +123,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
     from avrec.service.limits import BodyLimit
+    from avrec.service.validation import install
 
+    install(app)  # request guard (inside BodyLimit), error handlers, documented error answers
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     return app
