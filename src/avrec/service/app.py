@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from avrec.service.settings import ServiceSettings, service_secret
@@ -106,7 +106,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"status": "ok", "model": state.model.name, "items": len(state.catalog),
                 "index": getattr(state.index, "kind", None), "retrieval": "index" if state.use_index else "model"}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 

@@ -32,6 +32,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from avrec.service.schemas import ID_PATTERN
+
 log = logging.getLogger("avrec.service")
 
 #: longest path segment (every id in the API is at most this long)
@@ -397,6 +399,10 @@ def _document_errors(app: FastAPI) -> None:
             if not path.startswith(("/api/", "/media/")):
                 continue
             for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "path":  # what RequestGuard enforces on each one
+                        parameter["schema"].update(minLength=1, maxLength=MAX_ID,
+                                                   pattern=ID_PATTERN)
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_STATUSES.items():
                     responses[str(status)] = {"description": description, "content": content}
