@@ -32,8 +32,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from avrec.service.schemas import ID_PATTERN
-
 log = logging.getLogger("avrec.service")
 
 #: longest path segment (every id in the API is at most this long)
@@ -51,6 +49,8 @@ MAX_CREDENTIAL = 512
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: a path parameter as RequestGuard accepts it: no control characters, no '/' or '\'
+PATH_ID_PATTERN = r"^[^\x00-\x1f\x7f/\\]+$"
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PRINTABLE_ASCII = re.compile(rb"[\x21-\x7e]*")
 
@@ -335,6 +335,8 @@ class RequestGuard:
         for n, segment in enumerate(segments):
             raw = unquote_to_bytes(segment) if b"%" in segment else segment
             problem = _text_problem(raw, controls=True)
+            if problem is None and (b"/" in raw or b"\\" in raw):
+                problem = "an encoded '/' or '\\' is not allowed in a path segment", "path_separator"
             if problem is None and len(raw) > MAX_ID and len(raw.decode("utf-8")) > MAX_ID:
                 problem = f"longer than {MAX_ID} characters", "string_too_long"
             if problem:
@@ -402,7 +404,7 @@ def _document_errors(app: FastAPI) -> None:
                 for parameter in operation.get("parameters", []):
                     if parameter.get("in") == "path":  # what RequestGuard enforces on each one
                         parameter["schema"].update(minLength=1, maxLength=MAX_ID,
-                                                   pattern=ID_PATTERN)
+                                                   pattern=PATH_ID_PATTERN)
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_STATUSES.items():
                     responses[str(status)] = {"description": description, "content": content}
