@@ -26,8 +26,8 @@ JSON = {"Content-Type": "application/json"}
 @dataclass
 class Hostile:
     """One request. ``status``: the exact status expected, the statuses allowed, or "4xx" where
-    it depends on access rules and rate limits set elsewhere; ``loc``: the first error's ``loc``, if any;
-    ``auth``: which key goes along ("all", "write", "admin", "bogus" or None)."""
+    it depends on access rules and rate limits set elsewhere; ``loc``: the first error's
+    ``loc``, if any; ``auth``: which key goes along ("all", "write", "admin", "bogus" or None)."""
 
     name: str
     method: str
@@ -47,7 +47,8 @@ def event(**fields) -> bytes:
 
 def raw_event(value: str) -> bytes:
     """An event whose ``value`` is written as given (NaN etc. are not JSON to ``json.dumps``)."""
-    return b'{"user_id": "u0", "item_id": "m0", "event": "rating", "value": ' + value.encode() + b"}"
+    head = b'{"user_id": "u0", "item_id": "m0", "event": "rating", "value": '
+    return head + value.encode() + b"}"
 
 
 def post(name, path, body: bytes, status, loc=None, headers=None, auth="all") -> Hostile:
@@ -204,7 +205,8 @@ def service(tmp_path_factory):
     engine = get_engine(url)
     keys = {"all": create_key(engine, "all", ["write", "admin"]),
             "write": create_key(engine, "write", ["write"]),
-            "admin": create_key(engine, "admin", ["admin"]), "bogus": "avk_not-a-real-key", None: None}
+            "admin": create_key(engine, "admin", ["admin"]), "bogus": "avk_not-a-real-key",
+            None: None}
     app = create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="hostile"))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield app, client, keys

@@ -1,8 +1,9 @@
 """Schemathesis against the running app (in-process ASGI, real model and database): every
-operation of the OpenAPI document, with data that fits the schema (positive) and data that breaks
-it (negative), and with the ids in the path fixed to a known user and item (known), sent with an API key that has every scope. Checks: no 5xx, every status is
-documented, every response body matches its documented schema, and data that breaks the schema
-is refused with a 4xx. Derandomized, so CI sees the same requests on every run."""
+operation of the OpenAPI document, with data that fits the schema (positive), data that breaks
+it (negative), and with the ids in the path fixed to a known user and item (known), sent with an
+API key that has every scope. Checks: no 5xx, every status and content type is documented, every
+response body matches its documented schema, and data that breaks the schema is refused with a
+4xx. Derandomized, so CI sees the same requests on every run."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def test_operation(api, method, path, mode):
     schema, key = api
     generation_mode, checks = MODES[mode]
     operation = schema[path][method]
-    fixed = {name: KNOWN[name] for name in KNOWN if f"{{{name}}}" in path} if mode == "known" else None
+    fixed = ({name: value for name, value in KNOWN.items() if f"{{{name}}}" in path}
+             if mode == "known" else None)
     strategy = operation.as_strategy(generation_mode=generation_mode, headers={"x-api-key": key},
                                      path_parameters=fixed)
     calls = []

@@ -6,8 +6,9 @@ registers the pieces on an app:
 
 * ``RequestGuard``, a plain ASGI middleware that runs before routing and checks what pydantic
   cannot see: the raw path and query string (UTF-8, no control characters, ids at most 256
-  characters, no encoded '/'), the size of the URL and headers, and the JSON body (content type, UTF-8, syntax, no ``NaN``/``Infinity``/overflowing numbers, no lone
-  surrogates or NUL characters, nesting depth). Bodies that pass are handed on unchanged.
+  characters, no encoded '/'), the size of the URL and headers, and the JSON body (content
+  type, UTF-8, syntax, no ``NaN``/``Infinity``/overflowing numbers, no lone surrogates or NUL
+  characters, nesting depth). Requests that pass are handed on unchanged.
 * exception handlers that put pydantic's validation errors (422), ``HTTPException`` (any status)
   and, as a last resort, any other exception (a JSON 500, logged, no traceback to the client)
   into that format;
@@ -48,6 +49,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: a path parameter as RequestGuard accepts it: no control characters, no '/' or '\'
 PATH_ID_PATTERN = r"^[^\x00-\x1f\x7f/\\]+$"
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: bytes after which a raw path or query string needs the full check (escapes, '\', controls,
+#: non-ASCII); plain ones short enough pass at once
+_NEEDS_CHECK = re.compile(rb"[%\\\x00-\x1f\x7f-\xff]")
 
 
 class ErrorItem(BaseModel):
@@ -64,7 +68,7 @@ class ErrorResponse(BaseModel):
 
 
 class ClientError(HTTPException):
-    """An ``HTTPException`` that names the offending field (``loc``, e.g. ``["path", "user_id"]``)."""
+    """An ``HTTPException`` that names the offending field (``loc``: ``["path", "user_id"]``)."""
 
     def __init__(self, status: int, msg: str, loc: list[str | int] | None = None,
                  type: str | None = None, headers: dict[str, str] | None = None):
@@ -321,17 +325,19 @@ class RequestGuard:
         query = scope.get("query_string", b"")
         if len(raw_path) + len(query) > MAX_URL:
             return 414, [error(["path"], f"URL longer than {MAX_URL} bytes", "uri_too_long")]
-        segments = raw_path.split(b"/")
+        plain_path = len(raw_path) <= MAX_ID and not _NEEDS_CHECK.search(raw_path)
+        segments = [] if plain_path else raw_path.split(b"/")
         for n, segment in enumerate(segments):
             raw = unquote_to_bytes(segment) if b"%" in segment else segment
             problem = _text_problem(raw, controls=True)
             if problem is None and (b"/" in raw or b"\\" in raw):
-                problem = "an encoded '/' or '\\' is not allowed in a path segment", "path_separator"
+                problem = ("an encoded '/' or '\\' is not allowed in a path segment",
+                           "path_separator")
             if problem is None and len(raw) > MAX_ID and len(raw.decode("utf-8")) > MAX_ID:
                 problem = f"longer than {MAX_ID} characters", "string_too_long"
             if problem:
                 return 422, [error(self._path_loc(segments, n), *problem)]
-        if query:
+        if query and (len(query) > MAX_QUERY_VALUE or _NEEDS_CHECK.search(query)):
             for name, value in _query_pairs(query):
                 field = name.decode("utf-8", "replace")
                 for raw, loc in ((name, ["query"]), (value, ["query", field])):
@@ -388,18 +394,22 @@ def _document_errors(app: FastAPI) -> None:
         components["ErrorResponse"].pop("$defs", None)
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for path, operations in schema.get("paths", {}).items():
-            if not path.startswith(("/api/", "/media/")):
-                continue
+            api = path.startswith(("/api/", "/media/"))
             for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:  # FastAPI's own 422 schema is not what is sent
+                    responses["422"] = {"description": ERROR_STATUSES[422], "content": content}
+                if not api:
+                    continue
                 for parameter in operation.get("parameters", []):
                     if parameter.get("in") == "path":  # what RequestGuard enforces on each one
                         parameter["schema"].update(minLength=1, maxLength=MAX_ID,
                                                    pattern=PATH_ID_PATTERN)
-                responses = operation.setdefault("responses", {})
                 for status, description in ERROR_STATUSES.items():
                     responses[str(status)] = {"description": description, "content": content}
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
+        if "#/components/schemas/HTTPValidationError" not in json.dumps(schema):
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
         app.openapi_schema = schema
         return schema
 
