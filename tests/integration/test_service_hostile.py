@@ -15,6 +15,7 @@ from avrec.service import security
 from avrec.service.app import create_app
 from avrec.service.security import visitor_token
 from avrec.service.settings import ServiceSettings
+from avrec.service.validation import ClientError
 from avrec.storage.db import get_engine
 from avrec.storage.keys import create_key
 from tests.integration.service_fixtures import build
@@ -269,20 +270,36 @@ def test_a_valid_request_still_passes(service):
     assert client.get("/api/search", params={"q": "안녕 piano"}).status_code == 200
 
 
-def test_an_unexpected_error_is_a_json_500_without_traceback(service, caplog):
+def test_errors_raised_in_routes_keep_the_format(service, caplog):
+    """A route that fails unexpectedly gives a JSON 500 (logged, no traceback or message to the
+    client); text that is not Unicode reaching a route, a 422; a ClientError names its field."""
     app, client, _ = service
 
     def boom():
         raise RuntimeError("secret internals")
 
-    app.add_api_route("/api/test-boom", boom)
-    app.router.routes.insert(0, app.router.routes.pop())  # ahead of the web page mounted at /
-    with caplog.at_level(logging.ERROR, logger="avrec.service"):
+    def not_unicode():
+        return "\ud800".encode()
+
+    def conflict():
+        raise ClientError(409, "request_id reused with another body", ["body", "request_id"])
+
+    for path, endpoint in (("/api/test-boom", boom), ("/api/test-unicode", not_unicode),
+                           ("/api/test-conflict", conflict)):
+        app.add_api_route(path, endpoint)
+        app.router.routes.insert(0, app.router.routes.pop())  # ahead of the page mounted at /
+    with caplog.at_level(logging.WARNING, logger="avrec.service"):
         res = client.get("/api/test-boom")
-    assert res.status_code == 500
-    body = assert_error_format(res)
-    assert body["errors"][0]["type"] == "internal_error" and "secret" not in res.text
-    assert any("secret internals" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+        assert res.status_code == 500
+        body = assert_error_format(res)
+        assert body["errors"][0]["type"] == "internal_error" and "secret" not in res.text
+        assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+        res = client.get("/api/test-unicode")
+        assert res.status_code == 422
+        assert assert_error_format(res)["errors"][0]["type"] == "string_unicode"
+    res = client.get("/api/test-conflict")
+    assert res.status_code == 409
+    assert assert_error_format(res)["errors"][0]["loc"] == ["body", "request_id"]
 
 
 def test_openapi_documents_the_error_answers(service):
