@@ -25,11 +25,11 @@ from sqlalchemy import select, text
 from avrec.data.loaders import load_dataset
 from avrec.service.app import create_app
 from avrec.service.faults import DEGRADED_HEADER
+from avrec.service.security import visitor_token
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 from avrec.storage.db import get_engine, make_engine
 from avrec.storage.ingest import ingest, table_counts
-from avrec.service.security import visitor_token
 from avrec.storage.keys import create_key
 from tests.conftest import _new_postgres_database
 from tests.integration.service_fixtures import build

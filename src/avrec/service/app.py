@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from avrec.service.settings import ServiceSettings, service_secret
@@ -108,7 +108,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"status": "ok", "model": state.model.name, "items": len(state.catalog),
                 "index": getattr(state.index, "kind", None), "retrieval": "index" if state.use_index else "model"}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -125,12 +125,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
     from avrec.service import faults
-
-    faults.register(app)  # database down: 503 + Retry-After; disk full: 507
     from avrec.service.headers import SecurityHeaders
     from avrec.service.limits import BodyLimit
     from avrec.service.throttle import InFlightLimit, RateLimit, RateLimiter
+    from avrec.service.validation import install
 
+    install(app)  # request guard (inside BodyLimit), error handlers, documented error answers
+    faults.register(app)  # database down: 503 + Retry-After; disk full: 507
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst,
                                     settings.visitor_rate_per_s, settings.visitor_burst)
     app.add_middleware(BodyLimit, limit=settings.max_body)

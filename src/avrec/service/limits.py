@@ -4,11 +4,12 @@ request is refused with 413 as soon as it passes the limit (at most ``limit`` by
 
 from __future__ import annotations
 
-import json
+from avrec.service.validation import error, error_bytes
 
 
 async def _refuse(send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+    body = error_bytes(413, [error(["body"], f"request body larger than {limit} bytes",
+                                   "body_too_large")])
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Id = Field(min_length=1, max_length=256)
+#: user and item ids: 1-256 characters, no control characters
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+Id = Field(min_length=1, max_length=256, pattern=ID_PATTERN)
+ItemId = Annotated[str, Field(min_length=1, max_length=256)]
+Label = Annotated[str, Field(max_length=200)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and non-finite numbers are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RecommendationRequest(Strict):
-    history: list[str] = Field(default_factory=list, max_length=10_000)
+    history: list[ItemId] = Field(default_factory=list, max_length=10_000)
     query: str | None = Field(default=None, max_length=2_000)
     k: int = Field(default=10, ge=1, le=500)
     kind: str | None = Field(default=None, max_length=64)
@@ -58,8 +64,8 @@ class ItemIn(Strict):
     item_id: str = Id
     title: str | None = Field(default=None, max_length=10_000)
     description: str | None = Field(default=None, max_length=100_000)
-    genres: list[str] = Field(default_factory=list, max_length=100)
-    tags: list[str] = Field(default_factory=list, max_length=1_000)
+    genres: list[Label] = Field(default_factory=list, max_length=100)
+    tags: list[Label] = Field(default_factory=list, max_length=1_000)
     kind: str | None = Field(default=None, max_length=64)
     year: int | None = Field(default=None, ge=1800, le=2200)
     language: str | None = Field(default=None, max_length=32)

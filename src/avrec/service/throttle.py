@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import re
 import time
@@ -22,13 +21,15 @@ from collections import OrderedDict
 from starlette.requests import cookie_parser
 
 from avrec.service.security import VISITOR_COOKIE, visitor_token
+from avrec.service.validation import error, error_bytes
 
 #: most buckets (and trusted credentials) kept; the least recently used are dropped past it
 MAX_CLIENTS = 100_000
 
 
 def _reply(status: int, detail: str, retry_after: int):
-    body = json.dumps({"detail": detail}).encode()
+    kind = "too_many_requests" if status == 429 else "service_unavailable"
+    body = error_bytes(status, [error([], detail, kind)])
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"retry-after", str(retry_after).encode())]
 
