@@ -70,11 +70,11 @@ def main() -> None:
         same = (tmp / "out-base.jsonl").read_text() == (tmp / "out-this.jsonl").read_text()
     med = {k: {n: statistics.median(v[n]) for n in versions} for k, v in
            (("train", train), ("recommend", recommend))}
-    rows = [f"| `avrec train` ({args.dataset.name}, default model) | {med['train']['base']:.1f} | "
-            f"{med['train']['this']:.1f} | {med['train']['this'] / med['train']['base']:.2f} |",
-            f"| `avrec recommend` ({args.requests:,} requests) | {med['recommend']['base']:.1f} | "
-            f"{med['recommend']['this']:.1f} | "
-            f"{med['recommend']['this'] / med['recommend']['base']:.2f} |"]
+    rows = []
+    for key, what in (("train", f"`avrec train` ({args.dataset.name}, default model)"),
+                      ("recommend", f"`avrec recommend` ({args.requests:,} requests)")):
+        base, this = med[key]["base"], med[key]["this"]
+        rows.append(f"| {what} | {base:.1f} | {this:.1f} | {this / base:.2f} |")
     body = (f"Base: `{args.base}`; medians of {args.repeats} alternating repeats after one "
             "warm-up each (seconds, whole commands).\n\n"
             "| command | base (s) | this (s) | this / base |\n|---|---|---|---|\n"
