@@ -69,7 +69,7 @@ def test_concurrent_posts_of_one_request_id(tmp_path, db_url):
             barrier = threading.Barrier(2)
             codes = [0, 0]
 
-            def post(i, client, body):
+            def post(i, client, body, barrier=barrier, codes=codes):
                 barrier.wait()
                 codes[i] = client.post("/api/events", json=body, headers=head).status_code
 
