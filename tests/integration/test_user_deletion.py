@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
@@ -54,8 +53,7 @@ def _absent(state, engine, model_dir, report, user_id, sqlite_files):
         assert needle not in path.read_bytes(), f"{user_id} still in the bytes of {path.name}"
 
 
-@pytest.mark.parametrize("trials", [None])
-def test_delete_during_an_event_stream(tmp_path, db_url, trials):
+def test_delete_during_an_event_stream(tmp_path, db_url):
     model_dir, url, _ = build(tmp_path, url=db_url)
     engine = get_engine(url)
     sqlite = engine.dialect.name == "sqlite"

@@ -8,8 +8,11 @@ Each command group lives in its own module under ``avrec.cli`` and exposes
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
+
+from avrec.cli import common
 
 app = typer.Typer(
     name="avrec",
@@ -19,8 +22,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of an error"),
+) -> None:
+    common.DEBUG = debug
+
+
 #: command modules, in the order their commands appear in --help
-COMMAND_MODULES = ["data", "encode", "models", "evaluate", "serve", "demo"]
+COMMAND_MODULES = ["data", "encode", "models", "evaluate", "serve", "users", "demo"]
 
 
 def _register_all() -> None:
@@ -39,4 +49,13 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    """Run the CLI. An unexpected error (a bug, not a user's mistake) is one line too, exit
+    status 1, unless --debug asks for its traceback."""
+    try:
+        app()
+    except Exception as exc:
+        if common.DEBUG:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc} (an avrec bug? run with --debug for "
+                   "the traceback)".replace("\n", " "), err=True)
+        sys.exit(1)
