@@ -10,7 +10,7 @@ listed under ``missing``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -21,11 +21,16 @@ from avrec.storage.users import delete_user, registered_folders
 
 
 def delete_everywhere(user_id: str, engine: Engine, model_dirs: Iterable[Path] = (),
-                      report_dirs: Iterable[Path] = ()) -> dict:
+                      report_dirs: Iterable[Path] = (),
+                      after_rows: Callable[[], None] | None = None) -> dict:
     """Remove ``user_id`` from the database (rows of every table with a user_id; on SQLite the
     WAL is truncated too), from the per-user arrays of every model folder and from the
-    per-user lines of every report folder. Returns what was removed where."""
+    per-user lines of every report folder. ``after_rows`` runs once the rows are deleted,
+    before the folders (the service drops its memory there, so a folder that cannot be
+    rewritten leaves no state behind). Returns what was removed where."""
     rows = delete_user(user_id, engine)
+    if after_rows is not None:
+        after_rows()
     models = list(dict.fromkeys([*map(Path, model_dirs), *registered_folders(engine, "model")]))
     reports = list(dict.fromkeys([*map(Path, report_dirs), *registered_folders(engine, "report")]))
     missing = [str(p) for p in models + reports if not p.is_dir()]

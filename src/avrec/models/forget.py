@@ -124,6 +124,8 @@ def forget_users(root: str | Path, user_ids: Iterable[str]) -> int:
         os.rename(root, old)
         os.rename(tmp, root)
     except BaseException:
+        if not root.exists() and old.exists():  # failed between the two renames: put it back
+            os.rename(old, root)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)

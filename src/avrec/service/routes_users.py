@@ -170,9 +170,12 @@ def delete_user(user_id: str, request: Request) -> dict:
     from avrec.privacy import delete_everywhere
 
     state = request.app.state.avrec
-    with state.user_lock(user_id):
-        done = delete_everywhere(user_id, state.engine, model_dirs=[state.settings.model_dir])
+    def drop_memory() -> None:  # right after the rows, before any folder is rewritten
         state.online.drop(user_id)
         state.forgotten.add(user_id)
+
+    with state.user_lock(user_id):
+        done = delete_everywhere(user_id, state.engine, model_dirs=[state.settings.model_dir],
+                                 after_rows=drop_memory)
     return {"user_id": user_id, "removed": done["database"], "models": done["models"],
             "reports": done["reports"]}
