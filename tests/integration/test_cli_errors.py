@@ -77,6 +77,11 @@ CASES = [
     (["encode", "--modalities", "smell", "--database-url", "{url}"], ["smell"]),
     (["serve", "--model-dir", "{root}/nowhere"], ["not a saved avrec model"]),
     (["users", "delete", "nobody", "--database-url", "{url}"], ["no trace of user 'nobody'"]),
+    (["recommend", "{model}", "--input", "{root}/requests.jsonl", "--output", "{root}/o.jsonl",
+      "--k", "0"], ["--k", "greater than or equal to 1"]),
+    (["serve", "--port", "99999"], ["--port"]),
+    (["nosuch"], ["No such command", "avrec --help"]),
+    (["train"], ["Missing argument", "avrec train --help"]),
     (["users", "delete", "u1", "--database-url", "{url}", "--model-dir", "{root}"],
      ["not a saved avrec model"]),
 ]

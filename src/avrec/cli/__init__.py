@@ -48,14 +48,44 @@ def _register_all() -> None:
 _register_all()
 
 
+def _click_errors(name: str) -> tuple[type, ...]:
+    """Click's exception class ``name``, from typer's vendored click and from click itself
+    (typer releases differ in which one they raise)."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions", "typer.exceptions"):
+        try:
+            klass = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if klass is not None:
+            found.append(klass)
+    return tuple(found)
+
+
 def main() -> None:
-    """Run the CLI. An unexpected error (a bug, not a user's mistake) is one line too, exit
-    status 1, unless --debug asks for its traceback."""
+    """Run the CLI. A usage mistake (a bad option value, a missing argument, an unknown
+    command) is one line ``error: ...`` and exit status 2; an unexpected error (a bug, not a
+    user's mistake) is one line too, exit status 1, unless --debug asks for its traceback."""
     try:
-        app()
+        code = app(prog_name="avrec", standalone_mode=False)
+    except _click_errors("NoArgsIsHelpError") as exc:  # a bare group: its help
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except _click_errors("UsageError") as exc:
+        where = exc.ctx.command_path if exc.ctx else "avrec"
+        typer.echo(f"error: {exc.format_message()} (see {where} --help)".replace("\n", " "),
+                   err=True)
+        sys.exit(2)
+    except _click_errors("Abort"):
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
+    except _click_errors("ClickException") as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
     except Exception as exc:
         if common.DEBUG:
             raise
         typer.echo(f"error: {type(exc).__name__}: {exc} (an avrec bug? run with --debug for "
                    "the traceback)".replace("\n", " "), err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
