@@ -38,7 +38,9 @@ def files(tmp_path_factory):
     for name, items, inter in (("headers", "item_id,title\n", "user_id,item_id,timestamp\n"),
                                ("one-item", "item_id,title\ni1,One\n", "user_id,item_id,timestamp\n"),
                                ("no-events", "item_id,title\ni1,One\ni2,Two\n",
-                                "user_id,item_id,timestamp\n")):
+                                "user_id,item_id,timestamp\n"),
+                               ("tiny", "item_id,title\ni1,One\ni2,Two\n",
+                                "user_id,item_id,timestamp\nu1,i1,1\n")):
         (root / name).mkdir()
         (root / name / "items.csv").write_text(items)
         (root / name / "interactions.csv").write_text(inter)
@@ -73,6 +75,8 @@ CASES = [
     (["db", "upgrade", "--revision", "bogus", "--database-url", "sqlite:///{root}/a.db"],
      ["bogus"]),
     (["evaluate", "{root}/headers"], ["cannot evaluate"]),
+    (["evaluate", "{root}/tiny", "--no-text-features", "--report", "{root}/r"],
+     ["msr protocol leaves no training interactions"]),
     (["evaluate", "{root}/no-events", "--k", "0"], ["--k"]),
     (["encode", "--modalities", "smell", "--database-url", "{url}"], ["smell"]),
     (["serve", "--model-dir", "{root}/nowhere"], ["not a saved avrec model"]),
