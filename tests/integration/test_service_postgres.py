@@ -30,7 +30,8 @@ def test_events_state_and_delete_on_each_backend(tmp_path, db_url):
             assert c.post("/api/events", json=body, headers=head).status_code == 201
         again = c.post("/api/events", json={"user_id": "u4", "item_id": "f1", "event": "like",
                                             "request_id": "pg-0"}, headers=head)
-        assert again.status_code == 201 and again.json()["request_id"] == "pg-0"
+        assert again.status_code == 200 and again.json()["request_id"] == "pg-0"
+        assert again.json()["replayed"] is True
         before = c.get("/api/users/u4/recommendations?k=5", headers=head).json()
         profile = c.get("/api/users/u4/profile", headers=head).json()
     engine = get_engine(url)

@@ -45,7 +45,6 @@ def stats(database_url: DbUrl = None) -> None:
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
 
-@db_app.command("upgrade")
 def db_upgrade(database_url: DbUrl = None, revision: str = "head") -> None:
     """Apply migrations (done automatically on first use too)."""
     from avrec.storage.db import make_engine, upgrade
@@ -54,7 +53,6 @@ def db_upgrade(database_url: DbUrl = None, revision: str = "head") -> None:
     typer.echo(f"database at revision {revision}")
 
 
-@db_app.command("downgrade")
 def db_downgrade(revision: str, database_url: DbUrl = None) -> None:
     """Revert migrations down to REVISION (``base`` drops everything)."""
     from avrec.storage.db import downgrade, make_engine
@@ -66,4 +64,6 @@ def db_downgrade(revision: str, database_url: DbUrl = None) -> None:
 def register(app: typer.Typer) -> None:
     app.command("ingest")(handles_errors(ingest))
     app.command("stats")(handles_errors(stats))
+    db_app.command("upgrade")(handles_errors(db_upgrade))
+    db_app.command("downgrade")(handles_errors(db_downgrade))
     app.add_typer(db_app, name="db")

@@ -14,7 +14,7 @@ def demo(
     model: Annotated[str | None, typer.Option(help="model to train (default: the recommended one)")] = None,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="end by serving the web page")] = True,
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
     """Ingest -> encode -> train -> evaluate -> serve, on the bundled MovieLens latest-small
     data (SQLite in $AVREC_HOME by default)."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors
+from avrec.cli.common import UserError, handles_errors, require_file
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -60,6 +60,7 @@ def evaluate(
     """Train each model on the training part only and rank with training items excluded;
     write results.json, a console table and an HTML report with plots."""
     from avrec.data.loaders import load_dataset
+    from avrec.data.trainable import training_problem
     from avrec.evaluation.api import evaluate_to_report
     from avrec.evaluation.protocols import PROTOCOLS
     from avrec.evaluation.report import console_table
@@ -74,8 +75,11 @@ def evaluate(
     ks = _ints(k, "--k")
     if min(ks) < 1:
         raise UserError("--k values must be at least 1")
-    configs = _configs(config) if config else None
+    configs = _configs(require_file(config, "--config")) if config else None
     dataset = load_dataset(dataset_dir)
+    problem = training_problem(dataset)
+    if problem:
+        raise UserError(f"cannot evaluate: {problem}")
     result = evaluate_to_report(dataset, protocol, names, ks, _ints(seeds, "--seeds"), report,
                                 configs=configs, text_features=text_features, media=media,
                                 log=typer.echo)

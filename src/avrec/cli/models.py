@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors
+from avrec.cli.common import UserError, handles_errors, require_file, require_model
 
 
 def train(
@@ -26,6 +26,7 @@ def train(
     import time
 
     from avrec.data.loaders import load_dataset
+    from avrec.data.trainable import training_problem
     from avrec.models.base import TrainData
     from avrec.models.registry import available_models, create_model, default_model
 
@@ -34,10 +35,17 @@ def train(
     settings = {}
     if config:
         try:
-            settings = json.loads(config.read_text())
+            settings = json.loads(require_file(config, "--config").read_text())
         except json.JSONDecodeError as exc:
             raise UserError(f"{config}: invalid JSON: {exc}") from None
+        if not isinstance(settings, dict):
+            raise UserError(f"{config}: expected a JSON object {{setting: value}}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder to save the model in")
     dataset = load_dataset(dataset_dir)
+    problem = training_problem(dataset)
+    if problem:
+        raise UserError(f"cannot train: {problem}")
     name, why = (model, None) if model is not None else default_model(dataset.n_items)
     if why:  # the recommended model does not fit this catalog here
         typer.echo(f"note: {why}; training {name} instead", err=True)
@@ -76,8 +84,12 @@ def recommend(
     from avrec.models.base import Recommender
     from avrec.models.requests import read_requests, run_requests, unknown_ids, write_jsonl
 
-    requests = read_requests(input)
-    model = Recommender.load(model_dir)
+    requests = read_requests(require_file(input, "--input"))
+    if output.is_dir():
+        raise UserError(f"--output {output} is a folder; give a file name")
+    if not output.parent.is_dir():
+        raise UserError(f"--output {output}: folder {output.parent} does not exist")
+    model = Recommender.load(require_model(model_dir))
     for note in unknown_ids(model, requests):
         typer.echo(f"warning: {input}: {note}", err=True)
     write_jsonl(run_requests(model, requests, k, explain), output)

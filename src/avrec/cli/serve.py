@@ -1,4 +1,4 @@
-"""``avrec serve`` (HTTP API + web page) and ``avrec keys create``."""
+"""``avrec serve`` (HTTP API + web page) and ``avrec keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -44,24 +44,61 @@ def serve(
 
 
 keys_app = typer.Typer(help="API keys for write and admin endpoints.", no_args_is_help=True)
+DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")]
 
 
-@keys_app.command("create")
 def create_key(
     name: Annotated[str, typer.Argument(help="who or what the key is for")],
     scope: Annotated[list[str], typer.Option("--scope", help="read, write and/or admin")] = ["write"],  # noqa: B006
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Create a key; it is printed once and stored only as a hash."""
     from avrec.storage.db import get_engine
     from avrec.storage.keys import create_key as make
 
+    if not name.strip():
+        raise UserError("the key needs a name (who or what it is for)")
     try:
         typer.echo(make(get_engine(database_url), name, scope))
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(f"--scope: {exc}") from None
+
+
+def list_keys(database_url: DbUrl = None) -> None:
+    """Name, scopes, creation and last use of every key (never the key itself)."""
+    from avrec.storage.db import get_engine
+    from avrec.storage.keys import list_keys as rows
+
+    def when(value) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "never"
+
+    keys = rows(get_engine(database_url))
+    if not keys:
+        typer.echo("no API keys (create one with avrec keys create NAME)")
+        return
+    typer.echo(f"{'name':24s} {'scopes':16s} {'created':19s}  last used")
+    for k in keys:
+        typer.echo(f"{k['name']:24s} {','.join(k['scopes']):16s} {when(k['created']):19s}  "
+                   f"{when(k['last_used'])}")
+
+
+def revoke_key(
+    name: Annotated[str, typer.Argument(help="the key's name (avrec keys list)")],
+    database_url: DbUrl = None,
+) -> None:
+    """Delete the key(s) with this name: requests using them are refused from now on."""
+    from avrec.storage.db import get_engine
+    from avrec.storage.keys import revoke_key as revoke
+
+    n = revoke(get_engine(database_url), name)
+    if not n:
+        raise UserError(f"no API key named {name!r}; see avrec keys list")
+    typer.echo(f"revoked {n} key(s) named {name!r}")
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(handles_errors(serve))
+    keys_app.command("create")(handles_errors(create_key))
+    keys_app.command("list")(handles_errors(list_keys))
+    keys_app.command("revoke")(handles_errors(revoke_key))
     app.add_typer(keys_app, name="keys")

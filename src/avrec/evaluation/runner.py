@@ -154,6 +154,14 @@ def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequenc
     runs: list[ModelRun] = []
     for seed in seeds:
         for split in make_splits(dataset, protocol, seed):
+            if split.train.empty or split.test.empty:
+                from avrec.errors import AvrecError
+
+                raise AvrecError(
+                    f"the {protocol} protocol leaves no {'training' if split.train.empty else 'test'} "
+                    f"interactions in split {split.name} (seed {seed}) of this dataset's "
+                    f"{dataset.n_interactions:,} interactions; evaluate on more data or choose "
+                    "another protocol")
             train = dataset.with_interactions(split.train)
             with isolated(dataset, train) as view:
                 data = TrainData.from_dataset(train, item_features)

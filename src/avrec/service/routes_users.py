@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from functools import partial
 
@@ -93,38 +95,69 @@ def create_visitor(request: Request, response: Response) -> dict:
     return {"user_id": user_id, "token": None if resumed else token}
 
 
-@router.post("/events", response_model=EventAck, status_code=201)
-def post_event(event: Event, request: Request, x_api_key: str | None = Header(default=None),
+@router.post("/events", response_model=EventAck, status_code=201,
+             responses={200: {"model": EventAck, "description": "a replay of a stored request_id"},
+                        409: {"description": "request_id already used with another body"}})
+def post_event(event: Event, request: Request, response: Response,
+               x_api_key: str | None = Header(default=None),
                x_visitor_token: str | None = Header(default=None)) -> dict:
-    """Stored durably (committed) before the answer; then the user's state is updated."""
+    """Stored durably (committed) before the answer; then the user's state is updated.
+
+    ``request_id`` makes a retry safe: it is scoped to its user, and the event's canonical body
+    (sorted-key JSON) is stored with it as a sha256. The same user, id and body again answers
+    200 with ``replayed: true`` and the stored event's id, storing nothing; the same user and
+    id with another body is a 409. Insert and online update run under the user's lock, which
+    a deletion of that user takes too (see ``delete_user``)."""
     start = time.perf_counter()
     state = request.app.state.avrec
     may_write_for(request, event.user_id, x_api_key, x_visitor_token)
     _check_items(state, [event.item_id])
     values = event.model_dump()
-    try:
-        with state.engine.begin() as conn:
-            new_id = conn.execute(insert(t.feedback_events).values(**values)
-                                  .returning(t.feedback_events.c.id)).scalar_one()
-    except IntegrityError:
-        if not event.request_id:
-            raise
-        with state.engine.connect() as conn:  # a retried request: same answer, no duplicate
-            new_id = conn.execute(select(t.feedback_events.c.id).where(
-                t.feedback_events.c.request_id == event.request_id)).scalar_one()
-        st = state.user_state(event.user_id)
-        return {"id": new_id, "user_id": event.user_id,
-                "polarity": polarity(event.event, event.value, event.watch_fraction),
-                "history_size": len(st.history), "request_id": event.request_id}
-    sign = state.online.apply(event.user_id, event.item_id, event.event, event.value,
-                              event.watch_fraction, state.training_history(event.user_id))
+    body_hash = hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":"))
+                               .encode("utf-8")).hexdigest()
+    with state.user_lock(event.user_id):
+        try:
+            with state.engine.begin() as conn:
+                new_id = conn.execute(insert(t.feedback_events).values(**values, body_hash=body_hash)
+                                      .returning(t.feedback_events.c.id)).scalar_one()
+        except IntegrityError:
+            if not event.request_id:
+                raise
+            return _replay(state, event, values, body_hash, response)
+        sign = state.online.apply(event.user_id, event.item_id, event.event, event.value,
+                                  event.watch_fraction, state.training_history(event.user_id))
+        history_size = len(state.user_state(event.user_id).history)
     metrics = request.app.state.metrics
     elapsed = time.perf_counter() - start
     metrics.events.inc()
     metrics.event_to_state.observe(elapsed)
     metrics.samples.add("event_to_state", elapsed)
     return {"id": new_id, "user_id": event.user_id, "polarity": sign,
-            "history_size": len(state.user_state(event.user_id).history), "request_id": event.request_id}
+            "history_size": history_size, "request_id": event.request_id}
+
+
+def _replay(state, event: Event, values: dict, body_hash: str, response: Response) -> dict:
+    """The answer to a request_id this user already used (called under the user's lock)."""
+    c = t.feedback_events.c
+    with state.engine.connect() as conn:
+        row = conn.execute(select(c.id, c.body_hash, c.item_id, c.event, c.value, c.watch_fraction)
+                           .where(c.user_id == event.user_id, c.request_id == event.request_id)
+                           ).one_or_none()
+    if row is None:  # deleted by another process since the conflict
+        raise HTTPException(409, f"request_id {event.request_id!r} conflicted with an event that "
+                                 "is gone now; send the request again")
+    same = (row.body_hash == body_hash if row.body_hash  # rows stored before body hashes:
+            else all(getattr(row, k) == values[k]        # compare the stored fields
+                     for k in ("item_id", "event", "value", "watch_fraction")))
+    if not same:
+        raise HTTPException(409, f"request_id {event.request_id!r} was already used by user "
+                                 f"{event.user_id!r} for a different event; use a new request_id "
+                                 "for a new event")
+    response.status_code = 200
+    return {"id": row.id, "user_id": event.user_id,
+            "polarity": polarity(event.event, event.value, event.watch_fraction),
+            "history_size": len(state.user_state(event.user_id).history),
+            "request_id": event.request_id, "replayed": True}
 
 
 @router.get("/users/{user_id}/profile", dependencies=[Depends(may_read)])
@@ -141,11 +174,25 @@ def profile(user_id: str, request: Request, response: Response) -> dict:
 
 @router.delete("/users/{user_id}", dependencies=[Depends(require_scope("admin"))])
 def delete_user(user_id: str, request: Request) -> dict:
-    """Removes the user's interactions, events, profile and online state."""
-    from avrec.storage.users import delete_user as delete_rows
+    """Removes the user everywhere: database rows (interactions, events, user row; on SQLite
+    the write-ahead log is truncated too), the per-user arrays of the served model's folder and
+    of registered model folders, the per-user lines of registered reports, and the online state.
+
+    Serialization: this runs under the user's lock, which ``post_event`` holds around its insert
+    and online update. So an event is either wholly before the deletion (committed and applied,
+    then deleted here) or wholly after it (a new user with that ID). One lock per process was
+    chosen over a database-only ordering because the online state lives in memory, where no
+    transaction reaches. ``avrec users delete`` (another process) cannot take it: delete through
+    this endpoint while the service runs."""
+    from avrec.privacy import delete_everywhere
 
     state = request.app.state.avrec
-    removed = delete_rows(user_id, state.engine)
-    state.online.drop(user_id)
-    state.forgotten.add(user_id)
-    return {"user_id": user_id, "removed": removed}
+    def drop_memory() -> None:  # right after the rows, before any folder is rewritten
+        state.online.drop(user_id)
+        state.forgotten.add(user_id)
+
+    with state.user_lock(user_id):
+        done = delete_everywhere(user_id, state.engine, model_dirs=[state.settings.model_dir],
+                                 after_rows=drop_memory)
+    return {"user_id": user_id, "removed": done["database"], "models": done["models"],
+            "reports": done["reports"]}

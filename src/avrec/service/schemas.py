@@ -58,6 +58,8 @@ class EventAck(BaseModel):
     polarity: int
     history_size: int
     request_id: str | None = None
+    #: true when this answers a retry of an already stored request_id (status 200)
+    replayed: bool = False
 
 
 class ItemIn(Strict):

@@ -4,6 +4,7 @@ the items' content vectors, and the online user states (rebuilt from the event l
 from __future__ import annotations
 
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 
+USER_LOCK_STRIPES = 256
+
 
 class ServiceState:
     def __init__(self, model: Recommender, engine: Engine, media_root: Path | None,
@@ -32,6 +35,9 @@ class ServiceState:
         #: faiss indexes may not be searched while rows are added: searches share it, adds own it
         self.index_lock = ReadWriteLock()
         self.index = None
+        #: writes of one user (an event: insert + online update; a deletion: rows, folders and
+        #: memory) hold that user's lock, so they never interleave; striped, so memory stays flat
+        self._user_locks = [threading.Lock() for _ in range(USER_LOCK_STRIPES)]
         #: users deleted since the model was trained: their training rows are ignored
         self.forgotten: set[str] = self._deleted_users()
         self.refresh_catalog()
@@ -157,6 +163,10 @@ class ServiceState:
         if not stored:  # a database that never held users (model trained elsewhere)
             return set()
         return {str(u) for u in self.model.user_vocab.ids if str(u) not in stored}
+
+    def user_lock(self, user_id: str) -> threading.Lock:
+        """The lock serializing writes of ``user_id`` (shared with a few other users)."""
+        return self._user_locks[zlib.crc32(user_id.encode("utf-8")) % USER_LOCK_STRIPES]
 
     def knows(self, user_id: str) -> bool:
         return (user_id in self.model.user_vocab and user_id not in self.forgotten) or user_id in self.online

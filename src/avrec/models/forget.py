@@ -1,0 +1,138 @@
+"""Removing users from a saved model folder, without retraining and without loading the model.
+
+A model folder (see :mod:`avrec.models.base`) holds per-user state in two places: the user
+vocabulary (``users.json``) and the rows of some arrays in ``state.npz``: the training matrix
+and its recency ranks (CSR, users x items), and per-model arrays such as ALS/BPR user factors,
+bias and rating models' user biases, factors and residuals, the hybrid's rating weights and
+cold-ranker activity years, two-tower user attributes. :func:`forget_users` rewrites both
+without the users' rows; every other user keeps their relative order, so the model scores
+everyone else exactly as before. Learned item-item state (EASE or kNN weights, the first-items
+map, item factors, network weights) is an aggregate over all users and stays until the next
+training.
+
+The folder is replaced atomically: the new folder is built next to it (unchanged files are
+hard links) and swapped in with two renames, so a reader sees the old or the new model,
+never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.base import MANIFEST, STATE
+
+USERS = "users.json"
+#: arrays with one row per training user
+USER_ROWS = ("state__user_factors", "state__user_bias", "state__user_f", "state__user_attrs",
+             "state__coldsig_user_year")
+#: CSR matrices with one row per training user: prefix -> key of the shape (None: derived)
+USER_CSR = {"train": "train_shape", "recency": "train_shape", "state__res": None,
+            "state__rf": "state__rf_shape"}
+
+
+class UnknownUserArray(RuntimeError):
+    """A saved array looks per-user but is not known to be one: refuse rather than leave it."""
+
+
+def model_folders(root: Path) -> list[Path]:
+    """``root`` and every saved model nested inside it (e.g. a ranker's parts)."""
+    return sorted({p.parent for p in root.rglob(MANIFEST)})
+
+
+def holds_users(root: Path, user_ids: Iterable[str]) -> bool:
+    wanted = set(user_ids)
+    return any(wanted & set(json.loads((f / USERS).read_text())) for f in model_folders(root)
+               if (f / USERS).is_file())
+
+
+def _rewrite_state(folder: Path, keep: np.ndarray, n_users: int) -> None:
+    with np.load(folder / STATE, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    n_items = int(arrays["train_shape"][1]) if "train_shape" in arrays else -1
+    out = dict(arrays)
+    for prefix, shape_key in USER_CSR.items():
+        if f"{prefix}_indptr" not in arrays:
+            continue
+        data, indices, indptr = (arrays[f"{prefix}_{p}"] for p in ("data", "indices", "indptr"))
+        shape = tuple(arrays[shape_key]) if shape_key else (n_users, n_items)
+        if len(indptr) != n_users + 1:
+            raise UnknownUserArray(f"{folder}: {prefix} has {len(indptr) - 1} rows, not {n_users}")
+        m = sp.csr_matrix((data, indices, indptr), shape=shape)[keep]
+        out[f"{prefix}_data"] = m.data.astype(data.dtype, copy=False)
+        out[f"{prefix}_indices"] = m.indices.astype(indices.dtype, copy=False)
+        out[f"{prefix}_indptr"] = m.indptr.astype(indptr.dtype, copy=False)
+        if shape_key:
+            out[shape_key] = np.array(m.shape, dtype=arrays[shape_key].dtype)
+    for key in USER_ROWS:
+        if key in arrays:
+            if arrays[key].shape[0] != n_users:
+                raise UnknownUserArray(f"{folder}: {key} has {arrays[key].shape[0]} rows, not {n_users}")
+            out[key] = arrays[key][keep]
+    handled = set(USER_ROWS) | {f"{p}_{s}" for p in USER_CSR for s in ("data", "indices", "indptr")}
+    if n_users != n_items:  # where the sizes differ, an unlisted users-long array is caught
+        odd = [k for k, v in arrays.items() if k not in handled and v.ndim and v.shape[0] == n_users]
+        if odd:
+            raise UnknownUserArray(f"{folder}: arrays {', '.join(odd)} have one row per user but "
+                                   "are not known to avrec.models.forget; retrain instead")
+    (folder / STATE).unlink()  # a new file: never write through a link into the live folder
+    np.savez(folder / STATE, **out)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Copy a folder tree as hard links (a plain copy where links are not possible)."""
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link)
+
+
+def forget_users(root: str | Path, user_ids: Iterable[str]) -> int:
+    """Remove ``user_ids`` from the model saved at ``root`` (and models nested in it);
+    returns how many user rows were removed (0: the folder is left untouched)."""
+    root = Path(root)
+    wanted = set(user_ids)
+    if not holds_users(root, wanted):
+        return 0
+    tmp = root.with_name(f".{root.name}.forget-{os.getpid()}")
+    old = root.with_name(f".{root.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _link_tree(root, tmp)
+    removed = 0
+    try:
+        for folder in model_folders(tmp):
+            if not (folder / USERS).is_file():
+                continue
+            ids = json.loads((folder / USERS).read_text())
+            keep = np.array([u not in wanted for u in ids], dtype=bool)
+            if keep.all():
+                continue
+            _rewrite_state(folder, keep, len(ids))
+            (folder / USERS).unlink()  # a new file: never write through a link into the live folder
+            (folder / USERS).write_text(json.dumps([u for u, k in zip(ids, keep, strict=True) if k]))
+            _fsync(folder / STATE, folder / USERS)
+            removed += int((~keep).sum())
+        os.rename(root, old)
+        os.rename(tmp, root)
+    except BaseException:
+        if not root.exists() and old.exists():  # failed between the two renames: put it back
+            os.rename(old, root)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return removed
+
+
+def _fsync(*paths: Path) -> None:
+    for path in paths:
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
