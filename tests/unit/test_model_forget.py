@@ -11,10 +11,11 @@ import pytest
 
 from avrec.models.base import Recommender, TrainData
 from avrec.models.forget import UnknownUserArray, forget_users
-from avrec.models.registry import _MODELS, create_model
+from avrec.models.names import model_targets
+from avrec.models.registry import create_model
 
 #: avrec's own models (other test modules register test-only ones)
-BUILT_IN = sorted(n for n, target in _MODELS.items() if target.startswith("avrec."))
+BUILT_IN = sorted(n for n, target in model_targets().items() if target.startswith("avrec."))
 GONE = ["u7", "u30"]
 FAST = {"two-tower": {"max_epochs": 1}, "sequential": {"max_epochs": 1}}
 #: the hybrids count co-occurrences in the stored training rows at request time (the prior of
@@ -83,8 +84,8 @@ def test_unknown_per_user_array_is_refused(data, tmp_path):
     """An array with one row per user that the scrubber does not know is not left behind
     silently: the deletion refuses and the folder stays as it was."""
     model = create_model("popularity").fit(data)
-    model._state = lambda: {"item_counts": model.item_counts,
-                            "user_secret": np.zeros(len(model.user_vocab))}
+    model.state_arrays = lambda: {"item_counts": model.item_counts,
+                                  "user_secret": np.zeros(len(model.user_vocab))}
     folder = model.save(tmp_path / "odd")
     users_before = (folder / "users.json").read_text()
     with pytest.raises(UnknownUserArray, match="user_secret"):

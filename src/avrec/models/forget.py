@@ -3,8 +3,9 @@
 A model folder (see :mod:`avrec.models.base`) holds per-user state in two places: the user
 vocabulary (``users.json``) and the rows of some arrays in ``state.npz``: the training matrix
 and its recency ranks (CSR, users x items), and per-model arrays such as ALS/BPR user factors,
-bias and rating models' user biases, factors and residuals, the hybrid's rating weights and
-cold-ranker activity years, two-tower user attributes. :func:`forget_users` rewrites both
+bias and rating models' user biases, factors and residuals, two-tower user attributes, and in
+the hybrid's parts (``parts/<name>/state.npz``) the backbone's rating weights and the cold
+ranker's activity years. :func:`forget_users` rewrites both
 without the users' rows; every other user keeps their relative order, so the model scores
 everyone else exactly as before. Learned item-item state (EASE or kNN weights, the first-items
 map, item factors, network weights) is an aggregate over all users and stays until the next
@@ -30,11 +31,12 @@ from avrec.models.base import MANIFEST, STATE
 
 USERS = "users.json"
 #: arrays with one row per training user
-USER_ROWS = ("state__user_factors", "state__user_bias", "state__user_f", "state__user_attrs",
-             "state__coldsig_user_year")
+USER_ROWS = ("state__user_factors", "state__user_bias", "state__user_f", "state__user_attrs")
 #: CSR matrices with one row per training user: prefix -> key of the shape (None: derived)
-USER_CSR = {"train": "train_shape", "recency": "train_shape", "state__res": None,
-            "state__rf": "state__rf_shape"}
+USER_CSR = {"train": "train_shape", "recency": "train_shape", "state__res": None}
+#: the same in the state of a model's parts (``parts/<name>/state.npz``, models.hybrid)
+PART_USER_ROWS = ("signal_user_year",)
+PART_USER_CSR = {"rf": "rf_shape"}
 
 
 class UnknownUserArray(RuntimeError):
@@ -53,36 +55,51 @@ def holds_users(root: Path, user_ids: Iterable[str]) -> bool:
 
 
 def _rewrite_state(folder: Path, keep: np.ndarray, n_users: int) -> None:
+    """The folder's ``state.npz`` and its parts' (``parts/*/state.npz``) without the rows of
+    the users ``keep`` leaves out."""
     with np.load(folder / STATE, allow_pickle=False) as z:
+        n_items = int(z["train_shape"][1]) if "train_shape" in z.files else -1
+    _rewrite_arrays(folder / STATE, keep, n_users, n_items, USER_ROWS, USER_CSR)
+    for part in sorted(folder.glob(f"parts/*/{STATE}")):
+        if not (part.parent / MANIFEST).is_file():  # a nested model is handled on its own
+            _rewrite_arrays(part, keep, n_users, n_items, PART_USER_ROWS, PART_USER_CSR)
+
+
+def _rewrite_arrays(path: Path, keep: np.ndarray, n_users: int, n_items: int,
+                    user_rows: tuple[str, ...], user_csr: dict[str, str | None]) -> None:
+    with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    n_items = int(arrays["train_shape"][1]) if "train_shape" in arrays else -1
     out = dict(arrays)
-    for prefix, shape_key in USER_CSR.items():
+    for prefix, shape_key in user_csr.items():
         if f"{prefix}_indptr" not in arrays:
             continue
         data, indices, indptr = (arrays[f"{prefix}_{p}"] for p in ("data", "indices", "indptr"))
         shape = tuple(arrays[shape_key]) if shape_key else (n_users, n_items)
         if len(indptr) != n_users + 1:
-            raise UnknownUserArray(f"{folder}: {prefix} has {len(indptr) - 1} rows, not {n_users}")
+            raise UnknownUserArray(f"{path}: {prefix} has {len(indptr) - 1} rows, not {n_users}")
         m = sp.csr_matrix((data, indices, indptr), shape=shape)[keep]
         out[f"{prefix}_data"] = m.data.astype(data.dtype, copy=False)
         out[f"{prefix}_indices"] = m.indices.astype(indices.dtype, copy=False)
         out[f"{prefix}_indptr"] = m.indptr.astype(indptr.dtype, copy=False)
         if shape_key:
             out[shape_key] = np.array(m.shape, dtype=arrays[shape_key].dtype)
-    for key in USER_ROWS:
+    for key in user_rows:
         if key in arrays:
             if arrays[key].shape[0] != n_users:
-                raise UnknownUserArray(f"{folder}: {key} has {arrays[key].shape[0]} rows, not {n_users}")
+                raise UnknownUserArray(f"{path}: {key} has {arrays[key].shape[0]} rows, "
+                                       f"not {n_users}")
             out[key] = arrays[key][keep]
-    handled = set(USER_ROWS) | {f"{p}_{s}" for p in USER_CSR for s in ("data", "indices", "indptr")}
+    handled = set(user_rows) | {f"{p}_{s}" for p in user_csr for s in ("data", "indices", "indptr")}
     if n_users != n_items:  # where the sizes differ, an unlisted users-long array is caught
         odd = [k for k, v in arrays.items() if k not in handled and v.ndim and v.shape[0] == n_users]
         if odd:
-            raise UnknownUserArray(f"{folder}: arrays {', '.join(odd)} have one row per user but "
+            raise UnknownUserArray(f"{path}: arrays {', '.join(odd)} have one row per user but "
                                    "are not known to avrec.models.forget; retrain instead")
-    (folder / STATE).unlink()  # a new file: never write through a link into the live folder
-    np.savez(folder / STATE, **out)
+    if out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
+        return  # nothing per-user here: the hard link stays
+    path.unlink()  # a new file: never write through a link into the live folder
+    np.savez(path, **out)
+    _fsync(path)
 
 
 def _link_tree(src: Path, dst: Path) -> None:

@@ -36,6 +36,11 @@ def available_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def model_targets() -> dict[str, str]:
+    """Every registered name with its ``"module:Class"`` (a copy)."""
+    return dict(_MODELS)
+
+
 def get_model_class(name: str) -> type:
     """The model class registered as ``name`` (a :class:`avrec.models.base.Recommender`)."""
     try:
