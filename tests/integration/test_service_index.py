@@ -58,7 +58,7 @@ def test_index_path_follows_each_round(setup):
         after = c.app.state.avrec.online.snapshot(user)
         # the user vector is the sum of the liked items' vectors, updated in place
         vectors = c.app.state.avrec.content_vectors()
-        pos = [c.app.state.avrec.position[i] for i in after.history]
+        pos = [c.app.state.avrec.vocab[i] for i in after.history]
         np.testing.assert_allclose(after.vector, vectors[pos].sum(axis=0), atol=1e-5)
         second = c.get(f"/api/users/{user}/recommendations?k=6", headers=token_of(user))
         assert kinds(second).count("music") == 6

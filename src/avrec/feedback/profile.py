@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from avrec.data.dataset import split_multi
+from avrec.data.vocab import Vocabulary
 from avrec.feedback.online import UserState
 from avrec.storage import tables as t
 
@@ -33,7 +34,7 @@ def _top(counter: Counter) -> list[dict]:
     return [{"name": k, "weight": round(v / total, 3)} for k, v in counter.most_common(TOP) if v > 0]
 
 
-def _catalog_language(catalog: pd.DataFrame, position: dict[str, int], item: str) -> bool:
+def _catalog_language(catalog: pd.DataFrame, position: Vocabulary, item: str) -> bool:
     pos = position.get(item)
     if pos is None or "language" not in catalog:
         return False
@@ -41,7 +42,7 @@ def _catalog_language(catalog: pd.DataFrame, position: dict[str, int], item: str
     return isinstance(value, str) and bool(value)
 
 
-def user_profile(state: UserState, catalog: pd.DataFrame, position: dict[str, int],
+def user_profile(state: UserState, catalog: pd.DataFrame, position: Vocabulary,
                  engine: Engine | None = None) -> dict:
     facets: dict[str, Counter] = defaultdict(Counter)
     for item, weight in state.weights.items():

@@ -73,7 +73,7 @@ def _from_index(state, online: UserState, k, kind, language, explain, exclude_se
     if query is None:
         return [], np.zeros(0), []
     dropped = (*online.history, *online.negatives) if exclude_seen else online.negatives
-    seen = {state.position[i] for i in dropped if i in state.position}
+    seen = {state.vocab[i] for i in dropped if i in state.vocab}
     mask = _filter_mask(state, kind, language)
     depth = k + len(seen) + (3 * k if online.negatives else 0)
     if mask is not None:
@@ -104,13 +104,13 @@ def _explain(state, history: list[str], idx: np.ndarray) -> list[str]:
     from avrec.rerank.because import explain_by_history
 
     titles = state.column("title")
-    positions = [state.position[i] for i in history if i in state.position]
+    positions = [state.vocab[i] for i in history if i in state.vocab]
     return explain_by_history(state.content_vectors(), positions, idx,
                               lambda j: titles[j] or state.item_ids[j], state.genres, state.popularity)
 
 
 def _row(state, item, score, why) -> dict:
-    pos = state.position.get(item)
+    pos = state.vocab.get(item)
     if pos is None:
         return {"item_id": item, "title": None, "score": float(score), "explanation": why,
                 "genres": [], "kind": None}
@@ -127,8 +127,8 @@ def _push_down(state, items, scores, expl, negatives):
     vectors = state.content_vectors()
     if vectors is None or not items:
         return items, scores, expl
-    pos = [state.position[i] for i in items]
-    neg = [state.position[i] for i in negatives if i in state.position]
+    pos = [state.vocab[i] for i in items]
+    neg = [state.vocab[i] for i in negatives if i in state.vocab]
     if not neg:
         return items, scores, expl
     sim = (vectors[pos] @ vectors[neg].T).max(axis=1)

@@ -84,7 +84,7 @@ def understanding_summaries(engine, item_ids: list[str]) -> dict[str, dict]:
 
 
 def _position(state, item_id: str) -> int:
-    pos = state.position.get(item_id)
+    pos = state.vocab.get(item_id)
     if pos is None:
         raise HTTPException(404, f"unknown item {item_id!r}")
     return pos

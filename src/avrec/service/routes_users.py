@@ -43,7 +43,7 @@ def _check_query(state, query: str | None) -> None:
 
 
 def _check_items(state, ids: list[str]) -> None:
-    unknown = [i for i in ids if i not in state.position]
+    unknown = [i for i in ids if i not in state.vocab]
     if unknown:
         raise HTTPException(404, f"unknown item(s): {', '.join(map(repr, unknown[:5]))}")
 
@@ -165,7 +165,7 @@ def profile(user_id: str, request: Request, response: Response) -> dict:
     state = request.app.state.avrec
     if not state.knows(user_id):
         raise HTTPException(404, f"unknown user {user_id!r}")
-    user, cat, pos = state.user_state(user_id), state.catalog, state.position
+    user, cat, pos = state.user_state(user_id), state.catalog, state.vocab
     # without the database: the catalog facets only (no stored understanding)
     portrait = degrade(response, lambda: user_profile(user, cat, pos, state.engine),
                        lambda: user_profile(user, cat, pos))

@@ -50,8 +50,9 @@ class ServiceState:
             cat = self.model.catalog if self.model.catalog is not None else pd.DataFrame(
                 {"item_id": self.model.item_vocab.ids})
             self.catalog = cat.reset_index(drop=True)
-            self.item_ids = [str(i) for i in self.catalog["item_id"]]
-            self.position = {i: n for n, i in enumerate(self.item_ids)}
+            #: the model's own item vocabulary (catalog rows are in its order): id -> index
+            self.vocab = self.model.item_vocab
+            self.item_ids = self.vocab.ids
             self._column_cache: dict[str, list] = {}
             self._mask_cache: dict[tuple[str, str], np.ndarray] = {}
             self._genre_cache: dict[int, list[str]] = {}
@@ -119,7 +120,7 @@ class ServiceState:
             return self.index.search(queries, k)
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
-        pos = self.position.get(item_id) if hasattr(self, "position") else None
+        pos = self.vocab.get(item_id) if hasattr(self, "vocab") else None
         if pos is None or self._vectors is None or pos >= len(self._vectors):
             return None
         return self._vectors[pos]
@@ -130,7 +131,7 @@ class ServiceState:
         them recommendable. Models that cannot add items keep the catalog they were trained on."""
         with self.engine.connect() as conn:
             stored = conn.execute(select(t.items.c.item_id)).scalars().all()
-        missing = [i for i in stored if i not in self.position]
+        missing = [i for i in stored if i not in self.vocab]
         if not missing or not self.model.content_aware:
             return []
         cols = [c for c in ("item_id", "title", "description", "genres", "tags", "kind", "year", "language")
