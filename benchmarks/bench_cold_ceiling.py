@@ -63,7 +63,7 @@ def propagated_ease(data, vectors: np.ndarray, cand: np.ndarray, users: np.ndarr
     """Per ``k`` of ``neighbours``, ``[len(users), len(cand)]``: each held-out item's score for
     each user, the weighted mean of the user's EASE scores of the item's ``k`` nearest warm
     items in ``vectors`` (EASE and the neighbour order computed once for all ``k``)."""
-    from avrec.models.ease import ease_weights
+    from avrec.models.baselines.ease import ease_weights
 
     x = (data.matrix > 0).astype(np.float32).tocsr()
     warm = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0)
@@ -83,7 +83,7 @@ def analyse(seed: int, dataset, features) -> dict:
     from avrec.evaluation.protocols import make_splits
     from avrec.fusion.features import content_vectors
     from avrec.models.base import TrainData
-    from avrec.models.coldrank import predict_popularity
+    from avrec.models.hybrid.coldrank import predict_popularity
 
     split = make_splits(dataset, "cold-items", seed)[0]
     data = TrainData.from_dataset(dataset.with_interactions(split.train), features)

@@ -40,7 +40,7 @@ def ml100k(seeds: list[int]) -> tuple[list[str], dict]:
     from avrec.encoders.understand import encode_catalog
     from avrec.evaluation.runner import evaluate
     from avrec.fusion.features import item_features
-    from avrec.models import two_tower
+    from avrec.models.neural import two_tower
 
     dataset = load_dataset(DATA)
     posters = encode_catalog(dataset, ("image",)).results["image"]

@@ -58,9 +58,9 @@ PLAN = {
 
 #: what the models import lazily in ``fit``
 LAZY_IMPORTS = ("torch", "lightgbm", "implicit.cpu.als", "implicit.cpu.bpr", "threadpoolctl",
-                "avrec.models.coldmap", "avrec.models.coldrank", "avrec.models.neural",
-                "avrec.models.prefix", "avrec.models.sequential", "avrec.models.two_tower",
-                "avrec.models.validation", "avrec.models.vae")
+                "avrec.models.hybrid.coldmap", "avrec.models.hybrid.coldrank", "avrec.models.neural.towers",
+                "avrec.models.hybrid.prefix", "avrec.models.neural.sequential", "avrec.models.neural.two_tower",
+                "avrec.models.validation", "avrec.models.neural.vae")
 
 
 def import_model_libraries() -> None:

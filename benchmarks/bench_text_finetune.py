@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="protocol:variant, e.g. msr:ft1")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    import avrec.models.text_finetune as ft
+    import avrec.models.neural.text_finetune as ft
     from avrec.data.loaders import load_dataset
     from avrec.evaluation.runner import evaluate
     from avrec.fusion.features import item_features

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from avrec.models.coldmap import people_matrix, period_matrix, ridge_cold_columns
+from avrec.fusion.features import people_matrix, period_matrix
+from avrec.models.hybrid.coldmap import ridge_cold_columns
 
 
 def test_people_matrix_splits_roles_and_drops_singletons():

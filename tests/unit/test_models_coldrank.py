@@ -8,8 +8,8 @@ import pytest
 
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
-from avrec.models.coldrank import hide_items, people_popularity
 from avrec.models.hybrid import Hybrid, HybridConfig
+from avrec.models.hybrid.coldrank import hide_items, people_popularity
 
 N_ITEMS, COLD = 80, list(range(64, 80))
 #: a director whose films nearly everybody in the film's taste group watches, warm and cold

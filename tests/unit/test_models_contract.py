@@ -191,7 +191,7 @@ def test_rating_model_beats_bias_on_held_out_ratings():
 def test_ltr_chooses_als_regularization_once(data, monkeypatch):
     """hybrid-ltr fits its parts twice (on its training view, then on all the data); ALS's
     regularization is chosen on validation data in the first fit only and reused."""
-    from avrec.models.factorization import ALS
+    from avrec.models.baselines.factorization import ALS
 
     chosen = []
     select = ALS._select

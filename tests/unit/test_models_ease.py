@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 from avrec.models.arrays import spd_inverse
-from avrec.models.ease import ease_weights
+from avrec.models.baselines.ease import ease_weights
 
 
 def _matrix(seed: int = 0) -> sp.csr_matrix:

@@ -130,7 +130,7 @@ def test_add_items_survives_save_and_load(name, fitted, tmp_path):
 
 
 def test_media_blocks_are_reduced_normalised_and_flagged():
-    from avrec.models.neural import media_inputs, media_width
+    from avrec.models.neural.towers import media_inputs, media_width
 
     rng = np.random.default_rng(0)
     image = rng.normal(size=(10, 1280)).astype(np.float32)

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from avrec.models.arrays import recency_matrix
-from avrec.models.prefix import first_items, prefix_weights
+from avrec.models.hybrid.prefix import first_items, prefix_weights
 
 
 def _data():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avrec.models.neural import item_tower_class
-from avrec.models.sequential import _net_class, right_pad
+from avrec.models.neural.sequential import _net_class, right_pad
+from avrec.models.neural.towers import item_tower_class
 
 
 def test_looking_items_up_in_the_catalog_pass_equals_running_the_tower():

@@ -35,7 +35,7 @@ def tuned(data):
 
 
 def test_only_the_top_layer_learns(tuned):
-    from avrec.models.text_finetune import _load_pretrained
+    from avrec.models.neural.text_finetune import _load_pretrained
 
     _, pretrained = _load_pretrained()
     tuner = tuned.text_tuner
@@ -72,7 +72,7 @@ def test_save_load_gives_identical_recommendations(tuned, data, tmp_path):
 
 
 def test_frozen_by_default_runs_no_fine_tuning(data, monkeypatch, tmp_path):
-    import avrec.models.text_finetune as ft
+    import avrec.models.neural.text_finetune as ft
 
     def fail(*args, **kwargs):
         raise AssertionError("fine-tuning ran with finetune_text_layers=0")

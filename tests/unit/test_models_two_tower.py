@@ -11,8 +11,8 @@ import scipy.sparse as sp
 
 from avrec.data import Dataset
 from avrec.fusion.features import item_features
-from avrec.models import two_tower
 from avrec.models.base import TrainData
+from avrec.models.neural import two_tower
 from avrec.models.registry import create_model
 from tests.conftest import piano_action_items
 
@@ -110,7 +110,7 @@ def test_held_out_ndcg_counts_every_rank():
 def test_multi_target_loss_is_cross_entropy_per_target_averaged_per_row():
     import torch
 
-    from avrec.models.neural import multi_target_loss
+    from avrec.models.neural.towers import multi_target_loss
 
     logits = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 7)).astype(np.float32))
     single = [np.array([2]), np.array([0]), np.array([6])]
@@ -193,7 +193,7 @@ def test_sampled_softmax_adds_the_item_biases_to_the_logits():
     bias lowers the loss, and the gradient reaches it."""
     import torch
 
-    from avrec.models.neural import item_tower_class, sampled_softmax_loss
+    from avrec.models.neural.towers import item_tower_class, sampled_softmax_loss
 
     rng = np.random.default_rng(0)
     content = rng.normal(size=(30, 6)).astype(np.float32)

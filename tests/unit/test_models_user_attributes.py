@@ -9,8 +9,8 @@ import pytest
 
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
-from avrec.models.two_tower import TwoTower
-from avrec.models.user_attributes import UserAttributes, age_group
+from avrec.models.neural.two_tower import TwoTower
+from avrec.models.neural.user_attributes import UserAttributes, age_group
 
 USERS = pd.DataFrame({
     "user_id": [f"u{n}" for n in range(12)],

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 from avrec.data import Dataset
 from avrec.models.base import Recommender, TrainData
 from avrec.models.hybrid.explain import contribution_parts
+from avrec.models.neural.vae import VAEConfig, attributions, logits, train_multvae
 from avrec.models.registry import create_model
-from avrec.models.vae import VAEConfig, attributions, logits, train_multvae
 
 SMALL = {"hidden": 32, "epochs": 60, "batch_size": 32}
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from avrec.data.dataset import Dataset
 from avrec.models.base import Recommender, TrainData
-from avrec.models.factorization import ALS
+from avrec.models.baselines.factorization import ALS
 from avrec.models.validation import ndcg_rows
 
 

@@ -19,7 +19,7 @@ def _module(value: float):
 
 
 def test_the_average_follows_the_steps_and_swaps_cleanly():
-    from avrec.models.neural import WeightAverage
+    from avrec.models.neural.towers import WeightAverage
 
     m = _module(0.0)
     avg = WeightAverage(m, 0.5)
@@ -37,7 +37,7 @@ def test_the_average_follows_the_steps_and_swaps_cleanly():
 
 
 def test_decay_zero_leaves_the_module_alone():
-    from avrec.models.neural import WeightAverage
+    from avrec.models.neural.towers import WeightAverage
 
     m = _module(3.0)
     avg = WeightAverage(m, 0.0)
@@ -53,7 +53,7 @@ def test_decay_zero_leaves_the_module_alone():
 
 def test_the_decay_warms_up_to_its_setting():
     """min(decay, (1 + t) / (10 + t)): fast at first, then the decay set (0.99 from t = 890)."""
-    from avrec.models.neural import WeightAverage
+    from avrec.models.neural.towers import WeightAverage
 
     m = _module(0.0)
     avg = WeightAverage(m, 0.99)
@@ -68,7 +68,7 @@ def test_the_decay_warms_up_to_its_setting():
 
 def test_buffers_are_copied_not_averaged():
     """A buffer (the item tower's frozen content) comes back bit for bit, however many updates."""
-    from avrec.models.neural import WeightAverage
+    from avrec.models.neural.towers import WeightAverage
 
     m = _module(0.0)
     m.register_buffer("content", torch.full((3,), 0.70710683))

@@ -10,19 +10,19 @@ from __future__ import annotations
 import importlib
 
 _MODELS: dict[str, str] = {
-    "popularity": "avrec.models.popularity:Popularity",
-    "itemknn": "avrec.models.itemknn:ItemKNN",
-    "ease": "avrec.models.ease:EASE",
-    "als": "avrec.models.factorization:ALS",
-    "bpr": "avrec.models.factorization:BPR",
-    "bias": "avrec.models.bias:Bias",
-    "rating": "avrec.models.rating:Rating",
+    "popularity": "avrec.models.baselines.popularity:Popularity",
+    "itemknn": "avrec.models.baselines.itemknn:ItemKNN",
+    "ease": "avrec.models.baselines.ease:EASE",
+    "als": "avrec.models.baselines.factorization:ALS",
+    "bpr": "avrec.models.baselines.factorization:BPR",
+    "bias": "avrec.models.baselines.bias:Bias",
+    "rating": "avrec.models.baselines.rating:Rating",
     "content": "avrec.models.content:Content",
     "hybrid": "avrec.models.hybrid:Hybrid",
-    "hybrid-ltr": "avrec.models.ranker:Ranker",
-    "two-tower": "avrec.models.two_tower:TwoTower",
-    "sequential": "avrec.models.sequential:Sequential",
-    "vae": "avrec.models.vae:MultVAE",
+    "hybrid-ltr": "avrec.models.ranking.ranker:Ranker",
+    "two-tower": "avrec.models.neural.two_tower:TwoTower",
+    "sequential": "avrec.models.neural.sequential:Sequential",
+    "vae": "avrec.models.neural.vae:MultVAE",
 }
 
 

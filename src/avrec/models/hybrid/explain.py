@@ -25,7 +25,7 @@ def contribution_parts(model, histories: sp.csr_matrix, users: np.ndarray) -> di
     if memo is not None:
         parts.update(memo)  # scored just before: reuse, do not recompute
         return parts
-    from avrec.models.vae import encoder_state
+    from avrec.models.neural.vae import encoder_state
 
     collab = np.asarray(h @ model.weights, np.float32)
     pre, inv = encoder_state(model.vae_params, histories)
@@ -48,7 +48,7 @@ def row_contributions(model, parts: dict, n: int, hist_idx: np.ndarray,
     ease = (model.weights[np.ix_(hist_idx, items)] * w[:, None]).T
     if "pre" not in parts:
         return ease
-    from avrec.models.vae import attributions_at
+    from avrec.models.neural.vae import attributions_at
 
     a = float(parts["a"][n])
     vae = attributions_at(model.vae_params, parts["pre"][n], float(parts["inv"][n]), hist_idx, items)

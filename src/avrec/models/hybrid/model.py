@@ -150,7 +150,7 @@ class Hybrid(Recommender):
         collab = np.asarray(h @ self.weights, dtype=np.float32)
         memo = {"sd_c": np.maximum(collab.std(axis=1), 1e-9)}
         if self.cold_rank is not None:
-            from avrec.models.coldrank import rerank
+            from avrec.models.hybrid.coldrank import rerank
 
             collab = rerank(self.cold_ranker, self.cold_signals, users, histories, collab)
         scores = collab
@@ -224,7 +224,7 @@ class Hybrid(Recommender):
         out = super().explain(history, items, query, user, contrib)
         if self.cold_rank is None or (query and query.strip()):
             return out
-        from avrec.models.coldrank import explain_cold
+        from avrec.models.hybrid.coldrank import explain_cold
 
         return explain_cold(self, history, items, user, out)
 

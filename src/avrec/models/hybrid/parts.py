@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel
 
 from avrec.models.base import TrainData
-from avrec.models.coldmap import propagate_to_cold
+from avrec.models.hybrid.coldmap import propagate_to_cold
 from avrec.models.hybrid.config import (
     BackboneConfig,
     ColdItemsConfig,
@@ -72,11 +72,11 @@ class Backbone:
 
     def fit(self, data: TrainData, text_vectors: np.ndarray) -> np.ndarray:
         """Learn and return the weights (before the cold items' columns are filled in)."""
-        from avrec.models.ease import ease_weights, rating_factors, side_features
+        from avrec.models.baselines.ease import ease_weights, rating_factors, side_features
 
         c = self.config
         if c.kind == "itemknn":
-            from avrec.models.itemknn import ItemKNN, ItemKNNConfig
+            from avrec.models.baselines.itemknn import ItemKNN, ItemKNNConfig
 
             knn = ItemKNN(ItemKNNConfig(neighbors=c.neighbors)).fit(data)
             self.weights_ = knn.similarity.toarray().astype(np.float32)
@@ -112,7 +112,7 @@ class ColdItems:
         c = self.config
         out = propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
         if c.ridge > 0 and (~warm).any() and warm.sum() > 1:
-            from avrec.models.coldmap import cold_features, ridge_cold_columns
+            from avrec.models.hybrid.coldmap import cold_features, ridge_cold_columns
 
             feats = cold_features(data.items, text_vectors, data.item_features.get("genres"))
             ridge = ridge_cold_columns(weights, feats, warm, c.ridge_l2)
@@ -150,7 +150,7 @@ class ShortHistory:
         self.prior_ = (logc - logc.mean()) / max(float(logc.std()), 1e-9)
         self.short_ = None
         if c.prefix > 0 and data.recency is not None and data.matrix.shape[1] <= c.max_items:
-            from avrec.models.prefix import prefix_weights
+            from avrec.models.hybrid.prefix import prefix_weights
 
             self.short_ = prefix_weights(data.matrix, data.recency, c.prefix, c.l2)
 
@@ -214,7 +214,7 @@ class VAEBlend:
     def fit(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int,
             capped: list[str] | None = None) -> None:
         """``capped``: gets a note if a wall-clock cap in the settings stopped training."""
-        from avrec.models.vae import VAEConfig, train_multvae
+        from avrec.models.neural.vae import VAEConfig, train_multvae
 
         self.params_ = train_multvae(matrix, VAEConfig(**{"seed": seed, **self.config.settings}),
                                      capped)
@@ -229,7 +229,7 @@ class VAEBlend:
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The VAE's logits, their per-row mean and spread over the VAE's warm items
         (``pre``: the histories' :func:`models.vae.encoder_state`, when already computed)."""
-        from avrec.models.vae import decode, logits
+        from avrec.models.neural.vae import decode, logits
 
         v = logits(self.params_, histories) if pre is None else decode(self.params_, pre)
         warm = self.warm
@@ -248,7 +248,7 @@ class VAEBlend:
               memo: dict | None = None) -> np.ndarray:
         """``z(scores) + w * z(vae)`` on the VAE's warm items, ``(1 + w) * z(scores)`` elsewhere
         (``memo``: receives what explanations of this batch reuse)."""
-        from avrec.models.vae import encoder_state
+        from avrec.models.neural.vae import encoder_state
 
         w = self.weights(histories)
         zs = zscore_rows(scores)
@@ -262,7 +262,7 @@ class VAEBlend:
         return out
 
     def extend(self, n_new: int) -> None:
-        from avrec.models.vae import grow_items
+        from avrec.models.neural.vae import grow_items
 
         self.params_ = grow_items(self.params_, n_new)
 
@@ -292,7 +292,7 @@ class ColdRanker:
     def fit(self, fit_sub: Callable[[TrainData], object], data: TrainData,
             text_vectors: np.ndarray, cold: np.ndarray, seed: int) -> None:
         """``fit_sub``: fits a sub-model like the hybrid (without its own ranker) on a view."""
-        from avrec.models.coldrank import fit_for
+        from avrec.models.hybrid.coldrank import fit_for
 
         c = self.config
         self.booster_, self.signals_ = fit_for(fit_sub, data, text_vectors, cold, c.folds,

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from avrec.models.arrays import row_blocks
 from avrec.models.base import ModelConfig, Recommender, TrainData
-from avrec.models.bias import Bias, BiasConfig
+from avrec.models.baselines.bias import Bias, BiasConfig
 from avrec.models.memory import require_dense
 
 

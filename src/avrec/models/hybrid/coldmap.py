@@ -11,51 +11,11 @@ its nearest warm items' in the text space.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from avrec.data.dataset import split_multi
+from avrec.fusion.features import people_matrix, period_matrix
 from avrec.models.arrays import row_blocks
-
-
-def people_matrix(items: pd.DataFrame, min_count: int = 2) -> np.ndarray:
-    """One-hot of the names in ``tags`` (``director:A|cast:B, C`` -> director:A, cast:B, cast:C;
-    plain tags as tag:x), names on at least ``min_count`` items; rows L2-normalised."""
-    rows = []
-    for value in (items["tags"] if "tags" in items else [""] * len(items)):
-        names: list[str] = []
-        for part in split_multi(value):
-            if ":" in part:
-                kind, rest = part.split(":", 1)
-                names += [f"{kind}:{x.strip()}" for x in rest.split(",") if x.strip()]
-            else:
-                names.append(f"tag:{part}")
-        rows.append(set(names))
-    counts = Counter(n for r in rows for n in r)
-    vocab = {n: i for i, n in enumerate(sorted(n for n, c in counts.items() if c >= min_count))}
-    pairs = [(r, vocab[n]) for r, names in enumerate(rows) for n in names if n in vocab]
-    r = np.array([p[0] for p in pairs], dtype=np.int64)
-    c = np.array([p[1] for p in pairs], dtype=np.int64)
-    m = sp.csr_matrix((np.ones(len(pairs), np.float32), (r, c)),
-                      shape=(len(items), max(len(vocab), 1))).toarray()
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(norms > 0, norms, 1.0)
-
-
-def period_matrix(items: pd.DataFrame, start: int = 1920, stop: int = 2030, step: int = 5) -> np.ndarray:
-    """One-hot of the release period (``year`` in ``step``-year bins; one column for unknown)."""
-    year = pd.to_numeric(items["year"], errors="coerce").to_numpy(float) if "year" in items \
-        else np.full(len(items), np.nan)
-    edges = np.arange(start, stop, step)
-    known = ~np.isnan(year)
-    col = np.full(len(items), len(edges))
-    col[known] = np.clip(np.searchsorted(edges, year[known]), 0, len(edges) - 1)
-    out = np.zeros((len(items), len(edges) + 1), np.float32)
-    out[np.arange(len(items)), col] = 1.0
-    return out
 
 
 def cold_features(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray | None) -> np.ndarray:

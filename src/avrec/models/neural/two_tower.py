@@ -6,7 +6,7 @@ plus an ID embedding for items with interactions, dropped (whole embedding, prob
 well. User tower: attention pooling of the history's item vectors, then a linear map, so a
 score is exactly ``sum_i a_i (W h_i) . v_j`` -- the per-history-item terms are the explanation.
 With ``user_attributes`` and a users table (age, gender, occupation, zip, ...), the user's
-attribute vector (:mod:`avrec.models.user_attributes`) adds ``(A x_u) . v_j`` (zero for users
+attribute vector (:mod:`avrec.models.neural.user_attributes`) adds ``(A x_u) . v_j`` (zero for users
 without attributes). New catalog items join without retraining through ``add_items``: encoded
 like the training items, they pass through the trained item tower as cold items.
 Training: a random share (``target_share``) of a user sample's items held out as targets and
@@ -16,7 +16,7 @@ input history masked out of the negatives; early stopping on the NDCG of one hel
 per validation user. Requests in natural language are matched zero-shot against the items'
 text vectors.
 With ``finetune_text_layers`` > 0 the top layers of the English text encoder are fine-tuned after
-the frozen phase (:mod:`avrec.models.text_finetune`); the item tower then reads the fine-tuned
+the frozen phase (:mod:`avrec.models.neural.text_finetune`); the item tower then reads the fine-tuned
 text vectors, and new texts and requests go through the fine-tuned encoder.
 """
 
@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from avrec.models.base import Recommender, TrainData
-from avrec.models.neural import (
+from avrec.models.neural.towers import (
     ItemTowerCatalogMixin,
     NeuralConfig,
     QueryMixin,
@@ -48,8 +48,8 @@ from avrec.models.neural import (
     torch_threads,
     without_media,
 )
+from avrec.models.neural.user_attributes import UserAttributes
 from avrec.models.timecap import TimeCap
-from avrec.models.user_attributes import UserAttributes
 
 
 class TwoTowerConfig(NeuralConfig):
@@ -108,7 +108,7 @@ class TwoTowerConfig(NeuralConfig):
     #: 1.7-2.4 times as long); "on" / "off" force it
     media: Literal["auto", "on", "off"] = "auto"
     #: fine-tune the top N layers of the English text encoder after the frozen phase
-    #: (0 = frozen pretrained text vectors; see avrec.models.text_finetune)
+    #: (0 = frozen pretrained text vectors; see avrec.models.neural.text_finetune)
     finetune_text_layers: int = Field(0, ge=0, le=6)
     #: epochs of the frozen phase before fine-tuning (None: until it stops by itself)
     finetune_after_epochs: int | None = None
@@ -251,7 +251,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         self._epochs(train_rows, users, val_users, val_items, rng)
         self.text_tuner = None
         if c.finetune_text_layers:
-            from avrec.models.text_finetune import finetune_two_tower
+            from avrec.models.neural.text_finetune import finetune_two_tower
 
             self.text_tuner = finetune_two_tower(self, data, train_rows, users, val_users, val_items, rng)
         self.text_dim = int(data.item_features["text"].shape[1]) if "text" in data.item_features \
@@ -475,18 +475,18 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     def text_vectors(self, items) -> np.ndarray:
         """Text vectors of (new) catalog rows as the item tower reads them: from the
         fine-tuned encoder when the model has one, else the pretrained one."""
-        from avrec.models.text_finetune import text_vectors
+        from avrec.models.neural.text_finetune import text_vectors
 
         return text_vectors(self, items)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
-        from avrec.models.text_finetune import tuner_of
+        from avrec.models.neural.text_finetune import tuner_of
 
         tuner = tuner_of(self)  # fine-tuned item text: queries go through the same encoder
         return tuner.encode_texts(list(queries)) if tuner is not None else super().encode_queries(queries)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        from avrec.models.text_finetune import tuner_state
+        from avrec.models.neural.text_finetune import tuner_state
 
         attrs = {}
         if self.attributes is not None:

@@ -71,8 +71,7 @@ def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
 def side_features(data: TrainData, text: np.ndarray | None = None, text_weight: float = 0.5) -> np.ndarray:
     """``F`` for ``side_weight``: genre indicators, people named in ``tags`` (director, cast;
     rows L2-normalised) and, if given, ``text_weight`` times the unit text vectors."""
-    from avrec.fusion.features import genre_matrix
-    from avrec.models.coldmap import people_matrix
+    from avrec.fusion.features import genre_matrix, people_matrix
 
     genres = data.item_features.get("genres")
     if genres is None and "genres" in data.items:

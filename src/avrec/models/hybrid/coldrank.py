@@ -46,7 +46,7 @@ def people_popularity(items: pd.DataFrame, counts: np.ndarray, warm: np.ndarray)
     """``[n_items, 3]``: over an item's people (director, cast, tags on two or more items), the
     mean and the largest of each person's mean log(1 + interactions) on the *other* warm items
     they appear on, and how many of its people have such items (NaN where none)."""
-    from avrec.models.coldmap import people_matrix
+    from avrec.fusion.features import people_matrix
 
     p = (people_matrix(items) > 0).astype(np.float32)
     logc = (np.log1p(counts) * warm).astype(np.float32)
@@ -90,7 +90,7 @@ def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: i
     """What :func:`pair_features` needs about the items, for candidates ``cand``:
     ``[n_items, n_cand]`` similarities (text cosine, genres, shared people) and per-item year,
     training popularity and content-predicted popularity."""
-    from avrec.models.coldmap import people_matrix
+    from avrec.fusion.features import people_matrix
 
     counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
     warm = counts > 0
@@ -112,10 +112,10 @@ def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: i
 
 def media_vectors(features: dict[str, np.ndarray], n_items: int) -> np.ndarray | None:
     """``[n_items, d]`` one unit vector per item from its image, video and audio blocks
-    (:func:`avrec.models.neural.media_inputs`, each block unit length, so the dot product of
+    (:func:`avrec.models.neural.towers.media_inputs`, each block unit length, so the dot product of
     two items is the sum of their blocks' cosines over the norm); zero for items without
     media; None when no item has any."""
-    from avrec.models.neural import media_inputs
+    from avrec.models.neural.towers import media_inputs
 
     blocks = media_inputs(features, n_items, flags=False)
     if not blocks.shape[1]:

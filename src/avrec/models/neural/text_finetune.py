@@ -205,7 +205,7 @@ def item_texts(items) -> list[str]:
 def _batch(rows, batch, max_history: int, rng):
     """One target per user and the padded histories of a batch of users (the frozen phase's
     sampling with ``target_share`` 0: the fresh-item loss below pairs each row with one item)."""
-    from avrec.models.neural import pad
+    from avrec.models.neural.towers import pad
 
     targets, hists = [], []
     for u in batch:
@@ -235,7 +235,7 @@ def _catalog_loss(model, hist, targets, rng):
         logits = u_vec @ table.T / c.temperature + bias
         seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask)
         return torch.nn.functional.cross_entropy(logits.masked_fill(seen, -1e9), tgt), u_vec
-    from avrec.models.neural import sampled_softmax_loss
+    from avrec.models.neural.towers import sampled_softmax_loss
 
     u_vec = model.net.users(hist, mask)
     return sampled_softmax_loss(model.net.items, u_vec, tgt, n_items, c.sampled_negatives,
@@ -270,7 +270,7 @@ def _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh_vectors):
 
 def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np.ndarray,
                        val_items: np.ndarray, rng: np.random.Generator) -> TextTuner:
-    """Continue training ``model`` (a fitted :class:`~avrec.models.two_tower.TwoTower`) with the
+    """Continue training ``model`` (a fitted :class:`~avrec.models.neural.two_tower.TwoTower`) with the
     top text layers unfrozen; leaves the fine-tuned text vectors of all items in the item
     tower's content and returns the tuner (module docstring)."""
     import torch
@@ -354,7 +354,7 @@ def tuner_state(model) -> dict[str, np.ndarray]:
 
 
 def text_vectors(model, items) -> np.ndarray:
-    """See :meth:`avrec.models.two_tower.TwoTower.text_vectors`."""
+    """See :meth:`avrec.models.neural.two_tower.TwoTower.text_vectors`."""
     tuner = tuner_of(model)
     if tuner is None:
         from avrec.encoders.pipeline import encode_item_texts

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.models.base import Recommender, TrainData
-from avrec.models.neural import (
+from avrec.models.neural.towers import (
     ItemTowerCatalogMixin,
     NeuralConfig,
     QueryMixin,

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
-from avrec.models.neural import torch_threads
+from avrec.models.neural.towers import torch_threads
 from avrec.models.timecap import TimeCap
 
 

@@ -1,0 +1,1 @@
+"""Baselines: popularity, item-kNN, EASE, ALS/BPR (implicit), biases, explicit ratings."""

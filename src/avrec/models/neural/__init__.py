@@ -1,0 +1,1 @@
+"""Neural models (torch): two-tower, sequential, Mult-VAE, text fine-tuning, and their shared towers."""

@@ -1,0 +1,1 @@
+"""Learning-to-rank over several models' scores (hybrid-ltr)."""
