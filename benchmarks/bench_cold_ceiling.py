@@ -57,9 +57,14 @@ def mean_ndcg(order: np.ndarray, relevant: list[set[int]], k: int = 10) -> float
 NEIGHBOURS = (10, 50, 400)
 
 
-def propagated_ease(data, vectors: np.ndarray, cand: np.ndarray, users: np.ndarray,
-                    neighbours: tuple[int, ...] = NEIGHBOURS, power: float = 3.0
-                    ) -> dict[int, np.ndarray]:
+def propagated_ease(
+    data,
+    vectors: np.ndarray,
+    cand: np.ndarray,
+    users: np.ndarray,
+    neighbours: tuple[int, ...] = NEIGHBOURS,
+    power: float = 3.0,
+) -> dict[int, np.ndarray]:
     """Per ``k`` of ``neighbours``, ``[len(users), len(cand)]``: each held-out item's score for
     each user, the weighted mean of the user's EASE scores of the item's ``k`` nearest warm
     items in ``vectors`` (EASE and the neighbour order computed once for all ``k``)."""
@@ -90,8 +95,9 @@ def analyse(seed: int, dataset, features) -> dict:
     counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
     warm = counts > 0
     cand = data.item_vocab.lookup(split.candidates)
-    predicted = predict_popularity(data.items, content_vectors(features), features.get("genres"),
-                                   counts, warm, seed)[cand]
+    predicted = predict_popularity(
+        data.items, content_vectors(features), features.get("genres"), counts, warm, seed
+    )[cand]
     test_counts = split.test.groupby("item_id").size()
     oracle = np.zeros(len(counts))
     oracle[data.item_vocab.lookup(list(test_counts.index))] = test_counts.to_numpy()
@@ -102,14 +108,26 @@ def analyse(seed: int, dataset, features) -> dict:
     vectors = content_vectors(features)
     user_rows = data.user_vocab.lookup(list(by_user.index))
     assert (user_rows >= 0).all(), "every cold-items test user has training interactions"
-    propagated = {f"ease_k{k}": float(np.mean([ndcg(cand[np.argsort(-s[n], kind="stable")[:10]].tolist(), r, 10)
-                                               for n, r in enumerate(relevant)]))
-                  for k, s in propagated_ease(data, vectors, cand, user_rows).items()}
-    return {**propagated, "spearman": float(spearmanr(predicted, oracle)[0]),
-            "predicted": mean_ndcg(cand[np.argsort(-predicted, kind="stable")], relevant),
-            "oracle": mean_ndcg(cand[np.argsort(-oracle, kind="stable")], relevant),
-            "oracle_per_user": pd.Series([ndcg(shared, r, 10) for r in relevant], index=by_user.index),
-            "users": len(relevant), "items": len(cand)}
+    propagated = {
+        f"ease_k{k}": float(
+            np.mean(
+                [
+                    ndcg(cand[np.argsort(-s[n], kind="stable")[:10]].tolist(), r, 10)
+                    for n, r in enumerate(relevant)
+                ]
+            )
+        )
+        for k, s in propagated_ease(data, vectors, cand, user_rows).items()
+    }
+    return {
+        **propagated,
+        "spearman": float(spearmanr(predicted, oracle)[0]),
+        "predicted": mean_ndcg(cand[np.argsort(-predicted, kind="stable")], relevant),
+        "oracle": mean_ndcg(cand[np.argsort(-oracle, kind="stable")], relevant),
+        "oracle_per_user": pd.Series([ndcg(shared, r, 10) for r in relevant], index=by_user.index),
+        "users": len(relevant),
+        "items": len(cand),
+    }
 
 
 def by_activity(runs, rows: dict) -> tuple[str, np.ndarray]:
@@ -122,24 +140,36 @@ def by_activity(runs, rows: dict) -> tuple[str, np.ndarray]:
         parts.append(pu)
     pu = pd.concat(parts, ignore_index=True)
     pu["bucket"] = pd.qcut(pu["train_size"], 5)
-    table = pu.groupby("bucket", observed=True).agg(users=("user_id", "size"), hybrid=("ndcg@10", "mean"),
-                                                    oracle=("oracle", "mean"))
-    lines = ["| training items | users (all seeds) | hybrid | test popularity (oracle) |",
-             "|---|---|---|---|"]
+    table = pu.groupby("bucket", observed=True).agg(
+        users=("user_id", "size"), hybrid=("ndcg@10", "mean"), oracle=("oracle", "mean")
+    )
+    lines = [
+        "| training items | users (all seeds) | hybrid | test popularity (oracle) |",
+        "|---|---|---|---|",
+    ]
     for b, r in table.iterrows():
-        lines.append(f"| {int(np.ceil(b.left))}-{int(b.right)} | {int(r.users)} | {r.hybrid:.4f} | "
-                     f"{r.oracle:.4f} |")
+        lines.append(
+            f"| {int(np.ceil(b.left))}-{int(b.right)} | {int(r.users)} | {r.hybrid:.4f} | "
+            f"{r.oracle:.4f} |"
+        )
     return "\n".join(lines), (table["hybrid"] - table["oracle"]).to_numpy()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--fit-hybrid", action="store_true",
-                    help="fit the hybrid here even when the models section's results are saved")
-    ap.add_argument("--noise-draws", type=int, default=0,
-                    help="also fit the hybrid this many times with N(0, 1e-7) added to the text "
-                         "vectors (how far float rounding moves the figure)")
+    ap.add_argument(
+        "--fit-hybrid",
+        action="store_true",
+        help="fit the hybrid here even when the models section's results are saved",
+    )
+    ap.add_argument(
+        "--noise-draws",
+        type=int,
+        default=0,
+        help="also fit the hybrid this many times with N(0, 1e-7) added to the text "
+        "vectors (how far float rounding moves the figure)",
+    )
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"skip: {DATA} not found (the shared datasets are not on this machine)")
@@ -160,8 +190,9 @@ def main() -> None:
     if args.fit_hybrid or not hybrid:
         from avrec.evaluation.runner import evaluate
 
-        runs = evaluate(dataset, "cold-items", ["hybrid"], ks=(10,), seeds=seeds,
-                        item_features=features)
+        runs = evaluate(
+            dataset, "cold-items", ["hybrid"], ks=(10,), seeds=seeds, item_features=features
+        )
         hybrid, source = [r.metrics["ndcg@10"] for r in runs], "fitted in this run"
         table, gaps = by_activity(runs, rows)
         activity = f"""
@@ -181,10 +212,22 @@ held-out items' test popularity would, and no better.
         lines, fits = [], [list(hybrid)]
         for draw in range(args.noise_draws):
             rng = np.random.default_rng(100 + draw)
-            shaken = {**features, "text": (features["text"] + rng.normal(0, 1e-7, features["text"].shape)
-                                           ).astype(np.float32)}
-            runs = evaluate(dataset, "cold-items", ["hybrid"], ks=(10,), seeds=seeds, item_features=shaken,
-                            configs={"hybrid": {"query_encoder": None}}, log=lambda s: None)
+            shaken = {
+                **features,
+                "text": (features["text"] + rng.normal(0, 1e-7, features["text"].shape)).astype(
+                    np.float32
+                ),
+            }
+            runs = evaluate(
+                dataset,
+                "cold-items",
+                ["hybrid"],
+                ks=(10,),
+                seeds=seeds,
+                item_features=shaken,
+                configs={"hybrid": {"query_encoder": None}},
+                log=lambda s: None,
+            )
             v = [r.metrics["ndcg@10"] for r in runs if r.model == "hybrid"]
             fits.append(v)
             lines.append(f"{np.mean(v):.4f} ({', '.join(f'{x:.4f}' for x in v)})")
@@ -205,18 +248,26 @@ over the seeds {mean_span:.3f}: cold-items differences of that size are not evid
         vals = [rows[s][key] for s in seeds]
         return f"{fmt.format(np.mean(vals))} ({', '.join(fmt.format(v) for v in vals)})"
 
-    propagation_rows = "".join(f"| EASE propagated from the {k} nearest warm items (personalised; the issue's reference) "
-                               f"| {cells(f'ease_k{k}')} |\n" for k in NEIGHBOURS)
+    propagation_rows = "".join(
+        f"| EASE propagated from the {k} nearest warm items (personalised; the issue's reference) "
+        f"| {cells(f'ease_k{k}')} |\n"
+        for k in NEIGHBOURS
+    )
     best_k = max(NEIGHBOURS, key=lambda k: np.mean([rows[s][f"ease_k{k}"] for s in seeds]))
     ref_seed0 = rows[seeds[0]][f"ease_k{best_k}"]
-    hybrid_gain = (np.mean(hybrid) - np.mean([rows[s][f"ease_k{best_k}"] for s in seeds])) if hybrid \
+    hybrid_gain = (
+        (np.mean(hybrid) - np.mean([rows[s][f"ease_k{best_k}"] for s in seeds]))
+        if hybrid
         else float("nan")
+    )
     hybrid_row = ""
     if hybrid and len(hybrid) == len(seeds):
-        hybrid_row = (f"| hybrid (personalised, cold ranker; {source}) | "
-                      f"{np.mean(hybrid):.4f} ({', '.join(f'{v:.4f}' for v in hybrid)}) |\n")
-    body = f"""ml-100k `cold-items` (seeds {seeds}; {rows[seeds[0]]['items']} held-out items,
-{rows[seeds[0]]['users']} test users on seed {seeds[0]}): NDCG@10 of one ranking of the held-out items
+        hybrid_row = (
+            f"| hybrid (personalised, cold ranker; {source}) | "
+            f"{np.mean(hybrid):.4f} ({', '.join(f'{v:.4f}' for v in hybrid)}) |\n"
+        )
+    body = f"""ml-100k `cold-items` (seeds {seeds}; {rows[seeds[0]]["items"]} held-out items,
+{rows[seeds[0]]["users"]} test users on seed {seeds[0]}): NDCG@10 of one ranking of the held-out items
 shared by all users, against the personalised hybrid. The test-popularity row reads the test
 interactions (an oracle, not a model): it shows how much of this metric is plain popularity.
 
@@ -308,8 +359,12 @@ shared ranking on average; a target of 0.50 needs popularity knowledge that the 
 content does not carry on this split (the spread over seeds is set by how popular each seed's
 held-out items happen to be).
 {noise}{activity}"""
-    write_section("cold-ceiling", "Cold items: how much is popularity", body,
-                  "benchmarks/bench_cold_ceiling.py")
+    write_section(
+        "cold-ceiling",
+        "Cold items: how much is popularity",
+        body,
+        "benchmarks/bench_cold_ceiling.py",
+    )
     print(body)
 
 

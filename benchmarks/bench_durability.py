@@ -37,7 +37,9 @@ def ingest_runs(work: Path, rows: int, repeats: int) -> dict[str, list[dict]]:
     for r in range(repeats):
         for mode in MODES:
             os.environ[VAR] = mode  # read by each new SQLite connection
-            out[mode].append(run_avrec(work / "data", f"sqlite:///{work / f'ingest-{mode}-{r}.db'}"))
+            out[mode].append(
+                run_avrec(work / "data", f"sqlite:///{work / f'ingest-{mode}-{r}.db'}")
+            )
             print("ingest", mode, out[mode][-1], flush=True)
     os.environ.pop(VAR)
     return out
@@ -53,8 +55,18 @@ def event_run(work: Path, model_dir: Path, mode: str, n: int, seconds: int) -> d
     write, admin = create_key(engine, "bench", ["write"]), create_key(engine, "admin", ["admin"])
     engine.dispose()
     server = Server(model_dir, url, free_port(), work / "server.log", nprobe=1)
-    server.cmd = [str(AVREC), "serve", "--model-dir", str(model_dir), "--database-url", url,
-                  "--host", HOST, "--port", server.cmd[server.cmd.index("--port") + 1]]
+    server.cmd = [
+        str(AVREC),
+        "serve",
+        "--model-dir",
+        str(model_dir),
+        "--database-url",
+        url,
+        "--host",
+        HOST,
+        "--port",
+        server.cmd[server.cmd.index("--port") + 1],
+    ]
     os.environ[VAR] = mode  # inherited by the server process
     server.start()
     out = {}
@@ -62,14 +74,25 @@ def event_run(work: Path, model_dir: Path, mode: str, n: int, seconds: int) -> d
         for conns in (1, 4):
             tag = f"{mode}{n}c{conns}"
             (work / tag).mkdir()
-            lua = MIXED_LUA % {"seed": n, "users": USERS, "items": ITEMS, "write_share": 1.0,
-                               "tag": tag, "key": write, "ackdir": work / tag}
+            lua = MIXED_LUA % {
+                "seed": n,
+                "users": USERS,
+                "items": ITEMS,
+                "write_share": 1.0,
+                "tag": tag,
+                "key": write,
+                "ackdir": work / tag,
+            }
             wrk(server.base, lua, 1, conns, work)  # warm-up
             latency(server.base, admin)
             res = wrk(server.base, lua, seconds, conns, work)
             server_lat = latency(server.base, admin)["POST /api/events"]
-            out[conns] = {"rps": res["rps"], "p50": server_lat["p50_ms"],
-                          "p99": server_lat["p99_ms"], "errors": res.get("s5xx", 0)}
+            out[conns] = {
+                "rps": res["rps"],
+                "p50": server_lat["p50_ms"],
+                "p99": server_lat["p99_ms"],
+                "errors": res.get("s5xx", 0),
+            }
     finally:
         server.stop()
         os.environ.pop(VAR)
@@ -96,16 +119,20 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     med = statistics.median
     lines = [
-        (f"SQLite `synchronous` NORMAL (before) vs FULL (now the default): the same work in one run, "
-        f"modes interleaved, median of {args.repeats} repeats; database files on the machine's "
-        f"disk (/tmp). Ingest: {args.rows:,} synthetic interactions from CSV, one transaction, "
-        f"fresh file each run. Events: `POST /api/events` with a write key, one commit each, "
-        f"`avrec serve` in its own process (a {ITEMS:,}-item content model), `wrk` for "
-        f"{args.seconds} s per row; p50/p99 are the server's own timings of the request. "
-        f"Load average {load:.1f} before, {load_after:.1f} after (a shared machine: figures vary "
-        f"between runs; the side-by-side ratio is the point).\n"),
-        ("| synchronous | ingest write (s) | ingest total (s) | events/s, 1 connection | event p50 / p99, "
-        "1 conn. (ms) | events/s, 4 connections | event p50 / p99, 4 conn. (ms) | 5xx |"),
+        (
+            f"SQLite `synchronous` NORMAL (before) vs FULL (now the default): the same work in one run, "
+            f"modes interleaved, median of {args.repeats} repeats; database files on the machine's "
+            f"disk (/tmp). Ingest: {args.rows:,} synthetic interactions from CSV, one transaction, "
+            f"fresh file each run. Events: `POST /api/events` with a write key, one commit each, "
+            f"`avrec serve` in its own process (a {ITEMS:,}-item content model), `wrk` for "
+            f"{args.seconds} s per row; p50/p99 are the server's own timings of the request. "
+            f"Load average {load:.1f} before, {load_after:.1f} after (a shared machine: figures vary "
+            f"between runs; the side-by-side ratio is the point).\n"
+        ),
+        (
+            "| synchronous | ingest write (s) | ingest total (s) | events/s, 1 connection | event p50 / p99, "
+            "1 conn. (ms) | events/s, 4 connections | event p50 / p99, 4 conn. (ms) | 5xx |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for mode in MODES:
@@ -115,14 +142,20 @@ def main() -> None:
             return med(r[conns][key] for r in runs)
 
         errors = sum(r[c]["errors"] for r in ev for c in (1, 4))
-        lines.append(f"| {mode} | {med(r['write'] for r in ing):.2f} | "
-                     f"{med(r['total'] for r in ing):.2f} | {m(1, 'rps'):.0f} | "
-                     f"{m(1, 'p50'):.2f} / {m(1, 'p99'):.2f} | {m(4, 'rps'):.0f} | "
-                     f"{m(4, 'p50'):.2f} / {m(4, 'p99'):.2f} | {errors} |")
+        lines.append(
+            f"| {mode} | {med(r['write'] for r in ing):.2f} | "
+            f"{med(r['total'] for r in ing):.2f} | {m(1, 'rps'):.0f} | "
+            f"{m(1, 'p50'):.2f} / {m(1, 'p99'):.2f} | {m(4, 'rps'):.0f} | "
+            f"{m(4, 'p50'):.2f} / {m(4, 'p99'):.2f} | {errors} |"
+        )
     body = "\n".join(lines)
     print(body)
-    write_section("durability", "Durability: SQLite synchronous=FULL vs NORMAL", body,
-                  "benchmarks/bench_durability.py")
+    write_section(
+        "durability",
+        "Durability: SQLite synchronous=FULL vs NORMAL",
+        body,
+        "benchmarks/bench_durability.py",
+    )
 
 
 if __name__ == "__main__":

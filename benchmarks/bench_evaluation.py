@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks._report import write_section
 
-DATASETS = {"ml-100k": ROOT.parent / "shared" / "data" / "ready" / "ml-100k",
-            "ml-latest-small": ROOT.parent / "shared" / "data" / "ready" / "ml-latest-small"}
+DATASETS = {
+    "ml-100k": ROOT.parent / "shared" / "data" / "ready" / "ml-100k",
+    "ml-latest-small": ROOT.parent / "shared" / "data" / "ready" / "ml-latest-small",
+}
 #: requests in natural language play no part in these protocols
 CONFIGS = {"content": {"query_encoder": None}, "hybrid": {"query_encoder": None}}
 #: per-protocol settings chosen on a validation split carved from the training part only
@@ -38,8 +40,20 @@ CONFIGS = {"content": {"query_encoder": None}, "hybrid": {"query_encoder": None}
 #: gave HR@10 0.156 / 0.175 / 0.211 / 0.220 on ml-100k)
 PROTOCOL_CONFIGS = {"last": {"hybrid": {"query_encoder": None, "recency_mix": 1.0}}}
 PROTOCOLS = ("msr", "random", "last", "temporal", "cold-items", "cold-users", "kfold")
-RANK_COLS = ["ndcg@10", "recall@10", "hr@10", "mrr@10", "map@10", "auc", "ndcg@20", "recall@20",
-             "coverage@10", "diversity@10", "novelty@10", "popularity@10"]
+RANK_COLS = [
+    "ndcg@10",
+    "recall@10",
+    "hr@10",
+    "mrr@10",
+    "map@10",
+    "auc",
+    "ndcg@20",
+    "recall@20",
+    "coverage@10",
+    "diversity@10",
+    "novelty@10",
+    "popularity@10",
+]
 
 
 def main() -> None:
@@ -52,12 +66,17 @@ def main() -> None:
     ap.add_argument("--large-seeds", default="0,1")
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--from-reports", action="store_true",
-                    help="rebuild the section from the results.json files of an earlier run")
+    ap.add_argument(
+        "--from-reports",
+        action="store_true",
+        help="rebuild the section from the results.json files of an earlier run",
+    )
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
-    seed_plan = {"ml-100k": [int(s) for s in args.seeds.split(",")],
-                 "ml-latest-small": [int(s) for s in args.large_seeds.split(",")]}
+    seed_plan = {
+        "ml-100k": [int(s) for s in args.seeds.split(",")],
+        "ml-latest-small": [int(s) for s in args.large_seeds.split(",")],
+    }
     sections = []
     for name in args.datasets.split(","):
         path = DATASETS[name]
@@ -73,31 +92,46 @@ def main() -> None:
             out = ROOT / "reports" / "benchmarks" / f"{name}-{protocol}"
             if args.from_reports:
                 if not (out / "results.json").exists():
-                    sections.append(f"### {name} — `{protocol}`\n\nNot measured: no "
-                                    f"`{out.relative_to(ROOT)}/results.json` from an earlier run.")
+                    sections.append(
+                        f"### {name} — `{protocol}`\n\nNot measured: no "
+                        f"`{out.relative_to(ROOT)}/results.json` from an earlier run."
+                    )
                     continue
                 result = json.loads((out / "results.json").read_text())
             else:
                 t0 = time.perf_counter()
-                result = evaluate_to_report(dataset, protocol, chosen, [10, 20], seeds, out,
-                                            configs={**CONFIGS, **PROTOCOL_CONFIGS.get(protocol, {})},
-                                            log=lambda m: print(m, flush=True))
+                result = evaluate_to_report(
+                    dataset,
+                    protocol,
+                    chosen,
+                    [10, 20],
+                    seeds,
+                    out,
+                    configs={**CONFIGS, **PROTOCOL_CONFIGS.get(protocol, {})},
+                    log=lambda m: print(m, flush=True),
+                )
                 result["wall_seconds"] = time.perf_counter() - t0
                 (out / "results.json").write_text(json.dumps(result, indent=2))
             sections.append(_table(name, protocol, result, result.get("wall_seconds")))
-    body = ("Each model trained on the training part only (leakage guards on: training view of "
-            "the dataset folder, empty database during fit); full-catalog ranking with training "
-            "items excluded (cold-items: only the held-out items are candidates; cold-users: "
-            "first 3 interactions given as history). All interactions count as relevant. "
-            "Mean over seeds (kfold: over 5 folds) ± standard deviation over them. Paired tests: "
-            "per (seed, user) values against the best baseline, Holm-adjusted. Fit time is per "
-            "training run; peak MiB is the most memory one fit added to the process (resident "
-            "high-water mark less the resident size at the start). Diversity: mean pairwise cosine distance of MiniLM text vectors in "
-            "the top 10; popularity@10: mean training interaction count of recommended items. "
-            "Reports with plots are written to `reports/benchmarks/<dataset>-<protocol>/`.\n\n"
-            + "\n\n".join(sections))
-    write_section("evaluation", "Evaluation: baselines under every protocol", body,
-                  "benchmarks/bench_evaluation.py")
+    body = (
+        "Each model trained on the training part only (leakage guards on: training view of "
+        "the dataset folder, empty database during fit); full-catalog ranking with training "
+        "items excluded (cold-items: only the held-out items are candidates; cold-users: "
+        "first 3 interactions given as history). All interactions count as relevant. "
+        "Mean over seeds (kfold: over 5 folds) ± standard deviation over them. Paired tests: "
+        "per (seed, user) values against the best baseline, Holm-adjusted. Fit time is per "
+        "training run; peak MiB is the most memory one fit added to the process (resident "
+        "high-water mark less the resident size at the start). Diversity: mean pairwise cosine distance of MiniLM text vectors in "
+        "the top 10; popularity@10: mean training interaction count of recommended items. "
+        "Reports with plots are written to `reports/benchmarks/<dataset>-<protocol>/`.\n\n"
+        + "\n\n".join(sections)
+    )
+    write_section(
+        "evaluation",
+        "Evaluation: baselines under every protocol",
+        body,
+        "benchmarks/bench_evaluation.py",
+    )
 
 
 def _speed(dataset) -> str:
@@ -110,13 +144,22 @@ def _speed(dataset) -> str:
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        evaluate(dataset, "msr", RANKING_BASELINES, [10, 20], [0], item_features=features,
-                 log=lambda _: None)
+        evaluate(
+            dataset,
+            "msr",
+            RANKING_BASELINES,
+            [10, 20],
+            [0],
+            item_features=features,
+            log=lambda _: None,
+        )
         times.append(time.perf_counter() - t0)
-    return (f"Speed: one full ml-100k `msr` evaluation of popularity, item-kNN, EASE and ALS "
-            f"(training, scoring all 943 users over the 1,682-item catalog, all metrics): "
-            f"median {statistics.median(times):.1f} s of 3 runs "
-            f"({', '.join(f'{t:.1f}' for t in times)} s), OPENBLAS_NUM_THREADS=1.")
+    return (
+        f"Speed: one full ml-100k `msr` evaluation of popularity, item-kNN, EASE and ALS "
+        f"(training, scoring all 943 users over the 1,682-item catalog, all metrics): "
+        f"median {statistics.median(times):.1f} s of 3 runs "
+        f"({', '.join(f'{t:.1f}' for t in times)} s), OPENBLAS_NUM_THREADS=1."
+    )
 
 
 def _fmt(row: pd.Series, col: str) -> str:
@@ -132,15 +175,23 @@ def _table(dataset: str, protocol: str, result: dict, seconds: float | None) -> 
     models = pd.DataFrame(result["models"]).T
     cols = (["mae", "rmse"] if result.get("rating_metric") else []) + RANK_COLS
     users = sorted({s["test_users"] for s in result["splits"]})
-    title = (f"### {dataset} — `{protocol}` (seeds {result['seeds']}, {len(result['splits'])} "
-             f"split(s), test users {users[0]}–{users[-1]}"
-             + (f"; {seconds:.0f} s" if seconds else "") + ")\n")
-    lines = [title,
-             "| model | " + " | ".join(cols) + " | fit (s) | peak MiB |",
-             "|---" * (len(cols) + 3) + "|"]
+    title = (
+        f"### {dataset} — `{protocol}` (seeds {result['seeds']}, {len(result['splits'])} "
+        f"split(s), test users {users[0]}–{users[-1]}"
+        + (f"; {seconds:.0f} s" if seconds else "")
+        + ")\n"
+    )
+    lines = [
+        title,
+        "| model | " + " | ".join(cols) + " | fit (s) | peak MiB |",
+        "|---" * (len(cols) + 3) + "|",
+    ]
     for model, row in models.iterrows():
-        lines.append(f"| {model} | " + " | ".join(_fmt(row, c) for c in cols) +
-                     f" | {row['fit_seconds']:.2f} | {row['peak_mb']:.0f} |")
+        lines.append(
+            f"| {model} | "
+            + " | ".join(_fmt(row, c) for c in cols)
+            + f" | {row['fit_seconds']:.2f} | {row['peak_mb']:.0f} |"
+        )
     for metric in dict.fromkeys(s["metric"] for s in result["significance"]):
         tests = [s for s in result["significance"] if s["metric"] == metric]
 
@@ -149,9 +200,12 @@ def _table(dataset: str, protocol: str, result: dict, seconds: float | None) -> 
                 return "n/a"
             return "<1e-300" if v == 0 else f"{v:.2g}"
 
-        sig = ", ".join(f"{s['model']} {s['difference']:+.4f} (Holm p={p(s['t_holm'])})"
-                        for s in tests)
-        lines.append(f"\nPaired t-test vs best baseline `{tests[0]['baseline']}` on {metric}: {sig}")
+        sig = ", ".join(
+            f"{s['model']} {s['difference']:+.4f} (Holm p={p(s['t_holm'])})" for s in tests
+        )
+        lines.append(
+            f"\nPaired t-test vs best baseline `{tests[0]['baseline']}` on {metric}: {sig}"
+        )
     return "\n".join(lines)
 
 

@@ -38,8 +38,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=300)
-    ap.add_argument("--hnsw-items", type=int, default=200_000,
-                    help="HNSW is built on this many items (its 1M build takes minutes on 2 cores)")
+    ap.add_argument(
+        "--hnsw-items",
+        type=int,
+        default=200_000,
+        help="HNSW is built on this many items (its 1M build takes minutes on 2 cores)",
+    )
     ap.add_argument("--hnsw-m", type=int, default=32)
     ap.add_argument("--hnsw-ef-construction", type=int, default=80)
     ap.add_argument("--no-write", action="store_true")
@@ -65,15 +69,33 @@ def main() -> None:
     rows.append(("numpy exact (blocked matmul)", f"{args.items:,}", "–", t_exact, med, p99, 1.0))
     flat, t_flat = build("flat", vectors)
     med, p99, ids = per_query_ms(flat, queries[:30])
-    rows.append(("faiss flat (exact)", f"{args.items:,}", "–", t_flat, med, p99,
-                 recall_at_k(ids, truth[:30])))
+    rows.append(
+        (
+            "faiss flat (exact)",
+            f"{args.items:,}",
+            "–",
+            t_flat,
+            med,
+            p99,
+            recall_at_k(ids, truth[:30]),
+        )
+    )
     del flat
     ivf, t_ivf = build("ivf", vectors)
     for nprobe in (4, 8, 16, 32, 64):
         ivf.set_nprobe(nprobe)
         med, p99, ids = per_query_ms(ivf, queries)
-        rows.append((f"faiss IVF-flat (nlist {ivf.nlist})", f"{args.items:,}", f"nprobe {nprobe}",
-                     t_ivf, med, p99, recall_at_k(ids, truth)))
+        rows.append(
+            (
+                f"faiss IVF-flat (nlist {ivf.nlist})",
+                f"{args.items:,}",
+                f"nprobe {nprobe}",
+                t_ivf,
+                med,
+                p99,
+                recall_at_k(ids, truth),
+            )
+        )
     del ivf
     n_h = min(args.hnsw_items, args.items)
     sub = vectors[:n_h]
@@ -86,16 +108,32 @@ def main() -> None:
     for ef in (64, 128, 256, 512):
         hnsw.set_ef_search(ef)
         med, p99, ids = per_query_ms(hnsw, queries)
-        rows.append((f"faiss HNSW (M {args.hnsw_m}, efC {args.hnsw_ef_construction})", f"{n_h:,}", f"efSearch {ef}", t_hnsw, med, p99,
-                     recall_at_k(ids, sub_truth)))
-    table = ["| index | items | search setting | build (s) | query median (ms) | query p99 (ms) | recall@10 vs exact |",
-             "|---|---|---|---|---|---|---|"]
+        rows.append(
+            (
+                f"faiss HNSW (M {args.hnsw_m}, efC {args.hnsw_ef_construction})",
+                f"{n_h:,}",
+                f"efSearch {ef}",
+                t_hnsw,
+                med,
+                p99,
+                recall_at_k(ids, sub_truth),
+            )
+        )
+    table = [
+        "| index | items | search setting | build (s) | query median (ms) | query p99 (ms) | recall@10 vs exact |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, n, setting, build_s, med, p99, rec in rows:
-        table.append(f"| {name} | {n} | {setting} | {build_s:.1f} | {med:.2f} | {p99:.2f} | {rec:.3f} |")
+        table.append(
+            f"| {name} | {n} | {setting} | {build_s:.1f} | {med:.2f} | {p99:.2f} | {rec:.3f} |"
+        )
     text = "\n".join(table)
     print(text)
     if not args.no_write:
-        write_section("index", "Vector index (service)", f"""
+        write_section(
+            "index",
+            "Vector index (service)",
+            f"""
 Synthetic catalog: {args.items:,} items, 384-d unit vectors drawn around 256 clusters in a
 48-dim subspace plus noise (embedding-like; pure Gaussian vectors are the worst case for any
 ANN index). {args.queries} queries shaped like user vectors (normalised mean of 5 items), one at
@@ -105,7 +143,9 @@ only (its build on 1M items takes minutes on this shared 2-core machine). The se
 for catalogs of 100,000 items and more (`index_kind=auto`), nprobe 16 unless told otherwise.
 
 {text}
-""", "benchmarks/bench_index.py")
+""",
+            "benchmarks/bench_index.py",
+        )
 
 
 if __name__ == "__main__":

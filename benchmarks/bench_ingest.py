@@ -27,13 +27,24 @@ def make_dataset(root: Path, rows: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     n_users, n_items = max(rows // 150, 10), max(rows // 250, 10)
     root.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"item_id": np.arange(1, n_items + 1), "title": [f"Movie {i} (1999)" for i in range(n_items)],
-                  "genres": "Drama|Comedy", "kind": "movie", "year": 1999}).to_csv(root / "items.csv", index=False)
+    pd.DataFrame(
+        {
+            "item_id": np.arange(1, n_items + 1),
+            "title": [f"Movie {i} (1999)" for i in range(n_items)],
+            "genres": "Drama|Comedy",
+            "kind": "movie",
+            "year": 1999,
+        }
+    ).to_csv(root / "items.csv", index=False)
     pairs = rng.choice(n_users * n_items, size=rows, replace=False)
-    pd.DataFrame({
-        "user_id": pairs // n_items + 1, "item_id": pairs % n_items + 1,
-        "rating": rng.integers(1, 11, rows) / 2, "timestamp": rng.integers(9e8, 1.5e9, rows),
-    }).to_csv(root / "interactions.csv", index=False)
+    pd.DataFrame(
+        {
+            "user_id": pairs // n_items + 1,
+            "item_id": pairs % n_items + 1,
+            "rating": rng.integers(1, 11, rows) / 2,
+            "timestamp": rng.integers(9e8, 1.5e9, rows),
+        }
+    ).to_csv(root / "interactions.csv", index=False)
 
 
 def fresh_url(kind: str, tmp: Path, pg_base: str, n: int) -> str:
@@ -70,8 +81,13 @@ def run_baseline(root: Path, url: str) -> float:
     engine = create_engine(url)
     t0 = time.perf_counter()
     frame = pd.read_csv(root / "interactions.csv")
-    frame.to_sql("plain_interactions", engine, index=False, chunksize=10_000,
-                 method="multi" if url.startswith("postgresql") else None)
+    frame.to_sql(
+        "plain_interactions",
+        engine,
+        index=False,
+        chunksize=10_000,
+        method="multi" if url.startswith("postgresql") else None,
+    )
     engine.dispose()
     return time.perf_counter() - t0
 
@@ -82,8 +98,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--postgres-url")
     args = ap.parse_args()
-    pg = args.postgres_url or subprocess.check_output(
-        ["bash", str(Path(__file__).parents[1] / "scripts" / "postgres.sh"), "start"], text=True).strip()
+    pg = (
+        args.postgres_url
+        or subprocess.check_output(
+            ["bash", str(Path(__file__).parents[1] / "scripts" / "postgres.sh"), "start"], text=True
+        ).strip()
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -102,21 +122,30 @@ def main() -> None:
     help_times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "avrec"), "--help"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "avrec"), "--help"], check=True, capture_output=True
+        )
         help_times.append(time.perf_counter() - t0)
-    body = [(f"{args.rows:,} synthetic interactions (MovieLens shape: user, item, rating, timestamp) "
+    body = [
+        (
+            f"{args.rows:,} synthetic interactions (MovieLens shape: user, item, rating, timestamp) "
             f"plus their catalog, from CSV: read + validate, then one transaction. Median of "
             f"{args.repeats} runs, fresh database each run. Target: total ≤ 15 s on each backend. "
             "avrec's write is an idempotent upsert into the indexed schema (unique natural key); "
             "the baseline appends the same rows to a bare table with no keys and no validation "
-            "(pandas `to_sql`, `method='multi'` on PostgreSQL), so it does strictly less work.\n"),
-            "| backend | read + validate (s) | write (s) | total (s) | pandas `to_sql` baseline, write only (s) | baseline / avrec total |",
-            "|---|---|---|---|---|---|"]
+            "(pandas `to_sql`, `method='multi'` on PostgreSQL), so it does strictly less work.\n"
+        ),
+        "| backend | read + validate (s) | write (s) | total (s) | pandas `to_sql` baseline, write only (s) | baseline / avrec total |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, med, base in rows:
-        body.append(f"| {kind} | {med['load_validate']:.2f} | {med['write']:.2f} | "
-                    f"**{med['total']:.2f}** | {base:.2f} | {base / med['total']:.1f}× |")
-    body.append(f"\n`avrec --help` start-up: median {statistics.median(help_times) * 1000:.0f} ms over 5 runs.")
+        body.append(
+            f"| {kind} | {med['load_validate']:.2f} | {med['write']:.2f} | "
+            f"**{med['total']:.2f}** | {base:.2f} | {base / med['total']:.1f}× |"
+        )
+    body.append(
+        f"\n`avrec --help` start-up: median {statistics.median(help_times) * 1000:.0f} ms over 5 runs."
+    )
     write_section("ingest", "Ingest (foundation)", "\n".join(body), "benchmarks/bench_ingest.py")
 
 

@@ -31,8 +31,11 @@ from _report import write_section
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ready" / "ml-100k"
 SAVED = ROOT / "reports" / "benchmarks" / "media-ml-100k.json"
-VARIANTS = {"two-tower, text + genres": None, "two-tower, + posters always (media=on)": "on",
-            "two-tower, + posters if they help (media=auto)": "auto"}
+VARIANTS = {
+    "two-tower, text + genres": None,
+    "two-tower, + posters always (media=on)": "on",
+    "two-tower, + posters if they help (media=auto)": "auto",
+}
 
 
 def ml100k(seeds: list[int]) -> tuple[list[str], dict]:
@@ -60,26 +63,47 @@ def ml100k(seeds: list[int]) -> tuple[list[str], dict]:
         for protocol in ("cold-items", "msr"):
             for label, media in VARIANTS.items():
                 choices.clear()
-                runs = evaluate(dataset, protocol, ["two-tower"], ks=(10,), seeds=seeds,
-                                configs={"two-tower": {"media": media or "off"}},
-                                item_features=base if media is None else with_posters, log=lambda s: None)
+                runs = evaluate(
+                    dataset,
+                    protocol,
+                    ["two-tower"],
+                    ks=(10,),
+                    seeds=seeds,
+                    configs={"two-tower": {"media": media or "off"}},
+                    item_features=base if media is None else with_posters,
+                    log=lambda s: None,
+                )
                 v = [r.metrics["ndcg@10"] for r in runs if r.model == "two-tower"]
                 used = sum(c[0] for c in choices)
                 fit = float(np.median([c[2] for c in choices]))
                 probes = "; ".join(f"{p[True]:.3f} vs {p[False]:.3f}" for _, p, _ in choices if p)
                 raw[(protocol, label)] = v
-                rows.append(f"| {protocol} | {label} | {np.mean(v):.4f} ({', '.join(f'{x:.4f}' for x in v)}) "
-                            f"| {used}/{len(choices)} | {probes or '–'} | {fit:.0f} |")
+                rows.append(
+                    f"| {protocol} | {label} | {np.mean(v):.4f} ({', '.join(f'{x:.4f}' for x in v)}) "
+                    f"| {used}/{len(choices)} | {probes or '–'} | {fit:.0f} |"
+                )
                 print(rows[-1], flush=True)
     finally:
         two_tower.TwoTower._train = original
-    for label, features in (("hybrid, text + genres", base), ("hybrid, + posters (cold-item ranker)", with_posters)):
+    for label, features in (
+        ("hybrid, text + genres", base),
+        ("hybrid, + posters (cold-item ranker)", with_posters),
+    ):
         t0 = time.perf_counter()
-        runs = evaluate(dataset, "cold-items", ["hybrid"], ks=(10,), seeds=seeds, item_features=features,
-                        log=lambda s: None)
+        runs = evaluate(
+            dataset,
+            "cold-items",
+            ["hybrid"],
+            ks=(10,),
+            seeds=seeds,
+            item_features=features,
+            log=lambda s: None,
+        )
         v = [r.metrics["ndcg@10"] for r in runs if r.model == "hybrid"]
-        rows.append(f"| cold-items | {label} | {np.mean(v):.4f} ({', '.join(f'{x:.4f}' for x in v)}) "
-                    f"| – | – | {(time.perf_counter() - t0) / len(seeds):.0f} |")
+        rows.append(
+            f"| cold-items | {label} | {np.mean(v):.4f} ({', '.join(f'{x:.4f}' for x in v)}) "
+            f"| – | – | {(time.perf_counter() - t0) / len(seeds):.0f} |"
+        )
         print(rows[-1], flush=True)
     return rows, raw
 
@@ -112,8 +136,13 @@ def generated(tmp: Path) -> dict[str, tuple[float, float]]:
     for media in ("auto", "off"):
         config = tmp / f"{media}.json"
         config.write_text(f'{{"media": "{media}", "threads": 1}}')
-        tower.append(share(["--model", "two-tower", "--config", str(config)], tmp / f"tower-{media}",
-                           media == "auto"))
+        tower.append(
+            share(
+                ["--model", "two-tower", "--config", str(config)],
+                tmp / f"tower-{media}",
+                media == "auto",
+            )
+        )
     shares["two-tower"] = (tower[0], tower[1])
     return shares
 
@@ -123,8 +152,11 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--reuse", action="store_true",
-                    help=f"the ml-100k rows of the last run ({SAVED.relative_to(ROOT)}), only the generated catalog rerun")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help=f"the ml-100k rows of the last run ({SAVED.relative_to(ROOT)}), only the generated catalog rerun",
+    )
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     if not DATA.exists():
@@ -148,24 +180,26 @@ def main() -> None:
         "The two-tower reads image, video and audio vectors beside the text when the training data has\n"
         "them (`avrec train` takes them from what `avrec encode` cached for the catalog's files). Each\n"
         "media block is cut to its first 64 principal components, rows unit length, plus a has-it flag;\n"
-        "the item tower's first layer learns how much each block counts. With `media=\"auto\"` (the\n"
+        'the item tower\'s first layer learns how much each block counts. With `media="auto"` (the\n'
         "default) two short trainings with a tenth of the warm items hidden decide: the media stay in when\n"
         "they rank the hidden items better by content alone (probe NDCG@10 with vs without below).\n\n"
         f"**ml-100k**, EfficientNet-Lite0 poster vectors (1,618 of 1,682 items), seeds {seeds}; NDCG@10 "
-        "(per seed); fit: median seconds per training run, the media choice included." + reused + "\n\n"
+        "(per seed); fit: median seconds per training run, the media choice included."
+        + reused
+        + "\n\n"
         "| protocol | model, what it reads | ndcg@10 | media kept | probe (with vs without) | fit (s) |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "The hybrid (the default model) reads the media in its cold-item ranker (`models.coldrank`): the\n"
         "mean and top-5 similarity of an item's media vector (its blocks above, joined) to the history's\n"
         "items, two features beside the text, genre and people ones, so the ranker learns on simulated cold\n"
-        "items how much they count; the explanation names the nearest history item (\"it looks and sounds\n"
-        "like X\"). Catalogs without media are ranked as before (the columns are not added). The hybrid rows\n"
+        'items how much they count; the explanation names the nearest history item ("it looks and sounds\n'
+        'like X"). Catalogs without media are ranked as before (the columns are not added). The hybrid rows\n'
         "above: fit (s) is the seconds per seed, fit and ranking.\n\n"
         "**Generated catalog** where only the thumbnails tell the items apart (titles are neutral names;\n"
         "tests/slow/test_models_media.py): own kind among each user's top 3 of the cold items (1.0: all).\n\n"
         "| model | with the image vectors | text only |\n|---|---|---|\n"
-        + "".join(f"| {m} | {w:.2f} | {t:.2f} |\n" for m, (w, t) in shares.items()) +
-        "\nThe names say nothing about the kind, so a text-only figure is chance: each user of a kind\n"
+        + "".join(f"| {m} | {w:.2f} | {t:.2f} |\n" for m, (w, t) in shares.items())
+        + "\nThe names say nothing about the kind, so a text-only figure is chance: each user of a kind\n"
         "ranks the cold items the same way, by accidental likeness of names, so it lands anywhere from 0\n"
         "to 1 rather than at 0.5.\n"
     )

@@ -43,34 +43,100 @@ def measure(en: np.ndarray, other: np.ndarray, items: np.ndarray) -> dict[str, f
     top_o = np.argsort(-s_o, axis=1)[:, :K]
     jacc = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(top_en, top_o, strict=True)]
     corr = [np.corrcoef(a, b)[0, 1] for a, b in zip(s_en, s_o, strict=True)]
-    return {"jaccard": float(np.mean(jacc)), "any": float(np.mean([j > 0 for j in jacc])),
-            "corr": float(np.mean(corr)), "cos": float(np.mean(np.sum(en * other, axis=1)))}
+    return {
+        "jaccard": float(np.mean(jacc)),
+        "any": float(np.mean([j > 0 for j in jacc])),
+        "corr": float(np.mean(corr)),
+        "cos": float(np.mean(np.sum(en * other, axis=1))),
+    }
 
 
 #: further short requests (not among the parallel ones): how often each is read as its language
 MORE_REQUESTS = {
-    "es": ["algo tranquilo para estudiar", "pelis de miedo", "una historia de amor triste", "dibujos animados",
-           "comedia para ver en familia", "algo de acción con persecuciones", "música clásica relajante",
-           "un documental de animales", "peliculas de guerra", "terror psicológico", "quiero reírme",
-           "aventuras en el mar"],
-    "fr": ["quelque chose de calme pour étudier", "films d'horreur", "une histoire d'amour triste",
-           "dessins animés", "comédie à voir en famille", "de l'action avec des poursuites",
-           "musique classique relaxante", "un documentaire animalier", "films de guerre",
-           "horreur psychologique", "je veux rire", "aventures en mer"],
-    "de": ["etwas Ruhiges zum Lernen", "Gruselfilme", "eine traurige Liebesgeschichte", "Zeichentrick",
-           "Komödie für die ganze Familie", "Action mit Verfolgungsjagden", "entspannende klassische Musik",
-           "eine Tierdoku", "Kriegsfilme", "Psychohorror", "ich will lachen", "Abenteuer auf hoher See"],
-    "it": ["qualcosa di tranquillo per studiare", "film dell'orrore", "una storia d'amore triste",
-           "cartoni animati", "commedia da vedere in famiglia", "azione con inseguimenti",
-           "musica classica rilassante", "un documentario sugli animali", "film di guerra",
-           "horror psicologico", "voglio ridere", "avventure in mare"],
-    "pt": ["algo calmo para estudar", "filmes de terror", "uma história de amor triste", "desenhos animados",
-           "comédia para ver em família", "ação com perseguições", "música clássica relaxante",
-           "um documentário sobre animais", "filmes de guerra", "terror psicológico", "quero rir",
-           "aventuras no mar"],
-    "en": ["something calm with piano for studying", "scary movies", "a sad love story", "cartoons",
-           "family comedy", "car chases", "relaxing classical music", "animal documentary", "war films",
-           "psychological horror", "make me laugh", "adventures at sea"],
+    "es": [
+        "algo tranquilo para estudiar",
+        "pelis de miedo",
+        "una historia de amor triste",
+        "dibujos animados",
+        "comedia para ver en familia",
+        "algo de acción con persecuciones",
+        "música clásica relajante",
+        "un documental de animales",
+        "peliculas de guerra",
+        "terror psicológico",
+        "quiero reírme",
+        "aventuras en el mar",
+    ],
+    "fr": [
+        "quelque chose de calme pour étudier",
+        "films d'horreur",
+        "une histoire d'amour triste",
+        "dessins animés",
+        "comédie à voir en famille",
+        "de l'action avec des poursuites",
+        "musique classique relaxante",
+        "un documentaire animalier",
+        "films de guerre",
+        "horreur psychologique",
+        "je veux rire",
+        "aventures en mer",
+    ],
+    "de": [
+        "etwas Ruhiges zum Lernen",
+        "Gruselfilme",
+        "eine traurige Liebesgeschichte",
+        "Zeichentrick",
+        "Komödie für die ganze Familie",
+        "Action mit Verfolgungsjagden",
+        "entspannende klassische Musik",
+        "eine Tierdoku",
+        "Kriegsfilme",
+        "Psychohorror",
+        "ich will lachen",
+        "Abenteuer auf hoher See",
+    ],
+    "it": [
+        "qualcosa di tranquillo per studiare",
+        "film dell'orrore",
+        "una storia d'amore triste",
+        "cartoni animati",
+        "commedia da vedere in famiglia",
+        "azione con inseguimenti",
+        "musica classica rilassante",
+        "un documentario sugli animali",
+        "film di guerra",
+        "horror psicologico",
+        "voglio ridere",
+        "avventure in mare",
+    ],
+    "pt": [
+        "algo calmo para estudar",
+        "filmes de terror",
+        "uma história de amor triste",
+        "desenhos animados",
+        "comédia para ver em família",
+        "ação com perseguições",
+        "música clássica relaxante",
+        "um documentário sobre animais",
+        "filmes de guerra",
+        "terror psicológico",
+        "quero rir",
+        "aventuras no mar",
+    ],
+    "en": [
+        "something calm with piano for studying",
+        "scary movies",
+        "a sad love story",
+        "cartoons",
+        "family comedy",
+        "car chases",
+        "relaxing classical music",
+        "animal documentary",
+        "war films",
+        "psychological horror",
+        "make me laugh",
+        "adventures at sea",
+    ],
 }
 
 
@@ -95,17 +161,33 @@ def titles_as_requests(enc, items_df, items: np.ndarray) -> str:
         own = s[np.arange(len(moved_rows)), moved_rows]
         found[label] = float(np.mean((s > own[:, None]).sum(axis=1) == 0))
     jacc = measure(raw, used, items)["jaccard"]
-    by = ", ".join(f"{LANGUAGES[k]} {v}" for k, v in sorted(
-        {lang: sum(x == lang for x in langs) for lang in offsets}.items(), key=lambda kv: -kv[1]) if v)
+    by = ", ".join(
+        f"{LANGUAGES[k]} {v}"
+        for k, v in sorted(
+            {lang: sum(x == lang for x in langs) for lang in offsets}.items(), key=lambda kv: -kv[1]
+        )
+        if v
+    )
     examples = ", ".join(f"“{titles[n]}” ({langs[n]})" for n in moved_rows[:6])
-    return (f"The catalog's own titles as requests (year cut): {len(moved_rows)} of {len(titles):,} are read "
-            f"as another language and moved ({by}; e.g. {examples}). Each title's own item comes first "
-            f"for {found['raw']:.1%} of them unmoved and {found['moved']:.1%} moved; the rest of their "
-            f"top {K} changes (Jaccard {jacc:.2f} between the two).")
+    return (
+        f"The catalog's own titles as requests (year cut): {len(moved_rows)} of {len(titles):,} are read "
+        f"as another language and moved ({by}; e.g. {examples}). Each title's own item comes first "
+        f"for {found['raw']:.1%} of them unmoved and {found['moved']:.1%} moved; the rest of their "
+        f"top {K} changes (Jaccard {jacc:.2f} between the two)."
+    )
 
 
-LANGUAGES = {"zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian", "es": "Spanish",
-             "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian"}
+LANGUAGES = {
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ru": "Russian",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "pt": "Portuguese",
+    "it": "Italian",
+}
 
 
 def main() -> None:
@@ -123,7 +205,7 @@ def main() -> None:
     runs = {lang: {"raw": [], "neutral": []} for lang in TRANSLATIONS}
     for _ in range(SPLITS):
         perm = rng.permutation(len(REQUESTS_EN))
-        fit, test = perm[: len(perm) // 2], perm[len(perm) // 2:]
+        fit, test = perm[: len(perm) // 2], perm[len(perm) // 2 :]
         # every language's offset from the fit half, as in use (a request read as another
         # language gets that language's offset)
         offsets = {lang: v[fit].mean(axis=0) - en[fit].mean(axis=0) for lang, v in vectors.items()}
@@ -133,19 +215,27 @@ def main() -> None:
             moved = neutralise(other[test], [texts[i] for i in test], offsets)
             runs[lang]["neutral"].append(measure(en[test], moved, items))
     rows = []
-    more = " · ".join(f"{LANGUAGES.get(lang, 'English')} {sum(detect_language(t, short=True) == lang for t in texts)}"
-                      f"/{len(texts)}" for lang, texts in MORE_REQUESTS.items())
+    more = " · ".join(
+        f"{LANGUAGES.get(lang, 'English')} {sum(detect_language(t, short=True) == lang for t in texts)}"
+        f"/{len(texts)}"
+        for lang, texts in MORE_REQUESTS.items()
+    )
     titles = titles_as_requests(enc, items_df, items)
     for lang, texts in TRANSLATIONS.items():
         detected = sum(detect_language(t, short=True) == lang for t in texts)
         for label, key in (("raw", "raw"), ("language-neutral", "neutral")):
             m = {k: float(np.mean([r[k] for r in runs[lang][key]])) for k in runs[lang][key][0]}
-            rows.append(f"| {LANGUAGES.get(lang, lang)} | {label} | {detected}/{len(texts)} | "
-                        f"{m['jaccard']:.3f} | {m['any']:.2f} | {m['corr']:.3f} | {m['cos']:.3f} |")
+            rows.append(
+                f"| {LANGUAGES.get(lang, lang)} | {label} | {detected}/{len(texts)} | "
+                f"{m['jaccard']:.3f} | {m['any']:.2f} | {m['corr']:.3f} | {m['cos']:.3f} |"
+            )
     examples = []
     for q in ["太空冒险电影", "温馨的家庭喜剧"]:
         row = []
-        for label, v in (("raw", enc._raw_queries([q])), ("language-neutral", enc.encode_queries([q]))):
+        for label, v in (
+            ("raw", enc._raw_queries([q])),
+            ("language-neutral", enc.encode_queries([q])),
+        ):
             top = np.argsort(-(v @ items.T)[0])[:5]
             row.append(f"{label}: " + "; ".join(str(items_df["title"].iloc[i]) for i in top))
         examples.append(f"- “{q}” — " + " | ".join(row))
@@ -166,7 +256,7 @@ between the two request vectors. Means over the {SPLITS} splits.
 |---|---|---|---|---|---|---|
 {table}
 
-Read as their own language, of {len(MORE_REQUESTS['en'])} further short requests per language
+Read as their own language, of {len(MORE_REQUESTS["en"])} further short requests per language
 (not among the parallel ones, so the reading was not tuned on them): {more}.
 Before fastText read Latin script (function words alone; measured before the change): 46, 43, 39, 19
 and 42 of the 50 Spanish, French, German, Italian and Portuguese requests; 5, 2, 1, 1 and 4 of
@@ -178,8 +268,9 @@ Top 5 of two of the Chinese requests with the shipped offset (computed from all
 {len(REQUESTS_EN)} pairs, these two included):
 {chr(10).join(examples)}
 """
-    write_section("query-language", "Requests across languages", body,
-                  "benchmarks/bench_query_language.py")
+    write_section(
+        "query-language", "Requests across languages", body, "benchmarks/bench_query_language.py"
+    )
     print(body)
 
 

@@ -30,8 +30,13 @@ from _report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "ready" / "ml-100k"
-QUERIES = ["something calm with piano", "a funny film for a family evening", "太空冒险电影",
-           "dark crime thriller in a big city", "浪漫爱情喜剧"]
+QUERIES = [
+    "something calm with piano",
+    "a funny film for a family evening",
+    "太空冒险电影",
+    "dark crime thriller in a big city",
+    "浪漫爱情喜剧",
+]
 
 
 def make_requests(dataset: Path, n: int, seed: int = 0) -> list[dict]:
@@ -45,7 +50,10 @@ def make_requests(dataset: Path, n: int, seed: int = 0) -> list[dict]:
         if kind < 0.7:
             req = {"user_id": str(rng.choice(users))}
         elif kind < 0.9:
-            req = {"user_id": f"visitor-{i}", "history": [str(x) for x in rng.choice(items, 5, replace=False)]}
+            req = {
+                "user_id": f"visitor-{i}",
+                "history": [str(x) for x in rng.choice(items, 5, replace=False)],
+            }
         else:
             req = {"user_id": f"visitor-{i}", "query": QUERIES[i % len(QUERIES)]}
         if rng.random() < 0.1:
@@ -67,17 +75,33 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--single", type=int, default=300, help="requests timed one call each")
     args = ap.parse_args()
-    dataset = SHARED if SHARED.is_dir() else ROOT / "src" / "avrec" / "demo_data" / "ml-latest-small"
+    dataset = (
+        SHARED if SHARED.is_dir() else ROOT / "src" / "avrec" / "demo_data" / "ml-latest-small"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = tmp / "model"
         train_s = avrec("train", str(dataset), "--out", str(model_dir))
         reqs = make_requests(dataset, args.requests)
-        (tmp / "req.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reqs))
+        (tmp / "req.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reqs)
+        )
         rows = {}
         for label, extra in (("explanations on", []), ("explanations off", ["--no-explain"])):
-            times = [avrec("recommend", str(model_dir), "--input", str(tmp / "req.jsonl"), "--k", "10",
-                           "--output", str(tmp / "out.jsonl"), *extra) for _ in range(args.repeats)]
+            times = [
+                avrec(
+                    "recommend",
+                    str(model_dir),
+                    "--input",
+                    str(tmp / "req.jsonl"),
+                    "--k",
+                    "10",
+                    "--output",
+                    str(tmp / "out.jsonl"),
+                    *extra,
+                )
+                for _ in range(args.repeats)
+            ]
             rows[label] = times
         lines = (tmp / "out.jsonl").read_text().splitlines()
         assert len(lines) == len(reqs), "one output line per request"
@@ -86,7 +110,7 @@ def main() -> None:
         from avrec.models.requests import Request, run_requests
 
         model = Recommender.load(model_dir)
-        sample = [Request(**r) for r in reqs[:args.single]]
+        sample = [Request(**r) for r in reqs[: args.single]]
         t0 = time.perf_counter()
         for r in sample:
             run_requests(model, [r], 10, True)
@@ -97,10 +121,12 @@ def main() -> None:
     med_on = statistics.median(rows["explanations on"])
     med_off = statistics.median(rows["explanations off"])
     single_total = per_single * args.requests
-    mix = ("70% known users, 20% visitors with a 5-item history, 10% text requests (English and "
-           f"Chinese, {len(QUERIES)} phrasings: each is encoded once, request vectors are memoised; "
-           "a request text not seen before costs one multilingual-e5 pass, about 17 ms here); "
-           "10% with 50 candidates")
+    mix = (
+        "70% known users, 20% visitors with a 5-item history, 10% text requests (English and "
+        f"Chinese, {len(QUERIES)} phrasings: each is encoded once, request vectors are memoised; "
+        "a request text not seen before costs one multilingual-e5 pass, about 17 ms here); "
+        "10% with 50 candidates"
+    )
     body = f"""`avrec recommend MODEL --input REQUESTS.jsonl --k 10 --output OUT.jsonl` on {args.requests:,} requests
 ({mix}); the model is `avrec train {dataset.parent.name}/{dataset.name}` (default model, trained in
 {train_s:.0f} s including process start). Wall time of the whole command (process start, model load,
@@ -115,8 +141,12 @@ reading, scoring, explanations, writing), median of {args.repeats}.
 
 Batched command against one call per request: {single_total / med_on:.1f}x faster (explanations on).
 1-minute load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."""
-    write_section("recommend", "`avrec recommend`: 10,000 requests in one call", body,
-                  "benchmarks/bench_recommend.py")
+    write_section(
+        "recommend",
+        "`avrec recommend`: 10,000 requests in one call",
+        body,
+        "benchmarks/bench_recommend.py",
+    )
     print(body)
 
 

@@ -62,12 +62,28 @@ def main() -> None:
         protocol, variant = run.split(":")
         config = {**FROZEN, **VARIANTS[variant]}
         t0 = time.perf_counter()
-        (result,) = evaluate(dataset, protocol, ["two-tower"], [10], [args.seed],
-                             {"two-tower": config}, item_features=features, log=lambda _: None)
-        record = {"protocol": protocol, "variant": variant, "seed": args.seed, "config": config,
-                  "ndcg@10": result.metrics["ndcg@10"], "hr@10": result.metrics["hr@10"],
-                  "fit_s": result.fit_seconds, "total_s": time.perf_counter() - t0,
-                  "load": os.getloadavg()[0], **phase}
+        (result,) = evaluate(
+            dataset,
+            protocol,
+            ["two-tower"],
+            [10],
+            [args.seed],
+            {"two-tower": config},
+            item_features=features,
+            log=lambda _: None,
+        )
+        record = {
+            "protocol": protocol,
+            "variant": variant,
+            "seed": args.seed,
+            "config": config,
+            "ndcg@10": result.metrics["ndcg@10"],
+            "hr@10": result.metrics["hr@10"],
+            "fit_s": result.fit_seconds,
+            "total_s": time.perf_counter() - t0,
+            "load": os.getloadavg()[0],
+            **phase,
+        }
         print(json.dumps(record), flush=True)
         with OUT.open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -52,8 +52,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         req = tmp / "requests.jsonl"
-        req.write_text("".join(json.dumps(r) + "\n"
-                               for r in make_requests(args.dataset, args.requests)))
+        req.write_text(
+            "".join(json.dumps(r) + "\n" for r in make_requests(args.dataset, args.requests))
+        )
         home = {name: tmp / f"home-{name}" for name in versions}
         for name, src in versions.items():  # warm-up: fills each version's encoder cache
             run(src, home[name], "train", str(args.dataset), "--out", str(tmp / f"m-{name}"))
@@ -62,27 +63,51 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, src in versions.items():
                 out = tmp / f"m-{name}"
-                train[name].append(run(src, home[name], "train", str(args.dataset), "--out",
-                                       str(out)))
-                recommend[name].append(run(src, home[name], "recommend", str(out), "--input",
-                                           str(req), "--k", "10", "--output",
-                                           str(tmp / f"out-{name}.jsonl")))
+                train[name].append(
+                    run(src, home[name], "train", str(args.dataset), "--out", str(out))
+                )
+                recommend[name].append(
+                    run(
+                        src,
+                        home[name],
+                        "recommend",
+                        str(out),
+                        "--input",
+                        str(req),
+                        "--k",
+                        "10",
+                        "--output",
+                        str(tmp / f"out-{name}.jsonl"),
+                    )
+                )
         same = (tmp / "out-base.jsonl").read_text() == (tmp / "out-this.jsonl").read_text()
-    med = {k: {n: statistics.median(v[n]) for n in versions} for k, v in
-           (("train", train), ("recommend", recommend))}
+    med = {
+        k: {n: statistics.median(v[n]) for n in versions}
+        for k, v in (("train", train), ("recommend", recommend))
+    }
     rows = []
-    for key, what in (("train", f"`avrec train` ({args.dataset.name}, default model)"),
-                      ("recommend", f"`avrec recommend` ({args.requests:,} requests)")):
+    for key, what in (
+        ("train", f"`avrec train` ({args.dataset.name}, default model)"),
+        ("recommend", f"`avrec recommend` ({args.requests:,} requests)"),
+    ):
         base, this = med[key]["base"], med[key]["this"]
         rows.append(f"| {what} | {base:.1f} | {this:.1f} | {this / base:.2f} |")
-    body = (f"Base: `{args.base}`; medians of {args.repeats} alternating repeats after one "
-            "warm-up each (seconds, whole commands).\n\n"
-            "| command | base (s) | this (s) | this / base |\n|---|---|---|---|\n"
-            + "\n".join(rows) + "\n\nThe two versions' recommendation files are "
-            + ("identical." if same else "**different**.") + "\n")
+    body = (
+        f"Base: `{args.base}`; medians of {args.repeats} alternating repeats after one "
+        "warm-up each (seconds, whole commands).\n\n"
+        "| command | base (s) | this (s) | this / base |\n|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\nThe two versions' recommendation files are "
+        + ("identical." if same else "**different**.")
+        + "\n"
+    )
     print(body)
-    write_section("versions", "This version against an earlier one (train and recommend)", body,
-                  "benchmarks/bench_versions.py")
+    write_section(
+        "versions",
+        "This version against an earlier one (train and recommend)",
+        body,
+        "benchmarks/bench_versions.py",
+    )
 
 
 if __name__ == "__main__":

@@ -13,14 +13,31 @@ import pandas as pd
 import scipy.sparse as sp
 
 DIM = 384
-GENRES = ["Drama", "Comedy", "Action", "Jazz", "Rock", "Classical", "News", "Science", "Horror",
-          "Romance", "Ambient", "Hip hop", "Documentary", "Animation", "Folk", "Thriller"]
+GENRES = [
+    "Drama",
+    "Comedy",
+    "Action",
+    "Jazz",
+    "Rock",
+    "Classical",
+    "News",
+    "Science",
+    "Horror",
+    "Romance",
+    "Ambient",
+    "Hip hop",
+    "Documentary",
+    "Animation",
+    "Folk",
+    "Thriller",
+]
 KINDS = ["movie", "music", "podcast", "series"]
 LANGUAGES = ["en", "zh", "fr", "es"]
 
 
-def item_vectors(n: int, rank: int = 48, clusters: int = 256, seed: int = 0,
-                 chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+def item_vectors(
+    n: int, rank: int = 48, clusters: int = 256, seed: int = 0, chunk: int = 200_000
+) -> tuple[np.ndarray, np.ndarray]:
     """(vectors float32 [n, DIM] L2-normalised, cluster of each item)."""
     rng = np.random.default_rng(seed)
     basis = rng.normal(size=(rank, DIM)).astype(np.float32)
@@ -29,7 +46,9 @@ def item_vectors(n: int, rank: int = 48, clusters: int = 256, seed: int = 0,
     out = np.empty((n, DIM), dtype=np.float32)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        z = centres[cluster[start:stop]] + 0.8 * rng.normal(size=(stop - start, rank)).astype(np.float32)
+        z = centres[cluster[start:stop]] + 0.8 * rng.normal(size=(stop - start, rank)).astype(
+            np.float32
+        )
         v = z @ basis + 0.5 * rng.normal(size=(stop - start, DIM)).astype(np.float32)
         out[start:stop] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return out, cluster
@@ -44,14 +63,16 @@ def catalog(cluster: np.ndarray) -> pd.DataFrame:
     ids = item_ids(n)
     g1 = np.array(GENRES)[cluster % len(GENRES)]
     g2 = np.array(GENRES)[(cluster // len(GENRES)) % len(GENRES)]
-    return pd.DataFrame({
-        "item_id": ids,
-        "title": [f"Synthetic item {i}" for i in range(n)],
-        "genres": np.char.add(np.char.add(g1.astype(str), "|"), g2.astype(str)),
-        "kind": np.array(KINDS)[cluster % len(KINDS)],
-        "language": np.array(LANGUAGES)[(cluster // 7) % len(LANGUAGES)],
-        "year": 1950 + cluster % 75,
-    })
+    return pd.DataFrame(
+        {
+            "item_id": ids,
+            "title": [f"Synthetic item {i}" for i in range(n)],
+            "genres": np.char.add(np.char.add(g1.astype(str), "|"), g2.astype(str)),
+            "kind": np.array(KINDS)[cluster % len(KINDS)],
+            "language": np.array(LANGUAGES)[(cluster // 7) % len(LANGUAGES)],
+            "year": 1950 + cluster % 75,
+        }
+    )
 
 
 def histories(cluster: np.ndarray, users: int, per_user: int, seed: int = 1) -> sp.csr_matrix:
@@ -62,17 +83,22 @@ def histories(cluster: np.ndarray, users: int, per_user: int, seed: int = 1) -> 
     rows, cols = [], []
     for u in range(users):
         c = rng.integers(0, cluster.max() + 1)
-        members = order[bounds[c]:bounds[c + 1]]
+        members = order[bounds[c] : bounds[c + 1]]
         pick = rng.choice(members, min(per_user, len(members)), replace=False)
         rows += [u] * len(pick)
         cols += pick.tolist()
-    ranks = np.concatenate([np.arange(len(r), 0, -1) for r in np.split(np.array(cols), np.cumsum(
-        np.bincount(rows, minlength=users))[:-1])]).astype(np.float32)
+    ranks = np.concatenate(
+        [
+            np.arange(len(r), 0, -1)
+            for r in np.split(np.array(cols), np.cumsum(np.bincount(rows, minlength=users))[:-1])
+        ]
+    ).astype(np.float32)
     return sp.csr_matrix((ranks, (rows, cols)), shape=(users, len(cluster)))
 
 
-def save_content_model(folder: Path, vectors: np.ndarray, cluster: np.ndarray, users: int = 20_000,
-                       per_user: int = 10) -> Path:
+def save_content_model(
+    folder: Path, vectors: np.ndarray, cluster: np.ndarray, users: int = 20_000, per_user: int = 10
+) -> Path:
     """A ``content`` model over the given vectors (no request encoder), saved with avrec's own
     format, so ``avrec serve`` loads it like any trained model."""
     from avrec.data.vocab import Vocabulary
@@ -83,8 +109,9 @@ def save_content_model(folder: Path, vectors: np.ndarray, cluster: np.ndarray, u
     model.user_vocab = Vocabulary([f"u{u}" for u in range(users)])
     model.item_vocab = Vocabulary(item_ids(len(cluster)))
     model.train_recency = recency
-    model.train_matrix = sp.csr_matrix((np.ones_like(recency.data), recency.indices, recency.indptr),
-                                       shape=recency.shape)
+    model.train_matrix = sp.csr_matrix(
+        (np.ones_like(recency.data), recency.indices, recency.indptr), shape=recency.shape
+    )
     model.catalog = catalog(cluster)
     model.vectors = vectors
     model.query_vectors = None

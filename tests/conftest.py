@@ -41,15 +41,20 @@ def avrec_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-def piano_action_items(n_items: int, genres: tuple[str, str] = ("Music|Ambient", "Action|Thriller")
-                       ) -> pd.DataFrame:
+def piano_action_items(
+    n_items: int, genres: tuple[str, str] = ("Music|Ambient", "Action|Thriller")
+) -> pd.DataFrame:
     """The synthetic catalog the model tests share: odd items are calm piano pieces (``genres[0]``),
     even items loud action (``genres[1]``), IDs ``i0``, ``i1``, ..."""
-    return pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(n_items)],
-        "title": [f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)],
-        "genres": [genres[0] if n % 2 else genres[1] for n in range(n_items)],
-    })
+    return pd.DataFrame(
+        {
+            "item_id": [f"i{n}" for n in range(n_items)],
+            "title": [
+                f"{'Calm piano' if n % 2 else 'Loud action'} piece {n}" for n in range(n_items)
+            ],
+            "genres": [genres[0] if n % 2 else genres[1] for n in range(n_items)],
+        }
+    )
 
 
 @pytest.fixture

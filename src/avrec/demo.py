@@ -40,7 +40,9 @@ def step_encode(log: Log, database_url: str | None = None) -> None:
     items = _dataset(database_url).items
     for name in ("text-en", "text-multi"):
         vectors = encode_item_texts(items, name, progress=True)
-        log(f"  {name}: {vectors.shape[0]:,} items x {vectors.shape[1]} dims (cached for the next run)")
+        log(
+            f"  {name}: {vectors.shape[0]:,} items x {vectors.shape[1]} dims (cached for the next run)"
+        )
 
 
 def step_train(log: Log, database_url: str | None = None, model_name: str | None = None) -> Path:
@@ -60,7 +62,9 @@ def step_train(log: Log, database_url: str | None = None, model_name: str | None
     for item, why in zip(sample.items[0], sample.explanations[0], strict=True):
         log(f"    {titles[item]} — {why}")
     query = model.recommend([None], k=3, queries=["a heartwarming animated film for kids"])
-    log("  'a heartwarming animated film for kids': " + "; ".join(titles[i] for i in query.items[0]))
+    log(
+        "  'a heartwarming animated film for kids': " + "; ".join(titles[i] for i in query.items[0])
+    )
     return out
 
 
@@ -71,16 +75,29 @@ def step_evaluate(log: Log, database_url: str | None = None, model_name: str | N
 
     report = avrec_home() / "reports" / "demo"
     name = model_name or DEFAULT_MODEL
-    result = evaluate_to_report(_dataset(database_url), "random", [name], [10, 20], [0], report,
-                                configs={name: {"query_encoder": None}} if name in ("hybrid", "content") else None,
-                                log=lambda m: log("  " + m))
+    result = evaluate_to_report(
+        _dataset(database_url),
+        "random",
+        [name],
+        [10, 20],
+        [0],
+        report,
+        configs={name: {"query_encoder": None}} if name in ("hybrid", "content") else None,
+        log=lambda m: log("  " + m),
+    )
     console_table(result, [10, 20])
     log(f"  report: {report / 'index.html'}")
     return report
 
 
-def run_demo(log: Log, database_url: str | None = None, model_name: str | None = None,
-             serve: bool = True, host: str = "127.0.0.1", port: int = 8000) -> None:
+def run_demo(
+    log: Log,
+    database_url: str | None = None,
+    model_name: str | None = None,
+    serve: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
     log(f"avrec home: {avrec_home()}")
     log("[1/5] ingest the bundled MovieLens latest-small data into the database")
     step_ingest(log, database_url)
@@ -100,5 +117,7 @@ def run_demo(log: Log, database_url: str | None = None, model_name: str | None =
     from avrec.service.settings import ServiceSettings
 
     app = create_app(ServiceSettings(model_dir=model_dir, database_url=database_url))
-    log(f"  open http://{host}:{port}/ in a browser (API docs: http://{host}:{port}/docs); Ctrl-C stops")
+    log(
+        f"  open http://{host}:{port}/ in a browser (API docs: http://{host}:{port}/docs); Ctrl-C stops"
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -130,6 +130,11 @@ def popularity_bias(recommendation: Sequence[int], item_popularity: np.ndarray) 
 
 
 RANKING_METRICS = {
-    "recall": recall, "precision": precision, "ndcg": ndcg, "hr": hit_rate, "mrr": mrr,
-    "map": average_precision, "f1": f1,
+    "recall": recall,
+    "precision": precision,
+    "ndcg": ndcg,
+    "hr": hit_rate,
+    "mrr": mrr,
+    "map": average_precision,
+    "f1": f1,
 }

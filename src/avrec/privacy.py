@@ -20,9 +20,13 @@ from avrec.models.forget import forget_users
 from avrec.storage.users import delete_user, registered_folders
 
 
-def delete_everywhere(user_id: str, engine: Engine, model_dirs: Iterable[Path] = (),
-                      report_dirs: Iterable[Path] = (),
-                      after_rows: Callable[[], None] | None = None) -> dict:
+def delete_everywhere(
+    user_id: str,
+    engine: Engine,
+    model_dirs: Iterable[Path] = (),
+    report_dirs: Iterable[Path] = (),
+    after_rows: Callable[[], None] | None = None,
+) -> dict:
     """Remove ``user_id`` from the database (rows of every table with a user_id; on SQLite the
     WAL is truncated too), from the per-user arrays of every model folder and from the
     per-user lines of every report folder. ``after_rows`` runs once the rows are deleted,

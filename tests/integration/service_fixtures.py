@@ -14,10 +14,22 @@ from avrec.models.registry import create_model
 from avrec.storage.db import get_engine
 from avrec.storage.ingest import ingest
 
-MUSIC = ["Calm piano nocturne", "Soft jazz for a rainy evening", "Gentle acoustic guitar",
-         "Ambient meditation sounds", "Slow violin sonata", "Quiet lullaby for sleep"]
-FILMS = ["Car chase through the city", "Explosive heist thriller", "Soldiers storm the fortress",
-         "Martial arts tournament fight", "Alien invasion battle", "Bank robbery gone wrong"]
+MUSIC = [
+    "Calm piano nocturne",
+    "Soft jazz for a rainy evening",
+    "Gentle acoustic guitar",
+    "Ambient meditation sounds",
+    "Slow violin sonata",
+    "Quiet lullaby for sleep",
+]
+FILMS = [
+    "Car chase through the city",
+    "Explosive heist thriller",
+    "Soldiers storm the fortress",
+    "Martial arts tournament fight",
+    "Alien invasion battle",
+    "Bank robbery gone wrong",
+]
 
 
 def draw_media(items: pd.DataFrame, root) -> pd.DataFrame:
@@ -28,7 +40,9 @@ def draw_media(items: pd.DataFrame, root) -> pd.DataFrame:
     images, audio = [], []
     for n, row in enumerate(items.to_dict("records")):
         music = row["kind"] == "music"
-        img = Image.new("RGB", (200, 300), (40, 60 + 5 * n, 140) if music else (150, 30 + 5 * n, 20))
+        img = Image.new(
+            "RGB", (200, 300), (40, 60 + 5 * n, 140) if music else (150, 30 + 5 * n, 20)
+        )
         draw = ImageDraw.Draw(img)
         draw.ellipse((40, 60, 160, 180), fill=(240, 220, 80) if music else (250, 120, 30))
         draw.text((12, 260), row["title"][:28], fill=(255, 255, 255))
@@ -37,7 +51,9 @@ def draw_media(items: pd.DataFrame, root) -> pd.DataFrame:
         if music:
             sr = 16_000
             t = np.arange(sr * 3) / sr
-            chord = sum(np.sin(2 * np.pi * f * t) * np.exp(-3 * (t % 0.5)) for f in (261.6, 329.6, 392.0))
+            chord = sum(
+                np.sin(2 * np.pi * f * t) * np.exp(-3 * (t % 0.5)) for f in (261.6, 329.6, 392.0)
+            )
             sf.write(root / f"{row['item_id']}.wav", (0.2 * chord).astype(np.float32), sr)
             audio.append(f"{row['item_id']}.wav")
         else:
@@ -50,20 +66,32 @@ def build(tmp_path, media: bool = False, url: str | None = None):
     for n in range(30):
         music = n % 2 == 0
         base = (MUSIC if music else FILMS)[n // 2 % 6]
-        items.append({"item_id": f"{'m' if music else 'f'}{n}", "title": f"{base} {n}",
-                      "genres": "Music|Calm" if music else "Action|Thriller",
-                      "kind": "music" if music else "movie", "language": "en"})
+        items.append(
+            {
+                "item_id": f"{'m' if music else 'f'}{n}",
+                "title": f"{base} {n}",
+                "genres": "Music|Calm" if music else "Action|Thriller",
+                "kind": "music" if music else "movie",
+                "language": "en",
+            }
+        )
     items = pd.DataFrame(items)
     if media:
         items = draw_media(items, tmp_path / "media")
     rng = np.random.default_rng(0)
     rows = []
     for u in range(40):
-        pool = [i["item_id"] for i in items.to_dict("records") if (i["kind"] == "music") == (u % 2 == 0)]
+        pool = [
+            i["item_id"] for i in items.to_dict("records") if (i["kind"] == "music") == (u % 2 == 0)
+        ]
         for t, item in enumerate(rng.choice(pool, 7, replace=False)):
             rows.append((f"u{u}", item, 5.0, 1_000_000 + 60 * t))
-    ds = Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
-                 name="service-test", root=tmp_path / "media" if media else None)
+    ds = Dataset(
+        items,
+        pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
+        name="service-test",
+        root=tmp_path / "media" if media else None,
+    )
     url = url or f"sqlite:///{tmp_path / 'service.db'}"
     ingest(ds, get_engine(url))
     if media:

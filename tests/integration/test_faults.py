@@ -36,8 +36,11 @@ from tests.integration.service_fixtures import build
 
 REPO = Path(__file__).resolve().parents[2]
 #: the newest installed PostgreSQL's programs (as scripts/postgres.sh picks them), or None
-PGBIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=None,
-            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+PGBIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    default=None,
+    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+)
 
 
 def free_port() -> int:
@@ -53,8 +56,11 @@ class ServiceThread:
         import uvicorn
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                                    port=self.port, log_level="error"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings), host="127.0.0.1", port=self.port, log_level="error"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> httpx.Client:
@@ -73,16 +79,25 @@ class ServiceThread:
 
 
 def event(n: int, items: list[str], tag: str) -> dict:
-    return {"user_id": f"u{n % 40}", "item_id": items[n % len(items)], "event": "like",
-            "request_id": f"{tag}-{n}"}
+    return {
+        "user_id": f"u{n % 40}",
+        "item_id": items[n % len(items)],
+        "event": "like",
+        "request_id": f"{tag}-{n}",
+    }
 
 
 def stored_ids(url: str, tag: str) -> set[str]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return set(conn.execute(select(t.feedback_events.c.request_id).where(
-                t.feedback_events.c.request_id.like(f"{tag}-%"))).scalars())
+            return set(
+                conn.execute(
+                    select(t.feedback_events.c.request_id).where(
+                        t.feedback_events.c.request_id.like(f"{tag}-%")
+                    )
+                ).scalars()
+            )
     finally:
         engine.dispose()
 
@@ -112,16 +127,18 @@ class Poster(threading.Thread):
     def wait_acked(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while len(self.acked) < count:
-            assert self.is_alive() and time.monotonic() < deadline, \
+            assert self.is_alive() and time.monotonic() < deadline, (
                 f"{len(self.acked)} of {count} events acknowledged: {set(self.statuses)}"
+            )
             time.sleep(0.05)
 
     def wait_for(self, status: int, since: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while status not in self.statuses[since:]:
             assert self.is_alive(), "the poster died"
-            assert time.monotonic() < deadline, f"no {status} within {timeout} s: " \
-                                                f"{sorted(set(self.statuses[since:]))}"
+            assert time.monotonic() < deadline, (
+                f"no {status} within {timeout} s: {sorted(set(self.statuses[since:]))}"
+            )
             time.sleep(0.05)
 
 
@@ -140,24 +157,47 @@ def own_postgres():
     port = free_port()
     folder = Path(f"/tmp/avrec-faults-pg-{port}")  # outside pytest's 0700 tmp: postgres reads it
     env = {**os.environ, "AVREC_PG_PORT": str(port), "AVREC_PG_DIR": str(folder)}
-    url = subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "start"], env=env,
-                         check=True, capture_output=True, text=True).stdout.strip()
+    url = subprocess.run(
+        ["bash", str(REPO / "scripts" / "postgres.sh"), "start"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
     def stop() -> None:
-        subprocess.run(as_postgres(str(PGBIN / "pg_ctl"), "-D", str(folder), "-m", "immediate",
-                                   "-w", "stop"), check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(str(PGBIN / "pg_ctl"), "-D", str(folder), "-m", "immediate", "-w", "stop"),
+            check=True,
+            capture_output=True,
+        )
 
     def start() -> None:
-        subprocess.run(as_postgres(str(PGBIN / "pg_ctl"), "-D", str(folder), "-l",
-                                   str(folder / "log"), "-w", "-o",
-                                   f"-p {port} -c listen_addresses=127.0.0.1 -k /tmp -c fsync=on",
-                                   "start"), check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(
+                str(PGBIN / "pg_ctl"),
+                "-D",
+                str(folder),
+                "-l",
+                str(folder / "log"),
+                "-w",
+                "-o",
+                f"-p {port} -c listen_addresses=127.0.0.1 -k /tmp -c fsync=on",
+                "start",
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     try:
         yield url, stop, start
     finally:
-        subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "stop"], env=env,
-                       check=False, capture_output=True)
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "postgres.sh"), "stop"],
+            env=env,
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -176,8 +216,11 @@ def test_postgres_stopped_mid_load_then_back(tmp_path, own_postgres):
             assert c.get("/api/users/u0/recommendations?k=5", headers=reader).status_code == 200
             stop_pg()
             poster.wait_for(503, since=0)
-            down = c.post("/api/events", json=event(0, list(items["item_id"]), "probe"),
-                          headers={"X-API-Key": key})
+            down = c.post(
+                "/api/events",
+                json=event(0, list(items["item_id"]), "probe"),
+                headers={"X-API-Key": key},
+            )
             assert down.status_code == 503, down.text
             assert int(down.headers["Retry-After"]) > 0 and "unavailable" in down.json()["detail"]
             assert "Traceback" not in down.text and "psycopg" not in down.text
@@ -200,9 +243,11 @@ def test_postgres_stopped_mid_load_then_back(tmp_path, own_postgres):
     statuses = pd.Series(poster.statuses).value_counts().to_dict()
     stored = stored_ids(url, "pgdown")
     lost = poster.acked - stored
-    print(f"\nPostgreSQL stopped mid-load: answers {statuses}; {len(poster.acked)} acknowledged, "
-          f"{len(stored)} stored, {len(lost)} acknowledged but lost, "
-          f"{len(stored - poster.acked)} stored but not acknowledged")
+    print(
+        f"\nPostgreSQL stopped mid-load: answers {statuses}; {len(poster.acked)} acknowledged, "
+        f"{len(stored)} stored, {len(lost)} acknowledged but lost, "
+        f"{len(stored - poster.acked)} stored but not acknowledged"
+    )
     assert set(statuses) <= {201, 503}, statuses
     assert not lost
 
@@ -215,8 +260,12 @@ def small_disk(tmp_path):
     mount.mkdir()
     if os.getuid() != 0:
         pytest.skip("a size-limited file system needs root (mount -t tmpfs); not root here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
-                          check=False, capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -276,8 +325,10 @@ def test_disk_full_answers_507_keeps_reads_and_loses_nothing(tmp_path, small_dis
     get_engine(url).dispose()
     stored = stored_ids(url, "full")
     counts = pd.Series(statuses).value_counts().to_dict()
-    print(f"\ndisk full: answers {counts}; {len(acked)} acknowledged, {len(stored)} stored, "
-          f"{len(acked - stored)} acknowledged but lost")
+    print(
+        f"\ndisk full: answers {counts}; {len(acked)} acknowledged, {len(stored)} stored, "
+        f"{len(acked - stored)} acknowledged but lost"
+    )
     assert set(counts) <= {201, 503, 507} and counts.get(507)
     assert not acked - stored
     with sqlite3.connect(small_disk / "service.db") as conn:
@@ -289,15 +340,22 @@ def write_dataset(root: Path, rows: int, prefix: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_users, n_items = max(rows // 150, 100), max(rows // 250, 100)
     root.mkdir(parents=True)
-    pd.DataFrame({"item_id": [f"{prefix}{i}" for i in range(n_items)],
-                  "title": [f"Film {prefix}{i}" for i in range(n_items)],
-                  "genres": "Drama|Comedy"}).to_csv(root / "items.csv", index=False)
+    pd.DataFrame(
+        {
+            "item_id": [f"{prefix}{i}" for i in range(n_items)],
+            "title": [f"Film {prefix}{i}" for i in range(n_items)],
+            "genres": "Drama|Comedy",
+        }
+    ).to_csv(root / "items.csv", index=False)
     pairs = rng.choice(n_users * n_items, size=rows, replace=False)
-    pd.DataFrame({"user_id": [f"{prefix}u{p}" for p in pairs // n_items],
-                  "item_id": [f"{prefix}{i}" for i in pairs % n_items],
-                  "rating": rng.integers(1, 11, rows) / 2,
-                  "timestamp": rng.integers(900_000_000, 1_500_000_000, rows)}
-                 ).to_csv(root / "interactions.csv", index=False)
+    pd.DataFrame(
+        {
+            "user_id": [f"{prefix}u{p}" for p in pairs // n_items],
+            "item_id": [f"{prefix}{i}" for i in pairs % n_items],
+            "rating": rng.integers(1, 11, rows) / 2,
+            "timestamp": rng.integers(900_000_000, 1_500_000_000, rows),
+        }
+    ).to_csv(root / "interactions.csv", index=False)
 
 
 #: interactions in the killed ingest: its write takes about a second on an idle 2-core machine
@@ -342,22 +400,35 @@ def writing(url: str) -> bool:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return bool(conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL")).scalar_one())
+            return bool(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+                    )
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
 
 def avrec_ingest(folder: Path, url: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([str(Path(sys.executable).parent / "avrec"), "ingest", str(folder),
-                             "--database-url", url], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "avrec"), "ingest", str(folder), "--database-url", url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_kill_9_during_ingest_leaves_the_database_as_it_was(tmp_path, datasets, backend):
     before_data, big = datasets
     if backend == "sqlite":
@@ -397,10 +468,12 @@ def test_kill_9_during_ingest_leaves_the_database_as_it_was(tmp_path, datasets, 
     rerun = avrec_ingest(big, url)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
-    print(f"\nkill -9 during ingest ({backend}): killed {killed_after:.2f} s into the write "
-          f"transaction; interactions before {before['interactions'][0]}, after the kill "
-          f"{after['interactions'][0]}, {len(after)} tables identical; the re-run took "
-          f"{time.monotonic() - started:.1f} s: {out.strip()}")
+    print(
+        f"\nkill -9 during ingest ({backend}): killed {killed_after:.2f} s into the write "
+        f"transaction; interactions before {before['interactions'][0]}, after the kill "
+        f"{after['interactions'][0]}, {len(after)} tables identical; the re-run took "
+        f"{time.monotonic() - started:.1f} s: {out.strip()}"
+    )
     assert table_counts(get_engine(url))["interactions"] == 5_000 + BIG
     assert f"{BIG} interactions" in out
     if backend == "sqlite":

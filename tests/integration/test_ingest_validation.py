@@ -16,9 +16,9 @@ from avrec.storage.ingest import table_counts
 
 ITEMS = (
     "item_id,title,description,genres,tags,kind,year,image\n"
-    "1,Calm Piano,\"Soft piano, for studying\",Music|Ambient,piano,music,2001,img/1.jpg\n"
+    '1,Calm Piano,"Soft piano, for studying",Music|Ambient,piano,music,2001,img/1.jpg\n'
     "2,Loud Action,Explosions,Action,,movie,1999,\n"
-    "3,Quiet Film,\"A film\nover two lines\",Drama,,movie,2005,\n"
+    '3,Quiet Film,"A film\nover two lines",Drama,,movie,2005,\n'
 )
 INTERACTIONS = (
     "user_id,item_id,rating,timestamp,weight\n"
@@ -66,31 +66,91 @@ def test_dry_run_writes_nothing(tmp_path, db_url):
 
 
 BAD_ITEMS = {
-    "missing column": ("title,year\nA,2000\n", "items.csv:1 (column 'item_id'): missing required column"),
-    "extra column": ("item_id,title,colour\n1,A,red\n", "items.csv:1 (column 'colour'): unknown column"),
-    "duplicate id": ("item_id,title\n1,A\n2,B\n1,C\n", "items.csv:4 (column 'item_id'): duplicate item_id '1' (first on line 2)"),
-    "wrong type": ("item_id,title,year\n1,A,nineteen\n", "items.csv:2 (column 'year'): year is not a number"),
+    "missing column": (
+        "title,year\nA,2000\n",
+        "items.csv:1 (column 'item_id'): missing required column",
+    ),
+    "extra column": (
+        "item_id,title,colour\n1,A,red\n",
+        "items.csv:1 (column 'colour'): unknown column",
+    ),
+    "duplicate id": (
+        "item_id,title\n1,A\n2,B\n1,C\n",
+        "items.csv:4 (column 'item_id'): duplicate item_id '1' (first on line 2)",
+    ),
+    "wrong type": (
+        "item_id,title,year\n1,A,nineteen\n",
+        "items.csv:2 (column 'year'): year is not a number",
+    ),
     "ragged row": ("item_id,title\n1,A,extra\n", "items.csv:2: expected 2 fields, found 3"),
-    "oversized": ("item_id,description\n1," + "x" * 100_001 + "\n", "items.csv:2 (column 'description'): field is larger than 100000 bytes"),
-    "huge id": ("item_id\n" + "i" * 300 + "\n", "items.csv:2 (column 'item_id'): field is larger than 256 bytes"),
-    "NUL byte": ("item_id,title\n1,A\x00B\n", "items.csv:2 (column 'title'): field contains a NUL byte"),
-    "media missing": ("item_id,image\n1,img/none.jpg\n", "items.csv:2 (column 'image'): media file 'img/none.jpg' does not exist"),
-    "media escapes": ("item_id,image\n1,../outside.jpg\n", "items.csv:2 (column 'image'): media path '../outside.jpg' escapes the dataset folder"),
-    "media absolute": ("item_id,image\n1,/etc/passwd\n", "items.csv:2 (column 'image'): media path '/etc/passwd' is absolute"),
+    "oversized": (
+        "item_id,description\n1," + "x" * 100_001 + "\n",
+        "items.csv:2 (column 'description'): field is larger than 100000 bytes",
+    ),
+    "huge id": (
+        "item_id\n" + "i" * 300 + "\n",
+        "items.csv:2 (column 'item_id'): field is larger than 256 bytes",
+    ),
+    "NUL byte": (
+        "item_id,title\n1,A\x00B\n",
+        "items.csv:2 (column 'title'): field contains a NUL byte",
+    ),
+    "media missing": (
+        "item_id,image\n1,img/none.jpg\n",
+        "items.csv:2 (column 'image'): media file 'img/none.jpg' does not exist",
+    ),
+    "media escapes": (
+        "item_id,image\n1,../outside.jpg\n",
+        "items.csv:2 (column 'image'): media path '../outside.jpg' escapes the dataset folder",
+    ),
+    "media absolute": (
+        "item_id,image\n1,/etc/passwd\n",
+        "items.csv:2 (column 'image'): media path '/etc/passwd' is absolute",
+    ),
 }
 
 BAD_INTERACTIONS = {
-    "unknown item": ("user_id,item_id,rating\nu1,99,4\n", "interactions.csv:2 (column 'item_id'): interaction names an item that is not in the catalog"),
-    "NaN rating": ("user_id,item_id,rating\nu1,1,4\nu1,2,nan\n", "interactions.csv:3 (column 'rating'): rating is NaN"),
-    "inf rating": ("user_id,item_id,rating\nu1,1,inf\n", "interactions.csv:2 (column 'rating'): rating is infinite"),
-    "out of range rating": ("user_id,item_id,rating\nu1,1,11\n", "interactions.csv:2 (column 'rating'): rating is out of range 0-10"),
-    "text rating": ("user_id,item_id,rating\nu1,1,good\n", "interactions.csv:2 (column 'rating'): rating is not a number"),
-    "negative timestamp": ("user_id,item_id,timestamp\nu1,1,-5\n", "interactions.csv:2 (column 'timestamp'): impossible timestamp: before 1970-01-01"),
-    "future timestamp": ("user_id,item_id,timestamp\nu1,1,4102444800\n", "interactions.csv:2 (column 'timestamp'): impossible timestamp: in the future"),
-    "millisecond timestamp": ("user_id,item_id,timestamp\nu1,1,1600000000000\n", "interactions.csv:2 (column 'timestamp'): impossible timestamp: far in the future (milliseconds"),
-    "missing user column": ("item_id,rating\n1,4\n", "interactions.csv:1 (column 'user_id'): missing required column"),
+    "unknown item": (
+        "user_id,item_id,rating\nu1,99,4\n",
+        "interactions.csv:2 (column 'item_id'): interaction names an item that is not in the catalog",
+    ),
+    "NaN rating": (
+        "user_id,item_id,rating\nu1,1,4\nu1,2,nan\n",
+        "interactions.csv:3 (column 'rating'): rating is NaN",
+    ),
+    "inf rating": (
+        "user_id,item_id,rating\nu1,1,inf\n",
+        "interactions.csv:2 (column 'rating'): rating is infinite",
+    ),
+    "out of range rating": (
+        "user_id,item_id,rating\nu1,1,11\n",
+        "interactions.csv:2 (column 'rating'): rating is out of range 0-10",
+    ),
+    "text rating": (
+        "user_id,item_id,rating\nu1,1,good\n",
+        "interactions.csv:2 (column 'rating'): rating is not a number",
+    ),
+    "negative timestamp": (
+        "user_id,item_id,timestamp\nu1,1,-5\n",
+        "interactions.csv:2 (column 'timestamp'): impossible timestamp: before 1970-01-01",
+    ),
+    "future timestamp": (
+        "user_id,item_id,timestamp\nu1,1,4102444800\n",
+        "interactions.csv:2 (column 'timestamp'): impossible timestamp: in the future",
+    ),
+    "millisecond timestamp": (
+        "user_id,item_id,timestamp\nu1,1,1600000000000\n",
+        "interactions.csv:2 (column 'timestamp'): impossible timestamp: far in the future (milliseconds",
+    ),
+    "missing user column": (
+        "item_id,rating\n1,4\n",
+        "interactions.csv:1 (column 'user_id'): missing required column",
+    ),
     "empty user": ("user_id,item_id\n,1\n", "interactions.csv:2 (column 'user_id'): empty user_id"),
-    "unknown event": ("user_id,item_id,event\nu1,1,teleport\n", "interactions.csv:2 (column 'event'): unknown event"),
+    "unknown event": (
+        "user_id,item_id,event\nu1,1,teleport\n",
+        "interactions.csv:2 (column 'event'): unknown event",
+    ),
 }
 
 
@@ -106,7 +166,9 @@ def test_bad_items_rejected_database_unchanged(case, seeded, tmp_path):
     items, expected = BAD_ITEMS[case]
     bad = write_dataset(tmp_path / "bad", items=items, interactions="user_id,item_id\n")
     (tmp_path / "outside.jpg").write_bytes(b"x")
-    _assert_rejected_and_unchanged(run("ingest", str(bad), "--database-url", db_url), expected, db_url, counts)
+    _assert_rejected_and_unchanged(
+        run("ingest", str(bad), "--database-url", db_url), expected, db_url, counts
+    )
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INTERACTIONS))
@@ -114,35 +176,52 @@ def test_bad_interactions_rejected_database_unchanged(case, seeded, tmp_path):
     db_url, counts = seeded
     inter, expected = BAD_INTERACTIONS[case]
     # the good items plus a new one, so a partial write would show in the counts
-    bad = write_dataset(tmp_path / "bad", items=ITEMS + "4,New,,,,movie,2010,\n", interactions=inter)
-    _assert_rejected_and_unchanged(run("ingest", str(bad), "--database-url", db_url), expected, db_url, counts)
+    bad = write_dataset(
+        tmp_path / "bad", items=ITEMS + "4,New,,,,movie,2010,\n", interactions=inter
+    )
+    _assert_rejected_and_unchanged(
+        run("ingest", str(bad), "--database-url", db_url), expected, db_url, counts
+    )
 
 
 def test_non_utf8_bytes_rejected(seeded, tmp_path):
     db_url, counts = seeded
     bad = write_dataset(tmp_path / "bad")
     (bad / "items.csv").write_bytes(b"item_id,title\n1,ok\n2,caf\xe9\n")
-    _assert_rejected_and_unchanged(run("ingest", str(bad), "--database-url", db_url),
-                                   "items.csv:3: not valid UTF-8: byte 0xe9", db_url, counts)
+    _assert_rejected_and_unchanged(
+        run("ingest", str(bad), "--database-url", db_url),
+        "items.csv:3: not valid UTF-8: byte 0xe9",
+        db_url,
+        counts,
+    )
 
 
 def test_symlink_out_of_folder_rejected(seeded, tmp_path):
     db_url, counts = seeded
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(b"x")
-    bad = write_dataset(tmp_path / "bad", items="item_id,image\n1,img/link.jpg\n", interactions="user_id,item_id\n")
+    bad = write_dataset(
+        tmp_path / "bad", items="item_id,image\n1,img/link.jpg\n", interactions="user_id,item_id\n"
+    )
     os.symlink(secret, bad / "img" / "link.jpg")
-    _assert_rejected_and_unchanged(run("ingest", str(bad), "--database-url", db_url),
-                                   "escapes the dataset folder", db_url, counts)
+    _assert_rejected_and_unchanged(
+        run("ingest", str(bad), "--database-url", db_url),
+        "escapes the dataset folder",
+        db_url,
+        counts,
+    )
 
 
 def test_unknown_user_when_users_table_given(seeded, tmp_path):
     db_url, counts = seeded
     bad = write_dataset(tmp_path / "bad")
     (bad / "users.csv").write_text("user_id,age\nu1,30\n")
-    _assert_rejected_and_unchanged(run("ingest", str(bad), "--database-url", db_url),
-                                   "interactions.csv:4 (column 'user_id'): interaction names a user that is not in users",
-                                   db_url, counts)
+    _assert_rejected_and_unchanged(
+        run("ingest", str(bad), "--database-url", db_url),
+        "interactions.csv:4 (column 'user_id'): interaction names a user that is not in users",
+        db_url,
+        counts,
+    )
 
 
 def test_database_failure_mid_batch_rolls_back(seeded, tmp_path, monkeypatch):

@@ -25,8 +25,11 @@ from avrec.storage.keys import create_key
 from tests.integration.service_fixtures import build
 
 SECRET = "acc3ss"
-SAFE = {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
-        "referrer-policy": "no-referrer"}
+SAFE = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +43,11 @@ def setup(tmp_path_factory):
 
 def app(setup, **options):
     model_dir, url, media, _ = setup
-    return create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret=SECRET,
-                                      media_root=media, **options))
+    return create_app(
+        ServiceSettings(
+            model_dir=model_dir, database_url=url, secret=SECRET, media_root=media, **options
+        )
+    )
 
 
 def safe(res: httpx.Response) -> httpx.Response:
@@ -59,8 +65,11 @@ def own(user: str) -> dict:
 def client(setup):
     with TestClient(app(setup)) as c:
         for user, item in (("visitor-a", "m0"), ("visitor-b", "f1")):
-            res = c.post("/api/events", json={"user_id": user, "item_id": item, "event": "like"},
-                         headers=own(user))
+            res = c.post(
+                "/api/events",
+                json={"user_id": user, "item_id": item, "event": "like"},
+                headers=own(user),
+            )
             assert safe(res).status_code == 201
         yield c
 
@@ -76,10 +85,14 @@ def credentials(keys: dict) -> dict:
         "own token": (own("visitor-a"), 200),
         "other visitor's token": (own("visitor-b"), 403),
         "non-ASCII token": ({"X-Visitor-Token": "jeton-é-令牌".encode()}, 403),
-        "own cookie": ({"Cookie": f"avrec_visitor=visitor-a.{own('visitor-a')['X-Visitor-Token']}"},
-                       200),
+        "own cookie": (
+            {"Cookie": f"avrec_visitor=visitor-a.{own('visitor-a')['X-Visitor-Token']}"},
+            200,
+        ),
         "other visitor's cookie": (
-            {"Cookie": f"avrec_visitor=visitor-b.{own('visitor-b')['X-Visitor-Token']}"}, 403),
+            {"Cookie": f"avrec_visitor=visitor-b.{own('visitor-b')['X-Visitor-Token']}"},
+            403,
+        ),
         "forged cookie": ({"Cookie": "avrec_visitor=visitor-a.0123abcd"}, 403),
     }
 
@@ -99,10 +112,19 @@ def test_reading_a_users_data_needs_a_credential(setup, client, route, who):
 def test_unknown_users_and_public_routes(setup, client):
     keys = setup[3]
     assert safe(client.get("/api/users/nobody/profile")).status_code == 401  # no probing
-    assert safe(client.get("/api/users/nobody/profile",
-                           headers={"X-API-Key": keys["read"]})).status_code == 404
-    for path in ("/api/items", "/api/items/m0", "/api/items/m0/similar", "/api/search?q=piano",
-                 "/health"):
+    assert (
+        safe(
+            client.get("/api/users/nobody/profile", headers={"X-API-Key": keys["read"]})
+        ).status_code
+        == 404
+    )
+    for path in (
+        "/api/items",
+        "/api/items/m0",
+        "/api/items/m0/similar",
+        "/api/search?q=piano",
+        "/health",
+    ):
         assert safe(client.get(path)).status_code == 200, path
     res = client.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 3})
     assert safe(res).status_code == 200 and len(res.json()["items"]) == 3
@@ -180,8 +202,11 @@ def uvicorn_server(setup):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app(setup, max_in_flight=1), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app(setup, max_in_flight=1), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
@@ -200,9 +225,11 @@ def test_overload_is_refused_at_once_with_503(uvicorn_server):
     token = own("visitor-a")["X-Visitor-Token"]
     with socket.create_connection(("127.0.0.1", port)) as held:
         # a request inside the app, waiting for the rest of its body: it holds the one slot
-        held.sendall(b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"X-Visitor-Token: " + token.encode() + b"\r\n"
-                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+        held.sendall(
+            b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-Visitor-Token: " + token.encode() + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10]
+        )
         res = None
         for _ in range(100):  # until the held request has reached the app
             res = safe(httpx.get(base + "/health", timeout=10))

@@ -23,7 +23,9 @@ def setup(tmp_path_factory):
 
 def client(setup):
     model_dir, url, _ = setup
-    return TestClient(create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="s3cret")))
+    return TestClient(
+        create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="s3cret"))
+    )
 
 
 def kinds(items):
@@ -44,16 +46,29 @@ def test_liking_one_kind_moves_the_next_round(setup):
         v = c.post("/api/visitors").json()
         head = {"X-Visitor-Token": v["token"]}
         for item in ("f1", "f3"):
-            assert c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like"},
-                          headers=head).status_code == 201
+            assert (
+                c.post(
+                    "/api/events",
+                    json={"user_id": v["user_id"], "item_id": item, "event": "like"},
+                    headers=head,
+                ).status_code
+                == 201
+            )
         first = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head)
         first = first.json()["items"]
         assert kinds(first).count("movie") >= 5
         for item in ("m0", "m2", "m4", "m6"):
-            c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like"}, headers=head)
+            c.post(
+                "/api/events",
+                json={"user_id": v["user_id"], "item_id": item, "event": "like"},
+                headers=head,
+            )
         for rec in first[:3]:
-            c.post("/api/events", json={"user_id": v["user_id"], "item_id": rec["item_id"], "event": "skip"},
-                   headers=head)
+            c.post(
+                "/api/events",
+                json={"user_id": v["user_id"], "item_id": rec["item_id"], "event": "skip"},
+                headers=head,
+            )
         second = c.get(f"/api/users/{v['user_id']}/recommendations?k=6", headers=head)
         second = second.json()["items"]
         assert kinds(second).count("music") >= 4, second
@@ -68,18 +83,35 @@ def test_events_are_durable_across_restart(setup):
     with client(setup) as c:
         v = c.post("/api/visitors").json()
         for item in ("m8", "m10"):
-            c.post("/api/events", json={"user_id": v["user_id"], "item_id": item, "event": "like",
-                                        "request_id": f"{v['user_id']}-{item}"},
-                   headers={"X-Visitor-Token": v["token"]})
-        retry = c.post("/api/events", json={"user_id": v["user_id"], "item_id": "m8", "event": "like",
-                                            "request_id": f"{v['user_id']}-m8"},
-                       headers={"X-Visitor-Token": v["token"]})
+            c.post(
+                "/api/events",
+                json={
+                    "user_id": v["user_id"],
+                    "item_id": item,
+                    "event": "like",
+                    "request_id": f"{v['user_id']}-{item}",
+                },
+                headers={"X-Visitor-Token": v["token"]},
+            )
+        retry = c.post(
+            "/api/events",
+            json={
+                "user_id": v["user_id"],
+                "item_id": "m8",
+                "event": "like",
+                "request_id": f"{v['user_id']}-m8",
+            },
+            headers={"X-Visitor-Token": v["token"]},
+        )
         assert retry.status_code == 200 and retry.json()["replayed"] is True
         head = {"X-Visitor-Token": v["token"]}
         before = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
     with get_engine(url).connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(t.feedback_events)
-                              .where(t.feedback_events.c.user_id == v["user_id"])).scalar_one()
+        stored = conn.execute(
+            select(func.count())
+            .select_from(t.feedback_events)
+            .where(t.feedback_events.c.user_id == v["user_id"])
+        ).scalar_one()
     assert stored == 2  # the retried request was not stored twice
     with client(setup) as c:  # a new process state, rebuilt from the event log
         after = c.get(f"/api/users/{v['user_id']}/profile", headers=head).json()
@@ -89,18 +121,36 @@ def test_events_are_durable_across_restart(setup):
 def test_auth_and_new_items_without_restart(setup):
     _, url, _ = setup
     write = create_key(get_engine(url), "ci", ["write"])
-    item = {"items": [{"item_id": "new-harp", "title": "Peaceful harp melodies for relaxing",
-                       "genres": ["Music", "Calm"], "kind": "music"}]}
+    item = {
+        "items": [
+            {
+                "item_id": "new-harp",
+                "title": "Peaceful harp melodies for relaxing",
+                "genres": ["Music", "Calm"],
+                "kind": "music",
+            }
+        ]
+    }
     with client(setup) as c:
         assert c.post("/api/items", json=item).status_code == 401
         assert c.post("/api/items", json=item, headers={"X-API-Key": "wrong"}).status_code == 403
-        assert c.post("/api/events", json={"user_id": "u0", "item_id": "m0", "event": "like"}).status_code == 401
+        assert (
+            c.post(
+                "/api/events", json={"user_id": "u0", "item_id": "m0", "event": "like"}
+            ).status_code
+            == 401
+        )
         ok = c.post("/api/items", json=item, headers={"X-API-Key": write})
         assert ok.status_code == 200 and ok.json()["added_to_model"] == ["new-harp"]
-        assert c.post("/api/items", json=item, headers={"X-API-Key": write}).json()["added_to_model"] == []
+        assert (
+            c.post("/api/items", json=item, headers={"X-API-Key": write}).json()["added_to_model"]
+            == []
+        )
         recs = c.post("/api/recommendations", json={"query": "peaceful harp", "k": 3}).json()
         assert recs["items"][0]["item_id"] == "new-harp"
-        seen = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 30, "exclude_seen": False})
+        seen = c.post(
+            "/api/recommendations", json={"history": ["m0", "m2"], "k": 30, "exclude_seen": False}
+        )
         assert {"m0", "m2"} <= {r["item_id"] for r in seen.json()["items"]}
         recs = c.post("/api/recommendations", json={"history": ["m0", "m2", "m4"], "k": 13}).json()
         assert "new-harp" in [r["item_id"] for r in recs["items"]]  # in the collaborative path too
@@ -109,7 +159,9 @@ def test_auth_and_new_items_without_restart(setup):
 
 def test_requests_in_english_and_chinese(setup):
     with client(setup) as c:
-        en = c.post("/api/recommendations", json={"query": "calm relaxing piano music", "k": 5}).json()
+        en = c.post(
+            "/api/recommendations", json={"query": "calm relaxing piano music", "k": 5}
+        ).json()
         assert kinds(en["items"]).count("music") >= 4
         zh = c.post("/api/recommendations", json={"query": "安静的钢琴音乐", "k": 5})
         assert zh.status_code == 200 and len(zh.json()["items"]) == 5
@@ -120,7 +172,11 @@ BAD = [
     ("post", "/api/events", {"user_id": "u0", "item_id": "m0", "event": "teleport"}),
     ("post", "/api/events", {"user_id": "u0", "item_id": "nope", "event": "like"}),
     ("post", "/api/events", {"user_id": "x" * 300, "item_id": "m0", "event": "like"}),
-    ("post", "/api/events", {"user_id": "u0", "item_id": "m0", "event": "play", "watch_fraction": 7}),
+    (
+        "post",
+        "/api/events",
+        {"user_id": "u0", "item_id": "m0", "event": "play", "watch_fraction": 7},
+    ),
     ("post", "/api/recommendations", {"history": ["nope"]}),
     ("post", "/api/recommendations", {}),
     ("post", "/api/recommendations", {"query": "x", "k": 100000}),
@@ -145,9 +201,17 @@ def test_bad_input_gets_a_clear_4xx(setup, method, path, body):
 
 def test_malformed_and_oversized_bodies(setup):
     with client(setup) as c:
-        res = c.post("/api/events", content=b'{"user_id": "u0", "item_id": NaN', headers={"Content-Type": "application/json"})
+        res = c.post(
+            "/api/events",
+            content=b'{"user_id": "u0", "item_id": NaN',
+            headers={"Content-Type": "application/json"},
+        )
         assert res.status_code == 422
-        res = c.post("/api/recommendations", content=b"x" * 2_000_000, headers={"Content-Type": "application/json"})
+        res = c.post(
+            "/api/recommendations",
+            content=b"x" * 2_000_000,
+            headers={"Content-Type": "application/json"},
+        )
         assert res.status_code == 413
 
         def chunked():  # no Content-Length: counted as it arrives

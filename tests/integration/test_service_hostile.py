@@ -73,24 +73,53 @@ CASES = [
     post("5000-digit-int", "/api/events", raw_event("9" * 5000), 422, ["body"]),
     post("400-digit-int", "/api/events", raw_event("9" * 400), 422, ["body", "value"]),
     post("k-nan", "/api/recommendations", b'{"history": ["m0"], "k": NaN}', 422, ["body", "k"]),
-    post("k-huge", "/api/recommendations", b'{"history": ["m0"], "k": 1000000000000}', 422,
-         ["body", "k"]),
+    post(
+        "k-huge",
+        "/api/recommendations",
+        b'{"history": ["m0"], "k": 1000000000000}',
+        422,
+        ["body", "k"],
+    ),
     post("k-negative", "/api/recommendations", b'{"history": ["m0"], "k": -3}', 422, ["body", "k"]),
-    post("year-huge", "/api/items", b'{"items": [{"item_id": "h1", "year": 99999}]}', 422,
-         ["body", "items", 0, "year"]),
+    post(
+        "year-huge",
+        "/api/items",
+        b'{"items": [{"item_id": "h1", "year": 99999}]}',
+        422,
+        ["body", "items", 0, "year"],
+    ),
     # bad Unicode
     post("lone-high-surrogate", "/api/events", event(user_id="\ud800"), 422, ["body", "user_id"]),
-    post("lone-low-surrogate-request-id", "/api/events", event(request_id="\udfff"), 422,
-         ["body", "request_id"]),
-    post("surrogate-in-history", "/api/recommendations", b'{"history": ["\\ud83d"]}', 422,
-         ["body", "history", 0]),
+    post(
+        "lone-low-surrogate-request-id",
+        "/api/events",
+        event(request_id="\udfff"),
+        422,
+        ["body", "request_id"],
+    ),
+    post(
+        "surrogate-in-history",
+        "/api/recommendations",
+        b'{"history": ["\\ud83d"]}',
+        422,
+        ["body", "history", 0],
+    ),
     post("surrogate-in-key", "/api/recommendations", b'{"\\udc00": 1}', 422, ["body"]),
-    post("invalid-utf8-body", "/api/events", b'{"user_id": "\xff\xfe", "item_id": "m0"}', 422,
-         ["body"]),
-    post("nul-in-item-id", "/api/items", b'{"items": [{"item_id": "a\\u0000b"}]}', 422,
-         ["body", "items", 0, "item_id"]),
-    post("control-char-in-user-id", "/api/events", event(user_id="u\n0"), 422,
-         ["body", "user_id"]),
+    post(
+        "invalid-utf8-body",
+        "/api/events",
+        b'{"user_id": "\xff\xfe", "item_id": "m0"}',
+        422,
+        ["body"],
+    ),
+    post(
+        "nul-in-item-id",
+        "/api/items",
+        b'{"items": [{"item_id": "a\\u0000b"}]}',
+        422,
+        ["body", "items", 0, "item_id"],
+    ),
+    post("control-char-in-user-id", "/api/events", event(user_id="u\n0"), 422, ["body", "user_id"]),
     get("invalid-utf8-query", "/api/search?q=%ED%A0%80", 422, ["query", "q"]),
     get("nul-in-query", "/api/items?q=a%00b", 422, ["query", "q"]),
     get("invalid-utf8-path", "/api/items/%ff%fe", 422, ["path", "item_id"]),
@@ -99,13 +128,20 @@ CASES = [
     # wrong types, unknown fields, wrong shapes
     post("user-id-number", "/api/events", event(user_id=123), 422, ["body", "user_id"]),
     post("event-not-in-enum", "/api/events", event(event="explode"), 422, ["body", "event"]),
-    post("watch-fraction-2", "/api/events", event(watch_fraction=2), 422,
-         ["body", "watch_fraction"]),
+    post(
+        "watch-fraction-2", "/api/events", event(watch_fraction=2), 422, ["body", "watch_fraction"]
+    ),
     post("unknown-field", "/api/events", event(admin=True), 422, ["body", "admin"]),
-    post("explain-not-bool", "/api/recommendations", b'{"history": ["m0"], "explain": "maybe"}',
-         422, ["body", "explain"]),
-    post("history-not-list", "/api/recommendations", b'{"history": "m0"}', 422,
-         ["body", "history"]),
+    post(
+        "explain-not-bool",
+        "/api/recommendations",
+        b'{"history": ["m0"], "explain": "maybe"}',
+        422,
+        ["body", "explain"],
+    ),
+    post(
+        "history-not-list", "/api/recommendations", b'{"history": "m0"}', 422, ["body", "history"]
+    ),
     post("json-array", "/api/events", b"[]", 422, ["body"]),
     post("json-string", "/api/events", b'"hello"', 422, ["body"]),
     post("empty-body", "/api/events", b"", 422, ["body"]),
@@ -117,30 +153,71 @@ CASES = [
     post("empty-item-batch", "/api/items", b'{"items": []}', 422, ["body", "items"]),
     # oversize strings, lists and bodies
     post("long-user-id", "/api/events", event(user_id=LONG), 422, ["body", "user_id"]),
-    post("long-request-id", "/api/events", event(request_id="r" * 65), 422,
-         ["body", "request_id"]),
-    post("long-query", "/api/recommendations", b'{"query": "' + b"q" * 2001 + b'"}', 422,
-         ["body", "query"]),
-    post("long-history-id", "/api/recommendations", b'{"history": ["' + LONG.encode() + b'"]}',
-         422, ["body", "history", 0]),
-    post("history-10001", "/api/recommendations",
-         b'{"history": [' + b",".join([b'"m0"'] * 10_001) + b"]}", 422, ["body", "history"]),
-    post("genres-101", "/api/items",
-         b'{"items": [{"item_id": "h2", "genres": [' + b",".join([b'"g"'] * 101) + b"]}]}", 422,
-         ["body", "items", 0, "genres"]),
-    post("body-over-1mb", "/api/items", b'{"items": [{"item_id": "h3", "description": "'
-         + b"d" * 1_100_000 + b'"}]}', 413, ["body"]),
+    post("long-request-id", "/api/events", event(request_id="r" * 65), 422, ["body", "request_id"]),
+    post(
+        "long-query",
+        "/api/recommendations",
+        b'{"query": "' + b"q" * 2001 + b'"}',
+        422,
+        ["body", "query"],
+    ),
+    post(
+        "long-history-id",
+        "/api/recommendations",
+        b'{"history": ["' + LONG.encode() + b'"]}',
+        422,
+        ["body", "history", 0],
+    ),
+    post(
+        "history-10001",
+        "/api/recommendations",
+        b'{"history": [' + b",".join([b'"m0"'] * 10_001) + b"]}",
+        422,
+        ["body", "history"],
+    ),
+    post(
+        "genres-101",
+        "/api/items",
+        b'{"items": [{"item_id": "h2", "genres": [' + b",".join([b'"g"'] * 101) + b"]}]}",
+        422,
+        ["body", "items", 0, "genres"],
+    ),
+    post(
+        "body-over-1mb",
+        "/api/items",
+        b'{"items": [{"item_id": "h3", "description": "' + b"d" * 1_100_000 + b'"}]}',
+        413,
+        ["body"],
+    ),
     get("long-path-id", f"/api/items/{LONG}", 422, ["path", "item_id"]),
     get("long-path-user", f"/api/users/{LONG}/recommendations", 422, ["path", "user_id"]),
     get("url-over-8k", "/api/items/" + "x" * 9000, 414),
     get("query-value-over-2k", "/api/items?q=" + "q" * 2500, 422, ["query", "q"]),
     # wrong content types
-    post("text-plain", "/api/events", event(), 415, ["header", "content-type"],
-         {"Content-Type": "text/plain"}),
-    post("form-urlencoded", "/api/events", b"user_id=u0", 415, ["header", "content-type"],
-         {"Content-Type": "application/x-www-form-urlencoded"}),
-    post("xml", "/api/recommendations", b"<history>m0</history>", 415, ["header", "content-type"],
-         {"Content-Type": "application/xml"}),
+    post(
+        "text-plain",
+        "/api/events",
+        event(),
+        415,
+        ["header", "content-type"],
+        {"Content-Type": "text/plain"},
+    ),
+    post(
+        "form-urlencoded",
+        "/api/events",
+        b"user_id=u0",
+        415,
+        ["header", "content-type"],
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    ),
+    post(
+        "xml",
+        "/api/recommendations",
+        b"<history>m0</history>",
+        415,
+        ["header", "content-type"],
+        {"Content-Type": "application/xml"},
+    ),
     # path traversal, SQL-ish and odd ids
     get("media-dotdot-encoded", "/media/%2e%2e%2f%2e%2e%2fetc%2fpasswd", 422, ["path", "item_id"]),
     get("media-dotdot-upper", "/media/%2E%2E", 404),
@@ -174,25 +251,53 @@ CASES = [
     Hostile("delete-item", "DELETE", "/api/items/m0", 405),
     Hostile("post-search", "POST", "/api/search", 405, body=b"{}", headers=JSON),
     # header abuse
-    post("non-ascii-api-key", "/api/items", b'{"items": [{"item_id": "h4"}]}', (401, 403),
-         headers={"X-API-Key": "ключ".encode()}, auth=None),
-    pytest.param(post("non-ascii-visitor-token", "/api/events", event(), 401,
-                      headers={"X-Visitor-Token": "tökén".encode()}, auth=None),
-                 marks=pytest.mark.xfail(condition=OLD_TOKEN_COMPARE, strict=True, reason=(
-                     "a non-ASCII visitor token is a 500 until the access work (h1) compares "
-                     "tokens as bytes in security.py"))),
-    post("huge-api-key", "/api/events", event(), 401, headers={"X-API-Key": "k" * 10_000},
-         auth=None),
+    post(
+        "non-ascii-api-key",
+        "/api/items",
+        b'{"items": [{"item_id": "h4"}]}',
+        (401, 403),
+        headers={"X-API-Key": "ключ".encode()},
+        auth=None,
+    ),
+    pytest.param(
+        post(
+            "non-ascii-visitor-token",
+            "/api/events",
+            event(),
+            401,
+            headers={"X-Visitor-Token": "tökén".encode()},
+            auth=None,
+        ),
+        marks=pytest.mark.xfail(
+            condition=OLD_TOKEN_COMPARE,
+            strict=True,
+            reason=(
+                "a non-ASCII visitor token is a 500 until the access work (h1) compares "
+                "tokens as bytes in security.py"
+            ),
+        ),
+    ),
+    post(
+        "huge-api-key", "/api/events", event(), 401, headers={"X-API-Key": "k" * 10_000}, auth=None
+    ),
     get("huge-headers", "/api/items", 431, ["header"], {"X-Junk": "j" * 40_000}),
-    post("bogus-api-key", "/api/items", b'{"items": [{"item_id": "h5"}]}', (401, 403),
-         auth="bogus"),
-    post("other-visitors-token", "/api/events", event(user_id="visitor-1"), 401,
-         headers={"X-Visitor-Token": visitor_token(b"hostile", "visitor-2")}, auth=None),
+    post(
+        "bogus-api-key", "/api/items", b'{"items": [{"item_id": "h5"}]}', (401, 403), auth="bogus"
+    ),
+    post(
+        "other-visitors-token",
+        "/api/events",
+        event(user_id="visitor-1"),
+        401,
+        headers={"X-Visitor-Token": visitor_token(b"hostile", "visitor-2")},
+        auth=None,
+    ),
     # missing or insufficient credentials on write and admin routes
     post("event-no-credentials", "/api/events", event(), 401, auth=None),
     post("ingest-no-key", "/api/items", b'{"items": [{"item_id": "h6"}]}', 401, auth=None),
-    post("ingest-admin-only-key", "/api/items", b'{"items": [{"item_id": "h7"}]}', 403,
-         auth="admin"),
+    post(
+        "ingest-admin-only-key", "/api/items", b'{"items": [{"item_id": "h7"}]}', 403, auth="admin"
+    ),
     Hostile("delete-user-no-key", "DELETE", "/api/users/u5", 401, auth=None),
     Hostile("delete-user-write-key", "DELETE", "/api/users/u5", 403, auth="write"),
     get("admin-latency-no-key", "/api/admin/latency", 401, auth=None),
@@ -204,10 +309,13 @@ CASES = [
 def service(tmp_path_factory):
     model_dir, url, _ = build(tmp_path_factory.mktemp("hostile"))
     engine = get_engine(url)
-    keys = {"all": create_key(engine, "all", ["write", "admin"]),
-            "write": create_key(engine, "write", ["write"]),
-            "admin": create_key(engine, "admin", ["admin"]), "bogus": "avk_not-a-real-key",
-            None: None}
+    keys = {
+        "all": create_key(engine, "all", ["write", "admin"]),
+        "write": create_key(engine, "write", ["write"]),
+        "admin": create_key(engine, "admin", ["admin"]),
+        "bogus": "avk_not-a-real-key",
+        None: None,
+    }
     app = create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="hostile"))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield app, client, keys
@@ -230,8 +338,11 @@ def assert_error_format(res) -> dict:
 def test_cases_are_distinct_and_many():
     cases = [c.values[0] if hasattr(c, "values") else c for c in CASES]
     assert len({c.name for c in cases}) == len(cases)
-    assert len({(c.method, c.path, c.body, tuple(c.headers.items()), c.auth) for c in cases}) \
-        == len(cases) >= 40
+    assert (
+        len({(c.method, c.path, c.body, tuple(c.headers.items()), c.auth) for c in cases})
+        == len(cases)
+        >= 40
+    )
 
 
 def _name(case) -> str:
@@ -260,12 +371,17 @@ def test_hostile_request(service, case):
 def test_a_valid_request_still_passes(service):
     """The guard hands good requests on untouched: bodies with floats, escapes and non-ASCII."""
     _, client, keys = service
-    res = client.post("/api/events", headers={"X-API-Key": keys["all"]},
-                      json={**EVENT, "event": "rating", "value": 4.5e0, "request_id": "r-\u00e9"})
+    res = client.post(
+        "/api/events",
+        headers={"X-API-Key": keys["all"]},
+        json={**EVENT, "event": "rating", "value": 4.5e0, "request_id": "r-\u00e9"},
+    )
     assert res.status_code == 201, res.text
-    res = client.post("/api/recommendations",  # a surrogate *pair* escape is a valid character
-                      content=b'{"history": ["m0", "m2"], "k": 3, "query": "calm \\ud83c\\udfb9"}',
-                      headers=JSON)
+    res = client.post(
+        "/api/recommendations",  # a surrogate *pair* escape is a valid character
+        content=b'{"history": ["m0", "m2"], "k": 3, "query": "calm \\ud83c\\udfb9"}',
+        headers=JSON,
+    )
     assert res.status_code == 200 and len(res.json()["items"]) == 3, res.text
     assert client.get("/api/search", params={"q": "안녕 piano"}).status_code == 200
 
@@ -284,8 +400,11 @@ def test_errors_raised_in_routes_keep_the_format(service, caplog):
     def conflict():
         raise ClientError(409, "request_id reused with another body", ["body", "request_id"])
 
-    for path, endpoint in (("/api/test-boom", boom), ("/api/test-unicode", not_unicode),
-                           ("/api/test-conflict", conflict)):
+    for path, endpoint in (
+        ("/api/test-boom", boom),
+        ("/api/test-unicode", not_unicode),
+        ("/api/test-conflict", conflict),
+    ):
         app.add_api_route(path, endpoint)
         app.router.routes.insert(0, app.router.routes.pop())  # ahead of the page mounted at /
     with caplog.at_level(logging.WARNING, logger="avrec.service"):

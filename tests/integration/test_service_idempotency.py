@@ -25,8 +25,11 @@ def _app(model_dir, url):
 def _rows(url, user_id):
     c = t.feedback_events.c
     with get_engine(url).connect() as conn:
-        return conn.execute(select(c.item_id, c.event, c.request_id, c.body_hash)
-                            .where(c.user_id == user_id).order_by(c.id)).all()
+        return conn.execute(
+            select(c.item_id, c.event, c.request_id, c.body_hash)
+            .where(c.user_id == user_id)
+            .order_by(c.id)
+        ).all()
 
 
 def test_replay_conflict_and_other_user(tmp_path, db_url):
@@ -64,8 +67,10 @@ def test_concurrent_posts_of_one_request_id(tmp_path, db_url):
     with TestClient(_app(model_dir, url)) as a, TestClient(_app(model_dir, url)) as b:
         for n in range(30):
             same = n < 15
-            bodies = [{"user_id": f"c{n}", "item_id": item, "event": "like", "request_id": "x"}
-                      for item in (("m0", "m0") if same else ("m0", "m2"))]
+            bodies = [
+                {"user_id": f"c{n}", "item_id": item, "event": "like", "request_id": "x"}
+                for item in (("m0", "m0") if same else ("m0", "m2"))
+            ]
             barrier = threading.Barrier(2)
             codes = [0, 0]
 
@@ -73,8 +78,10 @@ def test_concurrent_posts_of_one_request_id(tmp_path, db_url):
                 barrier.wait()
                 codes[i] = client.post("/api/events", json=body, headers=head).status_code
 
-            threads = [threading.Thread(target=post, args=(i, cl, bd))
-                       for i, (cl, bd) in enumerate(zip((a, b), bodies, strict=True))]
+            threads = [
+                threading.Thread(target=post, args=(i, cl, bd))
+                for i, (cl, bd) in enumerate(zip((a, b), bodies, strict=True))
+            ]
             for th in threads:
                 th.start()
             for th in threads:

@@ -22,8 +22,18 @@ def setup(tmp_path_factory):
 
 def client(setup, **options):
     model_dir, url, _ = setup
-    return TestClient(create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="k",
-                                                 retrieval="index", index_kind="flat", **options)))
+    return TestClient(
+        create_app(
+            ServiceSettings(
+                model_dir=model_dir,
+                database_url=url,
+                secret="k",
+                retrieval="index",
+                index_kind="flat",
+                **options,
+            )
+        )
+    )
 
 
 def token_of(user):
@@ -31,8 +41,11 @@ def token_of(user):
 
 
 def like(c, user, item, event="like"):
-    res = c.post("/api/events", json={"user_id": user, "item_id": item, "event": event},
-                 headers=token_of(user))
+    res = c.post(
+        "/api/events",
+        json={"user_id": user, "item_id": item, "event": event},
+        headers=token_of(user),
+    )
     assert res.status_code == 201, res.text
     return res.json()
 
@@ -64,16 +77,24 @@ def test_index_path_follows_each_round(setup):
         assert kinds(second).count("music") == 6
         seen = {"f1", "m0", "m2", "m4", "m6", "m8"}
         assert not seen & {i["item_id"] for i in second.json()["items"]}
-        films = c.get(f"/api/users/{user}/recommendations?k=4&kind=movie",
-                      headers=token_of(user)).json()["items"]
-        assert len(films) == 4 and all(i["kind"] == "movie" for i in films) and "f1" not in [i["item_id"] for i in films]
+        films = c.get(
+            f"/api/users/{user}/recommendations?k=4&kind=movie", headers=token_of(user)
+        ).json()["items"]
+        assert (
+            len(films) == 4
+            and all(i["kind"] == "movie" for i in films)
+            and "f1" not in [i["item_id"] for i in films]
+        )
         anon = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 5})
         assert kinds(anon).count("music") == 5
         assert not {"m0", "m2"} & {i["item_id"] for i in anon.json()["items"]}
-        again = c.post("/api/recommendations", json={"history": ["m0", "m2"], "k": 5, "exclude_seen": False})
+        again = c.post(
+            "/api/recommendations", json={"history": ["m0", "m2"], "k": 5, "exclude_seen": False}
+        )
         assert {"m0", "m2"} & {i["item_id"] for i in again.json()["items"]}
-        own = c.get(f"/api/users/{user}/recommendations?k=15&exclude_seen=false",
-                    headers=token_of(user)).json()["items"]
+        own = c.get(
+            f"/api/users/{user}/recommendations?k=15&exclude_seen=false", headers=token_of(user)
+        ).json()["items"]
         assert "m0" in [i["item_id"] for i in own] and "f1" not in [i["item_id"] for i in own]
 
 
@@ -81,8 +102,17 @@ def test_api_items_survive_a_restart_and_latency_needs_admin(setup):
     _, url, _ = setup
     engine = get_engine(url)
     write, admin = create_key(engine, "w", ["write"]), create_key(engine, "a", ["admin"])
-    item = {"items": [{"item_id": "new-cello", "title": "Slow cello lament for a quiet night",
-                       "genres": ["Music", "Calm"], "kind": "music", "language": "en"}]}
+    item = {
+        "items": [
+            {
+                "item_id": "new-cello",
+                "title": "Slow cello lament for a quiet night",
+                "genres": ["Music", "Calm"],
+                "kind": "music",
+                "language": "en",
+            }
+        ]
+    }
     with client(setup) as c:
         assert c.post("/api/items", json=item, headers={"X-API-Key": write}).status_code == 200
         like(c, "visitor-index-2", "new-cello")
@@ -104,16 +134,27 @@ def test_large_catalog_defaults_and_a_model_without_request_encoder(tmp_path):
 
     vectors, cluster = item_vectors(3_000, clusters=16)
     save_content_model(tmp_path / "model", vectors, cluster, users=50)
-    settings = ServiceSettings(model_dir=tmp_path / "model", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                               secret="k", index_min_items=2_000)
+    settings = ServiceSettings(
+        model_dir=tmp_path / "model",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        secret="k",
+        index_min_items=2_000,
+    )
     with TestClient(create_app(settings)) as c:
         health = c.get("/health").json()
         assert (health["index"], health["retrieval"], health["items"]) == ("ivf", "index", 3_000)
-        assert (tmp_path / "model" / "index-ivf" / "index.json").is_file()  # kept for the next start
-        recs = c.get("/api/users/u1/recommendations?k=10&kind=music",
-                     headers=token_of("u1")).json()["items"]
+        assert (
+            tmp_path / "model" / "index-ivf" / "index.json"
+        ).is_file()  # kept for the next start
+        recs = c.get(
+            "/api/users/u1/recommendations?k=10&kind=music", headers=token_of("u1")
+        ).json()["items"]
         assert len(recs) == 10 and {r["kind"] for r in recs} == {"music"}
         res = c.post("/api/recommendations", json={"query": "calm piano", "k": 5})
         assert res.status_code == 409 and "request encoder" in res.json()["detail"]
-        assert c.get("/api/users/u1/recommendations", params={"q": "calm"},
-                     headers=token_of("u1")).status_code == 409
+        assert (
+            c.get(
+                "/api/users/u1/recommendations", params={"q": "calm"}, headers=token_of("u1")
+            ).status_code
+            == 409
+        )

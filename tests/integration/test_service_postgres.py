@@ -20,16 +20,28 @@ def test_events_state_and_delete_on_each_backend(tmp_path, db_url):
     model_dir, url, _ = build(tmp_path, url=db_url)
 
     def client():
-        return TestClient(create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="pg",
-                                                     retrieval="index", index_kind="flat")))
+        return TestClient(
+            create_app(
+                ServiceSettings(
+                    model_dir=model_dir,
+                    database_url=url,
+                    secret="pg",
+                    retrieval="index",
+                    index_kind="flat",
+                )
+            )
+        )
 
     head = {"X-Visitor-Token": visitor_token(b"pg", "u4")}
     with client() as c:
         for n, item in enumerate(("f1", "f3", "m0")):
             body = {"user_id": "u4", "item_id": item, "event": "like", "request_id": f"pg-{n}"}
             assert c.post("/api/events", json=body, headers=head).status_code == 201
-        again = c.post("/api/events", json={"user_id": "u4", "item_id": "f1", "event": "like",
-                                            "request_id": "pg-0"}, headers=head)
+        again = c.post(
+            "/api/events",
+            json={"user_id": "u4", "item_id": "f1", "event": "like", "request_id": "pg-0"},
+            headers=head,
+        )
         assert again.status_code == 200 and again.json()["request_id"] == "pg-0"
         assert again.json()["replayed"] is True
         before = c.get("/api/users/u4/recommendations?k=5", headers=head).json()

@@ -16,13 +16,18 @@ from tests.integration.service_fixtures import build
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     model_dir, url, _ = build(tmp_path_factory.mktemp("portrait"), media=True)
-    with TestClient(create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="p"))) as c:
+    with TestClient(
+        create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="p"))
+    ) as c:
         yield c
 
 
 def post(c, user, item, event, **extra):
-    res = c.post("/api/events", json={"user_id": user, "item_id": item, "event": event, **extra},
-                 headers=own(user))
+    res = c.post(
+        "/api/events",
+        json={"user_id": user, "item_id": item, "event": event, **extra},
+        headers=own(user),
+    )
     assert res.status_code == 201, res.text
 
 

@@ -26,7 +26,9 @@ def test_readers_share_writers_exclude():
                     errors.append(len(inside))
                 time.sleep(0.001)
 
-    threads = [threading.Thread(target=reader) for _ in range(4)] + [threading.Thread(target=writer)]
+    threads = [threading.Thread(target=reader) for _ in range(4)] + [
+        threading.Thread(target=writer)
+    ]
     for t in threads:
         t.start()
     for t in threads:

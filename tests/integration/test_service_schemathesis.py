@@ -29,16 +29,23 @@ from tests.integration.service_fixtures import build
 
 #: examples per operation and generation mode
 EXAMPLES = 30
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 #: what counts as refusing schema-violating data: a 4xx (a URL or headers made too long by the
 #: violation get 414 or 431, a body 413)
 REFUSED = [400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 428, 429, 431]
 CONFIG = schemathesis.Config.from_dict(
-    {"checks": {"negative_data_rejection": {"expected-statuses": REFUSED}}})
-MODES = {"positive": (GenerationMode.POSITIVE, CHECKS),
-         "negative": (GenerationMode.NEGATIVE, [*CHECKS, negative_data_rejection]),
-         "known": (GenerationMode.POSITIVE, CHECKS)}
+    {"checks": {"negative_data_rejection": {"expected-statuses": REFUSED}}}
+)
+MODES = {
+    "positive": (GenerationMode.POSITIVE, CHECKS),
+    "negative": (GenerationMode.NEGATIVE, [*CHECKS, negative_data_rejection]),
+    "known": (GenerationMode.POSITIVE, CHECKS),
+}
 #: "known": path ids fixed to a user and an item of the catalog, so that the successful answers
 #: (not only 404s) are generated and checked against their schema
 KNOWN = {"user_id": "u1", "item_id": "m0"}
@@ -75,25 +82,38 @@ def api(tmp_path_factory):
 
 def test_every_operation_is_covered():
     assert len({(m, p) for m, p, _ in OPERATIONS}) >= 12
-    assert {("POST", "/api/events", "negative"),
-            ("GET", "/api/users/{user_id}/recommendations", "negative"),
-            ("DELETE", "/api/users/{user_id}", "negative")} <= set(OPERATIONS)
+    assert {
+        ("POST", "/api/events", "negative"),
+        ("GET", "/api/users/{user_id}/recommendations", "negative"),
+        ("DELETE", "/api/users/{user_id}", "negative"),
+    } <= set(OPERATIONS)
 
 
-@pytest.mark.parametrize(("method", "path", "mode"), OPERATIONS,
-                         ids=[" ".join(o) for o in OPERATIONS])
+@pytest.mark.parametrize(
+    ("method", "path", "mode"), OPERATIONS, ids=[" ".join(o) for o in OPERATIONS]
+)
 def test_operation(api, method, path, mode):
     schema, key = api
     generation_mode, checks = MODES[mode]
     operation = schema[path][method]
-    fixed = ({name: value for name, value in KNOWN.items() if f"{{{name}}}" in path}
-             if mode == "known" else None)
-    strategy = operation.as_strategy(generation_mode=generation_mode, headers={"x-api-key": key},
-                                     path_parameters=fixed)
+    fixed = (
+        {name: value for name, value in KNOWN.items() if f"{{{name}}}" in path}
+        if mode == "known"
+        else None
+    )
+    strategy = operation.as_strategy(
+        generation_mode=generation_mode, headers={"x-api-key": key}, path_parameters=fixed
+    )
     calls = []
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), print_blob=True)
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
     @given(case=strategy)
     def run(case):
         case.call_and_validate(checks=checks)

@@ -17,7 +17,14 @@ def test_migrations_up_and_down(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
     names = set(inspect(engine).get_table_names())
-    assert {"items", "users", "interactions", "feedback_events", "artifacts", "item_understanding"} <= names
+    assert {
+        "items",
+        "users",
+        "interactions",
+        "feedback_events",
+        "artifacts",
+        "item_understanding",
+    } <= names
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)
@@ -58,8 +65,14 @@ def test_changed_rating_is_updated_not_duplicated(db_url, synthetic_dataset):
 def test_interactions_may_reference_items_already_stored(db_url, synthetic_dataset):
     engine = get_engine(db_url)
     ingest(synthetic_dataset, engine)
-    more = pd.DataFrame({"user_id": ["new-user"], "item_id": ["i3"], "event": ["like"],
-                         "timestamp": [2_000_000_000 - 10**9]})
+    more = pd.DataFrame(
+        {
+            "user_id": ["new-user"],
+            "item_id": ["i3"],
+            "event": ["like"],
+            "timestamp": [2_000_000_000 - 10**9],
+        }
+    )
     ingest(Dataset(synthetic_dataset.items.iloc[:0], more, name="more"), engine)
     assert table_counts(engine)["interactions"] == synthetic_dataset.n_interactions + 1
 
@@ -67,8 +80,11 @@ def test_interactions_may_reference_items_already_stored(db_url, synthetic_datas
 def test_artifact_records(db_url):
     engine = get_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(insert(t.artifacts).values(kind="model", name="ease", version="1",
-                                                path="/models/ease", meta={"ndcg@10": 0.41}))
+        conn.execute(
+            insert(t.artifacts).values(
+                kind="model", name="ease", version="1", path="/models/ease", meta={"ndcg@10": 0.41}
+            )
+        )
     with engine.connect() as conn:
         row = conn.execute(select(t.artifacts)).one()
     assert row.meta == {"ndcg@10": 0.41} and row.created_at is not None
@@ -81,8 +97,12 @@ def test_ml100k_bulk_ingest(db_url):
     engine = get_engine(db_url)
     ingest(ds, engine)
     ingest(ds, engine)
-    assert table_counts(engine) | {} == {**table_counts(engine), "items": 1682, "users": 943,
-                                          "interactions": 100_000}
+    assert table_counts(engine) | {} == {
+        **table_counts(engine),
+        "items": 1682,
+        "users": 943,
+        "interactions": 100_000,
+    }
     back = load_from_db(engine)
     assert back.users is not None and "occupation" in back.users.columns
 

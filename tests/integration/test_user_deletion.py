@@ -38,8 +38,10 @@ def _event_rows(engine, user_id):
 
 def _user_rows(engine, user_id):
     with engine.connect() as conn:
-        return {tab.name: conn.execute(select(tab.c.user_id).where(tab.c.user_id == user_id)).all()
-                for tab in (t.interactions, t.feedback_events, t.users)}
+        return {
+            tab.name: conn.execute(select(tab.c.user_id).where(tab.c.user_id == user_id)).all()
+            for tab in (t.interactions, t.feedback_events, t.users)
+        }
 
 
 def _absent(state, engine, model_dir, report, user_id, sqlite_files):
@@ -62,8 +64,9 @@ def test_delete_during_an_event_stream(tmp_path, db_url):
     reports.mkdir(parents=True)
     report = reports / "per_user.csv"
     with engine.begin() as conn:
-        conn.execute(insert(t.artifacts).values(kind="report", name="latest", version="1",
-                                                path=str(reports)))
+        conn.execute(
+            insert(t.artifacts).values(kind="report", name="latest", version="1", path=str(reports))
+        )
     write = {"X-API-Key": create_key(engine, "writer", ["write"])}
     admin = {"X-API-Key": create_key(engine, "admin", ["admin"])}
     db_file = Path(engine.url.database) if sqlite else None
@@ -77,15 +80,20 @@ def test_delete_during_an_event_stream(tmp_path, db_url):
         state = app.state.avrec
         for n in range(trials):
             user = trained[n] if n < len(trained) else f"gone-{n}-{rng.randrange(10**6)}"
-            report.write_text("user_id,train_size,ndcg@10,model\n"
-                              f"{user},7,0.5,hybrid\nkeep-me,3,0.25,hybrid\n")
+            report.write_text(
+                f"user_id,train_size,ndcg@10,model\n{user},7,0.5,hybrid\nkeep-me,3,0.25,hybrid\n"
+            )
             stop, acked, errors = threading.Event(), [], []
 
             def writer(user=user, stop=stop, acked=acked, errors=errors):
                 k = 0
                 while not stop.is_set():
-                    body = {"user_id": user, "item_id": ITEMS[k % len(ITEMS)], "event": "like",
-                            "request_id": f"r{k}"}
+                    body = {
+                        "user_id": user,
+                        "item_id": ITEMS[k % len(ITEMS)],
+                        "event": "like",
+                        "request_id": f"r{k}",
+                    }
                     r = c.post("/api/events", json=body, headers=write)
                     (acked if r.status_code == 201 else errors).append((body, r.status_code))
                     k += 1

@@ -52,24 +52,40 @@ def test_visitor_rounds_in_a_real_browser(server):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on(
+            "console",
+            lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.goto(server)
         page.wait_for_selector(".card")
         # posters load (real PNGs served by /media) and each card shows the understanding
-        page.wait_for_function("() => document.querySelector('.card[data-item=\"m0\"] img')?.naturalWidth > 0")
+        page.wait_for_function(
+            "() => document.querySelector('.card[data-item=\"m0\"] img')?.naturalWidth > 0"
+        )
         assert "🔊" in page.inner_text('.card[data-item="m0"] .und')
         assert "🎞" in page.inner_text('.card[data-item="f1"] .und')
         assert "mood:" in page.inner_text('.card[data-item="f1"] .und')
         for item in ("f1", "f3"):  # two action films as favourites
             page.click(f'.card[data-item="{item}"] button.fav')
         page.wait_for_selector("#recs li")
-        page.wait_for_function("() => document.querySelector('#round').textContent.includes('round 2')")
+        page.wait_for_function(
+            "() => document.querySelector('#round').textContent.includes('round 2')"
+        )
         first = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
         assert sum("Action" in g for g in first[:5]) >= 4
         assert "because you liked" in page.inner_text("#recs li .expl")
@@ -77,7 +93,9 @@ def test_visitor_rounds_in_a_real_browser(server):
         for item in ("m0", "m2", "m4"):
             page.click(f'.card[data-item="{item}"] button.fav')
         page.click("#recs li button.skip")
-        page.wait_for_function("() => document.querySelector('#round').textContent.includes('round 6')")
+        page.wait_for_function(
+            "() => document.querySelector('#round').textContent.includes('round 6')"
+        )
         later = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
         assert sum("Music" in g for g in later[:5]) >= 3, later
         page.click("#recs li button.why")
@@ -85,19 +103,27 @@ def test_visitor_rounds_in_a_real_browser(server):
         assert "people interacted" in page.inner_text("#why-body")
         assert page.locator('#why-body li[data-modality="image"]').count() == 1
         assert "Music" in page.inner_text("#profile")
-        facets = page.eval_on_selector_all("#profile .facet", "els => els.map(e => e.dataset.facet)")
+        facets = page.eval_on_selector_all(
+            "#profile .facet", "els => els.map(e => e.dataset.facet)"
+        )
         assert {"genres", "kinds", "moods", "sound", "visual"} <= set(facets), facets
         # a typed request, in Chinese
         page.fill("#query", "安静的音乐")
         page.click("#ask button")
-        page.wait_for_function("() => document.querySelector('#round').textContent.includes('round 7')")
+        page.wait_for_function(
+            "() => document.querySelector('#round').textContent.includes('round 7')"
+        )
         assert "request" in page.inner_text("#recs li .expl")
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
         # the token stays out of the page's reach (HttpOnly cookie), and a reload keeps the visitor
         visitor = page.inner_text("#visitor")
-        assert page.evaluate("localStorage.length") == 0 and "avrec_visitor" not in page.evaluate("document.cookie")
+        assert page.evaluate("localStorage.length") == 0 and "avrec_visitor" not in page.evaluate(
+            "document.cookie"
+        )
         page.reload()
-        page.wait_for_function("() => document.querySelector('#visitor').textContent.startsWith('visitor-')")
+        page.wait_for_function(
+            "() => document.querySelector('#visitor').textContent.startsWith('visitor-')"
+        )
         assert page.inner_text("#visitor") == visitor
         page.wait_for_selector("#profile .facet")  # this visitor's profile, read with the cookie
         browser.close()

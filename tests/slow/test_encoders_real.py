@@ -53,7 +53,10 @@ def test_posters_get_labels_and_vectors_and_near_duplicates_are_nearest(home, tm
     assert image.status == ["ok"] * len(items), result.failures
     assert np.allclose(np.linalg.norm(image.vectors, axis=1), 1.0, atol=1e-4)
     assert image.vectors.shape == (len(items), 1280)
-    assert all(a["visual_labels"] and all(isinstance(w, str) for w in a["visual_labels"]) for a in image.attributes)
+    assert all(
+        a["visual_labels"] and all(isinstance(w, str) for w in a["visual_labels"])
+        for a in image.attributes
+    )
     # a visually similar poster (the same one re-cropped, shrunk and JPEG-recompressed) is nearer
     # to its original than any other poster is
     copies = tmp_path / "copies"
@@ -63,7 +66,8 @@ def test_posters_get_labels_and_vectors_and_near_duplicates_are_nearest(home, tm
         with Image.open(root / item.image) as img:
             w, h = img.size
             img.convert("RGB").crop((w // 12, h // 12, w - w // 12, h - h // 12)).resize(
-                (w * 2 // 3, h * 2 // 3)).save(copies / f"{item.item_id}.jpg", quality=60)
+                (w * 2 // 3, h * 2 // 3)
+            ).save(copies / f"{item.item_id}.jpg", quality=60)
         rows.append({"item_id": f"copy-{item.item_id}", "image": f"{item.item_id}.jpg"})
     copy_vecs = encode_catalog(pd.DataFrame(rows), ["image"], root=copies).vectors("image")
     sims = copy_vecs @ image.vectors.T
@@ -98,11 +102,21 @@ def test_micro_videos_frames_sound_labels_and_vectors(home):
 def test_chinese_title_is_nearer_its_translation_than_unrelated_text(home):
     from avrec.encoders.registry import get_encoder
 
-    pairs = [("让子弹飞", "Let the Bullets Fly"), ("霸王别姬", "Farewell My Concubine"),
-             ("卧虎藏龙：一位武林高手想要退隐江湖", "Crouching Tiger: a martial arts master wants to retire"),
-             ("一只可爱的小狗在公园里玩球", "A cute puppy plays with a ball in the park")]
-    unrelated = ["Quarterly tax filing deadlines for small businesses", "How to repair a leaking pipe",
-                 "Stock market closes lower on inflation fears", "Recipe: slow-cooked beef stew"]
+    pairs = [
+        ("让子弹飞", "Let the Bullets Fly"),
+        ("霸王别姬", "Farewell My Concubine"),
+        (
+            "卧虎藏龙：一位武林高手想要退隐江湖",
+            "Crouching Tiger: a martial arts master wants to retire",
+        ),
+        ("一只可爱的小狗在公园里玩球", "A cute puppy plays with a ball in the park"),
+    ]
+    unrelated = [
+        "Quarterly tax filing deadlines for small businesses",
+        "How to repair a leaking pipe",
+        "Stock market closes lower on inflation fears",
+        "Recipe: slow-cooked beef stew",
+    ]
     enc = get_encoder("text-multi")
     zh = enc.encode([p[0] for p in pairs])
     en = enc.encode([p[1] for p in pairs])
@@ -116,10 +130,17 @@ def test_chinese_title_is_nearer_its_translation_than_unrelated_text(home):
 def test_chinese_catalog_end_to_end_routes_to_multilingual(home):
     from avrec.encoders.understand import encode_catalog
 
-    items = pd.DataFrame({"item_id": ["zh", "en", "x"],
-                          "title": ["霸王别姬", "Farewell My Concubine", "Tax filing for small businesses"],
-                          "description": ["两位京剧演员半个世纪的悲欢离合", "Two Peking opera actors over half a century",
-                                          "Deadlines and forms"]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["zh", "en", "x"],
+            "title": ["霸王别姬", "Farewell My Concubine", "Tax filing for small businesses"],
+            "description": [
+                "两位京剧演员半个世纪的悲欢离合",
+                "Two Peking opera actors over half a century",
+                "Deadlines and forms",
+            ],
+        }
+    )
     result = encode_catalog(items, ["text"])
     text = result.results["text"]
     assert text.encoder == "text-multi"
@@ -136,8 +157,8 @@ def _synth_music(seconds: float = 4.0) -> np.ndarray:
     t = np.arange(step * 2) / RATE
     for n, f in enumerate(notes):
         tone = sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 6)) * np.exp(-3 * t)
-        seg = out[n * step:n * step + len(t)]
-        seg += 0.3 * tone[:len(seg)].astype(np.float32)
+        seg = out[n * step : n * step + len(t)]
+        seg += 0.3 * tone[: len(seg)].astype(np.float32)
     return out
 
 
@@ -172,7 +193,9 @@ def test_english_speech_is_transcribed_and_routing_skips_other_languages(home, t
     subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
     wave = load_audio(wav)
     tr = transcribe_english(wave)
-    assert tr.text and all(w in tr.text.lower() for w in ("evening", "history", "jazz", "musicians"))
+    assert tr.text and all(
+        w in tr.text.lower() for w in ("evening", "history", "jazz", "musicians")
+    )
     skipped = transcribe_english(wave, language_hint="zh")
     assert skipped.text is None and "zh" in skipped.skipped
 
@@ -186,10 +209,14 @@ def test_corrupt_media_fail_with_reason_and_the_rest_is_encoded(home, tmp_path):
     (tmp_path / "text.jpg").write_text("not a picture")
     (tmp_path / "cut.jpg").write_bytes((src / "2.jpg").read_bytes()[:600])
     (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
-    items = pd.DataFrame({"item_id": ["good", "empty", "text", "cut", "clip", "escape"],
-                          "title": ["Toy Story", "Empty", "Text", "Cut", "Clip", "Escape"],
-                          "image": ["good.jpg", "empty.jpg", "text.jpg", "cut.jpg", None, "../x.jpg"],
-                          "video": [None, None, None, None, "clip.mp4", None]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["good", "empty", "text", "cut", "clip", "escape"],
+            "title": ["Toy Story", "Empty", "Text", "Cut", "Clip", "Escape"],
+            "image": ["good.jpg", "empty.jpg", "text.jpg", "cut.jpg", None, "../x.jpg"],
+            "video": [None, None, None, None, "clip.mp4", None],
+        }
+    )
     result = encode_catalog(items, ["image", "video", "audio", "text"], root=tmp_path)
     image, video = result.results["image"], result.results["video"]
     assert image.status == ["ok", "failed", "failed", "failed", "missing", "failed"]
@@ -199,8 +226,13 @@ def test_corrupt_media_fail_with_reason_and_the_rest_is_encoded(home, tmp_path):
     assert result.results["audio"].status[4] == "failed"
     assert result.results["text"].status == ["ok"] * 6  # text is still read for every item
     assert {(i, m) for i, m, _ in result.failures} == {
-        ("empty", "image"), ("text", "image"), ("cut", "image"), ("escape", "image"),
-        ("clip", "video"), ("clip", "audio")}
+        ("empty", "image"),
+        ("text", "image"),
+        ("cut", "image"),
+        ("escape", "image"),
+        ("clip", "video"),
+        ("clip", "audio"),
+    }
 
 
 WARM_SCRIPT = """
@@ -226,14 +258,29 @@ def test_cli_encode_describe_and_a_warm_rerun_does_no_model_work(home, tmp_path)
     for rel in sample["image"]:
         shutil.copy(src / rel, data / rel)
     (data / "images" / "broken.jpg").write_text("<html>not found</html>")
-    sample = pd.concat([sample, pd.DataFrame([{"item_id": "broken", "title": "Broken poster",
-                                               "image": "images/broken.jpg"}])])
-    sample[["item_id", "title", "description", "genres", "image"]].to_csv(data / "items.csv", index=False)
-    pd.DataFrame({"user_id": ["u1", "u2"], "item_id": [sample["item_id"].iloc[0]] * 2,
-                  "rating": [5, 1], "comment": ["Wonderful, I loved it", "无聊透顶，浪费时间"]}).to_csv(
-        data / "interactions.csv", index=False)
+    sample = pd.concat(
+        [
+            sample,
+            pd.DataFrame(
+                [{"item_id": "broken", "title": "Broken poster", "image": "images/broken.jpg"}]
+            ),
+        ]
+    )
+    sample[["item_id", "title", "description", "genres", "image"]].to_csv(
+        data / "items.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "item_id": [sample["item_id"].iloc[0]] * 2,
+            "rating": [5, 1],
+            "comment": ["Wonderful, I loved it", "无聊透顶，浪费时间"],
+        }
+    ).to_csv(data / "interactions.csv", index=False)
     avrec = [str(Path(sys.executable).parent / "avrec")]
-    run = lambda *a: subprocess.run([*avrec, *a], capture_output=True, text=True, timeout=600, check=False)
+    run = lambda *a: subprocess.run(
+        [*avrec, *a], capture_output=True, text=True, timeout=600, check=False
+    )
     assert run("ingest", str(data)).returncode == 0
     out = run("encode", "--modalities", "text,image")
     assert out.returncode == 0, out.stderr
@@ -255,7 +302,9 @@ def test_cli_encode_describe_and_a_warm_rerun_does_no_model_work(home, tmp_path)
 
     engine = get_engine()
     with engine.connect() as conn:
-        scores = dict(conn.execute(select(t.interactions.c.user_id, t.interactions.c.sentiment)).all())
+        scores = dict(
+            conn.execute(select(t.interactions.c.user_id, t.interactions.c.sentiment)).all()
+        )
         arts = conn.execute(select(t.artifacts.c.name, t.artifacts.c.path)).all()
     assert scores["u1"] > 0.3 and scores["u2"] < -0.3
     assert {a for a, _ in arts} == {"text", "image"} and all(Path(p).exists() for _, p in arts)
@@ -263,8 +312,13 @@ def test_cli_encode_describe_and_a_warm_rerun_does_no_model_work(home, tmp_path)
 
     vecs, present = load_vectors(engine, "image", list(sample["item_id"]))
     assert present.sum() == 12 and not present[-1] and vecs.shape[1] == 1280
-    warm = subprocess.run([sys.executable, "-c", WARM_SCRIPT, str(data)], capture_output=True, text=True,
-                          timeout=300, check=False)
+    warm = subprocess.run(
+        [sys.executable, "-c", WARM_SCRIPT, str(data)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert warm.returncode == 0, warm.stdout + warm.stderr
     assert run("describe", "no-such-item").returncode == 2
 
@@ -287,8 +341,9 @@ def _talking_video(path: Path, wave: np.ndarray) -> None:
         for p in vs.encode():
             out.mux(p)
         for start in range(0, len(wave), 1024):
-            frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1024].astype(np.float32),
-                                               format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                wave[None, start : start + 1024].astype(np.float32), format="fltp", layout="mono"
+            )
             frame.sample_rate = RATE
             for p in aus.encode(frame):
                 out.mux(p)
@@ -307,15 +362,20 @@ def test_english_speech_in_a_video_reaches_the_item_text(home, tmp_path):
     sentence = "Good evening. Tonight we talk about the history of jazz and the musicians who made it famous."
     subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
     _talking_video(tmp_path / "talk.mp4", load_audio(wav))
-    items = pd.DataFrame({"item_id": ["talk"], "title": ["A talk about music"], "video": ["talk.mp4"]})
+    items = pd.DataFrame(
+        {"item_id": ["talk"], "title": ["A talk about music"], "video": ["talk.mp4"]}
+    )
     result = encode_catalog(items, ["video", "audio", "text"], root=tmp_path)
     video, audio, text = (result.results[m] for m in ("video", "audio", "text"))
     assert video.status == audio.status == text.status == ["ok"], result.failures
     assert "jazz" in video.attributes[0]["transcript"].lower()
     assert audio.attributes[0]["sound_labels"][0] == "Speech"
     assert "jazz" in text.attributes[0]["transcript"].lower()
-    expected = item_text(items.iloc[0].to_dict(), ocr=video.attributes[0]["ocr_text"] or None,
-                         transcript=video.attributes[0]["transcript"])
+    expected = item_text(
+        items.iloc[0].to_dict(),
+        ocr=video.attributes[0]["ocr_text"] or None,
+        transcript=video.attributes[0]["transcript"],
+    )
     assert "Speech: Good evening" in expected
     from avrec.encoders.cache import content_key
 

@@ -59,9 +59,16 @@ def test_cold_items_rank_only_held_out_items_and_content_helps(ml100k, features)
     from avrec.evaluation.protocols import make_splits
     from avrec.evaluation.runner import evaluate
 
-    runs = evaluate(ml100k, "cold-items", ["popularity", "ease", "content"], [10], [0],
-                    configs={"content": {"query_encoder": None}}, item_features=features,
-                    log=lambda _: None)
+    runs = evaluate(
+        ml100k,
+        "cold-items",
+        ["popularity", "ease", "content"],
+        [10],
+        [0],
+        configs={"content": {"query_encoder": None}},
+        item_features=features,
+        log=lambda _: None,
+    )
     by = {r.model: r for r in runs}
     held = set(make_splits(ml100k, "cold-items", seed=0)[0].candidates)
     assert len(held) == round(0.2 * 1682)
@@ -99,7 +106,9 @@ def test_kfold_rating_prediction(ml100k):
     from avrec.evaluation.runner import evaluate
     from avrec.evaluation.summary import significance, summarize
 
-    runs = evaluate(ml100k, "kfold", ["popularity", "bias", "rating"], [10], [0], log=lambda _: None)
+    runs = evaluate(
+        ml100k, "kfold", ["popularity", "bias", "rating"], [10], [0], log=lambda _: None
+    )
     assert len(runs) == 15
     s = summarize(runs)
     assert np.isnan(s.loc["popularity", "rmse"])  # ranked, but predicts no ratings

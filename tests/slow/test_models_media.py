@@ -15,9 +15,40 @@ from typer.testing import CliRunner
 from avrec.cli import app
 
 N_PER_KIND, N_WARM = 16, 11
-NAMES = ["Alder", "Birch", "Cedar", "Dune", "Ember", "Fjord", "Glen", "Heath", "Inlet", "Jade",
-         "Knoll", "Lark", "Moss", "Nook", "Oak", "Pine", "Quay", "Reed", "Sage", "Tarn", "Umber",
-         "Vale", "Wren", "Yew", "Zephyr", "Amber", "Brook", "Cove", "Dell", "Elm", "Fern", "Grove"]
+NAMES = [
+    "Alder",
+    "Birch",
+    "Cedar",
+    "Dune",
+    "Ember",
+    "Fjord",
+    "Glen",
+    "Heath",
+    "Inlet",
+    "Jade",
+    "Knoll",
+    "Lark",
+    "Moss",
+    "Nook",
+    "Oak",
+    "Pine",
+    "Quay",
+    "Reed",
+    "Sage",
+    "Tarn",
+    "Umber",
+    "Vale",
+    "Wren",
+    "Yew",
+    "Zephyr",
+    "Amber",
+    "Brook",
+    "Cove",
+    "Dell",
+    "Elm",
+    "Fern",
+    "Grove",
+]
 
 
 def _thumbnail(kind: str, n: int):
@@ -58,7 +89,8 @@ def _catalog(root):
         for i in rng.choice(warm, 6, replace=False):
             inter.append((f"u{u}", i, 1_000_000 + len(inter)))
     pd.DataFrame(inter, columns=["user_id", "item_id", "timestamp"]).to_csv(
-        root / "interactions.csv", index=False)
+        root / "interactions.csv", index=False
+    )
     cold = [i for i in kinds if int(i[4:]) >= 2 * N_WARM]
     return kinds, cold
 
@@ -66,10 +98,24 @@ def _catalog(root):
 def _own_kind_share(model_dir, tmp_path, kinds, cold) -> float:
     """Mean share, over the users, of their own kind among the top 3 of the cold items."""
     req = tmp_path / "req.jsonl"
-    req.write_text("".join(json.dumps({"user_id": f"u{u}", "candidates": cold}) + "\n" for u in range(40)))
+    req.write_text(
+        "".join(json.dumps({"user_id": f"u{u}", "candidates": cold}) + "\n" for u in range(40))
+    )
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(app, ["recommend", str(model_dir), "--input", str(req), "--k", "3",
-                                      "--output", str(out), "--no-explain"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "recommend",
+            str(model_dir),
+            "--input",
+            str(req),
+            "--k",
+            "3",
+            "--output",
+            str(out),
+            "--no-explain",
+        ],
+    )
     assert result.exit_code == 0, result.output
     shares = []
     for u, line in enumerate(out.read_text().splitlines()):
@@ -91,26 +137,63 @@ def test_two_tower_places_cold_items_by_their_images(avrec_home, tmp_path):
     config_on.write_text(json.dumps({"threads": 1}))
 
     # with --no-media train reads the text only
-    before = runner.invoke(app, ["train", str(root), "--model", "two-tower", "--out", str(tmp_path / "m0"),
-                                 "--config", str(config_on), "--no-media"])
+    before = runner.invoke(
+        app,
+        [
+            "train",
+            str(root),
+            "--model",
+            "two-tower",
+            "--out",
+            str(tmp_path / "m0"),
+            "--config",
+            str(config_on),
+            "--no-media",
+        ],
+    )
     assert before.exit_code == 0, before.output
     assert "image vectors" not in before.output
-    hybrid_before = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "h0"),
-                                        "--no-media"])
+    hybrid_before = runner.invoke(
+        app, ["train", str(root), "--out", str(tmp_path / "h0"), "--no-media"]
+    )
     assert hybrid_before.exit_code == 0, hybrid_before.output
 
     # train encodes what the cache lacks, through the cache `avrec encode` fills
     understood = encode_catalog(load_dataset(root), ("image",))
     assert understood.results["image"].summary()["ok"] == 32
 
-    with_media = runner.invoke(app, ["train", str(root), "--model", "two-tower", "--out", str(tmp_path / "m1"),
-                                     "--config", str(config_on)])
+    with_media = runner.invoke(
+        app,
+        [
+            "train",
+            str(root),
+            "--model",
+            "two-tower",
+            "--out",
+            str(tmp_path / "m1"),
+            "--config",
+            str(config_on),
+        ],
+    )
     assert with_media.exit_code == 0, with_media.output
     assert "media: image vectors of 32 items" in with_media.output
-    without = runner.invoke(app, ["train", str(root), "--model", "two-tower", "--out", str(tmp_path / "m2"),
-                                  "--config", str(config)])
+    without = runner.invoke(
+        app,
+        [
+            "train",
+            str(root),
+            "--model",
+            "two-tower",
+            "--out",
+            str(tmp_path / "m2"),
+            "--config",
+            str(config),
+        ],
+    )
     assert without.exit_code == 0, without.output
-    assert "media:" not in without.output and "not encoded" not in without.output  # off: not looked up
+    assert (
+        "media:" not in without.output and "not encoded" not in without.output
+    )  # off: not looked up
 
     hybrid = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "h1")])
     assert hybrid.exit_code == 0, hybrid.output
@@ -123,11 +206,18 @@ def test_two_tower_places_cold_items_by_their_images(avrec_home, tmp_path):
     # the default model: its cold-item ranker weighs how the items look against the history
     hybrid_with = _own_kind_share(tmp_path / "h1", tmp_path, kinds, cold)
     hybrid_without = _own_kind_share(tmp_path / "h0", tmp_path, kinds, cold)
-    assert hybrid_with >= 0.65 and hybrid_with >= hybrid_without + 0.15, (hybrid_with, hybrid_without)
+    assert hybrid_with >= 0.65 and hybrid_with >= hybrid_without + 0.15, (
+        hybrid_with,
+        hybrid_without,
+    )
     req, out = tmp_path / "why.jsonl", tmp_path / "why-out.jsonl"
-    req.write_text("".join(json.dumps({"user_id": f"u{u}", "candidates": cold}) + "\n" for u in range(10)))
-    result = runner.invoke(app, ["recommend", str(tmp_path / "h1"), "--input", str(req), "--k", "3",
-                                 "--output", str(out)])
+    req.write_text(
+        "".join(json.dumps({"user_id": f"u{u}", "candidates": cold}) + "\n" for u in range(10))
+    )
+    result = runner.invoke(
+        app,
+        ["recommend", str(tmp_path / "h1"), "--input", str(req), "--k", "3", "--output", str(out)],
+    )
     assert result.exit_code == 0, result.output
     why = [e for line in out.read_text().splitlines() for e in json.loads(line)["explanations"]]
     assert all(e.startswith("new item (no interactions yet)") for e in why)

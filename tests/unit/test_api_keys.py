@@ -21,8 +21,10 @@ def test_list_revoke_and_last_use(tmp_path):
     key = create_key(engine, "bot", ["write"])
     create_key(engine, "ops", ["admin", "write"])
     listed = list_keys(engine)
-    assert [(k["name"], k["scopes"], k["last_used"]) for k in listed] == \
-        [("bot", ["write"], None), ("ops", ["admin", "write"], None)]
+    assert [(k["name"], k["scopes"], k["last_used"]) for k in listed] == [
+        ("bot", ["write"], None),
+        ("ops", ["admin", "write"], None),
+    ]
     assert key not in repr(listed) and hash_key(key) not in repr(listed)
 
     assert key_scopes(engine, key) == {"write"}  # a use is recorded

@@ -17,8 +17,14 @@ from avrec.models.registry import create_model
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 30)),
-              elements=st.floats(-1e6, 1e6, width=32)), st.integers(1, 40))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 5), st.integers(1, 30)),
+        elements=st.floats(-1e6, 1e6, width=32),
+    ),
+    st.integers(1, 40),
+)
 def test_top_k_matches_full_sort(scores, k):
     idx, top = top_k(scores, k)
     kk = min(k, scores.shape[1])
@@ -32,8 +38,14 @@ def test_top_k_matches_full_sort(scores, k):
 def test_csr_row_is_the_row_with_its_stored_order():
     import scipy.sparse as sp
 
-    m = sp.csr_matrix((np.array([3.0, 1.0, 2.0, 5.0], np.float32), np.array([4, 0, 2, 1]),
-                       np.array([0, 3, 3, 4])), shape=(3, 6))
+    m = sp.csr_matrix(
+        (
+            np.array([3.0, 1.0, 2.0, 5.0], np.float32),
+            np.array([4, 0, 2, 1]),
+            np.array([0, 3, 3, 4]),
+        ),
+        shape=(3, 6),
+    )
     for n in range(3):
         row = csr_row(m, n)
         assert row.shape == (1, 6)
@@ -68,8 +80,9 @@ def test_recommend_masks_history_candidates_and_handles_unknown_users(synthetic_
     data = TrainData.from_dataset(synthetic_dataset)
     model = create_model("popularity").fit(data)
     seen = set(synthetic_dataset.interactions.query("user_id == 'u0'")["item_id"])
-    recs = model.recommend(["u0", "nobody", "u1"], k=5,
-                           candidates=[None, None, ["i1", "i3", "unknown-item"]])
+    recs = model.recommend(
+        ["u0", "nobody", "u1"], k=5, candidates=[None, None, ["i1", "i3", "unknown-item"]]
+    )
     assert not seen & set(recs.items[0])
     assert len(recs.items[1]) == 5  # unknown user: plain popularity
     assert set(recs.items[2]) <= {"i1", "i3"}

@@ -26,7 +26,12 @@ def test_ml100k_raw_counts():
 def test_ml_latest_small_raw_counts():
     ds = load_dataset(shared_path("raw", "ml-latest-small"))
     assert ds.meta["source_format"] == "ml-latest"
-    assert (ds.n_interactions, ds.n_users, ds.n_items, ds.meta["n_tags"]) == (100_836, 610, 9_742, 3_683)
+    assert (ds.n_interactions, ds.n_users, ds.n_items, ds.meta["n_tags"]) == (
+        100_836,
+        610,
+        9_742,
+        3_683,
+    )
     assert ds.items.set_index("item_id").loc["1", "year"] == 1995
 
 
@@ -49,8 +54,12 @@ def test_demo_data_is_shipped():
 
 
 def test_ml1m_layout(tmp_path):
-    (tmp_path / "ratings.dat").write_text("1::10::5::978300760\n1::20::3::978302109\n2::10::4::978301968\n")
-    (tmp_path / "movies.dat").write_bytes("10::Amélie (2001)::Comedy|Romance\n20::Heat (1995)::Action\n".encode("latin-1"))
+    (tmp_path / "ratings.dat").write_text(
+        "1::10::5::978300760\n1::20::3::978302109\n2::10::4::978301968\n"
+    )
+    (tmp_path / "movies.dat").write_bytes(
+        "10::Amélie (2001)::Comedy|Romance\n20::Heat (1995)::Action\n".encode("latin-1")
+    )
     (tmp_path / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
     assert detect_format(tmp_path) == "ml-1m"
     ds = load_dataset(tmp_path)
@@ -74,16 +83,34 @@ def _write_formats(tmp_path, items: pd.DataFrame, inter: pd.DataFrame):
     inter.to_csv(csv_dir / "interactions.csv", index=False)
     for name, frame in (("items", items), ("interactions", inter)):
         with open(jsonl_dir / f"{name}.jsonl", "w") as f:
-            f.writelines(json.dumps({k: v for k, v in rec.items() if not (isinstance(v, float) and math.isnan(v))}) + "\n" for rec in frame.to_dict("records"))
+            f.writelines(
+                json.dumps(
+                    {k: v for k, v in rec.items() if not (isinstance(v, float) and math.isnan(v))}
+                )
+                + "\n"
+                for rec in frame.to_dict("records")
+            )
         frame.to_parquet(pq_dir / f"{name}.parquet")
     return csv_dir, jsonl_dir, pq_dir
 
 
 def test_csv_jsonl_parquet_give_the_same_dataset(tmp_path):
-    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["电影 A", "Film B"],
-                          "genres": ["Drama|Comedy", "Action"], "year": [2001, None]})
-    inter = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"], "rating": [4.5, None],
-                          "timestamp": [1_000_000_000, 1_000_000_001]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b"],
+            "title": ["电影 A", "Film B"],
+            "genres": ["Drama|Comedy", "Action"],
+            "year": [2001, None],
+        }
+    )
+    inter = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "item_id": ["a", "b"],
+            "rating": [4.5, None],
+            "timestamp": [1_000_000_000, 1_000_000_001],
+        }
+    )
     loaded = [load_dataset(d) for d in _write_formats(tmp_path, items, inter)]
     for ds in loaded[1:]:
         pd.testing.assert_frame_equal(ds.items, loaded[0].items)
@@ -103,10 +130,17 @@ def test_parquet_bad_value_is_named_by_row(tmp_path):
     import pyarrow.parquet as pq
 
     # a real NaN (not a null, which means "missing" and is allowed)
-    table = pa.table({"user_id": ["u", "u"], "item_id": ["a", "a"],
-                      "rating": pa.array([None, float("nan")], type=pa.float64(), from_pandas=False)})
+    table = pa.table(
+        {
+            "user_id": ["u", "u"],
+            "item_id": ["a", "a"],
+            "rating": pa.array([None, float("nan")], type=pa.float64(), from_pandas=False),
+        }
+    )
     pq.write_table(table, tmp_path / "interactions.parquet")
-    with pytest.raises(ValidationError, match=r"interactions.parquet:2 \(column 'rating'\): rating is NaN"):
+    with pytest.raises(
+        ValidationError, match=r"interactions.parquet:2 \(column 'rating'\): rating is NaN"
+    ):
         load_dataset(tmp_path)
 
 

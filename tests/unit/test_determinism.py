@@ -21,11 +21,22 @@ from tests.conftest import piano_action_items
 NOQ = {"query_encoder": None}
 #: every registered model, with settings small enough to train in a few seconds here
 CONFIGS = {
-    "popularity": {}, "itemknn": {}, "ease": {}, "als": {}, "bpr": {"iterations": 20},
-    "bias": {}, "rating": {}, "content": NOQ,
+    "popularity": {},
+    "itemknn": {},
+    "ease": {},
+    "als": {},
+    "bpr": {"iterations": 20},
+    "bias": {},
+    "rating": {},
+    "content": NOQ,
     "hybrid": {**NOQ, "vae": {"hidden": 16, "epochs": 5}},
-    "hybrid-ltr": {"hybrid": {**NOQ, "vae": {"hidden": 16, "epochs": 5}}, "n_candidates": 20,
-                   "n_estimators": 20, "min_child_samples": 5, "validation_fraction": 0.25},
+    "hybrid-ltr": {
+        "hybrid": {**NOQ, "vae": {"hidden": 16, "epochs": 5}},
+        "n_candidates": 20,
+        "n_estimators": 20,
+        "min_child_samples": 5,
+        "validation_fraction": 0.25,
+    },
     "two-tower": {"dim": 16, "max_epochs": 3, "samples_per_user": 2, "media": "off"},
     "sequential": {"dim": 16, "max_epochs": 3, "layers": 1, "batch_size": 16},
     "vae": {"hidden": 16, "epochs": 5},
@@ -51,8 +62,9 @@ def data():
 def _saved_arrays(model: Recommender, path) -> dict[str, bytes]:
     model.save(path)
     with np.load(path / "state.npz", allow_pickle=False) as z:
-        return {k: z[k].dtype.str.encode() + str(z[k].shape).encode() + z[k].tobytes()
-                for k in z.files}
+        return {
+            k: z[k].dtype.str.encode() + str(z[k].shape).encode() + z[k].tobytes() for k in z.files
+        }
 
 
 def test_every_model_is_configured_here():
@@ -87,16 +99,21 @@ def test_time_cap_stops_only_when_set():
     assert not cap.stop(4, 5, False, capped)  # the last epoch ran whole: nothing was cut
     assert cap.stop(1, 5, False, capped)
     assert cap.stop(4, 5, True, capped)
-    assert capped == ["x: stopped by the 0 s cap after epoch 2 of 5",
-                      "x: stopped by the 0 s cap in epoch 5 of 5"]
+    assert capped == [
+        "x: stopped by the 0 s cap after epoch 2 of 5",
+        "x: stopped by the 0 s cap in epoch 5 of 5",
+    ]
 
 
-@pytest.mark.parametrize("name,config,what", [
-    ("vae", {**CONFIGS["vae"], "time_budget_s": 0.0}, "vae"),
-    ("hybrid", {**NOQ, "vae": {"hidden": 16, "epochs": 5, "time_budget_s": 0.0}}, "vae"),
-    ("two-tower", {**CONFIGS["two-tower"], "time_budget_s": 0.0}, "two-tower"),
-    ("sequential", {**CONFIGS["sequential"], "time_budget_s": 0.0}, "sequential"),
-])
+@pytest.mark.parametrize(
+    "name,config,what",
+    [
+        ("vae", {**CONFIGS["vae"], "time_budget_s": 0.0}, "vae"),
+        ("hybrid", {**NOQ, "vae": {"hidden": 16, "epochs": 5, "time_budget_s": 0.0}}, "vae"),
+        ("two-tower", {**CONFIGS["two-tower"], "time_budget_s": 0.0}, "two-tower"),
+        ("sequential", {**CONFIGS["sequential"], "time_budget_s": 0.0}, "sequential"),
+    ],
+)
 def test_a_cap_that_fires_is_recorded_saved_and_loaded(name, config, what, data, tmp_path):
     model = create_model(name, config).fit(data)
     assert len(model.time_capped_) == 1
@@ -108,8 +125,10 @@ def test_a_cap_that_fires_is_recorded_saved_and_loaded(name, config, what, data,
 
 
 def test_hybrid_ltr_records_the_caps_of_its_parts(data, tmp_path):
-    config = {**CONFIGS["hybrid-ltr"],
-              "hybrid": {**NOQ, "vae": {"hidden": 16, "epochs": 5, "time_budget_s": 0.0}}}
+    config = {
+        **CONFIGS["hybrid-ltr"],
+        "hybrid": {**NOQ, "vae": {"hidden": 16, "epochs": 5, "time_budget_s": 0.0}},
+    }
     model = create_model("hybrid-ltr", config).fit(data)
     note = "vae: stopped by the 0 s cap after epoch 1 of 5"
     assert model.time_capped_ == [f"hybrid (validation fit): {note}", f"hybrid (final fit): {note}"]
@@ -147,13 +166,25 @@ def test_avrec_train_notes_a_cap_that_fired(data, tmp_path):
     root.mkdir()
     data.items.to_csv(root / "items.csv", index=False)
     data.interactions[["user_id", "item_id", "rating", "timestamp"]].to_csv(
-        root / "interactions.csv", index=False)
+        root / "interactions.csv", index=False
+    )
     settings = tmp_path / "vae.json"
     outputs = {}
     for cap in (None, 0.0):
         settings.write_text(json.dumps({**CONFIGS["vae"], "time_budget_s": cap}))
-        result = CliRunner().invoke(app, ["train", str(root), "--model", "vae", "--config",
-                                          str(settings), "--out", str(tmp_path / f"m{cap}")])
+        result = CliRunner().invoke(
+            app,
+            [
+                "train",
+                str(root),
+                "--model",
+                "vae",
+                "--config",
+                str(settings),
+                "--out",
+                str(tmp_path / f"m{cap}"),
+            ],
+        )
         assert result.exit_code == 0, result.output
         outputs[cap] = result.output
     assert "note: vae: stopped by the 0 s cap after epoch 1 of 5" in outputs[0.0]

@@ -36,33 +36,53 @@ def test_log_mel_and_patches_of_a_tone():
     assert audio.patches(wave[:100]).shape == (1, 96, 64)  # short clips pad to one patch
 
 
-@pytest.mark.parametrize("text,lang", [
-    ("Toy Story (1995). A cowboy doll is threatened by a new toy", "en"),
-    ("让子弹飞。土匪张麻子劫了县长的火车", "zh"),
-    ("千と千尋の神隠し", "ja"), ("기생충", "ko"), ("Брат", "ru"),
-    ("La vida es bella. Un hombre y su hijo en un campo con la esperanza de vivir", "es"),
-    # Latin-script languages without function-word lists, read by fastText
-    ("Een man en zijn zoon reizen door het hele land op zoek naar een nieuw huis", "nl"),
-    ("Mężczyzna i jego syn podróżują przez cały kraj w poszukiwaniu nowego domu", "pl"),
-    ("Bir adam ve oğlu yeni bir ev bulmak için bütün ülkeyi dolaşır", "tr"),
-    ("", None), (None, None), ("12345 !!!", None),
-])
+@pytest.mark.parametrize(
+    "text,lang",
+    [
+        ("Toy Story (1995). A cowboy doll is threatened by a new toy", "en"),
+        ("让子弹飞。土匪张麻子劫了县长的火车", "zh"),
+        ("千と千尋の神隠し", "ja"),
+        ("기생충", "ko"),
+        ("Брат", "ru"),
+        ("La vida es bella. Un hombre y su hijo en un campo con la esperanza de vivir", "es"),
+        # Latin-script languages without function-word lists, read by fastText
+        ("Een man en zijn zoon reizen door het hele land op zoek naar een nieuw huis", "nl"),
+        ("Mężczyzna i jego syn podróżują przez cały kraj w poszukiwaniu nowego domu", "pl"),
+        ("Bir adam ve oğlu yeni bir ev bulmak için bütün ülkeyi dolaşır", "tr"),
+        ("", None),
+        (None, None),
+        ("12345 !!!", None),
+    ],
+)
 def test_detect_language(text, lang):
     assert detect_language(text) == lang
 
 
-@pytest.mark.parametrize("text,short_lang", [
-    ("ein Film über einen Hund", "de"), ("una película sobre dinosaurios", "es"),
-    ("un film sur des soldats", "fr"),
-    # no function word to go on: fastText reads them
-    ("una storia d'amore triste", "it"), ("commedia da vedere in famiglia", "it"),
-    ("documentário sobre a natureza", "pt"), ("Animationsfilm für Kinder", "de"),
-    ("una comedia sobre una boda", "es"), ("comédie romantique", "fr"),
-    # English requests naming foreign-looking titles stay English
-    ("Die Hard", "en"), ("something like Die Hard", "en"), ("a film about the sea", "en"),
-    ("space adventure film", "en"), ("Das Boot", "en"), ("La La Land", "en"),
-    ("a movie like Amelie", "en"), ("scary movies", "en"), ("relaxing classical music", "en"),
-])
+@pytest.mark.parametrize(
+    "text,short_lang",
+    [
+        ("ein Film über einen Hund", "de"),
+        ("una película sobre dinosaurios", "es"),
+        ("un film sur des soldats", "fr"),
+        # no function word to go on: fastText reads them
+        ("una storia d'amore triste", "it"),
+        ("commedia da vedere in famiglia", "it"),
+        ("documentário sobre a natureza", "pt"),
+        ("Animationsfilm für Kinder", "de"),
+        ("una comedia sobre una boda", "es"),
+        ("comédie romantique", "fr"),
+        # English requests naming foreign-looking titles stay English
+        ("Die Hard", "en"),
+        ("something like Die Hard", "en"),
+        ("a film about the sea", "en"),
+        ("space adventure film", "en"),
+        ("Das Boot", "en"),
+        ("La La Land", "en"),
+        ("a movie like Amelie", "en"),
+        ("scary movies", "en"),
+        ("relaxing classical music", "en"),
+    ],
+)
 def test_detect_language_of_short_requests(text, short_lang):
     assert detect_language(text, short=True) == short_lang
     assert detect_language(text) == "en"  # catalogs' routing reads under six words as English
@@ -80,10 +100,12 @@ def test_routing_picks_multilingual_for_any_non_english_item():
 def test_a_dutch_catalog_routes_to_the_multilingual_encoder():
     """Latin-script languages beyond the five with function-word lists are read too, so a Dutch
     catalog is not handed to the English-only MiniLM."""
-    dutch = ["Een jonge vrouw verhuist naar Amsterdam en begint daar een nieuw leven als schilder.",
-             "Twee broers proberen de boerderij van hun vader te redden na een zware winter.",
-             "Een detective onderzoekt een reeks mysterieuze verdwijningen in een klein dorp aan zee.",
-             "Een oude muzikant vindt na veertig jaar zijn verloren liefde terug in Rotterdam."]
+    dutch = [
+        "Een jonge vrouw verhuist naar Amsterdam en begint daar een nieuw leven als schilder.",
+        "Twee broers proberen de boerderij van hun vader te redden na een zware winter.",
+        "Een detective onderzoekt een reeks mysterieuze verdwijningen in een klein dorp aan zee.",
+        "Een oude muzikant vindt na veertig jaar zijn verloren liefde terug in Rotterdam.",
+    ]
     english = ["A young woman moves to London and starts a new life as a painter in the city."] * 20
     langs = [detect_language(t) for t in dutch + english]
     assert langs[:4] == ["nl"] * 4 and set(langs[4:]) == {"en"}
@@ -91,11 +113,18 @@ def test_a_dutch_catalog_routes_to_the_multilingual_encoder():
 
 
 def test_item_text_composition():
-    row = {"title": "Heat", "genres": "Crime|Thriller", "tags": "director:Michael Mann|heist",
-           "description": "A cop hunts a thief.", "comments": float("nan")}
+    row = {
+        "title": "Heat",
+        "genres": "Crime|Thriller",
+        "tags": "director:Michael Mann|heist",
+        "description": "A cop hunts a thief.",
+        "comments": float("nan"),
+    }
     text = item_text(row, ocr="HEAT", transcript="you're gonna get hurt")
-    assert text == ("Heat. Genres: Crime, Thriller. Tags: director: Michael Mann, heist. A cop hunts a thief. "
-                    "On screen: HEAT. Speech: you're gonna get hurt")
+    assert text == (
+        "Heat. Genres: Crime, Thriller. Tags: director: Michael Mann, heist. A cop hunts a thief. "
+        "On screen: HEAT. Speech: you're gonna get hurt"
+    )
     assert item_text({"title": None}) == ""
 
 

@@ -26,13 +26,18 @@ ITEMS = [
     "Shanghai Story (Shanghai gushi): a Chinese film about daily life in Shanghai.",
 ]
 #: (Chinese request, the same in English, index of the item it asks for)
-REQUESTS = [("宇航员去火星探险", "astronauts explore Mars", 0), ("闹鬼的房子", "a haunted house", 1),
-            ("恐龙复活了", "dinosaurs come back to life", 2), ("厨师开了一家餐厅", "a chef opens a restaurant", 3),
-            ("鲸鱼和珊瑚礁", "whales and coral reefs", 4),
-            ("律师为无辜的人辩护", "a lawyer defends an innocent man", 5),
-            ("高中橄榄球队", "a high school football team", 6),
-            ("功夫高手在山里练武", "a kung fu master trains in the mountains", 7),
-            ("小偷抢劫赌场", "thieves rob a casino", 8), ("爵士钢琴家", "a jazz pianist", 9)]
+REQUESTS = [
+    ("宇航员去火星探险", "astronauts explore Mars", 0),
+    ("闹鬼的房子", "a haunted house", 1),
+    ("恐龙复活了", "dinosaurs come back to life", 2),
+    ("厨师开了一家餐厅", "a chef opens a restaurant", 3),
+    ("鲸鱼和珊瑚礁", "whales and coral reefs", 4),
+    ("律师为无辜的人辩护", "a lawyer defends an innocent man", 5),
+    ("高中橄榄球队", "a high school football team", 6),
+    ("功夫高手在山里练武", "a kung fu master trains in the mountains", 7),
+    ("小偷抢劫赌场", "thieves rob a casino", 8),
+    ("爵士钢琴家", "a jazz pianist", 9),
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +75,28 @@ def test_chinese_requests_score_the_catalog_as_their_english_counterparts(encode
 
 def test_english_requests_are_unchanged(encoder):
     texts = ["space adventure film", "something calm with piano for studying", ""]
-    np.testing.assert_array_equal(encoder.encode_queries(texts[:2]), encoder._raw_queries(texts[:2]))
+    np.testing.assert_array_equal(
+        encoder.encode_queries(texts[:2]), encoder._raw_queries(texts[:2])
+    )
     vectors = np.eye(3, dtype=np.float32)
-    np.testing.assert_array_equal(neutralise(vectors, texts, {"zh": np.ones(3, np.float32)}), vectors)
+    np.testing.assert_array_equal(
+        neutralise(vectors, texts, {"zh": np.ones(3, np.float32)}), vectors
+    )
 
 
 def test_offsets_are_the_difference_of_the_language_means():
     def encode(texts):  # "zh" texts sit one unit further along the first axis
-        return np.array([[2.0 if any("\u4e00" <= c <= "\u9fff" for c in t) else 1.0, len(t)]
-                         for t in texts], np.float32)
+        return np.array(
+            [[2.0 if any("\u4e00" <= c <= "\u9fff" for c in t) else 1.0, len(t)] for t in texts],
+            np.float32,
+        )
 
     pairs = {"zh": [("a b", "甲"), ("c d e", "乙丙")]}
     offset = language_offsets(encode, parallel=pairs)["zh"]
     np.testing.assert_allclose(offset, [1.0, (1 + 2) / 2 - (3 + 5) / 2])
-    moved = neutralise(np.array([[0.6, 0.8]], np.float32), ["甲乙"], {"zh": np.array([0.6, 0.0], np.float32)})
+    moved = neutralise(
+        np.array([[0.6, 0.8]], np.float32), ["甲乙"], {"zh": np.array([0.6, 0.0], np.float32)}
+    )
     np.testing.assert_allclose(moved, [[0.0, 1.0]], atol=1e-6)
 
 
@@ -95,8 +108,14 @@ def test_the_encoders_offsets_come_from_the_parallel_requests(encoder):
     assert set(kept) == {"zh", "ja"}
     for lang in kept:
         np.testing.assert_allclose(kept[lang], fresh[lang], atol=1e-6)
-    assert set(encoder.offsets()) == set(TRANSLATIONS) == {"zh", "ja", "ko", "ru", "es", "fr", "de",
-                                                           "pt", "it"}
+    assert (
+        set(encoder.offsets())
+        == set(TRANSLATIONS)
+        == {"zh", "ja", "ko", "ru", "es", "fr", "de", "pt", "it"}
+    )
     assert offset_languages(["space adventure film", "a funny film"]) == set()
-    assert offset_languages(["space adventure film", "太空冒险电影", "宇宙の冒険映画"]) == {"zh", "ja"}
+    assert offset_languages(["space adventure film", "太空冒险电影", "宇宙の冒険映画"]) == {
+        "zh",
+        "ja",
+    }
     assert all(len(t) == len(TRANSLATIONS["zh"]) for t in TRANSLATIONS.values())

@@ -17,7 +17,11 @@ def _unit(x):
 @given(st.integers(1, 12), st.integers(0, 2**31 - 1))
 def test_fused_rows_are_unit_or_zero(n, seed):
     rng = np.random.default_rng(seed)
-    vecs = {"text": rng.normal(size=(n, 5)), "image": rng.normal(size=(n, 7)), "audio": rng.normal(size=(n, 3))}
+    vecs = {
+        "text": rng.normal(size=(n, 5)),
+        "image": rng.normal(size=(n, 7)),
+        "audio": rng.normal(size=(n, 3)),
+    }
     present = {m: rng.random(n) < 0.6 for m in vecs}
     out = fuse(vecs, present)
     norms = np.linalg.norm(out.vectors, axis=1)

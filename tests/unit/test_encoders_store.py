@@ -40,7 +40,9 @@ def test_save_describe_and_load_vectors(db_url, avrec_home, synthetic_dataset):
     info = describe(engine, ids[1])
     assert info["understanding"]["image"]["status"] == "failed"
     assert "not a readable image" in info["understanding"]["image"]["reason"]
-    assert describe(engine, ids[0])["understanding"]["image"]["attributes"] == {"visual_labels": ["label0"]}
+    assert describe(engine, ids[0])["understanding"]["image"]["attributes"] == {
+        "visual_labels": ["label0"]
+    }
     assert describe(engine, "no-such-item") is None
     order = [ids[3], "unknown", ids[0], ids[1]]
     vecs, present = load_vectors(engine, "image", order)

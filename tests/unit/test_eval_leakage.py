@@ -34,25 +34,34 @@ class PeekingModel(Recommender):
 
     def _fit(self, data: TrainData) -> None:
         if self.config.source == "folder":
-            everything = pd.read_csv(data.root / "interactions.csv", dtype={"user_id": str,
-                                                                          "item_id": str})
+            everything = pd.read_csv(
+                data.root / "interactions.csv", dtype={"user_id": str, "item_id": str}
+            )
         else:
             from avrec.storage.repository import load_from_db
 
             everything = load_from_db().interactions
         given = set(zip(data.interactions["user_id"], data.interactions["item_id"], strict=True))
-        extra = [(u, i) for u, i in zip(everything["user_id"], everything["item_id"], strict=True)
-                 if (u, i) not in given]
+        extra = [
+            (u, i)
+            for u, i in zip(everything["user_id"], everything["item_id"], strict=True)
+            if (u, i) not in given
+        ]
         self.n_peeked = len(extra)
         r = data.user_vocab.lookup([u for u, _ in extra])
         c = data.item_vocab.lookup([i for _, i in extra])
         ok = (r >= 0) & (c >= 0)
-        self.peeked = sp.csr_matrix((np.ones(ok.sum(), np.float32), (r[ok], c[ok])),
-                                    shape=data.matrix.shape)
+        self.peeked = sp.csr_matrix(
+            (np.ones(ok.sum(), np.float32), (r[ok], c[ok])), shape=data.matrix.shape
+        )
         self.pop = np.asarray(data.matrix.sum(axis=0)).ravel().astype(np.float32)
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         peek = self.peeked[np.maximum(users, 0)].toarray() * (users >= 0)[:, None]
         return peek * 1e6 + self.pop
 
@@ -64,7 +73,8 @@ def _write(ds: Dataset, root) -> Dataset:
     root.mkdir()
     ds.items[["item_id", "title", "genres"]].to_csv(root / "items.csv", index=False)
     ds.interactions[["user_id", "item_id", "rating", "timestamp", "comment"]].to_csv(
-        root / "interactions.csv", index=False)
+        root / "interactions.csv", index=False
+    )
     return load_dataset(root)
 
 
@@ -89,8 +99,14 @@ def test_peeking_through_the_folder_would_be_perfect_but_is_blocked(folder_datas
     per_user, _, _ = rank_users(model, split, [10], 10)
     assert per_user["ndcg@10"].mean() == pytest.approx(1.0)  # impossibly good
     # guarded: the harness hands over a training view of the folder
-    runs = evaluate(folder_dataset, "random", ["popularity", "peeking"], ks=[10], seeds=[0, 1],
-                    log=lambda _: None)
+    runs = evaluate(
+        folder_dataset,
+        "random",
+        ["popularity", "peeking"],
+        ks=[10],
+        seeds=[0, 1],
+        log=lambda _: None,
+    )
     assert _ndcg(runs, "peeking") == pytest.approx(_ndcg(runs, "popularity"))
     assert _ndcg(runs, "peeking") < 0.5
 
@@ -102,13 +118,20 @@ def test_peeking_through_the_database_is_blocked(folder_dataset, avrec_home, pro
     ingest(folder_dataset)  # the whole dataset, test part included, is in the database
     split = make_splits(folder_dataset, protocol, seed=0)[0]
     model = PeekingModel(source="database").fit(
-        TrainData.from_dataset(folder_dataset.with_interactions(split.train)))
+        TrainData.from_dataset(folder_dataset.with_interactions(split.train))
+    )
     assert model.n_peeked >= len(split.test)
     if protocol != "cold-users":  # cold users are unknown to the model either way
         per_user, _, _ = rank_users(model, split, [10], 10)
         assert per_user["ndcg@10"].mean() > 0.95
-    runs = evaluate(folder_dataset, protocol, ["popularity", "peeking"], ks=[10],
-                    configs={"peeking": {"source": "database"}}, log=lambda _: None)
+    runs = evaluate(
+        folder_dataset,
+        protocol,
+        ["popularity", "peeking"],
+        ks=[10],
+        configs={"peeking": {"source": "database"}},
+        log=lambda _: None,
+    )
     assert _ndcg(runs, "peeking") == pytest.approx(_ndcg(runs, "popularity"))
 
 
@@ -147,8 +170,9 @@ def test_embedding_cache_holds_catalog_content_only(folder_dataset, avrec_home, 
 
     monkeypatch.setattr(pipeline, "encode_cached", spy)
     monkeypatch.setattr("avrec.encoders.pipeline.get_encoder", lambda name: FakeEncoder())
-    evaluate_to_report(folder_dataset, "random", [], [10], [0], avrec_home / "report",
-                       log=lambda _: None)
+    evaluate_to_report(
+        folder_dataset, "random", [], [10], [0], avrec_home / "report", log=lambda _: None
+    )
     keys = set(EmbeddingCache(FakeEncoder.key)._vectors)
     catalog = {content_key(t) for t in item_texts(folder_dataset)}
     comments = {content_key(c) for c in folder_dataset.interactions["comment"]}

@@ -23,18 +23,24 @@ def _data(n_users=50, n_items=60, per_user=12, seed=0) -> Dataset:
     for u in range(n_users):
         for t, i in enumerate(rng.choice(n_items, per_user + u % 5, replace=False)):
             rows.append((f"u{u}", f"i{i}", float(rng.integers(1, 6)), 1_000 + 10 * t + u))
-    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)],
-                          "genres": ["A|B" if i % 2 else "C" for i in range(n_items)]})
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n_items)],
+            "genres": ["A|B" if i % 2 else "C" for i in range(n_items)],
+        }
+    )
     return Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
 
 
 def test_random_and_msr_fractions_per_user():
     ds = _data()
     sizes = ds.interactions.groupby("user_id").size()
-    expected = {"random": np.maximum(1, np.round(sizes * 0.2)),
-                # Microsoft Recommenders python_stratified_split(ratio=0.75): the r-th of n
-                # (random order, 1-based) trains when r / n <= 0.75
-                "msr": sizes - np.floor(0.75 * sizes)}
+    expected = {
+        "random": np.maximum(1, np.round(sizes * 0.2)),
+        # Microsoft Recommenders python_stratified_split(ratio=0.75): the r-th of n
+        # (random order, 1-based) trains when r / n <= 0.75
+        "msr": sizes - np.floor(0.75 * sizes),
+    }
     for protocol, want in expected.items():
         split = make_splits(ds, protocol, seed=3)[0]
         split.check_no_leakage()
@@ -50,7 +56,9 @@ def test_last_temporal_cold_splits():
     ds = _data()
     last = make_splits(ds, "last")[0]
     latest = ds.interactions.sort_values("timestamp").groupby("user_id").tail(1)
-    assert set(zip(last.test.user_id, last.test.item_id)) == set(zip(latest.user_id, latest.item_id))
+    assert set(zip(last.test.user_id, last.test.item_id)) == set(
+        zip(latest.user_id, latest.item_id)
+    )
     temporal = make_splits(ds, "temporal")[0]
     assert temporal.train.timestamp.max() < temporal.test.timestamp.min()
     cold = make_splits(ds, "cold-items", seed=0)[0]
@@ -78,8 +86,12 @@ class Peeker(Recommender):
     def _fit(self, data: TrainData) -> None:
         self.pop = np.asarray(data.matrix.sum(axis=0)).ravel()
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         return histories.toarray() * 1e6 + self.pop
 
 
@@ -114,13 +126,31 @@ def test_evaluate_cli_writes_report(tmp_path, synthetic_dataset):
 
     root = tmp_path / "ds"
     root.mkdir()
-    synthetic_dataset.items[["item_id", "title", "genres", "kind"]].to_csv(root / "items.csv", index=False)
+    synthetic_dataset.items[["item_id", "title", "genres", "kind"]].to_csv(
+        root / "items.csv", index=False
+    )
     synthetic_dataset.interactions[["user_id", "item_id", "rating", "timestamp"]].to_csv(
-        root / "interactions.csv", index=False)
+        root / "interactions.csv", index=False
+    )
     report = tmp_path / "report"
-    result = CliRunner().invoke(app, ["evaluate", str(root), "--protocol", "random", "--models",
-                                      "bpr", "--k", "5,10", "--seeds", "0,1", "--report",
-                                      str(report), "--no-text-features"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(root),
+            "--protocol",
+            "random",
+            "--models",
+            "bpr",
+            "--k",
+            "5,10",
+            "--seeds",
+            "0,1",
+            "--report",
+            str(report),
+            "--no-text-features",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import json
 

@@ -41,9 +41,12 @@ def test_significance_pairs_by_seed_and_user_against_the_best_baseline():
     runs = []
     for seed in (0, 1):
         base = rng.random(200)
-        runs += [_run("popularity", seed, base * 0.5), _run("ease", seed, base),
-                 _run("better", seed, np.clip(base + 0.05, 0, 1)),
-                 _run("same", seed, base + rng.normal(0, 1e-3, 200))]
+        runs += [
+            _run("popularity", seed, base * 0.5),
+            _run("ease", seed, base),
+            _run("better", seed, np.clip(base + 0.05, 0, 1)),
+            _run("same", seed, base + rng.normal(0, 1e-3, 200)),
+        ]
     s = summarize(runs)
     assert s.loc["ease", "ndcg@10_std"] > 0  # spread over the two seeds
     assert s.loc["ease", "ndcg@10_ci95"] > 0
@@ -64,8 +67,9 @@ def test_intra_list_diversity_of_tiny_vectors():
     assert M.intra_list_diversity([0, 2], v) == pytest.approx(1.0 + np.sqrt(0.5), abs=1e-12)
 
 
-unit_vectors = st.integers(2, 12).flatmap(lambda d: st.lists(
-    st.lists(st.floats(-1, 1), min_size=d, max_size=d), min_size=3, max_size=15))
+unit_vectors = st.integers(2, 12).flatmap(
+    lambda d: st.lists(st.lists(st.floats(-1, 1), min_size=d, max_size=d), min_size=3, max_size=15)
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -76,8 +80,9 @@ def test_beyond_accuracy_properties(vectors, data):
     lst = data.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=n, unique=True))
     div = M.intra_list_diversity(lst, v)
     assert -1e-9 <= div <= 2.0 + 1e-9
-    assert M.intra_list_diversity([lst[0], lst[0]], v) == pytest.approx(0.0, abs=1e-9) or \
-        not np.linalg.norm(v[lst[0]])
+    assert M.intra_list_diversity([lst[0], lst[0]], v) == pytest.approx(
+        0.0, abs=1e-9
+    ) or not np.linalg.norm(v[lst[0]])
     lists = [lst, lst[::-1]]
     assert 0 < M.catalog_coverage(lists, n) <= 1
     assert M.catalog_coverage(lists, n) == pytest.approx(len(set(lst)) / n)
@@ -96,7 +101,8 @@ def test_cli_bad_input(tmp_path, synthetic_dataset):
     root.mkdir()
     synthetic_dataset.items[["item_id", "title", "genres"]].to_csv(root / "items.csv", index=False)
     synthetic_dataset.interactions[["user_id", "item_id", "rating", "timestamp"]].to_csv(
-        root / "interactions.csv", index=False)
+        root / "interactions.csv", index=False
+    )
     cases = {
         ("--models", "nope"): "unknown model",
         ("--k", "ten"): "--k must be comma-separated integers",
@@ -104,7 +110,9 @@ def test_cli_bad_input(tmp_path, synthetic_dataset):
         ("--seeds", "a,b"): "--seeds must be comma-separated integers",
     }
     for args, message in cases.items():
-        res = CliRunner().invoke(app, ["evaluate", str(root), *args, "--report", str(tmp_path / "r")])
+        res = CliRunner().invoke(
+            app, ["evaluate", str(root), *args, "--report", str(tmp_path / "r")]
+        )
         assert res.exit_code == 2 and message in res.output, (args, res.output)
     (tmp_path / "bad.json").write_text('{"ease": {"l2": 1,}}')
     res = CliRunner().invoke(app, ["evaluate", str(root), "--config", str(tmp_path / "bad.json")])

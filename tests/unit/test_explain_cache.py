@@ -17,16 +17,20 @@ def test_split_values_follow_the_catalog_object():
     assert split_values(cat, "genres") == [["Drama", "War"], ["Drama"], []]
     assert shared_attributes(cat, 0, [1]) == ["Drama"]
     grown = pd.concat([cat, pd.DataFrame({"genres": ["War"]})], ignore_index=True)
-    assert split_values(grown, "genres")[3] == ["War"] and shared_attributes(grown, 3, [0]) == ["War"]
+    assert split_values(grown, "genres")[3] == ["War"] and shared_attributes(grown, 3, [0]) == [
+        "War"
+    ]
     assert len(split_values(cat, "genres")) == 3  # the old catalog keeps its own
 
 
 def test_request_vectors_are_the_encoders_and_the_memo_stays_bounded(monkeypatch):
-    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["Calm piano", "Loud drums"],
-                          "genres": ["Music", "Music"]})
+    items = pd.DataFrame(
+        {"item_id": ["a", "b"], "title": ["Calm piano", "Loud drums"], "genres": ["Music", "Music"]}
+    )
     inter = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"]})
     model = create_model("content", {"query_encoder": "text-multi"}).fit(
-        TrainData.from_dataset(Dataset(items, inter)))
+        TrainData.from_dataset(Dataset(items, inter))
+    )
     from avrec.encoders.registry import get_encoder
 
     direct = get_encoder("text-multi").encode_queries(["piano for studying", "钢琴"])

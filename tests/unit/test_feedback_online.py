@@ -18,12 +18,19 @@ def vector_of(item):
     return VECTORS[int(item[1:])] if item in ITEMS else None
 
 
-event = st.tuples(st.sampled_from(ITEMS), st.sampled_from(["like", "dislike", "skip", "play", "rating", "view"]),
-                  st.one_of(st.none(), st.floats(0, 5)), st.one_of(st.none(), st.floats(0, 1)))
+event = st.tuples(
+    st.sampled_from(ITEMS),
+    st.sampled_from(["like", "dislike", "skip", "play", "rating", "view"]),
+    st.one_of(st.none(), st.floats(0, 5)),
+    st.one_of(st.none(), st.floats(0, 1)),
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(seed=st.lists(st.sampled_from(ITEMS), max_size=4, unique=True), events=st.lists(event, max_size=30))
+@given(
+    seed=st.lists(st.sampled_from(ITEMS), max_size=4, unique=True),
+    events=st.lists(event, max_size=30),
+)
 def test_vector_is_the_sum_of_the_history(seed, events):
     states = OnlineStates(vector_of)
     states.get("u", seed)
@@ -35,7 +42,9 @@ def test_vector_is_the_sum_of_the_history(seed, events):
     expected = VECTORS[[int(i[1:]) for i in s.history]].sum(axis=0) if s.history else np.zeros(5)
     got = s.vector if s.vector is not None else np.zeros(5)
     np.testing.assert_allclose(got, expected, atol=1e-9)
-    rejected = VECTORS[[int(i[1:]) for i in s.negatives]].sum(axis=0) if s.negatives else np.zeros(5)
+    rejected = (
+        VECTORS[[int(i[1:]) for i in s.negatives]].sum(axis=0) if s.negatives else np.zeros(5)
+    )
     got_neg = s.negative_vector if s.negative_vector is not None else np.zeros(5)
     np.testing.assert_allclose(got_neg, rejected, atol=1e-9)
     assert s.events == len(events)

@@ -68,7 +68,8 @@ def test_cached_media_twice_reads_the_files_once(avrec_home, tmp_path, monkeypat
 
     (tmp_path / "a.jpg").write_bytes(b"poster a")
     cache.EmbeddingCache(f"image@{VERSIONS['image']}").put_many(
-        [cache.file_key(tmp_path / "a.jpg")], np.ones((1, 1280), np.float32))
+        [cache.file_key(tmp_path / "a.jpg")], np.ones((1, 1280), np.float32)
+    )
     items = pd.DataFrame({"item_id": ["a"], "title": ["A"], "image": ["a.jpg"]})
     reads = []
     real = cache.file_key

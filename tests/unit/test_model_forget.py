@@ -69,8 +69,9 @@ def test_forget_users_keeps_everyone_else(name, data, tmp_path):
         after = loaded.recommend(others, 5, explain=True)
         assert after.items == before.items
         # explanations may cite how many people chose an item: a count without the gone users
-        assert [[re.sub(r"\d+", "N", e) for e in row] for row in after.explanations] == \
-            [[re.sub(r"\d+", "N", e) for e in row] for row in before.explanations]
+        assert [[re.sub(r"\d+", "N", e) for e in row] for row in after.explanations] == [
+            [re.sub(r"\d+", "N", e) for e in row] for row in before.explanations
+        ]
         np.testing.assert_allclose(np.array(after.scores), np.array(before.scores), rtol=1e-6)
         assert loaded.recommend([None], 5, histories=[["i1", "i3"]]).items == anon_before.items
     assert (folder / "index-flat" / "index.json").read_text() == "{}"
@@ -84,8 +85,10 @@ def test_unknown_per_user_array_is_refused(data, tmp_path):
     """An array with one row per user that the scrubber does not know is not left behind
     silently: the deletion refuses and the folder stays as it was."""
     model = create_model("popularity").fit(data)
-    model.state_arrays = lambda: {"item_counts": model.item_counts,
-                                  "user_secret": np.zeros(len(model.user_vocab))}
+    model.state_arrays = lambda: {
+        "item_counts": model.item_counts,
+        "user_secret": np.zeros(len(model.user_vocab)),
+    }
     folder = model.save(tmp_path / "odd")
     users_before = (folder / "users.json").read_text()
     with pytest.raises(UnknownUserArray, match="user_secret"):

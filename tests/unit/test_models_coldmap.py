@@ -10,7 +10,9 @@ from avrec.models.hybrid.coldmap import ridge_cold_columns
 
 
 def test_people_matrix_splits_roles_and_drops_singletons():
-    items = pd.DataFrame({"tags": ["director:Ann|cast:Bo, Cy", "director:Ann|cast:Bo", "cast:Dee", None]})
+    items = pd.DataFrame(
+        {"tags": ["director:Ann|cast:Bo, Cy", "director:Ann|cast:Bo", "cast:Dee", None]}
+    )
     m = people_matrix(items)
     assert m.shape == (4, 2)  # director:Ann and cast:Bo appear twice; Cy and Dee once
     assert np.allclose(np.linalg.norm(m[:2], axis=1), 1.0) and not m[2:].any()

@@ -18,12 +18,16 @@ STAR = set(range(12)) | {64, 65, 66, 67}
 
 def _dataset() -> TrainData:
     rng = np.random.default_rng(0)
-    items = pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(N_ITEMS)],
-        "title": [f"Film {n}" for n in range(N_ITEMS)],
-        "genres": ["Drama" if n % 2 else "Action" for n in range(N_ITEMS)],
-        "tags": ["director:Star" if n in STAR else f"director:Other{n // 2}" for n in range(N_ITEMS)],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{n}" for n in range(N_ITEMS)],
+            "title": [f"Film {n}" for n in range(N_ITEMS)],
+            "genres": ["Drama" if n % 2 else "Action" for n in range(N_ITEMS)],
+            "tags": [
+                "director:Star" if n in STAR else f"director:Other{n // 2}" for n in range(N_ITEMS)
+            ],
+        }
+    )
     rows = []
     for u in range(120):
         for n in range(N_ITEMS):
@@ -43,14 +47,16 @@ def fitted():
     data = _dataset()
     # no side information or content ridge map: the director reaches the cold films only
     # through the ranker's features (shared people, people's popularity)
-    config = HybridConfig(query_encoder=None, cold_rank_folds=4, cold_rank_trees=60,
-                          side_weight=0.0, cold_ridge=0.0)
+    config = HybridConfig(
+        query_encoder=None, cold_rank_folds=4, cold_rank_trees=60, side_weight=0.0, cold_ridge=0.0
+    )
     return Hybrid(config).fit(data), data
 
 
 def test_people_popularity_leaves_the_item_itself_out():
-    items = pd.DataFrame({"item_id": ["a", "b", "c"],
-                          "tags": ["director:X", "director:X", "director:Y|cast:Z"]})
+    items = pd.DataFrame(
+        {"item_id": ["a", "b", "c"], "tags": ["director:X", "director:X", "director:Y|cast:Z"]}
+    )
     counts = np.array([9.0, 0.0, 3.0])
     warm = counts > 0
     pp = people_popularity(items, counts, warm)
@@ -95,8 +101,9 @@ def test_ranker_survives_save_and_load(fitted, tmp_path):
 def test_cold_items_are_explained_by_the_rankers_evidence(fitted):
     model, _ = fitted
     cold_ids = [f"i{n}" for n in COLD]
-    recs = model.recommend(["stranger"], k=2, histories=[["i0", "i2", "i4"]],
-                           candidates=[cold_ids], explain=True)
+    recs = model.recommend(
+        ["stranger"], k=2, histories=[["i0", "i2", "i4"]], candidates=[cold_ids], explain=True
+    )
     for item, text in zip(recs.items[0], recs.explanations[0], strict=True):
         assert text.startswith("new item (no interactions yet): "), (item, text)
         # each reason names its evidence: a history film, a genre, a year or the cast

@@ -16,8 +16,13 @@ FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating", "vae"]
 CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
 #: small settings so the neural models train in seconds on the synthetic data
 SMALL = {
-    "hybrid-ltr": {"hybrid": {"query_encoder": None}, "n_candidates": 20, "n_estimators": 30,
-                   "min_child_samples": 5, "validation_fraction": 0.25},
+    "hybrid-ltr": {
+        "hybrid": {"query_encoder": None},
+        "n_candidates": 20,
+        "n_estimators": 30,
+        "min_child_samples": 5,
+        "validation_fraction": 0.25,
+    },
     "two-tower": {"dim": 32, "max_epochs": 12, "samples_per_user": 4, "patience": 12},
     "sequential": {"dim": 32, "max_epochs": 15, "patience": 15, "layers": 1, "batch_size": 16},
     "vae": {"hidden": 32, "epochs": 40},
@@ -28,17 +33,22 @@ SMALL = {
 def data():
     rng = np.random.default_rng(0)
     n_items = 40
-    cold = pd.DataFrame({"item_id": ["cold-piano", "cold-action"],
-                         "title": ["Calm piano nocturne", "Loud action explosion"],
-                         "genres": ["Music|Ambient", "Action|Thriller"]})
+    cold = pd.DataFrame(
+        {
+            "item_id": ["cold-piano", "cold-action"],
+            "title": ["Calm piano nocturne", "Loud action explosion"],
+            "genres": ["Music|Ambient", "Action|Thriller"],
+        }
+    )
     items = pd.concat([piano_action_items(n_items), cold], ignore_index=True)
     rows = []
     for u in range(60):
         liked = [i for i in range(n_items) if i % 2 == u % 2]
         for t, i in enumerate(rng.choice(liked, size=8, replace=False)):
             rows.append((f"u{u}", f"i{i}", float(rng.integers(3, 6)), 1_000_000 + t))
-    return TrainData.from_dataset(Dataset(items, pd.DataFrame(
-        rows, columns=["user_id", "item_id", "rating", "timestamp"])))
+    return TrainData.from_dataset(
+        Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
+    )
 
 
 def _config(name):
@@ -82,8 +92,9 @@ def test_exclusions_candidates_and_unknown_users(name, fitted, data):
     assert len(new.items[0]) == 5 and not {"i1", "i3", "i5"} & set(new.items[0])
 
 
-@pytest.mark.parametrize("name", ["itemknn", "ease", "als", "content", "hybrid", "hybrid-ltr",
-                                  "two-tower"])
+@pytest.mark.parametrize(
+    "name", ["itemknn", "ease", "als", "content", "hybrid", "hybrid-ltr", "two-tower"]
+)
 def test_history_moves_recommendations_to_its_group(name, fitted):
     model = fitted(name)
     recs = model.recommend(["stranger"], k=5, histories=[["i1", "i3", "i5", "i7"]]).items[0]
@@ -94,11 +105,19 @@ def test_history_moves_recommendations_to_its_group(name, fitted):
 @pytest.mark.parametrize("name", CONTENT)
 def test_content_aware_models_rank_cold_items(name, fitted):
     model = fitted(name)
-    recs = model.recommend(["stranger"], k=1, histories=[["i1", "i3", "i5"]],
-                           candidates=[["cold-piano", "cold-action"]])
+    recs = model.recommend(
+        ["stranger"],
+        k=1,
+        histories=[["i1", "i3", "i5"]],
+        candidates=[["cold-piano", "cold-action"]],
+    )
     assert recs.items[0] == ["cold-piano"]
-    recs = model.recommend(["stranger"], k=1, histories=[["i0", "i2", "i4"]],
-                           candidates=[["cold-piano", "cold-action"]])
+    recs = model.recommend(
+        ["stranger"],
+        k=1,
+        histories=[["i0", "i2", "i4"]],
+        candidates=[["cold-piano", "cold-action"]],
+    )
     assert recs.items[0] == ["cold-action"]
 
 
@@ -115,8 +134,9 @@ def test_save_load_equality(name, fitted, tmp_path):
     np.testing.assert_allclose(np.concatenate(a.scores), np.concatenate(b.scores), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ease", "itemknn", "als", "bpr", "content", "hybrid",
-                                  "hybrid-ltr", "two-tower"])
+@pytest.mark.parametrize(
+    "name", ["ease", "itemknn", "als", "bpr", "content", "hybrid", "hybrid-ltr", "two-tower"]
+)
 def test_explanations_name_contributing_history_items(name, fitted):
     model = fitted(name)
     recs = model.recommend(["stranger"], k=3, histories=[["i1", "i3"]], explain=True)
@@ -151,13 +171,16 @@ def test_factorization_contributions_add_up_to_the_folded_in_score(name, fitted)
     rows = model.history_matrix(np.array([-1]), [["i1", "i3", "i8"]])
     terms = model.contributions(rows[0], items)
     assert terms.shape == (len(items), 3)
-    np.testing.assert_allclose(terms.sum(axis=1), model.score(np.array([-1]), rows)[0],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        terms.sum(axis=1), model.score(np.array([-1]), rows)[0], rtol=1e-4, atol=1e-5
+    )
     own = model.history_matrix(np.array([0]), [None])  # training user u0, own history
     if name == "bpr":  # learned by gradient steps: no split by history item
         assert model.contributions(own[0], items, 0) is None
         text = model.recommend(["u0"], k=2, explain=True).explanations[0]
-        assert all(t.startswith("ranked by the taste factors learned from your history") for t in text)
+        assert all(
+            t.startswith("ranked by the taste factors learned from your history") for t in text
+        )
     else:  # the user step with the final item factors: the stored factors' score, closely
         total = model.contributions(own[0], items, 0).sum(axis=1)
         assert np.corrcoef(total, model.score(np.array([0]), own)[0])[0, 1] > 0.99
@@ -181,8 +204,10 @@ def test_rating_model_beats_bias_on_held_out_ratings():
         for i in rng.choice(n_items, 25, replace=False):
             r = np.clip(np.round(3 + taste[u] @ kind[i] + rng.normal(0, 0.3)), 1, 5)
             rows.append((f"u{u}", f"i{i}", r, 1_000 + i))
-    ds = Dataset(pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)]}),
-                 pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
+    ds = Dataset(
+        pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)]}),
+        pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
+    )
     runs = evaluate(ds, "kfold", ["bias", "rating"], ks=[10], log=lambda _: None)
     mae = {m: np.mean([r.metrics["mae"] for r in runs if r.model == m]) for m in ("bias", "rating")}
     assert mae["rating"] < 0.8 * mae["bias"], mae

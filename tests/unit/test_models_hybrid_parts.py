@@ -19,12 +19,19 @@ N_ITEMS, COLD = 60, list(range(50, 60))
 
 def _data() -> TrainData:
     rng = np.random.default_rng(1)
-    items = pd.DataFrame({"item_id": [f"i{n}" for n in range(N_ITEMS)],
-                          "title": [f"Film {n}" for n in range(N_ITEMS)],
-                          "genres": ["Drama" if n % 2 else "Action" for n in range(N_ITEMS)]})
-    rows = [(f"u{u}", f"i{n}", float(rng.integers(1, 6)), 1_000_000 + 60 * n)
-            for u in range(80) for n in range(N_ITEMS)
-            if n not in COLD and n % 2 == u % 2 and rng.random() < 0.3]
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{n}" for n in range(N_ITEMS)],
+            "title": [f"Film {n}" for n in range(N_ITEMS)],
+            "genres": ["Drama" if n % 2 else "Action" for n in range(N_ITEMS)],
+        }
+    )
+    rows = [
+        (f"u{u}", f"i{n}", float(rng.integers(1, 6)), 1_000_000 + 60 * n)
+        for u in range(80)
+        for n in range(N_ITEMS)
+        if n not in COLD and n % 2 == u % 2 and rng.random() < 0.3
+    ]
     text = rng.normal(size=(N_ITEMS, 384)).astype(np.float32) * 0.3
     text[:, 0] += np.where(np.arange(N_ITEMS) % 2, 1.0, -1.0)
     text /= np.linalg.norm(text, axis=1, keepdims=True)
@@ -32,8 +39,11 @@ def _data() -> TrainData:
     return TrainData.from_dataset(Dataset(items, inter), {"text": text})
 
 
-SMALL = {"content": {"query_encoder": None}, "vae": {"settings": {"epochs": 3, "hidden": 16}},
-         "cold_ranker": {"folds": 2, "trees": 10}}
+SMALL = {
+    "content": {"query_encoder": None},
+    "vae": {"settings": {"epochs": 3, "hidden": 16}},
+    "cold_ranker": {"folds": 2, "trees": 10},
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +52,21 @@ def data() -> TrainData:
 
 
 def test_flat_config_reads_into_the_parts():
-    flat = HybridConfig(l2=300.0, vae_weight=2.0, vae={"epochs": 7}, query_encoder=None,
-                        cold_rank_share=0.0, recency_mix=0.5)
-    nested = HybridConfig(backbone={"l2": 300.0}, vae={"weight": 2.0, "settings": {"epochs": 7}},
-                          content={"query_encoder": None}, cold_ranker={"share": 0.0},
-                          recency={"mix": 0.5})
+    flat = HybridConfig(
+        l2=300.0,
+        vae_weight=2.0,
+        vae={"epochs": 7},
+        query_encoder=None,
+        cold_rank_share=0.0,
+        recency_mix=0.5,
+    )
+    nested = HybridConfig(
+        backbone={"l2": 300.0},
+        vae={"weight": 2.0, "settings": {"epochs": 7}},
+        content={"query_encoder": None},
+        cold_ranker={"share": 0.0},
+        recency={"mix": 0.5},
+    )
     assert flat == nested
     assert HybridConfig(**json.loads(nested.model_dump_json())) == nested
     with pytest.raises(ValueError):
@@ -57,8 +77,14 @@ def test_flat_config_reads_into_the_parts():
 
 def test_each_part_saves_to_its_own_folder_and_loads_the_same(data, tmp_path):
     model = Hybrid(SMALL).fit(data)
-    assert set(model.parts()) == {"content", "backbone", "cold_items", "short_history", "vae",
-                                  "cold_ranker"}
+    assert set(model.parts()) == {
+        "content",
+        "backbone",
+        "cold_items",
+        "short_history",
+        "vae",
+        "cold_ranker",
+    }
     path = model.save(tmp_path / "m")
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["parts"] == list(model.parts()) and manifest["config_schema"] == 2

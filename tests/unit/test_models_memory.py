@@ -8,8 +8,10 @@ import pytest
 from avrec.models.memory import PeakMemory
 
 MIB = 2**20
-linux = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                           reason="resident high-water mark is read from Linux's /proc")
+linux = pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="resident high-water mark is read from Linux's /proc",
+)
 
 
 def _touch(nbytes: int) -> np.ndarray:

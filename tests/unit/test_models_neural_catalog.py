@@ -18,12 +18,14 @@ SMALL = {
     "two-tower": {"dim": 32, "max_epochs": 12, "samples_per_user": 4, "patience": 12},
     "sequential": {"dim": 32, "max_epochs": 15, "patience": 15, "layers": 1, "batch_size": 16},
 }
-NEW = pd.DataFrame({
-    "item_id": ["new-piano", "new-action", "i0"],
-    "title": ["Calm piano nocturne", "Loud action explosion", "already known"],
-    # "Brandnew" is not in the training genre vocabulary: ignored in the genre block
-    "genres": ["Music|Ambient|Brandnew", "Action|Thriller", "Music"],
-})
+NEW = pd.DataFrame(
+    {
+        "item_id": ["new-piano", "new-action", "i0"],
+        "title": ["Calm piano nocturne", "Loud action explosion", "already known"],
+        # "Brandnew" is not in the training genre vocabulary: ignored in the genre block
+        "genres": ["Music|Ambient|Brandnew", "Action|Thriller", "Music"],
+    }
+)
 
 
 def _dataset(items: pd.DataFrame | None = None) -> Dataset:
@@ -72,7 +74,8 @@ def _user_vector(model, history: list[str]) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["two-tower", "sequential"])
 def test_added_items_are_encoded_like_training_items_and_scored_by_the_item_tower(
-        name, fitted, tmp_path):
+    name, fitted, tmp_path
+):
     import torch
 
     model = _copy(fitted(name), tmp_path, "m")
@@ -95,18 +98,24 @@ def test_added_items_are_encoded_like_training_items_and_scored_by_the_item_towe
         if item in old:
             assert score == pytest.approx(old[item], abs=1e-5)
     with torch.no_grad():
-        tower = torch.nn.functional.normalize(model.net.items.proj(torch.from_numpy(content[40:])), dim=-1)
+        tower = torch.nn.functional.normalize(
+            model.net.items.proj(torch.from_numpy(content[40:])), dim=-1
+        )
         bias = model.net.items.item_content_bias(torch.arange(40, 42)).numpy()
     assert (name == "two-tower") == bool(np.all(bias != 0))
     expected = tower.numpy() @ _user_vector(model, history) + model.config.temperature * bias
     got = dict(zip(after.items[0], after.scores[0], strict=True))
-    np.testing.assert_allclose([got["new-piano"], got["new-action"]], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        [got["new-piano"], got["new-action"]], expected, rtol=1e-4, atol=1e-5
+    )
     # ...and a new item matching the history's taste ranks first among the new ones
-    recs = model.recommend(["stranger"], k=1, histories=[history],
-                           candidates=[["new-piano", "new-action"]])
+    recs = model.recommend(
+        ["stranger"], k=1, histories=[history], candidates=[["new-piano", "new-action"]]
+    )
     assert recs.items[0] == ["new-piano"]
-    recs = model.recommend(["stranger"], k=1, histories=[["i0", "i2", "i4"]],
-                           candidates=[["new-piano", "new-action"]])
+    recs = model.recommend(
+        ["stranger"], k=1, histories=[["i0", "i2", "i4"]], candidates=[["new-piano", "new-action"]]
+    )
     assert recs.items[0] == ["new-action"]
     # new items can also be part of a history
     assert model.recommend(["stranger"], k=5, histories=[["new-piano", "i1"]]).items[0]
@@ -138,8 +147,12 @@ def test_media_blocks_are_reduced_normalised_and_flagged():
     audio = np.zeros((10, 1024), np.float32)  # nobody has audio: no block
     features = {"text": np.ones((10, 384), np.float32), "image": image, "audio": audio}
     out = media_inputs(features, 10)
-    assert out.shape == (10, 8) == (10, media_width(features))  # 7 components (8 posters - 1) + a flag
-    assert np.allclose(np.linalg.norm(out[:, :7], axis=1), [1, 1, 0, 1, 1, 0, 1, 1, 1, 1], atol=1e-5)
+    assert (
+        out.shape == (10, 8) == (10, media_width(features))
+    )  # 7 components (8 posters - 1) + a flag
+    assert np.allclose(
+        np.linalg.norm(out[:, :7], axis=1), [1, 1, 0, 1, 1, 0, 1, 1, 1, 1], atol=1e-5
+    )
     assert out[:, 7].tolist() == [1, 1, 0, 1, 1, 0, 1, 1, 1, 1]
     assert media_inputs({"text": features["text"]}, 10).shape == (10, 0)
 
@@ -153,7 +166,9 @@ def test_media_vectors_enter_the_item_tower_and_new_items_get_zeros(name, tmp_pa
     kind = np.arange(40) % 2
     rng = np.random.default_rng(1)
     features["image"] = (rng.normal(size=(40, 1280)) * 0.1 + kind[:, None] * 1.0).astype(np.float32)
-    model = create_model(name, {**SMALL[name], "media": "on"}).fit(TrainData.from_dataset(ds, features))
+    model = create_model(name, {**SMALL[name], "media": "on"}).fit(
+        TrainData.from_dataset(ds, features)
+    )
     width = int(model.recipe["recipe_media_width"])
     assert width == 40  # 39 components + the flag
     content = model.net.items.content.numpy()

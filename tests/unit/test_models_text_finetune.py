@@ -13,8 +13,14 @@ from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 from tests.conftest import piano_action_items
 
-SMALL = {"dim": 16, "samples_per_user": 2, "max_epochs": 1, "finetune_after_epochs": 1,
-         "finetune_epochs": 1, "finetune_batch_items": 8}
+SMALL = {
+    "dim": 16,
+    "samples_per_user": 2,
+    "max_epochs": 1,
+    "finetune_after_epochs": 1,
+    "finetune_epochs": 1,
+    "finetune_batch_items": 8,
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +28,11 @@ def data():
     rng = np.random.default_rng(0)
     n_items = 16
     items = piano_action_items(n_items, genres=("Music", "Action"))
-    rows = [(f"u{u}", f"i{i}", 1_000_000 + t)
-            for u in range(24)
-            for t, i in enumerate(rng.choice(np.arange(u % 2, n_items, 2), 5, replace=False))]
+    rows = [
+        (f"u{u}", f"i{i}", 1_000_000 + t)
+        for u in range(24)
+        for t, i in enumerate(rng.choice(np.arange(u % 2, n_items, 2), 5, replace=False))
+    ]
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
     return TrainData.from_dataset(Dataset(items, inter))
 

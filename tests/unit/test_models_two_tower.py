@@ -25,15 +25,18 @@ def parity_data(n_users: int, per_user: int, seed: int, n_items: int = 40) -> Tr
         liked = [i for i in range(n_items) if i % 2 == u % 2]
         for t, i in enumerate(rng.choice(liked, size=per_user, replace=False)):
             rows.append((f"u{u}", f"i{i}", 4.0, 1_000_000 + t))
-    ds = Dataset(piano_action_items(n_items),
-                 pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]))
+    ds = Dataset(
+        piano_action_items(n_items),
+        pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
+    )
     return TrainData.from_dataset(ds, item_features(ds))
 
 
 @pytest.fixture(scope="module")
 def model():
-    return create_model("two-tower", {"dim": 16, "max_epochs": 3, "max_history": 4,
-                                      "samples_per_user": 2}).fit(parity_data(50, 12, seed=1))
+    return create_model(
+        "two-tower", {"dim": 16, "max_epochs": 3, "max_history": 4, "samples_per_user": 2}
+    ).fit(parity_data(50, 12, seed=1))
 
 
 def _histories(n_items: int, lengths: list[int]) -> sp.csr_matrix:
@@ -95,7 +98,7 @@ def test_items_beyond_score_history_contribute_nothing(model, monkeypatch):
     monkeypatch.setattr(model, "config", model.config.model_copy(update={"score_history": 6}))
     score = model.score(np.array([-1]), hist)[0]
     terms = model.contributions(hist, items)
-    old = hist.data[hist.indptr[0]:hist.indptr[1]] > 6  # recency rank: the 4 oldest
+    old = hist.data[hist.indptr[0] : hist.indptr[1]] > 6  # recency rank: the 4 oldest
     assert np.all(terms[:, old] == 0) and np.any(terms[:, ~old] != 0)
     _assert_terms_explain_the_score(terms, score, model.item_bias[items])
 
@@ -126,9 +129,10 @@ def test_multi_target_loss_is_cross_entropy_per_target_averaged_per_row():
 def test_training_with_one_or_several_targets_learns_the_taste_groups(share):
     """Users like the items of one parity; with one held-out target per example or a share
     of the history as targets, a user's top items are of their own parity."""
-    model = create_model("two-tower", {"dim": 16, "max_epochs": 15, "patience": 15,
-                                       "samples_per_user": 4, "target_share": share}
-                         ).fit(parity_data(60, 10, seed=2))
+    model = create_model(
+        "two-tower",
+        {"dim": 16, "max_epochs": 15, "patience": 15, "samples_per_user": 4, "target_share": share},
+    ).fit(parity_data(60, 10, seed=2))
     rec = model.recommend([f"u{u}" for u in range(10)], k=5)
     own = [np.mean([int(i[1:]) % 2 == u % 2 for i in items]) for u, items in enumerate(rec.items)]
     assert np.mean(own) >= 0.9, own
@@ -162,7 +166,9 @@ def test_item_bias_is_learned_and_a_new_item_gets_only_its_content_part(model, t
     n = len(copy.item_vectors)
     assert copy.add_items(piano_action_items(41).iloc[[40]].assign(item_id="new")) == ["new"]
     grown = copy.net.items
-    assert grown.id_bias.weight.shape[0] == n + 1 and float(grown.id_bias.weight.detach()[n, 0]) == 0.0
+    assert (
+        grown.id_bias.weight.shape[0] == n + 1 and float(grown.id_bias.weight.detach()[n, 0]) == 0.0
+    )
     with torch.no_grad():
         content_part = float(grown.item_content_bias(torch.tensor([n]))[0])
     assert copy.item_bias[n] == pytest.approx(copy.config.temperature * content_part, abs=1e-6)

@@ -12,14 +12,28 @@ from avrec.models.base import Recommender, TrainData
 from avrec.models.neural.two_tower import TwoTower
 from avrec.models.neural.user_attributes import UserAttributes, age_group
 
-USERS = pd.DataFrame({
-    "user_id": [f"u{n}" for n in range(12)],
-    "age": ["24", "53", "23", "24", "33", "42", "57", "36", "29", "17", "61", ""],
-    "gender": ["M", "F"] * 6,
-    "occupation": ["student"] * 6 + ["writer"] * 5 + ["lawyer"],
-    "zip": ["85711", "94043", "32067", "43537", "15213", "98101", "91344", "05201", "01002",
-            "78741", "29206", "T8H1N"],
-})
+USERS = pd.DataFrame(
+    {
+        "user_id": [f"u{n}" for n in range(12)],
+        "age": ["24", "53", "23", "24", "33", "42", "57", "36", "29", "17", "61", ""],
+        "gender": ["M", "F"] * 6,
+        "occupation": ["student"] * 6 + ["writer"] * 5 + ["lawyer"],
+        "zip": [
+            "85711",
+            "94043",
+            "32067",
+            "43537",
+            "15213",
+            "98101",
+            "91344",
+            "05201",
+            "01002",
+            "78741",
+            "29206",
+            "T8H1N",
+        ],
+    }
+)
 
 
 def test_encoding_keeps_common_values_standardises_numbers_and_groups_ages():
@@ -55,15 +69,20 @@ def _planted(seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
     n_items, n_users = 60, 160
     items = pd.DataFrame({"item_id": [f"i{n}" for n in range(n_items)]})
-    users = pd.DataFrame({
-        "user_id": [f"u{n}" for n in range(n_users)] + ["cold-a", "cold-b"],
-        "occupation": ["artist" if n % 2 == 0 else "engineer" for n in range(n_users)]
-        + ["artist", "engineer"],
-    })
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{n}" for n in range(n_users)] + ["cold-a", "cold-b"],
+            "occupation": ["artist" if n % 2 == 0 else "engineer" for n in range(n_users)]
+            + ["artist", "engineer"],
+        }
+    )
     rows = []
     for u in range(n_users):
         own = np.arange(10) if u % 2 == 0 else np.arange(10, 20)
-        picks = [*rng.choice(own, 3, replace=False), *rng.choice(np.arange(20, 60), 5, replace=False)]
+        picks = [
+            *rng.choice(own, 3, replace=False),
+            *rng.choice(np.arange(20, 60), 5, replace=False),
+        ]
         rows += [(f"u{u}", f"i{i}", 1_000 + t) for t, i in enumerate(rng.permutation(picks))]
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
     return Dataset(items, inter, users)
@@ -72,8 +91,9 @@ def _planted(seed: int = 0) -> Dataset:
 def _share_of_own_items(model: TwoTower) -> float:
     cands = [f"i{n}" for n in range(20)]
     history = ["i20", "i31", "i45"]
-    recs = model.recommend(["cold-a", "cold-b"], k=10, histories=[history, history],
-                           candidates=[cands, cands])
+    recs = model.recommend(
+        ["cold-a", "cold-b"], k=10, histories=[history, history], candidates=[cands, cands]
+    )
     own_a = sum(int(i[1:]) < 10 for i in recs.items[0])
     own_b = sum(int(i[1:]) >= 10 for i in recs.items[1])
     return (own_a + own_b) / 20
@@ -87,8 +107,10 @@ def planted_models():
     text /= np.linalg.norm(text, axis=1, keepdims=True)
     data = TrainData.from_dataset(ds, {"text": text})
     small = {"dim": 32, "max_epochs": 15, "samples_per_user": 4, "patience": 15, "id_dropout": 0.2}
-    return {flag: TwoTower(user_attributes=flag, user_attribute_min_count=2, **small).fit(data)
-            for flag in (True, False)}
+    return {
+        flag: TwoTower(user_attributes=flag, user_attribute_min_count=2, **small).fit(data)
+        for flag in (True, False)
+    }
 
 
 def test_attributes_carry_a_planted_occupation_effect(planted_models):

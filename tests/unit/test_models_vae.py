@@ -23,11 +23,14 @@ def data():
     rng = np.random.default_rng(1)
     n_items = 60
     group = [("Calm piano", "Music"), ("Loud action", "Action"), ("Space opera", "Sci-Fi")]
-    items = pd.DataFrame({
-        "item_id": [f"i{n}" for n in range(n_items)] + ["cold-piano", "cold-space"],
-        "title": [f"{group[n % 3][0]} {n}" for n in range(n_items)] + ["Calm piano nocturne", "Space opera saga"],
-        "genres": [group[n % 3][1] for n in range(n_items)] + ["Music", "Sci-Fi"],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{n}" for n in range(n_items)] + ["cold-piano", "cold-space"],
+            "title": [f"{group[n % 3][0]} {n}" for n in range(n_items)]
+            + ["Calm piano nocturne", "Space opera saga"],
+            "genres": [group[n % 3][1] for n in range(n_items)] + ["Music", "Sci-Fi"],
+        }
+    )
     rows = []
     for u in range(90):
         liked = [i for i in range(n_items) if i % 3 == u % 3]
@@ -59,10 +62,16 @@ def test_attribution_is_the_first_order_derivative(data):
     for n, j in enumerate(hist.indices):
         up = np.tanh(base + eps * inv * params["enc_w"][j]) @ params["dec_w"] + params["dec_b"]
         down = np.tanh(base - eps * inv * params["enc_w"][j]) @ params["dec_w"] + params["dec_b"]
-        np.testing.assert_allclose(got[:, n], ((up - down) / (2 * eps))[0, items], rtol=1e-2, atol=1e-4)
+        np.testing.assert_allclose(
+            got[:, n], ((up - down) / (2 * eps))[0, items], rtol=1e-2, atol=1e-4
+        )
     # and the forward pass is the same function
-    np.testing.assert_allclose(logits(params, hist)[0], (np.tanh(base) @ params["dec_w"] + params["dec_b"])[0],
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        logits(params, hist)[0],
+        (np.tanh(base) @ params["dec_w"] + params["dec_b"])[0],
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_vae_save_load(data, tmp_path):
@@ -76,14 +85,16 @@ def test_vae_save_load(data, tmp_path):
 
 @pytest.fixture(scope="module")
 def hybrid(data):
-    return create_model("hybrid", {"query_encoder": None, "vae_weight": 4.0, "vae": SMALL,
-                                   "cold_rank_share": 0.0}).fit(data)
+    return create_model(
+        "hybrid", {"query_encoder": None, "vae_weight": 4.0, "vae": SMALL, "cold_rank_share": 0.0}
+    ).fit(data)
 
 
 def test_hybrid_vae_term_changes_scores_and_keeps_cold_items(hybrid, data):
     assert hybrid.vae_params is not None and hybrid.vae_warm.sum() == 60
-    plain = create_model("hybrid", {"query_encoder": None, "vae_weight": 0.0,
-                                    "cold_rank_share": 0.0}).fit(data)
+    plain = create_model(
+        "hybrid", {"query_encoder": None, "vae_weight": 0.0, "cold_rank_share": 0.0}
+    ).fit(data)
     users = hybrid.user_vocab.lookup(["u0", "u2"])
     hist = hybrid.history_matrix(users, None)
     assert not np.allclose(hybrid.score(users, hist), plain.score(users, hist))
@@ -104,8 +115,9 @@ def test_hybrid_vae_explanations_and_persistence(hybrid, tmp_path):
     assert a.items == b.items
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-5)
     # a new item joins without retraining; the VAE does not place it, the hybrid does
-    added = again.add_items(pd.DataFrame({"item_id": ["new-piano"], "title": ["Calm piano etude"],
-                                          "genres": ["Music"]}))
+    added = again.add_items(
+        pd.DataFrame({"item_id": ["new-piano"], "title": ["Calm piano etude"], "genres": ["Music"]})
+    )
     assert added == ["new-piano"] and again.vae_params["enc_w"].shape[0] == len(again.item_vocab)
     rec = again.recommend(["u0"], k=3, candidates=[["new-piano", "cold-space", "cold-piano"]])
     assert len(rec.items[0]) == 3 and np.isfinite(rec.scores[0]).all()

@@ -15,9 +15,13 @@ from avrec.models.validation import ndcg_rows
 
 
 def test_ndcg_rows_by_hand():
-    scores = np.array([[0.9, 0.8, 0.7, 0.1],   # item 0 is a training item: ranking 1, 2, 3
-                       [0.1, 0.2, 0.3, 0.4],   # ranking 3, 2, 1, 0
-                       [0.5, 0.5, 0.5, 0.5]])  # no validation items: not counted
+    scores = np.array(
+        [
+            [0.9, 0.8, 0.7, 0.1],  # item 0 is a training item: ranking 1, 2, 3
+            [0.1, 0.2, 0.3, 0.4],  # ranking 3, 2, 1, 0
+            [0.5, 0.5, 0.5, 0.5],
+        ]
+    )  # no validation items: not counted
     train = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], np.float32))
     val = sp.csr_matrix(np.array([[0, 0, 1, 0], [1, 0, 0, 1], [0, 0, 0, 0]], np.float32))
     user0 = (1 / np.log2(3)) / 1.0  # its item at rank 2
@@ -29,10 +33,15 @@ def test_ndcg_rows_by_hand():
 def _blocks(n_users: int = 80, n_items: int = 60, seed: int = 0) -> TrainData:
     """Four taste groups, each user picks 12 items of their group's quarter of the catalog."""
     rng = np.random.default_rng(seed)
-    rows = [(f"u{u}", f"i{i}") for u in range(n_users)
-            for i in rng.choice(np.arange(u % 4, n_items, 4), size=12, replace=False)]
+    rows = [
+        (f"u{u}", f"i{i}")
+        for u in range(n_users)
+        for i in rng.choice(np.arange(u % 4, n_items, 4), size=12, replace=False)
+    ]
     items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)]})
-    return TrainData.from_dataset(Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id"])))
+    return TrainData.from_dataset(
+        Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id"]))
+    )
 
 
 def test_als_chooses_regularization_on_validation_and_keeps_it(tmp_path):
@@ -46,8 +55,9 @@ def test_als_chooses_regularization_on_validation_and_keeps_it(tmp_path):
     loaded = Recommender.load(model.save(tmp_path / "als"))
     assert loaded.regularization_ == model.regularization_
     assert loaded.config.regularization is None
-    np.testing.assert_array_equal(loaded.score(np.array([-1]), data.matrix[1]),
-                                  model.score(np.array([-1]), data.matrix[1]))
+    np.testing.assert_array_equal(
+        loaded.score(np.array([-1]), data.matrix[1]), model.score(np.array([-1]), data.matrix[1])
+    )
     fixed = ALS(regularization=500.0).fit(data)
     assert fixed.regularization_ == 500.0
     with pytest.raises(ValidationError):
@@ -71,5 +81,6 @@ def test_als_saved_before_regularization_was_fitted_still_loads(tmp_path):
     loaded = Recommender.load(path)
     assert loaded.regularization_ == model.regularization_
     assert loaded.time_capped_ == []
-    np.testing.assert_array_equal(loaded.score(np.array([-1]), data.matrix[1]),
-                                  model.score(np.array([-1]), data.matrix[1]))
+    np.testing.assert_array_equal(
+        loaded.score(np.array([-1]), data.matrix[1]), model.score(np.array([-1]), data.matrix[1])
+    )

@@ -24,5 +24,6 @@ def test_cosine_matrix_is_what_the_diversity_metric_measures():
     assert np.allclose(np.diag(sim)[:3], 1.0) and sim[3].tolist() == [0.0] * 4
     assert sim[0, 2] == pytest.approx(0.0) and sim[0, 1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
     assert M.intra_list_diversity([0, 1, 2], VECTORS) == pytest.approx(
-        np.mean([1 - sim[0, 1], 1 - sim[0, 2], 1 - sim[1, 2]]))
+        np.mean([1 - sim[0, 1], 1 - sim[0, 2], 1 - sim[1, 2]])
+    )
     assert cosine_matrix(VECTORS * 1e-200) == pytest.approx(sim, abs=1e-12)

@@ -57,13 +57,21 @@ print(service_secret(ServiceSettings(model_dir=Path("."))).decode())
 
 
 def test_processes_racing_to_create_it_share_one_secret(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     for round_ in range(3):
         home, go = tmp_path / f"home{round_}", tmp_path / f"go{round_}"
-        procs = [subprocess.Popen([sys.executable, "-c", RACER, str(go)], text=True,
-                                  env={**env, "AVREC_HOME": str(home)}, stdout=subprocess.PIPE)
-                 for _ in range(8)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, str(go)],
+                text=True,
+                env={**env, "AVREC_HOME": str(home)},
+                stdout=subprocess.PIPE,
+            )
+            for _ in range(8)
+        ]
         time.sleep(1.0)  # let them all start and wait at the line
         go.touch()
         secrets = {p.communicate(timeout=60)[0].strip() for p in procs}

@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
 @app.callback()
 def _global_options(
     debug: bool = typer.Option(False, "--debug", help="show the traceback of an error"),
@@ -73,8 +74,9 @@ def main() -> None:
         sys.exit(2)
     except _click_errors("UsageError") as exc:
         where = exc.ctx.command_path if exc.ctx else "avrec"
-        typer.echo(f"error: {exc.format_message()} (see {where} --help)".replace("\n", " "),
-                   err=True)
+        typer.echo(
+            f"error: {exc.format_message()} (see {where} --help)".replace("\n", " "), err=True
+        )
         sys.exit(2)
     except _click_errors("Abort"):
         typer.echo("error: aborted", err=True)
@@ -85,7 +87,10 @@ def main() -> None:
     except Exception as exc:
         if common.DEBUG:
             raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (an avrec bug? run with --debug for "
-                   "the traceback)".replace("\n", " "), err=True)
+        typer.echo(
+            f"error: {type(exc).__name__}: {exc} (an avrec bug? run with --debug for "
+            "the traceback)".replace("\n", " "),
+            err=True,
+        )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -38,8 +38,9 @@ def require_file(path: Path, what: str) -> Path:
 
 def require_model(path: Path) -> Path:
     if not (path / "manifest.json").is_file():
-        raise UserError(f"{path}: not a saved avrec model (no manifest.json; train one with "
-                        "avrec train)")
+        raise UserError(
+            f"{path}: not a saved avrec model (no manifest.json; train one with avrec train)"
+        )
     return path
 
 
@@ -58,7 +59,9 @@ def user_message(exc: BaseException) -> str | None:
         from sqlalchemy import exc as sa
 
         if isinstance(exc, sa.ArgumentError | sa.NoSuchModuleError):
-            return f"database URL: {exc} (expected e.g. sqlite:///path.db or postgresql+psycopg://...)"
+            return (
+                f"database URL: {exc} (expected e.g. sqlite:///path.db or postgresql+psycopg://...)"
+            )
         if isinstance(exc, sa.OperationalError):
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
             return f"database: {reason} (check --database-url / AVREC_DATABASE_URL)"

@@ -9,15 +9,27 @@ import typer
 
 from avrec.cli.common import handles_errors
 
-DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL",
-                                           help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)")]
+DbUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="AVREC_DATABASE_URL",
+        help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
+    ),
+]
 
 
 def ingest(
     path: Annotated[Path, typer.Argument(help="dataset folder (or MovieLens distribution folder)")],
-    format: Annotated[str | None, typer.Option("--format", "-f",
-                      help="folder | ml-100k | ml-1m | ml-latest (default: detect)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only, write nothing")] = False,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="folder | ml-100k | ml-1m | ml-latest (default: detect)"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate only, write nothing")
+    ] = False,
     rating_max: Annotated[float, typer.Option(help="highest allowed rating")] = 10.0,
     database_url: DbUrl = None,
 ) -> None:

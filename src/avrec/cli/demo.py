@@ -10,9 +10,15 @@ from avrec.cli.common import handles_errors
 
 
 def demo(
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
-    model: Annotated[str | None, typer.Option(help="model to train (default: the recommended one)")] = None,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="end by serving the web page")] = True,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="model to train (default: the recommended one)")
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="end by serving the web page")
+    ] = True,
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:

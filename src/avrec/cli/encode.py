@@ -12,14 +12,30 @@ from avrec.cli.common import UserError, handles_errors
 
 
 def encode(
-    modalities: Annotated[str, typer.Option(help="comma-separated: text,image,audio,video")] = "text,image,audio,video",
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
-    root: Annotated[Path | None, typer.Option(
-        help="folder the media paths are relative to, for items whose dataset has none recorded")] = None,
-    text_encoder: Annotated[str, typer.Option(
-        help="auto (MiniLM for English catalogs; multilingual-e5 if any item is Chinese etc.), text-en or text-multi")] = "auto",
-    ocr_images: Annotated[bool, typer.Option(help="also read text in images by OCR (~0.6 s each)")] = False,
-    sentiment: Annotated[bool, typer.Option(help="score interaction comments that have no sentiment yet")] = True,
+    modalities: Annotated[
+        str, typer.Option(help="comma-separated: text,image,audio,video")
+    ] = "text,image,audio,video",
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
+    ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder the media paths are relative to, for items whose dataset has none recorded"
+        ),
+    ] = None,
+    text_encoder: Annotated[
+        str,
+        typer.Option(
+            help="auto (MiniLM for English catalogs; multilingual-e5 if any item is Chinese etc.), text-en or text-multi"
+        ),
+    ] = "auto",
+    ocr_images: Annotated[
+        bool, typer.Option(help="also read text in images by OCR (~0.6 s each)")
+    ] = False,
+    sentiment: Annotated[
+        bool, typer.Option(help="score interaction comments that have no sentiment yet")
+    ] = True,
 ) -> None:
     """Encode the items in the database with the pretrained encoders (batched, cached by
     content hash, resumable) and store their understanding; broken media are marked failed."""
@@ -33,9 +49,13 @@ def encode(
     chosen = tuple(m.strip() for m in modalities.split(",") if m.strip())
     bad = [m for m in chosen if m not in MODALITIES]
     if bad or not chosen:
-        raise UserError(f"unknown modality {', '.join(bad) or '(none)'}; choose from {', '.join(MODALITIES)}")
+        raise UserError(
+            f"unknown modality {', '.join(bad) or '(none)'}; choose from {', '.join(MODALITIES)}"
+        )
     if text_encoder not in ("auto", "text-en", "text-multi"):
-        raise UserError(f"unknown text encoder {text_encoder!r}; choose auto, text-en or text-multi")
+        raise UserError(
+            f"unknown text encoder {text_encoder!r}; choose auto, text-en or text-multi"
+        )
     if root is not None and not root.is_dir():
         raise UserError(f"--root {root}: not a folder")
     engine = get_engine(database_url)
@@ -48,16 +68,27 @@ def encode(
     t0 = time.perf_counter()
     for folder, group in items.groupby("_root", sort=False):
         group = group.drop(columns="_root").reset_index(drop=True)
-        result = encode_catalog(group, chosen, Path(folder) if folder else None, progress=True,
-                                text_encoder=text_encoder, ocr_images=ocr_images)
+        result = encode_catalog(
+            group,
+            chosen,
+            Path(folder) if folder else None,
+            progress=True,
+            text_encoder=text_encoder,
+            ocr_images=ocr_images,
+        )
         summary = save_understanding(engine, result.item_ids, result.results)
         for modality, counts in summary.items():
-            typer.echo(f"{modality:6s} ok {counts['ok']:>6,}  failed {counts['failed']:>5,}  "
-                       f"missing {counts['missing']:>6,}   ({folder or 'no media folder'})")
+            typer.echo(
+                f"{modality:6s} ok {counts['ok']:>6,}  failed {counts['failed']:>5,}  "
+                f"missing {counts['missing']:>6,}   ({folder or 'no media folder'})"
+            )
         for item_id, modality, reason in result.failures[:20]:
             typer.echo(f"  failed {item_id} [{modality}]: {reason}", err=True)
         if len(result.failures) > 20:
-            typer.echo(f"  ... and {len(result.failures) - 20} more failures (avrec describe ITEM_ID)", err=True)
+            typer.echo(
+                f"  ... and {len(result.failures) - 20} more failures (avrec describe ITEM_ID)",
+                err=True,
+            )
     if sentiment:
         scored = update_sentiment(engine)
         if scored:
@@ -67,7 +98,9 @@ def encode(
 
 def describe(
     item_id: Annotated[str, typer.Argument(help="an item ID")],
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Print what avrec understood of an item, per modality."""

@@ -46,16 +46,31 @@ def _configs(path: Path) -> dict:
 
 def evaluate(
     dataset_dir: Annotated[Path, typer.Argument(help="dataset folder (or MovieLens folder)")],
-    protocol: Annotated[str, typer.Option(help="random | msr | last | temporal | cold-items | cold-users | kfold")] = "msr",
-    models: Annotated[str, typer.Option(help="comma-separated model names (baselines are always added)")] = "ease",
+    protocol: Annotated[
+        str, typer.Option(help="random | msr | last | temporal | cold-items | cold-users | kfold")
+    ] = "msr",
+    models: Annotated[
+        str, typer.Option(help="comma-separated model names (baselines are always added)")
+    ] = "ease",
     k: Annotated[str, typer.Option("--k", help="cut-offs, e.g. 10,20")] = "10,20",
     seeds: Annotated[str, typer.Option(help="seeds, e.g. 0,1,2")] = "0",
     report: Annotated[Path, typer.Option(help="report folder")] = Path("reports/latest"),
-    config: Annotated[Path | None, typer.Option(help="JSON file: {model: {setting: value}}")] = None,
-    text_features: Annotated[bool, typer.Option("--text-features/--no-text-features",
-                                                help="pretrained text vectors as item content")] = True,
-    media: Annotated[bool, typer.Option("--media/--no-media",
-                                        help="what avrec encode read from the media files (as avrec train)")] = True,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file: {model: {setting: value}}")
+    ] = None,
+    text_features: Annotated[
+        bool,
+        typer.Option(
+            "--text-features/--no-text-features", help="pretrained text vectors as item content"
+        ),
+    ] = True,
+    media: Annotated[
+        bool,
+        typer.Option(
+            "--media/--no-media",
+            help="what avrec encode read from the media files (as avrec train)",
+        ),
+    ] = True,
 ) -> None:
     """Train each model on the training part only and rank with training items excluded;
     write results.json, a console table and an HTML report with plots."""
@@ -71,7 +86,9 @@ def evaluate(
     names = [m.strip() for m in models.split(",") if m.strip()]
     unknown = [m for m in names if m not in available_models()]
     if unknown:
-        raise UserError(f"unknown model(s) {', '.join(unknown)}; available: {', '.join(available_models())}")
+        raise UserError(
+            f"unknown model(s) {', '.join(unknown)}; available: {', '.join(available_models())}"
+        )
     ks = _ints(k, "--k")
     if min(ks) < 1:
         raise UserError("--k values must be at least 1")
@@ -80,9 +97,18 @@ def evaluate(
     problem = training_problem(dataset)
     if problem:
         raise UserError(f"cannot evaluate: {problem}")
-    result = evaluate_to_report(dataset, protocol, names, ks, _ints(seeds, "--seeds"), report,
-                                configs=configs, text_features=text_features, media=media,
-                                log=typer.echo)
+    result = evaluate_to_report(
+        dataset,
+        protocol,
+        names,
+        ks,
+        _ints(seeds, "--seeds"),
+        report,
+        configs=configs,
+        text_features=text_features,
+        media=media,
+        log=typer.echo,
+    )
     console_table(result, ks)
     typer.echo(f"report: {report / 'index.html'}")
 

@@ -12,13 +12,24 @@ from avrec.cli.common import UserError, handles_errors, require_file, require_mo
 
 
 def train(
-    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder (items.csv, interactions.csv, ...)")],
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="dataset folder (items.csv, interactions.csv, ...)")
+    ],
     out: Annotated[Path, typer.Option("--out", help="folder to save the model in")],
-    model: Annotated[str | None, typer.Option("--model", help="model name (default: the recommended one)")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="JSON file with the model's settings")] = None,
-    media: Annotated[bool, typer.Option(
-        "--media/--no-media", help="read the catalog's image, video and audio files (encoded "
-        "through the same cache as avrec encode, where not encoded yet)")] = True,
+    model: Annotated[
+        str | None, typer.Option("--model", help="model name (default: the recommended one)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="JSON file with the model's settings")
+    ] = None,
+    media: Annotated[
+        bool,
+        typer.Option(
+            "--media/--no-media",
+            help="read the catalog's image, video and audio files (encoded "
+            "through the same cache as avrec encode, where not encoded yet)",
+        ),
+    ] = True,
 ) -> None:
     """Train a model on a dataset folder and save it. Items in items.csv without interactions
     are cold items; content-aware models can still recommend them. The model gets the same
@@ -53,13 +64,17 @@ def train(
     try:
         recommender = create_model(name, settings)
     except ValueError as exc:
-        raise UserError(f"{config}: {exc}" + (f" (settings for {name}, trained instead of the default)"
-                                              if why else "")) from None
+        raise UserError(
+            f"{config}: {exc}"
+            + (f" (settings for {name}, trained instead of the default)" if why else "")
+        ) from None
     data = TrainData.from_dataset(*_featurize(dataset, media and recommender.content_aware))
     recommender.fit(data)
     recommender.save(out)
-    typer.echo(f"trained {name} on {dataset.n_interactions:,} interactions, "
-               f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}")
+    typer.echo(
+        f"trained {name} on {dataset.n_interactions:,} interactions, "
+        f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}"
+    )
     for note in recommender.time_capped_:  # the model is not the one its settings describe
         typer.echo(f"note: {note} (a wall-clock cap of the settings)", err=True)
 
@@ -69,14 +84,21 @@ def _featurize(dataset, media: bool):
     cache lacks them (with progress bars); says what the media gave."""
     from avrec.fusion.features import featurize
 
-    return featurize(dataset, media=media, encode_missing=media, progress=True,
-                     log=lambda line: typer.echo(line, err=True))
+    return featurize(
+        dataset,
+        media=media,
+        encode_missing=media,
+        progress=True,
+        log=lambda line: typer.echo(line, err=True),
+    )
 
 
 def recommend(
     model_dir: Annotated[Path, typer.Argument(help="a folder written by avrec train")],
     input: Annotated[Path, typer.Option("--input", help="requests, one JSON object per line")],
-    output: Annotated[Path, typer.Option("--output", help="where to write one JSON line per request")],
+    output: Annotated[
+        Path, typer.Option("--output", help="where to write one JSON line per request")
+    ],
     k: Annotated[int, typer.Option("--k", min=1, max=10_000)] = 10,
     explain: Annotated[bool, typer.Option("--explain/--no-explain")] = True,
 ) -> None:

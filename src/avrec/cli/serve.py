@@ -11,15 +11,30 @@ from avrec.cli.common import UserError, handles_errors
 
 
 def serve(
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", envvar="AVREC_MODEL_DIR",
-                         help="a folder written by avrec train")] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-dir", envvar="AVREC_MODEL_DIR", help="a folder written by avrec train"
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")] = None,
-    media_root: Annotated[Path | None, typer.Option(help="folder that item image paths are relative to")] = None,
-    retrieval: Annotated[str, typer.Option(help="auto, model (score the whole catalog) or index (search "
-                                           "the vector index with the user's online vector)")] = "auto",
-    index_kind: Annotated[str, typer.Option("--index-kind", help="auto, exact, flat, hnsw or ivf")] = "auto",
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
+    ] = None,
+    media_root: Annotated[
+        Path | None, typer.Option(help="folder that item image paths are relative to")
+    ] = None,
+    retrieval: Annotated[
+        str,
+        typer.Option(
+            help="auto, model (score the whole catalog) or index (search "
+            "the vector index with the user's online vector)"
+        ),
+    ] = "auto",
+    index_kind: Annotated[
+        str, typer.Option("--index-kind", help="auto, exact, flat, hnsw or ivf")
+    ] = "auto",
     nprobe: Annotated[int | None, typer.Option(min=1, help="IVF cells scanned per query")] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
@@ -31,11 +46,18 @@ def serve(
 
     model_dir = model_dir or avrec_home() / "models" / "hybrid"
     if not (model_dir / "manifest.json").is_file():
-        raise UserError(f"{model_dir}: not a saved avrec model (train one with avrec train or avrec demo)")
+        raise UserError(
+            f"{model_dir}: not a saved avrec model (train one with avrec train or avrec demo)"
+        )
     try:
-        settings = ServiceSettings(model_dir=model_dir, database_url=database_url, media_root=media_root,
-                                   retrieval=retrieval, index_kind=index_kind,
-                                   index_options={"nprobe": nprobe} if nprobe else {})
+        settings = ServiceSettings(
+            model_dir=model_dir,
+            database_url=database_url,
+            media_root=media_root,
+            retrieval=retrieval,
+            index_kind=index_kind,
+            index_options={"nprobe": nprobe} if nprobe else {},
+        )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     app = create_app(settings)
@@ -49,7 +71,9 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATAB
 
 def create_key(
     name: Annotated[str, typer.Argument(help="who or what the key is for")],
-    scope: Annotated[list[str], typer.Option("--scope", help="read, write and/or admin")] = ["write"],  # noqa: B006
+    scope: Annotated[list[str], typer.Option("--scope", help="read, write and/or admin")] = [
+        "write"
+    ],  # noqa: B006
     database_url: DbUrl = None,
 ) -> None:
     """Create a key; it is printed once and stored only as a hash."""
@@ -78,8 +102,10 @@ def list_keys(database_url: DbUrl = None) -> None:
         return
     typer.echo(f"{'name':24s} {'scopes':16s} {'created':19s}  last used")
     for k in keys:
-        typer.echo(f"{k['name']:24s} {','.join(k['scopes']):16s} {when(k['created']):19s}  "
-                   f"{when(k['last_used'])}")
+        typer.echo(
+            f"{k['name']:24s} {','.join(k['scopes']):16s} {when(k['created']):19s}  "
+            f"{when(k['last_used'])}"
+        )
 
 
 def revoke_key(

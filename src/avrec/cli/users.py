@@ -14,13 +14,28 @@ users_app = typer.Typer(help="Users: delete everything avrec keeps of one.", no_
 
 def delete(
     user_id: Annotated[str, typer.Argument(help="the user's ID")],
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL",
-                                                     help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)")] = None,
-    model_dir: Annotated[list[Path], typer.Option(
-        "--model-dir", help="a model folder to remove the user from (repeatable); folders "
-                            "registered in the database's artifacts table are always included")] = [],  # noqa: B006
-    reports: Annotated[list[Path], typer.Option(
-        "--reports", help="an evaluation report folder (repeatable; per_user.csv lines go)")] = [],  # noqa: B006
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="AVREC_DATABASE_URL",
+            help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
+        ),
+    ] = None,
+    model_dir: Annotated[
+        list[Path],
+        typer.Option(
+            "--model-dir",
+            help="a model folder to remove the user from (repeatable); folders "
+            "registered in the database's artifacts table are always included",
+        ),
+    ] = [],  # noqa: B006
+    reports: Annotated[
+        list[Path],
+        typer.Option(
+            "--reports", help="an evaluation report folder (repeatable; per_user.csv lines go)"
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Delete a user's rows (interactions, events, user row), their rows in model folders and
     their lines in evaluation reports. A running service keeps its memory: while one runs,
@@ -41,11 +56,15 @@ def delete(
     rows = sum(done["database"].values())
     found = rows + sum(done["models"].values()) + sum(done["reports"].values())
     if not found:
-        raise UserError(f"no trace of user {user_id!r} in the database, "
-                        f"{len(done['models'])} model folder(s) or {len(done['reports'])} report "
-                        "folder(s); check the ID (and --model-dir / --reports)")
-    typer.echo(f"deleted user {user_id!r}: " + ", ".join(
-        f"{n} {table}" for table, n in done["database"].items()))
+        raise UserError(
+            f"no trace of user {user_id!r} in the database, "
+            f"{len(done['models'])} model folder(s) or {len(done['reports'])} report "
+            "folder(s); check the ID (and --model-dir / --reports)"
+        )
+    typer.echo(
+        f"deleted user {user_id!r}: "
+        + ", ".join(f"{n} {table}" for table, n in done["database"].items())
+    )
     for kind in ("models", "reports"):
         for path, n in done[kind].items():
             typer.echo(f"  {path}: {n} {'row(s)' if kind == 'models' else 'line(s)'} removed")

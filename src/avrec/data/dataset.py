@@ -17,15 +17,35 @@ import numpy as np
 import pandas as pd
 
 ITEM_COLUMNS = [
-    "item_id", "title", "description", "genres", "tags", "kind", "year", "language",
-    "image", "video", "audio", "comments",
+    "item_id",
+    "title",
+    "description",
+    "genres",
+    "tags",
+    "kind",
+    "year",
+    "language",
+    "image",
+    "video",
+    "audio",
+    "comments",
 ]
 ITEM_REQUIRED = ["item_id"]
 ITEM_TEXT_COLUMNS = ["title", "description", "genres", "tags", "kind", "language", "comments"]
 MEDIA_COLUMNS = ["image", "video", "audio"]
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp", "weight", "event", "comment"]
 INTERACTION_REQUIRED = ["user_id", "item_id"]
-EVENT_KINDS = ("rating", "play", "view", "like", "dislike", "skip", "click", "purchase", "interaction")
+EVENT_KINDS = (
+    "rating",
+    "play",
+    "view",
+    "like",
+    "dislike",
+    "skip",
+    "click",
+    "purchase",
+    "interaction",
+)
 
 
 def split_multi(value: object) -> list[str]:
@@ -44,8 +64,12 @@ def empty_interactions() -> pd.DataFrame:
 
 
 def _as_id(series: pd.Series) -> pd.Series:
-    if (series.dtype == object and len(series) and all(isinstance(v, str) for v in series.iloc[:1000])
-            and pd.api.types.infer_dtype(series, skipna=False) == "string"):
+    if (
+        series.dtype == object
+        and len(series)
+        and all(isinstance(v, str) for v in series.iloc[:1000])
+        and pd.api.types.infer_dtype(series, skipna=False) == "string"
+    ):
         return series
     return series.astype(object).map(lambda v: v if isinstance(v, str) else str(v))
 

@@ -34,7 +34,9 @@ def find_table(root: Path, stem: str) -> Path | None:
     found = [root / f"{stem}{s}" for s in SUFFIXES if (root / f"{stem}{s}").is_file()]
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise ValidationError([Problem(str(root), None, None, f"more than one {stem} table: {names}")])
+        raise ValidationError(
+            [Problem(str(root), None, None, f"more than one {stem} table: {names}")]
+        )
     return found[0] if found else None
 
 
@@ -55,9 +57,16 @@ def _decode(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ValidationError([Problem(
-            path.name, line, None,
-            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at character {col}")]) from None
+        raise ValidationError(
+            [
+                Problem(
+                    path.name,
+                    line,
+                    None,
+                    f"not valid UTF-8: byte 0x{data[exc.start]:02x} at character {col}",
+                )
+            ]
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -75,9 +84,15 @@ def _read_csv_fast(path: Path, text: str) -> RawTable | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                                na_filter=False, skip_blank_lines=False, engine="c",
-                                index_col=False)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                engine="c",
+                index_col=False,
+            )
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError):
         return None
     n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
@@ -113,8 +128,11 @@ def _read_csv_exact(path: Path, text: str) -> RawTable:
                 continue
             if len(row) != width:
                 if len(problems) < 100:
-                    problems.append(Problem(path.name, start, None,
-                                            f"expected {width} fields, found {len(row)}"))
+                    problems.append(
+                        Problem(
+                            path.name, start, None, f"expected {width} fields, found {len(row)}"
+                        )
+                    )
                 continue
             rows.append(row)
             lines.append(start)
@@ -122,8 +140,11 @@ def _read_csv_exact(path: Path, text: str) -> RawTable:
         problems.append(Problem(path.name, reader.line_num, None, f"malformed CSV: {exc}"))
     if problems:
         raise ValidationError(problems)
-    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(
-        {h: pd.Series(dtype=object) for h in header})
+    frame = (
+        pd.DataFrame(rows, columns=header, dtype=object)
+        if rows
+        else pd.DataFrame({h: pd.Series(dtype=object) for h in header})
+    )
     return RawTable(path.name, frame, np.asarray(lines, dtype=np.int64))
 
 
@@ -152,7 +173,9 @@ def _read_jsonl(path: Path) -> RawTable:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(path.name, n, None, f"invalid JSON: {exc.msg} at character {exc.colno}"))
+            problems.append(
+                Problem(path.name, n, None, f"invalid JSON: {exc.msg} at character {exc.colno}")
+            )
             continue
         if not isinstance(obj, dict):
             problems.append(Problem(path.name, n, None, "each line must be a JSON object"))
@@ -161,7 +184,9 @@ def _read_jsonl(path: Path) -> RawTable:
         lines.append(n)
     if problems:
         raise ValidationError(problems[:100], total=len(problems))
-    frame = pd.DataFrame.from_records(records).astype(object).fillna("") if records else pd.DataFrame()
+    frame = (
+        pd.DataFrame.from_records(records).astype(object).fillna("") if records else pd.DataFrame()
+    )
     return RawTable(path.name, frame, np.asarray(lines, dtype=np.int64))
 
 
@@ -171,7 +196,11 @@ def _read_parquet(path: Path) -> RawTable:
 
         table = pq.read_table(path)
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises several types for corrupt files
-        raise ValidationError([Problem(path.name, None, None, f"unreadable Parquet file: {exc}")]) from None
-    out = pd.DataFrame({name: [_cell(v) for v in table.column(name).to_pylist()]
-                        for name in table.column_names}, dtype=object)
+        raise ValidationError(
+            [Problem(path.name, None, None, f"unreadable Parquet file: {exc}")]
+        ) from None
+    out = pd.DataFrame(
+        {name: [_cell(v) for v in table.column(name).to_pylist()] for name in table.column_names},
+        dtype=object,
+    )
     return RawTable(path.name, out, np.arange(1, len(out) + 1, dtype=np.int64), line_label="row")

@@ -10,9 +10,13 @@ def training_problem(dataset: Dataset) -> str | None:
     at least two catalog items to rank and at least one interaction (so one user with one)."""
     where = f"{dataset.name or 'the dataset'}"
     if dataset.n_items < 2:
-        return (f"{where} has {dataset.n_items} item(s); a recommender ranks items, so it needs "
-                "at least 2 in items.csv")
+        return (
+            f"{where} has {dataset.n_items} item(s); a recommender ranks items, so it needs "
+            "at least 2 in items.csv"
+        )
     if dataset.n_interactions == 0:
-        return (f"{where} has no interactions; add rows (user_id,item_id,...) to "
-                "interactions.csv before training")
+        return (
+            f"{where} has no interactions; add rows (user_id,item_id,...) to "
+            "interactions.csv before training"
+        )
     return None  # an interaction names a user and an item: both exist from here

@@ -64,8 +64,9 @@ class Collector:
             raise ValidationError(self.problems, self.total)
 
 
-def check_columns(table: RawTable, required: list[str], allowed: list[str] | None,
-                  out: Collector) -> bool:
+def check_columns(
+    table: RawTable, required: list[str], allowed: list[str] | None, out: Collector
+) -> bool:
     cols = list(table.frame.columns)
     for col in required:
         if col not in cols:
@@ -76,8 +77,11 @@ def check_columns(table: RawTable, required: list[str], allowed: list[str] | Non
     if allowed is not None:
         for col in cols:
             if col not in allowed:
-                out.add(Problem(table.file, 1, col,
-                                f"unknown column {col!r}; allowed: {', '.join(allowed)}"))
+                out.add(
+                    Problem(
+                        table.file, 1, col, f"unknown column {col!r}; allowed: {', '.join(allowed)}"
+                    )
+                )
     return not out.total
 
 
@@ -105,7 +109,9 @@ def _numbers(table: RawTable, col: str, out: Collector, what: str) -> np.ndarray
     raw = table.frame[col].astype(str).str.strip()
     parsed = pd.to_numeric(raw.where(raw != "", None), errors="coerce").to_numpy(dtype=float)
     present = (raw != "").to_numpy()
-    not_number = present & np.isnan(parsed) & ~raw.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+    not_number = (
+        present & np.isnan(parsed) & ~raw.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+    )
     out.add_rows(table, not_number, col, f"{what} is not a number")
     literal_nan = present & raw.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
     out.add_rows(table, literal_nan, col, f"{what} is NaN")
@@ -151,8 +157,14 @@ def validate_items(table: RawTable, root: Path | None, rules: Rules, out: Collec
     if dup.any():
         first = {v: int(table.lines[i]) for i, v in reversed(list(enumerate(ids)))}
         for r in np.flatnonzero(dup)[:MAX_PROBLEMS]:
-            out.add(Problem(table.file, int(table.lines[r]), "item_id",
-                            f"duplicate item_id {ids.iloc[r]!r} (first on line {first[ids.iloc[r]]})"))
+            out.add(
+                Problem(
+                    table.file,
+                    int(table.lines[r]),
+                    "item_id",
+                    f"duplicate item_id {ids.iloc[r]!r} (first on line {first[ids.iloc[r]]})",
+                )
+            )
     if "year" in table.frame.columns:
         year = _numbers(table, "year", out, "year")
         out.add_rows(table, (year < 1800) | (year > 2200), "year", "year is out of range 1800-2200")
@@ -160,8 +172,9 @@ def validate_items(table: RawTable, root: Path | None, rules: Rules, out: Collec
         check_media(table, root, out)
 
 
-def validate_interactions(table: RawTable, item_ids: set[str], user_ids: set[str] | None,
-                          rules: Rules, out: Collector) -> None:
+def validate_interactions(
+    table: RawTable, item_ids: set[str], user_ids: set[str] | None, rules: Rules, out: Collector
+) -> None:
     if not check_columns(table, INTERACTION_REQUIRED, INTERACTION_COLUMNS, out):
         return
     _check_text(table, rules, out)
@@ -178,8 +191,12 @@ def validate_interactions(table: RawTable, item_ids: set[str], user_ids: set[str
     if "rating" in frame.columns:
         rating = _numbers(table, "rating", out, "rating")
         bad = (rating < rules.rating_min) | (rating > rules.rating_max)
-        out.add_rows(table, bad, "rating",
-                     f"rating is out of range {rules.rating_min:g}-{rules.rating_max:g}")
+        out.add_rows(
+            table,
+            bad,
+            "rating",
+            f"rating is out of range {rules.rating_min:g}-{rules.rating_max:g}",
+        )
     if "weight" in frame.columns:
         weight = _numbers(table, "weight", out, "weight")
         out.add_rows(table, weight < 0, "weight", "weight is negative")
@@ -195,15 +212,28 @@ def check_timestamps(table: RawTable, out: Collector) -> None:
     ts = _numbers(table, "timestamp", out, "timestamp")
     latest = time.time() + 86_400
     finite = np.isfinite(ts)
-    out.add_rows(table, finite & (ts != np.floor(ts)), "timestamp",
-                 "timestamp must be whole seconds since 1970-01-01 (Unix time)")
-    out.add_rows(table, finite & (ts < EARLIEST_TIMESTAMP), "timestamp",
-                 "impossible timestamp: before 1970-01-01")
+    out.add_rows(
+        table,
+        finite & (ts != np.floor(ts)),
+        "timestamp",
+        "timestamp must be whole seconds since 1970-01-01 (Unix time)",
+    )
+    out.add_rows(
+        table,
+        finite & (ts < EARLIEST_TIMESTAMP),
+        "timestamp",
+        "impossible timestamp: before 1970-01-01",
+    )
     millis = finite & (ts > 1e11)
-    out.add_rows(table, millis, "timestamp",
-                 "impossible timestamp: far in the future (milliseconds instead of seconds?)")
-    out.add_rows(table, finite & ~millis & (ts > latest), "timestamp",
-                 "impossible timestamp: in the future")
+    out.add_rows(
+        table,
+        millis,
+        "timestamp",
+        "impossible timestamp: far in the future (milliseconds instead of seconds?)",
+    )
+    out.add_rows(
+        table, finite & ~millis & (ts > latest), "timestamp", "impossible timestamp: in the future"
+    )
 
 
 def validate_users(table: RawTable, rules: Rules, out: Collector) -> None:
@@ -212,5 +242,6 @@ def validate_users(table: RawTable, rules: Rules, out: Collector) -> None:
     _check_text(table, rules, out)
     _check_ids(table, "user_id", out)
     ids = table.frame["user_id"].astype(str).str.strip()
-    out.add_rows(table, ids.duplicated().to_numpy() & (ids != "").to_numpy(), "user_id",
-                 "duplicate user_id")
+    out.add_rows(
+        table, ids.duplicated().to_numpy() & (ids != "").to_numpy(), "user_id", "duplicate user_id"
+    )

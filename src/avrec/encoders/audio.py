@@ -34,9 +34,14 @@ EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"
 TOP_LABELS = 6
 MIN_LABEL_SCORE = 0.1
 #: AudioSet's mood classes -> the mood words used across avrec
-AUDIO_MOODS = {"Happy music": "happy", "Sad music": "sad",
-               "Tender music": "tender", "Exciting music": "exciting", "Angry music": "angry",
-               "Scary music": "scary"}
+AUDIO_MOODS = {
+    "Happy music": "happy",
+    "Sad music": "sad",
+    "Tender music": "tender",
+    "Exciting music": "exciting",
+    "Angry music": "angry",
+    "Scary music": "scary",
+}
 MOOD_MIN_SCORE = 0.001  # YAMNet gives its mood classes low absolute scores; music must be present
 MUSIC_MIN_SCORE = 0.2
 
@@ -70,7 +75,8 @@ def log_mel(wave: np.ndarray) -> np.ndarray:
         wave = np.pad(wave, (0, WIN - len(wave)))
     n = 1 + (len(wave) - WIN) // HOP
     frames = np.lib.stride_tricks.as_strided(
-        wave, shape=(n, WIN), strides=(wave.strides[0] * HOP, wave.strides[0]))
+        wave, shape=(n, WIN), strides=(wave.strides[0] * HOP, wave.strides[0])
+    )
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)).astype(np.float32)
     spec = np.abs(np.fft.rfft(frames * window, n=NFFT)).astype(np.float32)
     return np.log(spec @ _MEL + 0.001)
@@ -83,7 +89,7 @@ def patches(wave: np.ndarray) -> np.ndarray:
         wave = np.pad(wave, (0, need - len(wave)))
     mel = log_mel(wave)
     starts = range(0, max(1, len(mel) - PATCH + 1), PATCH_HOP)
-    return np.stack([mel[s:s + PATCH] for s in starts])
+    return np.stack([mel[s : s + PATCH] for s in starts])
 
 
 def load_audio(source: Any, max_seconds: float = MAX_SECONDS) -> np.ndarray:
@@ -117,8 +123,9 @@ def model_path() -> Path:
         z.extractall(work)
     onnx_file = next(work.rglob("*.onnx"))
     model = onnx.load(str(onnx_file))  # external data (model.data) loads from beside it
-    model.graph.output.append(onnx.helper.make_tensor_value_info(
-        EMBEDDING_TENSOR, onnx.TensorProto.FLOAT, [1, 1024]))
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info(EMBEDDING_TENSOR, onnx.TensorProto.FLOAT, [1, 1024])
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     onnx.save(model, str(tmp))
@@ -150,14 +157,22 @@ class AudioEncoder(Encoder):
                 from onnx import numpy_helper
 
                 path = model_path()
-                init = {i.name: i for i in onnx.load(str(path), load_external_data=False).graph.initializer
-                        if i.name.startswith(("audio_", "class_scores_"))}
+                init = {
+                    i.name: i
+                    for i in onnx.load(str(path), load_external_data=False).graph.initializer
+                    if i.name.startswith(("audio_", "class_scores_"))
+                }
                 val = lambda k: float(numpy_helper.to_array(init[k]))
                 self.in_scale, self.in_zp = val("audio_scale"), val("audio_zero_point")
-                self.out_scale, self.out_zp = val("class_scores_scale"), val("class_scores_zero_point")
+                self.out_scale, self.out_zp = (
+                    val("class_scores_scale"),
+                    val("class_scores_zero_point"),
+                )
                 opts = ort.SessionOptions()
                 opts.intra_op_num_threads = self.threads or min(2, os.cpu_count() or 1)
-                self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                self._session = ort.InferenceSession(
+                    str(path), opts, providers=["CPUExecutionProvider"]
+                )
                 self.names = class_names()
             return self._session
 
@@ -193,14 +208,22 @@ class AudioEncoder(Encoder):
         self.session  # noqa: B018 - loads the class names
         idx = np.argsort(-scores)[:TOP_LABELS]
         sound = [x["label"] for x in self.labels(scores)]
-        moods = sorted(((float(scores[self.names.index(k)]), v) for k, v in AUDIO_MOODS.items()), reverse=True)
+        moods = sorted(
+            ((float(scores[self.names.index(k)]), v) for k, v in AUDIO_MOODS.items()), reverse=True
+        )
         music = float(scores[self.names.index("Music")])
-        words = [] if music < MUSIC_MIN_SCORE else [
-            w for s, w in moods[:2] if s >= MOOD_MIN_SCORE and s >= 0.5 * moods[0][0]]
-        return {"sound_labels": sound,
-                "sound_scores": {self.names[i]: round(float(scores[i]), 3) for i in idx},
-                "speech": round(float(scores[self.names.index("Speech")]), 3),
-                "music": round(music, 3), "moods": words}
+        words = (
+            []
+            if music < MUSIC_MIN_SCORE
+            else [w for s, w in moods[:2] if s >= MOOD_MIN_SCORE and s >= 0.5 * moods[0][0]]
+        )
+        return {
+            "sound_labels": sound,
+            "sound_scores": {self.names[i]: round(float(scores[i]), 3) for i in idx},
+            "speech": round(float(scores[self.names.index("Speech")]), 3),
+            "music": round(music, 3),
+            "moods": words,
+        }
 
     def analyze(self, batch: Sequence[Any]) -> tuple[np.ndarray, list[dict]]:
         vecs, attrs = [], []

@@ -63,8 +63,10 @@ class FileKeys:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
-            self._db.execute("CREATE TABLE IF NOT EXISTS file_keys (path TEXT PRIMARY KEY, "
-                             "stat TEXT NOT NULL, key TEXT NOT NULL)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS file_keys (path TEXT PRIMARY KEY, "
+                "stat TEXT NOT NULL, key TEXT NOT NULL)"
+            )
         except (OSError, sqlite3.Error):
             self._db = None
 
@@ -85,8 +87,9 @@ class FileKeys:
             self._open()
         if self._db is not None:
             try:
-                row = self._db.execute("SELECT stat, key FROM file_keys WHERE path = ?",
-                                       (resolved,)).fetchone()
+                row = self._db.execute(
+                    "SELECT stat, key FROM file_keys WHERE path = ?", (resolved,)
+                ).fetchone()
             except sqlite3.Error:
                 row = None
             if row is not None and row[0] == stamp:
@@ -104,8 +107,9 @@ class FileKeys:
         if self._db is not None and self._pending:
             try:
                 with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO file_keys VALUES (?, ?, ?)",
-                                         self._pending)
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO file_keys VALUES (?, ?, ?)", self._pending
+                    )
             except sqlite3.Error:
                 self._db = None
         self._pending = []
@@ -157,13 +161,17 @@ class EmbeddingCache:
         np.savez(tmp, **arrays)
         os.replace(tmp, self.dir / f"{uuid.uuid4().hex}.npz")
 
-    def put_many(self, keys: list[str], vectors: np.ndarray,
-                 attrs: list[dict] | list[str] | None = None) -> None:
+    def put_many(
+        self, keys: list[str], vectors: np.ndarray, attrs: list[dict] | list[str] | None = None
+    ) -> None:
         """Store vectors (and attributes: dicts, or JSON strings as they are)."""
         if not keys:
             return
-        raw = ([a if isinstance(a, str) else json.dumps(a, ensure_ascii=False) for a in attrs]
-               if attrs is not None else None)
+        raw = (
+            [a if isinstance(a, str) else json.dumps(a, ensure_ascii=False) for a in attrs]
+            if attrs is not None
+            else None
+        )
         self._write(keys, vectors, raw)
         for n, (key, vec) in enumerate(zip(keys, vectors, strict=True)):
             self._vectors[key] = np.asarray(vec, dtype=np.float32)

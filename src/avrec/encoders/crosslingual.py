@@ -24,10 +24,14 @@ import numpy as np
 
 from avrec.encoders.language import detect_language
 
-_PARALLEL = json.loads(files("avrec.encoders").joinpath("parallel_requests.json").read_text("utf-8"))
+_PARALLEL = json.loads(
+    files("avrec.encoders").joinpath("parallel_requests.json").read_text("utf-8")
+)
 #: the short film requests in English; :data:`TRANSLATIONS` holds them in other languages, in order
 REQUESTS_EN: list[str] = _PARALLEL["en"]
-TRANSLATIONS: dict[str, list[str]] = {lang: texts for lang, texts in _PARALLEL.items() if lang != "en"}
+TRANSLATIONS: dict[str, list[str]] = {
+    lang: texts for lang, texts in _PARALLEL.items() if lang != "en"
+}
 
 
 def pairs(lang: str) -> list[tuple[str, str]]:
@@ -35,10 +39,11 @@ def pairs(lang: str) -> list[tuple[str, str]]:
     return list(zip(REQUESTS_EN, TRANSLATIONS[lang], strict=True))
 
 
-def language_offsets(encode: Callable[[Sequence[str]], np.ndarray],
-                     languages: Sequence[str] | None = None,
-                     parallel: dict[str, list[tuple[str, str]]] | None = None
-                     ) -> dict[str, np.ndarray]:
+def language_offsets(
+    encode: Callable[[Sequence[str]], np.ndarray],
+    languages: Sequence[str] | None = None,
+    parallel: dict[str, list[tuple[str, str]]] | None = None,
+) -> dict[str, np.ndarray]:
     """Per language, ``mean_L - mean_en`` of ``encode`` (raw request vectors) over the
     parallel requests (``parallel``, by default :data:`TRANSLATIONS` for ``languages``, all
     of them when None)."""
@@ -63,8 +68,12 @@ def offset_languages(texts: Sequence[str], languages: Sequence[str] | None = Non
     return {lang for lang in (languages or request_languages(texts)) if lang in TRANSLATIONS}
 
 
-def neutralise(vectors: np.ndarray, texts: Sequence[str], offsets: dict[str, np.ndarray],
-               languages: Sequence[str] | None = None) -> np.ndarray:
+def neutralise(
+    vectors: np.ndarray,
+    texts: Sequence[str],
+    offsets: dict[str, np.ndarray],
+    languages: Sequence[str] | None = None,
+) -> np.ndarray:
     """``vectors`` (L2-normalised, one per text) with each text's language offset removed and
     renormalised; texts in English or in a language without an offset are unchanged.
     ``languages``: the texts' :func:`request_languages`, when already read."""

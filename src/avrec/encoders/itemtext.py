@@ -21,7 +21,9 @@ def _present(value: object) -> str | None:
     return text or None
 
 
-def item_text(row: Mapping[str, object], ocr: str | None = None, transcript: str | None = None) -> str:
+def item_text(
+    row: Mapping[str, object], ocr: str | None = None, transcript: str | None = None
+) -> str:
     """The item's text; ``ocr`` / ``transcript`` default to the row's ``ocr_text`` /
     ``transcript`` fields (what :func:`avrec.encoders.understand.cached_media` found)."""
     ocr = ocr if ocr is not None else row.get("ocr_text")
@@ -32,7 +34,9 @@ def item_text(row: Mapping[str, object], ocr: str | None = None, transcript: str
     if genres := split_multi(row.get("genres")):
         parts.append("Genres: " + ", ".join(genres))
     if tags := split_multi(row.get("tags")):
-        parts.append("Tags: " + ", ".join(t.replace(":", ": ", 1) if ":" in t else t for t in tags[:30]))
+        parts.append(
+            "Tags: " + ", ".join(t.replace(":", ": ", 1) if ":" in t else t for t in tags[:30])
+        )
     if description := _present(row.get("description")):
         parts.append(description)
     if comments := _present(row.get("comments")):

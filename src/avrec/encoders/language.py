@@ -32,12 +32,137 @@ SCRIPTS = [
 ]
 NON_LATIN = {code for code, _ in SCRIPTS}
 FUNCTION_WORDS = {
-    "en": ["the", "and", "of", "to", "a", "in", "is", "that", "it", "for", "with", "as", "was", "on", "his", "her", "by", "from", "are", "this", "be", "an", "who"],
-    "es": ["el", "la", "los", "las", "de", "que", "y", "en", "un", "una", "por", "con", "para", "es", "del", "se", "su", "al", "lo", "como"],
-    "fr": ["le", "la", "les", "de", "des", "et", "en", "un", "une", "du", "que", "est", "pour", "dans", "qui", "sur", "au", "avec", "par", "ce", "il"],
-    "de": ["der", "die", "das", "und", "ist", "ein", "eine", "den", "dem", "des", "nicht", "zu", "mit", "von", "sich", "auf", "für", "im"],
-    "it": ["il", "lo", "la", "gli", "le", "di", "che", "e", "un", "una", "per", "con", "del", "della", "non", "sono", "nel", "al"],
-    "pt": ["o", "a", "os", "as", "de", "que", "e", "em", "um", "uma", "do", "da", "para", "com", "não", "por", "no", "na", "dos"],
+    "en": [
+        "the",
+        "and",
+        "of",
+        "to",
+        "a",
+        "in",
+        "is",
+        "that",
+        "it",
+        "for",
+        "with",
+        "as",
+        "was",
+        "on",
+        "his",
+        "her",
+        "by",
+        "from",
+        "are",
+        "this",
+        "be",
+        "an",
+        "who",
+    ],
+    "es": [
+        "el",
+        "la",
+        "los",
+        "las",
+        "de",
+        "que",
+        "y",
+        "en",
+        "un",
+        "una",
+        "por",
+        "con",
+        "para",
+        "es",
+        "del",
+        "se",
+        "su",
+        "al",
+        "lo",
+        "como",
+    ],
+    "fr": [
+        "le",
+        "la",
+        "les",
+        "de",
+        "des",
+        "et",
+        "en",
+        "un",
+        "une",
+        "du",
+        "que",
+        "est",
+        "pour",
+        "dans",
+        "qui",
+        "sur",
+        "au",
+        "avec",
+        "par",
+        "ce",
+        "il",
+    ],
+    "de": [
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "ein",
+        "eine",
+        "den",
+        "dem",
+        "des",
+        "nicht",
+        "zu",
+        "mit",
+        "von",
+        "sich",
+        "auf",
+        "für",
+        "im",
+    ],
+    "it": [
+        "il",
+        "lo",
+        "la",
+        "gli",
+        "le",
+        "di",
+        "che",
+        "e",
+        "un",
+        "una",
+        "per",
+        "con",
+        "del",
+        "della",
+        "non",
+        "sono",
+        "nel",
+        "al",
+    ],
+    "pt": [
+        "o",
+        "a",
+        "os",
+        "as",
+        "de",
+        "que",
+        "e",
+        "em",
+        "um",
+        "uma",
+        "do",
+        "da",
+        "para",
+        "com",
+        "não",
+        "por",
+        "no",
+        "na",
+        "dos",
+    ],
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -60,9 +185,33 @@ def _script_counts(text: str) -> Counter:
 
 
 #: words that only English uses among the request languages: a short request with one is English
-ENGLISH_ONLY = {"the", "and", "of", "to", "that", "is", "it", "for", "with", "his", "her", "by", "from",
-                "are", "this", "be", "who", "about", "something", "like", "my", "some", "want",
-                "movie", "movies"}
+ENGLISH_ONLY = {
+    "the",
+    "and",
+    "of",
+    "to",
+    "that",
+    "is",
+    "it",
+    "for",
+    "with",
+    "his",
+    "her",
+    "by",
+    "from",
+    "are",
+    "this",
+    "be",
+    "who",
+    "about",
+    "something",
+    "like",
+    "my",
+    "some",
+    "want",
+    "movie",
+    "movies",
+}
 #: how sure the language identifier must be of a text of six words or more
 SURE = 0.5
 
@@ -81,13 +230,17 @@ IDENTIFY_CHARS = 1000
 
 def _identify(text: str, k: int = 1) -> dict[str, float]:
     """fastText's ``k`` likeliest languages of ``text`` with their probabilities."""
-    return {r["lang"]: float(r["score"])
-            for r in _identifier().detect(" ".join(text[:IDENTIFY_CHARS].split()), k=k)}
+    return {
+        r["lang"]: float(r["score"])
+        for r in _identifier().detect(" ".join(text[:IDENTIFY_CHARS].split()), k=k)
+    }
 
 
 def _function_word_language(words: list[str], text: str, short: bool) -> str:
-    hits = {lang: sum(w in vocab for w in words) for lang, vocab in
-            ((k, set(v)) for k, v in FUNCTION_WORDS.items())}
+    hits = {
+        lang: sum(w in vocab for w in words)
+        for lang, vocab in ((k, set(v)) for k, v in FUNCTION_WORDS.items())
+    }
     best = max(hits, key=hits.get)
     if short:  # no English function word, and two of the language's or one and an accented
         # letter ("Die Hard" stays English, "un film sur un chien" not)
@@ -117,7 +270,7 @@ def _latin_language(text: str, short: bool = False) -> str:
         return _request_language(words, text)
     if len(words) < 6:
         return "en"
-    (lang, p), = _identify(text).items()
+    ((lang, p),) = _identify(text).items()
     if p >= SURE and lang not in NON_LATIN:  # a Latin text read as Russian is not Russian
         return lang
     return _function_word_language(words, text, short=False)
@@ -161,6 +314,8 @@ def choose_text_encoder(languages: Iterable[str | None], requested: str = "auto"
         return requested
     langs = list(languages)
     other = [lang for lang in langs if lang not in (None, "en")]
-    if any(lang in NON_LATIN for lang in other) or len(other) >= max(1.0, MULTILINGUAL_SHARE * len(langs)):
+    if any(lang in NON_LATIN for lang in other) or len(other) >= max(
+        1.0, MULTILINGUAL_SHARE * len(langs)
+    ):
         return "text-multi"
     return "text-en"

@@ -82,8 +82,11 @@ def sample_frames(path: Path, per_second: float = 1.0, max_frames: int = 16) -> 
             if not container.streams.video:
                 raise MediaError(f"{path}: no video track")
             stream = container.streams.video[0]
-            duration = float(stream.duration * stream.time_base) if stream.duration else (
-                container.duration / 1_000_000 if container.duration else 0.0)
+            duration = (
+                float(stream.duration * stream.time_base)
+                if stream.duration
+                else (container.duration / 1_000_000 if container.duration else 0.0)
+            )
             wanted = max(1, min(max_frames, int(duration * per_second) or 1))
             times = [duration * (n + 0.5) / wanted for n in range(wanted)]
             frames, next_t = [], 0

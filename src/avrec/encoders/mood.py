@@ -25,10 +25,16 @@ MOODS = {
 }
 #: several phrasings per side (English and Chinese); a text's score against a side is its best match
 SENTIMENT = {
-    "positive": ["I loved it, it was wonderful and I recommend it", "excellent, great, amazing, a masterpiece",
-                 "我非常喜欢，太好看了，强烈推荐"],
-    "negative": ["I hated it, it was terrible and boring", "awful, bad, a waste of time",
-                 "太难看了，很失望，浪费时间"],
+    "positive": [
+        "I loved it, it was wonderful and I recommend it",
+        "excellent, great, amazing, a masterpiece",
+        "我非常喜欢，太好看了，强烈推荐",
+    ],
+    "negative": [
+        "I hated it, it was terrible and boring",
+        "awful, bad, a waste of time",
+        "太难看了，很失望，浪费时间",
+    ],
     "neutral": ["it was okay, average, nothing special"],
 }
 SENTIMENT_TEMPERATURE = 0.02
@@ -44,8 +50,9 @@ def _anchors(kind: str) -> tuple[list[str], np.ndarray]:
     return names, encode_queries_cached([p for ps in SENTIMENT.values() for p in ps], "text-multi")
 
 
-def mood_words(passage_vectors: np.ndarray, top: int = 2, min_z: float = 0.5,
-               min_catalog: int = 50) -> list[list[str]]:
+def mood_words(
+    passage_vectors: np.ndarray, top: int = 2, min_z: float = 0.5, min_catalog: int = 50
+) -> list[list[str]]:
     """Up to ``top`` moods per item whose similarity stands ``min_z`` standard deviations above
     that mood's usual similarity. e5 similarities sit in a narrow band and each mood
     description has its own bias, so each mood is standardised: over the catalog itself when it
@@ -68,9 +75,15 @@ def mood_words(passage_vectors: np.ndarray, top: int = 2, min_z: float = 0.5,
 #: cast, plot) in multilingual-e5-small: the standardisation used for catalogs too small to
 #: supply their own.
 REFERENCE_STATS = {
-    "calm": (0.7419, 0.0123), "happy": (0.7389, 0.0124), "funny": (0.7788, 0.0148),
-    "romantic": (0.7808, 0.0161), "sad": (0.7707, 0.0113), "tense": (0.7768, 0.0135),
-    "dark": (0.7680, 0.0143), "scary": (0.7818, 0.0148), "exciting": (0.7579, 0.0147),
+    "calm": (0.7419, 0.0123),
+    "happy": (0.7389, 0.0124),
+    "funny": (0.7788, 0.0148),
+    "romantic": (0.7808, 0.0161),
+    "sad": (0.7707, 0.0113),
+    "tense": (0.7768, 0.0135),
+    "dark": (0.7680, 0.0143),
+    "scary": (0.7818, 0.0148),
+    "exciting": (0.7579, 0.0147),
     "inspiring": (0.7558, 0.0123),
 }
 

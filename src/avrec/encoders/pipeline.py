@@ -12,8 +12,13 @@ from avrec.encoders.itemtext import item_text
 from avrec.encoders.registry import get_encoder
 
 
-def encode_cached(payloads: Sequence[str], encoder_name: str, encode: Callable | None = None,
-                  batch_size: int = 256, progress: bool = False) -> np.ndarray:
+def encode_cached(
+    payloads: Sequence[str],
+    encoder_name: str,
+    encode: Callable | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> np.ndarray:
     """Vectors for ``payloads`` (texts), computing only the ones missing from the cache."""
     encoder = get_encoder(encoder_name)
     encode = encode or encoder.encode
@@ -26,7 +31,7 @@ def encode_cached(payloads: Sequence[str], encoder_name: str, encode: Callable |
 
         steps = tqdm(steps, desc=f"encode {encoder_name}", unit="batch")
     for start in steps:
-        chunk = todo[start:start + batch_size]
+        chunk = todo[start : start + batch_size]
         vecs = encode([payloads[i] for i in chunk])
         cache.put_many([keys[i] for i in chunk], vecs)
     out = np.zeros((len(payloads), encoder.dim), dtype=np.float32)
@@ -43,14 +48,20 @@ def encode_texts_cached(texts: Sequence[str], encoder_name: str = "text-en", **k
 QUERY_TAG = "\x00query\x00"  # cache-key prefix keeping query vectors apart from passage vectors
 
 
-def encode_queries_cached(texts: Sequence[str], encoder_name: str = "text-multi", **kw) -> np.ndarray:
+def encode_queries_cached(
+    texts: Sequence[str], encoder_name: str = "text-multi", **kw
+) -> np.ndarray:
     """Query vectors (E5's ``query:`` side; plain ``encode`` for encoders without one), cached."""
     encoder = get_encoder(encoder_name)
     encode_queries = getattr(encoder, "encode_queries", encoder.encode)
     tag = QUERY_TAG + getattr(encoder, "query_version", "") + "\x00"
     strip = len(tag)
-    return encode_cached([tag + t for t in texts], encoder_name,
-                         encode=lambda batch: encode_queries([t[strip:] for t in batch]), **kw)
+    return encode_cached(
+        [tag + t for t in texts],
+        encoder_name,
+        encode=lambda batch: encode_queries([t[strip:] for t in batch]),
+        **kw,
+    )
 
 
 def encode_item_texts(items: pd.DataFrame, encoder_name: str = "text-en", **kw) -> np.ndarray:

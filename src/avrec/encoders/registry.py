@@ -32,7 +32,9 @@ def get_encoder(name: str) -> Encoder:
             try:
                 target = _ENCODERS[name]
             except KeyError:
-                raise KeyError(f"unknown encoder {name!r}; available: {', '.join(available_encoders())}") from None
+                raise KeyError(
+                    f"unknown encoder {name!r}; available: {', '.join(available_encoders())}"
+                ) from None
             module, _, attr = target.partition(":")
             _instances[name] = getattr(importlib.import_module(module), attr)()
         return _instances[name]

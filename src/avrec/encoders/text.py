@@ -41,9 +41,13 @@ class MiniLMEncoder(Encoder):
     def encode(self, batch: Sequence[str]) -> np.ndarray:
         if not len(batch):
             return np.zeros((0, self.dim), np.float32)
-        vecs = self.model.encode(_clip(batch), batch_size=self.batch_size,
-                                 convert_to_numpy=True, normalize_embeddings=True,
-                                 show_progress_bar=False)
+        vecs = self.model.encode(
+            _clip(batch),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return l2_normalize(vecs)
 
 
@@ -104,8 +108,11 @@ class E5Encoder(Encoder):
             tag = "\x00raw-query\x00"
 
             def cached(texts: Sequence[str]) -> np.ndarray:
-                return encode_cached([tag + t for t in texts], self.name,
-                                     encode=lambda b: self._raw_queries([t[len(tag):] for t in b]))
+                return encode_cached(
+                    [tag + t for t in texts],
+                    self.name,
+                    encode=lambda b: self._raw_queries([t[len(tag) :] for t in b]),
+                )
 
             self._offsets.update(language_offsets(cached, missing))
         return {lang: self._offsets[lang] for lang in wanted}

@@ -29,8 +29,11 @@ from avrec.encoders.media import MediaError, load_image
 
 MODALITIES = ("text", "image", "audio", "video")
 DIMS = {"image": 1280, "video": 1280, "audio": 1024}
-VERSIONS = {"image": "efficientnet-lite0-onnx", "audio": "yamnet-w8a8-1",
-            "video": "efficientnet-lite0-onnx+ocr+yamnet+whisper-tiny.en-1"}
+VERSIONS = {
+    "image": "efficientnet-lite0-onnx",
+    "audio": "yamnet-w8a8-1",
+    "video": "efficientnet-lite0-onnx+ocr+yamnet+whisper-tiny.en-1",
+}
 ENCODER_OF = {"image": "image", "audio": "audio", "video": "image"}
 IMAGE_BATCH = 32
 
@@ -48,8 +51,16 @@ class ModalityResult:
 
     @classmethod
     def empty(cls, modality: str, encoder: str, version: str, n: int, dim: int) -> ModalityResult:
-        return cls(modality, encoder, version, np.zeros((n, dim), np.float32), ["missing"] * n,
-                   [None] * n, [None] * n, [None] * n)
+        return cls(
+            modality,
+            encoder,
+            version,
+            np.zeros((n, dim), np.float32),
+            ["missing"] * n,
+            [None] * n,
+            [None] * n,
+            [None] * n,
+        )
 
     @property
     def present(self) -> np.ndarray:
@@ -85,8 +96,12 @@ class CatalogUnderstanding:
     @property
     def failures(self) -> list[tuple[str, str, str]]:
         """(item_id, modality, reason) for every failed modality."""
-        return [(self.item_ids[r], m, res.reasons[r] or "") for m, res in self.results.items()
-                for r, s in enumerate(res.status) if s == "failed"]
+        return [
+            (self.item_ids[r], m, res.reasons[r] or "")
+            for m, res in self.results.items()
+            for r, s in enumerate(res.status)
+            if s == "failed"
+        ]
 
 
 def _bar(total: int, desc: str, enabled: bool):
@@ -114,9 +129,14 @@ def _resolve(row: dict, column: str, root: Path | None) -> tuple[Path | None, st
     return path, None
 
 
-def understand_videos(rows: list[dict], root: Path | None, language: list[str | None],
-                      audio_cache: EmbeddingCache, progress: bool = False,
-                      keys: FileKeys | None = None) -> ModalityResult:
+def understand_videos(
+    rows: list[dict],
+    root: Path | None,
+    language: list[str | None],
+    audio_cache: EmbeddingCache,
+    progress: bool = False,
+    keys: FileKeys | None = None,
+) -> ModalityResult:
     from avrec.encoders.video import analyse_video
 
     out = ModalityResult.empty("video", "image", VERSIONS["video"], len(rows), DIMS["video"])
@@ -142,7 +162,9 @@ def understand_videos(rows: list[dict], root: Path | None, language: list[str | 
                 out.fail(r, f"{path.name}: {type(exc).__name__}: {exc}")
                 continue
             if res.audio_vector is not None:
-                audio_cache.put_many([key], res.audio_vector[None], [{**res.audio_attributes, "source": "video"}])
+                audio_cache.put_many(
+                    [key], res.audio_vector[None], [{**res.audio_attributes, "source": "video"}]
+                )
             cache.put_many([key], res.vector[None], [res.attributes])
             out.ok(r, res.vector, res.attributes, key)
     return out
@@ -158,8 +180,13 @@ def cached_video_attributes(rows: list[dict], root: Path | None) -> ModalityResu
     return out
 
 
-def understand_audio(rows: list[dict], root: Path | None, cache: EmbeddingCache,
-                     progress: bool = False, keys: FileKeys | None = None) -> ModalityResult:
+def understand_audio(
+    rows: list[dict],
+    root: Path | None,
+    cache: EmbeddingCache,
+    progress: bool = False,
+    keys: FileKeys | None = None,
+) -> ModalityResult:
     from avrec.encoders.video import sound_track
 
     out = ModalityResult.empty("audio", "audio", VERSIONS["audio"], len(rows), DIMS["audio"])
@@ -190,8 +217,13 @@ def understand_audio(rows: list[dict], root: Path | None, cache: EmbeddingCache,
     return out
 
 
-def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
-                      progress: bool = False, keys: FileKeys | None = None) -> ModalityResult:
+def understand_images(
+    rows: list[dict],
+    root: Path | None,
+    ocr: bool = False,
+    progress: bool = False,
+    keys: FileKeys | None = None,
+) -> ModalityResult:
     from avrec.encoders.registry import get_encoder
 
     version = VERSIONS["image"] + ("+ocr" if ocr else "")
@@ -212,14 +244,14 @@ def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
     with _bar(len(todo), "image", progress) as bar:
         for start in range(0, len(todo), IMAGE_BATCH):
             loaded = []
-            for r, key, path in todo[start:start + IMAGE_BATCH]:
+            for r, key, path in todo[start : start + IMAGE_BATCH]:
                 try:
                     loaded.append((r, key, load_image(path)))
                 except MediaError as exc:
                     out.fail(r, str(exc))
                 except Exception as exc:  # noqa: BLE001 - e.g. Pillow's decompression-bomb guard
                     out.fail(r, f"{path.name}: not a usable image ({type(exc).__name__}: {exc})")
-            bar.update(len(todo[start:start + IMAGE_BATCH]))
+            bar.update(len(todo[start : start + IMAGE_BATCH]))
             if not loaded:
                 continue
             enc = get_encoder("image")
@@ -237,27 +269,45 @@ def understand_images(rows: list[dict], root: Path | None, ocr: bool = False,
 
 
 def _extra_text(r: int, results: dict[str, ModalityResult], key: str) -> str | None:
-    parts = [(res.attributes[r] or {}).get(key) for m, res in results.items() if m in ("video", "image")]
+    parts = [
+        (res.attributes[r] or {}).get(key) for m, res in results.items() if m in ("video", "image")
+    ]
     return " / ".join(p for p in parts if p) or None
 
 
-def understand_text(rows: list[dict], results: dict[str, ModalityResult], text_encoder: str = "auto",
-                    moods: bool = True, progress: bool = False) -> ModalityResult:
+def understand_text(
+    rows: list[dict],
+    results: dict[str, ModalityResult],
+    text_encoder: str = "auto",
+    moods: bool = True,
+    progress: bool = False,
+) -> ModalityResult:
     from avrec.encoders.itemtext import item_text
     from avrec.encoders.language import choose_text_encoder, detect_language
     from avrec.encoders.mood import mood_words
     from avrec.encoders.pipeline import encode_cached
     from avrec.encoders.registry import get_encoder
 
-    texts = [item_text(row, ocr=_extra_text(r, results, "ocr_text"),
-                       transcript=_extra_text(r, results, "transcript")) for r, row in enumerate(rows)]
+    texts = [
+        item_text(
+            row,
+            ocr=_extra_text(r, results, "ocr_text"),
+            transcript=_extra_text(r, results, "transcript"),
+        )
+        for r, row in enumerate(rows)
+    ]
     present = [bool(t.strip()) for t in texts]
     # the item's language from its own fields; routing also looks at OCR text and transcripts
-    langs = [row.get("language") or detect_language(f"{row.get('title') or ''} {row.get('description') or ''}")
-             or detect_language(t) for row, t in zip(rows, texts, strict=True)]
+    langs = [
+        row.get("language")
+        or detect_language(f"{row.get('title') or ''} {row.get('description') or ''}")
+        or detect_language(t)
+        for row, t in zip(rows, texts, strict=True)
+    ]
     routed = [detect_language(t) for t in texts]
-    name = choose_text_encoder([lang for lang, p in zip(langs + routed, present + present, strict=True) if p],
-                               text_encoder)
+    name = choose_text_encoder(
+        [lang for lang, p in zip(langs + routed, present + present, strict=True) if p], text_encoder
+    )
     enc = get_encoder(name)
     out = ModalityResult.empty("text", name, enc.version, len(rows), enc.dim)
     idx = [r for r, p in enumerate(present) if p]
@@ -265,8 +315,15 @@ def understand_text(rows: list[dict], results: dict[str, ModalityResult], text_e
     if name == "text-multi" or not moods:
         multi = vecs
     else:  # moods read the story, not the cast list: tags are left out (a quarter less e5 work)
-        mood_texts = [item_text({**rows[r], "tags": None}, ocr=_extra_text(r, results, "ocr_text"),
-                                transcript=_extra_text(r, results, "transcript")) or texts[r] for r in idx]
+        mood_texts = [
+            item_text(
+                {**rows[r], "tags": None},
+                ocr=_extra_text(r, results, "ocr_text"),
+                transcript=_extra_text(r, results, "transcript"),
+            )
+            or texts[r]
+            for r in idx
+        ]
         multi = encode_cached(mood_texts, "text-multi", progress=progress)
     words = mood_words(multi) if moods and len(idx) else [[] for _ in idx]
 
@@ -280,9 +337,15 @@ def understand_text(rows: list[dict], results: dict[str, ModalityResult], text_e
     return out
 
 
-def encode_catalog(data, modalities: Sequence[str] = MODALITIES, root: Path | None = None,
-                   progress: bool = False, text_encoder: str = "auto", ocr_images: bool = False,
-                   moods: bool = True) -> CatalogUnderstanding:
+def encode_catalog(
+    data,
+    modalities: Sequence[str] = MODALITIES,
+    root: Path | None = None,
+    progress: bool = False,
+    text_encoder: str = "auto",
+    ocr_images: bool = False,
+    moods: bool = True,
+) -> CatalogUnderstanding:
     """Understand every item of ``data`` (a :class:`~avrec.data.dataset.Dataset` or an items
     frame; media paths are relative to ``root``, by default the dataset's own folder)."""
     items: pd.DataFrame = data if isinstance(data, pd.DataFrame) else data.items
@@ -290,12 +353,17 @@ def encode_catalog(data, modalities: Sequence[str] = MODALITIES, root: Path | No
     bad = [m for m in modalities if m not in MODALITIES]
     if bad:
         raise ValueError(f"unknown modality {bad[0]!r}; choose from {', '.join(MODALITIES)}")
-    rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-            for row in items.to_dict("records")]
+    rows = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in items.to_dict("records")
+    ]
     from avrec.encoders.language import detect_language
 
-    hint = [row.get("language") or detect_language(f"{row.get('title') or ''} {row.get('description') or ''}")
-            for row in rows]
+    hint = [
+        row.get("language")
+        or detect_language(f"{row.get('title') or ''} {row.get('description') or ''}")
+        for row in rows
+    ]
     audio_cache = EmbeddingCache(f"audio@{VERSIONS['audio']}")
     results: dict[str, ModalityResult] = {}
     with FileKeys() as keys:
@@ -314,8 +382,13 @@ def encode_catalog(data, modalities: Sequence[str] = MODALITIES, root: Path | No
     return CatalogUnderstanding([str(r["item_id"]) for r in rows], ordered)
 
 
-def understand_catalog(items: pd.DataFrame, root: Path | None, modalities: Sequence[str] = MODALITIES,
-                       progress: bool = False, **kw) -> dict[str, ModalityResult]:
+def understand_catalog(
+    items: pd.DataFrame,
+    root: Path | None,
+    modalities: Sequence[str] = MODALITIES,
+    progress: bool = False,
+    **kw,
+) -> dict[str, ModalityResult]:
     """The per-modality results only (see :func:`encode_catalog`)."""
     return encode_catalog(items, modalities, root, progress, **kw).results
 
@@ -340,21 +413,25 @@ class CachedMedia:
     texts: dict[str, list[str | None]]
 
 
-def cached_media(items: pd.DataFrame, root: Path | None,
-                 modalities: Sequence[str] = ("image", "video", "audio")) -> CachedMedia:
+def cached_media(
+    items: pd.DataFrame, root: Path | None, modalities: Sequence[str] = ("image", "video", "audio")
+) -> CachedMedia:
     """The image, video and audio vectors, and the videos' on-screen text and transcripts,
     that earlier runs (``avrec encode``, :func:`encode_catalog`) left in the cache, found by
     each file's content hash, without any model work. An item's audio is its audio file, else
     its video's sound track, as :func:`understand_audio` reads it. Only ``modalities`` are
     looked up (the texts come with ``video``)."""
-    rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-            for row in items.to_dict("records")]
+    rows = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in items.to_dict("records")
+    ]
     with FileKeys() as keys:
         return _cached_media(rows, root, modalities, keys)
 
 
-def _cached_media(rows: list[dict], root: Path | None, modalities: Sequence[str],
-                  keys: FileKeys) -> CachedMedia:
+def _cached_media(
+    rows: list[dict], root: Path | None, modalities: Sequence[str], keys: FileKeys
+) -> CachedMedia:
     found = CachedMedia({}, {}, {"ocr_text": [None] * len(rows), "transcript": [None] * len(rows)})
     for modality, (columns, cache_keys) in _CACHED_FROM.items():
         if modality not in modalities or not any(row.get(col) for row in rows for col in columns):

@@ -51,8 +51,13 @@ def sound_track(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     return samples, vec, enc.attributes(scores)
 
 
-def analyse_video(path: Path, language: str | None = None, ocr: bool = True,
-                  speech: bool = True, max_frames: int = MAX_FRAMES) -> VideoResult:
+def analyse_video(
+    path: Path,
+    language: str | None = None,
+    ocr: bool = True,
+    speech: bool = True,
+    max_frames: int = MAX_FRAMES,
+) -> VideoResult:
     """Frames -> pooled vector + visual labels (+ OCR, + sound track, + English transcript).
     Raises MediaError when the file has no decodable video; a missing or broken sound track
     only leaves the audio part empty (``audio_failure`` says why)."""
@@ -61,12 +66,17 @@ def analyse_video(path: Path, language: str | None = None, ocr: bool = True,
 
     frames, duration = sample_frames(path, per_second=1.0, max_frames=max_frames)
     vecs, probs = get_encoder("image").analyse(frames)
-    attrs: dict = {"visual_labels": _frame_labels(probs), "frames": len(frames),
-                   "duration_s": round(duration, 2)}
+    attrs: dict = {
+        "visual_labels": _frame_labels(probs),
+        "frames": len(frames),
+        "duration_s": round(duration, 2),
+    }
     if ocr:
         from avrec.encoders.ocr import ocr_text
 
-        picks = sorted({round(i) for i in np.linspace(0, len(frames) - 1, min(OCR_FRAMES, len(frames)))})
+        picks = sorted(
+            {round(i) for i in np.linspace(0, len(frames) - 1, min(OCR_FRAMES, len(frames)))}
+        )
         attrs["ocr_text"] = ocr_text([frames[i] for i in picks])
     result = VideoResult(l2_normalize(vecs.mean(axis=0)), attrs, frames=len(frames))
     try:

@@ -18,21 +18,51 @@ def with_baselines(models: Sequence[str], protocol: str) -> list[str]:
     return list(dict.fromkeys([*base, *models]))
 
 
-def evaluate_to_report(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequence[int],
-                       seeds: Sequence[int], report_dir: Path, *, configs: dict | None = None,
-                       text_features: bool = True, media: bool = True,
-                       log: Callable[[str], None] = print) -> dict:
+def evaluate_to_report(
+    dataset: Dataset,
+    protocol: str,
+    models: Sequence[str],
+    ks: Sequence[int],
+    seeds: Sequence[int],
+    report_dir: Path,
+    *,
+    configs: dict | None = None,
+    text_features: bool = True,
+    media: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
     from avrec.fusion.features import content_vectors, featurize
 
-    dataset, features = featurize(dataset, text_encoder="text-en" if text_features else None,
-                                  media=media, encode_missing=media, progress=True, log=log)
+    dataset, features = featurize(
+        dataset,
+        text_encoder="text-en" if text_features else None,
+        media=media,
+        encode_missing=media,
+        progress=True,
+        log=log,
+    )
     vectors = content_vectors(features)
-    runs = evaluate(dataset, protocol, with_baselines(models, protocol), ks, seeds, configs,
-                    item_features=features, log=log)
+    runs = evaluate(
+        dataset,
+        protocol,
+        with_baselines(models, protocol),
+        ks,
+        seeds,
+        configs,
+        item_features=features,
+        log=log,
+    )
     item_ids = dataset.items["item_id"]
     counts = dataset.interactions["item_id"].value_counts()
     popularity = item_ids.map(counts).fillna(0).to_numpy(float)
     tradeoff = tradeoff_points(runs, min(ks), vectors)
-    return write_report(runs, report_dir, dataset=dataset.name, protocol=protocol, ks=ks,
-                        item_vectors=vectors, item_popularity=np.asarray(popularity),
-                        tradeoff=tradeoff)
+    return write_report(
+        runs,
+        report_dir,
+        dataset=dataset.name,
+        protocol=protocol,
+        ks=ks,
+        item_vectors=vectors,
+        item_popularity=np.asarray(popularity),
+        tradeoff=tradeoff,
+    )

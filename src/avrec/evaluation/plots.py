@@ -25,8 +25,12 @@ def _plt():
     return plt
 
 
-def metric_bars(summary: pd.DataFrame, metrics: Sequence[str], path: Path,
-                title: str = "Mean over test users and seeds; error bars: 95% interval") -> Path:
+def metric_bars(
+    summary: pd.DataFrame,
+    metrics: Sequence[str],
+    path: Path,
+    title: str = "Mean over test users and seeds; error bars: 95% interval",
+) -> Path:
     plt = _plt()
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
@@ -44,7 +48,9 @@ def metric_bars(summary: pd.DataFrame, metrics: Sequence[str], path: Path,
 
 def by_activity(runs: Sequence[ModelRun], metric: str, path: Path) -> Path:
     plt = _plt()
-    labels = [f"{a + 1}-{b}" if b < 10**9 else f">{a}" for a, b in itertools.pairwise(ACTIVITY_BUCKETS)]
+    labels = [
+        f"{a + 1}-{b}" if b < 10**9 else f">{a}" for a, b in itertools.pairwise(ACTIVITY_BUCKETS)
+    ]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     counts = None
     for model in dict.fromkeys(r.model for r in runs):
@@ -70,13 +76,27 @@ def popularity(runs: Sequence[ModelRun], item_popularity: np.ndarray, k: int, pa
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     bins = np.linspace(0, np.log10(item_popularity.max() + 1) + 0.1, 30)
-    ax.hist(np.log10(item_popularity + 1), bins=bins, density=True, histtype="stepfilled",
-            alpha=0.3, color="grey", label="catalog")
+    ax.hist(
+        np.log10(item_popularity + 1),
+        bins=bins,
+        density=True,
+        histtype="stepfilled",
+        alpha=0.3,
+        color="grey",
+        label="catalog",
+    )
     for model in dict.fromkeys(r.model for r in runs):
-        recs = np.concatenate([lst[:k] for r in runs if r.model == model for lst in r.recommendations])
+        recs = np.concatenate(
+            [lst[:k] for r in runs if r.model == model for lst in r.recommendations]
+        )
         if len(recs):
-            ax.hist(np.log10(item_popularity[recs] + 1), bins=bins, density=True, histtype="step",
-                    label=model)
+            ax.hist(
+                np.log10(item_popularity[recs] + 1),
+                bins=bins,
+                density=True,
+                histtype="step",
+                label=model,
+            )
     ax.set_xlabel("log10(1 + item's interactions in the dataset)")
     ax.set_title(f"Popularity of recommended items (top {k}) vs the catalog")
     ax.legend(fontsize=7)

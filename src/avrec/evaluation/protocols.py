@@ -66,12 +66,24 @@ class Split:
 def _dedup(inter: pd.DataFrame) -> pd.DataFrame:
     """One row per (user, item): the last by time."""
     ts = inter["timestamp"].fillna(-1)
-    return inter.assign(_ts=ts).sort_values(["user_id", "_ts"], kind="stable").drop_duplicates(
-        ["user_id", "item_id"], keep="last").drop(columns="_ts").reset_index(drop=True)
+    return (
+        inter.assign(_ts=ts)
+        .sort_values(["user_id", "_ts"], kind="stable")
+        .drop_duplicates(["user_id", "item_id"], keep="last")
+        .drop(columns="_ts")
+        .reset_index(drop=True)
+    )
 
 
-def per_user_fraction(inter: pd.DataFrame, fraction: float, seed: int, min_interactions: int,
-                      name: str, *, msr: bool = False) -> Split:
+def per_user_fraction(
+    inter: pd.DataFrame,
+    fraction: float,
+    seed: int,
+    min_interactions: int,
+    name: str,
+    *,
+    msr: bool = False,
+) -> Split:
     """Per user (with at least ``min_interactions``), a random ``fraction`` to test.
 
     ``random``: ``max(1, round(fraction * n))`` test interactions. ``msr`` (``msr=True``):
@@ -89,18 +101,23 @@ def per_user_fraction(inter: pd.DataFrame, fraction: float, seed: int, min_inter
     else:
         n_test = np.where(size >= min_interactions, np.maximum(1, np.round(size * fraction)), 0)
         test_mask = rank < n_test
-    return Split(name, inter[~test_mask].reset_index(drop=True), inter[test_mask].reset_index(drop=True))
+    return Split(
+        name, inter[~test_mask].reset_index(drop=True), inter[test_mask].reset_index(drop=True)
+    )
 
 
 def leave_last_out(inter: pd.DataFrame, min_interactions: int = 5) -> Split:
     inter = _dedup(inter)
     ts = inter["timestamp"].fillna(-1)
     order = inter.assign(_ts=ts, _row=np.arange(len(inter))).sort_values(
-        ["user_id", "_ts", "_row"], kind="stable")
+        ["user_id", "_ts", "_row"], kind="stable"
+    )
     last = order.groupby("user_id").tail(1).index
     size = inter.groupby("user_id")["item_id"].transform("size")
     test_mask = inter.index.isin(last) & (size >= min_interactions).to_numpy()
-    return Split("last", inter[~test_mask].reset_index(drop=True), inter[test_mask].reset_index(drop=True))
+    return Split(
+        "last", inter[~test_mask].reset_index(drop=True), inter[test_mask].reset_index(drop=True)
+    )
 
 
 def temporal(inter: pd.DataFrame, test_share: float = 0.1) -> Split:
@@ -110,7 +127,9 @@ def temporal(inter: pd.DataFrame, test_share: float = 0.1) -> Split:
     ts = inter["timestamp"]
     cut = ts.min() + (ts.max() - ts.min()) * (1 - test_share)
     train, test = inter[ts < cut], inter[ts >= cut]
-    test = test[test["user_id"].isin(set(train["user_id"])) & test["item_id"].isin(set(train["item_id"]))]
+    test = test[
+        test["user_id"].isin(set(train["user_id"])) & test["item_id"].isin(set(train["item_id"]))
+    ]
     return Split("temporal", train.reset_index(drop=True), test.reset_index(drop=True))
 
 
@@ -124,8 +143,12 @@ def cold_items(inter: pd.DataFrame, all_items: list[str], seed: int, share: floa
     test_mask = inter["item_id"].isin(held).to_numpy()
     train, test = inter[~test_mask], inter[test_mask]
     test = test[test["user_id"].isin(set(train["user_id"]))]
-    return Split("cold-items", train.reset_index(drop=True), test.reset_index(drop=True),
-                 candidates=sorted(held))
+    return Split(
+        "cold-items",
+        train.reset_index(drop=True),
+        test.reset_index(drop=True),
+        candidates=sorted(held),
+    )
 
 
 def cold_users(inter: pd.DataFrame, seed: int, share: float = 0.2, given: int = 3) -> Split:
@@ -137,22 +160,32 @@ def cold_users(inter: pd.DataFrame, seed: int, share: float = 0.2, given: int = 
     held = set(rng.choice(users, size=round(len(users) * share), replace=False))
     mask = inter["user_id"].isin(held).to_numpy()
     train, held_rows = inter[~mask], inter[mask]
-    held_rows = held_rows.assign(_ts=held_rows["timestamp"].fillna(-1), _row=np.arange(len(held_rows)))
+    held_rows = held_rows.assign(
+        _ts=held_rows["timestamp"].fillna(-1), _row=np.arange(len(held_rows))
+    )
     held_rows = held_rows.sort_values(["user_id", "_ts", "_row"], kind="stable")
     pos = held_rows.groupby("user_id").cumcount()
     first = held_rows[pos < given]
     test = held_rows[pos >= given].drop(columns=["_ts", "_row"])
     histories = first.groupby("user_id")["item_id"].agg(list).to_dict()
     histories = {u: h for u, h in histories.items() if u in set(test["user_id"])}
-    return Split("cold-users", train.reset_index(drop=True), test.reset_index(drop=True),
-                 histories=histories)
+    return Split(
+        "cold-users", train.reset_index(drop=True), test.reset_index(drop=True), histories=histories
+    )
 
 
 def kfold(inter: pd.DataFrame, folds: int, seed: int) -> list[Split]:
     rated = _dedup(inter[inter["rating"].notna()])
     fold = np.random.default_rng(seed).permutation(len(rated)) % folds
-    return [Split(f"kfold-{f}", rated[fold != f].reset_index(drop=True),
-                  rated[fold == f].reset_index(drop=True), task="rating") for f in range(folds)]
+    return [
+        Split(
+            f"kfold-{f}",
+            rated[fold != f].reset_index(drop=True),
+            rated[fold == f].reset_index(drop=True),
+            task="rating",
+        )
+        for f in range(folds)
+    ]
 
 
 def make_splits(dataset: Dataset, protocol: str, seed: int = 0, folds: int = 5) -> list[Split]:

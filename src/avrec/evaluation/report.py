@@ -36,8 +36,14 @@ def tradeoff_points(runs: Sequence[ModelRun], k: int, item_vectors: np.ndarray) 
                 picked = mmr(lst, scores, item_vectors, k, knob)
                 nd.append(M.ndcg(picked, relevant[user], k))
                 div.append(M.intra_list_diversity(picked, item_vectors))
-            rows.append({"model": run.model, "knob": knob, "accuracy": float(np.mean(nd)),
-                         "diversity": float(np.mean(div))})
+            rows.append(
+                {
+                    "model": run.model,
+                    "knob": knob,
+                    "accuracy": float(np.mean(nd)),
+                    "diversity": float(np.mean(div)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -45,10 +51,17 @@ def _relevant(run: ModelRun) -> dict[str, set[int]]:
     return run.relevant  # set by attach_relevant
 
 
-def write_report(runs: Sequence[ModelRun], out: Path, *, dataset: str, protocol: str,
-                 ks: Sequence[int], item_vectors: np.ndarray | None = None,
-                 item_popularity: np.ndarray | None = None, tradeoff: pd.DataFrame | None = None
-                 ) -> dict:
+def write_report(
+    runs: Sequence[ModelRun],
+    out: Path,
+    *,
+    dataset: str,
+    protocol: str,
+    ks: Sequence[int],
+    item_vectors: np.ndarray | None = None,
+    item_popularity: np.ndarray | None = None,
+    tradeoff: pd.DataFrame | None = None,
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     summary = summarize(runs)
@@ -61,18 +74,29 @@ def write_report(runs: Sequence[ModelRun], out: Path, *, dataset: str, protocol:
     figures.append(plots.metric_bars(summary, shown, out / "plots" / "metrics.png"))
     if rating:
         rated = summary[summary["rmse"].notna()]
-        figures.append(plots.metric_bars(rated, ["mae", "rmse"], out / "plots" / "rating.png",
-                                         title="Rating prediction error (lower is better)"))
+        figures.append(
+            plots.metric_bars(
+                rated,
+                ["mae", "rmse"],
+                out / "plots" / "rating.png",
+                title="Rating prediction error (lower is better)",
+            )
+        )
     figures.append(plots.by_activity(runs, f"ndcg@{k}", out / "plots" / "activity.png"))
     if item_popularity is not None:
         figures.append(plots.popularity(runs, item_popularity, k, out / "plots" / "popularity.png"))
     if tradeoff is not None and len(tradeoff):
         figures.append(plots.tradeoff(tradeoff, out / "plots" / "tradeoff.png"))
-    per_user = pd.concat([r.per_user.assign(model=r.model, seed=r.seed, split=r.split) for r in runs])
+    per_user = pd.concat(
+        [r.per_user.assign(model=r.model, seed=r.seed, split=r.split) for r in runs]
+    )
     per_user.to_csv(out / "per_user.csv", index=False, float_format="%.6g")
     result = {
-        "dataset": dataset, "protocol": protocol, "k": list(ks),
-        "seeds": sorted({r.seed for r in runs}), "main_metric": metric,
+        "dataset": dataset,
+        "protocol": protocol,
+        "k": list(ks),
+        "seeds": sorted({r.seed for r in runs}),
+        "main_metric": metric,
         "rating_metric": "rmse" if rating else None,
         "splits": _split_stats(runs),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -101,8 +125,17 @@ def columns_for(summary: pd.DataFrame, metric: str, ks: Sequence[int]) -> list[s
     k = min(ks)
     cols = ["mae", "rmse"] if "rmse" in summary.columns else []
     cols += [f"{m}@{kk}" for kk in ks for m in ("ndcg", "recall", "hr")]
-    cols += [f"mrr@{k}", f"map@{k}", f"f1@{k}", "auc", f"coverage@{k}", f"diversity@{k}",
-             f"novelty@{k}", f"popularity@{k}", "fit_seconds"]
+    cols += [
+        f"mrr@{k}",
+        f"map@{k}",
+        f"f1@{k}",
+        "auc",
+        f"coverage@{k}",
+        f"diversity@{k}",
+        f"novelty@{k}",
+        f"popularity@{k}",
+        "fit_seconds",
+    ]
     return [c for c in cols if c in summary.columns]
 
 
@@ -113,8 +146,12 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
     summary = pd.DataFrame(result["models"]).T
     cols = columns_for(summary, result["main_metric"], ks)
     k = min(ks)  # the console gets the headline columns; HTML has all
-    cols = [c for c in cols if c.split("@")[0] in ("ndcg", "recall", "hr", "mrr", "coverage")
-            or c in ("fit_seconds", f"diversity@{k}", "mae", "rmse")]
+    cols = [
+        c
+        for c in cols
+        if c.split("@")[0] in ("ndcg", "recall", "hr", "mrr", "coverage")
+        or c in ("fit_seconds", f"diversity@{k}", "mae", "rmse")
+    ]
     table = Table(title=f"{result['dataset']} — {result['protocol']} (seeds {result['seeds']})")
     table.add_column("model")
     for c in cols:
@@ -132,9 +169,12 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
     console = Console(width=max(120, 17 * (len(cols) + 1)))
     console.print(table)
     for model, notes in result.get("time_capped", {}).items():
-        console.print(f"* {model}: a wall-clock cap stopped training in {len(notes)} run(s), so "
-                      f"its figures depend on the machine's speed: {' | '.join(notes)}",
-                      markup=False, highlight=False)
+        console.print(
+            f"* {model}: a wall-clock cap stopped training in {len(notes)} run(s), so "
+            f"its figures depend on the machine's speed: {' | '.join(notes)}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _cell(row: pd.Series, col: str) -> str:
@@ -149,7 +189,9 @@ def _cell(row: pd.Series, col: str) -> str:
     return f"<td>{text}</td>"
 
 
-def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[Path], out: Path) -> str:
+def _html(
+    result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[Path], out: Path
+) -> str:
     cols = columns_for(summary, result["main_metric"], result["k"])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = ""
@@ -158,23 +200,35 @@ def _html(result: dict, summary: pd.DataFrame, sig: pd.DataFrame, figures: list[
         cells = "".join(_cell(row, c) for c in cols)
         mark = " *" if model in capped else ""
         body += f"<tr><th>{html.escape(str(model))}{mark}</th>{cells}</tr>"
-    notes = "".join(f"<li>{html.escape(str(model))}: {html.escape(' | '.join(lines))}</li>"
-                    for model, lines in capped.items())
-    capped_html = ("<p>* A wall-clock cap stopped training in these models' fits, so their "
-                   "figures are not those of the configured model and depend on the machine's "
-                   f"speed:</p><ul>{notes}</ul>") if notes else ""
-    sig_html = sig.to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(sig) else "<p>n/a</p>"
-    imgs = "".join(f'<figure><img src="{f.relative_to(out)}" alt="{f.stem}"></figure>' for f in figures)
+    notes = "".join(
+        f"<li>{html.escape(str(model))}: {html.escape(' | '.join(lines))}</li>"
+        for model, lines in capped.items()
+    )
+    capped_html = (
+        (
+            "<p>* A wall-clock cap stopped training in these models' fits, so their "
+            "figures are not those of the configured model and depend on the machine's "
+            f"speed:</p><ul>{notes}</ul>"
+        )
+        if notes
+        else ""
+    )
+    sig_html = (
+        sig.to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(sig) else "<p>n/a</p>"
+    )
+    imgs = "".join(
+        f'<figure><img src="{f.relative_to(out)}" alt="{f.stem}"></figure>' for f in figures
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>avrec evaluation — {html.escape(result['dataset'])} / {html.escape(result['protocol'])}</title>
+<title>avrec evaluation — {html.escape(result["dataset"])} / {html.escape(result["protocol"])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}img{{max-width:100%}}</style></head><body>
-<h1>Evaluation: {html.escape(result['dataset'])}, protocol <code>{html.escape(result['protocol'])}</code></h1>
-<p>Seeds {result['seeds']}; cut-offs {result['k']}; created {result['created']} on {html.escape(result['machine'])}.
+<h1>Evaluation: {html.escape(result["dataset"])}, protocol <code>{html.escape(result["protocol"])}</code></h1>
+<p>Seeds {result["seeds"]}; cut-offs {result["k"]}; created {result["created"]} on {html.escape(result["machine"])}.
 Values: mean over test users (and seeds/folds) ± 95% interval over users; "sd": standard deviation
 of the per-seed (per-fold) means. Baselines: popularity, itemknn, ease, als (ranking), bias (rating).
 Paired tests pair each model's per-user values with the best baseline's, per seed/fold and user;
 Holm-adjusted over the models (columns <code>t_holm</code>, <code>wilcoxon_holm</code>).</p>
 <h2>Results</h2><table><tr><th>model</th>{head}</tr>{body}</table>{capped_html}
-<h2>Paired significance against the best baseline ({html.escape(result['main_metric'])})</h2>{sig_html}
+<h2>Paired significance against the best baseline ({html.escape(result["main_metric"])})</h2>{sig_html}
 <h2>Plots</h2>{imgs}</body></html>"""

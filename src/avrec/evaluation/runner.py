@@ -58,8 +58,9 @@ def _auc_rows(scores: np.ndarray, relevant: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int, seed: int = 0
-               ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, set[int]]]:
+def rank_users(
+    model: Recommender, split: Split, ks: Sequence[int], depth: int, seed: int = 0
+) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, set[int]]]:
     """Per-user ranking metrics; also returns each user's top-``depth`` list and scores.
 
     Users are scored in batches of dense ``[batch, n_items]`` score matrices. Tied scores are
@@ -78,8 +79,9 @@ def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int, 
     kmax = max(max(ks), depth)
     for start in range(0, len(users), BATCH):
         stop = min(start + BATCH, len(users))
-        hist_lists = ([split.histories.get(u) for u in users_ext[start:stop]]
-                      if split.histories else None)
+        hist_lists = (
+            [split.histories.get(u) for u in users_ext[start:stop]] if split.histories else None
+        )
         hist = model.history_matrix(users[start:stop], hist_lists)
         scores = model.masked_scores(users[start:stop], hist, exclude=hist, candidates=candidates)
         idx, top = top_k(scores[:, tiebreak], kmax)
@@ -99,8 +101,13 @@ def rank_users(model: Recommender, split: Split, ks: Sequence[int], depth: int, 
     return pd.DataFrame(rows), lists, relevant_sets
 
 
-def beyond_accuracy(lists: Sequence[np.ndarray], k: int, data: TrainData,
-                    item_vectors: np.ndarray, split: Split | None = None) -> dict[str, float]:
+def beyond_accuracy(
+    lists: Sequence[np.ndarray],
+    k: int,
+    data: TrainData,
+    item_vectors: np.ndarray,
+    split: Split | None = None,
+) -> dict[str, float]:
     """Coverage (of the candidate set where the protocol has one), content diversity,
     novelty and average popularity of the top-``k`` lists."""
     pop = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(float)
@@ -124,15 +131,24 @@ def run_rating(model: Recommender, split: Split) -> pd.DataFrame:
     if pred.shape != (len(test),):
         raise ValueError(f"{model.name}.predict returned shape {pred.shape} for {len(test)} pairs")
     err = pred - test["rating"].to_numpy(float)
-    return pd.DataFrame({"user_id": test["user_id"].to_numpy(), "abs_error": np.abs(err),
-                         "sq_error": err**2})
+    return pd.DataFrame(
+        {"user_id": test["user_id"].to_numpy(), "abs_error": np.abs(err), "sq_error": err**2}
+    )
 
 
-def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequence[int] = (10, 20),
-             seeds: Sequence[int] = (0,), configs: dict[str, dict] | None = None,
-             item_vectors: np.ndarray | None = None, depth: int = 100,
-             log: Callable[[str], None] = print, *,
-             item_features: dict[str, np.ndarray] | None = None) -> list[ModelRun]:
+def evaluate(
+    dataset: Dataset,
+    protocol: str,
+    models: Sequence[str],
+    ks: Sequence[int] = (10, 20),
+    seeds: Sequence[int] = (0,),
+    configs: dict[str, dict] | None = None,
+    item_vectors: np.ndarray | None = None,
+    depth: int = 100,
+    log: Callable[[str], None] = print,
+    *,
+    item_features: dict[str, np.ndarray] | None = None,
+) -> list[ModelRun]:
     """Every model on every split of ``protocol`` for each seed.
 
     ``item_features``: catalog feature matrices from
@@ -161,26 +177,49 @@ def evaluate(dataset: Dataset, protocol: str, models: Sequence[str], ks: Sequenc
                     f"the {protocol} protocol leaves no {'training' if split.train.empty else 'test'} "
                     f"interactions in split {split.name} (seed {seed}) of this dataset's "
                     f"{dataset.n_interactions:,} interactions; evaluate on more data or choose "
-                    "another protocol")
+                    "another protocol"
+                )
             train = dataset.with_interactions(split.train)
             with isolated(dataset, train) as view:
                 data = TrainData.from_dataset(train, item_features)
                 data.root = view
                 guard_no_leakage(split, data)
                 for name in models:
-                    runs.append(_run_one(name, seed, split, data, ks, depth, item_vectors,
-                                         {"seed": seed, **configs.get(name, {})}))
+                    runs.append(
+                        _run_one(
+                            name,
+                            seed,
+                            split,
+                            data,
+                            ks,
+                            depth,
+                            item_vectors,
+                            {"seed": seed, **configs.get(name, {})},
+                        )
+                    )
                     run = runs[-1]
                     main = f"ndcg@{min(ks)}"
                     extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
-                    capped = f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
-                    log(f"{protocol} seed={seed} {split.name} {name}: {main}={run.metrics[main]:.4f}"
-                        f"{extra} (fit {run.fit_seconds:.1f} s){capped}")
+                    capped = (
+                        f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
+                    )
+                    log(
+                        f"{protocol} seed={seed} {split.name} {name}: {main}={run.metrics[main]:.4f}"
+                        f"{extra} (fit {run.fit_seconds:.1f} s){capped}"
+                    )
     return runs
 
 
-def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[int], depth: int,
-             item_vectors: np.ndarray, config: dict) -> ModelRun:
+def _run_one(
+    name: str,
+    seed: int,
+    split: Split,
+    data: TrainData,
+    ks: Sequence[int],
+    depth: int,
+    item_vectors: np.ndarray,
+    config: dict,
+) -> ModelRun:
     model = create_model(name, config)
     with PeakMemory() as peak:
         t0 = time.perf_counter()
@@ -194,5 +233,16 @@ def _run_one(name: str, seed: int, split: Split, data: TrainData, ks: Sequence[i
         errors = run_rating(model, split)
         metrics["mae"] = float(errors["abs_error"].mean())
         metrics["rmse"] = float(np.sqrt(errors["sq_error"].mean()))
-    return ModelRun(name, seed, split.name, per_user, metrics, fit_s, peak.mib, lists, relevant, errors,
-                    list(model.time_capped_))
+    return ModelRun(
+        name,
+        seed,
+        split.name,
+        per_user,
+        metrics,
+        fit_s,
+        peak.mib,
+        lists,
+        relevant,
+        errors,
+        list(model.time_capped_),
+    )

@@ -22,9 +22,12 @@ def summarize(runs: Sequence[ModelRun]) -> pd.DataFrame:
     rows = []
     for model in dict.fromkeys(r.model for r in runs):
         mine = [r for r in runs if r.model == model]
-        row = {"model": model, "fit_seconds": float(np.mean([r.fit_seconds for r in mine])),
-               "peak_mb": float(np.max([r.peak_mb for r in mine])),
-               "time_capped_runs": sum(1 for r in mine if r.time_capped)}
+        row = {
+            "model": model,
+            "fit_seconds": float(np.mean([r.fit_seconds for r in mine])),
+            "peak_mb": float(np.max([r.peak_mb for r in mine])),
+            "time_capped_runs": sum(1 for r in mine if r.time_capped),
+        }
         for metric in dict.fromkeys(m for r in mine for m in r.metrics):
             per_seed = [r.metrics[metric] for r in mine if metric in r.metrics]
             row[metric] = float(np.mean(per_seed))
@@ -39,7 +42,9 @@ def summarize(runs: Sequence[ModelRun]) -> pd.DataFrame:
             row["mae_ci95"] = _half_width(err["abs_error"].to_numpy(float))
             rmse = float(np.sqrt(err["sq_error"].mean()))
             # delta method: sd(sqrt(m)) ~ sd(m) / (2 sqrt(m))
-            row["rmse_ci95"] = _half_width(err["sq_error"].to_numpy(float)) / (2 * rmse) if rmse else 0.0
+            row["rmse_ci95"] = (
+                _half_width(err["sq_error"].to_numpy(float)) / (2 * rmse) if rmse else 0.0
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
@@ -52,7 +57,8 @@ def capped_notes(runs: Sequence[ModelRun]) -> dict[str, list[str]]:
     for r in runs:
         if r.time_capped:
             out.setdefault(r.model, []).append(
-                f"seed {r.seed}, {r.split}: {'; '.join(r.time_capped)}")
+                f"seed {r.seed}, {r.split}: {'; '.join(r.time_capped)}"
+            )
     return out
 
 
@@ -79,8 +85,11 @@ def _per_user(runs: Sequence[ModelRun], model: str, column: str) -> pd.Series:
         frame = r.errors if column in ("sq_error", "abs_error") else r.per_user
         if frame is None:
             continue
-        parts.append(frame.assign(_key=r.split + "/" + str(r.seed))
-                     .groupby(["_key", "user_id"])[column].mean())
+        parts.append(
+            frame.assign(_key=r.split + "/" + str(r.seed))
+            .groupby(["_key", "user_id"])[column]
+            .mean()
+        )
     return pd.concat(parts) if parts else pd.Series(dtype=float)
 
 
@@ -97,9 +106,17 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def _tests(runs: Sequence[ModelRun], summary: pd.DataFrame, metric: str, higher: bool,
-           baselines: Sequence[str], column: str) -> list[dict]:
-    candidates = [m for m in summary.index if m in baselines and pd.notna(summary.loc[m].get(metric))]
+def _tests(
+    runs: Sequence[ModelRun],
+    summary: pd.DataFrame,
+    metric: str,
+    higher: bool,
+    baselines: Sequence[str],
+    column: str,
+) -> list[dict]:
+    candidates = [
+        m for m in summary.index if m in baselines and pd.notna(summary.loc[m].get(metric))
+    ]
     if not candidates:
         return []
     values = summary.loc[candidates, metric]
@@ -113,12 +130,18 @@ def _tests(runs: Sequence[ModelRun], summary: pd.DataFrame, metric: str, higher:
         diff = (a - b).to_numpy()
         t = stats.ttest_rel(a, b) if len(a) > 1 and np.std(diff) > 0 else None
         w = stats.wilcoxon(diff) if len(a) > 1 and (diff != 0).any() else None
-        rows.append({"model": model, "baseline": best, "metric": metric,
-                     "difference": float(summary.loc[model, metric] - summary.loc[best, metric]),
-                     "per_user_difference": float(diff.mean()) if len(diff) else float("nan"),
-                     "t_pvalue": float(t.pvalue) if t is not None else float("nan"),
-                     "wilcoxon_pvalue": float(w.pvalue) if w is not None else float("nan"),
-                     "pairs": len(a)})
+        rows.append(
+            {
+                "model": model,
+                "baseline": best,
+                "metric": metric,
+                "difference": float(summary.loc[model, metric] - summary.loc[best, metric]),
+                "per_user_difference": float(diff.mean()) if len(diff) else float("nan"),
+                "t_pvalue": float(t.pvalue) if t is not None else float("nan"),
+                "wilcoxon_pvalue": float(w.pvalue) if w is not None else float("nan"),
+                "pairs": len(a),
+            }
+        )
     for key in ("t_pvalue", "wilcoxon_pvalue"):
         for row, adj in zip(rows, holm([r[key] for r in rows]), strict=True):
             row[key.replace("_pvalue", "_holm")] = adj

@@ -25,8 +25,15 @@ import numpy as np
 
 EVENTS = ("view", "play", "like", "dislike", "skip", "rating", "click", "purchase")
 #: weights in the readable profile
-PROFILE_WEIGHT = {"like": 2.0, "purchase": 2.0, "rating": 1.0, "play": 1.0, "view": 0.5,
-                  "click": 0.5, "history": 1.0}
+PROFILE_WEIGHT = {
+    "like": 2.0,
+    "purchase": 2.0,
+    "rating": 1.0,
+    "play": 1.0,
+    "view": 0.5,
+    "click": 0.5,
+    "history": 1.0,
+}
 
 VectorOf = Callable[[str], "np.ndarray | None"]
 
@@ -48,7 +55,7 @@ def polarity(event: str, value: float | None, watch_fraction: float | None) -> i
 
 @dataclass
 class UserState:
-    history: list[str] = field(default_factory=list)   # oldest first, positives only
+    history: list[str] = field(default_factory=list)  # oldest first, positives only
     negatives: list[str] = field(default_factory=list)
     weights: Counter = field(default_factory=Counter)  # item -> profile weight
     events: int = 0
@@ -59,8 +66,14 @@ class UserState:
     #: bumped by every change, so readers can tell a state moved
     version: int = 0
 
-    def apply(self, item_id: str, event: str, value: float | None = None,
-              watch_fraction: float | None = None, vector: np.ndarray | None = None) -> int:
+    def apply(
+        self,
+        item_id: str,
+        event: str,
+        value: float | None = None,
+        watch_fraction: float | None = None,
+        vector: np.ndarray | None = None,
+    ) -> int:
         sign = polarity(event, value, watch_fraction)
         self.events += 1
         self.version += 1
@@ -122,8 +135,15 @@ class OnlineStates:
                 self._states[user_id] = state
             return state
 
-    def apply(self, user_id: str, item_id: str, event: str, value: float | None,
-              watch_fraction: float | None, seed_history: list[str] | None = None) -> int:
+    def apply(
+        self,
+        user_id: str,
+        item_id: str,
+        event: str,
+        value: float | None,
+        watch_fraction: float | None,
+        seed_history: list[str] | None = None,
+    ) -> int:
         state = self.get(user_id, seed_history)
         vector = self.vector_of(item_id)
         with self._lock:
@@ -133,11 +153,15 @@ class OnlineStates:
         """A consistent copy to read from while other events arrive."""
         state = self.get(user_id, seed_history)
         with self._lock:
-            return UserState(list(state.history), list(state.negatives), Counter(state.weights),
-                             state.events,
-                             None if state.vector is None else state.vector.copy(),
-                             None if state.negative_vector is None else state.negative_vector.copy(),
-                             state.version)
+            return UserState(
+                list(state.history),
+                list(state.negatives),
+                Counter(state.weights),
+                state.events,
+                None if state.vector is None else state.vector.copy(),
+                None if state.negative_vector is None else state.negative_vector.copy(),
+                state.version,
+            )
 
     def drop(self, user_id: str) -> None:
         with self._lock:

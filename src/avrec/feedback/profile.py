@@ -16,8 +16,14 @@ from avrec.storage import tables as t
 
 TOP = 8
 #: keys of ``item_understanding.attributes`` (as the encoders write them) -> profile facet
-UNDERSTANDING_KEYS = {"moods": "moods", "visual_labels": "visual", "sound_labels": "sound",
-                      "labels": "visual", "mood": "moods", "language": "languages"}
+UNDERSTANDING_KEYS = {
+    "moods": "moods",
+    "visual_labels": "visual",
+    "sound_labels": "sound",
+    "labels": "visual",
+    "mood": "moods",
+    "language": "languages",
+}
 
 
 def attribute_words(value) -> list[str]:
@@ -31,7 +37,9 @@ def attribute_words(value) -> list[str]:
 
 def _top(counter: Counter) -> list[dict]:
     total = sum(v for v in counter.values() if v > 0) or 1.0
-    return [{"name": k, "weight": round(v / total, 3)} for k, v in counter.most_common(TOP) if v > 0]
+    return [
+        {"name": k, "weight": round(v / total, 3)} for k, v in counter.most_common(TOP) if v > 0
+    ]
 
 
 def _catalog_language(catalog: pd.DataFrame, position: Vocabulary, item: str) -> bool:
@@ -42,8 +50,9 @@ def _catalog_language(catalog: pd.DataFrame, position: Vocabulary, item: str) ->
     return isinstance(value, str) and bool(value)
 
 
-def user_profile(state: UserState, catalog: pd.DataFrame, position: Vocabulary,
-                 engine: Engine | None = None) -> dict:
+def user_profile(
+    state: UserState, catalog: pd.DataFrame, position: Vocabulary, engine: Engine | None = None
+) -> dict:
     facets: dict[str, Counter] = defaultdict(Counter)
     for item, weight in state.weights.items():
         pos = position.get(item)
@@ -59,8 +68,11 @@ def user_profile(state: UserState, catalog: pd.DataFrame, position: Vocabulary,
     if engine is not None and state.weights:
         items = list(state.weights)[:2_000]
         with engine.connect() as conn:
-            rows = conn.execute(select(t.item_understanding.c.item_id, t.item_understanding.c.attributes)
-                                .where(t.item_understanding.c.item_id.in_(items))).all()
+            rows = conn.execute(
+                select(t.item_understanding.c.item_id, t.item_understanding.c.attributes).where(
+                    t.item_understanding.c.item_id.in_(items)
+                )
+            ).all()
         seen_language: set[str] = set()
         for item, attrs in rows:
             for key, facet in UNDERSTANDING_KEYS.items():
@@ -73,6 +85,9 @@ def user_profile(state: UserState, catalog: pd.DataFrame, position: Vocabulary,
                         continue
                 for word in words:
                     facets[facet][word] += state.weights.get(item, 0.0)
-    return {"history_size": len(state.history), "events": state.events,
-            "disliked_or_skipped": len(state.negatives),
-            **{name: _top(counter) for name, counter in sorted(facets.items())}}
+    return {
+        "history_size": len(state.history),
+        "events": state.events,
+        "disliked_or_skipped": len(state.negatives),
+        **{name: _top(counter) for name, counter in sorted(facets.items())},
+    }

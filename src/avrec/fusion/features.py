@@ -28,13 +28,16 @@ def genre_vocabulary(items: pd.DataFrame, column: str = "genres") -> list[str]:
     return sorted({g for v in items[column] for g in split_multi(v)})
 
 
-def genre_matrix(items: pd.DataFrame, column: str = "genres",
-                 vocab: list[str] | None = None) -> np.ndarray:
+def genre_matrix(
+    items: pd.DataFrame, column: str = "genres", vocab: list[str] | None = None
+) -> np.ndarray:
     """One-hot of ``|``-separated values, rows L2-normalised (zero rows for items without).
     ``vocab`` fixes the columns (e.g. the vocabulary a model was trained with; values outside
     it are ignored); by default it is :func:`genre_vocabulary` of ``items``."""
     vocab = genre_vocabulary(items, column) if vocab is None else list(vocab)
-    values = [split_multi(v) for v in items[column]] if column in items.columns else [[]] * len(items)
+    values = (
+        [split_multi(v) for v in items[column]] if column in items.columns else [[]] * len(items)
+    )
     index = {g: n for n, g in enumerate(vocab)}
     out = np.zeros((len(items), max(len(vocab), 1)), dtype=np.float32)
     for r, row in enumerate(values):
@@ -49,7 +52,7 @@ def people_matrix(items: pd.DataFrame, min_count: int = 2) -> np.ndarray:
     """One-hot of the names in ``tags`` (``director:A|cast:B, C`` -> director:A, cast:B, cast:C;
     plain tags as tag:x), names on at least ``min_count`` items; rows L2-normalised."""
     rows = []
-    for value in (items["tags"] if "tags" in items else [""] * len(items)):
+    for value in items["tags"] if "tags" in items else [""] * len(items):
         names: list[str] = []
         for part in split_multi(value):
             if ":" in part:
@@ -63,16 +66,22 @@ def people_matrix(items: pd.DataFrame, min_count: int = 2) -> np.ndarray:
     pairs = [(r, vocab[n]) for r, names in enumerate(rows) for n in names if n in vocab]
     r = np.array([p[0] for p in pairs], dtype=np.int64)
     c = np.array([p[1] for p in pairs], dtype=np.int64)
-    m = sp.csr_matrix((np.ones(len(pairs), np.float32), (r, c)),
-                      shape=(len(items), max(len(vocab), 1))).toarray()
+    m = sp.csr_matrix(
+        (np.ones(len(pairs), np.float32), (r, c)), shape=(len(items), max(len(vocab), 1))
+    ).toarray()
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     return m / np.where(norms > 0, norms, 1.0)
 
 
-def period_matrix(items: pd.DataFrame, start: int = 1920, stop: int = 2030, step: int = 5) -> np.ndarray:
+def period_matrix(
+    items: pd.DataFrame, start: int = 1920, stop: int = 2030, step: int = 5
+) -> np.ndarray:
     """One-hot of the release period (``year`` in ``step``-year bins; one column for unknown)."""
-    year = pd.to_numeric(items["year"], errors="coerce").to_numpy(float) if "year" in items \
+    year = (
+        pd.to_numeric(items["year"], errors="coerce").to_numpy(float)
+        if "year" in items
         else np.full(len(items), np.nan)
+    )
     edges = np.arange(start, stop, step)
     known = ~np.isnan(year)
     col = np.full(len(items), len(edges))
@@ -89,17 +98,35 @@ def item_texts(dataset: Dataset) -> list[str]:
     return [item_text(row) for row in dataset.items.to_dict("records")]
 
 
-def item_features(dataset: Dataset, *, text_encoder: str | None = "text-en",
-                  media: bool = False, encode_missing: bool = False, progress: bool = False,
-                  log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+def item_features(
+    dataset: Dataset,
+    *,
+    text_encoder: str | None = "text-en",
+    media: bool = False,
+    encode_missing: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
     """The feature matrices of :func:`featurize` alone."""
-    return featurize(dataset, text_encoder=text_encoder, media=media,
-                     encode_missing=encode_missing, progress=progress, log=log)[1]
+    return featurize(
+        dataset,
+        text_encoder=text_encoder,
+        media=media,
+        encode_missing=encode_missing,
+        progress=progress,
+        log=log,
+    )[1]
 
 
-def featurize(dataset: Dataset, *, text_encoder: str | None = "text-en",
-              media: bool = False, encode_missing: bool = False, progress: bool = False,
-              log: Callable[[str], None] | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:
+def featurize(
+    dataset: Dataset,
+    *,
+    text_encoder: str | None = "text-en",
+    media: bool = False,
+    encode_missing: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Dataset, dict[str, np.ndarray]]:
     """What a model trains on, the same for ``avrec train`` and ``avrec evaluate``: the dataset
     (with media, its items also carry the videos' on-screen text and transcripts as
     ``ocr_text`` / ``transcript`` columns, which the item texts include) and the feature
@@ -134,8 +161,14 @@ def featurize(dataset: Dataset, *, text_encoder: str | None = "text-en",
         media_vectors = found.vectors
         texts = {k: v for k, v in found.texts.items() if any(v)}
         if texts:
-            dataset = Dataset(dataset.items.assign(**texts), dataset.interactions, dataset.users,
-                              dataset.root, dataset.name, dataset.meta)
+            dataset = Dataset(
+                dataset.items.assign(**texts),
+                dataset.interactions,
+                dataset.users,
+                dataset.root,
+                dataset.name,
+                dataset.meta,
+            )
     genres = genre_matrix(dataset.items)
     out = {"genres": genres, **media_vectors}
     if text_encoder is None:
@@ -146,7 +179,9 @@ def featurize(dataset: Dataset, *, text_encoder: str | None = "text-en",
     has_text = np.array([bool(t.strip()) for t in texts])
     vectors = np.zeros((len(texts), 0), dtype=np.float32)
     if has_text.any():
-        enc = encode_texts_cached([t for t, h in zip(texts, has_text, strict=True) if h], text_encoder)
+        enc = encode_texts_cached(
+            [t for t, h in zip(texts, has_text, strict=True) if h], text_encoder
+        )
         vectors = np.zeros((len(texts), enc.shape[1]), dtype=np.float32)
         vectors[has_text] = enc
     norms = np.linalg.norm(vectors, axis=1, keepdims=True) if vectors.size else None
@@ -160,15 +195,20 @@ def featurize(dataset: Dataset, *, text_encoder: str | None = "text-en",
 def _log_media(found, encoded: bool, log: Callable[[str], None]) -> None:
     for name, values in found.texts.items():
         if any(values):
-            log(f"media: {name.replace('_', ' ')} of {sum(map(bool, values)):,} videos "
-                "joins their text")
+            log(
+                f"media: {name.replace('_', ' ')} of {sum(map(bool, values)):,} videos "
+                "joins their text"
+            )
     for modality, mat in found.vectors.items():
         log(f"media: {modality} vectors of {int((abs(mat).sum(axis=1) > 0).sum()):,} items")
     for modality, n in found.missing.items():
         if n:
-            log(f"note: {n:,} items' {modality} files could not be encoded (`avrec ingest` then "
-                "`avrec encode` records why)" if encoded else
-                f"note: {n:,} items' {modality} files are not encoded yet, so they are not read")
+            log(
+                f"note: {n:,} items' {modality} files could not be encoded (`avrec ingest` then "
+                "`avrec encode` records why)"
+                if encoded
+                else f"note: {n:,} items' {modality} files are not encoded yet, so they are not read"
+            )
 
 
 def content_vectors(features: dict[str, np.ndarray]) -> np.ndarray:
@@ -182,5 +222,5 @@ def content_vectors(features: dict[str, np.ndarray]) -> np.ndarray:
     has = features["has_text"][:, 0] > 0
     out = np.zeros((len(genres), text.shape[1] + genres.shape[1]), dtype=np.float32)
     out[has, : text.shape[1]] = text[has]
-    out[~has, text.shape[1]:] = genres[~has]
+    out[~has, text.shape[1] :] = genres[~has]
     return out

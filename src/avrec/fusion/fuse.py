@@ -36,8 +36,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
 
 
-def fuse(vectors: Mapping[str, np.ndarray], present: Mapping[str, np.ndarray] | None = None,
-         config: FusionConfig | None = None) -> Fused:
+def fuse(
+    vectors: Mapping[str, np.ndarray],
+    present: Mapping[str, np.ndarray] | None = None,
+    config: FusionConfig | None = None,
+) -> Fused:
     """One vector per item from ``{modality: [n, d_m]}``. ``present`` (bool ``[n]`` per
     modality) marks which rows hold a real vector; by default a non-zero row is present."""
     config = config or FusionConfig()
@@ -50,14 +53,20 @@ def fuse(vectors: Mapping[str, np.ndarray], present: Mapping[str, np.ndarray] | 
         mat = np.asarray(vectors[m], dtype=np.float32)
         if mat.shape[0] != n:
             raise ValueError(f"modality {m!r} has {mat.shape[0]} rows, expected {n}")
-        mask = (np.asarray(present[m], dtype=bool) if present is not None and m in present
-                else np.linalg.norm(mat, axis=1) > 0)
+        mask = (
+            np.asarray(present[m], dtype=bool)
+            if present is not None and m in present
+            else np.linalg.norm(mat, axis=1) > 0
+        )
         mats.append(_unit(mat) * mask[:, None])
         masks.append(mask & (np.linalg.norm(mat, axis=1) > 0))
     mask = np.stack(masks, axis=1)
     w = np.array([config.weights.get(m, 1.0) for m in names], dtype=np.float32)
     total = (mask * w).sum(axis=1, keepdims=True)
-    scale = np.sqrt(np.divide(w, total, out=np.zeros_like(mask, dtype=np.float32), where=total > 0)) * mask
+    scale = (
+        np.sqrt(np.divide(w, total, out=np.zeros_like(mask, dtype=np.float32), where=total > 0))
+        * mask
+    )
     blocks, start = {}, 0
     for m, mat in zip(names, mats, strict=True):
         blocks[m] = slice(start, start + mat.shape[1])
@@ -68,5 +77,8 @@ def fuse(vectors: Mapping[str, np.ndarray], present: Mapping[str, np.ndarray] | 
 
 def fuse_understanding(understanding, config: FusionConfig | None = None) -> Fused:
     """Fuse a :class:`avrec.encoders.understand.CatalogUnderstanding`."""
-    return fuse({m: r.vectors for m, r in understanding.results.items()},
-                {m: r.present for m, r in understanding.results.items()}, config)
+    return fuse(
+        {m: r.vectors for m, r in understanding.results.items()},
+        {m: r.present for m, r in understanding.results.items()},
+        config,
+    )

@@ -12,5 +12,13 @@ from avrec.index.base import (
     save_index,
 )
 
-__all__ = ["KINDS", "ExactIndex", "VectorIndex", "load_index", "load_or_build", "make_index",
-           "recall_at_k", "save_index"]
+__all__ = [
+    "KINDS",
+    "ExactIndex",
+    "VectorIndex",
+    "load_index",
+    "load_or_build",
+    "make_index",
+    "recall_at_k",
+    "save_index",
+]

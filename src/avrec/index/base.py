@@ -52,8 +52,9 @@ class ExactIndex:
     @property
     def matrix(self) -> np.ndarray:
         if self._matrix is None:
-            self._matrix = (np.concatenate(self._parts) if self._parts
-                            else np.zeros((0, self.dim), np.float32))
+            self._matrix = (
+                np.concatenate(self._parts) if self._parts else np.zeros((0, self.dim), np.float32)
+            )
             self._parts = [self._matrix]
         return self._matrix
 
@@ -68,7 +69,7 @@ class ExactIndex:
         best_i = np.zeros((len(q), 0), np.int64)
         best_s = np.zeros((len(q), 0), np.float32)
         for start in range(0, len(m), self.block):
-            s = q @ m[start:start + self.block].T
+            s = q @ m[start : start + self.block].T
             kk = min(k, s.shape[1])
             part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
             best_i = np.concatenate([best_i, part + start], axis=1)
@@ -79,7 +80,6 @@ class ExactIndex:
                 best_s = np.take_along_axis(best_s, keep, 1)
         order = np.argsort(-best_s, axis=1, kind="stable")
         return np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1)
-
 
     def save(self, path: str | Path) -> None:
         with open(path, "wb") as fh:
@@ -111,15 +111,28 @@ def fingerprint(vectors: np.ndarray) -> str:
     return f"{vectors.shape[0]}x{vectors.shape[1]}:{digest}"
 
 
-def save_index(index: VectorIndex, folder: str | Path, vectors_fingerprint: str | None = None,
-               options: dict | None = None) -> Path:
+def save_index(
+    index: VectorIndex,
+    folder: str | Path,
+    vectors_fingerprint: str | None = None,
+    options: dict | None = None,
+) -> Path:
     """A folder with ``index.json`` (kind, dim, size, options, fingerprint) and the data."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index.save(folder / "index.bin")
-    (folder / MANIFEST).write_text(json.dumps({
-        "kind": index.kind, "dim": index.dim, "size": len(index), "options": options or {},
-        "fingerprint": vectors_fingerprint}, indent=2))
+    (folder / MANIFEST).write_text(
+        json.dumps(
+            {
+                "kind": index.kind,
+                "dim": index.dim,
+                "size": len(index),
+                "options": options or {},
+                "fingerprint": vectors_fingerprint,
+            },
+            indent=2,
+        )
+    )
     return folder
 
 
@@ -132,7 +145,9 @@ def load_index(folder: str | Path) -> tuple[VectorIndex, dict]:
     index = make_index(manifest["kind"], manifest["dim"], **manifest.get("options", {}))
     index.load_native(folder / "index.bin")
     if len(index) != manifest["size"]:
-        raise ValueError(f"{folder}: index holds {len(index)} vectors, manifest says {manifest['size']}")
+        raise ValueError(
+            f"{folder}: index holds {len(index)} vectors, manifest says {manifest['size']}"
+        )
     return index, manifest
 
 
@@ -140,8 +155,9 @@ def load_index(folder: str | Path) -> tuple[VectorIndex, dict]:
 SEARCH_OPTIONS = ("nprobe", "ef_search")
 
 
-def load_or_build(vectors: np.ndarray, kind: str, folder: str | Path | None = None,
-                  **options) -> VectorIndex:
+def load_or_build(
+    vectors: np.ndarray, kind: str, folder: str | Path | None = None, **options
+) -> VectorIndex:
     """The index of ``vectors``: loaded from ``folder`` when it was built from the same vectors
     (same fingerprint) with the same kind (and the same build options, where any are given),
     else built (and saved there). Search options (``nprobe``, ``ef_search``) apply either way."""
@@ -152,7 +168,9 @@ def load_or_build(vectors: np.ndarray, kind: str, folder: str | Path | None = No
         try:
             index, manifest = load_index(folder)
             saved = {k: v for k, v in manifest["options"].items() if k not in SEARCH_OPTIONS}
-            if (manifest["kind"], manifest["fingerprint"]) == (kind, fp) and (not build or build == saved):
+            if (manifest["kind"], manifest["fingerprint"]) == (kind, fp) and (
+                not build or build == saved
+            ):
                 _apply_search_options(index, search)
                 return index
         except (OSError, ValueError, RuntimeError, KeyError):

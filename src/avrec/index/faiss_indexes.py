@@ -72,8 +72,14 @@ class HNSWIndex(FaissIndex):
 
     kind = "hnsw"
 
-    def __init__(self, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 128,
-                 threads: int = 1):
+    def __init__(
+        self,
+        dim: int,
+        m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 128,
+        threads: int = 1,
+    ):
         super().__init__(dim, threads)
         faiss = _faiss(threads)
         self.index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
@@ -92,8 +98,15 @@ class IVFIndex(FaissIndex):
 
     kind = "ivf"
 
-    def __init__(self, dim: int, nlist: int | None = None, nprobe: int = 16,
-                 train_size: int = 50_000, seed: int = 0, threads: int = 1):
+    def __init__(
+        self,
+        dim: int,
+        nlist: int | None = None,
+        nprobe: int = 16,
+        train_size: int = 50_000,
+        seed: int = 0,
+        threads: int = 1,
+    ):
         super().__init__(dim, threads)
         self.nlist, self.nprobe, self.train_size, self.seed = nlist, nprobe, train_size, seed
 
@@ -110,7 +123,9 @@ class IVFIndex(FaissIndex):
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(self.seed)
-        take = rng.choice(len(vectors), min(len(vectors), max(self.train_size, 39 * nlist)), replace=False)
+        take = rng.choice(
+            len(vectors), min(len(vectors), max(self.train_size, 39 * nlist)), replace=False
+        )
         index.cp.seed = self.seed
         index.train(vectors[np.sort(take)])
         index.nprobe = self.nprobe

@@ -10,8 +10,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 
-def recency_matrix(rows: np.ndarray, cols: np.ndarray, times: np.ndarray,
-                   shape: tuple[int, int]) -> sp.csr_matrix:
+def recency_matrix(
+    rows: np.ndarray, cols: np.ndarray, times: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
     """1 for each user's most recent item, 2 for the one before, ... (ties: file order)."""
     frame = pd.DataFrame({"r": rows, "c": cols, "t": times, "o": np.arange(len(rows))})
     frame = frame.sort_values(["r", "t", "o"]).drop_duplicates(["r", "c"], keep="last")
@@ -25,7 +26,9 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, m)
     if k <= 0:
         return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
+    part = (
+        np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
+    )
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     idx = np.take_along_axis(part, order, axis=1)
@@ -36,8 +39,9 @@ def csr_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
     """Row ``n`` of ``m`` as a 1-row CSR matrix sharing its arrays (``m[n]`` without the
     indexing machinery: explanations take one row per request)."""
     a, b = m.indptr[n], m.indptr[n + 1]
-    return sp.csr_matrix((m.data[a:b], m.indices[a:b], np.array([0, b - a], m.indptr.dtype)),
-                         shape=(1, m.shape[1]))
+    return sp.csr_matrix(
+        (m.data[a:b], m.indices[a:b], np.array([0, b - a], m.indptr.dtype)), shape=(1, m.shape[1])
+    )
 
 
 def row_blocks(n: int, size: int = 1024) -> Iterator[slice]:
@@ -69,5 +73,5 @@ def spd_inverse(a: np.ndarray) -> np.ndarray:
     for rows in row_blocks(len(a)):  # mirror the upper triangle onto the lower
         diag = a[rows, rows]
         a[rows, rows] = np.triu(diag) + np.triu(diag, 1).T
-        a[rows.stop:, rows] = a[rows, rows.stop:].T
+        a[rows.stop :, rows] = a[rows, rows.stop :].T
     return a

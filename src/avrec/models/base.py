@@ -94,27 +94,46 @@ class TrainData:
         # one entry per pair: repeated interactions keep the largest weight
         dedup = pd.DataFrame({"r": rows, "c": cols, "v": values}).groupby(["r", "c"])["v"].max()
         matrix = sp.csr_matrix(
-            (dedup.to_numpy(np.float32), (dedup.index.get_level_values(0), dedup.index.get_level_values(1))),
+            (
+                dedup.to_numpy(np.float32),
+                (dedup.index.get_level_values(0), dedup.index.get_level_values(1)),
+            ),
             shape=shape,
         )
         ratings = None
         rated = inter["rating"].notna().to_numpy()
         if rated.any():
-            order = inter["timestamp"].to_numpy(dtype=float, na_value=0.0)[rated].argsort(kind="stable")
-            r = pd.DataFrame({
-                "r": rows[rated][order], "c": cols[rated][order],
-                "v": inter["rating"].to_numpy(float)[rated][order],
-            }).drop_duplicates(["r", "c"], keep="last")
+            order = (
+                inter["timestamp"].to_numpy(dtype=float, na_value=0.0)[rated].argsort(kind="stable")
+            )
+            r = pd.DataFrame(
+                {
+                    "r": rows[rated][order],
+                    "c": cols[rated][order],
+                    "v": inter["rating"].to_numpy(float)[rated][order],
+                }
+            ).drop_duplicates(["r", "c"], keep="last")
             ratings = sp.csr_matrix((r["v"].to_numpy(np.float32), (r["r"], r["c"])), shape=shape)
         features = {}
         for name, arr in (item_features or {}).items():
             arr = np.asarray(arr, dtype=np.float32)
             if arr.shape[0] != len(item_vocab):
-                raise ValueError(f"item feature {name!r} has {arr.shape[0]} rows, catalog has {len(item_vocab)}")
+                raise ValueError(
+                    f"item feature {name!r} has {arr.shape[0]} rows, catalog has {len(item_vocab)}"
+                )
             features[name] = arr
-        return cls(items.reset_index(drop=True), inter, user_vocab, item_vocab, matrix.tocsr(),
-                   ratings, dataset.users, dataset.root, features,
-                   recency_matrix(rows, cols, inter["timestamp"].to_numpy(float, na_value=-1.0), shape))
+        return cls(
+            items.reset_index(drop=True),
+            inter,
+            user_vocab,
+            item_vocab,
+            matrix.tocsr(),
+            ratings,
+            dataset.users,
+            dataset.root,
+            features,
+            recency_matrix(rows, cols, inter["timestamp"].to_numpy(float, na_value=-1.0), shape),
+        )
 
     @property
     def n_users(self) -> int:
@@ -194,8 +213,12 @@ class Recommender(ABC):
         return self.config.model_dump()
 
     @abstractmethod
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         """Scores ``float32 [len(users), n_items]``; higher is better."""
 
     # ---- ranking --------------------------------------------------------------------
@@ -203,8 +226,9 @@ class Recommender(ABC):
         if self.item_vocab is None or self.user_vocab is None or self.train_matrix is None:
             raise RuntimeError(f"{self.name} model is not fitted")
 
-    def history_matrix(self, users: np.ndarray,
-                       histories: Sequence[Sequence[str] | None] | None = None) -> sp.csr_matrix:
+    def history_matrix(
+        self, users: np.ndarray, histories: Sequence[Sequence[str] | None] | None = None
+    ) -> sp.csr_matrix:
         """Rows of item interactions: a known user's training row, or the given history
         (which replaces it; oldest first) mapped through the item vocabulary (unknown items
         dropped). Values are recency ranks (1 = most recent); models that ignore order use
@@ -234,21 +258,43 @@ class Recommender(ABC):
         if not cols:
             return base
         indptr = np.concatenate([[0], np.cumsum(lengths)])
-        return sp.csr_matrix((np.concatenate(vals).astype(np.float32),
-                              np.concatenate(cols).astype(base.indices.dtype), indptr),
-                             shape=(len(cols), n_items))
+        return sp.csr_matrix(
+            (
+                np.concatenate(vals).astype(np.float32),
+                np.concatenate(cols).astype(base.indices.dtype),
+                indptr,
+            ),
+            shape=(len(cols), n_items),
+        )
 
-    def rank(self, users: np.ndarray, histories: sp.csr_matrix, k: int, *,
-             exclude: sp.csr_matrix | None = None, candidates: np.ndarray | None = None,
-             queries: Sequence[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def rank(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        k: int,
+        *,
+        exclude: sp.csr_matrix | None = None,
+        candidates: np.ndarray | None = None,
+        queries: Sequence[str | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k item indices and scores. ``exclude``: CSR rows of items to drop;
         ``candidates``: boolean ``[n, n_items]`` (or ``[n_items]``) mask of allowed items."""
-        return top_k(self.masked_scores(users, histories, exclude=exclude,
-                                        candidates=candidates, queries=queries), k)
+        return top_k(
+            self.masked_scores(
+                users, histories, exclude=exclude, candidates=candidates, queries=queries
+            ),
+            k,
+        )
 
-    def masked_scores(self, users: np.ndarray, histories: sp.csr_matrix, *,
-                      exclude: sp.csr_matrix | None = None, candidates: np.ndarray | None = None,
-                      queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def masked_scores(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        *,
+        exclude: sp.csr_matrix | None = None,
+        candidates: np.ndarray | None = None,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         """Scores with excluded and non-candidate items (and NaN) set to ``-inf``."""
         scores = np.array(self.score(users, histories, queries), dtype=np.float32, copy=True)
         scores[~np.isfinite(scores)] = -np.inf
@@ -259,12 +305,18 @@ class Recommender(ABC):
             scores[~np.broadcast_to(candidates, scores.shape)] = -np.inf
         return scores
 
-    def recommend(self, user_ids: Sequence[str | None], k: int = 10, *,
-                  histories: Sequence[Sequence[str] | None] | None = None,
-                  candidates: Sequence[Sequence[str] | None] | None = None,
-                  queries: Sequence[str | None] | None = None,
-                  exclude_seen: bool | Sequence[bool] = True, explain: bool = False,
-                  batch_size: int = 1024) -> Recommendations:
+    def recommend(
+        self,
+        user_ids: Sequence[str | None],
+        k: int = 10,
+        *,
+        histories: Sequence[Sequence[str] | None] | None = None,
+        candidates: Sequence[Sequence[str] | None] | None = None,
+        queries: Sequence[str | None] | None = None,
+        exclude_seen: bool | Sequence[bool] = True,
+        explain: bool = False,
+        batch_size: int = 1024,
+    ) -> Recommendations:
         """Recommend for a batch of requests by external IDs (see module docstring).
         ``exclude_seen`` may be one flag or one per request; ``explain`` adds a short
         explanation per item, from :meth:`contributions` where the model supports it."""
@@ -287,8 +339,11 @@ class Recommender(ABC):
                         idx = self.item_vocab.lookup(list(cand))
                         mask[n, idx[idx >= 0]] = True
             q = queries[start:stop] if queries is not None else None
-            flags = (np.full(stop - start, bool(exclude_seen)) if isinstance(exclude_seen, bool)
-                     else np.asarray(exclude_seen[start:stop], dtype=bool))
+            flags = (
+                np.full(stop - start, bool(exclude_seen))
+                if isinstance(exclude_seen, bool)
+                else np.asarray(exclude_seen[start:stop], dtype=bool)
+            )
             exclude = sp.diags(flags.astype(np.float32)) @ hist if flags.any() else None
             idx, top = self.rank(users, hist, k, exclude=exclude, candidates=mask, queries=q)
             ids = self.item_vocab.ids
@@ -316,8 +371,10 @@ class Recommender(ABC):
             return new
         self.item_vocab = Vocabulary([*self.item_vocab.ids, *new["item_id"]])
         grow = (self.train_matrix.shape[0], len(self.item_vocab))
-        self.train_matrix = sp.csr_matrix((self.train_matrix.data, self.train_matrix.indices,
-                                           self.train_matrix.indptr), shape=grow)
+        self.train_matrix = sp.csr_matrix(
+            (self.train_matrix.data, self.train_matrix.indices, self.train_matrix.indptr),
+            shape=grow,
+        )
         if self.train_recency is not None:
             r = self.train_recency
             self.train_recency = sp.csr_matrix((r.data, r.indices, r.indptr), shape=grow)
@@ -328,17 +385,23 @@ class Recommender(ABC):
         return new
 
     # ---- explanations ---------------------------------------------------------------
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray | None:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray | None:
         """``[len(items), n_history_items]``: how much each history item (in the order of
         ``history.indices``) adds to each item's score, for models whose score is a sum over
         the history; None for models without such a decomposition. ``user``: the training
         user index (-1: unknown), for models that weigh a known user's history items."""
         return None
 
-    def explain(self, history: sp.csr_matrix, items: np.ndarray,
-                query: str | None = None, user: int = -1,
-                contrib: np.ndarray | None = None) -> list[str]:
+    def explain(
+        self,
+        history: sp.csr_matrix,
+        items: np.ndarray,
+        query: str | None = None,
+        user: int = -1,
+        contrib: np.ndarray | None = None,
+    ) -> list[str]:
         """One short sentence per item of ``items`` for a request with ``history`` (``user``:
         the training user index, -1 for an unknown one; ``contrib``: :meth:`contributions`
         of these items when already computed)."""
@@ -346,13 +409,21 @@ class Recommender(ABC):
 
         return explain_items(self, history, items, query, user, contrib)
 
-    def explain_batch(self, users: np.ndarray, histories: sp.csr_matrix,
-                      items: list[np.ndarray], queries: Sequence[str | None] | None = None
-                      ) -> list[list[str]]:
+    def explain_batch(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        items: list[np.ndarray],
+        queries: Sequence[str | None] | None = None,
+    ) -> list[list[str]]:
         """:meth:`explain` for each row of a batch (``items[n]``: row ``n``'s recommended
         item indices); models override it to share work across the rows."""
-        return [self.explain(csr_row(histories, n), row_items, queries[n] if queries else None, int(users[n]))
-                for n, row_items in enumerate(items)]
+        return [
+            self.explain(
+                csr_row(histories, n), row_items, queries[n] if queries else None, int(users[n])
+            )
+            for n, row_items in enumerate(items)
+        ]
 
     # ---- persistence ----------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -375,9 +446,14 @@ class Recommender(ABC):
         path.mkdir(parents=True, exist_ok=True)
         from avrec import __version__
 
-        manifest = {"model": self.name, "config": self.config.model_dump(mode="json"),
-                    "fitted": {"time_capped_": list(self.time_capped_)},
-                    "avrec_version": __version__, "format": 1, **self.manifest_extra()}
+        manifest = {
+            "model": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "fitted": {"time_capped_": list(self.time_capped_)},
+            "avrec_version": __version__,
+            "format": 1,
+            **self.manifest_extra(),
+        }
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
         self.user_vocab.save(path / "users.json")
         self.item_vocab.save(path / "items.json")
@@ -386,8 +462,14 @@ class Recommender(ABC):
         if self.train_recency is not None:
             r = self.train_recency.tocsr()
             state.update(recency_data=r.data, recency_indices=r.indices, recency_indptr=r.indptr)
-        np.savez(path / STATE, train_data=m.data, train_indices=m.indices, train_indptr=m.indptr,
-                 train_shape=np.array(m.shape), **state)
+        np.savez(
+            path / STATE,
+            train_data=m.data,
+            train_indices=m.indices,
+            train_indptr=m.indptr,
+            train_shape=np.array(m.shape),
+            **state,
+        )
         if self.catalog is not None:
             self.catalog.to_json(path / CATALOG, orient="records", lines=True, force_ascii=False)
         self._save_extra(path)
@@ -408,14 +490,18 @@ class Recommender(ABC):
         model.item_vocab = Vocabulary.load(path / "items.json")
         with np.load(path / STATE, allow_pickle=False) as z:
             model.train_matrix = sp.csr_matrix(
-                (z["train_data"], z["train_indices"], z["train_indptr"]), shape=tuple(z["train_shape"]))
+                (z["train_data"], z["train_indices"], z["train_indptr"]),
+                shape=tuple(z["train_shape"]),
+            )
             state = {k.removeprefix("state__"): z[k] for k in z.files if k.startswith("state__")}
             if "recency_data" in z.files:
                 model.train_recency = sp.csr_matrix(
                     (z["recency_data"], z["recency_indices"], z["recency_indptr"]),
-                    shape=tuple(z["train_shape"]))
+                    shape=tuple(z["train_shape"]),
+                )
         if (path / CATALOG).is_file():
-            model.catalog = pd.read_json(path / CATALOG, orient="records", lines=True,
-                                         dtype={"item_id": str})
+            model.catalog = pd.read_json(
+                path / CATALOG, orient="records", lines=True, dtype={"item_id": str}
+            )
         model.load_state_arrays(state, path)
         return model

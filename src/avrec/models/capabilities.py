@@ -29,8 +29,12 @@ import scipy.sparse as sp
 
 @runtime_checkable
 class ScoresUsers(Protocol):
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray: ...
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray: ...
 
 
 @runtime_checkable
@@ -54,8 +58,9 @@ class HasContentPart(Protocol):
 
 @runtime_checkable
 class Explains(Protocol):
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray | None: ...
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray | None: ...
 
 
 @runtime_checkable

@@ -55,12 +55,13 @@ def history_match(histories: sp.csr_matrix, vectors: np.ndarray, power: float) -
     cols = np.unique(h.indices)
     if not len(cols):
         return out
-    local = sp.csr_matrix((h.data, np.searchsorted(cols, h.indices), h.indptr),
-                          shape=(h.shape[0], len(cols)))
+    local = sp.csr_matrix(
+        (h.data, np.searchsorted(cols, h.indices), h.indptr), shape=(h.shape[0], len(cols))
+    )
     step = max(1, MATCH_BUDGET // len(cols))
     for start in range(0, n_items, step):
-        sim = np.maximum(vectors[cols] @ vectors[start:start + step].T, 0.0) ** power
-        out[:, start:start + step] = np.asarray(local @ sim)
+        sim = np.maximum(vectors[cols] @ vectors[start : start + step].T, 0.0) ** power
+        out[:, start : start + step] = np.asarray(local @ sim)
     out /= np.maximum(np.diff(h.indptr), 1)[:, None]
     return out ** (1.0 / power)
 
@@ -77,8 +78,11 @@ class Content(Recommender):
         if vectors is None or vectors.shape[1] != 384:
             vectors = encode_item_texts(data.items, self.config.encoder)
         self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.query_vectors = (encode_item_texts(data.items, self.config.query_encoder)
-                              if self.config.query_encoder else None)
+        self.query_vectors = (
+            encode_item_texts(data.items, self.config.query_encoder)
+            if self.config.query_encoder
+            else None
+        )
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         from avrec.encoders.registry import get_encoder
@@ -102,8 +106,11 @@ class Content(Recommender):
             if len(memo) + len(new) > QUERY_MEMO:
                 memo.clear()
             memo.update(new)
-        return np.stack([found[q] for q in queries]) if len(queries) else \
-            np.zeros((0, self.query_vectors.shape[1]), np.float32)
+        return (
+            np.stack([found[q] for q in queries])
+            if len(queries)
+            else np.zeros((0, self.query_vectors.shape[1]), np.float32)
+        )
 
     def query_scores(self, queries: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """(scores [n, n_items], mask of rows that had a request)."""
@@ -114,8 +121,12 @@ class Content(Recommender):
             out[has] = q @ self.query_vectors.T
         return out, has
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         if self.config.sharpness > 1:
             scores = history_match(histories, self.vectors, self.config.sharpness)
         else:
@@ -124,11 +135,12 @@ class Content(Recommender):
             q_scores, has = self.query_scores(queries)
             has_hist = np.diff(histories.indptr) > 0
             w = np.where(has_hist, self.config.query_weight, 1.0)[:, None]
-            scores[has] = (w[has] * q_scores[has] + (1 - w[has]) * scores[has])
+            scores[has] = w[has] * q_scores[has] + (1 - w[has]) * scores[has]
         return scores.astype(np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         hv = self.vectors[history.indices]
         sim = self.vectors[items] @ hv.T
         power = self.config.sharpness
@@ -152,8 +164,9 @@ class Content(Recommender):
 
         self.vectors = np.vstack([self.vectors, encode_item_texts(new, self.config.encoder)])
         if self.query_vectors is not None:
-            self.query_vectors = np.vstack([self.query_vectors,
-                                            encode_item_texts(new, self.config.query_encoder)])
+            self.query_vectors = np.vstack(
+                [self.query_vectors, encode_item_texts(new, self.config.query_encoder)]
+            )
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         state = {"vectors": self.vectors}

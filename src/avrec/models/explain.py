@@ -38,16 +38,24 @@ def per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence:
 
 def split_values(catalog: pd.DataFrame, col: str) -> list[list[str]]:
     """``split_multi`` of every row of ``catalog[col]`` (cached per catalog object)."""
-    return per_item(catalog, len(catalog), "split:" + col,
-                    lambda: [split_multi(v) for v in catalog[col].tolist()])
+    return per_item(
+        catalog,
+        len(catalog),
+        "split:" + col,
+        lambda: [split_multi(v) for v in catalog[col].tolist()],
+    )
 
 
 def _titles(catalog: pd.DataFrame | None) -> list[str] | None:
     """Every row's title ("" where missing), cached per catalog object."""
     if catalog is None or "title" not in catalog:
         return None
-    return per_item(catalog, len(catalog), "title",
-                    lambda: ["" if pd.isna(v) else str(v) for v in catalog["title"].tolist()])
+    return per_item(
+        catalog,
+        len(catalog),
+        "title",
+        lambda: ["" if pd.isna(v) else str(v) for v in catalog["title"].tolist()],
+    )
 
 
 def _attribute_lists(catalog: pd.DataFrame | None) -> list[list[list[str]]]:
@@ -70,9 +78,14 @@ def shared_attributes(catalog: pd.DataFrame | None, item: int, others: list[int]
     return _shared(_attribute_lists(catalog), item, others) if others else []
 
 
-def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
-                  query: str | None = None, user: int = -1,
-                  contrib: np.ndarray | None = None) -> list[str]:
+def explain_items(
+    model,
+    history: sp.csr_matrix,
+    items: np.ndarray,
+    query: str | None = None,
+    user: int = -1,
+    contrib: np.ndarray | None = None,
+) -> list[str]:
     """One sentence per item. Uses ``model.contributions`` when the model has it (or
     ``contrib``, the same computed beforehand for a batch); a request is cited with the
     item's similarity to it; otherwise says what the score rests on."""
@@ -81,8 +94,11 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
         contrib = model.contributions(history, items, user)
     query_sim = _query_similarity(model, query, items)
     if query_sim is not None:
-        genres = split_values(model.catalog, "genres") \
-            if model.catalog is not None and "genres" in model.catalog else None
+        genres = (
+            split_values(model.catalog, "genres")
+            if model.catalog is not None and "genres" in model.catalog
+            else None
+        )
         out = []
         for n, item in enumerate(items):
             text = f"matches your request “{query[:80]}” (similarity {query_sim[n]:.2f})"
@@ -92,16 +108,23 @@ def explain_items(model, history: sp.csr_matrix, items: np.ndarray,
     titles, lists = _titles(model.catalog), _attribute_lists(model.catalog)
     ids = model.item_vocab.ids
     return history_sentences(
-        contrib, hist_idx, items,
+        contrib,
+        hist_idx,
+        items,
         name=lambda j: (titles[j] if titles is not None else "") or str(ids[j]),
         shared=lambda item, top: _shared(lists, item, top),
-        fallback=lambda item: _fallback(model, item))
+        fallback=lambda item: _fallback(model, item),
+    )
 
 
-def history_sentences(contrib: np.ndarray | None, hist: np.ndarray, items: np.ndarray,
-                      name: Callable[[int], str],
-                      shared: Callable[[int, list[int]], list[str]],
-                      fallback: Callable[[int], str]) -> list[str]:
+def history_sentences(
+    contrib: np.ndarray | None,
+    hist: np.ndarray,
+    items: np.ndarray,
+    name: Callable[[int], str],
+    shared: Callable[[int, list[int]], list[str]],
+    fallback: Callable[[int], str],
+) -> list[str]:
     """The one explanation engine, on arrays: ``contrib[n, j]`` is how much history item
     ``hist[j]`` adds to the score of ``items[n]``. Each item is explained by its strongest
     history items and their share of the positive terms ("because you liked X and Y (40% of
@@ -113,15 +136,19 @@ def history_sentences(contrib: np.ndarray | None, hist: np.ndarray, items: np.nd
     positive = np.clip(contrib, 0, None)
     any_positive = (positive > 0).any(axis=1)
     order = np.argsort(-contrib, axis=1)[:, :MAX_REASONS]
-    top_share = np.take_along_axis(positive, order, axis=1).sum(axis=1) \
-        / np.maximum(positive.sum(axis=1), 1e-9)
+    top_share = np.take_along_axis(positive, order, axis=1).sum(axis=1) / np.maximum(
+        positive.sum(axis=1), 1e-9
+    )
     for n, item in enumerate(items):
         if not any_positive[n]:
             out.append(fallback(int(item)))
             continue
         top = [int(hist[j]) for j in order[n] if contrib[n, j] > 0]
-        text = "because you liked " + " and ".join(name(j) for j in top) \
+        text = (
+            "because you liked "
+            + " and ".join(name(j) for j in top)
             + f" ({top_share[n]:.0%} of the score)"
+        )
         attrs = shared(int(item), top)
         if attrs:
             text += "; shares " + ", ".join(attrs)
@@ -145,8 +172,11 @@ def _fallback(model, item: int) -> str:
         m = model.train_matrix
         count = int(per_item(m, m.shape[1], "count", lambda: m.getnnz(axis=0))[item])
         if count:
-            return f"{reason}; {count} people interacted with it" if reason \
+            return (
+                f"{reason}; {count} people interacted with it"
+                if reason
                 else f"popular: {count} people interacted with it"
+            )
     return reason or "new item (no interactions yet), ranked by its content"
 
 
@@ -167,7 +197,7 @@ def _people(catalog: pd.DataFrame | None, item: int) -> set[str]:
 
 
 def _looks_like(model, hist: list[int], item: int) -> str:
-    """"it looks and sounds like X": the history item nearest in the media vectors."""
+    """ "it looks and sounds like X": the history item nearest in the media vectors."""
     sig = model.cold_signals
     where = np.flatnonzero(sig["cand"] == item)
     hist = [j for j in hist if j < len(sig["media_sim"])]  # not items added after training
@@ -177,8 +207,7 @@ def _looks_like(model, hist: list[int], item: int) -> str:
     return f"it looks and sounds like {_name(model, best)}"
 
 
-def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str],
-                user: int = -1) -> str:
+def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str], user: int = -1) -> str:
     """A sentence for a new item ranked by a learned cold-item ranker, from the evidence
     ``groups`` (models.coldrank.FEATURE_GROUPS) that raised its score most, strongest first."""
     hist = [int(j) for j in history.indices]
@@ -194,15 +223,24 @@ def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str],
             best = hist[int(np.argmax(vectors[hist] @ vectors[item]))]
             parts.append(f"its story is close to {_name(model, best)}")
         elif group == "genre":
-            shared = [g for g in split_multi(cat.at[item, "genres"])
-                      if any(g in split_multi(cat.at[j, "genres"]) for j in hist)] \
-                if cat is not None and "genres" in cat else []
+            shared = (
+                [
+                    g
+                    for g in split_multi(cat.at[item, "genres"])
+                    if any(g in split_multi(cat.at[j, "genres"]) for j in hist)
+                ]
+                if cat is not None and "genres" in cat
+                else []
+            )
             parts.append("genres you watch" + (f" ({', '.join(shared[:3])})" if shared else ""))
         elif group == "people":
             mine = _people(cat, item)
             with_who = [(p, j) for j in hist for p in sorted(mine & _people(cat, j))]
-            parts.append(f"shares {with_who[0][0]} with {_name(model, with_who[0][1])}"
-                         if with_who else "its director and cast")
+            parts.append(
+                f"shares {with_who[0][0]} with {_name(model, with_who[0][1])}"
+                if with_who
+                else "its director and cast"
+            )
         elif group == "year":
             year = cat.at[item, "year"] if cat is not None and "year" in cat else None
             parts.append("from the years you watch" + (f" ({int(year)})" if pd.notna(year) else ""))

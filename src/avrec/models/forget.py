@@ -50,8 +50,11 @@ def model_folders(root: Path) -> list[Path]:
 
 def holds_users(root: Path, user_ids: Iterable[str]) -> bool:
     wanted = set(user_ids)
-    return any(wanted & set(json.loads((f / USERS).read_text())) for f in model_folders(root)
-               if (f / USERS).is_file())
+    return any(
+        wanted & set(json.loads((f / USERS).read_text()))
+        for f in model_folders(root)
+        if (f / USERS).is_file()
+    )
 
 
 def _rewrite_state(folder: Path, keep: np.ndarray, n_users: int) -> None:
@@ -65,8 +68,14 @@ def _rewrite_state(folder: Path, keep: np.ndarray, n_users: int) -> None:
             _rewrite_arrays(part, keep, n_users, n_items, PART_USER_ROWS, PART_USER_CSR)
 
 
-def _rewrite_arrays(path: Path, keep: np.ndarray, n_users: int, n_items: int,
-                    user_rows: tuple[str, ...], user_csr: dict[str, str | None]) -> None:
+def _rewrite_arrays(
+    path: Path,
+    keep: np.ndarray,
+    n_users: int,
+    n_items: int,
+    user_rows: tuple[str, ...],
+    user_csr: dict[str, str | None],
+) -> None:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     out = dict(arrays)
@@ -86,15 +95,20 @@ def _rewrite_arrays(path: Path, keep: np.ndarray, n_users: int, n_items: int,
     for key in user_rows:
         if key in arrays:
             if arrays[key].shape[0] != n_users:
-                raise UnknownUserArray(f"{path}: {key} has {arrays[key].shape[0]} rows, "
-                                       f"not {n_users}")
+                raise UnknownUserArray(
+                    f"{path}: {key} has {arrays[key].shape[0]} rows, not {n_users}"
+                )
             out[key] = arrays[key][keep]
     handled = set(user_rows) | {f"{p}_{s}" for p in user_csr for s in ("data", "indices", "indptr")}
     if n_users != n_items:  # where the sizes differ, an unlisted users-long array is caught
-        odd = [k for k, v in arrays.items() if k not in handled and v.ndim and v.shape[0] == n_users]
+        odd = [
+            k for k, v in arrays.items() if k not in handled and v.ndim and v.shape[0] == n_users
+        ]
         if odd:
-            raise UnknownUserArray(f"{path}: arrays {', '.join(odd)} have one row per user but "
-                                   "are not known to avrec.models.forget; retrain instead")
+            raise UnknownUserArray(
+                f"{path}: arrays {', '.join(odd)} have one row per user but "
+                "are not known to avrec.models.forget; retrain instead"
+            )
     if out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
         return  # nothing per-user here: the hard link stays
     path.unlink()  # a new file: never write through a link into the live folder
@@ -104,6 +118,7 @@ def _rewrite_arrays(path: Path, keep: np.ndarray, n_users: int, n_items: int,
 
 def _link_tree(src: Path, dst: Path) -> None:
     """Copy a folder tree as hard links (a plain copy where links are not possible)."""
+
     def link(s: str, d: str) -> None:
         try:
             os.link(s, d)
@@ -135,7 +150,9 @@ def forget_users(root: str | Path, user_ids: Iterable[str]) -> int:
                 continue
             _rewrite_state(folder, keep, len(ids))
             (folder / USERS).unlink()  # a new file: never write through a link into the live folder
-            (folder / USERS).write_text(json.dumps([u for u, k in zip(ids, keep, strict=True) if k]))
+            (folder / USERS).write_text(
+                json.dumps([u for u, k in zip(ids, keep, strict=True) if k])
+            )
             _fsync(folder / STATE, folder / USERS)
             removed += int((~keep).sum())
         os.rename(root, old)

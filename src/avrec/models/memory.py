@@ -14,7 +14,9 @@ from avrec.errors import ResourceError
 SCALABLE_MODELS = ("als", "bpr", "two-tower")
 
 
-def available_bytes(proc: Path = Path("/proc"), cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+def available_bytes(
+    proc: Path = Path("/proc"), cgroup: Path = Path("/sys/fs/cgroup")
+) -> int | None:
     """Memory this process can still take: the kernel's MemAvailable, lowered to the cgroup's
     headroom where a limit is set (its page cache counted as free, as MemAvailable counts
     it); None where neither can be read (the check is skipped)."""
@@ -39,8 +41,9 @@ def available_bytes(proc: Path = Path("/proc"), cgroup: Path = Path("/sys/fs/cgr
     return have
 
 
-def require_dense(model: str, n_items: int, bytes_per_cell: float,
-                  alternatives: tuple[str, ...] = SCALABLE_MODELS) -> None:
+def require_dense(
+    model: str, n_items: int, bytes_per_cell: float, alternatives: tuple[str, ...] = SCALABLE_MODELS
+) -> None:
     """Raise :class:`ResourceError` if ``bytes_per_cell * n_items**2`` bytes (the model's peak
     during fit, measured in benchmarks/bench_models.py) exceed :func:`available_bytes`; the
     message names ``alternatives``, models for the same task that scale."""
@@ -48,12 +51,13 @@ def require_dense(model: str, n_items: int, bytes_per_cell: float,
     have = available_bytes()
     if have is None or need <= have:
         return
-    gib = 2.0 ** 30
+    gib = 2.0**30
     raise ResourceError(
         f"{model}: a catalog of {n_items:,} items needs about {need / gib:.1f} GiB of memory for "
         f"its items x items weights, and {have / gib:.1f} GiB is available; train a model whose "
         f"memory does not grow with the square of the catalog ({', '.join(alternatives)}) or "
-        "use a machine with more memory")
+        "use a machine with more memory"
+    )
 
 
 def _status_kib(field: str, proc: Path) -> int:

@@ -26,7 +26,6 @@ _MODELS: dict[str, str] = {
 }
 
 
-
 def register(name: str, target: str) -> None:
     """Register ``name`` -> ``"module:Class"``."""
     _MODELS[name] = target
@@ -46,6 +45,8 @@ def get_model_class(name: str) -> type:
     try:
         target = _MODELS[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
+        raise KeyError(
+            f"unknown model {name!r}; available: {', '.join(available_models())}"
+        ) from None
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from avrec.models.base import Recommender
 from avrec.models.names import available_models, get_model_class, register
 
-__all__ = ["DEFAULT_MODEL", "LARGE_CATALOG_MODEL", "available_models", "create_model",
-           "default_model", "get_model_class", "register"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "LARGE_CATALOG_MODEL",
+    "available_models",
+    "create_model",
+    "default_model",
+    "get_model_class",
+    "register",
+]
 
 DEFAULT_MODEL = "hybrid"
 #: the recommended model for catalogs too large for :data:`DEFAULT_MODEL`'s items x items

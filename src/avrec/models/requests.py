@@ -36,13 +36,18 @@ class Request(BaseModel):
     @field_validator("user_id", mode="before")
     @classmethod
     def _id_as_text(cls, value):
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
     @field_validator("history", "candidates", mode="before")
     @classmethod
     def _ids_as_text(cls, value):
         if isinstance(value, list):
-            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+            return [
+                str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value
+            ]
         return value
 
 
@@ -52,7 +57,9 @@ def read_requests(path: Path) -> list[Request]:
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError([Problem(str(path), None, None, f"not valid UTF-8 at byte {exc.start}")]) from None
+        raise InputError(
+            [Problem(str(path), None, None, f"not valid UTF-8 at byte {exc.start}")]
+        ) from None
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -85,25 +92,39 @@ def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) ->
             ids = getattr(req, field) or []
             missing = [i for i, pos in zip(ids, known(ids), strict=True) if pos < 0]
             if missing:
-                shown = ", ".join(repr(i) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
-                notes.append(f"{where}: {len(missing)} of {len(ids)} {label} item(s) unknown to the "
-                             f"model, left out: {shown}")
+                shown = ", ".join(repr(i) for i in missing[:5]) + (
+                    ", ..." if len(missing) > 5 else ""
+                )
+                notes.append(
+                    f"{where}: {len(missing)} of {len(ids)} {label} item(s) unknown to the "
+                    f"model, left out: {shown}"
+                )
         if user < 0 and req.history is None and not (req.query and req.query.strip()):
-            notes.append(f"{where}: user {req.user_id!r} is unknown to the model and the request has "
-                         "no history or query: answered as an empty history")
+            notes.append(
+                f"{where}: user {req.user_id!r} is unknown to the model and the request has "
+                "no history or query: answered as an empty history"
+            )
     if len(notes) > limit:
         notes = notes[:limit] + [f"... and {len(notes) - limit} more"]
     return notes
 
 
-def run_requests(model: Recommender, requests: list[Request], k: int,
-                 explain: bool = True) -> list[dict]:
+def run_requests(
+    model: Recommender, requests: list[Request], k: int, explain: bool = True
+) -> list[dict]:
     recs = model.recommend(
-        [r.user_id for r in requests], k,
-        histories=[r.history for r in requests] if any(r.history is not None for r in requests) else None,
-        candidates=[r.candidates for r in requests] if any(r.candidates is not None for r in requests) else None,
+        [r.user_id for r in requests],
+        k,
+        histories=[r.history for r in requests]
+        if any(r.history is not None for r in requests)
+        else None,
+        candidates=[r.candidates for r in requests]
+        if any(r.candidates is not None for r in requests)
+        else None,
         queries=[r.query for r in requests] if any(r.query for r in requests) else None,
-        exclude_seen=[r.exclude_seen for r in requests], explain=explain)
+        exclude_seen=[r.exclude_seen for r in requests],
+        explain=explain,
+    )
     out = recs.to_records()
     for rec, req in zip(out, requests, strict=True):
         rec["user_id"] = req.user_id

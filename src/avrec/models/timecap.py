@@ -29,7 +29,9 @@ class TimeCap:
         """The record of a stop after ``epoch`` (1-based) of ``epochs`` (``within``: part way
         through it)."""
         where = "in" if within else "after"
-        return f"{self.what}: stopped by the {self.seconds:g} s cap {where} epoch {epoch} of {epochs}"
+        return (
+            f"{self.what}: stopped by the {self.seconds:g} s cap {where} epoch {epoch} of {epochs}"
+        )
 
     def stop(self, epoch: int, epochs: int, within: bool, capped: list[str] | None) -> bool:
         """Whether training stops after ``epoch`` (0-based) of ``epochs`` because of the cap:

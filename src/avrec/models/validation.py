@@ -12,14 +12,15 @@ from avrec.models.arrays import top_k
 from avrec.models.base import TrainData
 
 
-def holdout(data: TrainData, fraction: float, min_items: int, seed: int
-            ) -> tuple[TrainData, sp.csr_matrix]:
+def holdout(
+    data: TrainData, fraction: float, min_items: int, seed: int
+) -> tuple[TrainData, sp.csr_matrix]:
     """Split each user's row (users with ``>= min_items``): ``fraction`` to a validation matrix."""
     rng = np.random.default_rng(seed)
     m = (data.matrix > 0).astype(np.float32).tocsr()
     val_rows, val_cols = [], []
     for u in range(m.shape[0]):
-        idx = m.indices[m.indptr[u]:m.indptr[u + 1]]
+        idx = m.indices[m.indptr[u] : m.indptr[u + 1]]
         if len(idx) < min_items:
             continue
         n_val = max(1, round(fraction * len(idx)))
@@ -36,7 +37,9 @@ def holdout(data: TrainData, fraction: float, min_items: int, seed: int
     return dataclasses.replace(data, matrix=train, recency=recency, ratings=None), val
 
 
-def ndcg_rows(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10) -> np.ndarray:
+def ndcg_rows(
+    scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: int = 10
+) -> np.ndarray:
     """NDCG@k (:func:`avrec.metrics.ndcg`) of each row of ``val`` that has items,
     ``scores`` (rows x items, the same rows as ``train`` and ``val``) ranked with the row's
     ``train`` items excluded."""
@@ -47,6 +50,13 @@ def ndcg_rows(scores: np.ndarray, train: sp.csr_matrix, val: sp.csr_matrix, k: i
     t = train[rows].tocoo()
     s[t.row, t.col] = -np.inf
     top, top_scores = top_k(s, k)
-    return np.array([ndcg(top[n][np.isfinite(top_scores[n])],
-                          val.indices[val.indptr[u]:val.indptr[u + 1]].tolist(), k)
-                     for n, u in enumerate(rows)])
+    return np.array(
+        [
+            ndcg(
+                top[n][np.isfinite(top_scores[n])],
+                val.indices[val.indptr[u] : val.indptr[u + 1]].tolist(),
+                k,
+            )
+            for n, u in enumerate(rows)
+        ]
+    )

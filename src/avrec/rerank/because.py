@@ -14,9 +14,14 @@ import numpy as np
 from avrec.models.explain import history_sentences
 
 
-def explain_by_history(vectors: np.ndarray, history: Sequence[int], items: Sequence[int],
-                       title: Callable[[int], str], genres: Callable[[int], list[str]],
-                       popularity: np.ndarray | None = None) -> list[str]:
+def explain_by_history(
+    vectors: np.ndarray,
+    history: Sequence[int],
+    items: Sequence[int],
+    title: Callable[[int], str],
+    genres: Callable[[int], list[str]],
+    popularity: np.ndarray | None = None,
+) -> list[str]:
     """One sentence per item of ``items`` (catalog positions); ``history``: positions."""
     items = np.asarray(items, dtype=np.int64)
     if not len(items):
@@ -33,7 +38,10 @@ def explain_by_history(vectors: np.ndarray, history: Sequence[int], items: Seque
 
     def fallback(item: int) -> str:
         count = int(popularity[item]) if popularity is not None and item < len(popularity) else 0
-        return f"popular: {count} people interacted with it" if count \
+        return (
+            f"popular: {count} people interacted with it"
+            if count
             else "close to the content you chose"
+        )
 
     return history_sentences(contrib, hist, items, title, shared, fallback)

@@ -7,8 +7,9 @@ import numpy as np
 from avrec.metrics import cosine_matrix
 
 
-def mmr(candidates: np.ndarray, scores: np.ndarray, item_vectors: np.ndarray, k: int,
-        diversity: float) -> np.ndarray:
+def mmr(
+    candidates: np.ndarray, scores: np.ndarray, item_vectors: np.ndarray, k: int, diversity: float
+) -> np.ndarray:
     """Pick ``k`` of ``candidates`` (best first) maximising
     ``(1 - diversity) * relevance - diversity * max similarity to the items already picked``.
     ``diversity = 0`` keeps the original order. Relevance is min-max scaled to [0, 1]."""

@@ -22,15 +22,25 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("avrec_requests_total", "HTTP requests", ["route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("avrec_request_seconds", "request latency", ["route"],
-                                 registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5))
-        self.events = Counter("avrec_events_total", "feedback events stored", registry=self.registry)
+        self.requests = Counter(
+            "avrec_requests_total", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "avrec_request_seconds",
+            "request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5),
+        )
+        self.events = Counter(
+            "avrec_events_total", "feedback events stored", registry=self.registry
+        )
         self.event_to_state = Histogram(
-            "avrec_event_to_state_seconds", "event received -> committed -> user state updated",
-            registry=self.registry, buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1))
+            "avrec_event_to_state_seconds",
+            "event received -> committed -> user state updated",
+            registry=self.registry,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+        )
         from avrec.service.timing import Latencies
 
         self.samples = Latencies()
@@ -85,8 +95,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         except ImportError:  # pragma: no cover - faiss is a core dependency
             pass
         model = Recommender.load(settings.model_dir)
-        app.state.avrec = ServiceState(model, get_engine(settings.database_url), settings.media_root,
-                                       settings)
+        app.state.avrec = ServiceState(
+            model, get_engine(settings.database_url), settings.media_root, settings
+        )
         app.state.secret = service_secret(settings)
         app.state.limiter.secret = app.state.secret  # checks visitor cookies itself
         app.state.limiter.trust_keys(app.state.avrec.engine)
@@ -97,16 +108,25 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         yield
         gc.unfreeze()
 
-    app = FastAPI(title="avrec", version="0.1.0", lifespan=lifespan,
-                  description="Recommendations that understand audio and video content.")
+    app = FastAPI(
+        title="avrec",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Recommendations that understand audio and video content.",
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
 
     @app.get("/health", tags=["ops"])
     def health(request: Request) -> dict:
         state = request.app.state.avrec
-        return {"status": "ok", "model": state.model.name, "items": len(state.catalog),
-                "index": getattr(state.index, "kind", None), "retrieval": "index" if state.use_index else "model"}
+        return {
+            "status": "ok",
+            "model": state.model.name,
+            "items": len(state.catalog),
+            "index": getattr(state.index, "kind", None),
+            "retrieval": "index" if state.use_index else "model",
+        }
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> Response:
@@ -132,8 +152,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     install(app)  # request guard (inside BodyLimit), error handlers, documented error answers
     faults.register(app)  # database down: 503 + Retry-After; disk full: 507
-    app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst,
-                                    settings.visitor_rate_per_s, settings.visitor_burst)
+    app.state.limiter = RateLimiter(
+        settings.rate_per_s,
+        settings.rate_burst,
+        settings.visitor_rate_per_s,
+        settings.visitor_burst,
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(RateLimit, limiter=app.state.limiter)  # a 429 takes no in-flight slot

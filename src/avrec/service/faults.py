@@ -67,12 +67,28 @@ def unavailable(exc: BaseException) -> JSONResponse:
     cut off by a lost connection may have landed, which a retry with the same ``request_id``
     finds instead of storing the event twice."""
     if is_disk_full(exc):
-        return error_response(507, [error([], "the database's disk is full; the request was not "
-                                              "completed: retry once space is freed",
-                                              "insufficient_storage")])
-    return error_response(503, [error([], "the database is unavailable; the request was not "
-                                          "completed: retry later", "service_unavailable")],
-                          headers={"Retry-After": str(RETRY_AFTER)})
+        return error_response(
+            507,
+            [
+                error(
+                    [],
+                    "the database's disk is full; the request was not "
+                    "completed: retry once space is freed",
+                    "insufficient_storage",
+                )
+            ],
+        )
+    return error_response(
+        503,
+        [
+            error(
+                [],
+                "the database is unavailable; the request was not completed: retry later",
+                "service_unavailable",
+            )
+        ],
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:

@@ -5,10 +5,15 @@ CDN with an inline script, so they go without a CSP (they keep the other headers
 
 from __future__ import annotations
 
-COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-          (b"referrer-policy", b"no-referrer")]
-POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-          b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 CSP = (b"content-security-policy", POLICY)
 #: the documentation pages, served without a CSP
 DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc")
@@ -26,8 +31,10 @@ class SecurityHeaders:
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *(h for h in extra if h[0] not in present)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in extra if h[0] not in present),
+                ]
             await send(message)
 
         return await self.app(scope, receive, with_headers)

@@ -8,11 +8,19 @@ from avrec.service.validation import error, error_bytes
 
 
 async def _refuse(send, limit: int) -> None:
-    body = error_bytes(413, [error(["body"], f"request body larger than {limit} bytes",
-                                   "body_too_large")])
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = error_bytes(
+        413, [error(["body"], f"request body larger than {limit} bytes", "body_too_large")]
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

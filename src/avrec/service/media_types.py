@@ -34,9 +34,14 @@ def _mp3_frame(head: bytes) -> str | None:
 
 def sniff(head: bytes) -> str | None:
     """The media type of content starting with ``head``, or None when not a known medium."""
-    fixed = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
-             (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"),
-             (b"ID3", "audio/mpeg"), (b"fLaC", "audio/flac"))
+    fixed = (
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"ID3", "audio/mpeg"),
+        (b"fLaC", "audio/flac"),
+    )
     for magic, kind in fixed:
         if head.startswith(magic):
             return kind

@@ -27,10 +27,18 @@ def _filter_mask(state: ServiceState, kind: str | None, language: str | None) ->
     return mask
 
 
-def recommend(state: ServiceState, user_id: str | None, history: list[str] | None,
-              query: str | None, k: int, kind: str | None = None, language: str | None = None,
-              explain: bool = True, model_user: str | None = None,
-              exclude_seen: bool = True) -> list[dict]:
+def recommend(
+    state: ServiceState,
+    user_id: str | None,
+    history: list[str] | None,
+    query: str | None,
+    k: int,
+    kind: str | None = None,
+    language: str | None = None,
+    explain: bool = True,
+    model_user: str | None = None,
+    exclude_seen: bool = True,
+) -> list[dict]:
     """``model_user``: the ID the model is asked about (None: only the history counts).
     ``exclude_seen=False`` lets history items come back (rejected items never do)."""
     online = state.user_snapshot(user_id) if user_id is not None else None
@@ -46,21 +54,31 @@ def recommend(state: ServiceState, user_id: str | None, history: list[str] | Non
                 online.shift("vector", state.item_vector(item), +1)
         items, scores, expl = _from_index(state, online, k, kind, language, explain, exclude_seen)
     else:
-        items, scores, expl = _from_model(state, hist, negatives, query, k, kind, language,
-                                          explain, model_user, exclude_seen)
-    return [_row(state, item, score, why) for item, score, why in
-            list(zip(items, scores, expl, strict=True))[:k]]
+        items, scores, expl = _from_model(
+            state, hist, negatives, query, k, kind, language, explain, model_user, exclude_seen
+        )
+    return [
+        _row(state, item, score, why)
+        for item, score, why in list(zip(items, scores, expl, strict=True))[:k]
+    ]
 
 
-def _from_model(state, hist, negatives, query, k, kind, language, explain, model_user, exclude_seen):
+def _from_model(
+    state, hist, negatives, query, k, kind, language, explain, model_user, exclude_seen
+):
     depth = k + len(negatives) + (3 * k if negatives else 0)
     mask = _filter_mask(state, kind, language)
     cands = [state.item_ids[i] for i in np.flatnonzero(mask)] if mask is not None else None
     with state.lock:
-        recs = state.model.recommend([model_user], depth, histories=[hist],
-                                     candidates=[cands] if cands is not None else None,
-                                     queries=[query] if query else None, explain=explain,
-                                     exclude_seen=exclude_seen)
+        recs = state.model.recommend(
+            [model_user],
+            depth,
+            histories=[hist],
+            candidates=[cands] if cands is not None else None,
+            queries=[query] if query else None,
+            explain=explain,
+            exclude_seen=exclude_seen,
+        )
     items, scores = recs.items[0], np.asarray(recs.scores[0], dtype=np.float64)
     expl = recs.explanations[0] if recs.explanations else [None] * len(items)
     if negatives:
@@ -80,7 +98,9 @@ def _from_index(state, online: UserState, k, kind, language, explain, exclude_se
         depth = 4 * depth + 50
     idx, scores = state.search(query[None, :], depth)
     idx, scores = idx[0], scores[0].astype(np.float64)
-    keep = np.array([i >= 0 and int(i) not in seen and (mask is None or mask[i]) for i in idx], dtype=bool)
+    keep = np.array(
+        [i >= 0 and int(i) not in seen and (mask is None or mask[i]) for i in idx], dtype=bool
+    )
     idx, scores = idx[keep], scores[keep]
     if mask is not None and len(idx) < k + 3 * k * bool(online.negatives):
         idx, scores = _exact_subset(state, query, mask, seen, depth)
@@ -105,17 +125,35 @@ def _explain(state, history: list[str], idx: np.ndarray) -> list[str]:
 
     titles = state.column("title")
     positions = [state.vocab[i] for i in history if i in state.vocab]
-    return explain_by_history(state.content_vectors(), positions, idx,
-                              lambda j: titles[j] or state.item_ids[j], state.genres, state.popularity)
+    return explain_by_history(
+        state.content_vectors(),
+        positions,
+        idx,
+        lambda j: titles[j] or state.item_ids[j],
+        state.genres,
+        state.popularity,
+    )
 
 
 def _row(state, item, score, why) -> dict:
     pos = state.vocab.get(item)
     if pos is None:
-        return {"item_id": item, "title": None, "score": float(score), "explanation": why,
-                "genres": [], "kind": None}
-    return {"item_id": item, "title": state.column("title")[pos], "score": float(score),
-            "explanation": why, "genres": state.genres(pos), "kind": state.column("kind")[pos]}
+        return {
+            "item_id": item,
+            "title": None,
+            "score": float(score),
+            "explanation": why,
+            "genres": [],
+            "kind": None,
+        }
+    return {
+        "item_id": item,
+        "title": state.column("title")[pos],
+        "score": float(score),
+        "explanation": why,
+        "genres": state.genres(pos),
+        "kind": state.column("kind")[pos],
+    }
 
 
 def _push_down(state, items, scores, expl, negatives):

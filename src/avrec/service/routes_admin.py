@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, Request
 
 from avrec.service.security import require_scope
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))])
+router = APIRouter(
+    prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
+)
 
 
 @router.get("/latency")

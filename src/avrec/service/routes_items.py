@@ -38,16 +38,22 @@ def _item_dict(state, pos: int) -> dict:
 
 
 @router.get("/items")
-def list_items(request: Request, response: Response, offset: int = Query(0, ge=0),
-               limit: int = Query(24, ge=1, le=200),
-               q: str | None = Query(None, max_length=200)) -> dict:
+def list_items(
+    request: Request,
+    response: Response,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(24, ge=1, le=200),
+    q: str | None = Query(None, max_length=200),
+) -> dict:
     state = _state(request)
     cat = state.catalog
     idx = range(len(cat))
     if q:
-        titles = cat["title"].fillna("").str.lower() if "title" in cat else pd.Series([""] * len(cat))
+        titles = (
+            cat["title"].fillna("").str.lower() if "title" in cat else pd.Series([""] * len(cat))
+        )
         idx = list(titles[titles.str.contains(q.lower(), regex=False)].index)
-    page = list(idx)[offset:offset + limit]
+    page = list(idx)[offset : offset + limit]
     items = [_item_dict(state, p) for p in page]
     ids = [i["item_id"] for i in items]
     summaries = degrade(response, lambda: understanding_summaries(state.engine, ids), dict)
@@ -57,8 +63,12 @@ def list_items(request: Request, response: Response, offset: int = Query(0, ge=0
 
 
 #: readable words per modality for a catalog card: (attribute key, label shown)
-SUMMARY_KEYS = (("visual_labels", "visual"), ("sound_labels", "sound"), ("moods", "moods"),
-                ("language", "language"))
+SUMMARY_KEYS = (
+    ("visual_labels", "visual"),
+    ("sound_labels", "sound"),
+    ("moods", "moods"),
+    ("language", "language"),
+)
 
 
 def understanding_summaries(engine, item_ids: list[str]) -> dict[str, dict]:
@@ -67,9 +77,14 @@ def understanding_summaries(engine, item_ids: list[str]) -> dict[str, dict]:
     if not item_ids:
         return {}
     with engine.connect() as conn:
-        rows = conn.execute(select(t.item_understanding.c.item_id, t.item_understanding.c.modality,
-                                   t.item_understanding.c.status, t.item_understanding.c.attributes)
-                            .where(t.item_understanding.c.item_id.in_(item_ids))).all()
+        rows = conn.execute(
+            select(
+                t.item_understanding.c.item_id,
+                t.item_understanding.c.modality,
+                t.item_understanding.c.status,
+                t.item_understanding.c.attributes,
+            ).where(t.item_understanding.c.item_id.in_(item_ids))
+        ).all()
     out: dict[str, dict] = {}
     for item, modality, status, attrs in rows:
         summary = out.setdefault(item, {})
@@ -97,16 +112,25 @@ def get_item(item_id: str, request: Request, response: Response) -> dict:
 
     def stored():
         with state.engine.connect() as conn:
-            row = conn.execute(select(t.items.c.description)
-                               .where(t.items.c.item_id == item_id)).first()
-            und = conn.execute(select(t.item_understanding)
-                               .where(t.item_understanding.c.item_id == item_id)).all()
+            row = conn.execute(
+                select(t.items.c.description).where(t.items.c.item_id == item_id)
+            ).first()
+            und = conn.execute(
+                select(t.item_understanding).where(t.item_understanding.c.item_id == item_id)
+            ).all()
         return row, und
 
     row, und = degrade(response, stored, lambda: (None, []))  # the catalog row is in memory
     out["description"] = row[0] if row else None
-    out["understanding"] = {u.modality: {"status": u.status, "reason": u.reason, "encoder": u.encoder,
-                                         "attributes": u.attributes} for u in und}
+    out["understanding"] = {
+        u.modality: {
+            "status": u.status,
+            "reason": u.reason,
+            "encoder": u.encoder,
+            "attributes": u.attributes,
+        }
+        for u in und
+    }
     out["interactions"] = int(state.model.train_matrix[:, _position(state, item_id)].nnz)
     return out
 
@@ -124,8 +148,11 @@ def similar(item_id: str, request: Request, k: int = Query(10, ge=1, le=200)) ->
 
 
 @router.get("/search")
-def search(request: Request, q: str = Query(..., min_length=1, max_length=500),
-           k: int = Query(10, ge=1, le=200)) -> dict:
+def search(
+    request: Request,
+    q: str = Query(..., min_length=1, max_length=500),
+    k: int = Query(10, ge=1, le=200),
+) -> dict:
     state = _state(request)
     content = state.query_model()
     if content is None:
@@ -133,7 +160,10 @@ def search(request: Request, q: str = Query(..., min_length=1, max_length=500),
     query = content.encode_queries([q])[0]
     scores = content.query_vectors @ query
     top = scores.argsort()[::-1][:k]
-    return {"query": q, "items": [{**_item_dict(state, int(i)), "score": float(scores[i])} for i in top]}
+    return {
+        "query": q,
+        "items": [{**_item_dict(state, int(i)), "score": float(scores[i])} for i in top],
+    }
 
 
 @router.post("/items", dependencies=[Depends(require_scope("write"))])
@@ -143,8 +173,16 @@ def ingest_items(batch: ItemBatch, request: Request) -> dict:
     from avrec.storage.ingest import ingest
 
     state = _state(request)
-    frame = pd.DataFrame([{**i.model_dump(), "genres": "|".join(i.genres) or None,
-                           "tags": "|".join(i.tags) or None} for i in batch.items])
+    frame = pd.DataFrame(
+        [
+            {
+                **i.model_dump(),
+                "genres": "|".join(i.genres) or None,
+                "tags": "|".join(i.tags) or None,
+            }
+            for i in batch.items
+        ]
+    )
     ingest(Dataset(frame, pd.DataFrame({"user_id": [], "item_id": []}), name="api"), state.engine)
     with state.lock:
         try:
@@ -171,6 +209,10 @@ def media(item_id: str, request: Request) -> FileResponse:
     path = (root / rel).resolve()
     kind = sniff_file(path)
     if kind is None:  # not a recognised image/audio/video: a download, never rendered (HTML, SVG)
-        return FileResponse(path, media_type="application/octet-stream", filename=path.name,
-                            content_disposition_type="attachment")
+        return FileResponse(
+            path,
+            media_type="application/octet-stream",
+            filename=path.name,
+            content_disposition_type="attachment",
+        )
     return FileResponse(path, media_type=kind)

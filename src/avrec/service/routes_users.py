@@ -38,8 +38,11 @@ router = APIRouter(prefix="/api", tags=["users"])
 
 def _check_query(state, query: str | None) -> None:
     if query and query.strip() and state.query_model() is None:
-        raise HTTPException(409, "this model has no request encoder: recommend from a history, or train "
-                                 "a content/hybrid model with a query encoder")
+        raise HTTPException(
+            409,
+            "this model has no request encoder: recommend from a history, or train "
+            "a content/hybrid model with a query encoder",
+        )
 
 
 def _check_items(state, ids: list[str]) -> None:
@@ -48,12 +51,21 @@ def _check_items(state, ids: list[str]) -> None:
         raise HTTPException(404, f"unknown item(s): {', '.join(map(repr, unknown[:5]))}")
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse,
-            dependencies=[Depends(may_read)])
-async def user_recommendations(user_id: str, request: Request, k: int = Query(10, ge=1, le=500),
-                               kind: str | None = None, language: str | None = None,
-                               q: str | None = Query(None, max_length=2_000),
-                               explain: bool = True, exclude_seen: bool = True) -> dict:
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=RecommendationResponse,
+    dependencies=[Depends(may_read)],
+)
+async def user_recommendations(
+    user_id: str,
+    request: Request,
+    k: int = Query(10, ge=1, le=500),
+    kind: str | None = None,
+    language: str | None = None,
+    q: str | None = Query(None, max_length=2_000),
+    explain: bool = True,
+    exclude_seen: bool = True,
+) -> dict:
     """The hot path. An index search from the user's online vector takes about a millisecond, so
     it runs inline on the event loop: no thread hand-off, and concurrent requests do not fight
     over the GIL (which stretched the tail under load). Model scoring and text requests (an
@@ -62,11 +74,24 @@ async def user_recommendations(user_id: str, request: Request, k: int = Query(10
     if len(user_id) > 256:
         raise HTTPException(422, "user_id longer than 256 characters")
     if not state.knows(user_id):
-        raise HTTPException(404, f"unknown user {user_id!r}; post events first or use POST /api/recommendations")
+        raise HTTPException(
+            404, f"unknown user {user_id!r}; post events first or use POST /api/recommendations"
+        )
     _check_query(state, q)
     model_user = user_id if user_id not in state.forgotten else None
-    call = partial(rec.recommend, state, user_id, None, q, k, kind, language, explain,
-                   model_user=model_user, exclude_seen=exclude_seen)
+    call = partial(
+        rec.recommend,
+        state,
+        user_id,
+        None,
+        q,
+        k,
+        kind,
+        language,
+        explain,
+        model_user=model_user,
+        exclude_seen=exclude_seen,
+    )
     fast = state.use_index and not (q and q.strip())
     items = call() if fast else await run_in_threadpool(call)
     return {"user_id": user_id, "items": items}
@@ -79,8 +104,17 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
     _check_query(state, body.query)
     if not body.history and not (body.query and body.query.strip()):
         raise HTTPException(422, "give a history, a query, or both")
-    items = rec.recommend(state, None, body.history, body.query, body.k, body.kind,
-                          body.language, body.explain, exclude_seen=body.exclude_seen)
+    items = rec.recommend(
+        state,
+        None,
+        body.history,
+        body.query,
+        body.k,
+        body.kind,
+        body.language,
+        body.explain,
+        exclude_seen=body.exclude_seen,
+    )
     return {"user_id": None, "items": items}
 
 
@@ -95,12 +129,22 @@ def create_visitor(request: Request, response: Response) -> dict:
     return {"user_id": user_id, "token": None if resumed else token}
 
 
-@router.post("/events", response_model=EventAck, status_code=201,
-             responses={200: {"model": EventAck, "description": "a replay of a stored request_id"},
-                        409: {"description": "request_id already used with another body"}})
-def post_event(event: Event, request: Request, response: Response,
-               x_api_key: str | None = Header(default=None),
-               x_visitor_token: str | None = Header(default=None)) -> dict:
+@router.post(
+    "/events",
+    response_model=EventAck,
+    status_code=201,
+    responses={
+        200: {"model": EventAck, "description": "a replay of a stored request_id"},
+        409: {"description": "request_id already used with another body"},
+    },
+)
+def post_event(
+    event: Event,
+    request: Request,
+    response: Response,
+    x_api_key: str | None = Header(default=None),
+    x_visitor_token: str | None = Header(default=None),
+) -> dict:
     """Stored durably (committed) before the answer; then the user's state is updated.
 
     ``request_id`` makes a retry safe: it is scoped to its user, and the event's canonical body
@@ -113,51 +157,83 @@ def post_event(event: Event, request: Request, response: Response,
     may_write_for(request, event.user_id, x_api_key, x_visitor_token)
     _check_items(state, [event.item_id])
     values = event.model_dump()
-    body_hash = hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":"))
-                               .encode("utf-8")).hexdigest()
+    body_hash = hashlib.sha256(
+        json.dumps(values, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
     with state.user_lock(event.user_id):
         try:
             with state.engine.begin() as conn:
-                new_id = conn.execute(insert(t.feedback_events).values(**values, body_hash=body_hash)
-                                      .returning(t.feedback_events.c.id)).scalar_one()
+                new_id = conn.execute(
+                    insert(t.feedback_events)
+                    .values(**values, body_hash=body_hash)
+                    .returning(t.feedback_events.c.id)
+                ).scalar_one()
         except IntegrityError:
             if not event.request_id:
                 raise
             return _replay(state, event, values, body_hash, response)
-        sign = state.online.apply(event.user_id, event.item_id, event.event, event.value,
-                                  event.watch_fraction, state.training_history(event.user_id))
+        sign = state.online.apply(
+            event.user_id,
+            event.item_id,
+            event.event,
+            event.value,
+            event.watch_fraction,
+            state.training_history(event.user_id),
+        )
         history_size = len(state.user_state(event.user_id).history)
     metrics = request.app.state.metrics
     elapsed = time.perf_counter() - start
     metrics.events.inc()
     metrics.event_to_state.observe(elapsed)
     metrics.samples.add("event_to_state", elapsed)
-    return {"id": new_id, "user_id": event.user_id, "polarity": sign,
-            "history_size": history_size, "request_id": event.request_id}
+    return {
+        "id": new_id,
+        "user_id": event.user_id,
+        "polarity": sign,
+        "history_size": history_size,
+        "request_id": event.request_id,
+    }
 
 
 def _replay(state, event: Event, values: dict, body_hash: str, response: Response) -> dict:
     """The answer to a request_id this user already used (called under the user's lock)."""
     c = t.feedback_events.c
     with state.engine.connect() as conn:
-        row = conn.execute(select(c.id, c.body_hash, c.item_id, c.event, c.value, c.watch_fraction)
-                           .where(c.user_id == event.user_id, c.request_id == event.request_id)
-                           ).one_or_none()
+        row = conn.execute(
+            select(c.id, c.body_hash, c.item_id, c.event, c.value, c.watch_fraction).where(
+                c.user_id == event.user_id, c.request_id == event.request_id
+            )
+        ).one_or_none()
     if row is None:  # deleted by another process since the conflict
-        raise HTTPException(409, f"request_id {event.request_id!r} conflicted with an event that "
-                                 "is gone now; send the request again")
-    same = (row.body_hash == body_hash if row.body_hash  # rows stored before body hashes:
-            else all(getattr(row, k) == values[k]        # compare the stored fields
-                     for k in ("item_id", "event", "value", "watch_fraction")))
+        raise HTTPException(
+            409,
+            f"request_id {event.request_id!r} conflicted with an event that "
+            "is gone now; send the request again",
+        )
+    same = (
+        row.body_hash == body_hash
+        if row.body_hash  # rows stored before body hashes:
+        else all(
+            getattr(row, k) == values[k]  # compare the stored fields
+            for k in ("item_id", "event", "value", "watch_fraction")
+        )
+    )
     if not same:
-        raise HTTPException(409, f"request_id {event.request_id!r} was already used by user "
-                                 f"{event.user_id!r} for a different event; use a new request_id "
-                                 "for a new event")
+        raise HTTPException(
+            409,
+            f"request_id {event.request_id!r} was already used by user "
+            f"{event.user_id!r} for a different event; use a new request_id "
+            "for a new event",
+        )
     response.status_code = 200
-    return {"id": row.id, "user_id": event.user_id,
-            "polarity": polarity(event.event, event.value, event.watch_fraction),
-            "history_size": len(state.user_state(event.user_id).history),
-            "request_id": event.request_id, "replayed": True}
+    return {
+        "id": row.id,
+        "user_id": event.user_id,
+        "polarity": polarity(event.event, event.value, event.watch_fraction),
+        "history_size": len(state.user_state(event.user_id).history),
+        "request_id": event.request_id,
+        "replayed": True,
+    }
 
 
 @router.get("/users/{user_id}/profile", dependencies=[Depends(may_read)])
@@ -167,8 +243,11 @@ def profile(user_id: str, request: Request, response: Response) -> dict:
         raise HTTPException(404, f"unknown user {user_id!r}")
     user, cat, pos = state.user_state(user_id), state.catalog, state.vocab
     # without the database: the catalog facets only (no stored understanding)
-    portrait = degrade(response, lambda: user_profile(user, cat, pos, state.engine),
-                       lambda: user_profile(user, cat, pos))
+    portrait = degrade(
+        response,
+        lambda: user_profile(user, cat, pos, state.engine),
+        lambda: user_profile(user, cat, pos),
+    )
     return {"user_id": user_id, **portrait}
 
 
@@ -187,12 +266,18 @@ def delete_user(user_id: str, request: Request) -> dict:
     from avrec.privacy import delete_everywhere
 
     state = request.app.state.avrec
+
     def drop_memory() -> None:  # right after the rows, before any folder is rewritten
         state.online.drop(user_id)
         state.forgotten.add(user_id)
 
     with state.user_lock(user_id):
-        done = delete_everywhere(user_id, state.engine, model_dirs=[state.settings.model_dir],
-                                 after_rows=drop_memory)
-    return {"user_id": user_id, "removed": done["database"], "models": done["models"],
-            "reports": done["reports"]}
+        done = delete_everywhere(
+            user_id, state.engine, model_dirs=[state.settings.model_dir], after_rows=drop_memory
+        )
+    return {
+        "user_id": user_id,
+        "removed": done["database"],
+        "models": done["models"],
+        "reports": done["reports"],
+    }

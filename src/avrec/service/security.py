@@ -75,8 +75,15 @@ def set_visitor_cookie(request: Request, response: Response, user_id: str, token
     # SameSite=Strict: the browser never sends the cookie with a request started by another
     # site, so writes authorised by the cookie alone (POST /api/events) are safe from CSRF;
     # HttpOnly keeps the token away from the page's scripts
-    response.set_cookie(VISITOR_COOKIE, f"{user_id}.{token}", max_age=COOKIE_AGE, path="/api",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        VISITOR_COOKIE,
+        f"{user_id}.{token}",
+        max_age=COOKIE_AGE,
+        path="/api",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def require_scope(scope: str):
@@ -84,7 +91,9 @@ def require_scope(scope: str):
 
     def check(request: Request, x_api_key: str | None = Header(default=None)) -> None:
         if not x_api_key:
-            raise HTTPException(401, f"this endpoint needs an API key with the {scope!r} scope (X-API-Key)")
+            raise HTTPException(
+                401, f"this endpoint needs an API key with the {scope!r} scope (X-API-Key)"
+            )
         if scope not in key_scopes(request, x_api_key):
             raise HTTPException(403, f"the API key lacks the {scope!r} scope")
 
@@ -119,8 +128,12 @@ async def _read_scopes(request: Request, key: str) -> set[str]:
     return scopes
 
 
-async def may_read(request: Request, user_id: str, x_api_key: str | None = Header(default=None),
-                   x_visitor_token: str | None = Header(default=None)) -> None:
+async def may_read(
+    request: Request,
+    user_id: str,
+    x_api_key: str | None = Header(default=None),
+    x_visitor_token: str | None = Header(default=None),
+) -> None:
     """Dependency for a user's personal data: an API key with 'read' (or 'admin'), or this very
     user's visitor token (header or cookie). 401 without any credential, 403 with a wrong one.
     Async so the recommendations hot path stays on the event loop: a token is an HMAC checked
@@ -130,8 +143,11 @@ async def may_read(request: Request, user_id: str, x_api_key: str | None = Heade
     if x_api_key and (await _read_scopes(request, x_api_key)) & {"read", "admin"}:
         return
     if not (x_api_key or x_visitor_token or request.cookies.get(VISITOR_COOKIE)):
-        raise HTTPException(401, "reading a user's data needs an API key with the 'read' scope "
-                                 "(X-API-Key) or this visitor's token (X-Visitor-Token)")
+        raise HTTPException(
+            401,
+            "reading a user's data needs an API key with the 'read' scope "
+            "(X-API-Key) or this visitor's token (X-Visitor-Token)",
+        )
     raise HTTPException(403, "the credential does not allow reading this user's data")
 
 
@@ -141,4 +157,6 @@ def may_write_for(request: Request, user_id: str, api_key: str | None, token: st
         return
     if is_visitor(request, user_id, token):
         return
-    raise HTTPException(401, "events need an API key with the 'write' scope or this visitor's token")
+    raise HTTPException(
+        401, "events need an API key with the 'write' scope or this visitor's token"
+    )

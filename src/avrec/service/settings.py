@@ -64,16 +64,21 @@ class ServiceSettings:
         if self.retrieval not in ("auto", "model", "index"):
             raise ValueError(f"retrieval must be auto, model or index, not {self.retrieval!r}")
         if self.index_kind not in ("auto", "exact", "flat", "hnsw", "ivf"):
-            raise ValueError(f"index_kind must be auto, exact, flat, hnsw or ivf, not {self.index_kind!r}")
+            raise ValueError(
+                f"index_kind must be auto, exact, flat, hnsw or ivf, not {self.index_kind!r}"
+            )
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:
         model_dir = overrides.pop("model_dir", None) or os.environ.get("AVREC_MODEL_DIR")
         if not model_dir:
             raise ValueError("no model: pass --model-dir or set AVREC_MODEL_DIR")
-        return cls(model_dir=Path(model_dir),
-                   database_url=overrides.pop("database_url", None) or os.environ.get("AVREC_DATABASE_URL"),
-                   **overrides)
+        return cls(
+            model_dir=Path(model_dir),
+            database_url=overrides.pop("database_url", None)
+            or os.environ.get("AVREC_DATABASE_URL"),
+            **overrides,
+        )
 
 
 def service_secret(settings: ServiceSettings) -> bytes:

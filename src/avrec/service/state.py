@@ -24,8 +24,13 @@ USER_LOCK_STRIPES = 256
 
 
 class ServiceState:
-    def __init__(self, model: Recommender, engine: Engine, media_root: Path | None,
-                 settings: ServiceSettings | None = None):
+    def __init__(
+        self,
+        model: Recommender,
+        engine: Engine,
+        media_root: Path | None,
+        settings: ServiceSettings | None = None,
+    ):
         self.model = model
         self.engine = engine
         self.media_root = media_root
@@ -47,8 +52,11 @@ class ServiceState:
     # ---- catalog and content index ---------------------------------------------------
     def refresh_catalog(self) -> None:
         with self.lock:
-            cat = self.model.catalog if self.model.catalog is not None else pd.DataFrame(
-                {"item_id": self.model.item_vocab.ids})
+            cat = (
+                self.model.catalog
+                if self.model.catalog is not None
+                else pd.DataFrame({"item_id": self.model.item_vocab.ids})
+            )
             self.catalog = cat.reset_index(drop=True)
             #: the model's own item vocabulary (catalog rows are in its order): id -> index
             self.vocab = self.model.item_vocab
@@ -65,9 +73,14 @@ class ServiceState:
         """A catalog column as a plain list (fast per-item reads); Nones where absent."""
         values = self._column_cache.get(name)
         if values is None:
-            values = ([None if v is None or (isinstance(v, float) and v != v) else v  # noqa: PLR0124
-                       for v in self.catalog[name].tolist()]
-                      if name in self.catalog else [None] * len(self.catalog))
+            values = (
+                [
+                    None if v is None or (isinstance(v, float) and v != v) else v  # noqa: PLR0124
+                    for v in self.catalog[name].tolist()
+                ]
+                if name in self.catalog
+                else [None] * len(self.catalog)
+            )
             self._column_cache[name] = values
         return values
 
@@ -81,8 +94,11 @@ class ServiceState:
         """Boolean mask of the items whose ``name`` column equals ``value`` (cached)."""
         mask = self._mask_cache.get((name, value))
         if mask is None:
-            mask = (self.catalog[name] == value).to_numpy(dtype=bool, na_value=False) \
-                if name in self.catalog else np.zeros(len(self.catalog), dtype=bool)
+            mask = (
+                (self.catalog[name] == value).to_numpy(dtype=bool, na_value=False)
+                if name in self.catalog
+                else np.zeros(len(self.catalog), dtype=bool)
+            )
             if len(self._mask_cache) > 256:
                 self._mask_cache.clear()
             self._mask_cache[(name, value)] = mask
@@ -97,7 +113,7 @@ class ServiceState:
         if self.index is not None and len(self.index) <= len(vectors):
             if len(self.index) < len(vectors):
                 with self.index_lock.write():
-                    self.index.add(vectors[len(self.index):])
+                    self.index.add(vectors[len(self.index) :])
             return
         s = self.settings
         kind = s.index_kind
@@ -134,13 +150,28 @@ class ServiceState:
         missing = [i for i in stored if i not in self.vocab]
         if not missing or not self.model.content_aware:
             return []
-        cols = [c for c in ("item_id", "title", "description", "genres", "tags", "kind", "year", "language")
-                if c in t.items.c]
+        cols = [
+            c
+            for c in (
+                "item_id",
+                "title",
+                "description",
+                "genres",
+                "tags",
+                "kind",
+                "year",
+                "language",
+            )
+            if c in t.items.c
+        ]
         rows = []
         with self.engine.connect() as conn:
             for start in range(0, len(missing), 500):
-                rows += conn.execute(select(*[t.items.c[c] for c in cols])
-                                     .where(t.items.c.item_id.in_(missing[start:start + 500]))).all()
+                rows += conn.execute(
+                    select(*[t.items.c[c] for c in cols]).where(
+                        t.items.c.item_id.in_(missing[start : start + 500])
+                    )
+                ).all()
         frame = pd.DataFrame([tuple(r) for r in rows], columns=cols)
         with self.lock:
             try:
@@ -170,14 +201,20 @@ class ServiceState:
         return self._user_locks[zlib.crc32(user_id.encode("utf-8")) % USER_LOCK_STRIPES]
 
     def knows(self, user_id: str) -> bool:
-        return (user_id in self.model.user_vocab and user_id not in self.forgotten) or user_id in self.online
+        return (
+            user_id in self.model.user_vocab and user_id not in self.forgotten
+        ) or user_id in self.online
 
     def training_history(self, user_id: str) -> list[str]:
         """The user's training items, oldest first (empty for users the model never saw)."""
         if user_id not in self.model.user_vocab or user_id in self.forgotten:
             return []
         row = self.model.user_vocab.index(user_id)
-        source = self.model.train_recency if self.model.train_recency is not None else self.model.train_matrix
+        source = (
+            self.model.train_recency
+            if self.model.train_recency is not None
+            else self.model.train_matrix
+        )
         start, stop = source.indptr[row], source.indptr[row + 1]
         idx, rank = source.indices[start:stop], source.data[start:stop]
         return [str(i) for i in self.model.item_vocab.ids[idx[np.argsort(-rank, kind="stable")]]]
@@ -191,10 +228,15 @@ class ServiceState:
     def replay_events(self) -> None:
         """Rebuild every user's online state from the durable event log, in order."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.feedback_events.c.user_id, t.feedback_events.c.item_id,
-                                       t.feedback_events.c.event, t.feedback_events.c.value,
-                                       t.feedback_events.c.watch_fraction)
-                                .order_by(t.feedback_events.c.id)).all()
+            rows = conn.execute(
+                select(
+                    t.feedback_events.c.user_id,
+                    t.feedback_events.c.item_id,
+                    t.feedback_events.c.event,
+                    t.feedback_events.c.value,
+                    t.feedback_events.c.watch_fraction,
+                ).order_by(t.feedback_events.c.id)
+            ).all()
         for user, item, event, value, frac in rows:
             self.online.apply(user, item, event, value, frac, self.training_history(user))
 
@@ -202,6 +244,9 @@ class ServiceState:
         if self.media_root is not None:
             return self.media_root
         with self.engine.connect() as conn:
-            root = conn.execute(select(t.datasets.c.root).where(t.datasets.c.root.is_not(None))
-                                .order_by(t.datasets.c.ingested_at.desc())).scalar()
+            root = conn.execute(
+                select(t.datasets.c.root)
+                .where(t.datasets.c.root.is_not(None))
+                .order_by(t.datasets.c.ingested_at.desc())
+            ).scalar()
         return Path(root) if root else None

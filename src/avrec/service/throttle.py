@@ -30,8 +30,11 @@ MAX_CLIENTS = 100_000
 def _reply(status: int, detail: str, retry_after: int):
     kind = "too_many_requests" if status == 429 else "service_unavailable"
     body = error_bytes(status, [error([], detail, kind)])
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"retry-after", str(retry_after).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after).encode()),
+    ]
 
     async def send_it(send) -> None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -108,13 +111,17 @@ class RateLimiter:
         """The bucket of a genuine visitor token (an HMAC of the user ID), else None."""
         if self.secret is None:
             return None
-        genuine = hmac.compare_digest(token.encode("utf-8"),
-                                      visitor_token(self.secret, user_id).encode("utf-8"))
+        genuine = hmac.compare_digest(
+            token.encode("utf-8"), visitor_token(self.secret, user_id).encode("utf-8")
+        )
         return "visitor:" + user_id if genuine else None
 
     def client(self, scope) -> str:
-        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]
-                   if k in (b"x-api-key", b"x-visitor-token", b"cookie")}
+        headers = {
+            k.decode(): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k in (b"x-api-key", b"x-visitor-token", b"cookie")
+        }
         for kind, header in (("key", "x-api-key"), ("token", "x-visitor-token")):
             value = headers.get(header)
             if value and (name := self.trusted.get(_digest(kind, value))):
@@ -123,7 +130,9 @@ class RateLimiter:
         user = USER_PATH.match(scope["path"])
         if token and user and (visitor := self._visitor(user.group(1), token)):
             return visitor  # a visitor reading their own data: the user ID is in the path
-        cookie = cookie_parser(headers["cookie"]).get(VISITOR_COOKIE) if "cookie" in headers else None
+        cookie = (
+            cookie_parser(headers["cookie"]).get(VISITOR_COOKIE) if "cookie" in headers else None
+        )
         if cookie and "." in cookie and (visitor := self._visitor(*cookie.rsplit(".", 1))):
             return visitor
         return address(scope)
@@ -137,14 +146,18 @@ class RateLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         buckets, client = self.limiter.general, self.limiter.client(scope)
-        if scope["method"] == "POST" and scope["path"] == "/api/visitors" \
-                and not client.startswith("key:"):  # no genuine key: the stricter bucket
+        if (
+            scope["method"] == "POST"
+            and scope["path"] == "/api/visitors"
+            and not client.startswith("key:")
+        ):  # no genuine key: the stricter bucket
             buckets, client = self.limiter.visitors, "new-visitor:" + address(scope)
         wait = buckets.take(client) if buckets is not None else 0.0
         if wait > 0:
             seconds = max(1, math.ceil(wait))
-            return await _reply(429, f"too many requests from this client: retry in {seconds} s",
-                                seconds)(send)
+            return await _reply(
+                429, f"too many requests from this client: retry in {seconds} s", seconds
+            )(send)
         return await self.app(scope, receive, send)
 
 
@@ -160,8 +173,9 @@ class InFlightLimit:
         if scope["type"] != "http" or self.limit <= 0:
             return await self.app(scope, receive, send)
         if self.in_flight >= self.limit:
-            return await _reply(503, "the service is at capacity: retry shortly",
-                                self.retry_after)(send)
+            return await _reply(503, "the service is at capacity: retry shortly", self.retry_after)(
+                send
+            )
         self.in_flight += 1
         try:
             return await self.app(scope, receive, send)

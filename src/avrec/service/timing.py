@@ -26,9 +26,13 @@ class Latencies:
             ms = np.asarray(list(samples), dtype=np.float64) * 1000.0
             if len(ms):
                 p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-                out[name] = {"count": len(ms), "p50_ms": round(float(p50), 3),
-                             "p90_ms": round(float(p90), 3), "p99_ms": round(float(p99), 3),
-                             "max_ms": round(float(ms.max()), 3)}
+                out[name] = {
+                    "count": len(ms),
+                    "p50_ms": round(float(p50), 3),
+                    "p90_ms": round(float(p90), 3),
+                    "p99_ms": round(float(p99), 3),
+                    "max_ms": round(float(ms.max()), 3),
+                }
         return out
 
     def clear(self) -> None:

@@ -70,8 +70,14 @@ class ErrorResponse(BaseModel):
 class ClientError(HTTPException):
     """An ``HTTPException`` that names the offending field (``loc``: ``["path", "user_id"]``)."""
 
-    def __init__(self, status: int, msg: str, loc: list[str | int] | None = None,
-                 type: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        msg: str,
+        loc: list[str | int] | None = None,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(status, msg, headers=headers)
         self.loc, self.type = list(loc or []), type
 
@@ -103,16 +109,24 @@ def error_response(status: int, errors: list[dict], headers: dict | None = None)
 
 def error_bytes(status: int, errors: list[dict]) -> bytes:
     """The body as ``JSONResponse`` would render it."""
-    return json.dumps(error_content(status, errors), ensure_ascii=False,
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        error_content(status, errors), ensure_ascii=False, separators=(",", ":")
+    ).encode()
 
 
 async def send_error(send, status: int, errors: list[dict]) -> None:
     """Answers from a plain ASGI middleware (before routing) in the common format."""
     body = error_bytes(status, errors)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -140,18 +154,26 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         errors = [_clean(e) for e in detail]
     else:
         msg = detail if isinstance(detail, str) else json.dumps(detail, default=str)
-        errors = [error(getattr(exc, "loc", []), msg,
-                        getattr(exc, "type", None) or _slug(exc.status_code))]
+        errors = [
+            error(
+                getattr(exc, "loc", []), msg, getattr(exc, "type", None) or _slug(exc.status_code)
+            )
+        ]
     return error_response(exc.status_code, errors, headers)
 
 
 async def _unicode_error(request: Request, exc: UnicodeError) -> JSONResponse:
     # RequestGuard rejects text that is not valid Unicode before a route runs; this is a safety
     # net for text that still reaches an encoder, logged so that the gap gets closed.
-    log.warning("text that is not valid Unicode reached %s %s", request.method, request.url.path,
-                exc_info=exc)
-    return error_response(422, [error([], "text that is not valid Unicode (a lone surrogate?)",
-                                      "string_unicode")])
+    log.warning(
+        "text that is not valid Unicode reached %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return error_response(
+        422, [error([], "text that is not valid Unicode (a lone surrogate?)", "string_unicode")]
+    )
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -168,7 +190,8 @@ def _is_json(content_type: str) -> bool:
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json"))
+        subtype == "json" or subtype.endswith("+json")
+    )
 
 
 class _NonFinite:
@@ -186,8 +209,10 @@ def _string_problem(s: str) -> tuple[str, str] | None:
         return "NUL characters are not allowed", "string_control_character"
     m = _SURROGATE.search(s)
     if m:
-        return (f"lone UTF-16 surrogate \\u{ord(m.group()):04x} is not valid Unicode",
-                "string_unicode")
+        return (
+            f"lone UTF-16 surrogate \\u{ord(m.group()):04x} is not valid Unicode",
+            "string_unicode",
+        )
     return None
 
 
@@ -228,8 +253,9 @@ def _walk(value: Any, loc: list, errors: list[dict]) -> None:
     if len(errors) >= 10:
         return
     if len(loc) > MAX_DEPTH:
-        errors.append(error(loc[:MAX_DEPTH], f"JSON nested deeper than {MAX_DEPTH} levels",
-                            "json_too_deep"))
+        errors.append(
+            error(loc[:MAX_DEPTH], f"JSON nested deeper than {MAX_DEPTH} levels", "json_too_deep")
+        )
         return
     if isinstance(value, _NonFinite):
         errors.append(error(loc, f"{value.text} is not a finite number", "finite_number"))
@@ -254,9 +280,10 @@ def _text_problem(raw: bytes, controls: bool) -> tuple[str, str] | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "not valid UTF-8 after percent-decoding", "string_unicode"
-    if (_CONTROL.search(text) if controls else "\x00" in text):
-        return ("control characters are not allowed" if controls
-                else "NUL characters are not allowed"), "string_control_character"
+    if _CONTROL.search(text) if controls else "\x00" in text:
+        return (
+            "control characters are not allowed" if controls else "NUL characters are not allowed"
+        ), "string_control_character"
     return None
 
 
@@ -299,10 +326,18 @@ class RequestGuard:
         if body:
             content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
             if not _is_json(content_type):
-                return await send_error(send, 415, [error(
-                    ["header", "content-type"],
-                    f"request bodies must be JSON (Content-Type: application/json), "
-                    f"not {content_type[:100] or 'untyped'}", "content_type")])
+                return await send_error(
+                    send,
+                    415,
+                    [
+                        error(
+                            ["header", "content-type"],
+                            f"request bodies must be JSON (Content-Type: application/json), "
+                            f"not {content_type[:100] or 'untyped'}",
+                            "content_type",
+                        )
+                    ],
+                )
             problems = body_errors(body)
             if problems:
                 return await send_error(send, 422, problems)
@@ -319,8 +354,13 @@ class RequestGuard:
     def _check_head(self, scope) -> tuple[int, list[dict]]:
         headers = scope["headers"]
         if sum(len(k) + len(v) for k, v in headers) > MAX_HEADERS:
-            return 431, [error(["header"], f"request headers larger than {MAX_HEADERS} bytes",
-                               "headers_too_large")]
+            return 431, [
+                error(
+                    ["header"],
+                    f"request headers larger than {MAX_HEADERS} bytes",
+                    "headers_too_large",
+                )
+            ]
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
         query = scope.get("query_string", b"")
         if len(raw_path) + len(query) > MAX_URL:
@@ -331,8 +371,10 @@ class RequestGuard:
             raw = unquote_to_bytes(segment) if b"%" in segment else segment
             problem = _text_problem(raw, controls=True)
             if problem is None and (b"/" in raw or b"\\" in raw):
-                problem = ("an encoded '/' or '\\' is not allowed in a path segment",
-                           "path_separator")
+                problem = (
+                    "an encoded '/' or '\\' is not allowed in a path segment",
+                    "path_separator",
+                )
             if problem is None and len(raw) > MAX_ID and len(raw.decode("utf-8")) > MAX_ID:
                 problem = f"longer than {MAX_ID} characters", "string_too_long"
             if problem:
@@ -345,8 +387,13 @@ class RequestGuard:
                     if problem:
                         return 422, [error(loc, *problem)]
                 if len(value) > MAX_QUERY_VALUE and len(value.decode()) > MAX_QUERY_VALUE:
-                    return 422, [error(["query", field], f"longer than {MAX_QUERY_VALUE} "
-                                       "characters", "string_too_long")]
+                    return 422, [
+                        error(
+                            ["query", field],
+                            f"longer than {MAX_QUERY_VALUE} characters",
+                            "string_too_long",
+                        )
+                    ]
         return 0, []
 
     def _path_loc(self, segments: list[bytes], bad: int) -> list:
@@ -357,8 +404,10 @@ class RequestGuard:
             parts = template.split("/")
             if len(parts) != len(segments) or not parts[bad].startswith("{"):
                 continue
-            if all(p.startswith("{") or p.encode() == raw
-                   for p, raw in zip(parts, literal, strict=True)):
+            if all(
+                p.startswith("{") or p.encode() == raw
+                for p, raw in zip(parts, literal, strict=True)
+            ):
                 return ["path", parts[bad].strip("{}")]
         return ["path"]
 
@@ -392,7 +441,8 @@ def _document_errors(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["ErrorItem"] = ErrorItem.model_json_schema()
         components["ErrorResponse"] = ErrorResponse.model_json_schema(
-            ref_template="#/components/schemas/{model}")
+            ref_template="#/components/schemas/{model}"
+        )
         components["ErrorResponse"].pop("$defs", None)
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for path, operations in schema.get("paths", {}).items():
@@ -405,8 +455,9 @@ def _document_errors(app: FastAPI) -> None:
                     continue
                 for parameter in operation.get("parameters", []):
                     if parameter.get("in") == "path":  # what RequestGuard enforces on each one
-                        parameter["schema"].update(minLength=1, maxLength=MAX_ID,
-                                                   pattern=PATH_ID_PATTERN)
+                        parameter["schema"].update(
+                            minLength=1, maxLength=MAX_ID, pattern=PATH_ID_PATTERN
+                        )
                 for status, description in ERROR_STATUSES.items():
                     responses[str(status)] = {"description": description, "content": content}
         if "#/components/schemas/HTTPValidationError" not in json.dumps(schema):

@@ -25,8 +25,10 @@ def _python_column(series: pd.Series, is_json: bool) -> list:
         return values
     values = series.astype(object).tolist()
     if series.isna().any():
-        values = [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else v
-                  for v in values]
+        values = [
+            None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else v
+            for v in values
+        ]
     return values
 
 
@@ -35,9 +37,15 @@ def _python_rows(frame: pd.DataFrame, json_columns: Sequence[str]) -> list[tuple
     return list(zip(*cols, strict=True)) if cols else []
 
 
-def upsert(conn: Connection, table: str, frame: pd.DataFrame, key: Sequence[str],
-           update: Sequence[str] | None = None, json_columns: Sequence[str] = (),
-           update_where: str | None = None) -> int:
+def upsert(
+    conn: Connection,
+    table: str,
+    frame: pd.DataFrame,
+    key: Sequence[str],
+    update: Sequence[str] | None = None,
+    json_columns: Sequence[str] = (),
+    update_where: str | None = None,
+) -> int:
     """Insert ``frame`` into ``table``; on a key conflict update ``update`` columns (or do
     nothing when ``update`` is empty). ``update_where`` optionally limits updates (SQL over
     ``t`` = existing row and ``excluded``). Returns the number of rows sent."""
@@ -57,14 +65,24 @@ def upsert(conn: Connection, table: str, frame: pd.DataFrame, key: Sequence[str]
         _copy_upsert(conn, table, frame, cols, col_list, key_list, action, json_columns)
     else:
         marks = ", ".join("?" for _ in cols)
-        sql = (f'INSERT INTO "{table}" AS t ({col_list}) VALUES ({marks}) '
-               f"ON CONFLICT ({key_list}) {action}")
+        sql = (
+            f'INSERT INTO "{table}" AS t ({col_list}) VALUES ({marks}) '
+            f"ON CONFLICT ({key_list}) {action}"
+        )
         conn.exec_driver_sql(sql, _python_rows(frame, json_columns))
     return len(frame)
 
 
-def _copy_upsert(conn: Connection, table: str, frame: pd.DataFrame, cols: list[str],
-                 col_list: str, key_list: str, action: str, json_columns: Sequence[str]) -> None:
+def _copy_upsert(
+    conn: Connection,
+    table: str,
+    frame: pd.DataFrame,
+    cols: list[str],
+    col_list: str,
+    key_list: str,
+    action: str,
+    json_columns: Sequence[str],
+) -> None:
     tmp = f"tmp_{table}_load"
     raw = conn.connection.dbapi_connection
     out = frame.copy()
@@ -77,10 +95,16 @@ def _copy_upsert(conn: Connection, table: str, frame: pd.DataFrame, cols: list[s
     buf = io.StringIO()
     out.to_csv(buf, index=False, header=False, na_rep="\\N")
     with raw.cursor() as cur:
-        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{table}" INCLUDING DEFAULTS) '
-                    "ON COMMIT DROP")
+        cur.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{table}" INCLUDING DEFAULTS) '
+            "ON COMMIT DROP"
+        )
         cur.execute(f'TRUNCATE "{tmp}"')
-        with cur.copy(f'COPY "{tmp}" ({col_list}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')') as copy:
+        with cur.copy(
+            f"COPY \"{tmp}\" ({col_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        ) as copy:
             copy.write(buf.getvalue())
-        cur.execute(f'INSERT INTO "{table}" AS t ({col_list}) SELECT {col_list} FROM "{tmp}" '
-                    f"ON CONFLICT ({key_list}) {action}")
+        cur.execute(
+            f'INSERT INTO "{table}" AS t ({col_list}) SELECT {col_list} FROM "{tmp}" '
+            f"ON CONFLICT ({key_list}) {action}"
+        )

@@ -45,8 +45,11 @@ def make_engine(url: str | None = None) -> Engine:
     else:
         # pre-ping: a connection that died with the server (restart, failover) is replaced on
         # checkout, so the service recovers by itself once the database is back
-        args = ({"connect_timeout": CONNECT_TIMEOUT}
-                if url.startswith("postgresql") and "connect_timeout" not in url else {})
+        args = (
+            {"connect_timeout": CONNECT_TIMEOUT}
+            if url.startswith("postgresql") and "connect_timeout" not in url
+            else {}
+        )
         engine = create_engine(url, pool_pre_ping=True, connect_args=args)
     return engine
 

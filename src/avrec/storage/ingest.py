@@ -34,8 +34,10 @@ class IngestReport:
 
     def __str__(self) -> str:
         verb = "validated (dry run, nothing written)" if self.dry_run else "ingested"
-        return (f"{self.dataset}: {verb} {self.items} items, {self.users} users, "
-                f"{self.interactions} interactions in {self.seconds:.2f} s")
+        return (
+            f"{self.dataset}: {verb} {self.items} items, {self.users} users, "
+            f"{self.interactions} interactions in {self.seconds:.2f} s"
+        )
 
 
 def content_hash(record: dict) -> str:
@@ -47,8 +49,9 @@ def item_rows(items: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
     rows = items[ITEM_COLUMNS].copy()
     rows = rows.astype(object).where(rows.notna(), None)
     extra_cols = [c for c in items.columns if c not in ITEM_COLUMNS]
-    rows["extra"] = ([{c: items.at[i, c] for c in extra_cols} for i in items.index]
-                     if extra_cols else None)
+    rows["extra"] = (
+        [{c: items.at[i, c] for c in extra_cols} for i in items.index] if extra_cols else None
+    )
     rows["dataset"] = dataset
     records = rows[ITEM_COLUMNS].to_dict("records")
     rows["content_hash"] = [content_hash(r) for r in records]
@@ -68,8 +71,16 @@ def media_rows(items: pd.DataFrame, root, dataset: str | None) -> pd.DataFrame:
             size = None
             if root is not None and (Path(root) / rel).is_file():
                 size = (Path(root) / rel).stat().st_size
-            rows.append({"item_id": item_id, "kind": col, "path": rel, "dataset": dataset,
-                         "bytes": size, "mime": mimetypes.guess_type(rel)[0]})
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "kind": col,
+                    "path": rel,
+                    "dataset": dataset,
+                    "bytes": size,
+                    "mime": mimetypes.guess_type(rel)[0],
+                }
+            )
     return pd.DataFrame(rows, columns=["item_id", "kind", "path", "dataset", "bytes", "mime"])
 
 
@@ -86,11 +97,15 @@ def user_rows(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
     explicit = pd.DataFrame({"user_id": [], "attributes": []})
     if dataset.users is not None:
         attrs = [c for c in dataset.users.columns if c != "user_id"]
-        explicit = pd.DataFrame({
-            "user_id": dataset.users["user_id"],
-            "attributes": [{c: (None if pd.isna(r[c]) else r[c]) for c in attrs}
-                           for r in dataset.users.to_dict("records")],
-        })
+        explicit = pd.DataFrame(
+            {
+                "user_id": dataset.users["user_id"],
+                "attributes": [
+                    {c: (None if pd.isna(r[c]) else r[c]) for c in attrs}
+                    for r in dataset.users.to_dict("records")
+                ],
+            }
+        )
     implied = pd.DataFrame({"user_id": dataset.interactions["user_id"].unique()})
     implied = implied[~implied["user_id"].isin(set(explicit["user_id"]))]
     return explicit, implied
@@ -104,17 +119,28 @@ def check_references(conn: Connection, dataset: Dataset) -> None:
     found: set[str] = set()
     ids = sorted(unknown)
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        found |= set(conn.execute(select(t.items.c.item_id).where(t.items.c.item_id.in_(chunk))).scalars())
+        chunk = ids[start : start + 500]
+        found |= set(
+            conn.execute(select(t.items.c.item_id).where(t.items.c.item_id.in_(chunk))).scalars()
+        )
     missing = sorted(unknown - found)
     if missing:
-        raise ValidationError([Problem("interactions", None, "item_id",
-                                       f"interaction names unknown item {m!r}") for m in missing[:50]],
-                              total=len(missing))
+        raise ValidationError(
+            [
+                Problem("interactions", None, "item_id", f"interaction names unknown item {m!r}")
+                for m in missing[:50]
+            ],
+            total=len(missing),
+        )
 
 
-def ingest(dataset: Dataset, engine: Engine | None = None, *, dry_run: bool = False,
-           source_format: str | None = None) -> IngestReport:
+def ingest(
+    dataset: Dataset,
+    engine: Engine | None = None,
+    *,
+    dry_run: bool = False,
+    source_format: str | None = None,
+) -> IngestReport:
     """Write ``dataset`` in one transaction (upserts: re-ingest adds no duplicates).
     With ``dry_run`` the transaction is rolled back: validation and conflicts are checked,
     nothing is written."""
@@ -126,32 +152,80 @@ def ingest(dataset: Dataset, engine: Engine | None = None, *, dry_run: bool = Fa
         with conn.begin() as tx:
             check_references(conn, dataset)
             if dataset.root is not None or source_format:
-                upsert(conn, "datasets", pd.DataFrame([{
-                    "name": dataset.name, "root": str(dataset.root) if dataset.root else None,
-                    "source_format": source_format or dataset.meta.get("source_format")}]),
-                    key=["name"], update=["root", "source_format"])
-            upsert(conn, "items", item_rows(dataset.items, dataset.name), key=["item_id"],
-                   update=ITEM_FIELDS + ["extra", "dataset", "content_hash"], json_columns=["extra"],
-                   update_where="t.content_hash <> excluded.content_hash")
-            upsert(conn, "item_media", media_rows(dataset.items, dataset.root, dataset.name),
-                   key=["item_id", "kind"], update=["path", "dataset", "bytes", "mime"])
-            upsert(conn, "users", explicit, key=["user_id"], update=["attributes"],
-                   json_columns=["attributes"])
+                upsert(
+                    conn,
+                    "datasets",
+                    pd.DataFrame(
+                        [
+                            {
+                                "name": dataset.name,
+                                "root": str(dataset.root) if dataset.root else None,
+                                "source_format": source_format or dataset.meta.get("source_format"),
+                            }
+                        ]
+                    ),
+                    key=["name"],
+                    update=["root", "source_format"],
+                )
+            upsert(
+                conn,
+                "items",
+                item_rows(dataset.items, dataset.name),
+                key=["item_id"],
+                update=ITEM_FIELDS + ["extra", "dataset", "content_hash"],
+                json_columns=["extra"],
+                update_where="t.content_hash <> excluded.content_hash",
+            )
+            upsert(
+                conn,
+                "item_media",
+                media_rows(dataset.items, dataset.root, dataset.name),
+                key=["item_id", "kind"],
+                update=["path", "dataset", "bytes", "mime"],
+            )
+            upsert(
+                conn,
+                "users",
+                explicit,
+                key=["user_id"],
+                update=["attributes"],
+                json_columns=["attributes"],
+            )
             upsert(conn, "users", implied, key=["user_id"], update=[])
-            upsert(conn, "interactions", interaction_rows(dataset.interactions),
-                   key=["user_id", "item_id", "event", "timestamp"], update=INTERACTION_UPDATE)
+            upsert(
+                conn,
+                "interactions",
+                interaction_rows(dataset.interactions),
+                key=["user_id", "item_id", "event", "timestamp"],
+                update=INTERACTION_UPDATE,
+            )
             if dry_run:
                 tx.rollback()
     finally:
         conn.close()
-    return IngestReport(dataset.name, len(dataset.items), len(explicit) + len(implied),
-                        len(dataset.interactions), dry_run, time.perf_counter() - start)
+    return IngestReport(
+        dataset.name,
+        len(dataset.items),
+        len(explicit) + len(implied),
+        len(dataset.interactions),
+        dry_run,
+        time.perf_counter() - start,
+    )
 
 
 def table_counts(engine: Engine | None = None) -> dict[str, int]:
     engine = engine or get_engine()
-    names = ["items", "item_media", "users", "interactions", "feedback_events", "artifacts",
-             "item_understanding"]
+    names = [
+        "items",
+        "item_media",
+        "users",
+        "interactions",
+        "feedback_events",
+        "artifacts",
+        "item_understanding",
+    ]
     with engine.connect() as conn:
-        return {n: conn.execute(select(func.count()).select_from(t.metadata.tables[n])).scalar_one()
-                for n in names}
+        return {
+            n: conn.execute(select(func.count()).select_from(t.metadata.tables[n])).scalar_one()
+            for n in names
+        }

@@ -22,10 +22,14 @@ def hash_key(key: str) -> str:
 def create_key(engine: Engine, name: str, scopes: list[str]) -> str:
     bad = [s for s in scopes if s not in SCOPES]
     if bad or not scopes:
-        raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
+        raise ValueError(
+            f"scopes must be among {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}"
+        )
     key = "avk_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        conn.execute(insert(t.api_keys).values(name=name, key_hash=hash_key(key), scopes=",".join(scopes)))
+        conn.execute(
+            insert(t.api_keys).values(name=name, key_hash=hash_key(key), scopes=",".join(scopes))
+        )
     return key
 
 
@@ -34,7 +38,9 @@ def key_scopes(engine: Engine, key: str | None) -> set[str]:
     if not key:
         return set()
     with engine.connect() as conn:
-        row = conn.execute(select(t.api_keys.c.scopes).where(t.api_keys.c.key_hash == hash_key(key))).first()
+        row = conn.execute(
+            select(t.api_keys.c.scopes).where(t.api_keys.c.key_hash == hash_key(key))
+        ).first()
     if row:
         record_use(engine, hash_key(key))
     return set(row[0].split(",")) if row else set()
@@ -57,8 +63,11 @@ def record_use(engine: Engine, key_hash: str, now: float | None = None) -> bool:
             return False
         _last_written[slot] = now
     with engine.begin() as conn:
-        conn.execute(update(t.api_keys).where(t.api_keys.c.key_hash == key_hash)
-                     .values(last_used_at=func.now()))
+        conn.execute(
+            update(t.api_keys)
+            .where(t.api_keys.c.key_hash == key_hash)
+            .values(last_used_at=func.now())
+        )
     return True
 
 
@@ -66,10 +75,18 @@ def list_keys(engine: Engine) -> list[dict]:
     """Every key's name, scopes, creation and last use (never the key or its hash)."""
     c = t.api_keys.c
     with engine.connect() as conn:
-        rows = conn.execute(select(c.name, c.scopes, c.created_at, c.last_used_at)
-                            .order_by(c.created_at, c.id)).all()
-    return [{"name": r.name, "scopes": r.scopes.split(","), "created": r.created_at,
-             "last_used": r.last_used_at} for r in rows]
+        rows = conn.execute(
+            select(c.name, c.scopes, c.created_at, c.last_used_at).order_by(c.created_at, c.id)
+        ).all()
+    return [
+        {
+            "name": r.name,
+            "scopes": r.scopes.split(","),
+            "created": r.created_at,
+            "last_used": r.last_used_at,
+        }
+        for r in rows
+    ]
 
 
 def revoke_key(engine: Engine, name: str) -> int:

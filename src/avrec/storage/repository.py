@@ -20,20 +20,35 @@ def load_from_db(engine: Engine | None = None, dataset: str | None = None) -> Da
         q = select(*[t.items.c[c] for c in ITEM_COLUMNS])
         if dataset:
             q = q.where(t.items.c.dataset == dataset)
-        items = pd.DataFrame(conn.execute(q.order_by(t.items.c.item_id)).all(), columns=ITEM_COLUMNS)
+        items = pd.DataFrame(
+            conn.execute(q.order_by(t.items.c.item_id)).all(), columns=ITEM_COLUMNS
+        )
         qi = select(*[t.interactions.c[c] for c in INTERACTION_COLUMNS])
         if dataset:
-            qi = qi.where(t.interactions.c.item_id.in_(select(t.items.c.item_id).where(
-                t.items.c.dataset == dataset)))
-        inter = pd.DataFrame(conn.execute(qi.order_by(t.interactions.c.id)).all(),
-                             columns=INTERACTION_COLUMNS)
-        users = pd.DataFrame(conn.execute(select(t.users.c.user_id, t.users.c.attributes)).all(),
-                             columns=["user_id", "attributes"])
+            qi = qi.where(
+                t.interactions.c.item_id.in_(
+                    select(t.items.c.item_id).where(t.items.c.dataset == dataset)
+                )
+            )
+        inter = pd.DataFrame(
+            conn.execute(qi.order_by(t.interactions.c.id)).all(), columns=INTERACTION_COLUMNS
+        )
+        users = pd.DataFrame(
+            conn.execute(select(t.users.c.user_id, t.users.c.attributes)).all(),
+            columns=["user_id", "attributes"],
+        )
         root = None
         if dataset:
-            root = conn.execute(select(t.datasets.c.root).where(t.datasets.c.name == dataset)).scalar()
+            root = conn.execute(
+                select(t.datasets.c.root).where(t.datasets.c.name == dataset)
+            ).scalar()
     inter["timestamp"] = inter["timestamp"].astype(float).replace(float(t.NO_TIMESTAMP), np.nan)
     attrs = pd.json_normalize([a or {} for a in users["attributes"]])
     users = pd.concat([users[["user_id"]], attrs], axis=1)
-    return Dataset(items, inter, users if len(attrs.columns) else None,
-                   root=Path(root) if root else None, name=dataset or "database")
+    return Dataset(
+        items,
+        inter,
+        users if len(attrs.columns) else None,
+        root=Path(root) if root else None,
+        name=dataset or "database",
+    )

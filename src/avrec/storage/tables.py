@@ -28,15 +28,18 @@ from sqlalchemy import (
 
 NO_TIMESTAMP = -1
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 datasets = Table(
-    "datasets", metadata,
+    "datasets",
+    metadata,
     Column("name", String(256), primary_key=True),
     Column("root", Text, nullable=True, comment="folder that media paths are relative to"),
     Column("source_format", String(64), nullable=True),
@@ -44,12 +47,19 @@ datasets = Table(
 )
 
 items = Table(
-    "items", metadata,
+    "items",
+    metadata,
     Column("item_id", String(256), primary_key=True),
-    Column("title", Text), Column("description", Text),
-    Column("genres", Text), Column("tags", Text),
-    Column("kind", String(64)), Column("year", Float), Column("language", String(32)),
-    Column("image", Text), Column("video", Text), Column("audio", Text),
+    Column("title", Text),
+    Column("description", Text),
+    Column("genres", Text),
+    Column("tags", Text),
+    Column("kind", String(64)),
+    Column("year", Float),
+    Column("language", String(32)),
+    Column("image", Text),
+    Column("video", Text),
+    Column("audio", Text),
     Column("comments", Text),
     Column("dataset", String(256), nullable=True),
     Column("extra", JSON, nullable=True),
@@ -58,8 +68,11 @@ items = Table(
 )
 
 item_media = Table(
-    "item_media", metadata,
-    Column("item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True),
+    "item_media",
+    metadata,
+    Column(
+        "item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("kind", String(16), primary_key=True, comment="image | video | audio"),
     Column("path", Text, nullable=False, comment="relative to the dataset folder"),
     Column("dataset", String(256), nullable=True),
@@ -68,15 +81,19 @@ item_media = Table(
 )
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("user_id", String(256), primary_key=True),
     Column("attributes", JSON, nullable=True),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
 interactions = Table(
-    "interactions", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "interactions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     # No foreign keys here on purpose: per-row FK triggers cost PostgreSQL ~6 s per million rows
     # of bulk ingest. References are checked by ingest inside the same transaction, and
     # deletes go through avrec.storage.users.delete_user, which removes dependents explicitly.
@@ -84,27 +101,39 @@ interactions = Table(
     Column("item_id", String(256), nullable=False),
     Column("event", String(32), nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Column("rating", Float), Column("weight", Float),
-    Column("comment", Text), Column("sentiment", Float),
+    Column("rating", Float),
+    Column("weight", Float),
+    Column("comment", Text),
+    Column("sentiment", Float),
     UniqueConstraint("user_id", "item_id", "event", "timestamp", name="uq_interactions_key"),
 )
 Index("ix_interactions_item", interactions.c.item_id)
 
 feedback_events = Table(
-    "feedback_events", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "feedback_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("user_id", String(256), nullable=False, index=True),
     Column("item_id", String(256), nullable=False),
     Column("event", String(32), nullable=False),
-    Column("value", Float), Column("watch_fraction", Float),
+    Column("value", Float),
+    Column("watch_fraction", Float),
     Column("request_id", String(64), nullable=True),
-    Column("body_hash", String(64), nullable=True, comment="sha256 of the event body, for request_id replays"),
+    Column(
+        "body_hash",
+        String(64),
+        nullable=True,
+        comment="sha256 of the event body, for request_id replays",
+    ),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
     UniqueConstraint("user_id", "request_id", name="uq_feedback_events_user_id_request_id"),
 )
 
 artifacts = Table(
-    "artifacts", metadata,
+    "artifacts",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False, comment="embedding | model | index | report"),
     Column("name", String(256), nullable=False),
@@ -117,20 +146,25 @@ artifacts = Table(
 )
 
 item_understanding = Table(
-    "item_understanding", metadata,
-    Column("item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True),
+    "item_understanding",
+    metadata,
+    Column(
+        "item_id", String(256), ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("modality", String(32), primary_key=True),
     Column("encoder", String(128), nullable=False),
     Column("version", String(64), nullable=False),
     Column("status", String(16), nullable=False, comment="ok | failed | missing"),
-    Column("reason", Text), Column("attributes", JSON),
+    Column("reason", Text),
+    Column("attributes", JSON),
     Column("content_hash", String(64)),
     Column("artifact_id", Integer, ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True, comment="sha256 of the key"),

@@ -30,7 +30,8 @@ def delete_user(user_id: str, engine: Engine | None = None) -> dict[str, int]:
         with conn.begin():
             for table in USER_TABLES:
                 removed[table.name] = conn.execute(
-                    delete(table).where(table.c.user_id == user_id)).rowcount
+                    delete(table).where(table.c.user_id == user_id)
+                ).rowcount
         if sqlite:
             conn.exec_driver_sql("PRAGMA secure_delete=OFF")
             conn.commit()

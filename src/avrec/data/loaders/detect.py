@@ -32,8 +32,9 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_dataset(path: str | Path, format: str | None = None, *, validate: bool = True,
-                 **options) -> Dataset:
+def load_dataset(
+    path: str | Path, format: str | None = None, *, validate: bool = True, **options
+) -> Dataset:
     """Load (and by default validate) the dataset at ``path``; ``format`` overrides detection."""
     path = Path(path)
     fmt = format or detect_format(path)
@@ -44,8 +45,11 @@ def load_dataset(path: str | Path, format: str | None = None, *, validate: bool 
     if fmt in ("ml-100k", "ml-1m", "ml-latest"):
         from avrec.data.loaders import movielens
 
-        loader = {"ml-100k": movielens.load_ml100k, "ml-1m": movielens.load_ml1m,
-                  "ml-latest": movielens.load_ml_latest}[fmt]
+        loader = {
+            "ml-100k": movielens.load_ml100k,
+            "ml-1m": movielens.load_ml1m,
+            "ml-latest": movielens.load_ml_latest,
+        }[fmt]
         if not path.is_dir():
             raise AvrecError(f"{path}: expected a folder in the {fmt} layout")
         return loader(path)

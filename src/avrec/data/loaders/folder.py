@@ -50,15 +50,21 @@ def load_folder(path: Path, *, validate: bool = True, rules: Rules | None = None
             if "user_id" in users.frame:
                 user_ids = set(users.frame["user_id"].astype(str).str.strip())
         if inter is not None:
-            item_ids = set(items.frame["item_id"].astype(str).str.strip()) if "item_id" in items.frame else set()
+            item_ids = (
+                set(items.frame["item_id"].astype(str).str.strip())
+                if "item_id" in items.frame
+                else set()
+            )
             validate_interactions(inter, item_ids, user_ids, rules, out)
         out.raise_if_any()
     return Dataset(
         items=_strip(items.frame),
-        interactions=_strip(inter.frame) if inter is not None else pd.DataFrame(
-            {"user_id": [], "item_id": []}),
+        interactions=_strip(inter.frame)
+        if inter is not None
+        else pd.DataFrame({"user_id": [], "item_id": []}),
         users=_strip(users.frame) if users is not None else None,
-        root=root, name=root.name,
+        root=root,
+        name=root.name,
         meta={"source_format": "folder", "files": [t.file for t in (items, inter, users) if t]},
     )
 

@@ -13,9 +13,25 @@ from avrec.errors import AvrecError
 
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
 ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 ]
 
 
@@ -32,24 +48,49 @@ def _require(path: Path, *names: str) -> None:
 def load_ml100k(path: Path) -> Dataset:
     """MovieLens 100K: ``u.data`` (tab-separated), ``u.item`` and ``u.user`` (``|``, Latin-1)."""
     _require(path, "u.data", "u.item")
-    ratings = pd.read_csv(path / "u.data", sep="\t", header=None, dtype=str,
-                          names=["user_id", "item_id", "rating", "timestamp"])
+    ratings = pd.read_csv(
+        path / "u.data",
+        sep="\t",
+        header=None,
+        dtype=str,
+        names=["user_id", "item_id", "rating", "timestamp"],
+    )
     cols = ["item_id", "title", "release", "video_release", "url"] + ML100K_GENRES
-    raw = pd.read_csv(path / "u.item", sep="|", header=None, names=cols, dtype=str,
-                      encoding="latin-1", keep_default_na=False)
+    raw = pd.read_csv(
+        path / "u.item",
+        sep="|",
+        header=None,
+        names=cols,
+        dtype=str,
+        encoding="latin-1",
+        keep_default_na=False,
+    )
     flags = raw[ML100K_GENRES].astype(int).to_numpy().astype(bool)
-    genres = ["|".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on and g != "unknown")
-              for row in flags]
-    items = pd.DataFrame({
-        "item_id": raw["item_id"], "title": raw["title"], "genres": genres, "kind": "movie",
-        "year": pd.to_datetime(raw["release"], format="%d-%b-%Y", errors="coerce").dt.year,
-    })
+    genres = [
+        "|".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on and g != "unknown")
+        for row in flags
+    ]
+    items = pd.DataFrame(
+        {
+            "item_id": raw["item_id"],
+            "title": raw["title"],
+            "genres": genres,
+            "kind": "movie",
+            "year": pd.to_datetime(raw["release"], format="%d-%b-%Y", errors="coerce").dt.year,
+        }
+    )
     users = None
     if (path / "u.user").is_file():
-        users = pd.read_csv(path / "u.user", sep="|", header=None, dtype=str,
-                            names=["user_id", "age", "gender", "occupation", "zip"])
-    return Dataset(items, ratings, users, root=path, name="ml-100k",
-                   meta={"source_format": "ml-100k"})
+        users = pd.read_csv(
+            path / "u.user",
+            sep="|",
+            header=None,
+            dtype=str,
+            names=["user_id", "age", "gender", "occupation", "zip"],
+        )
+    return Dataset(
+        items, ratings, users, root=path, name="ml-100k", meta={"source_format": "ml-100k"}
+    )
 
 
 def load_ml1m(path: Path) -> Dataset:
@@ -61,7 +102,9 @@ def load_ml1m(path: Path) -> Dataset:
         rows = [line.split("::") for line in lines if line]
         bad = next((n for n, r in enumerate(rows) if len(r) != len(columns)), None)
         if bad is not None:
-            raise AvrecError(f"{path / name}:{bad + 1}: expected {len(columns)} '::'-separated fields")
+            raise AvrecError(
+                f"{path / name}:{bad + 1}: expected {len(columns)} '::'-separated fields"
+            )
         return pd.DataFrame(rows, columns=columns)
 
     ratings = read("ratings.dat", ["user_id", "item_id", "rating", "timestamp"])
@@ -79,9 +122,11 @@ def load_ml_latest(path: Path) -> Dataset:
     ``links.csv``. User tags become the items' ``tags`` (unique, most used first)."""
     _require(path, "ratings.csv", "movies.csv")
     ratings = pd.read_csv(path / "ratings.csv", dtype=str).rename(
-        columns={"userId": "user_id", "movieId": "item_id"})
+        columns={"userId": "user_id", "movieId": "item_id"}
+    )
     movies = pd.read_csv(path / "movies.csv", dtype=str, keep_default_na=False).rename(
-        columns={"movieId": "item_id"})
+        columns={"movieId": "item_id"}
+    )
     movies["genres"] = movies["genres"].replace("(no genres listed)", "")
     movies["year"] = _year_from_title(movies["title"])
     movies["kind"] = "movie"
@@ -100,6 +145,12 @@ def load_ml_latest(path: Path) -> Dataset:
         links = pd.read_csv(path / "links.csv", dtype=str).set_index("movieId")
         movies["imdb_id"] = movies["item_id"].map(links["imdbId"])
     movies["tags"] = movies.get("tags", pd.Series(np.nan, index=movies.index))
-    ds = Dataset(movies.drop(columns=[c for c in ["imdb_id"] if c in movies]), ratings, None,
-                 root=path, name=path.name, meta=meta)
+    ds = Dataset(
+        movies.drop(columns=[c for c in ["imdb_id"] if c in movies]),
+        ratings,
+        None,
+        root=path,
+        name=path.name,
+        meta=meta,
+    )
     return ds

@@ -35,9 +35,13 @@ class Bias(Recommender):
             n_i = np.bincount(r.col, minlength=data.n_items)
             for _ in range(self.config.iterations):
                 resid = r.data - self.mean - bu[r.row]
-                bi = np.bincount(r.col, resid, minlength=data.n_items) / (n_i + self.config.item_reg)
+                bi = np.bincount(r.col, resid, minlength=data.n_items) / (
+                    n_i + self.config.item_reg
+                )
                 resid = r.data - self.mean - bi[r.col]
-                bu = np.bincount(r.row, resid, minlength=data.n_users) / (n_u + self.config.user_reg)
+                bu = np.bincount(r.row, resid, minlength=data.n_users) / (
+                    n_u + self.config.user_reg
+                )
         self.user_bias, self.item_bias = bu.astype(np.float32), bi.astype(np.float32)
 
     def predict(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
@@ -48,12 +52,20 @@ class Bias(Recommender):
         bi = np.where(i >= 0, self.item_bias[np.maximum(i, 0)], 0.0)
         return (self.mean + bu + bi).astype(np.float32)
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         return np.tile(self.item_bias, (len(users), 1))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        return {"user_bias": self.user_bias, "item_bias": self.item_bias, "mean": np.array([self.mean])}
+        return {
+            "user_bias": self.user_bias,
+            "item_bias": self.item_bias,
+            "mean": np.array([self.mean]),
+        }
 
     def load_state_arrays(self, state, path) -> None:
         self.user_bias, self.item_bias = state["user_bias"], state["item_bias"]

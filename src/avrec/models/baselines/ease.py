@@ -38,8 +38,13 @@ class EASEConfig(ModelConfig):
     side_weight: float = 0.0
 
 
-def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
-                 side: np.ndarray | None = None, side_weight: float = 0.0) -> np.ndarray:
+def ease_weights(
+    x: sp.csr_matrix,
+    l2: float,
+    dropout: float = 0.0,
+    side: np.ndarray | None = None,
+    side_weight: float = 0.0,
+) -> np.ndarray:
     """The item x item weight matrix ``B`` (zero diagonal) from a users x items matrix."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -58,8 +63,9 @@ def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
     try:
         p = spd_inverse(gram)  # in place: gram is p from here on
     except np.linalg.LinAlgError as err:
-        raise ValueError(f"EASE: the regularised Gram matrix is not invertible ({err}); "
-                         f"use l2 > 0 (got {l2})") from err
+        raise ValueError(
+            f"EASE: the regularised Gram matrix is not invertible ({err}); use l2 > 0 (got {l2})"
+        ) from err
     scale = -1.0 / np.diag(p)
     b = np.empty((n, n), np.float32)
     for rows in row_blocks(n):
@@ -68,7 +74,9 @@ def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
     return b
 
 
-def side_features(data: TrainData, text: np.ndarray | None = None, text_weight: float = 0.5) -> np.ndarray:
+def side_features(
+    data: TrainData, text: np.ndarray | None = None, text_weight: float = 0.5
+) -> np.ndarray:
     """``F`` for ``side_weight``: genre indicators, people named in ``tags`` (director, cast;
     rows L2-normalised) and, if given, ``text_weight`` times the unit text vectors."""
     from avrec.fusion.features import genre_matrix, people_matrix
@@ -93,11 +101,21 @@ class EASE(Recommender):
         x = data.matrix.astype(np.float64)
         if self.config.binary:
             x = (x > 0).astype(np.float64)
-        side = side_features(data, data.item_features.get("text")) if self.config.side_weight > 0 else None
-        self.weights = ease_weights(x, self.config.l2, self.config.dropout, side, self.config.side_weight)
+        side = (
+            side_features(data, data.item_features.get("text"))
+            if self.config.side_weight > 0
+            else None
+        )
+        self.weights = ease_weights(
+            x, self.config.l2, self.config.dropout, side, self.config.side_weight
+        )
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         h = histories if not self.config.binary else (histories > 0).astype(np.float32)
         return np.asarray(h @ self.weights, dtype=np.float32)
 
@@ -105,8 +123,9 @@ class EASE(Recommender):
         """Item-to-item weights (used for explanations: which history items drove a score)."""
         return self.weights
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         return self.weights[np.ix_(history.indices, items)].T
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -28,8 +28,9 @@ class ALSConfig(ModelConfig):
     #: ml-latest-small 30 scores 0.356, 40 0.337, 8 0.333; on ml-100k the old 0.05 scored 0.387
     #: and 30 0.491); the chosen value is the fitted ``ALS.regularization_`` (saved with it)
     regularization: float | None = None
-    regularization_grid: tuple[float, ...] = Field((3.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0),
-                                                   min_length=1)
+    regularization_grid: tuple[float, ...] = Field(
+        (3.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0), min_length=1
+    )
     alpha: float = 3.0
     iterations: int = 15
 
@@ -51,8 +52,8 @@ class _Factorization(Recommender):
         for n, u in enumerate(users):
             if u < 0:
                 continue
-            a = train.indices[train.indptr[u]:train.indptr[u + 1]]
-            b = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
+            a = train.indices[train.indptr[u] : train.indptr[u + 1]]
+            b = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
             same[n] = len(a) == len(b) and np.array_equal(np.sort(a), np.sort(b))
         return same
 
@@ -62,13 +63,17 @@ class _Factorization(Recommender):
         same = self._same_as_training(users, histories)
         vecs[same] = self.user_factors[users[same]]
         for n in np.flatnonzero(~same):
-            idx = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
+            idx = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
             if len(idx):
                 vecs[n] = self._fold_in(idx)
         return vecs
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         return self.user_vectors(users, histories) @ self.item_factors.T
 
     def _user_system(self, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -82,12 +87,13 @@ class _Factorization(Recommender):
         a, conf = self._user_system(y)
         return np.linalg.solve(a, conf * y.sum(axis=0)).astype(np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray | None:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray | None:
         """``[len(items), len(history.indices)]``: the fold-in score ``y_i' A^-1 (c sum_j y_j)``
         split into its terms ``c y_i' A^-1 y_j``, one per history item ``j``. For ALS this is
         also how a training user's score splits (the user step with the final item factors)."""
-        idx = history.indices[history.indptr[0]:history.indptr[1]]
+        idx = history.indices[history.indptr[0] : history.indptr[1]]
         if not len(idx):
             return None
         y_hist = self.item_factors[idx].astype(np.float64)  # only the rows used: this runs
@@ -109,7 +115,8 @@ class _Factorization(Recommender):
         grow = n_items - len(self.item_factors)
         if grow > 0:
             self.item_factors = np.vstack(
-                [self.item_factors, np.zeros((grow, self.item_factors.shape[1]), np.float32)])
+                [self.item_factors, np.zeros((grow, self.item_factors.shape[1]), np.float32)]
+            )
             self._prepare()
 
     def _prepare(self) -> None:
@@ -142,18 +149,27 @@ class ALS(_Factorization):
         self.regularization_ = float(saved if saved is not None else self.config.regularization)
         super().load_state_arrays(state, path)
 
-    def _factorize(self, matrix: sp.csr_matrix, regularization: float) -> tuple[np.ndarray, np.ndarray]:
+    def _factorize(
+        self, matrix: sp.csr_matrix, regularization: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
         c = self.config
-        model = AlternatingLeastSquares(factors=c.factors, regularization=regularization,
-                                        alpha=c.alpha, iterations=c.iterations,
-                                        random_state=c.seed, num_threads=1)
+        model = AlternatingLeastSquares(
+            factors=c.factors,
+            regularization=regularization,
+            alpha=c.alpha,
+            iterations=c.iterations,
+            random_state=c.seed,
+            num_threads=1,
+        )
         with threadpool_limits(1, "blas"):
             model.fit((matrix > 0).astype(np.float32), show_progress=False)
-        return (np.asarray(model.user_factors, dtype=np.float32),
-                np.asarray(model.item_factors, dtype=np.float32))
+        return (
+            np.asarray(model.user_factors, dtype=np.float32),
+            np.asarray(model.item_factors, dtype=np.float32),
+        )
 
     def _select(self, data: TrainData) -> float:
         """The grid value with the best NDCG@10 on a 10% holdout of each user's items (at
@@ -166,13 +182,19 @@ class ALS(_Factorization):
         if len(grid) == 1 or not len(rows):
             return float(grid[len(grid) // 2])
         if len(rows) > VALIDATION_USERS:
-            rows = np.sort(np.random.default_rng(self.config.seed).choice(rows, VALIDATION_USERS, replace=False))
+            rows = np.sort(
+                np.random.default_rng(self.config.seed).choice(
+                    rows, VALIDATION_USERS, replace=False
+                )
+            )
         step = max(1, SCORE_BUDGET // val.shape[1])
         means = []
         for reg in grid:
             users, items = self._factorize(sub.matrix, reg)
-            values = [ndcg_rows(users[r] @ items.T, sub.matrix[r], val[r])
-                      for r in (rows[i:i + step] for i in range(0, len(rows), step))]
+            values = [
+                ndcg_rows(users[r] @ items.T, sub.matrix[r], val[r])
+                for r in (rows[i : i + step] for i in range(0, len(rows), step))
+            ]
             means.append(np.concatenate(values).mean())
         return float(grid[int(np.argmax(means))])
 
@@ -193,10 +215,14 @@ class BPR(_Factorization):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         c = self.config
-        model = BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
-                                            regularization=c.regularization,
-                                            iterations=c.iterations, random_state=c.seed,
-                                            num_threads=1)
+        model = BayesianPersonalizedRanking(
+            factors=c.factors,
+            learning_rate=c.learning_rate,
+            regularization=c.regularization,
+            iterations=c.iterations,
+            random_state=c.seed,
+            num_threads=1,
+        )
         model.fit((data.matrix > 0).astype(np.float32), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
@@ -206,8 +232,9 @@ class BPR(_Factorization):
         """Ridge fit of the user vector to the history (1 on its items, 0 elsewhere)."""
         return self._gram + np.eye(self._gram.shape[0]), 1.0
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray | None:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray | None:
         """As the base class for folded-in histories; None for a training user's own history,
         whose factors BPR learned by gradient steps that do not split by history item."""
         if self._same_as_training(np.array([user]), history[:1])[0]:

@@ -38,7 +38,9 @@ class ItemKNN(Recommender):
         x = (data.matrix > 0).astype(np.float32).tocsc()
         xt = x.T.tocsr()
         n = x.shape[1]
-        norms = np.sqrt(np.asarray(x.sum(axis=0), np.float32).ravel())  # sqrt of co-occurrence's diagonal
+        norms = np.sqrt(
+            np.asarray(x.sum(axis=0), np.float32).ravel()
+        )  # sqrt of co-occurrence's diagonal
         pruned = []
         # a block of rows of the (symmetric) similarity matrix at a time, each pruned to its
         # top k: memory grows with the block, not with the square of the catalog
@@ -53,20 +55,31 @@ class ItemKNN(Recommender):
         # the pruned matrix: the similarity is symmetric)
         self.similarity = sp.vstack(pruned).T.tocsr().astype(np.float32)
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         h = (histories > 0).astype(np.float32)
         return np.asarray((h @ self.similarity).toarray(), dtype=np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         return self.similarity[history.indices][:, items].toarray().T
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         s = self.similarity.tocsr()
-        return {"sim_data": s.data, "sim_indices": s.indices, "sim_indptr": s.indptr,
-                "sim_shape": np.array(s.shape)}
+        return {
+            "sim_data": s.data,
+            "sim_indices": s.indices,
+            "sim_indptr": s.indptr,
+            "sim_shape": np.array(s.shape),
+        }
 
     def load_state_arrays(self, state, path) -> None:
         self.similarity = sp.csr_matrix(
-            (state["sim_data"], state["sim_indices"], state["sim_indptr"]), shape=tuple(state["sim_shape"]))
+            (state["sim_data"], state["sim_indices"], state["sim_indptr"]),
+            shape=tuple(state["sim_shape"]),
+        )

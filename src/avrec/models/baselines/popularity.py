@@ -22,8 +22,12 @@ class Popularity(Recommender):
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float32)
         self.item_counts = counts
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         return np.tile(self.item_counts, (len(users), 1))
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -76,13 +76,16 @@ class Rating(Recommender):
         require_dense(self.name, res.shape[1], PEAK_BYTES_PER_CELL, alternatives=("bias",))
         self.similarity = _shrunk_pearson(res, self.config.shrink)
         knn = self._knn_terms(r.row, r.col)
-        left = sp.csr_matrix((r.data - base - self.config.knn_weight * knn, (r.row, r.col)),
-                             shape=data.ratings.shape)
+        left = sp.csr_matrix(
+            (r.data - base - self.config.knn_weight * knn, (r.row, r.col)), shape=data.ratings.shape
+        )
         self.user_f, self.item_f = self._als(left, data.ratings.shape)
         self.levels = np.unique(r.data).astype(np.float32)
         lo, hi = float(r.data.min()), float(r.data.max())
-        self.clip = (self.config.clip_min if self.config.clip_min is not None else lo,
-                     self.config.clip_max if self.config.clip_max is not None else hi)
+        self.clip = (
+            self.config.clip_min if self.config.clip_min is not None else lo,
+            self.config.clip_max if self.config.clip_max is not None else hi,
+        )
 
     def _als(self, target: sp.csr_matrix, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.config.seed)
@@ -94,12 +97,14 @@ class Rating(Recommender):
         for _ in range(self.config.mf_iterations):
             for mat, x, y in ((t, p, q), (tt, q, p)):
                 for u in range(mat.shape[0]):
-                    idx = mat.indices[mat.indptr[u]:mat.indptr[u + 1]]
+                    idx = mat.indices[mat.indptr[u] : mat.indptr[u + 1]]
                     if len(idx) == 0:
                         x[u] = 0
                         continue
                     yy = y[idx]
-                    x[u] = np.linalg.solve(yy.T @ yy + eye, yy.T @ mat.data[mat.indptr[u]:mat.indptr[u + 1]])
+                    x[u] = np.linalg.solve(
+                        yy.T @ yy + eye, yy.T @ mat.data[mat.indptr[u] : mat.indptr[u + 1]]
+                    )
         return p.astype(np.float32), q.astype(np.float32)
 
     def _knn_terms(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -109,8 +114,8 @@ class Rating(Recommender):
         for n, (u, i) in enumerate(zip(users, items, strict=True)):
             if u < 0 or i < 0:
                 continue
-            idx = res.indices[res.indptr[u]:res.indptr[u + 1]]
-            vals = res.data[res.indptr[u]:res.indptr[u + 1]]
+            idx = res.indices[res.indptr[u] : res.indptr[u + 1]]
+            vals = res.data[res.indptr[u] : res.indptr[u + 1]]
             keep = idx != i
             idx, vals = idx[keep], vals[keep]
             if not len(idx):
@@ -136,8 +141,12 @@ class Rating(Recommender):
             pred = pred + self.config.snap * (nearest - pred)
         return pred.astype(np.float32)
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         known = np.where(users >= 0, users, 0)
         s = self.bias.mean + self.bias.item_bias[None, :] + (self.user_f[known] @ self.item_f.T)
         s = s + np.where(users >= 0, self.bias.user_bias[known], 0)[:, None]
@@ -145,19 +154,29 @@ class Rating(Recommender):
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         res = self.residuals.tocsr()
-        return {"user_bias": self.bias.user_bias, "item_bias": self.bias.item_bias,
-                "mean": np.array([self.bias.mean]), "similarity": self.similarity,
-                "res_data": res.data, "res_indices": res.indices, "res_indptr": res.indptr,
-                "user_f": self.user_f, "item_f": self.item_f, "clip": np.array(self.clip),
-                "levels": self.levels}
+        return {
+            "user_bias": self.bias.user_bias,
+            "item_bias": self.bias.item_bias,
+            "mean": np.array([self.bias.mean]),
+            "similarity": self.similarity,
+            "res_data": res.data,
+            "res_indices": res.indices,
+            "res_indptr": res.indptr,
+            "user_f": self.user_f,
+            "item_f": self.item_f,
+            "clip": np.array(self.clip),
+            "levels": self.levels,
+        }
 
     def load_state_arrays(self, state, path) -> None:
         self.bias = Bias(BiasConfig())
         self.bias.user_vocab, self.bias.item_vocab = self.user_vocab, self.item_vocab
         self.bias.load_state_arrays(state, path)
         self.similarity = state["similarity"]
-        self.residuals = sp.csr_matrix((state["res_data"], state["res_indices"], state["res_indptr"]),
-                                       shape=(len(self.user_vocab), len(self.item_vocab)))
+        self.residuals = sp.csr_matrix(
+            (state["res_data"], state["res_indices"], state["res_indptr"]),
+            shape=(len(self.user_vocab), len(self.item_vocab)),
+        )
         self.user_f, self.item_f = state["user_f"], state["item_f"]
         self.clip = tuple(float(v) for v in state["clip"])
         self.levels = state["levels"]

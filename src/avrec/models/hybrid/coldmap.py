@@ -25,8 +25,9 @@ def cold_features(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray | No
     return np.hstack([*blocks, np.ones((len(items), 1), np.float32)])
 
 
-def ridge_cold_columns(weights: np.ndarray, features: np.ndarray, warm: np.ndarray,
-                       lam: float) -> np.ndarray:
+def ridge_cold_columns(
+    weights: np.ndarray, features: np.ndarray, warm: np.ndarray, lam: float
+) -> np.ndarray:
     """``[n_items, n_cold]``: the cold items' columns predicted from their features by a
     ridge map fitted on the warm items' columns."""
     f = features.astype(np.float64)
@@ -38,8 +39,9 @@ def ridge_cold_columns(weights: np.ndarray, features: np.ndarray, warm: np.ndarr
     return (mapping @ f[~warm].T).astype(np.float32)
 
 
-def propagate_to_cold(weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray,
-                      neighbors: int, temperature: float) -> np.ndarray:
+def propagate_to_cold(
+    weights: np.ndarray, vectors: np.ndarray, warm: np.ndarray, neighbors: int, temperature: float
+) -> np.ndarray:
     """Fill cold items' columns and rows of an item x item weight matrix from warm neighbours."""
     cold = np.flatnonzero(~warm)
     warm_idx = np.flatnonzero(warm)

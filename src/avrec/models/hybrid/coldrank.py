@@ -30,16 +30,30 @@ def item_table(items: pd.DataFrame) -> np.ndarray:
     def col(name: str) -> pd.Series:
         return items[name].fillna("").astype(str) if name in items else pd.Series([""] * n)
 
-    year = pd.to_numeric(items["year"], errors="coerce").to_numpy(float) if "year" in items \
+    year = (
+        pd.to_numeric(items["year"], errors="coerce").to_numpy(float)
+        if "year" in items
         else np.full(n, np.nan)
+    )
     desc, title, tags = col("description"), col("title"), col("tags")
     no_plot = (desc.str.contains("any Plot Summaries") | (desc.str.len() == 0)).to_numpy()
-    cast = tags.apply(lambda t: sum(len([x for x in p.split(":", 1)[1].split(",") if x.strip()])
-                                    for p in split_multi(t) if p.startswith("cast:")))
-    return np.column_stack([
-        year, np.where(no_plot, 0, desc.str.len()), no_plot, col("image").str.len() > 0,
-        title.str.count(r"\("), cast,
-    ]).astype(np.float32)
+    cast = tags.apply(
+        lambda t: sum(
+            len([x for x in p.split(":", 1)[1].split(",") if x.strip()])
+            for p in split_multi(t)
+            if p.startswith("cast:")
+        )
+    )
+    return np.column_stack(
+        [
+            year,
+            np.where(no_plot, 0, desc.str.len()),
+            no_plot,
+            col("image").str.len() > 0,
+            title.str.count(r"\("),
+            cast,
+        ]
+    ).astype(np.float32)
 
 
 def people_popularity(items: pd.DataFrame, counts: np.ndarray, warm: np.ndarray) -> np.ndarray:
@@ -64,8 +78,14 @@ def people_popularity(items: pd.DataFrame, counts: np.ndarray, warm: np.ndarray)
     return np.column_stack([mean, top, n_known]).astype(np.float32)
 
 
-def predict_popularity(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray | None,
-                       counts: np.ndarray, warm: np.ndarray, seed: int = 0) -> np.ndarray:
+def predict_popularity(
+    items: pd.DataFrame,
+    text: np.ndarray,
+    genres: np.ndarray | None,
+    counts: np.ndarray,
+    warm: np.ndarray,
+    seed: int = 0,
+) -> np.ndarray:
     """log(1 + interactions) predicted from content for every item (static columns, genres,
     16 principal components of the text vectors, the popularity of its people on other items)
     by gradient boosting fitted on ``warm``."""
@@ -78,15 +98,25 @@ def predict_popularity(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray
     if genres is not None:
         blocks.append(np.asarray(genres, np.float32))
     x = np.hstack(blocks)
-    reg = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.03, num_leaves=15,
-                            min_child_samples=10, subsample=0.8, subsample_freq=1,
-                            colsample_bytree=0.5, n_jobs=1, verbose=-1, random_state=seed)
+    reg = lgb.LGBMRegressor(
+        n_estimators=300,
+        learning_rate=0.03,
+        num_leaves=15,
+        min_child_samples=10,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.5,
+        n_jobs=1,
+        verbose=-1,
+        random_state=seed,
+    )
     reg.fit(x[warm], np.log1p(counts[warm]))
     return reg.predict(x).astype(np.float32)
 
 
-def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: int = 0
-                 ) -> dict[str, np.ndarray]:
+def item_signals(
+    data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: int = 0
+) -> dict[str, np.ndarray]:
     """What :func:`pair_features` needs about the items, for candidates ``cand``:
     ``[n_items, n_cand]`` similarities (text cosine, genres, shared people) and per-item year,
     training popularity and content-predicted popularity."""
@@ -95,15 +125,22 @@ def item_signals(data: TrainData, vectors: np.ndarray, cand: np.ndarray, seed: i
     counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
     warm = counts > 0
     genres = data.item_features.get("genres")
-    g = np.asarray(genres, np.float32) if genres is not None else np.zeros((len(counts), 1), np.float32)
+    g = (
+        np.asarray(genres, np.float32)
+        if genres is not None
+        else np.zeros((len(counts), 1), np.float32)
+    )
     people = people_matrix(data.items)
     vectors = np.asarray(vectors, np.float32)
-    out = {"cand": np.asarray(cand, np.int64),
-           "text_sim": vectors @ vectors[cand].T, "genre_sim": g @ g[cand].T,
-           "people_sim": (people @ people[cand].T).astype(np.float32),
-           "year": item_table(data.items)[:, 0],
-           "logc": np.log1p(counts).astype(np.float32),
-           "pop": predict_popularity(data.items, vectors, genres, counts, warm, seed)}
+    out = {
+        "cand": np.asarray(cand, np.int64),
+        "text_sim": vectors @ vectors[cand].T,
+        "genre_sim": g @ g[cand].T,
+        "people_sim": (people @ people[cand].T).astype(np.float32),
+        "year": item_table(data.items)[:, 0],
+        "logc": np.log1p(counts).astype(np.float32),
+        "pop": predict_popularity(data.items, vectors, genres, counts, warm, seed),
+    }
     media = media_vectors(data.item_features, len(counts))
     if media is not None:
         out["media_sim"] = media @ media[cand].T
@@ -142,15 +179,19 @@ def _top_mean(h: sp.csr_matrix, sim: np.ndarray, k: int = 5) -> np.ndarray:
     candidate (columns of ``sim``, rows = items) to their history items."""
     top = np.zeros((h.shape[0], sim.shape[1]), np.float32)
     for u in range(h.shape[0]):
-        idx = h.indices[h.indptr[u]:h.indptr[u + 1]]
+        idx = h.indices[h.indptr[u] : h.indptr[u + 1]]
         if len(idx):
             n = min(k, len(idx))
             top[u] = np.partition(sim[idx], len(idx) - n, axis=0)[-n:].mean(axis=0)
     return top
 
 
-def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.ndarray],
-                  user_year: np.ndarray | None = None) -> np.ndarray:
+def pair_features(
+    hist: sp.csr_matrix,
+    collab: np.ndarray,
+    sig: dict[str, np.ndarray],
+    user_year: np.ndarray | None = None,
+) -> np.ndarray:
     """``[n_users * n_cand, d]`` features of each (user, candidate) pair, user-major.
 
     ``hist``: users x items history (rows may be narrower than the signals: items added
@@ -159,8 +200,13 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
     (NaN where unknown)."""
     n_sig = len(sig["year"])
     h = sp.csr_matrix((hist > 0).astype(np.float32))
-    h = h[:, :n_sig] if h.shape[1] >= n_sig else sp.hstack(
-        [h, sp.csr_matrix((h.shape[0], n_sig - h.shape[1]), dtype=np.float32)]).tocsr()
+    h = (
+        h[:, :n_sig]
+        if h.shape[1] >= n_sig
+        else sp.hstack(
+            [h, sp.csr_matrix((h.shape[0], n_sig - h.shape[1]), dtype=np.float32)]
+        ).tocsr()
+    )
     cand = sig["cand"]
     n_users, n_cand = collab.shape
     n_hist = np.asarray(h.sum(axis=1)).ravel()
@@ -172,28 +218,65 @@ def pair_features(hist: sp.csr_matrix, collab: np.ndarray, sig: dict[str, np.nda
     known = np.isfinite(sig["year"])
     y = np.where(known, sig["year"], sig["year"][known].mean() if known.any() else 0.0)
     uy = (h @ y) * inv
-    uy_max = np.array([y[h.indices[h.indptr[u]:h.indptr[u + 1]]].max() if n_hist[u] else 0.0
-                       for u in range(n_users)], np.float32)
+    uy_max = np.array(
+        [
+            y[h.indices[h.indptr[u] : h.indptr[u + 1]]].max() if n_hist[u] else 0.0
+            for u in range(n_users)
+        ],
+        np.float32,
+    )
     upop = (h @ sig["logc"]) * inv
     sd = collab.std(axis=1, keepdims=True)
     z = (collab - collab.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
     rank = collab.argsort(axis=1).argsort(axis=1) / max(n_cand - 1, 1)
     full = (n_users, n_cand)
-    cols = [collab, z, rank, sim_mean, top, gaff, shared,
-            y[cand][None, :] - uy[:, None], y[cand][None, :] - uy_max[:, None],
-            np.broadcast_to(sig["pop"][cand], full), sig["pop"][cand][None, :] - upop[:, None],
-            np.broadcast_to(np.log1p(n_hist)[:, None], full), np.broadcast_to(upop[:, None], full),
-            sig["year"][cand][None, :] - (np.full(n_users, np.nan) if user_year is None
-                                         else np.asarray(user_year, np.float32))[:, None]]
+    cols = [
+        collab,
+        z,
+        rank,
+        sim_mean,
+        top,
+        gaff,
+        shared,
+        y[cand][None, :] - uy[:, None],
+        y[cand][None, :] - uy_max[:, None],
+        np.broadcast_to(sig["pop"][cand], full),
+        sig["pop"][cand][None, :] - upop[:, None],
+        np.broadcast_to(np.log1p(n_hist)[:, None], full),
+        np.broadcast_to(upop[:, None], full),
+        sig["year"][cand][None, :]
+        - (np.full(n_users, np.nan) if user_year is None else np.asarray(user_year, np.float32))[
+            :, None
+        ],
+    ]
     if "media_sim" in sig:  # how the item looks and sounds against the history's items
-        cols += [np.asarray(h @ sig["media_sim"], np.float32) * inv[:, None], _top_mean(h, sig["media_sim"])]
-    return np.stack([np.broadcast_to(np.asarray(c, np.float32), full).ravel() for c in cols], axis=1)
+        cols += [
+            np.asarray(h @ sig["media_sim"], np.float32) * inv[:, None],
+            _top_mean(h, sig["media_sim"]),
+        ]
+    return np.stack(
+        [np.broadcast_to(np.asarray(c, np.float32), full).ravel() for c in cols], axis=1
+    )
 
 
 #: what each column of :func:`pair_features` is evidence of (None: the user's own columns,
 #: equal for all of a user's candidates, so they explain no ranking)
-FEATURE_GROUPS = ("collab", "collab", "collab", "text", "text", "genre", "people", "year",
-                  "year", "popularity", "popularity", None, None, "year")
+FEATURE_GROUPS = (
+    "collab",
+    "collab",
+    "collab",
+    "text",
+    "text",
+    "genre",
+    "people",
+    "year",
+    "year",
+    "popularity",
+    "popularity",
+    None,
+    None,
+    "year",
+)
 #: the two columns :func:`pair_features` adds where the items have media vectors
 MEDIA_GROUPS = ("media", "media")
 
@@ -227,12 +310,19 @@ def hide_items(data: TrainData, items: np.ndarray) -> TrainData:
         out.eliminate_zeros()
         return out
 
-    return replace(data, matrix=cut(data.matrix), recency=cut(data.recency),
-                   ratings=cut(data.ratings))
+    return replace(
+        data, matrix=cut(data.matrix), recency=cut(data.recency), ratings=cut(data.ratings)
+    )
 
 
-def fit_cold_ranker(data: TrainData, collab_view: Callable[[TrainData, np.ndarray], tuple],
-                    vectors: np.ndarray, folds: int = 5, trees: int = 100, seed: int = 0):
+def fit_cold_ranker(
+    data: TrainData,
+    collab_view: Callable[[TrainData, np.ndarray], tuple],
+    vectors: np.ndarray,
+    folds: int = 5,
+    trees: int = 100,
+    seed: int = 0,
+):
     """LambdaRank booster trained on simulated cold start: the warm items are split into
     ``folds`` parts; for each, its items are hidden (:func:`hide_items`) and
     ``collab_view(view, hidden)`` returns ``(history matrix of all users, [n_users, n_hidden]
@@ -253,16 +343,32 @@ def fit_cold_ranker(data: TrainData, collab_view: Callable[[TrainData, np.ndarra
         xs.append(pair_features(hist[users], collab[users], sig, active[users]))
         ys.append(labels[users].ravel().astype(np.int32))
         groups += [len(part)] * len(users)
-    ranker = lgb.LGBMRanker(n_estimators=trees, learning_rate=0.05, num_leaves=4,
-                            min_child_samples=max(20, sum(len(y) for y in ys) // 60), subsample=0.8, subsample_freq=1,
-                            colsample_bytree=0.8, lambdarank_truncation_level=20, n_jobs=1,
-                            verbose=-1, random_state=seed)
+    ranker = lgb.LGBMRanker(
+        n_estimators=trees,
+        learning_rate=0.05,
+        num_leaves=4,
+        min_child_samples=max(20, sum(len(y) for y in ys) // 60),
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        lambdarank_truncation_level=20,
+        n_jobs=1,
+        verbose=-1,
+        random_state=seed,
+    )
     ranker.fit(np.vstack(xs), np.concatenate(ys), group=groups)
     return ranker.booster_
 
 
-def fit_for(fit_sub: Callable[[TrainData], object], data: TrainData, vectors: np.ndarray,
-            cold: np.ndarray, folds: int, trees: int, seed: int) -> tuple[object, dict[str, np.ndarray]]:
+def fit_for(
+    fit_sub: Callable[[TrainData], object],
+    data: TrainData,
+    vectors: np.ndarray,
+    cold: np.ndarray,
+    folds: int,
+    trees: int,
+    seed: int,
+) -> tuple[object, dict[str, np.ndarray]]:
     """The ranker and the real cold items' signals for a model whose sub-models (fitted on
     views by ``fit_sub``) have ``history_weights``, ``weights`` (item x item) and training
     matrices, as the hybrid does."""
@@ -271,7 +377,9 @@ def fit_for(fit_sub: Callable[[TrainData], object], data: TrainData, vectors: np
         sub = fit_sub(view)
         hist = sub.train_recency if sub.train_recency is not None else sub.train_matrix
         users = np.arange(hist.shape[0])
-        return hist, np.asarray(sub.history_weights(hist, users) @ sub.weights[:, hidden], np.float32)
+        return hist, np.asarray(
+            sub.history_weights(hist, users) @ sub.weights[:, hidden], np.float32
+        )
 
     booster = fit_cold_ranker(data, collab_view, vectors, folds, trees, seed)
     signals = item_signals(data, vectors, cold, seed)
@@ -279,8 +387,9 @@ def fit_for(fit_sub: Callable[[TrainData], object], data: TrainData, vectors: np
     return booster, signals
 
 
-def user_pair_features(signals: dict[str, np.ndarray], users: np.ndarray, histories: sp.csr_matrix,
-                       part: np.ndarray) -> np.ndarray:
+def user_pair_features(
+    signals: dict[str, np.ndarray], users: np.ndarray, histories: sp.csr_matrix, part: np.ndarray
+) -> np.ndarray:
     """:func:`pair_features` for training users ``users`` (-1: unknown, no active year)."""
     known = signals["user_year"]
     users = np.asarray(users)
@@ -289,8 +398,9 @@ def user_pair_features(signals: dict[str, np.ndarray], users: np.ndarray, histor
     return pair_features(histories, part, signals, year)
 
 
-def explain_cold(model, history: sp.csr_matrix, items: np.ndarray, user: int,
-                 out: list[str]) -> list[str]:
+def explain_cold(
+    model, history: sp.csr_matrix, items: np.ndarray, user: int, out: list[str]
+) -> list[str]:
     """``out`` (one explanation per item of ``items``, for one request) with the items the
     ranker of ``model`` (fitted by :func:`fit_for`) placed explained by its strongest
     evidence (:func:`reason_groups`)."""
@@ -305,11 +415,14 @@ def explain_cold(model, history: sp.csr_matrix, items: np.ndarray, user: int,
         return where
 
     where = per_item(cand, n_items, "cold_positions", positions)
-    picked = [(n, int(where[i])) for n, i in enumerate(np.asarray(items, np.int64)) if where[i] >= 0]
+    picked = [
+        (n, int(where[i])) for n, i in enumerate(np.asarray(items, np.int64)) if where[i] >= 0
+    ]
     if not picked or history.nnz == 0:
         return out
-    part = np.asarray(model.history_weights(history, np.array([user])) @ model.weights[:, cand],
-                      np.float32)
+    part = np.asarray(
+        model.history_weights(history, np.array([user])) @ model.weights[:, cand], np.float32
+    )
     feats = user_pair_features(model.cold_signals, np.array([user]), history, part)
     groups = reason_groups(model.cold_ranker, feats[[p for _, p in picked]])
     for (n, _), g in zip(picked, groups, strict=True):
@@ -317,8 +430,13 @@ def explain_cold(model, history: sp.csr_matrix, items: np.ndarray, user: int,
     return out
 
 
-def rerank(booster, signals: dict[str, np.ndarray], users: np.ndarray, histories: sp.csr_matrix,
-           collab: np.ndarray) -> np.ndarray:
+def rerank(
+    booster,
+    signals: dict[str, np.ndarray],
+    users: np.ndarray,
+    histories: sp.csr_matrix,
+    collab: np.ndarray,
+) -> np.ndarray:
     """``collab`` with the cold candidates' scores replaced by the ranker's, moved to each
     user's mean and spread of the collaborative scores of those items."""
     cand = signals["cand"]

@@ -30,17 +30,23 @@ def contribution_parts(model, histories: sp.csr_matrix, users: np.ndarray) -> di
     collab = np.asarray(h @ model.weights, np.float32)
     pre, inv = encoder_state(model.vae_params, histories)
     _, _, sd_v = model.vae_parts(histories, pre)
-    parts.update(sd_c=np.maximum(collab.std(axis=1), 1e-9), sd_v=sd_v[:, 0], pre=pre, inv=inv,
-                 a=model.vae_weights(histories)[:, 0])
+    parts.update(
+        sd_c=np.maximum(collab.std(axis=1), 1e-9),
+        sd_v=sd_v[:, 0],
+        pre=pre,
+        inv=inv,
+        a=model.vae_weights(histories)[:, 0],
+    )
     return parts
 
 
-def row_contributions(model, parts: dict, n: int, hist_idx: np.ndarray,
-                      items: np.ndarray) -> np.ndarray:
+def row_contributions(
+    model, parts: dict, n: int, hist_idx: np.ndarray, items: np.ndarray
+) -> np.ndarray:
     """Row ``n`` of a batch: ``[len(items), len(hist_idx)]`` contributions of its history
     items (in the order of ``hist_idx``, that row's ``indices``)."""
     h = parts["h"]
-    cols, vals = h.indices[h.indptr[n]:h.indptr[n + 1]], h.data[h.indptr[n]:h.indptr[n + 1]]
+    cols, vals = h.indices[h.indptr[n] : h.indptr[n + 1]], h.data[h.indptr[n] : h.indptr[n + 1]]
     w = np.zeros(len(hist_idx), np.float32)
     if len(cols):
         pos = np.minimum(np.searchsorted(cols, hist_idx), len(cols) - 1)
@@ -51,8 +57,11 @@ def row_contributions(model, parts: dict, n: int, hist_idx: np.ndarray,
     from avrec.models.neural.vae import attributions_at
 
     a = float(parts["a"][n])
-    vae = attributions_at(model.vae_params, parts["pre"][n], float(parts["inv"][n]), hist_idx, items)
+    vae = attributions_at(
+        model.vae_params, parts["pre"][n], float(parts["inv"][n]), hist_idx, items
+    )
     warm = model.vae_warm[items]
     sd_c = float(parts["sd_c"][n])
-    return np.where(warm[:, None], ease / sd_c + a * vae / float(parts["sd_v"][n]),
-                    (1.0 + a) * ease / sd_c)
+    return np.where(
+        warm[:, None], ease / sd_c + a * vae / float(parts["sd_v"][n]), (1.0 + a) * ease / sd_c
+    )

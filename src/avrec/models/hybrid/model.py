@@ -62,8 +62,11 @@ class Hybrid(Recommender):
     # ---- the parts ------------------------------------------------------------------
     def _new_parts(self) -> None:
         c = self.config
-        self.content = Content(ContentConfig(query_encoder=c.content.query_encoder,
-                                             query_weight=c.request.weight, seed=c.seed))
+        self.content = Content(
+            ContentConfig(
+                query_encoder=c.content.query_encoder, query_weight=c.request.weight, seed=c.seed
+            )
+        )
         self.backbone = Backbone(c.backbone)
         self.cold_items = ColdItems(c.cold_items)
         self.short_history = ShortHistory(c.short_history)
@@ -73,8 +76,12 @@ class Hybrid(Recommender):
     def parts(self) -> dict[str, object]:
         """The fitted parts by name, in pipeline order (parts a config turned off, or that the
         data did not call for, are absent)."""
-        out = {"content": self.content, "backbone": self.backbone,
-               "cold_items": self.cold_items, "short_history": self.short_history}
+        out = {
+            "content": self.content,
+            "backbone": self.backbone,
+            "cold_items": self.cold_items,
+            "short_history": self.short_history,
+        }
         if self.vae is not None:
             out["vae"] = self.vae
         if self.cold_rank is not None:
@@ -99,10 +106,12 @@ class Hybrid(Recommender):
         ranker = ColdRanker(c.cold_ranker)
         if ranker.wanted(warm):
             # sub-models like this one, without their own ranker, VAE or requests
-            sub = c.with_parts(cold_ranker={"share": 0.0}, content={"query_encoder": None},
-                               vae={"weight": 0.0})
-            ranker.fit(lambda view: Hybrid(sub).fit(view), data, text, np.flatnonzero(~warm),
-                       c.seed)
+            sub = c.with_parts(
+                cold_ranker={"share": 0.0}, content={"query_encoder": None}, vae={"weight": 0.0}
+            )
+            ranker.fit(
+                lambda view: Hybrid(sub).fit(view), data, text, np.flatnonzero(~warm), c.seed
+            )
             self.cold_rank = ranker
 
     # ---- what other modules read --------------------------------------------------------
@@ -132,8 +141,9 @@ class Hybrid(Recommender):
         """Items the VAE saw in training (the others get the hybrid's score alone)."""
         return self.vae.warm
 
-    def vae_parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def vae_parts(
+        self, histories: sp.csr_matrix, pre: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.vae.parts(histories, pre)
 
     def vae_weights(self, histories: sp.csr_matrix) -> np.ndarray:
@@ -143,8 +153,12 @@ class Hybrid(Recommender):
         return self.short_history.cooccurrence(self.train_matrix, histories)
 
     # ---- scoring --------------------------------------------------------------------
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         c = self.config
         h = self.history_weights(histories, users)
         collab = np.asarray(h @ self.weights, dtype=np.float32)
@@ -156,8 +170,9 @@ class Hybrid(Recommender):
         scores = collab
         if c.content.weight > 0:
             content = self.content.score(users, histories, None)
-            spread = collab.std(axis=1, keepdims=True) \
-                / np.maximum(content.std(axis=1, keepdims=True), 1e-6)
+            spread = collab.std(axis=1, keepdims=True) / np.maximum(
+                content.std(axis=1, keepdims=True), 1e-6
+            )
             scores = collab + c.content.weight * spread * content
         if c.short_history.prior_weight > 0:
             self.short_history.add(scores, collab, self.train_matrix, histories)
@@ -170,8 +185,9 @@ class Hybrid(Recommender):
             scores = self._blend_requests(scores, histories, queries)
         return scores
 
-    def _blend_requests(self, scores: np.ndarray, histories: sp.csr_matrix,
-                        queries: Sequence[str | None]) -> np.ndarray:
+    def _blend_requests(
+        self, scores: np.ndarray, histories: sp.csr_matrix, queries: Sequence[str | None]
+    ) -> np.ndarray:
         q_scores, has = self.content.query_scores(queries)
         has_hist = np.diff(histories.indptr) > 0
         w = self.config.request.weight
@@ -193,8 +209,9 @@ class Hybrid(Recommender):
             return last[2]
         return None
 
-    def history_weights(self, histories: sp.csr_matrix,
-                        users: np.ndarray | None = None) -> sp.csr_matrix:
+    def history_weights(
+        self, histories: sp.csr_matrix, users: np.ndarray | None = None
+    ) -> sp.csr_matrix:
         """Each history item's weight: a mix of 1 and a decay with its recency rank, times
         the user's rating factor for it where the training data has one (``users``: training
         user indices, -1 for unknown users)."""
@@ -217,8 +234,14 @@ class Hybrid(Recommender):
         return h
 
     # ---- explanations ---------------------------------------------------------------
-    def explain(self, history: sp.csr_matrix, items: np.ndarray, query: str | None = None,
-                user: int = -1, contrib: np.ndarray | None = None) -> list[str]:
+    def explain(
+        self,
+        history: sp.csr_matrix,
+        items: np.ndarray,
+        query: str | None = None,
+        user: int = -1,
+        contrib: np.ndarray | None = None,
+    ) -> list[str]:
         """As :meth:`Recommender.explain`; items ranked by the cold ranker are explained by
         the ranker's own per-feature contributions (SHAP values of the booster)."""
         out = super().explain(history, items, query, user, contrib)
@@ -228,23 +251,35 @@ class Hybrid(Recommender):
 
         return explain_cold(self, history, items, user, out)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         parts = contribution_parts(self, history[:1], np.array([user]))
         return row_contributions(self, parts, 0, history.indices, np.asarray(items))
 
-    def explain_batch(self, users: np.ndarray, histories: sp.csr_matrix,
-                      items: list[np.ndarray], queries: Sequence[str | None] | None = None
-                      ) -> list[list[str]]:
+    def explain_batch(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        items: list[np.ndarray],
+        queries: Sequence[str | None] | None = None,
+    ) -> list[list[str]]:
         parts = contribution_parts(self, histories, users)
         out = []
         for n, row_items in enumerate(items):
-            idx = histories.indices[histories.indptr[n]:histories.indptr[n + 1]]
-            contrib = row_contributions(self, parts, n, idx, np.asarray(row_items)) \
-                if len(idx) else None
-            out.append(self.explain(csr_row(histories, n), row_items,
-                                    queries[n] if queries else None, int(users[n]),
-                                    contrib=contrib))
+            idx = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
+            contrib = (
+                row_contributions(self, parts, n, idx, np.asarray(row_items)) if len(idx) else None
+            )
+            out.append(
+                self.explain(
+                    csr_row(histories, n),
+                    row_items,
+                    queries[n] if queries else None,
+                    int(users[n]),
+                    contrib=contrib,
+                )
+            )
         return out
 
     # ---- growing the catalog ----------------------------------------------------------
@@ -282,9 +317,11 @@ class Hybrid(Recommender):
     def load_state_arrays(self, state: dict[str, np.ndarray], path: Path) -> None:
         root = path / PARTS_DIR
         if not root.is_dir():
-            raise AvrecError(f"{path}: a hybrid saved by an earlier avrec (one flat state file, "
-                             f"before config schema {CONFIG_SCHEMA}); retrain it with "
-                             "`avrec train`")
+            raise AvrecError(
+                f"{path}: a hybrid saved by an earlier avrec (one flat state file, "
+                f"before config schema {CONFIG_SCHEMA}); retrain it with "
+                "`avrec train`"
+            )
         self._new_parts()
         self.content.item_vocab, self.content.user_vocab = self.item_vocab, self.user_vocab
         self.content.load_state_arrays(load_part(root / "content"), path)

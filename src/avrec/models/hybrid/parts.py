@@ -48,15 +48,21 @@ def load_part(folder: Path) -> dict[str, np.ndarray]:
 def _csr_state(prefix: str, m: sp.csr_matrix | None) -> dict[str, np.ndarray]:
     if m is None:
         return {}
-    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices,
-            f"{prefix}_indptr": m.indptr, f"{prefix}_shape": np.array(m.shape)}
+    return {
+        f"{prefix}_data": m.data,
+        f"{prefix}_indices": m.indices,
+        f"{prefix}_indptr": m.indptr,
+        f"{prefix}_shape": np.array(m.shape),
+    }
 
 
 def _csr_from(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix | None:
     if f"{prefix}_data" not in state:
         return None
-    return sp.csr_matrix((state[f"{prefix}_data"], state[f"{prefix}_indices"],
-                          state[f"{prefix}_indptr"]), shape=tuple(state[f"{prefix}_shape"]))
+    return sp.csr_matrix(
+        (state[f"{prefix}_data"], state[f"{prefix}_indices"], state[f"{prefix}_indptr"]),
+        shape=tuple(state[f"{prefix}_shape"]),
+    )
 
 
 class Backbone:
@@ -85,8 +91,9 @@ class Backbone:
         x = (data.matrix > 0).astype(np.float64)
         if self.rating_factor_ is not None:
             x = x.multiply(self.rating_factor_.astype(np.float64)).tocsr()
-        self.weights_ = ease_weights(x, c.l2, c.dropout, side_features(data, text_vectors),
-                                     c.side_weight)
+        self.weights_ = ease_weights(
+            x, c.l2, c.dropout, side_features(data, text_vectors), c.side_weight
+        )
         return self.weights_
 
     def state(self) -> dict[str, np.ndarray]:
@@ -107,8 +114,9 @@ class ColdItems:
     def __init__(self, config: ColdItemsConfig):
         self.config = config
 
-    def fit(self, weights: np.ndarray, data: TrainData, text_vectors: np.ndarray,
-            warm: np.ndarray) -> np.ndarray:
+    def fit(
+        self, weights: np.ndarray, data: TrainData, text_vectors: np.ndarray, warm: np.ndarray
+    ) -> np.ndarray:
         c = self.config
         out = propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
         if c.ridge > 0 and (~warm).any() and warm.sum() > 1:
@@ -121,8 +129,7 @@ class ColdItems:
             out[:, ~warm] = (1 - c.ridge) * near + c.ridge * scale * ridge
         return out
 
-    def extend(self, weights: np.ndarray, text_vectors: np.ndarray,
-               warm: np.ndarray) -> np.ndarray:
+    def extend(self, weights: np.ndarray, text_vectors: np.ndarray, warm: np.ndarray) -> np.ndarray:
         """Weights grown by new (cold) items, their columns filled from their neighbours."""
         c = self.config
         return propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
@@ -166,8 +173,9 @@ class ShortHistory:
         co[empty] = self.prior_
         return zscore_rows(co)
 
-    def add(self, scores: np.ndarray, collab: np.ndarray, train: sp.csr_matrix,
-            histories: sp.csr_matrix) -> None:
+    def add(
+        self, scores: np.ndarray, collab: np.ndarray, train: sp.csr_matrix, histories: sp.csr_matrix
+    ) -> None:
         """Add the prior to ``scores`` in place, faded by history length."""
         c = self.config
         n_hist = np.diff(histories.indptr).astype(np.float32)
@@ -186,8 +194,9 @@ class ShortHistory:
 
     def extend(self, n_new: int) -> None:
         n_old = len(self.prior_)
-        self.prior_ = np.concatenate([self.prior_,
-                                      np.full(n_new - n_old, self.prior_.min(), np.float32)])
+        self.prior_ = np.concatenate(
+            [self.prior_, np.full(n_new - n_old, self.prior_.min(), np.float32)]
+        )
         if self.short_ is not None:  # new items: no first-choice evidence either way
             short = np.zeros((n_new, n_new), dtype=np.float32)
             short[:n_old, :n_old] = self.short_
@@ -211,13 +220,15 @@ class VAEBlend:
         self.config = config
         self.params_: dict[str, np.ndarray] | None = None
 
-    def fit(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int,
-            capped: list[str] | None = None) -> None:
+    def fit(
+        self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int, capped: list[str] | None = None
+    ) -> None:
         """``capped``: gets a note if a wall-clock cap in the settings stopped training."""
         from avrec.models.neural.vae import VAEConfig, train_multvae
 
-        self.params_ = train_multvae(matrix, VAEConfig(**{"seed": seed, **self.config.settings}),
-                                     capped)
+        self.params_ = train_multvae(
+            matrix, VAEConfig(**{"seed": seed, **self.config.settings}), capped
+        )
         self.params_["warm"] = warm.copy()
 
     @property
@@ -225,8 +236,9 @@ class VAEBlend:
         """Items the VAE saw in training (the others get the hybrid's score alone)."""
         return self.params_["warm"].astype(bool)
 
-    def parts(self, histories: sp.csr_matrix, pre: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def parts(
+        self, histories: sp.csr_matrix, pre: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The VAE's logits, their per-row mean and spread over the VAE's warm items
         (``pre``: the histories' :func:`models.vae.encoder_state`, when already computed)."""
         from avrec.models.neural.vae import decode, logits
@@ -244,8 +256,9 @@ class VAEBlend:
         ramp = np.clip((n - lo) / max(hi - lo, 1), 0.0, 1.0)
         return (self.config.weight * ramp)[:, None]
 
-    def blend(self, scores: np.ndarray, histories: sp.csr_matrix,
-              memo: dict | None = None) -> np.ndarray:
+    def blend(
+        self, scores: np.ndarray, histories: sp.csr_matrix, memo: dict | None = None
+    ) -> np.ndarray:
         """``z(scores) + w * z(vae)`` on the VAE's warm items, ``(1 + w) * z(scores)`` elsewhere
         (``memo``: receives what explanations of this batch reuse)."""
         from avrec.models.neural.vae import encoder_state
@@ -286,26 +299,37 @@ class ColdRanker:
 
     def wanted(self, warm: np.ndarray) -> bool:
         c = self.config
-        return (0 < c.share <= (~warm).mean() and warm.sum() >= 2 * c.folds
-                and len(warm) <= c.max_items)
+        return (
+            0 < c.share <= (~warm).mean() and warm.sum() >= 2 * c.folds and len(warm) <= c.max_items
+        )
 
-    def fit(self, fit_sub: Callable[[TrainData], object], data: TrainData,
-            text_vectors: np.ndarray, cold: np.ndarray, seed: int) -> None:
+    def fit(
+        self,
+        fit_sub: Callable[[TrainData], object],
+        data: TrainData,
+        text_vectors: np.ndarray,
+        cold: np.ndarray,
+        seed: int,
+    ) -> None:
         """``fit_sub``: fits a sub-model like the hybrid (without its own ranker) on a view."""
         from avrec.models.hybrid.coldrank import fit_for
 
         c = self.config
-        self.booster_, self.signals_ = fit_for(fit_sub, data, text_vectors, cold, c.folds,
-                                               c.trees, seed)
+        self.booster_, self.signals_ = fit_for(
+            fit_sub, data, text_vectors, cold, c.folds, c.trees, seed
+        )
 
     def state(self) -> dict[str, np.ndarray]:
         model = self.booster_.model_to_string().encode()
-        return {"booster": np.frombuffer(model, np.uint8),
-                **{f"signal_{k}": v for k, v in self.signals_.items()}}
+        return {
+            "booster": np.frombuffer(model, np.uint8),
+            **{f"signal_{k}": v for k, v in self.signals_.items()},
+        }
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         import lightgbm as lgb
 
         self.booster_ = lgb.Booster(model_str=state["booster"].tobytes().decode())
-        self.signals_ = {k.removeprefix("signal_"): v for k, v in state.items()
-                         if k.startswith("signal_")}
+        self.signals_ = {
+            k.removeprefix("signal_"): v for k, v in state.items() if k.startswith("signal_")
+        }

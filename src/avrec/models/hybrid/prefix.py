@@ -22,11 +22,14 @@ def first_items(recency: sp.csr_matrix, prefix: int) -> sp.csr_matrix:
     counts = np.diff(r.indptr)
     row_of = np.repeat(np.arange(r.shape[0]), counts)
     keep = r.data > (counts[row_of] - prefix)
-    return sp.csr_matrix((np.ones(int(keep.sum()), np.float64), (row_of[keep], r.indices[keep])),
-                         shape=r.shape)
+    return sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float64), (row_of[keep], r.indices[keep])), shape=r.shape
+    )
 
 
-def prefix_weights(matrix: sp.csr_matrix, recency: sp.csr_matrix, prefix: int, l2: float) -> np.ndarray:
+def prefix_weights(
+    matrix: sp.csr_matrix, recency: sp.csr_matrix, prefix: int, l2: float
+) -> np.ndarray:
     """``[n_items, n_items]`` float32 map from a short history to scores over the catalog."""
     if prefix < 1 or l2 <= 0:
         raise ValueError(f"prefix must be >= 1 and l2 > 0, got {prefix} and {l2}")
@@ -41,6 +44,12 @@ def prefix_weights(matrix: sp.csr_matrix, recency: sp.csr_matrix, prefix: int, l
     gram[np.diag_indices_from(gram)] += l2
     out = np.zeros((p.shape[1], x.shape[1]), np.float32)
     # Cholesky solve in place (gram is positive definite: l2 > 0)
-    out[active] = solve(gram, (pa.T @ x).toarray(order="F"), assume_a="pos", overwrite_a=True,
-                        overwrite_b=True, check_finite=False)
+    out[active] = solve(
+        gram,
+        (pa.T @ x).toarray(order="F"),
+        assume_a="pos",
+        overwrite_a=True,
+        overwrite_b=True,
+        check_finite=False,
+    )
     return out

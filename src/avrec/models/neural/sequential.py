@@ -74,8 +74,9 @@ def _net_class():
             self.items = items
             self.pos = nn.Embedding(max_len, dim)
             nn.init.normal_(self.pos.weight, std=0.02)
-            layer = nn.TransformerEncoderLayer(dim, heads, dim * 2, dropout, batch_first=True,
-                                               norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                dim, heads, dim * 2, dropout, batch_first=True, norm_first=True
+            )
             self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(dim)
             self.drop = nn.Dropout(dropout)
@@ -98,7 +99,7 @@ def right_pad(seqs: Sequence[np.ndarray], width: int | None = None) -> np.ndarra
     width = width or max([len(s) for s in seqs] + [1])
     out = np.full((len(seqs), width), -1, dtype=np.int64)
     for n, s in enumerate(seqs):
-        out[n, :len(s)] = s[-width:]
+        out[n, : len(s)] = s[-width:]
     return out
 
 
@@ -175,10 +176,10 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         rng.shuffle(order)
         for start in range(0, len(order), c.batch_size):
             windows = []
-            for u in order[start:start + c.batch_size]:
+            for u in order[start : start + c.batch_size]:
                 s = seqs[u]
                 end = rng.integers(min(len(s), c.max_len + 1), len(s) + 1)
-                windows.append(s[max(0, end - c.max_len - 1):end])
+                windows.append(s[max(0, end - c.max_len - 1) : end])
             seq = torch.from_numpy(right_pad(windows))
             inp, tgt = seq[:, :-1], seq[:, 1:]
             valid = tgt >= 0
@@ -192,8 +193,15 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 logits = h @ table.T / c.temperature
                 loss = torch.nn.functional.cross_entropy(logits, t)
             else:
-                loss = sampled_softmax_loss(self.net.items, self.net(inp)[valid], t, n_items,
-                                            c.sampled_negatives, c.temperature, rng)
+                loss = sampled_softmax_loss(
+                    self.net.items,
+                    self.net(inp)[valid],
+                    t,
+                    n_items,
+                    c.sampled_negatives,
+                    c.temperature,
+                    rng,
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -214,33 +222,38 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         import torch
 
         self.net.eval()
-        hists = [h[-self.config.max_len:] for h in hists]
+        hists = [h[-self.config.max_len :] for h in hists]
         lengths = np.array([len(h) for h in hists])
         with torch.no_grad():
             items = self.net.items()
             out = np.zeros((len(hists), items.shape[0]), dtype=np.float32)
             has = np.flatnonzero(lengths > 0)
             for start in range(0, len(has), 512):
-                rows = has[start:start + 512]
+                rows = has[start : start + 512]
                 seq = torch.from_numpy(right_pad([hists[r] for r in rows]))
                 h = self.net(seq)[torch.arange(len(rows)), torch.from_numpy(lengths[rows] - 1)]
                 out[rows] = (h @ items.T).numpy()
         return out
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         hists = ordered_histories(histories.tocsr(), self.config.max_len)
         scores = self._score_sequences(hists)
         if queries is not None and any(queries):
             scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
         return scores
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         """Occlusion over the ``explain_last`` most recent items (others get 0), in the
         order of ``history.indices``."""
         seq = ordered_histories(sp.csr_matrix(history), self.config.max_len)[0]
-        recent = seq[-self.config.explain_last:]
+        recent = seq[-self.config.explain_last :]
         variants = [seq] + [seq[seq != i] for i in recent]
         s = self._score_sequences(variants)[:, items]
         drop = s[0][None, :] - s[1:]
@@ -251,8 +264,11 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         return out
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
-                "text_dim": np.array(self.text_dim), **self.recipe}
+        return {
+            **{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
+            "text_dim": np.array(self.text_dim),
+            **self.recipe,
+        }
 
     def load_state_arrays(self, state, path) -> None:
         self.net = self._build(state["net__items.content"], state["net__items.warm"] > 0)

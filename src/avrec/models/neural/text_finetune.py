@@ -88,7 +88,9 @@ class TextTuner:
         self.device = _device()
         self.bert.to(self.device)
         self.lower = list(self.bert.encoder.layer[: total - n_layers])
-        self.top = torch.nn.ModuleList(copy.deepcopy(list(self.bert.encoder.layer[total - n_layers:])))
+        self.top = torch.nn.ModuleList(
+            copy.deepcopy(list(self.bert.encoder.layer[total - n_layers :]))
+        )
         self.top.to(self.device).eval()
         for p in self.top.parameters():
             p.requires_grad_(True)
@@ -108,17 +110,20 @@ class TextTuner:
         """Hidden states after the frozen layers, one ``[n_tokens, 384]`` tensor per text."""
         import torch
 
-        ids = self.tokenizer([t[:2000] for t in texts], truncation=True,
-                             max_length=self.max_tokens)["input_ids"]
+        ids = self.tokenizer(
+            [t[:2000] for t in texts], truncation=True, max_length=self.max_tokens
+        )["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths pad less
         out: list = [None] * len(ids)
         with torch.no_grad(), self._autocast():
             for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
+                chunk = order[start : start + batch_size]
                 seqs = [torch.tensor(ids[i]) for i in chunk]
                 tok = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True).to(self.device)
-                mask = (torch.arange(tok.shape[1], device=self.device)[None]
-                        < torch.tensor([len(s) for s in seqs], device=self.device)[:, None])
+                mask = (
+                    torch.arange(tok.shape[1], device=self.device)[None]
+                    < torch.tensor([len(s) for s in seqs], device=self.device)[:, None]
+                )
                 hidden = self.bert.embeddings(input_ids=tok, token_type_ids=torch.zeros_like(tok))
                 hidden = _run_layers(self.lower, hidden, mask.long()).float()
                 for n, i in enumerate(chunk):
@@ -142,10 +147,12 @@ class TextTuner:
         parts = []
         with self._autocast():
             for start in range(0, len(order), self.chunk):
-                chunk = [states[i] for i in order[start:start + self.chunk]]
+                chunk = [states[i] for i in order[start : start + self.chunk]]
                 lens = torch.tensor([len(s) for s in chunk], device=self.device)
                 hidden = torch.nn.utils.rnn.pad_sequence(chunk, batch_first=True)
-                mask = (torch.arange(hidden.shape[1], device=self.device)[None] < lens[:, None]).long()
+                mask = (
+                    torch.arange(hidden.shape[1], device=self.device)[None] < lens[:, None]
+                ).long()
                 hidden = _run_layers(self.top, hidden, mask).float()
                 pooled = (hidden * mask[..., None]).sum(1) / lens[:, None]
                 parts.append(torch.nn.functional.normalize(pooled, dim=-1))
@@ -162,8 +169,10 @@ class TextTuner:
         import torch
 
         with torch.no_grad():
-            parts = [self._top(self.states[start:start + batch_size])
-                     for start in range(0, len(self.states), batch_size)]
+            parts = [
+                self._top(self.states[start : start + batch_size])
+                for start in range(0, len(self.states), batch_size)
+            ]
         return torch.cat(parts) if parts else torch.zeros((0, self.bert.config.hidden_size))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -179,18 +188,26 @@ class TextTuner:
 
     # ---- persistence ------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        return {f"{PREFIX}{k}": v.detach().float().cpu().numpy() for k, v in self.top.state_dict().items()}
+        return {
+            f"{PREFIX}{k}": v.detach().float().cpu().numpy()
+            for k, v in self.top.state_dict().items()
+        }
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         import torch
 
-        own = {k.removeprefix(PREFIX): torch.from_numpy(np.array(v)) for k, v in state.items()
-               if k.startswith(PREFIX)}
+        own = {
+            k.removeprefix(PREFIX): torch.from_numpy(np.array(v))
+            for k, v in state.items()
+            if k.startswith(PREFIX)
+        }
         self.top.load_state_dict(own)
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], max_tokens: int = 256) -> TextTuner:
-        n_layers = len({k.removeprefix(PREFIX).split(".")[0] for k in state if k.startswith(PREFIX)})
+        n_layers = len(
+            {k.removeprefix(PREFIX).split(".")[0] for k in state if k.startswith(PREFIX)}
+        )
         tuner = cls(n_layers, max_tokens)
         tuner.load_state(state)
         return tuner
@@ -238,8 +255,9 @@ def _catalog_loss(model, hist, targets, rng):
     from avrec.models.neural.towers import sampled_softmax_loss
 
     u_vec = model.net.users(hist, mask)
-    return sampled_softmax_loss(model.net.items, u_vec, tgt, n_items, c.sampled_negatives,
-                                c.temperature, rng), u_vec
+    return sampled_softmax_loss(
+        model.net.items, u_vec, tgt, n_items, c.sampled_negatives, c.temperature, rng
+    ), u_vec
 
 
 def _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh_vectors):
@@ -268,8 +286,15 @@ def _fresh_loss(model, u_vec, hist, targets, fresh_items, fresh_vectors):
     return torch.nn.functional.cross_entropy(logits, tgt)
 
 
-def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np.ndarray,
-                       val_items: np.ndarray, rng: np.random.Generator) -> TextTuner:
+def finetune_two_tower(
+    model,
+    data,
+    train_rows,
+    users: np.ndarray,
+    val_users: np.ndarray,
+    val_items: np.ndarray,
+    rng: np.random.Generator,
+) -> TextTuner:
     """Continue training ``model`` (a fitted :class:`~avrec.models.neural.two_tower.TwoTower`) with the
     top text layers unfrozen; leaves the fine-tuned text vectors of all items in the item
     tower's content and returns the tuner (module docstring)."""
@@ -277,7 +302,9 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
 
     c = model.config
     if c.encoder != "text-en":
-        raise ValueError(f"only the English MiniLM (encoder 'text-en') can be fine-tuned, not {c.encoder!r}")
+        raise ValueError(
+            f"only the English MiniLM (encoder 'text-en') can be fine-tuned, not {c.encoder!r}"
+        )
     torch.manual_seed(c.seed)
     cap = TimeCap(c.finetune_max_seconds, "two-tower text fine-tuning")
     texts = item_texts(data.items)
@@ -295,10 +322,13 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
             items.content[has_t, :dim] = tuner.encode_prepared()
 
     refresh()
-    opt = torch.optim.AdamW([
-        {"params": list(model.net.parameters()), "lr": c.finetune_tower_lr},
-        {"params": list(tuner.parameters()), "lr": c.finetune_lr},
-    ], weight_decay=c.weight_decay)
+    opt = torch.optim.AdamW(
+        [
+            {"params": list(model.net.parameters()), "lr": c.finetune_tower_lr},
+            {"params": list(tuner.parameters()), "lr": c.finetune_lr},
+        ],
+        weight_decay=c.weight_decay,
+    )
     best, best_state, bad = -1.0, None, 0
     model.finetune_log = []
     for epoch in range(c.finetune_epochs):
@@ -307,7 +337,9 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
         sample = np.repeat(users, c.samples_per_user)
         rng.shuffle(sample)
         for start in range(0, len(sample), c.batch_size):
-            targets, hist = _batch(train_rows, sample[start:start + c.batch_size], c.max_history, rng)
+            targets, hist = _batch(
+                train_rows, sample[start : start + c.batch_size], c.max_history, rng
+            )
             fresh_items = np.unique(targets[has[targets]])
             if len(fresh_items) > c.finetune_batch_items:
                 fresh_items = rng.choice(fresh_items, c.finetune_batch_items, replace=False)
@@ -328,8 +360,10 @@ def finetune_two_tower(model, data, train_rows, users: np.ndarray, val_users: np
         model.finetune_log.append(hr)
         if hr > best:
             best, bad = hr, 0
-            best_state = ({k: v.clone() for k, v in model.net.state_dict().items()},
-                          {k: v.clone() for k, v in tuner.top.state_dict().items()})
+            best_state = (
+                {k: v.clone() for k, v in model.net.state_dict().items()},
+                {k: v.clone() for k, v in tuner.top.state_dict().items()},
+            )
         else:
             bad += 1
         if bad >= c.patience or cap.stop(epoch, c.finetune_epochs, cut, model.time_capped_):

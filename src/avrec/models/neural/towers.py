@@ -95,11 +95,13 @@ def content_recipe(data: TrainData, content: np.ndarray) -> dict[str, np.ndarray
         vocab = []
     text = data.item_features.get("text")
     media = media_width(data.item_features)
-    return {"recipe_text_width": np.array(content.shape[1] - genre_width - media),
-            "recipe_media_width": np.array(media),
-            "recipe_genres": np.array(vocab, dtype=str),
-            "recipe_genre_width": np.array(genre_width),
-            "recipe_zero_empty_text": np.array(text is not None and text.shape[1] > 0)}
+    return {
+        "recipe_text_width": np.array(content.shape[1] - genre_width - media),
+        "recipe_media_width": np.array(media),
+        "recipe_genres": np.array(vocab, dtype=str),
+        "recipe_genre_width": np.array(genre_width),
+        "recipe_zero_empty_text": np.array(text is not None and text.shape[1] > 0),
+    }
 
 
 def without_media(content: np.ndarray, recipe: dict[str, np.ndarray]) -> np.ndarray:
@@ -107,11 +109,12 @@ def without_media(content: np.ndarray, recipe: dict[str, np.ndarray]) -> np.ndar
     the one it would be had the data held no media)."""
     media = int(recipe.get("recipe_media_width", 0))
     recipe["recipe_media_width"] = np.array(0)
-    return content[:, :content.shape[1] - media] if media else content
+    return content[:, : content.shape[1] - media] if media else content
 
 
-def new_content_inputs(items: pd.DataFrame, recipe: dict[str, np.ndarray],
-                       encoder: str = "text-en") -> np.ndarray:
+def new_content_inputs(
+    items: pd.DataFrame, recipe: dict[str, np.ndarray], encoder: str = "text-en"
+) -> np.ndarray:
     """Content inputs of new catalog rows built like the training ones (see
     :func:`content_recipe`): text vectors with the same encoder, genres one-hot over the
     training vocabulary (unknown genres ignored), zeros for the media blocks."""
@@ -122,27 +125,36 @@ def new_content_inputs(items: pd.DataFrame, recipe: dict[str, np.ndarray],
     texts = [item_text(row) for row in items.to_dict("records")]
     width = int(recipe["recipe_text_width"])
     text = np.zeros((len(texts), width), dtype=np.float32)
-    has = (np.array([bool(t.strip()) for t in texts], dtype=bool)
-           if bool(recipe["recipe_zero_empty_text"]) else np.ones(len(texts), dtype=bool))
+    has = (
+        np.array([bool(t.strip()) for t in texts], dtype=bool)
+        if bool(recipe["recipe_zero_empty_text"])
+        else np.ones(len(texts), dtype=bool)
+    )
     if has.any():
         vecs = encode_texts_cached([t for t, h in zip(texts, has, strict=True) if h], encoder)
         if vecs.shape[1] != width:
-            raise ValueError(f"encoder {encoder!r} gives {vecs.shape[1]}-d vectors, the model "
-                             f"was trained on {width}-d text vectors")
+            raise ValueError(
+                f"encoder {encoder!r} gives {vecs.shape[1]}-d vectors, the model "
+                f"was trained on {width}-d text vectors"
+            )
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         text[has] = vecs / np.where(norms > 0, norms, 1.0)
     blocks = [text]
     genre_width = int(recipe["recipe_genre_width"])
     if genre_width:
         vocab = [str(g) for g in recipe["recipe_genres"]]
-        blocks.append(genre_matrix(items, vocab=vocab) if vocab
-                      else np.zeros((len(items), genre_width), dtype=np.float32))
+        blocks.append(
+            genre_matrix(items, vocab=vocab)
+            if vocab
+            else np.zeros((len(items), genre_width), dtype=np.float32)
+        )
     blocks.append(np.zeros((len(items), int(recipe.get("recipe_media_width", 0))), np.float32))
     return np.hstack(blocks).astype(np.float32)
 
 
-def grown_item_state(state: dict[str, np.ndarray], content: np.ndarray,
-                     prefix: str = "items.") -> dict[str, np.ndarray]:
+def grown_item_state(
+    state: dict[str, np.ndarray], content: np.ndarray, prefix: str = "items."
+) -> dict[str, np.ndarray]:
     """A network state (:func:`state_to_numpy`) whose item tower holds ``content`` as extra,
     cold items: their content rows appended, ``warm`` 0 and an unused zero ID embedding (and
     ID logit bias, where the tower has biases)."""
@@ -174,7 +186,7 @@ def pad(seqs: Sequence[np.ndarray], pad_value: int) -> np.ndarray:
     out = np.full((len(seqs), width), pad_value, dtype=np.int64)
     for n, s in enumerate(seqs):
         if len(s):
-            out[n, width - len(s):] = s
+            out[n, width - len(s) :] = s
     return out
 
 
@@ -189,12 +201,20 @@ def item_tower_class():
         linear map of its content, which every item has, plus a scalar beta_j that only warm
         items have, dropped together with their ID embedding."""
 
-        def __init__(self, content: np.ndarray, warm: np.ndarray, dim: int, id_dropout: float,
-                     bias: bool = False):
+        def __init__(
+            self,
+            content: np.ndarray,
+            warm: np.ndarray,
+            dim: int,
+            id_dropout: float,
+            bias: bool = False,
+        ):
             super().__init__()
             self.register_buffer("content", torch.from_numpy(content))
             self.register_buffer("warm", torch.from_numpy(warm.astype(np.float32)))
-            self.proj = nn.Sequential(nn.Linear(content.shape[1], dim), nn.GELU(), nn.Linear(dim, dim))
+            self.proj = nn.Sequential(
+                nn.Linear(content.shape[1], dim), nn.GELU(), nn.Linear(dim, dim)
+            )
             self.ids = nn.Embedding(len(content), dim)
             nn.init.normal_(self.ids.weight, std=0.01)
             self.id_dropout = id_dropout
@@ -244,8 +264,11 @@ def state_to_numpy(module) -> dict[str, np.ndarray]:
 def load_numpy_state(module, state: dict[str, np.ndarray], prefix: str) -> None:
     import torch
 
-    own = {k.removeprefix(prefix): torch.from_numpy(np.array(v)) for k, v in state.items()
-           if k.startswith(prefix)}
+    own = {
+        k.removeprefix(prefix): torch.from_numpy(np.array(v))
+        for k, v in state.items()
+        if k.startswith(prefix)
+    }
     module.load_state_dict(own)
 
 
@@ -276,7 +299,7 @@ class QueryMixin:
 
     @property
     def query_vectors(self) -> np.ndarray:
-        return self.net.items.content.numpy()[:, :self.text_dim]
+        return self.net.items.content.numpy()[:, : self.text_dim]
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         from avrec.encoders.registry import get_encoder
@@ -284,8 +307,9 @@ class QueryMixin:
         enc = get_encoder(self.config.encoder)
         return getattr(enc, "encode_queries", enc.encode)(list(queries))
 
-    def blend_queries(self, scores: np.ndarray, has_history: np.ndarray,
-                      queries: Sequence[str | None]) -> np.ndarray:
+    def blend_queries(
+        self, scores: np.ndarray, has_history: np.ndarray, queries: Sequence[str | None]
+    ) -> np.ndarray:
         has = [n for n, q in enumerate(queries) if q and q.strip()]
         if not has:
             return scores
@@ -328,9 +352,12 @@ class ItemTowerCatalogMixin:
             self.recipe = {k: state[k] for k in state if k.startswith("recipe_")}
             return
         text = int(getattr(self, "text_dim", 384))
-        self.recipe = {"recipe_text_width": np.array(text), "recipe_genres": np.array([], dtype=str),
-                       "recipe_genre_width": np.array(content.shape[1] - text),
-                       "recipe_zero_empty_text": np.array(True)}
+        self.recipe = {
+            "recipe_text_width": np.array(text),
+            "recipe_genres": np.array([], dtype=str),
+            "recipe_genre_width": np.array(content.shape[1] - text),
+            "recipe_zero_empty_text": np.array(True),
+        }
 
 
 @contextmanager
@@ -362,8 +389,9 @@ class WeightAverage:
 
     def __init__(self, module, decay: float):
         self.decay = decay
-        self.average = ({k: v.detach().clone() for k, v in module.state_dict().items()}
-                        if decay > 0 else None)
+        self.average = (
+            {k: v.detach().clone() for k, v in module.state_dict().items()} if decay > 0 else None
+        )
         self.updates = 0
         #: the state-dict keys that are trained (the rest, buffers, are copied)
         self.trained = {name for name, _ in module.named_parameters()}
@@ -412,13 +440,22 @@ def multi_target_loss(logits, targets: Sequence[np.ndarray]):
     rows = np.repeat(np.arange(len(targets)), [len(t) for t in targets])
     cols = np.concatenate([np.asarray(t, np.int64) for t in targets])
     logp = torch.log_softmax(logits, dim=1)[torch.from_numpy(rows), torch.from_numpy(cols)]
-    per_row = torch.zeros(len(targets), dtype=logp.dtype).index_add_(0, torch.from_numpy(rows), logp)
+    per_row = torch.zeros(len(targets), dtype=logp.dtype).index_add_(
+        0, torch.from_numpy(rows), logp
+    )
     counts = torch.from_numpy(np.array([len(t) for t in targets], np.float32)).to(logp.dtype)
     return -(per_row / counts).mean()
 
 
-def sampled_softmax_loss(items, queries, targets, n_items: int, negatives: int, temperature: float,
-                         rng: np.random.Generator):
+def sampled_softmax_loss(
+    items,
+    queries,
+    targets,
+    n_items: int,
+    negatives: int,
+    temperature: float,
+    rng: np.random.Generator,
+):
     """Cross-entropy of each query vector's target item against ``negatives`` catalog items
     drawn uniformly for the whole batch (catalogs above ``full_softmax_max``); ``items``: the
     item tower (indices -> vectors), whose logit biases, where it has them, are added to the

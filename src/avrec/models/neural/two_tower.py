@@ -195,8 +195,9 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         import torch
 
         torch.manual_seed(self.config.seed)
-        items = item_tower_class()(content, warm, self.config.dim, self.config.id_dropout,
-                                   self.config.item_bias)
+        items = item_tower_class()(
+            content, warm, self.config.dim, self.config.id_dropout, self.config.item_bias
+        )
         n_attributes = self.attributes.dim if getattr(self, "attributes", None) else 0
         return _user_tower_class()(items, self.config.dim, n_attributes)
 
@@ -235,7 +236,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         self._fit_attributes(data)
         m = (data.matrix > 0).tocsr()
         warm = np.asarray(m.sum(axis=0)).ravel() > 0
-        rows = [m.indices[m.indptr[u]:m.indptr[u + 1]] for u in range(m.shape[0])]
+        rows = [m.indices[m.indptr[u] : m.indptr[u + 1]] for u in range(m.shape[0])]
         val_users = np.array([u for u, r in enumerate(rows) if len(r) >= 3], dtype=np.int64)
         val_items = np.array([rng.choice(rows[u]) for u in val_users], dtype=np.int64)
         held = dict(zip(val_users.tolist(), val_items.tolist(), strict=True))
@@ -253,13 +254,24 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         if c.finetune_text_layers:
             from avrec.models.neural.text_finetune import finetune_two_tower
 
-            self.text_tuner = finetune_two_tower(self, data, train_rows, users, val_users, val_items, rng)
-        self.text_dim = int(data.item_features["text"].shape[1]) if "text" in data.item_features \
-            and data.item_features["text"].shape[1] else 384
+            self.text_tuner = finetune_two_tower(
+                self, data, train_rows, users, val_users, val_items, rng
+            )
+        self.text_dim = (
+            int(data.item_features["text"].shape[1])
+            if "text" in data.item_features and data.item_features["text"].shape[1]
+            else 384
+        )
         self._cache()
 
-    def _media_helps(self, content: np.ndarray, warm: np.ndarray, train_rows, val_users: np.ndarray,
-                     val_items: np.ndarray) -> bool:
+    def _media_helps(
+        self,
+        content: np.ndarray,
+        warm: np.ndarray,
+        train_rows,
+        val_users: np.ndarray,
+        val_items: np.ndarray,
+    ) -> bool:
         """Whether the media blocks place unseen items better than the text alone. A tenth of
         the warm items (at least :data:`MIN_PROBE_ITEMS`) is hidden from two short trainings,
         with and without the media blocks; each ranks the hidden items by content alone (as
@@ -273,14 +285,22 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         candidates = np.flatnonzero(warm)
         if len(candidates) < 2 * MIN_PROBE_ITEMS:
             return True
-        probe = np.sort(rng.choice(candidates, max(MIN_PROBE_ITEMS, len(candidates) // 10), replace=False))
+        probe = np.sort(
+            rng.choice(candidates, max(MIN_PROBE_ITEMS, len(candidates) // 10), replace=False)
+        )
         hidden = np.zeros(len(content), bool)
         hidden[probe] = True
         rows = [r[~hidden[r]] for r in train_rows]
         users = np.array([u for u, r in enumerate(rows) if len(r) >= 2], dtype=np.int64)
         keep = ~hidden[val_items]
-        tests = np.array([u for u, (r, t) in enumerate(zip(rows, train_rows, strict=True))
-                          if len(r) and hidden[t].any()], dtype=np.int64)
+        tests = np.array(
+            [
+                u
+                for u, (r, t) in enumerate(zip(rows, train_rows, strict=True))
+                if len(r) and hidden[t].any()
+            ],
+            dtype=np.int64,
+        )
         if not len(tests):
             return True
         score = {}
@@ -288,16 +308,32 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             inputs = content if use else without_media(content, dict(self.recipe))
             self.net = self._build(inputs, warm & ~hidden)
             self._epochs(rows, users, val_users[keep], val_items[keep], rng, PROBE_EPOCHS)
-            s = self._score_sequences([rows[u][-c.score_history:] for u in tests], self._attrs_of(tests),
-                                      content_only=True)[:, probe]
+            s = self._score_sequences(
+                [rows[u][-c.score_history :] for u in tests],
+                self._attrs_of(tests),
+                content_only=True,
+            )[:, probe]
             ranked = probe[np.argsort(-s, axis=1, kind="stable")[:, :10]]
-            score[use] = float(np.mean([ndcg(ranked[n], set(train_rows[u][hidden[train_rows[u]]].tolist()), 10)
-                                        for n, u in enumerate(tests)]))
+            score[use] = float(
+                np.mean(
+                    [
+                        ndcg(ranked[n], set(train_rows[u][hidden[train_rows[u]]].tolist()), 10)
+                        for n, u in enumerate(tests)
+                    ]
+                )
+            )
         self.media_probe = score
         return score[True] > score[False]
 
-    def _epochs(self, train_rows, users: np.ndarray, val_users: np.ndarray, val_items: np.ndarray,
-                rng: np.random.Generator, max_epochs: int | None = None) -> float:
+    def _epochs(
+        self,
+        train_rows,
+        users: np.ndarray,
+        val_users: np.ndarray,
+        val_items: np.ndarray,
+        rng: np.random.Generator,
+        max_epochs: int | None = None,
+    ) -> float:
         """Train ``self.net`` (the frozen phase) with early stopping, for at most
         ``max_epochs`` (None: the config's); leaves the best epoch's weights in it and returns
         that epoch's validation NDCG."""
@@ -308,10 +344,15 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         average = WeightAverage(self.net, c.weight_average)
         best, best_state, bad = -1.0, None, 0
-        cap = TimeCap(c.time_budget_s, "two-tower" if max_epochs is None else "two-tower media probe")
+        cap = TimeCap(
+            c.time_budget_s, "two-tower" if max_epochs is None else "two-tower media probe"
+        )
         self.history_log: list[float] = []
-        frozen_epochs = c.max_epochs if not c.finetune_text_layers or c.finetune_after_epochs is None \
+        frozen_epochs = (
+            c.max_epochs
+            if not c.finetune_text_layers or c.finetune_after_epochs is None
             else c.finetune_after_epochs
+        )
         frozen_epochs = frozen_epochs if max_epochs is None else min(frozen_epochs, max_epochs)
         # several targets per example need the full softmax; the sampled one takes one
         share = c.target_share if n_items <= c.full_softmax_max else 0.0
@@ -321,12 +362,16 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             rng.shuffle(sample)
             cut = False
             for start in range(0, len(sample), c.batch_size):
-                batch = sample[start:start + c.batch_size]
+                batch = sample[start : start + c.batch_size]
                 targets, hists = [], []
                 for u in batch:
                     r = train_rows[u]
                     n_t = min(max(1, round(share * len(r))), len(r) - 1)
-                    t = rng.choice(len(r), n_t, replace=False) if n_t > 1 else [rng.integers(len(r))]
+                    t = (
+                        rng.choice(len(r), n_t, replace=False)
+                        if n_t > 1
+                        else [rng.integers(len(r))]
+                    )
                     rest = np.delete(r, t)
                     if len(rest) > c.max_history:
                         rest = rng.choice(rest, c.max_history, replace=False)
@@ -347,13 +392,23 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                     u_vec = self.net.users(hist, mask, attrs, table)
                     logits = u_vec @ table.T / c.temperature + bias
                     logits = logits.masked_fill(
-                        torch.zeros_like(logits, dtype=torch.bool).scatter_(1, hist.clamp(min=0), mask),
-                        -1e9)
+                        torch.zeros_like(logits, dtype=torch.bool).scatter_(
+                            1, hist.clamp(min=0), mask
+                        ),
+                        -1e9,
+                    )
                     loss = multi_target_loss(logits, targets)
                 else:
                     tgt = torch.from_numpy(np.array([t[0] for t in targets], dtype=np.int64))
-                    loss = sampled_softmax_loss(self.net.items, self.net.users(hist, mask, attrs), tgt,
-                                                n_items, c.sampled_negatives, c.temperature, rng)
+                    loss = sampled_softmax_loss(
+                        self.net.items,
+                        self.net.users(hist, mask, attrs),
+                        tgt,
+                        n_items,
+                        c.sampled_negatives,
+                        c.temperature,
+                        rng,
+                    )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -381,7 +436,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     def validation_hit_rate(self, rows, val_users: np.ndarray, val_items: np.ndarray) -> float:
         if not len(val_users):
             return 0.0
-        hists = [rows[u][-self.config.score_history:] for u in val_users]
+        hists = [rows[u][-self.config.score_history :] for u in val_users]
         scores = self._score_sequences(hists, self._attrs_of(val_users))
         for n, h in enumerate(hists):
             scores[n, h] = -np.inf
@@ -413,8 +468,12 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             mapped = self.net.user(h)
         return a.numpy(), mapped.numpy(), hist.numpy()
 
-    def _score_sequences(self, hists: Sequence[np.ndarray], attrs: np.ndarray | None = None,
-                         content_only: bool = False) -> np.ndarray:
+    def _score_sequences(
+        self,
+        hists: Sequence[np.ndarray],
+        attrs: np.ndarray | None = None,
+        content_only: bool = False,
+    ) -> np.ndarray:
         import torch
 
         if not hasattr(self, "item_vectors") or self.net.training:
@@ -433,17 +492,25 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
             users = users + attrs @ self.net.attrs.weight.detach().numpy().T
         return (users @ items.T + bias[None, :]).astype(np.float32)
 
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         hists = ordered_histories(histories.tocsr(), self.config.score_history)
-        scores = (self._score_sequences(hists, self._attrs_of(users)) if len(hists)
-                  else np.zeros((0, len(self.item_vectors))))
+        scores = (
+            self._score_sequences(hists, self._attrs_of(users))
+            if len(hists)
+            else np.zeros((0, len(self.item_vectors)))
+        )
         if queries is not None and any(queries):
             scores = self.blend_queries(scores, np.array([len(h) > 0 for h in hists]), queries)
         return scores.astype(np.float32)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         """Exact terms ``a_i (W h_i) . (v_j - mean_v)``, in the order of ``history.indices``:
         how much more history item i lends item j than the catalog's average item. A softmax
         model's scores mean something only relative to other items' (adding the same amount
@@ -483,7 +550,11 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         from avrec.models.neural.text_finetune import tuner_of
 
         tuner = tuner_of(self)  # fine-tuned item text: queries go through the same encoder
-        return tuner.encode_texts(list(queries)) if tuner is not None else super().encode_queries(queries)
+        return (
+            tuner.encode_texts(list(queries))
+            if tuner is not None
+            else super().encode_queries(queries)
+        )
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         from avrec.models.neural.text_finetune import tuner_state
@@ -491,8 +562,14 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         attrs = {}
         if self.attributes is not None:
             attrs = {"user_attrs": self.user_attrs, **self.attributes.state("attr_")}
-        return {**{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
-                "text_dim": np.array(self.text_dim), "media_used": np.array(self.media_used), **self.recipe, **attrs, **tuner_state(self)}
+        return {
+            **{f"net__{k}": v for k, v in state_to_numpy(self.net).items()},
+            "text_dim": np.array(self.text_dim),
+            "media_used": np.array(self.media_used),
+            **self.recipe,
+            **attrs,
+            **tuner_state(self),
+        }
 
     def load_state_arrays(self, state, path) -> None:
         self.attributes, self.user_attrs = None, None
@@ -507,5 +584,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         self.text_dim = int(state["text_dim"])
         self.media_used = bool(state["media_used"]) if "media_used" in state else False
         self._recipe_from_state(state, content)
-        self.text_tuner, self.tuner_state = None, {k: v for k, v in state.items() if k.startswith("textft__")}
+        self.text_tuner, self.tuner_state = (
+            None,
+            {k: v for k, v in state.items() if k.startswith("textft__")},
+        )
         self._cache()

@@ -76,10 +76,16 @@ class UserAttributes:
             keep = sorted(v for v, n in counts.items() if v != "" and n >= self.min_count)
             self.categories += [f"{column}={v}" for v in keep]
         self.numeric = numeric
-        values = np.column_stack([as_numbers(users[c]).to_numpy(float) for c in numeric]) \
-            if numeric else np.zeros((len(users), 0))
-        self.means = np.nan_to_num(np.nanmean(values, axis=0)).astype(np.float32) \
-            if len(users) else np.zeros(len(numeric), np.float32)
+        values = (
+            np.column_stack([as_numbers(users[c]).to_numpy(float) for c in numeric])
+            if numeric
+            else np.zeros((len(users), 0))
+        )
+        self.means = (
+            np.nan_to_num(np.nanmean(values, axis=0)).astype(np.float32)
+            if len(users)
+            else np.zeros(len(numeric), np.float32)
+        )
         stds = np.nan_to_num(np.nanstd(values, axis=0)) if len(users) else np.ones(len(numeric))
         self.stds = np.where(stds > 0, stds, 1.0).astype(np.float32)
         return self
@@ -117,10 +123,13 @@ class UserAttributes:
         return out
 
     def state(self, prefix: str = "attr_") -> dict[str, np.ndarray]:
-        return {f"{prefix}categories": np.array(self.categories, dtype=str),
-                f"{prefix}numeric": np.array(self.numeric, dtype=str),
-                f"{prefix}means": self.means, f"{prefix}stds": self.stds,
-                f"{prefix}min_count": np.array(self.min_count)}
+        return {
+            f"{prefix}categories": np.array(self.categories, dtype=str),
+            f"{prefix}numeric": np.array(self.numeric, dtype=str),
+            f"{prefix}means": self.means,
+            f"{prefix}stds": self.stds,
+            f"{prefix}min_count": np.array(self.min_count),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], prefix: str = "attr_") -> UserAttributes:

@@ -37,8 +37,9 @@ class VAEConfig(ModelConfig):
 PARAMS = ("enc_w", "enc_b", "dec_w", "dec_b")
 
 
-def train_multvae(x: sp.csr_matrix, config: VAEConfig,
-                  capped: list[str] | None = None) -> dict[str, np.ndarray]:
+def train_multvae(
+    x: sp.csr_matrix, config: VAEConfig, capped: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """Weights ``enc_w [items, hidden]``, ``enc_b``, ``dec_w [hidden, items]``, ``dec_b`` of a
     Mult-VAE fitted to the users x items matrix ``x`` (values > 0 are interactions). When
     ``config.time_budget_s`` stops training early, a note is appended to ``capped``.
@@ -67,18 +68,25 @@ def train_multvae(x: sp.csr_matrix, config: VAEConfig,
         for epoch in range(config.epochs):
             perm = rng.permutation(rows)
             for b in range(0, len(perm), config.batch_size):
-                sub = xb[perm[b:b + config.batch_size]].tocoo()
+                sub = xb[perm[b : b + config.batch_size]].tocoo()
                 counts = np.bincount(sub.row, minlength=sub.shape[0])
                 norm = 1.0 / np.sqrt(counts[sub.row])
                 mask = rng.random(sub.nnz) < keep  # input dropout
                 vals = (norm * mask / keep).astype(np.float32)
-                inp = torch.sparse_coo_tensor(np.vstack([sub.row, sub.col]).astype(np.int64), vals, sub.shape,
-                                              check_invariants=False)
+                inp = torch.sparse_coo_tensor(
+                    np.vstack([sub.row, sub.col]).astype(np.int64),
+                    vals,
+                    sub.shape,
+                    check_invariants=False,
+                )
                 hid = torch.sparse.mm(inp, enc_w) + enc_b
                 mu, logvar = hid.chunk(2, dim=1)
                 z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
                 logp = torch.log_softmax(dec(torch.tanh(z)), dim=1)
-                nll = -logp[torch.from_numpy(sub.row).long(), torch.from_numpy(sub.col).long()].sum() / sub.shape[0]
+                nll = (
+                    -logp[torch.from_numpy(sub.row).long(), torch.from_numpy(sub.col).long()].sum()
+                    / sub.shape[0]
+                )
                 kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1))
                 loss = nll + config.beta * kl
                 opt.zero_grad()
@@ -94,7 +102,9 @@ def train_multvae(x: sp.csr_matrix, config: VAEConfig,
     }
 
 
-def encoder_state(params: dict[str, np.ndarray], histories: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+def encoder_state(
+    params: dict[str, np.ndarray], histories: sp.csr_matrix
+) -> tuple[np.ndarray, np.ndarray]:
     """Pre-activation of the latent mean and each row's 1 / ||x||."""
     x = (histories > 0).astype(np.float32).tocsr()
     norm = np.sqrt(np.asarray(x.sum(axis=1)).ravel())
@@ -114,15 +124,22 @@ def decode(params: dict[str, np.ndarray], pre: np.ndarray) -> np.ndarray:
     return np.tanh(pre) @ params["dec_w"] + params["dec_b"]
 
 
-def attributions(params: dict[str, np.ndarray], history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+def attributions(
+    params: dict[str, np.ndarray], history: sp.csr_matrix, items: np.ndarray
+) -> np.ndarray:
     """``[len(items), n_history]``: gradient x input of each history item (in the order of
     ``history.indices``) on each item's logit, for one history row."""
     pre, inv = encoder_state(params, history[:1])
     return attributions_at(params, pre[0], float(inv[0]), history.indices, items)
 
 
-def attributions_at(params: dict[str, np.ndarray], pre: np.ndarray, inv: float,
-                    hist_idx: np.ndarray, items: np.ndarray) -> np.ndarray:
+def attributions_at(
+    params: dict[str, np.ndarray],
+    pre: np.ndarray,
+    inv: float,
+    hist_idx: np.ndarray,
+    items: np.ndarray,
+) -> np.ndarray:
     """:func:`attributions` from one row's :func:`encoder_state` (``pre``, ``inv``) and history items."""
     slope = 1.0 - np.tanh(pre) ** 2  # d tanh
     # d logit_i / d x_j = sum_k dec_w[k, i] * slope_k * enc_w[j, k] * inv  (normalisation held fixed)
@@ -139,8 +156,9 @@ class MultVAE(Recommender):
     def score(self, users, histories, queries=None) -> np.ndarray:
         return logits(self.params, histories)
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         return attributions(self.params, history, np.asarray(items))
 
     def state_arrays(self) -> dict[str, np.ndarray]:

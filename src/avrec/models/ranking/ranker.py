@@ -51,7 +51,9 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     """Per-row rank of each column (0 = best)."""
     order = np.argsort(-scores, axis=1, kind="stable")
     ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None, :].repeat(len(scores), 0), axis=1)
+    np.put_along_axis(
+        ranks, order, np.arange(scores.shape[1])[None, :].repeat(len(scores), 0), axis=1
+    )
     return ranks
 
 
@@ -61,8 +63,9 @@ class Ranker(Recommender):
     content_aware = True
 
     # ---- parts ------------------------------------------------------------------------
-    def _fit_parts(self, data: TrainData, chosen: dict[str, Recommender] | None = None
-                   ) -> dict[str, Recommender]:
+    def _fit_parts(
+        self, data: TrainData, chosen: dict[str, Recommender] | None = None
+    ) -> dict[str, Recommender]:
         """The base models fitted on ``data``. With ``chosen`` (the parts fitted on the
         ranker's training view), each part starts from the configuration that part settled on,
         so settings a model chooses for itself in ``fit`` on validation data (ALS's
@@ -70,12 +73,23 @@ class Ranker(Recommender):
         from avrec.models.registry import create_model
 
         c = self.config
-        return {name: create_model(name, chosen[name].settled_config() if chosen is not None
-                                   else {**getattr(c, name), "seed": c.seed}).fit(data)
-                for name in PARTS}
+        return {
+            name: create_model(
+                name,
+                chosen[name].settled_config()
+                if chosen is not None
+                else {**getattr(c, name), "seed": c.seed},
+            ).fit(data)
+            for name in PARTS
+        }
 
-    def _features(self, parts: dict[str, Recommender], users: np.ndarray,
-                  histories: sp.csr_matrix, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _features(
+        self,
+        parts: dict[str, Recommender],
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        pop: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(candidate indices [n, c], features [n, c, f], hybrid scores [n, n_items])."""
         hyb = parts["hybrid"]
         main = hyb.score(users, histories, None)
@@ -85,10 +99,16 @@ class Ranker(Recommender):
         k = min(self.config.n_candidates, main.shape[1])
         cand = np.argpartition(-blocked, k - 1, axis=1)[:, :k]
         content = hyb.content.score(users, histories, None)
-        blocks = [main, content, parts["itemknn"].score(users, histories),
-                  parts["als"].score(users, histories)]
+        blocks = [
+            main,
+            content,
+            parts["itemknn"].score(users, histories),
+            parts["als"].score(users, histories),
+        ]
         n_hist = np.diff(histories.indptr).astype(np.float32)
-        hist_pop = np.asarray((histories > 0).astype(np.float32) @ pop).ravel() / np.maximum(n_hist, 1)
+        hist_pop = np.asarray((histories > 0).astype(np.float32) @ pop).ravel() / np.maximum(
+            n_hist, 1
+        )
         feats = []
         for s in blocks:
             s = np.where(np.isfinite(s), s, 0.0).astype(np.float32)
@@ -116,26 +136,46 @@ class Ranker(Recommender):
         is_eval = rng.random(len(users)) < 0.2
         train_rows, eval_rows = np.flatnonzero(useful & ~is_eval), np.flatnonzero(useful & is_eval)
         n_c, n_f = cand.shape[1], feats.shape[2]
-        ranker = lgb.LGBMRanker(objective="lambdarank", n_estimators=c.n_estimators,
-                                learning_rate=c.learning_rate, num_leaves=c.num_leaves,
-                                min_child_samples=c.min_child_samples, subsample=0.8,
-                                subsample_freq=1, colsample_bytree=0.8, random_state=c.seed,
-                                n_jobs=1, verbose=-1)
-        ranker.fit(feats[train_rows].reshape(-1, n_f), labels[train_rows].ravel(),
-                   group=[n_c] * len(train_rows),
-                   eval_X=(feats[eval_rows].reshape(-1, n_f),), eval_y=(labels[eval_rows].ravel(),),
-                   eval_group=[[n_c] * len(eval_rows)], eval_at=[10],
-                   callbacks=[lgb.early_stopping(30, verbose=False)])
+        ranker = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=c.n_estimators,
+            learning_rate=c.learning_rate,
+            num_leaves=c.num_leaves,
+            min_child_samples=c.min_child_samples,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=c.seed,
+            n_jobs=1,
+            verbose=-1,
+        )
+        ranker.fit(
+            feats[train_rows].reshape(-1, n_f),
+            labels[train_rows].ravel(),
+            group=[n_c] * len(train_rows),
+            eval_X=(feats[eval_rows].reshape(-1, n_f),),
+            eval_y=(labels[eval_rows].ravel(),),
+            eval_group=[[n_c] * len(eval_rows)],
+            eval_at=[10],
+            callbacks=[lgb.early_stopping(30, verbose=False)],
+        )
         self.booster = ranker.booster_
         self.parts = self._fit_parts(data, chosen=parts)
-        self.time_capped_ = [f"{name} ({when}): {note}"
-                             for when, fitted in (("validation fit", parts), ("final fit", self.parts))
-                             for name, part in fitted.items() for note in part.time_capped_]
+        self.time_capped_ = [
+            f"{name} ({when}): {note}"
+            for when, fitted in (("validation fit", parts), ("final fit", self.parts))
+            for name, part in fitted.items()
+            for note in part.time_capped_
+        ]
         self.popularity = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float32)
 
     # ---- scoring ----------------------------------------------------------------------
-    def score(self, users: np.ndarray, histories: sp.csr_matrix,
-              queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         histories = histories.tocsr()
         cand, feats, main = self._features(self.parts, users, histories, self.popularity)
         pred = self.booster.predict(feats.reshape(-1, feats.shape[2]), num_threads=1)
@@ -148,22 +188,31 @@ class Ranker(Recommender):
         if queries is not None and any(queries):
             has = np.array([bool(q and q.strip()) for q in queries])
             if has.any():
-                out[has] = self.parts["hybrid"].score(users[has], histories[has],
-                                                      [queries[i] for i in np.flatnonzero(has)])
+                out[has] = self.parts["hybrid"].score(
+                    users[has], histories[has], [queries[i] for i in np.flatnonzero(has)]
+                )
         return out.astype(np.float32)
 
-    def masked_scores(self, users: np.ndarray, histories: sp.csr_matrix, *,
-                      exclude: sp.csr_matrix | None = None, candidates: np.ndarray | None = None,
-                      queries: Sequence[str | None] | None = None) -> np.ndarray:
+    def masked_scores(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        *,
+        exclude: sp.csr_matrix | None = None,
+        candidates: np.ndarray | None = None,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         if candidates is None:
             return super().masked_scores(users, histories, exclude=exclude, queries=queries)
         # a restricted candidate set (e.g. only cold items): the hybrid orders it
         hyb = self.parts["hybrid"]
-        return hyb.masked_scores(users, histories, exclude=exclude, candidates=candidates,
-                                 queries=queries)
+        return hyb.masked_scores(
+            users, histories, exclude=exclude, candidates=candidates, queries=queries
+        )
 
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray,
-                      user: int = -1) -> np.ndarray:
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
         return self.parts["hybrid"].contributions(history, items, user)
 
     @property

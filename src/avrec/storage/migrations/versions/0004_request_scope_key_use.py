@@ -3,6 +3,7 @@
 Revision ID: 0004
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -14,10 +15,18 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("feedback_events") as batch:
-        batch.add_column(sa.Column("body_hash", sa.String(length=64), nullable=True,
-                                   comment="sha256 of the event body, for request_id replays"))
+        batch.add_column(
+            sa.Column(
+                "body_hash",
+                sa.String(length=64),
+                nullable=True,
+                comment="sha256 of the event body, for request_id replays",
+            )
+        )
         batch.drop_constraint("uq_feedback_events_request_id", type_="unique")
-        batch.create_unique_constraint("uq_feedback_events_user_id_request_id", ["user_id", "request_id"])
+        batch.create_unique_constraint(
+            "uq_feedback_events_user_id_request_id", ["user_id", "request_id"]
+        )
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
 
