@@ -41,7 +41,8 @@ def step_encode(log: Log, database_url: str | None = None) -> None:
     for name in ("text-en", "text-multi"):
         vectors = encode_item_texts(items, name, progress=True)
         log(
-            f"  {name}: {vectors.shape[0]:,} items x {vectors.shape[1]} dims (cached for the next run)"
+            f"  {name}: {vectors.shape[0]:,} items x {vectors.shape[1]} dims "
+            "(cached for the next run)"
         )
 
 
@@ -118,6 +119,7 @@ def run_demo(
 
     app = create_app(ServiceSettings(model_dir=model_dir, database_url=database_url))
     log(
-        f"  open http://{host}:{port}/ in a browser (API docs: http://{host}:{port}/docs); Ctrl-C stops"
+        f"  open http://{host}:{port}/ in a browser (API docs: http://{host}:{port}/docs); "
+        "Ctrl-C stops"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")

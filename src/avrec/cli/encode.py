@@ -27,7 +27,8 @@ def encode(
     text_encoder: Annotated[
         str,
         typer.Option(
-            help="auto (MiniLM for English catalogs; multilingual-e5 if any item is Chinese etc.), text-en or text-multi"
+            help="auto (MiniLM for English catalogs; multilingual-e5 if any item is Chinese "
+            "etc.), text-en or text-multi"
         ),
     ] = "auto",
     ocr_images: Annotated[

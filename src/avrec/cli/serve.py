@@ -71,12 +71,13 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATAB
 
 def create_key(
     name: Annotated[str, typer.Argument(help="who or what the key is for")],
-    scope: Annotated[list[str], typer.Option("--scope", help="read, write and/or admin")] = [
-        "write"
-    ],  # noqa: B006
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="read, write and/or admin (default: write)")
+    ] = None,
     database_url: DbUrl = None,
 ) -> None:
     """Create a key; it is printed once and stored only as a hash."""
+    scope = scope or ["write"]
     from avrec.storage.db import get_engine
     from avrec.storage.keys import create_key as make
 

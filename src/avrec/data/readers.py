@@ -195,7 +195,7 @@ def _read_parquet(path: Path) -> RawTable:
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-    except Exception as exc:  # noqa: BLE001 -- pyarrow raises several types for corrupt files
+    except Exception as exc:
         raise ValidationError(
             [Problem(path.name, None, None, f"unreadable Parquet file: {exc}")]
         ) from None

@@ -162,7 +162,10 @@ class AudioEncoder(Encoder):
                     for i in onnx.load(str(path), load_external_data=False).graph.initializer
                     if i.name.startswith(("audio_", "class_scores_"))
                 }
-                val = lambda k: float(numpy_helper.to_array(init[k]))
+
+                def val(k):
+                    return float(numpy_helper.to_array(init[k]))
+
                 self.in_scale, self.in_zp = val("audio_scale"), val("audio_zero_point")
                 self.out_scale, self.out_zp = (
                     val("class_scores_scale"),

@@ -24,7 +24,8 @@ class Encoder(ABC):
 
     @abstractmethod
     def encode(self, batch: Sequence[Any]) -> np.ndarray:
-        """float32 ``[len(batch), dim]``, each row of unit length (zero rows only for empty input)."""
+        """float32 ``[len(batch), dim]``, each row of unit length (zero rows only for empty
+        input)."""
 
     @property
     def key(self) -> str:

@@ -15,7 +15,7 @@ from avrec.data.dataset import split_multi
 
 
 def _present(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):  # noqa: PLR0124 (NaN)
+    if value is None or (isinstance(value, float) and value != value):
         return None
     text = str(value).strip()
     return text or None

@@ -52,7 +52,7 @@ def read_lines(image: Any) -> list[str]:
     """Text lines found in one image, top to bottom."""
     result, _ = _ocr()(_as_array(image)[:, :, ::-1])  # rapidocr expects OpenCV's BGR order
     lines = []
-    for box, text, score in sorted(result or [], key=lambda r: (r[0][0][1], r[0][0][0])):
+    for _box, text, score in sorted(result or [], key=lambda r: (r[0][0][1], r[0][0][0])):
         text = str(text).strip()
         if text and float(score) >= MIN_SCORE:
             lines.append(text)

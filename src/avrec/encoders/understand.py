@@ -10,8 +10,8 @@ Order of work, because later steps read earlier ones:
 3. ``image`` - EfficientNet-Lite0 on the poster/thumbnail (+ OCR when ``ocr_images``).
 4. ``text``  - the item text (:mod:`avrec.encoders.itemtext`, with OCR text and transcript),
    its language (:mod:`avrec.encoders.language`), vectors from the catalog's text encoder
-   (``auto``: MiniLM for English catalogs, multilingual-e5 when any item is Chinese etc.), and mood words zero-shot
-   in the multilingual-e5 space (:mod:`avrec.encoders.mood`).
+   (``auto``: MiniLM for English catalogs, multilingual-e5 when any item is Chinese etc.), and
+   mood words zero-shot in the multilingual-e5 space (:mod:`avrec.encoders.mood`).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def understand_videos(
             except MediaError as exc:
                 out.fail(r, str(exc))
                 continue
-            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the catalog
+            except Exception as exc:
                 out.fail(r, f"{path.name}: {type(exc).__name__}: {exc}")
                 continue
             if res.audio_vector is not None:
@@ -208,7 +208,7 @@ def understand_audio(
             except MediaError as exc:
                 out.fail(r, str(exc))
                 continue
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out.fail(r, f"{path.name}: {type(exc).__name__}: {exc}")
                 continue
             attrs["source"] = column
@@ -249,7 +249,7 @@ def understand_images(
                     loaded.append((r, key, load_image(path)))
                 except MediaError as exc:
                     out.fail(r, str(exc))
-                except Exception as exc:  # noqa: BLE001 - e.g. Pillow's decompression-bomb guard
+                except Exception as exc:
                     out.fail(r, f"{path.name}: not a usable image ({type(exc).__name__}: {exc})")
             bar.update(len(todo[start : start + IMAGE_BATCH]))
             if not loaded:

@@ -219,16 +219,21 @@ def _html(
     imgs = "".join(
         f'<figure><img src="{f.relative_to(out)}" alt="{f.stem}"></figure>' for f in figures
     )
+    dataset, protocol = html.escape(result["dataset"]), html.escape(result["protocol"])
+    machine, metric = html.escape(result["machine"]), html.escape(result["main_metric"])
     return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>avrec evaluation — {html.escape(result["dataset"])} / {html.escape(result["protocol"])}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}img{{max-width:100%}}</style></head><body>
-<h1>Evaluation: {html.escape(result["dataset"])}, protocol <code>{html.escape(result["protocol"])}</code></h1>
-<p>Seeds {result["seeds"]}; cut-offs {result["k"]}; created {result["created"]} on {html.escape(result["machine"])}.
+<title>avrec evaluation — {dataset} / {protocol}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}img{{max-width:100%}}
+</style></head><body>
+<h1>Evaluation: {dataset}, protocol <code>{protocol}</code></h1>
+<p>Seeds {result["seeds"]}; cut-offs {result["k"]}; created {result["created"]} on {machine}.
 Values: mean over test users (and seeds/folds) ± 95% interval over users; "sd": standard deviation
-of the per-seed (per-fold) means. Baselines: popularity, itemknn, ease, als (ranking), bias (rating).
-Paired tests pair each model's per-user values with the best baseline's, per seed/fold and user;
-Holm-adjusted over the models (columns <code>t_holm</code>, <code>wilcoxon_holm</code>).</p>
+of the per-seed (per-fold) means. Baselines: popularity, itemknn, ease, als (ranking), bias
+(rating). Paired tests pair each model's per-user values with the best baseline's, per seed/fold
+and user; Holm-adjusted over the models (columns <code>t_holm</code>,
+<code>wilcoxon_holm</code>).</p>
 <h2>Results</h2><table><tr><th>model</th>{head}</tr>{body}</table>{capped_html}
-<h2>Paired significance against the best baseline ({html.escape(result["main_metric"])})</h2>{sig_html}
+<h2>Paired significance against the best baseline ({metric})</h2>{sig_html}
 <h2>Plots</h2>{imgs}</body></html>"""

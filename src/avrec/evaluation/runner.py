@@ -174,7 +174,8 @@ def evaluate(
                 from avrec.errors import AvrecError
 
                 raise AvrecError(
-                    f"the {protocol} protocol leaves no {'training' if split.train.empty else 'test'} "
+                    f"the {protocol} protocol leaves no "
+                    f"{'training' if split.train.empty else 'test'} "
                     f"interactions in split {split.name} (seed {seed}) of this dataset's "
                     f"{dataset.n_interactions:,} interactions; evaluate on more data or choose "
                     "another protocol"
@@ -204,8 +205,9 @@ def evaluate(
                         f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
                     )
                     log(
-                        f"{protocol} seed={seed} {split.name} {name}: {main}={run.metrics[main]:.4f}"
-                        f"{extra} (fit {run.fit_seconds:.1f} s){capped}"
+                        f"{protocol} seed={seed} {split.name} {name}: "
+                        f"{main}={run.metrics[main]:.4f}{extra} "
+                        f"(fit {run.fit_seconds:.1f} s){capped}"
                     )
     return runs
 

@@ -22,7 +22,8 @@ from avrec.data.dataset import Dataset, split_multi
 
 
 def genre_vocabulary(items: pd.DataFrame, column: str = "genres") -> list[str]:
-    """The sorted distinct ``|``-separated values of ``column`` (the columns of :func:`genre_matrix`)."""
+    """The sorted distinct ``|``-separated values of ``column`` (the columns of
+    :func:`genre_matrix`)."""
     if column not in items.columns:
         return []
     return sorted({g for v in items[column] for g in split_multi(v)})
@@ -207,7 +208,8 @@ def _log_media(found, encoded: bool, log: Callable[[str], None]) -> None:
                 f"note: {n:,} items' {modality} files could not be encoded (`avrec ingest` then "
                 "`avrec encode` records why)"
                 if encoded
-                else f"note: {n:,} items' {modality} files are not encoded yet, so they are not read"
+                else f"note: {n:,} items' {modality} files are not encoded yet, so they are "
+                "not read"
             )
 
 

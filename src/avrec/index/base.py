@@ -7,6 +7,7 @@ exact), ``hnsw`` and ``ivf`` (faiss approximate)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Protocol
@@ -178,10 +179,9 @@ def load_or_build(
     index = make_index(kind, vectors.shape[1], **options)
     index.add(vectors)
     if folder is not None:
-        try:
+        # a read-only model folder: the index is rebuilt at the next start
+        with contextlib.suppress(OSError):
             save_index(index, folder, fp, build)
-        except OSError:
-            pass  # a read-only model folder: the index is rebuilt at the next start
     return index
 
 

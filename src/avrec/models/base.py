@@ -430,10 +430,12 @@ class Recommender(ABC):
         """Learned arrays to save (besides vocabularies and the training matrix)."""
         return {}
 
-    def load_state_arrays(self, state: dict[str, np.ndarray], path: Path) -> None:
+    def load_state_arrays(  # noqa: B027 (a hook: models without arrays need no override)
+        self, state: dict[str, np.ndarray], path: Path
+    ) -> None:
         """Restore what :meth:`state_arrays` returned (``path``: the model directory)."""
 
-    def _save_extra(self, path: Path) -> None:
+    def _save_extra(self, path: Path) -> None:  # noqa: B027 (a hook, a no-op by default)
         """Hook for models that save more than arrays (e.g. torch weights as safetensors)."""
 
     def manifest_extra(self) -> dict[str, Any]:

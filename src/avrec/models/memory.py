@@ -5,6 +5,7 @@ which measures what a fit takes (the evaluation harness and the benchmarks use i
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Self
 
@@ -74,10 +75,8 @@ def _release_free_heap() -> None:
     import gc
 
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class PeakMemory:

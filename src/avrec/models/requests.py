@@ -105,7 +105,7 @@ def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) ->
                 "no history or query: answered as an empty history"
             )
     if len(notes) > limit:
-        notes = notes[:limit] + [f"... and {len(notes) - limit} more"]
+        notes = [*notes[:limit], f"... and {len(notes) - limit} more"]
     return notes
 
 

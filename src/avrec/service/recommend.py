@@ -42,10 +42,7 @@ def recommend(
     """``model_user``: the ID the model is asked about (None: only the history counts).
     ``exclude_seen=False`` lets history items come back (rejected items never do)."""
     online = state.user_snapshot(user_id) if user_id is not None else None
-    if history:
-        hist = list(history)
-    else:
-        hist = list(online.history) if online is not None else []
+    hist = list(history) if history else list(online.history) if online is not None else []
     negatives = list(online.negatives) if online is not None else []
     if state.use_index and not (query and query.strip()):
         if history or online is None:

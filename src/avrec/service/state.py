@@ -75,7 +75,7 @@ class ServiceState:
         if values is None:
             values = (
                 [
-                    None if v is None or (isinstance(v, float) and v != v) else v  # noqa: PLR0124
+                    None if v is None or (isinstance(v, float) and v != v) else v
                     for v in self.catalog[name].tolist()
                 ]
                 if name in self.catalog

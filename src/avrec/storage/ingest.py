@@ -172,7 +172,7 @@ def ingest(
                 "items",
                 item_rows(dataset.items, dataset.name),
                 key=["item_id"],
-                update=ITEM_FIELDS + ["extra", "dataset", "content_hash"],
+                update=[*ITEM_FIELDS, "extra", "dataset", "content_hash"],
                 json_columns=["extra"],
                 update_where="t.content_hash <> excluded.content_hash",
             )

@@ -55,7 +55,7 @@ def load_ml100k(path: Path) -> Dataset:
         dtype=str,
         names=["user_id", "item_id", "rating", "timestamp"],
     )
-    cols = ["item_id", "title", "release", "video_release", "url"] + ML100K_GENRES
+    cols = ["item_id", "title", "release", "video_release", "url", *ML100K_GENRES]
     raw = pd.read_csv(
         path / "u.item",
         sep="|",

@@ -1,1 +1,2 @@
-"""Neural models (torch): two-tower, sequential, Mult-VAE, text fine-tuning, and their shared towers."""
+"""Neural models (torch): two-tower, sequential, Mult-VAE, text fine-tuning, and their shared
+towers."""

@@ -17,10 +17,10 @@ of the batch's target items, recomputed through the top layers with a gradient, 
 whose target is one of them. The text gradient comes only from that second loss, where every
 candidate is fresh: with fresh positives against stale negatives (tried first) the text layers
 can score positives up by moving all items at once, a gain that vanishes when the memory is
-refreshed. The fresh vectors are written back to the memory. The towers keep training at ``finetune_tower_lr``, the text layers at
-``finetune_lr``. The best fine-tuned epoch on the held-out validation items is kept (at least
-one fine-tuned epoch, so the option always does what it says). Layers run in eval mode
-(no dropout), so the memory and the fresh vectors agree.
+refreshed. The fresh vectors are written back to the memory. The towers keep training at
+``finetune_tower_lr``, the text layers at ``finetune_lr``. The best fine-tuned epoch on the
+held-out validation items is kept (at least one fine-tuned epoch, so the option always does
+what it says). Layers run in eval mode (no dropout), so the memory and the fresh vectors agree.
 
 The device is CUDA when torch sees one (bfloat16 autocast there), else the CPU; the towers stay
 on the CPU and receive the text vectors from the device.
@@ -295,9 +295,10 @@ def finetune_two_tower(
     val_items: np.ndarray,
     rng: np.random.Generator,
 ) -> TextTuner:
-    """Continue training ``model`` (a fitted :class:`~avrec.models.neural.two_tower.TwoTower`) with the
-    top text layers unfrozen; leaves the fine-tuned text vectors of all items in the item
-    tower's content and returns the tuner (module docstring)."""
+    """Continue training ``model`` (a fitted
+    :class:`~avrec.models.neural.two_tower.TwoTower`) with the top text layers unfrozen;
+    leaves the fine-tuned text vectors of all items in the item tower's content and returns
+    the tuner (module docstring)."""
     import torch
 
     c = model.config

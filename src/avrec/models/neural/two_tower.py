@@ -16,8 +16,8 @@ input history masked out of the negatives; early stopping on the NDCG of one hel
 per validation user. Requests in natural language are matched zero-shot against the items'
 text vectors.
 With ``finetune_text_layers`` > 0 the top layers of the English text encoder are fine-tuned after
-the frozen phase (:mod:`avrec.models.neural.text_finetune`); the item tower then reads the fine-tuned
-text vectors, and new texts and requests go through the fine-tuned encoder.
+the frozen phase (:mod:`avrec.models.neural.text_finetune`); the item tower then reads the
+fine-tuned text vectors, and new texts and requests go through the fine-tuned encoder.
 """
 
 from __future__ import annotations

@@ -140,9 +140,11 @@ def attributions_at(
     hist_idx: np.ndarray,
     items: np.ndarray,
 ) -> np.ndarray:
-    """:func:`attributions` from one row's :func:`encoder_state` (``pre``, ``inv``) and history items."""
+    """:func:`attributions` from one row's :func:`encoder_state` (``pre``, ``inv``) and
+    history items."""
     slope = 1.0 - np.tanh(pre) ** 2  # d tanh
-    # d logit_i / d x_j = sum_k dec_w[k, i] * slope_k * enc_w[j, k] * inv  (normalisation held fixed)
+    # d logit_i / d x_j = sum_k dec_w[k, i] * slope_k * enc_w[j, k] * inv
+    # (normalisation held fixed)
     return (params["dec_w"][:, items].T * slope) @ params["enc_w"][hist_idx].T * inv
 
 
