@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from avrec.evaluation.forget import forget_users_in_reports
-from avrec.models.forget import forget_users
+from avrec.models.forget import UnknownUserArray, forget_users
 from avrec.storage.users import delete_user, registered_folders
 
 
@@ -31,16 +31,30 @@ def delete_everywhere(
     WAL is truncated too), from the per-user arrays of every model folder and from the
     per-user lines of every report folder. ``after_rows`` runs once the rows are deleted,
     before the folders (the service drops its memory there, so a folder that cannot be
-    rewritten leaves no state behind). Returns what was removed where."""
+    rewritten leaves no state behind). Returns what was removed where; a folder that could
+    not be rewritten (a read-only disk, an array avrec does not know) is left as it was and
+    listed under ``failed`` with the reason, the others are done: deleting again retries it."""
     rows = delete_user(user_id, engine)
     if after_rows is not None:
         after_rows()
     models = list(dict.fromkeys([*map(Path, model_dirs), *registered_folders(engine, "model")]))
     reports = list(dict.fromkeys([*map(Path, report_dirs), *registered_folders(engine, "report")]))
-    missing = [str(p) for p in models + reports if not p.is_dir()]
-    return {
+    done: dict = {
         "database": rows,
-        "models": {str(p): forget_users(p, [user_id]) for p in models if p.is_dir()},
-        "reports": {str(p): forget_users_in_reports(p, [user_id]) for p in reports if p.is_dir()},
-        "missing": missing,
+        "models": {},
+        "reports": {},
+        "failed": {},
+        "missing": [str(p) for p in models + reports if not p.is_dir()],
     }
+    for kind, folders, forget in (
+        ("models", models, forget_users),
+        ("reports", reports, forget_users_in_reports),
+    ):
+        for path in folders:
+            if not path.is_dir():
+                continue
+            try:
+                done[kind][str(path)] = forget(path, [user_id])
+            except (OSError, UnknownUserArray) as exc:
+                done["failed"][str(path)] = str(exc) or type(exc).__name__
+    return done

@@ -125,3 +125,44 @@ def test_delete_during_an_event_stream(tmp_path, db_url):
     model = Recommender.load(model_dir)
     assert not set(trained) & set(model.user_vocab.ids) and "u0" in model.user_vocab
     print(f"{trials} trials, {recreated} with the in-flight event after the deletion")
+
+
+def test_a_folder_that_cannot_be_rewritten_is_a_clear_503_and_a_retry_finishes(tmp_path):
+    """A registered model folder with a per-user array avrec does not know: the rows and the
+    online state are gone at once, the answer is a 503 that names the folder (no 500), the
+    folder is left whole; once the cause is fixed, the same DELETE finishes the job."""
+    import numpy as np
+
+    from avrec.models.base import Recommender, TrainData
+    from avrec.models.registry import create_model
+
+    model_dir, url, _ = build(tmp_path)
+    engine = get_engine(url)
+    odd = create_model("popularity")
+    served = Recommender.load(model_dir)
+    data = TrainData(
+        served.catalog, None, served.user_vocab, served.item_vocab, served.train_matrix
+    )
+    odd.fit(data)
+    odd.state_arrays = lambda: {
+        "item_counts": odd.item_counts,
+        "user_secret": np.zeros(len(odd.user_vocab)),
+    }
+    folder = odd.save(tmp_path / "odd")
+    with engine.begin() as conn:
+        conn.execute(
+            insert(t.artifacts).values(kind="model", name="odd", version="1", path=str(folder))
+        )
+    admin = {"X-API-Key": create_key(engine, "admin", ["admin"])}
+    app = create_app(ServiceSettings(model_dir=model_dir, database_url=url, secret="s"))
+    with TestClient(app) as c:
+        first = c.delete("/api/users/u3", headers=admin)
+        assert first.status_code == 503 and first.headers["Retry-After"]
+        assert str(folder) in first.json()["detail"] and "user_secret" in first.json()["detail"]
+        assert not any(_user_rows(engine, "u3").values())
+        assert not c.app.state.avrec.knows("u3")
+        assert "u3" in (folder / "users.json").read_text()  # left whole, not half rewritten
+        with engine.begin() as conn:  # the cause fixed: the folder is no longer served
+            conn.execute(t.artifacts.delete().where(t.artifacts.c.name == "odd"))
+        again = c.delete("/api/users/u3", headers=admin)
+        assert again.status_code == 200, again.text

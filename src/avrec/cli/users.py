@@ -53,6 +53,12 @@ def delete(
     done = delete_everywhere(user_id, get_engine(database_url), model_dir, reports)
     for path in done["missing"]:
         typer.echo(f"note: registered folder {path} does not exist; skipped", err=True)
+    if done["failed"]:
+        where = "; ".join(f"{path}: {why}" for path, why in done["failed"].items())
+        raise UserError(
+            f"the user's rows are deleted, but these folders could not be rewritten and still "
+            f"hold them: {where}; fix the cause and run the command again"
+        )
     rows = sum(done["database"].values())
     found = rows + sum(done["models"].values()) + sum(done["reports"].values())
     if not found:

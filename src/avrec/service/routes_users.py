@@ -275,6 +275,14 @@ def delete_user(user_id: str, request: Request) -> dict:
         done = delete_everywhere(
             user_id, state.engine, model_dirs=[state.settings.model_dir], after_rows=drop_memory
         )
+    if done["failed"]:
+        where = "; ".join(f"{path}: {why}" for path, why in done["failed"].items())
+        raise HTTPException(
+            503,
+            "the user's rows and online state are deleted, but these folders could not be "
+            f"rewritten and still hold them: {where}; fix the cause and send DELETE again",
+            headers={"Retry-After": "60"},
+        )
     return {
         "user_id": user_id,
         "removed": done["database"],
