@@ -68,7 +68,11 @@ def train(
             f"{config}: {exc}"
             + (f" (settings for {name}, trained instead of the default)" if why else "")
         ) from None
-    data = TrainData.from_dataset(*_featurize(dataset, media and recommender.content_aware))
+    # content-aware models get the videos' texts; models that read media also their vectors
+    modalities = ("image", "video", "audio") if recommender.reads_media else ("video",)
+    data = TrainData.from_dataset(
+        *_featurize(dataset, media and recommender.content_aware, modalities)
+    )
     recommender.fit(data)
     recommender.save(out)
     typer.echo(
@@ -79,7 +83,7 @@ def train(
         typer.echo(f"note: {note} (a wall-clock cap of the settings)", err=True)
 
 
-def _featurize(dataset, media: bool):
+def _featurize(dataset, media: bool, modalities: tuple[str, ...]):
     """The dataset and item features of the one feature path, media files encoded where the
     cache lacks them (with progress bars); says what the media gave."""
     from avrec.fusion.features import featurize
@@ -87,6 +91,7 @@ def _featurize(dataset, media: bool):
     return featurize(
         dataset,
         media=media,
+        modalities=modalities,
         encode_missing=media,
         progress=True,
         log=lambda line: typer.echo(line, err=True),

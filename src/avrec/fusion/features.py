@@ -12,7 +12,7 @@ video and audio vectors.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -124,6 +124,7 @@ def featurize(
     *,
     text_encoder: str | None = "text-en",
     media: bool = False,
+    modalities: Sequence[str] = ("image", "video", "audio"),
     encode_missing: bool = False,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -144,7 +145,8 @@ def featurize(
       none), and the videos' on-screen text and transcripts in the text. With
       ``encode_missing`` the files not in the cache yet are encoded first (the same encoders
       and cache as ``avrec encode``; ``progress``: progress bars; ``log``: gets a line on
-      what the media gave and what could not be read).
+      what the media gave and what could not be read). ``modalities``: which media are read
+      (the videos' texts come with ``video``).
 
     Use :func:`content_vectors` for one matrix to measure content distance with.
     """
@@ -152,11 +154,11 @@ def featurize(
     if media:
         from avrec.encoders.understand import cached_media, encode_catalog
 
-        found = cached_media(dataset.items, dataset.root)
+        found = cached_media(dataset.items, dataset.root, modalities)
         todo = [m for m, n in found.missing.items() if n]
         if encode_missing and todo:
             encode_catalog(dataset, todo, dataset.root, progress=progress)
-            found = cached_media(dataset.items, dataset.root)
+            found = cached_media(dataset.items, dataset.root, modalities)
         if log is not None:
             _log_media(found, encode_missing, log)
         media_vectors = found.vectors
