@@ -267,8 +267,8 @@ over the seeds {mean_span:.3f}: cold-items differences of that size are not evid
             f"{np.mean(hybrid):.4f} ({', '.join(f'{v:.4f}' for v in hybrid)}) |\n"
         )
     body = f"""ml-100k `cold-items` (seeds {seeds}; {rows[seeds[0]]["items"]} held-out items,
-{rows[seeds[0]]["users"]} test users on seed {seeds[0]}): NDCG@10 of one ranking of the held-out items
-shared by all users, against the personalised hybrid. The test-popularity row reads the test
+{rows[seeds[0]]["users"]} test users on seed {seeds[0]}): NDCG@10 of one ranking of the held-out
+items shared by all users, against the personalised hybrid. The test-popularity row reads the test
 interactions (an oracle, not a model): it shows how much of this metric is plain popularity.
 
 | ranking of the held-out items | ndcg@10 (per seed) |
@@ -277,7 +277,8 @@ interactions (an oracle, not a model): it shows how much of this metric is plain
 {propagation_rows}| **test popularity (oracle: reads the answers)** | {cells("oracle")} |
 {hybrid_row}
 Spearman correlation between content-predicted popularity and the held-out items' test
-interaction counts: {cells("spearman", "{:.3f}")}. Tried to do better (experiments of 2026-11-29, not kept):
+interaction counts: {cells("spearman", "{:.3f}")}. Tried to do better (experiments of
+2026-11-29, not kept):
 
 - in the popularity regression: e5 title or text vectors, EfficientNet poster vectors,
   nearest-neighbour popularity in text or poster space, poster file metadata (correlation
@@ -296,7 +297,8 @@ interaction counts: {cells("spearman", "{:.3f}")}. Tried to do better (experimen
 - (2026-11-30) in the popularity regression, the popularity of the warm items that share a
   title stem (sequels and series; 111 of the 1,682 items have one): Spearman 0.656, 0.564,
   0.614 against 0.644, 0.566, 0.620 without, its own ranking 0.241 against 0.256;
-- (2026-12-06) text read from the posters by OCR (`encoders.ocr`, the OCR of `avrec encode --ocr-images`; PP-OCRv4 on
+- (2026-12-06) text read from the posters by OCR (`encoders.ocr`, the OCR of
+  `avrec encode --ocr-images`; PP-OCRv4 on
   the 1,618 posters, ~14 minutes on 2 cores): text-heavy posters (critics' quotes, taglines,
   actors' names; more than 29 characters read, a fifth of the posters) belong to far less
   watched films (median 6 interactions against 33-41 for the other fifths), and the length of
@@ -328,17 +330,19 @@ interaction counts: {cells("spearman", "{:.3f}")}. Tried to do better (experimen
   effect on log(1 + interactions) from a ridge regression over person indicators with year
   bands and genres (so a star is not credited with a co-star's hits; out-of-fold for the
   training items, ridge 10) lifts the Spearman over seeds 0-4 from 0.604 to 0.631 (its own
-  ranking 0.218 against 0.211), but the hybrid does not follow: 0.4060 (0.4747, 0.3633, 0.4296, 0.4389,
-  0.3235) against 0.4122 (0.4796, 0.3599, 0.4670, 0.4315, 0.3231) without, on the same
+  ranking 0.218 against 0.211), but the hybrid does not follow: 0.4060 (0.4747, 0.3633, 0.4296,
+  0.4389, 0.3235) against 0.4122 (0.4796, 0.3599, 0.4670, 0.4315, 0.3231) without, on the same
   machine; monotone constraints on the people columns, people's popularity as a residual
   against their films' year, or no text components: Spearman 0.598-0.623, its own ranking
   0.203-0.226, none better. Liar Liar shows the limit: Jim Carrey's other films put its
   people's mean in the catalog's top 12%, yet within 1997 that mean correlates only 0.27 with the
-  interaction counts, so the regression still predicts 16 interactions (it had 485 test interactions);
+  interaction counts, so the regression still predicts 16 interactions (it had 485 test
+  interactions);
 - (2026-12-07) fame from a word-frequency lexicon (`wordfreq`, built from Wikipedia, subtitles,
   news and social media; not a project dependency): the mean frequency of the first three cast
   members' full names correlates 0.27 with the interaction counts (0.23 within 1996-98; the
-  director's 0.19), more than any other outside-knowledge signal tried; as regression columns (largest, mean and
+  director's 0.19), more than any other outside-knowledge signal tried; as regression columns
+  (largest, mean and
   lead actor's cast frequency, the director's): Spearman 0.610 against 0.604 over seeds 0-4,
   its own ranking 0.225 against 0.211 (Contact 14th instead of 42nd, Liar Liar still 170th),
   but the hybrid 0.4069 (0.4918, 0.3578, 0.4343, 0.4366, 0.3142) against 0.4122 without;

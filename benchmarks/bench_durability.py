@@ -120,18 +120,19 @@ def main() -> None:
     med = statistics.median
     lines = [
         (
-            f"SQLite `synchronous` NORMAL (before) vs FULL (now the default): the same work in one run, "
-            f"modes interleaved, median of {args.repeats} repeats; database files on the machine's "
-            f"disk (/tmp). Ingest: {args.rows:,} synthetic interactions from CSV, one transaction, "
-            f"fresh file each run. Events: `POST /api/events` with a write key, one commit each, "
-            f"`avrec serve` in its own process (a {ITEMS:,}-item content model), `wrk` for "
-            f"{args.seconds} s per row; p50/p99 are the server's own timings of the request. "
-            f"Load average {load:.1f} before, {load_after:.1f} after (a shared machine: figures vary "
-            f"between runs; the side-by-side ratio is the point).\n"
+            f"SQLite `synchronous` NORMAL (before) vs FULL (now the default): the same work in "
+            f"one run, modes interleaved, median of {args.repeats} repeats; database files on "
+            f"the machine's disk (/tmp). Ingest: {args.rows:,} synthetic interactions from CSV, "
+            f"one transaction, fresh file each run. Events: `POST /api/events` with a write key, "
+            f"one commit each, `avrec serve` in its own process (a {ITEMS:,}-item content model), "
+            f"`wrk` for {args.seconds} s per row; p50/p99 are the server's own timings of the "
+            f"request. Load average {load:.1f} before, {load_after:.1f} after (a shared machine: "
+            f"figures vary between runs; the side-by-side ratio is the point).\n"
         ),
         (
-            "| synchronous | ingest write (s) | ingest total (s) | events/s, 1 connection | event p50 / p99, "
-            "1 conn. (ms) | events/s, 4 connections | event p50 / p99, 4 conn. (ms) | 5xx |"
+            "| synchronous | ingest write (s) | ingest total (s) | events/s, 1 connection "
+            "| event p50 / p99, 1 conn. (ms) | events/s, 4 connections "
+            "| event p50 / p99, 4 conn. (ms) | 5xx |"
         ),
         "|---|---|---|---|---|---|---|---|",
     ]

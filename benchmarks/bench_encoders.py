@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_section
 
+REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AVREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 ML100K = SHARED / "ready" / "ml-100k"
 MICRO = SHARED / "ready" / "microlens-sample"
@@ -85,7 +85,8 @@ def throughput(models: Path, quick: bool) -> list[tuple[str, int, float, str]]:
         secs, _ = timed(enc.encode, texts[8 : 8 + n])
         rows.append(
             (
-                f"text ({name}), ml-100k item texts (avg {np.mean([len(t) for t in texts]):.0f} chars)",
+                f"text ({name}), ml-100k item texts "
+                f"(avg {np.mean([len(t) for t in texts]):.0f} chars)",
                 n,
                 n / secs,
                 "model loaded; no cache",
@@ -213,8 +214,9 @@ Throughput per modality (items/s; each model loaded before timing, nothing cache
 One-time model exports (first use on a machine, then kept in `$AVREC_HOME/cache/models`):
 EfficientNet-Lite0 to ONNX {export_s:.1f} s, YAMNet with the embedding output {yam_s:.1f} s.
 
-Whole ml-100k catalog, `encode_catalog(dataset, ["text", "image"])` (1,682 item texts with IMDb plots:
-MiniLM vectors + multilingual-e5 mood words; 1,618 posters: EfficientNet-Lite0 vectors + labels):
+Whole ml-100k catalog, `encode_catalog(dataset, ["text", "image"])` (1,682 item texts with
+IMDb plots: MiniLM vectors + multilingual-e5 mood words; 1,618 posters: EfficientNet-Lite0
+vectors + labels):
 
 | run | seconds (median) | runs | target | met |
 |---|---|---|---|---|
@@ -233,7 +235,8 @@ wall time also includes the time spent waiting for a core.
 Cold run result: {summary}. Heavy modules imported by the warm run: {
         heavy
     } (the models are never loaded
-on a warm run; the warm time is process start, imports, hashing 1,618 poster files and reading the cache).
+on a warm run; the warm time is process start, imports, hashing 1,618 poster files and reading
+the cache).
 
 Machine load while measuring: 1-minute load average {load_before[0]:.1f} before, {
         load_after[0]:.1f} after

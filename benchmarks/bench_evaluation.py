@@ -25,10 +25,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_section
 
+ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {
     "ml-100k": ROOT.parent / "shared" / "data" / "ready" / "ml-100k",
     "ml-latest-small": ROOT.parent / "shared" / "data" / "ready" / "ml-latest-small",
@@ -121,7 +121,8 @@ def main() -> None:
         "Mean over seeds (kfold: over 5 folds) ± standard deviation over them. Paired tests: "
         "per (seed, user) values against the best baseline, Holm-adjusted. Fit time is per "
         "training run; peak MiB is the most memory one fit added to the process (resident "
-        "high-water mark less the resident size at the start). Diversity: mean pairwise cosine distance of MiniLM text vectors in "
+        "high-water mark less the resident size at the start). Diversity: mean pairwise cosine "
+        "distance of MiniLM text vectors in "
         "the top 10; popularity@10: mean training interaction count of recommended items. "
         "Reports with plots are written to `reports/benchmarks/<dataset>-<protocol>/`.\n\n"
         + "\n\n".join(sections)

@@ -120,7 +120,8 @@ def main() -> None:
             )
         )
     table = [
-        "| index | items | search setting | build (s) | query median (ms) | query p99 (ms) | recall@10 vs exact |",
+        "| index | items | search setting | build (s) | query median (ms) | query p99 (ms) "
+        "| recall@10 vs exact |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, n, setting, build_s, med, p99, rec in rows:

@@ -128,14 +128,16 @@ def main() -> None:
         help_times.append(time.perf_counter() - t0)
     body = [
         (
-            f"{args.rows:,} synthetic interactions (MovieLens shape: user, item, rating, timestamp) "
+            f"{args.rows:,} synthetic interactions "
+            "(MovieLens shape: user, item, rating, timestamp) "
             f"plus their catalog, from CSV: read + validate, then one transaction. Median of "
             f"{args.repeats} runs, fresh database each run. Target: total ≤ 15 s on each backend. "
             "avrec's write is an idempotent upsert into the indexed schema (unique natural key); "
             "the baseline appends the same rows to a bare table with no keys and no validation "
             "(pandas `to_sql`, `method='multi'` on PostgreSQL), so it does strictly less work.\n"
         ),
-        "| backend | read + validate (s) | write (s) | total (s) | pandas `to_sql` baseline, write only (s) | baseline / avrec total |",
+        "| backend | read + validate (s) | write (s) | total (s) "
+        "| pandas `to_sql` baseline, write only (s) | baseline / avrec total |",
         "|---|---|---|---|---|---|",
     ]
     for kind, med, base in rows:
@@ -144,7 +146,8 @@ def main() -> None:
             f"**{med['total']:.2f}** | {base:.2f} | {base / med['total']:.1f}× |"
         )
     body.append(
-        f"\n`avrec --help` start-up: median {statistics.median(help_times) * 1000:.0f} ms over 5 runs."
+        f"\n`avrec --help` start-up: median {statistics.median(help_times) * 1000:.0f} ms "
+        "over 5 runs."
     )
     write_section("ingest", "Ingest (foundation)", "\n".join(body), "benchmarks/bench_ingest.py")
 

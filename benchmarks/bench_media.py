@@ -79,7 +79,8 @@ def ml100k(seeds: list[int]) -> tuple[list[str], dict]:
                 probes = "; ".join(f"{p[True]:.3f} vs {p[False]:.3f}" for _, p, _ in choices if p)
                 raw[(protocol, label)] = v
                 rows.append(
-                    f"| {protocol} | {label} | {np.mean(v):.4f} ({', '.join(f'{x:.4f}' for x in v)}) "
+                    f"| {protocol} | {label} | {np.mean(v):.4f} "
+                    f"({', '.join(f'{x:.4f}' for x in v)}) "
                     f"| {used}/{len(choices)} | {probes or '–'} | {fit:.0f} |"
                 )
                 print(rows[-1], flush=True)
@@ -155,7 +156,10 @@ def main() -> None:
     ap.add_argument(
         "--reuse",
         action="store_true",
-        help=f"the ml-100k rows of the last run ({SAVED.relative_to(ROOT)}), only the generated catalog rerun",
+        help=(
+            f"the ml-100k rows of the last run ({SAVED.relative_to(ROOT)}), "
+            "only the generated catalog rerun"
+        ),
     )
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -177,31 +181,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shares = generated(Path(tmp))
     body = (
-        "The two-tower reads image, video and audio vectors beside the text when the training data has\n"
-        "them (`avrec train` takes them from what `avrec encode` cached for the catalog's files). Each\n"
-        "media block is cut to its first 64 principal components, rows unit length, plus a has-it flag;\n"
-        'the item tower\'s first layer learns how much each block counts. With `media="auto"` (the\n'
-        "default) two short trainings with a tenth of the warm items hidden decide: the media stay in when\n"
-        "they rank the hidden items better by content alone (probe NDCG@10 with vs without below).\n\n"
-        f"**ml-100k**, EfficientNet-Lite0 poster vectors (1,618 of 1,682 items), seeds {seeds}; NDCG@10 "
-        "(per seed); fit: median seconds per training run, the media choice included."
+        "The two-tower reads image, video and audio vectors beside the text when the training\n"
+        "data has them (`avrec train` takes them from what `avrec encode` cached for the\n"
+        "catalog's files). Each media block is cut to its first 64 principal components, rows\n"
+        "unit length, plus a has-it flag; the item tower's first layer learns how much each\n"
+        'block counts. With `media="auto"` (the default) two short trainings with a tenth of\n'
+        "the warm items hidden decide: the media stay in when they rank the hidden items better\n"
+        "by content alone (probe NDCG@10 with vs without below).\n\n"
+        f"**ml-100k**, EfficientNet-Lite0 poster vectors (1,618 of 1,682 items), seeds {seeds}; "
+        "NDCG@10 (per seed); fit: median seconds per training run, the media choice included."
         + reused
         + "\n\n"
-        "| protocol | model, what it reads | ndcg@10 | media kept | probe (with vs without) | fit (s) |\n"
+        "| protocol | model, what it reads | ndcg@10 | media kept | probe (with vs without) "
+        "| fit (s) |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        "The hybrid (the default model) reads the media in its cold-item ranker (`models.coldrank`): the\n"
-        "mean and top-5 similarity of an item's media vector (its blocks above, joined) to the history's\n"
-        "items, two features beside the text, genre and people ones, so the ranker learns on simulated cold\n"
-        'items how much they count; the explanation names the nearest history item ("it looks and sounds\n'
-        'like X"). Catalogs without media are ranked as before (the columns are not added). The hybrid rows\n'
-        "above: fit (s) is the seconds per seed, fit and ranking.\n\n"
-        "**Generated catalog** where only the thumbnails tell the items apart (titles are neutral names;\n"
-        "tests/slow/test_models_media.py): own kind among each user's top 3 of the cold items (1.0: all).\n\n"
+        "The hybrid (the default model) reads the media in its cold-item ranker\n"
+        "(`models.coldrank`): the mean and top-5 similarity of an item's media vector (its\n"
+        "blocks above, joined) to the history's items, two features beside the text, genre and\n"
+        "people ones, so the ranker learns on simulated cold items how much they count; the\n"
+        'explanation names the nearest history item ("it looks and sounds like X"). Catalogs\n'
+        "without media are ranked as before (the columns are not added). The hybrid rows above:\n"
+        "fit (s) is the seconds per seed, fit and ranking.\n\n"
+        "**Generated catalog** where only the thumbnails tell the items apart (titles are\n"
+        "neutral names; tests/slow/test_models_media.py): own kind among each user's top 3 of\n"
+        "the cold items (1.0: all).\n\n"
         "| model | with the image vectors | text only |\n|---|---|---|\n"
         + "".join(f"| {m} | {w:.2f} | {t:.2f} |\n" for m, (w, t) in shares.items())
-        + "\nThe names say nothing about the kind, so a text-only figure is chance: each user of a kind\n"
-        "ranks the cold items the same way, by accidental likeness of names, so it lands anywhere from 0\n"
-        "to 1 rather than at 0.5.\n"
+        + "\nThe names say nothing about the kind, so a text-only figure is chance: each user of\n"
+        "a kind ranks the cold items the same way, by accidental likeness of names, so it lands\n"
+        "anywhere from 0 to 1 rather than at 0.5.\n"
     )
     write_section("media", "Media in the models", body, "benchmarks/bench_media.py")
 

@@ -23,10 +23,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_section
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ready"
 OUT = ROOT / "reports" / "benchmarks"
 NOQ = {"query_encoder": None}
@@ -223,7 +223,8 @@ def render() -> str:
             continue
         res = json.loads(path.read_text())
         parts.append(
-            f"### {name} (run at {res.get('run_at', '?')})\n\n1-minute load average {res['load_before']:.1f} before, "
+            f"### {name} (run at {res.get('run_at', '?')})\n\n"
+            f"1-minute load average {res['load_before']:.1f} before, "
             f"{res['load_after']:.1f} after (2 cores; above 2 means the machine was "
             "shared with other work during the run, so times are inflated).\n"
         )
@@ -272,7 +273,8 @@ def render() -> str:
         "Models through the evaluation harness (training part only, full-catalog ranking "
         "with training items excluded; cold-items: the held-out items only; cold-users: "
         "first 3 interactions as history; kfold: explicit ratings, 5 folds). Mean over the "
-        "seeds listed (each seed in brackets where there are several); bold = best on the target metric. Fit time is the median per "
+        "seeds listed (each seed in brackets where there are several); bold = best on the target "
+        "metric. Fit time is the median per "
         "training run, peak MiB the most memory one fit added to the process "
         "(`models.memory.PeakMemory`: resident high-water mark less the resident size at the "
         "start, so numpy, torch, LightGBM and implicit all count). "

@@ -170,10 +170,10 @@ def titles_as_requests(enc, items_df, items: np.ndarray) -> str:
     )
     examples = ", ".join(f"“{titles[n]}” ({langs[n]})" for n in moved_rows[:6])
     return (
-        f"The catalog's own titles as requests (year cut): {len(moved_rows)} of {len(titles):,} are read "
-        f"as another language and moved ({by}; e.g. {examples}). Each title's own item comes first "
-        f"for {found['raw']:.1%} of them unmoved and {found['moved']:.1%} moved; the rest of their "
-        f"top {K} changes (Jaccard {jacc:.2f} between the two)."
+        f"The catalog's own titles as requests (year cut): {len(moved_rows)} of {len(titles):,} "
+        f"are read as another language and moved ({by}; e.g. {examples}). Each title's own item "
+        f"comes first for {found['raw']:.1%} of them unmoved and {found['moved']:.1%} moved; the "
+        f"rest of their top {K} changes (Jaccard {jacc:.2f} between the two)."
     )
 
 
@@ -216,7 +216,8 @@ def main() -> None:
             runs[lang]["neutral"].append(measure(en[test], moved, items))
     rows = []
     more = " · ".join(
-        f"{LANGUAGES.get(lang, 'English')} {sum(detect_language(t, short=True) == lang for t in texts)}"
+        f"{LANGUAGES.get(lang, 'English')} "
+        f"{sum(detect_language(t, short=True) == lang for t in texts)}"
         f"/{len(texts)}"
         for lang, texts in MORE_REQUESTS.items()
     )
@@ -240,8 +241,8 @@ def main() -> None:
             row.append(f"{label}: " + "; ".join(str(items_df["title"].iloc[i]) for i in top))
         examples.append(f"- “{q}” — " + " | ".join(row))
     table = "\n".join(rows)
-    body = f"""Catalog: {name} ({len(items_df):,} items, multilingual-e5 passage vectors). {len(REQUESTS_EN)}
-short film requests written in English and in each language below
+    body = f"""Catalog: {name} ({len(items_df):,} items, multilingual-e5 passage vectors).
+{len(REQUESTS_EN)} short film requests written in English and in each language below
 (`avrec.encoders.crosslingual`), split in halves {SPLITS} times at random: a language's offset
 is computed from one half and measured on the other, so no measured request took part in its
 own correction. As in use, each request is moved by the offset of the language it is read as
@@ -252,7 +253,8 @@ top {K} items of the request and of its English counterpart; any: share of reque
 at least one of them; correlation: of the two requests' scores over the whole catalog; cosine:
 between the two request vectors. Means over the {SPLITS} splits.
 
-| language | request vectors | detected | top-{K} overlap (Jaccard) | any shared | score correlation | cosine to English |
+| language | request vectors | detected | top-{K} overlap (Jaccard) | any shared \
+| score correlation | cosine to English |
 |---|---|---|---|---|---|---|
 {table}
 

@@ -127,17 +127,22 @@ def main() -> None:
         "a request text not seen before costs one multilingual-e5 pass, about 17 ms here); "
         "10% with 50 candidates"
     )
-    body = f"""`avrec recommend MODEL --input REQUESTS.jsonl --k 10 --output OUT.jsonl` on {args.requests:,} requests
+    body = f"""`avrec recommend MODEL --input REQUESTS.jsonl --k 10 --output OUT.jsonl` on
+{args.requests:,} requests
 ({mix}); the model is `avrec train {dataset.parent.name}/{dataset.name}` (default model, trained in
 {train_s:.0f} s including process start). Wall time of the whole command (process start, model load,
 reading, scoring, explanations, writing), median of {args.repeats}.
 
 | run | seconds (median) | runs | requests/s |
 |---|---|---|---|
-| `avrec recommend`, {args.requests:,} requests, explanations on | {med_on:.1f} | {", ".join(f"{t:.1f}" for t in rows["explanations on"])} | {args.requests / med_on:,.0f} |
-| `avrec recommend`, {args.requests:,} requests, `--no-explain` | {med_off:.1f} | {", ".join(f"{t:.1f}" for t in rows["explanations off"])} | {args.requests / med_off:,.0f} |
-| baseline: one API call per request (first {args.single} requests timed, model loaded once), extrapolated to {args.requests:,} | {single_total:.1f} | 1 | {1 / per_single:,.0f} |
-| the same {args.single} requests in one batched API call | {per_batched * args.requests:.1f} (extrapolated) | 1 | {1 / per_batched:,.0f} |
+| `avrec recommend`, {args.requests:,} requests, explanations on | {med_on:.1f} \
+| {", ".join(f"{t:.1f}" for t in rows["explanations on"])} | {args.requests / med_on:,.0f} |
+| `avrec recommend`, {args.requests:,} requests, `--no-explain` | {med_off:.1f} \
+| {", ".join(f"{t:.1f}" for t in rows["explanations off"])} | {args.requests / med_off:,.0f} |
+| baseline: one API call per request (first {args.single} requests timed, model loaded once), \
+extrapolated to {args.requests:,} | {single_total:.1f} | 1 | {1 / per_single:,.0f} |
+| the same {args.single} requests in one batched API call \
+| {per_batched * args.requests:.1f} (extrapolated) | 1 | {1 / per_batched:,.0f} |
 
 Batched command against one call per request: {single_total / med_on:.1f}x faster (explanations on).
 1-minute load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."""

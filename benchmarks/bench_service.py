@@ -45,7 +45,8 @@ HOST = "127.0.0.1"
 READ_LUA = """
 math.randomseed(%(seed)d)
 request = function()
-  return wrk.format("GET", "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10",
+  return wrk.format("GET",
+                    "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10",
                     {["X-API-Key"] = "%(key)s"})
 end
 """
@@ -68,12 +69,15 @@ local events = {'"event":"like"', '"event":"skip"', '"event":"play","watch_fract
 function request()
   if math.random() < %(write_share)f then
     n = n + 1
-    local body = string.format('{"user_id":"u%%d","item_id":"i%%07d",%%s,"request_id":"%(tag)s-%%d-%%d"}',
-      math.random(0, %(users)d - 1), math.random(0, %(items)d - 1), events[math.random(1, #events)], tid, n)
+    local body = string.format(
+      '{"user_id":"u%%d","item_id":"i%%07d",%%s,"request_id":"%(tag)s-%%d-%%d"}',
+      math.random(0, %(users)d - 1), math.random(0, %(items)d - 1),
+      events[math.random(1, #events)], tid, n)
     return wrk.format("POST", "/api/events", {["Content-Type"] = "application/json",
                                                ["X-API-Key"] = "%(key)s"}, body)
   end
-  return wrk.format("GET", "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10",
+  return wrk.format("GET",
+                    "/api/users/u" .. math.random(0, %(users)d - 1) .. "/recommendations?k=10",
                     {["X-API-Key"] = "%(key)s"})
 end
 function response(status, headers, body)
@@ -424,7 +428,8 @@ def main() -> None:
             )
         replay_ok = all(profiles[u][1]["events"] == db_counts.get(u, 0) for u in replay_users)
         print(
-            f"kill -9: {len(acked)} acknowledged, {len(lost)} lost, {len(in_db) - len(acked)} stored "
+            f"kill -9: {len(acked)} acknowledged, {len(lost)} lost, "
+            f"{len(in_db) - len(acked)} stored "
             f"unacknowledged (in flight); replayed state matches the log: {replay_ok}",
             flush=True,
         )
@@ -491,11 +496,15 @@ def report(r: dict, args) -> str:
     ev = r["mixed_latency"].get("event_to_state", {})
     mixed_rec = r["mixed_latency"].get(rec, {})
     m = r["mixed"]
-    ok = lambda cond: "yes" if cond else "**NO**"
+
+    def ok(cond: bool) -> str:
+        return "yes" if cond else "**NO**"
+
     return f"""
 `avrec serve` (one uvicorn process, `OPENBLAS_NUM_THREADS=1`, faiss 1 thread) over a synthetic
-catalog of {r["items"]:,} items (384-d clustered unit vectors, a saved `content` model, {r["users"]:,}
-known users with 10 items each), SQLite database (WAL). Recommendations go through the IVF index
+catalog of {r["items"]:,} items (384-d clustered unit vectors, a saved `content` model,
+{r["users"]:,} known users with 10 items each), SQLite database (WAL). Recommendations go
+through the IVF index
 (`index_kind=ivf`, nprobe {args.nprobe}) with the user's online vector, explanations on, k = 10.
 Load from `wrk -t1 -c{args.connections}` on 127.0.0.1 only, bounded in time. Server-side
 percentiles are the server's own timings (request in -> response out; event received -> committed
@@ -504,20 +513,45 @@ and other work shared the machine during the run.
 
 | check | target | measured | met |
 |---|---|---|---|
-| recommendations, reads only, {args.connections} connections ({args.read_seconds} s): throughput over HTTP | ≥ 300 req/s | {r["reads"]["rps"]:.0f} req/s | {ok(r["reads"]["rps"] >= 300)} |
-| recommendations, reads only, {args.connections} connections: server-side p50 / p99 (the server's own timing, ASGI call to response; time a request waits for the event loop is not in it, see wrk's client-side row) | p99 ≤ 20 ms | {r["read_latency"]["p50_ms"]:.2f} / {r["read_latency"]["p99_ms"]:.2f} ms | {ok(r["read_latency"]["p99_ms"] <= 20)} |
-| recommendations, reads only, 2 connections ({args.read_seconds // 2} s): server-side p50 / p99 | p99 ≤ 20 ms | {r["light_latency"]["p50_ms"]:.2f} / {r["light_latency"]["p99_ms"]:.2f} ms at {r["light"]["rps"]:.0f} req/s | {ok(r["light_latency"]["p99_ms"] <= 20)} |
-| recommendations, reads only: client-side p50 / p99 (wrk) | – | {r["reads"].get("client_p50_ms", float("nan")):.1f} / {r["reads"].get("client_p99_ms", float("nan")):.1f} ms | – |
-| mixed {args.mixed_seconds} s ({args.write_share:.0%} event writes): throughput | – | {m["rps"]:.0f} req/s ({m.get("reads", 0):,} reads, {m.get("acked", 0):,} events) | – |
+| recommendations, reads only, {args.connections} connections ({args.read_seconds} s): \
+throughput over HTTP | ≥ 300 req/s | {r["reads"]["rps"]:.0f} req/s \
+| {ok(r["reads"]["rps"] >= 300)} |
+| recommendations, reads only, {args.connections} connections: server-side p50 / p99 (the \
+server's own timing, ASGI call to response; time a request waits for the event loop is not in \
+it, see wrk's client-side row) | p99 ≤ 20 ms \
+| {r["read_latency"]["p50_ms"]:.2f} / {r["read_latency"]["p99_ms"]:.2f} ms \
+| {ok(r["read_latency"]["p99_ms"] <= 20)} |
+| recommendations, reads only, 2 connections ({args.read_seconds // 2} s): server-side p50 / p99 \
+| p99 ≤ 20 ms | {r["light_latency"]["p50_ms"]:.2f} / {r["light_latency"]["p99_ms"]:.2f} ms at \
+{r["light"]["rps"]:.0f} req/s | {ok(r["light_latency"]["p99_ms"] <= 20)} |
+| recommendations, reads only: client-side p50 / p99 (wrk) | – \
+| {r["reads"].get("client_p50_ms", float("nan")):.1f} \
+/ {r["reads"].get("client_p99_ms", float("nan")):.1f} ms | – |
+| mixed {args.mixed_seconds} s ({args.write_share:.0%} event writes): throughput | – \
+| {m["rps"]:.0f} req/s ({m.get("reads", 0):,} reads, {m.get("acked", 0):,} events) | – |
 | mixed: recommendations server-side p99 | – | {mixed_rec.get("p99_ms", float("nan")):.2f} ms | – |
-| mixed: event → committed → updated state, server-side p50 / p99 | p99 ≤ 50 ms | {ev.get("p50_ms", float("nan")):.2f} / {ev.get("p99_ms", float("nan")):.2f} ms | {ok(ev.get("p99_ms", 1e9) <= 50)} |
-| mixed: events acknowledged (201, request IDs logged by wrk) missing from the database after | 0 lost | {r["acked_ids"]:,} acknowledged, {r["stored"]:,} stored, {r["mixed_lost"]} lost ({r["stored"] - r["acked_ids"]} stored but unacknowledged: in flight when wrk stopped) | {ok(r["mixed_lost"] == 0 and r["acked_ids"] == m.get("acked"))} |
-| mixed: 5xx answers | 0 | {m.get("s5xx", "n/a")} (other non-2xx: {m.get("other", "n/a")}) | {ok(m.get("s5xx", 1) == 0)} |
-| restart (SIGTERM, start again): same recommendations and profile | all users | {r["same_after_restart"]}/{r["sample"]} sampled users; restart {r["restart_s"]:.0f} s, saved index loaded (first start {r["first_start_s"]:.0f} s, {"IVF index built" if r["index_built"] else "index loaded"})  | {ok(r["same_after_restart"] == r["sample"])} |
-| `kill -9` during an event load (4 clients): acknowledged events lost | 0 | {r["kill9_acked"]:,} acknowledged, {r["kill9_lost"]} lost ({r["kill9_unacked_stored"]} stored but never acknowledged: in flight at the kill) | {ok(r["kill9_lost"] == 0)} |
-| after the `kill -9` restart: state replayed from the log matches the database | yes | {r["replay_ok"]} | {ok(r["replay_ok"])} |
+| mixed: event → committed → updated state, server-side p50 / p99 | p99 ≤ 50 ms \
+| {ev.get("p50_ms", float("nan")):.2f} / {ev.get("p99_ms", float("nan")):.2f} ms \
+| {ok(ev.get("p99_ms", 1e9) <= 50)} |
+| mixed: events acknowledged (201, request IDs logged by wrk) missing from the database after \
+| 0 lost | {r["acked_ids"]:,} acknowledged, {r["stored"]:,} stored, {r["mixed_lost"]} lost \
+({r["stored"] - r["acked_ids"]} stored but unacknowledged: in flight when wrk stopped) \
+| {ok(r["mixed_lost"] == 0 and r["acked_ids"] == m.get("acked"))} |
+| mixed: 5xx answers | 0 | {m.get("s5xx", "n/a")} (other non-2xx: {m.get("other", "n/a")}) \
+| {ok(m.get("s5xx", 1) == 0)} |
+| restart (SIGTERM, start again): same recommendations and profile | all users \
+| {r["same_after_restart"]}/{r["sample"]} sampled users; restart {r["restart_s"]:.0f} s, saved \
+index loaded (first start {r["first_start_s"]:.0f} s, \
+{"IVF index built" if r["index_built"] else "index loaded"})  \
+| {ok(r["same_after_restart"] == r["sample"])} |
+| `kill -9` during an event load (4 clients): acknowledged events lost | 0 \
+| {r["kill9_acked"]:,} acknowledged, {r["kill9_lost"]} lost ({r["kill9_unacked_stored"]} stored \
+but never acknowledged: in flight at the kill) | {ok(r["kill9_lost"] == 0)} |
+| after the `kill -9` restart: state replayed from the log matches the database | yes \
+| {r["replay_ok"]} | {ok(r["replay_ok"])} |
 
-Load average (1 min) before / after this run: {"/".join(map(str, r.get("load_avg_1min") or ["n/a"]))} on 2 cores.
+Load average (1 min) before / after this run: \
+{"/".join(map(str, r.get("load_avg_1min") or ["n/a"]))} on 2 cores.
 All full runs on this machine (`docs/bench-service-runs.jsonl`; other engineers' jobs shared the
 cores, so the spread is mostly the machine's load):
 
@@ -527,7 +561,8 @@ cores, so the spread is mostly the machine's load):
 
 def history() -> str:
     lines = [
-        "| run | load before/after | reads c=2: req/s, p99 ms | reads c=8: req/s, p99 ms | mixed req/s | event→state p99 ms | lost events | 5xx |",
+        "| run | load before/after | reads c=2: req/s, p99 ms | reads c=8: req/s, p99 ms "
+        "| mixed req/s | event→state p99 ms | lost events | 5xx |",
         "|---|---|---|---|---|---|---|---|",
     ]
     if RUNS.exists():
@@ -535,8 +570,9 @@ def history() -> str:
             x = json.loads(raw)
             load = "/".join(str(v) for v in x["load"]) if x.get("load") else "n/a"
             lines.append(
-                f"| {x['date']} | {load} | {x['rps_c2']:.0f}, {x['p99_c2']:.1f} | {x['rps_c8']:.0f}, "
-                f"{x['p99_c8']:.1f} | {x['mixed_rps']:.0f} | {x['event_p99']:.1f} | {x['lost']} | {x['s5xx']} |"
+                f"| {x['date']} | {load} | {x['rps_c2']:.0f}, {x['p99_c2']:.1f} "
+                f"| {x['rps_c8']:.0f}, {x['p99_c8']:.1f} | {x['mixed_rps']:.0f} "
+                f"| {x['event_p99']:.1f} | {x['lost']} | {x['s5xx']} |"
             )
     return "\n".join(lines)
 

@@ -112,7 +112,10 @@ BAD_ITEMS = {
 BAD_INTERACTIONS = {
     "unknown item": (
         "user_id,item_id,rating\nu1,99,4\n",
-        "interactions.csv:2 (column 'item_id'): interaction names an item that is not in the catalog",
+        (
+            "interactions.csv:2 (column 'item_id'): interaction names an item that is not in "
+            "the catalog"
+        ),
     ),
     "NaN rating": (
         "user_id,item_id,rating\nu1,1,4\nu1,2,nan\n",
@@ -140,7 +143,10 @@ BAD_INTERACTIONS = {
     ),
     "millisecond timestamp": (
         "user_id,item_id,timestamp\nu1,1,1600000000000\n",
-        "interactions.csv:2 (column 'timestamp'): impossible timestamp: far in the future (milliseconds",
+        (
+            "interactions.csv:2 (column 'timestamp'): impossible timestamp: far in the future "
+            "(milliseconds"
+        ),
     ),
     "missing user column": (
         "item_id,rating\n1,4\n",

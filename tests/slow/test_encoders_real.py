@@ -169,7 +169,10 @@ def test_speech_is_labelled_speech_and_a_tone_music(home, tmp_path):
     from avrec.encoders.registry import get_encoder
 
     wav = tmp_path / "speech.wav"
-    sentence = "Good evening. Tonight we talk about the history of jazz and the musicians who made it famous."
+    sentence = (
+        "Good evening. Tonight we talk about the history of jazz and the musicians who made it "
+        "famous."
+    )
     subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
     enc = get_encoder("audio")
     _, speech = enc.analyse(load_audio(wav))
@@ -189,7 +192,10 @@ def test_english_speech_is_transcribed_and_routing_skips_other_languages(home, t
     from avrec.encoders.speech import transcribe_english
 
     wav = tmp_path / "s.wav"
-    sentence = "Good evening. Tonight we talk about the history of jazz and the musicians who made it famous."
+    sentence = (
+        "Good evening. Tonight we talk about the history of jazz and the musicians who made it "
+        "famous."
+    )
     subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
     wave = load_audio(wav)
     tr = transcribe_english(wave)
@@ -243,7 +249,8 @@ from avrec.encoders.registry import get_encoder
 items = pd.read_csv(sys.argv[1] + "/items.csv", dtype={"item_id": str})
 t = time.perf_counter()
 result = encode_catalog(items, ["text", "image"], root=sys.argv[1])
-heavy = [m for m in ("torch", "onnxruntime", "faster_whisper", "rapidocr_onnxruntime") if m in sys.modules]
+heavy = [m for m in ("torch", "onnxruntime", "faster_whisper", "rapidocr_onnxruntime")
+         if m in sys.modules]
 loaded = [n for n in ("text-en", "text-multi") if get_encoder(n)._model is not None]
 print(heavy, loaded, result.results["image"].summary(), round(time.perf_counter() - t, 2))
 assert not heavy and not loaded, (heavy, loaded)
@@ -278,9 +285,12 @@ def test_cli_encode_describe_and_a_warm_rerun_does_no_model_work(home, tmp_path)
         }
     ).to_csv(data / "interactions.csv", index=False)
     avrec = [str(Path(sys.executable).parent / "avrec")]
-    run = lambda *a: subprocess.run(
-        [*avrec, *a], capture_output=True, text=True, timeout=600, check=False
-    )
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*avrec, *a], capture_output=True, text=True, timeout=600, check=False
+        )
+
     assert run("ingest", str(data)).returncode == 0
     out = run("encode", "--modalities", "text,image")
     assert out.returncode == 0, out.stderr
@@ -359,7 +369,10 @@ def test_english_speech_in_a_video_reaches_the_item_text(home, tmp_path):
     from avrec.encoders.understand import encode_catalog
 
     wav = tmp_path / "talk.wav"
-    sentence = "Good evening. Tonight we talk about the history of jazz and the musicians who made it famous."
+    sentence = (
+        "Good evening. Tonight we talk about the history of jazz and the musicians who made it "
+        "famous."
+    )
     subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
     _talking_video(tmp_path / "talk.mp4", load_audio(wav))
     items = pd.DataFrame(

@@ -1,7 +1,7 @@
 """Matching models on real MovieLens 100K through the evaluation harness: the hybrid beats
-EASE warm and popularity for new users, and ranks cold items far above popularity and zero-shot content; the
-neural models train on real data within a small budget, rank cold items by content, and
-survive save/load; a trained model answers text requests and cold-item candidates."""
+EASE warm and popularity for new users, and ranks cold items far above popularity and zero-shot
+content; the neural models train on real data within a small budget, rank cold items by content,
+and survive save/load; a trained model answers text requests and cold-item candidates."""
 
 from __future__ import annotations
 

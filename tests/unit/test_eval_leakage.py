@@ -162,7 +162,10 @@ def test_embedding_cache_holds_catalog_content_only(folder_dataset, avrec_home, 
     def spy(payloads, encoder_name, encode=None, **kw):
         encoded.extend(payloads)
         dim = 8
-        fake = lambda batch: np.eye(dim, dtype=np.float32)[[len(t) % dim for t in batch]]
+
+        def fake(batch):
+            return np.eye(dim, dtype=np.float32)[[len(t) % dim for t in batch]]
+
         return original(payloads, "text-fake", encode=fake, **kw)
 
     class FakeEncoder:

@@ -56,8 +56,8 @@ def test_last_temporal_cold_splits():
     ds = _data()
     last = make_splits(ds, "last")[0]
     latest = ds.interactions.sort_values("timestamp").groupby("user_id").tail(1)
-    assert set(zip(last.test.user_id, last.test.item_id)) == set(
-        zip(latest.user_id, latest.item_id)
+    assert set(zip(last.test.user_id, last.test.item_id, strict=True)) == set(
+        zip(latest.user_id, latest.item_id, strict=True)
     )
     temporal = make_splits(ds, "temporal")[0]
     assert temporal.train.timestamp.max() < temporal.test.timestamp.min()

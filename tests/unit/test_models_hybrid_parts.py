@@ -122,5 +122,5 @@ def test_a_folder_from_before_the_parts_is_refused_clearly(data, tmp_path):
     import shutil
 
     shutil.rmtree(path / "parts")
-    with pytest.raises(AvrecError, match="earlier avrec.*retrain"):
+    with pytest.raises(AvrecError, match=r"earlier avrec.*retrain"):
         Recommender.load(path)
