@@ -8,5 +8,6 @@ export AVREC_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start)
 trap 'bash scripts/postgres.sh stop' EXIT
 mkdir -p test-artifacts
 .venv/bin/ruff check --quiet src tests benchmarks
+.venv/bin/ruff format --check --quiet src tests benchmarks
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest -p no:cacheprovider -q --timeout=900 "$@"
