@@ -182,6 +182,7 @@ def _user_tower_class():
 class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     name = "two-tower"
     Config = TwoTowerConfig
+    config: TwoTowerConfig
     content_aware = True
     #: the fine-tuned text encoder (models.text_finetune), or its saved layers until first use
     text_tuner = None

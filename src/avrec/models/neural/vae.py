@@ -151,6 +151,7 @@ def attributions_at(
 class MultVAE(Recommender):
     name = "vae"
     Config = VAEConfig
+    config: VAEConfig
 
     def _fit(self, data: TrainData) -> None:
         self.params = train_multvae(data.matrix, self.config, self.time_capped_)

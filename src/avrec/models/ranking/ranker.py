@@ -60,6 +60,7 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 class Ranker(Recommender):
     name = "hybrid-ltr"
     Config = RankerConfig
+    config: RankerConfig
     content_aware = True
 
     # ---- parts ------------------------------------------------------------------------
