@@ -170,9 +170,13 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: whether the model can score items that had no training interactions
     content_aware: ClassVar[bool] = False
-    #: whether the model reads image/video/audio vectors from ``TrainData.item_features``
-    #: (a property where a setting decides it)
-    reads_media: bool = False
+
+    @property
+    def reads_media(self) -> bool:
+        """Whether the model reads image/video/audio vectors from ``TrainData.item_features``
+        (subclasses override it, as a class attribute or where a setting decides it)."""
+        return False
+
     #: what a score rests on where it does not split by history item (explanations)
     unsplit_reason: ClassVar[str | None] = None
 

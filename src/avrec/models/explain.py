@@ -164,7 +164,9 @@ def _query_similarity(model, query: str | None, items: np.ndarray) -> np.ndarray
     if not query or not query.strip() or encoder is None:
         return None
     q = encoder.encode_queries([query])[0]
-    return encoder.query_vectors[items] @ q
+    vectors = encoder.query_vectors
+    assert vectors is not None  # request_encoder returns only parts with request vectors
+    return vectors[items] @ q
 
 
 def _fallback(model, item: int) -> str:

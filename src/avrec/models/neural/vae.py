@@ -74,7 +74,7 @@ def train_multvae(
                 mask = rng.random(sub.nnz) < keep  # input dropout
                 vals = (norm * mask / keep).astype(np.float32)
                 inp = torch.sparse_coo_tensor(
-                    np.vstack([sub.row, sub.col]).astype(np.int64),
+                    torch.from_numpy(np.vstack([sub.row, sub.col]).astype(np.int64)),
                     vals,
                     sub.shape,
                     check_invariants=False,
