@@ -62,7 +62,7 @@ class E5Encoder(Encoder):
     modality = "text"
     dim = 384
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._model = None
         self._offsets: dict[str, np.ndarray] = {}
 
