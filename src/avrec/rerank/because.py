@@ -17,7 +17,7 @@ from avrec.models.explain import history_sentences
 def explain_by_history(
     vectors: np.ndarray,
     history: Sequence[int],
-    items: Sequence[int],
+    items: Sequence[int] | np.ndarray,
     title: Callable[[int], str],
     genres: Callable[[int], list[str]],
     popularity: np.ndarray | None = None,
