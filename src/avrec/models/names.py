@@ -8,10 +8,7 @@ the other's module for it.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from avrec.models.base import Recommender
+from typing import Any
 
 _MODELS: dict[str, str] = {
     "popularity": "avrec.models.baselines.popularity:Popularity",
@@ -44,7 +41,7 @@ def model_targets() -> dict[str, str]:
     return dict(_MODELS)
 
 
-def get_model_class(name: str) -> type[Recommender]:
+def get_model_class(name: str) -> type[Any]:
     """The model class registered as ``name`` (a :class:`avrec.models.base.Recommender`)."""
     try:
         target = _MODELS[name]
