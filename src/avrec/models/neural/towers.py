@@ -191,7 +191,7 @@ def pad(seqs: Sequence[np.ndarray], pad_value: int) -> np.ndarray:
     return out
 
 
-def item_tower_class():
+def item_tower_class() -> Any:
     import torch
     from torch import nn
 
