@@ -57,7 +57,8 @@ def polarity(event: str, value: float | None, watch_fraction: float | None) -> i
 class UserState:
     history: list[str] = field(default_factory=list)  # oldest first, positives only
     negatives: list[str] = field(default_factory=list)
-    weights: Counter = field(default_factory=Counter)  # item -> profile weight
+    #: item -> profile weight, a float (typeshed types Counter counts as int: the ignores on +=)
+    weights: Counter = field(default_factory=Counter)
     events: int = 0
     #: sum of the history items' content vectors (None: the model has none)
     vector: np.ndarray | None = None
