@@ -57,6 +57,7 @@ def step_train(log: Log, database_url: str | None = None, model_name: str | None
     model.save(out)
     user = dataset.interactions["user_id"].iloc[0]
     sample = model.recommend([user], k=5, explain=True)
+    assert sample.explanations is not None  # explain=True fills them
     titles = dataset.items.set_index("item_id")["title"]
     log(f"  trained {name!r} -> {out}")
     log(f"  top 5 for user {user}:")

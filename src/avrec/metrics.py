@@ -8,8 +8,12 @@ the recommendation lists of many users.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TypeAlias
 
 import numpy as np
+
+#: item indices: a list or an integer array
+Items: TypeAlias = Sequence[int] | np.ndarray
 
 
 def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
@@ -26,34 +30,34 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     return v @ v.T
 
 
-def _hits(ranked: Sequence[int], relevant: Collection[int], k: int) -> np.ndarray:
+def _hits(ranked: Items, relevant: Collection[int], k: int) -> np.ndarray:
     rel = relevant if isinstance(relevant, (set, frozenset)) else set(relevant)
     return np.fromiter((i in rel for i in list(ranked)[:k]), dtype=bool)
 
 
-def precision(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def precision(ranked: Items, relevant: Collection[int], k: int) -> float:
     return float(_hits(ranked, relevant, k).sum() / k) if k > 0 else 0.0
 
 
-def recall(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def recall(ranked: Items, relevant: Collection[int], k: int) -> float:
     return float(_hits(ranked, relevant, k).sum() / len(relevant)) if relevant else 0.0
 
 
-def f1(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def f1(ranked: Items, relevant: Collection[int], k: int) -> float:
     p, r = precision(ranked, relevant, k), recall(ranked, relevant, k)
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def hit_rate(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def hit_rate(ranked: Items, relevant: Collection[int], k: int) -> float:
     return float(_hits(ranked, relevant, k).any())
 
 
-def mrr(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def mrr(ranked: Items, relevant: Collection[int], k: int) -> float:
     hits = np.flatnonzero(_hits(ranked, relevant, k))
     return 1.0 / (hits[0] + 1) if len(hits) else 0.0
 
 
-def ndcg(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def ndcg(ranked: Items, relevant: Collection[int], k: int) -> float:
     hits = _hits(ranked, relevant, k)
     if not relevant:
         return 0.0
@@ -63,7 +67,7 @@ def ndcg(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
     return dcg / idcg
 
 
-def average_precision(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+def average_precision(ranked: Items, relevant: Collection[int], k: int) -> float:
     hits = _hits(ranked, relevant, k)
     if not relevant or not hits.any():
         return 0.0
@@ -99,13 +103,13 @@ def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(actual)) ** 2)))
 
 
-def catalog_coverage(recommendations: Sequence[Sequence[int]], n_items: int) -> float:
+def catalog_coverage(recommendations: Sequence[Items], n_items: int) -> float:
     """Share of the catalog that appears in at least one list."""
     seen = {i for rec in recommendations for i in rec}
     return len(seen) / n_items if n_items else 0.0
 
 
-def intra_list_diversity(recommendation: Sequence[int], item_vectors: np.ndarray) -> float:
+def intra_list_diversity(recommendation: Items, item_vectors: np.ndarray) -> float:
     """Mean pairwise cosine distance between the items of one list (content distance)."""
     if len(recommendation) < 2:
         return 0.0
@@ -114,7 +118,7 @@ def intra_list_diversity(recommendation: Sequence[int], item_vectors: np.ndarray
     return float((1.0 - sim)[np.triu_indices(n, 1)].mean())
 
 
-def novelty(recommendation: Sequence[int], item_popularity: np.ndarray, n_users: int) -> float:
+def novelty(recommendation: Items, item_popularity: np.ndarray, n_users: int) -> float:
     """Mean self-information ``-log2(p(i))`` of the items, p = share of users who had item i."""
     if not len(recommendation):
         return 0.0
@@ -122,7 +126,7 @@ def novelty(recommendation: Sequence[int], item_popularity: np.ndarray, n_users:
     return float(np.mean(-np.log2(p)))
 
 
-def popularity_bias(recommendation: Sequence[int], item_popularity: np.ndarray) -> float:
+def popularity_bias(recommendation: Items, item_popularity: np.ndarray) -> float:
     """Average popularity (interaction count) of the recommended items (ARP)."""
     if not len(recommendation):
         return 0.0

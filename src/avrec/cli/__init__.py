@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 
@@ -49,7 +50,7 @@ def _register_all() -> None:
 _register_all()
 
 
-def _click_errors(name: str) -> tuple[type, ...]:
+def _click_errors(name: str) -> tuple[type[Any], ...]:
     """Click's exception class ``name``, from typer's vendored click and from click itself
     (typer releases differ in which one they raise)."""
     found = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,7 +39,9 @@ def ingest(
     from avrec.storage.db import get_engine
     from avrec.storage.ingest import ingest as run_ingest
 
-    options = {"rules": Rules(rating_max=rating_max)} if (format or "folder") == "folder" else {}
+    options: dict[str, Any] = (
+        {"rules": Rules(rating_max=rating_max)} if (format or "folder") == "folder" else {}
+    )
     dataset = load_dataset(path, format, **options)
     report = run_ingest(dataset, get_engine(database_url), dry_run=dry_run)
     typer.echo(str(report))

@@ -158,7 +158,7 @@ class EmbeddingCache:
         arrays = {"keys": np.asarray(keys), "vectors": np.asarray(vectors, dtype=np.float32)}
         if attrs is not None:
             arrays["attrs"] = np.asarray(attrs, dtype=str)
-        np.savez(tmp, **arrays)
+        np.savez(tmp, allow_pickle=True, **arrays)
         os.replace(tmp, self.dir / f"{uuid.uuid4().hex}.npz")
 
     def put_many(

@@ -58,7 +58,7 @@ def _export(target: Path) -> None:
         warnings.simplefilter("ignore")  # constant-folding notes from the exporter
         torch.onnx.export(
             Both(net),
-            torch.zeros(1, 3, SIZE, SIZE),
+            (torch.zeros(1, 3, SIZE, SIZE),),
             str(tmp),
             input_names=["image"],
             output_names=["features", "logits"],
@@ -124,10 +124,10 @@ class EfficientNetEncoder(Encoder):
             f, lg = self.session.run(None, {"image": batch})
             feats.append(f)
             logits.append(lg)
-        feats, logits = np.vstack(feats), np.vstack(logits)
-        z = logits - logits.max(axis=1, keepdims=True)
+        all_logits = np.vstack(logits)
+        z = all_logits - all_logits.max(axis=1, keepdims=True)
         probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        return l2_normalize(feats), probs.astype(np.float32)
+        return l2_normalize(np.vstack(feats)), probs.astype(np.float32)
 
     def encode(self, batch: Sequence) -> np.ndarray:
         """Vectors of PIL images or image paths."""

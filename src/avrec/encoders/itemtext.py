@@ -26,8 +26,8 @@ def item_text(
 ) -> str:
     """The item's text; ``ocr`` / ``transcript`` default to the row's ``ocr_text`` /
     ``transcript`` fields (what :func:`avrec.encoders.understand.cached_media` found)."""
-    ocr = ocr if ocr is not None else row.get("ocr_text")
-    transcript = transcript if transcript is not None else row.get("transcript")
+    ocr_text = ocr if ocr is not None else row.get("ocr_text")
+    spoken = transcript if transcript is not None else row.get("transcript")
     parts = []
     if title := _present(row.get("title")):
         parts.append(title)
@@ -41,9 +41,9 @@ def item_text(
         parts.append(description)
     if comments := _present(row.get("comments")):
         parts.append("Comments: " + comments)
-    if ocr := _present(ocr):
+    if ocr := _present(ocr_text):
         parts.append("On screen: " + ocr)
-    if transcript := _present(transcript):
+    if transcript := _present(spoken):
         parts.append("Speech: " + transcript)
     text = ""
     for part in parts:

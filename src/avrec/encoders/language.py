@@ -241,7 +241,7 @@ def _function_word_language(words: list[str], text: str, short: bool) -> str:
         lang: sum(w in vocab for w in words)
         for lang, vocab in ((k, set(v)) for k, v in FUNCTION_WORDS.items())
     }
-    best = max(hits, key=hits.get)
+    best = max(hits, key=lambda lang: hits[lang])
     if short:  # no English function word, and two of the language's or one and an accented
         # letter ("Die Hard" stays English, "un film sur un chien" not)
         accented = any(not c.isascii() for c in text)
@@ -259,7 +259,7 @@ def _request_language(words: list[str], text: str) -> str:
         return "en"
     scores = _identify(text, k=200)
     among = {lang: scores.get(lang, 0.0) for lang in FUNCTION_WORDS}
-    best = max(among, key=among.get)
+    best = max(among, key=lambda lang: among[lang])
     share = among[best] / (sum(among.values()) or 1.0)
     return best if best != "en" and share >= 0.5 and among[best] >= 2 * among["en"] else "en"
 

@@ -82,8 +82,11 @@ def sample_frames(path: Path, per_second: float = 1.0, max_frames: int = 16) -> 
             if not container.streams.video:
                 raise MediaError(f"{path}: no video track")
             stream = container.streams.video[0]
+            time_base = stream.time_base
+            if time_base is None:
+                raise MediaError(f"{path}: video track has no time base")
             duration = (
-                float(stream.duration * stream.time_base)
+                float(stream.duration * time_base)
                 if stream.duration
                 else (container.duration / 1_000_000 if container.duration else 0.0)
             )
@@ -91,7 +94,7 @@ def sample_frames(path: Path, per_second: float = 1.0, max_frames: int = 16) -> 
             times = [duration * (n + 0.5) / wanted for n in range(wanted)]
             frames, next_t = [], 0
             for frame in container.decode(stream):
-                t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
+                t = float(frame.pts * time_base) if frame.pts is not None else 0.0
                 if next_t < len(times) and t >= times[next_t]:
                     frames.append(frame.to_image())
                     next_t += 1

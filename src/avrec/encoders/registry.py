@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import TYPE_CHECKING, Literal, overload
 
 from avrec.encoders.base import Encoder
+
+if TYPE_CHECKING:
+    from avrec.encoders.audio import AudioEncoder
+    from avrec.encoders.image import EfficientNetEncoder
 
 _ENCODERS = {
     "text-en": "avrec.encoders.text:MiniLMEncoder",
@@ -24,6 +29,18 @@ def register(name: str, target: str) -> None:
 
 def available_encoders() -> list[str]:
     return sorted(_ENCODERS)
+
+
+@overload
+def get_encoder(name: Literal["image"]) -> EfficientNetEncoder: ...
+
+
+@overload
+def get_encoder(name: Literal["audio"]) -> AudioEncoder: ...
+
+
+@overload
+def get_encoder(name: str) -> Encoder: ...
 
 
 def get_encoder(name: str) -> Encoder:

@@ -23,7 +23,7 @@ CHUNK = 500
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, allow_pickle=True, **arrays)
     os.replace(tmp, path)
 
 

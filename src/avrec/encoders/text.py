@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class E5Encoder(Encoder):
     modality = "text"
     dim = 384
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._model = None
         self._offsets: dict[str, np.ndarray] = {}
 
@@ -94,7 +94,7 @@ class E5Encoder(Encoder):
     def _raw_queries(self, batch: Sequence[str]) -> np.ndarray:
         return l2_normalize(np.asarray(self.model.query(_clip(batch))))
 
-    def offsets(self, languages: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def offsets(self, languages: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Request offsets of ``languages`` (None: every language with parallel requests;
         :func:`avrec.encoders.crosslingual.language_offsets`), each computed once, from the
         parallel requests' raw vectors, which are kept in the embedding cache."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,8 +151,9 @@ def understand_videos(
             if path is None:
                 continue
             key = (keys or file_key)(path)
-            if key in cache:
-                out.ok(r, cache.get(key), cache.get_attrs(key), key)
+            cached = cache.get(key)
+            if cached is not None:
+                out.ok(r, cached, cache.get_attrs(key), key)
                 continue
             try:
                 res = analyse_video(path, language=language[r])
@@ -163,7 +165,9 @@ def understand_videos(
                 continue
             if res.audio_vector is not None:
                 audio_cache.put_many(
-                    [key], res.audio_vector[None], [{**res.audio_attributes, "source": "video"}]
+                    [key],
+                    res.audio_vector[None],
+                    [{**(res.audio_attributes or {}), "source": "video"}],
                 )
             cache.put_many([key], res.vector[None], [res.attributes])
             out.ok(r, res.vector, res.attributes, key)
@@ -200,8 +204,9 @@ def understand_audio(
             if path is None:
                 continue
             key = (keys or file_key)(path)
-            if key in cache:
-                out.ok(r, cache.get(key), cache.get_attrs(key), key)
+            cached = cache.get(key)
+            if cached is not None:
+                out.ok(r, cached, cache.get_attrs(key), key)
                 continue
             try:
                 _, vec, attrs = sound_track(path)
@@ -237,8 +242,9 @@ def understand_images(
         if path is None:
             continue
         key = (keys or file_key)(path)
-        if key in cache:
-            out.ok(r, cache.get(key), cache.get_attrs(key), key)
+        cached = cache.get(key)
+        if cached is not None:
+            out.ok(r, cached, cache.get_attrs(key), key)
         else:
             todo.append((r, key, path))
     with _bar(len(todo), "image", progress) as bar:
@@ -256,7 +262,9 @@ def understand_images(
                 continue
             enc = get_encoder("image")
             vecs, probs = enc.analyse([img for _, _, img in loaded])
-            attrs = [{"visual_labels": visual_words(enc.labels(p))} for p in probs]
+            attrs: list[dict[str, Any]] = [
+                {"visual_labels": visual_words(enc.labels(p))} for p in probs
+            ]
             if ocr:
                 from avrec.encoders.ocr import ocr_text
 

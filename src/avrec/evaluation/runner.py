@@ -66,14 +66,15 @@ def rank_users(
     Users are scored in batches of dense ``[batch, n_items]`` score matrices. Tied scores are
     broken in a seeded random order, not by catalog position (which often follows popularity
     or release date and would reward a model that cannot tell the items apart)."""
-    tiebreak = np.random.default_rng(seed).permutation(len(model.item_vocab))
+    user_vocab, item_vocab, _ = model.fitted_parts()
+    tiebreak = np.random.default_rng(seed).permutation(len(item_vocab))
     test = split.test.groupby("user_id", sort=True)["item_id"].agg(list)
     users_ext = list(test.index)
-    users = model.user_vocab.lookup(users_ext)
+    users = user_vocab.lookup(users_ext)
     candidates = None
     if split.candidates is not None:
-        candidates = np.zeros(len(model.item_vocab), dtype=bool)
-        idx = model.item_vocab.lookup(split.candidates)
+        candidates = np.zeros(len(item_vocab), dtype=np.bool_)
+        idx = item_vocab.lookup(split.candidates)
         candidates[idx[idx >= 0]] = True
     rows, lists, relevant_sets = [], [], {}
     kmax = max(max(ks), depth)
@@ -86,7 +87,7 @@ def rank_users(
         scores = model.masked_scores(users[start:stop], hist, exclude=hist, candidates=candidates)
         idx, top = top_k(scores[:, tiebreak], kmax)
         idx = tiebreak[idx]
-        relevant = [model.item_vocab.lookup(t) for t in test.iloc[start:stop]]
+        relevant = [item_vocab.lookup(t) for t in test.iloc[start:stop]]
         relevant = [r[r >= 0] for r in relevant]
         aucs = _auc_rows(scores, relevant)
         for n, rel in enumerate(relevant):

@@ -57,7 +57,8 @@ def polarity(event: str, value: float | None, watch_fraction: float | None) -> i
 class UserState:
     history: list[str] = field(default_factory=list)  # oldest first, positives only
     negatives: list[str] = field(default_factory=list)
-    weights: Counter = field(default_factory=Counter)  # item -> profile weight
+    #: item -> profile weight, a float (typeshed types Counter counts as int: the ignores on +=)
+    weights: Counter = field(default_factory=Counter)
     events: int = 0
     #: sum of the history items' content vectors (None: the model has none)
     vector: np.ndarray | None = None
@@ -86,7 +87,8 @@ class UserState:
             if item_id in self.negatives:
                 self.negatives.remove(item_id)
                 self.shift("negative_vector", vector, -1)
-            self.weights[item_id] += PROFILE_WEIGHT.get(event, 1.0)
+            gain = PROFILE_WEIGHT.get(event, 1.0)
+            self.weights[item_id] += gain  # type: ignore[assignment]  # float counts
         elif sign < 0:
             if item_id in self.history:
                 self.history.remove(item_id)
@@ -130,7 +132,8 @@ class OnlineStates:
             if state is None:
                 state = UserState(history=list(seed_history or []))
                 for item in state.history:
-                    state.weights[item] += PROFILE_WEIGHT["history"]
+                    gain = PROFILE_WEIGHT["history"]
+                    state.weights[item] += gain  # type: ignore[assignment]  # float counts
                     state.shift("vector", self.vector_of(item), +1)
                 self._states[user_id] = state
             return state

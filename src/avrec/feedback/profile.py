@@ -83,8 +83,9 @@ def user_profile(
                     seen_language.add(item)
                     if _catalog_language(catalog, position, item):
                         continue
+                gain = state.weights.get(item, 0.0)
                 for word in words:
-                    facets[facet][word] += state.weights.get(item, 0.0)
+                    facets[facet][word] += gain  # type: ignore[assignment]  # float counts
     return {
         "history_size": len(state.history),
         "events": state.events,

@@ -178,14 +178,14 @@ def featurize(
         return dataset, out
     from avrec.encoders.pipeline import encode_texts_cached
 
-    texts = item_texts(dataset)
-    has_text = np.array([bool(t.strip()) for t in texts])
-    vectors = np.zeros((len(texts), 0), dtype=np.float32)
+    strings = item_texts(dataset)
+    has_text = np.array([bool(t.strip()) for t in strings])
+    vectors: np.ndarray = np.zeros((len(strings), 0), dtype=np.float32)
     if has_text.any():
         enc = encode_texts_cached(
-            [t for t, h in zip(texts, has_text, strict=True) if h], text_encoder
+            [t for t, h in zip(strings, has_text, strict=True) if h], text_encoder
         )
-        vectors = np.zeros((len(texts), enc.shape[1]), dtype=np.float32)
+        vectors = np.zeros((len(strings), enc.shape[1]), dtype=np.float32)
         vectors[has_text] = enc
     norms = np.linalg.norm(vectors, axis=1, keepdims=True) if vectors.size else None
     if norms is not None:

@@ -28,6 +28,10 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
+    def save(self, path: str | Path) -> None: ...
+
+    def load_native(self, path: str | Path) -> None: ...
+
 
 class ExactIndex:
     """Brute-force inner product over all rows (blocked, so memory stays bounded)."""

@@ -5,6 +5,7 @@ more threads per query only oversubscribe the cores."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class FaissIndex:
     def __init__(self, dim: int, threads: int = 1):
         self.dim = dim
         self.threads = threads
-        self.index = None
+        self.index: Any = None  # the faiss index, once built or loaded
 
     def __len__(self) -> int:
         return int(self.index.ntotal) if self.index is not None else 0

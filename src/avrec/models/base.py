@@ -148,7 +148,7 @@ class TrainData:
 class Recommendations:
     """Top-k lists for a batch of requests, with external IDs."""
 
-    user_ids: list[str]
+    user_ids: list[str | None]
     items: list[list[str]]
     scores: list[list[float]]
     explanations: list[list[str]] | None = None
@@ -170,9 +170,13 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: whether the model can score items that had no training interactions
     content_aware: ClassVar[bool] = False
-    #: whether the model reads image/video/audio vectors from ``TrainData.item_features``
-    #: (a property where a setting decides it)
-    reads_media: bool = False
+
+    @property
+    def reads_media(self) -> bool:
+        """Whether the model reads image/video/audio vectors from ``TrainData.item_features``
+        (subclasses override it, as a class attribute or where a setting decides it)."""
+        return False
+
     #: what a score rests on where it does not split by history item (explanations)
     unsplit_reason: ClassVar[str | None] = None
 
@@ -223,8 +227,14 @@ class Recommender(ABC):
 
     # ---- ranking --------------------------------------------------------------------
     def _require_fitted(self) -> None:
+        self.fitted_parts()
+
+    def fitted_parts(self) -> tuple[Vocabulary, Vocabulary, sp.csr_matrix]:
+        """The user vocabulary, item vocabulary and training matrix of a fitted model
+        (``RuntimeError`` before :meth:`fit` or :meth:`load`)."""
         if self.item_vocab is None or self.user_vocab is None or self.train_matrix is None:
             raise RuntimeError(f"{self.name} model is not fitted")
+        return self.user_vocab, self.item_vocab, self.train_matrix
 
     def history_matrix(
         self, users: np.ndarray, histories: Sequence[Sequence[str] | None] | None = None
@@ -233,10 +243,10 @@ class Recommender(ABC):
         (which replaces it; oldest first) mapped through the item vocabulary (unknown items
         dropped). Values are recency ranks (1 = most recent); models that ignore order use
         ``histories > 0``."""
-        self._require_fitted()
-        n_items = len(self.item_vocab)
+        _, item_vocab, train_matrix = self.fitted_parts()
+        n_items = len(item_vocab)
         known = np.where(users >= 0, users, 0)
-        source = self.train_recency if self.train_recency is not None else self.train_matrix
+        source = self.train_recency if self.train_recency is not None else train_matrix
         base = source[known]
         base = sp.csr_matrix(base.multiply((users >= 0)[:, None]).astype(np.float32))
         base.eliminate_zeros()  # unknown users: truly empty rows
@@ -248,7 +258,7 @@ class Recommender(ABC):
                 a, b = base.indptr[n], base.indptr[n + 1]
                 idx, rank = base.indices[a:b], base.data[a:b]
             else:
-                idx = self.item_vocab.lookup(list(hist))[::-1]  # most recent first
+                idx = item_vocab.lookup(list(hist))[::-1]  # most recent first
                 idx = idx[idx >= 0]
                 idx, first = np.unique(idx, return_index=True)  # a repeated item counts as recent
                 rank = first + 1
@@ -320,7 +330,7 @@ class Recommender(ABC):
         """Recommend for a batch of requests by external IDs (see module docstring).
         ``exclude_seen`` may be one flag or one per request; ``explain`` adds a short
         explanation per item, from :meth:`contributions` where the model supports it."""
-        self._require_fitted()
+        user_vocab, item_vocab, _ = self.fitted_parts()
         user_ids = list(user_ids)
         out_items: list[list[str]] = []
         out_scores: list[list[float]] = []
@@ -328,15 +338,15 @@ class Recommender(ABC):
         for start in range(0, len(user_ids), batch_size):
             stop = min(start + batch_size, len(user_ids))
             chunk = [u if u is not None else "" for u in user_ids[start:stop]]
-            users = self.user_vocab.lookup(chunk)
+            users = user_vocab.lookup(chunk)
             hist = self.history_matrix(users, histories[start:stop] if histories else None)
             mask = None
             if candidates is not None and any(c is not None for c in candidates[start:stop]):
-                mask = np.ones((stop - start, len(self.item_vocab)), dtype=bool)
+                mask = np.ones((stop - start, len(item_vocab)), dtype=np.bool_)
                 for n, cand in enumerate(candidates[start:stop]):
                     if cand is not None:
                         mask[n] = False
-                        idx = self.item_vocab.lookup(list(cand))
+                        idx = item_vocab.lookup(list(cand))
                         mask[n, idx[idx >= 0]] = True
             q = queries[start:stop] if queries is not None else None
             flags = (
@@ -346,7 +356,7 @@ class Recommender(ABC):
             )
             exclude = sp.diags(flags.astype(np.float32)) @ hist if flags.any() else None
             idx, top = self.rank(users, hist, k, exclude=exclude, candidates=mask, queries=q)
-            ids = self.item_vocab.ids
+            ids = item_vocab.ids
             picked = []
             for row_idx, row_scores in zip(idx, top, strict=True):
                 keep = np.isfinite(row_scores)
@@ -366,13 +376,14 @@ class Recommender(ABC):
     def _extend_catalog(self, items: pd.DataFrame) -> pd.DataFrame:
         """Grow vocabulary, training matrices and catalog by the unknown items of ``items``;
         returns those rows."""
-        new = items[~items["item_id"].isin(set(self.item_vocab.ids))].drop_duplicates("item_id")
+        _, item_vocab, train_matrix = self.fitted_parts()
+        new = items[~items["item_id"].isin(set(item_vocab.ids))].drop_duplicates("item_id")
         if new.empty:
             return new
-        self.item_vocab = Vocabulary([*self.item_vocab.ids, *new["item_id"]])
-        grow = (self.train_matrix.shape[0], len(self.item_vocab))
+        self.item_vocab = Vocabulary([*item_vocab.ids, *new["item_id"]])
+        grow = (train_matrix.shape[0], len(self.item_vocab))
         self.train_matrix = sp.csr_matrix(
-            (self.train_matrix.data, self.train_matrix.indices, self.train_matrix.indptr),
+            (train_matrix.data, train_matrix.indices, train_matrix.indptr),
             shape=grow,
         )
         if self.train_recency is not None:
@@ -443,7 +454,7 @@ class Recommender(ABC):
         return {}
 
     def save(self, path: str | Path) -> Path:
-        self._require_fitted()
+        user_vocab, item_vocab, train_matrix = self.fitted_parts()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         from avrec import __version__
@@ -457,10 +468,10 @@ class Recommender(ABC):
             **self.manifest_extra(),
         }
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        self.user_vocab.save(path / "users.json")
-        self.item_vocab.save(path / "items.json")
-        m = self.train_matrix.tocsr()
-        state = {f"state__{k}": v for k, v in self.state_arrays().items()}
+        user_vocab.save(path / "users.json")
+        item_vocab.save(path / "items.json")
+        m = train_matrix.tocsr()
+        state: dict[str, Any] = {f"state__{k}": v for k, v in self.state_arrays().items()}
         if self.train_recency is not None:
             r = self.train_recency.tocsr()
             state.update(recency_data=r.data, recency_indices=r.indices, recency_indptr=r.indptr)

@@ -69,6 +69,7 @@ def history_match(histories: sp.csr_matrix, vectors: np.ndarray, power: float) -
 class Content(Recommender):
     name = "content"
     Config = ContentConfig
+    config: ContentConfig
     content_aware = True
 
     def _fit(self, data: TrainData) -> None:
@@ -87,7 +88,7 @@ class Content(Recommender):
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         from avrec.encoders.registry import get_encoder
 
-        if self.query_vectors is None:
+        if self.query_vectors is None or self.config.query_encoder is None:
             raise ValueError("this content model was trained without a request encoder")
         # recent requests are kept (explanations cite the similarity to the request that the
         # scores were computed from, and services see the same requests again)
@@ -117,7 +118,8 @@ class Content(Recommender):
         has = np.array([bool(q and q.strip()) for q in queries], dtype=bool)
         out = np.zeros((len(queries), len(self.vectors)), dtype=np.float32)
         if has.any():
-            q = self.encode_queries([queries[i] for i in np.flatnonzero(has)])
+            q = self.encode_queries([q for q in queries if q and q.strip()])
+            assert self.query_vectors is not None  # encode_queries raised otherwise
             out[has] = q @ self.query_vectors.T
         return out, has
 
@@ -163,7 +165,7 @@ class Content(Recommender):
         from avrec.encoders.pipeline import encode_item_texts
 
         self.vectors = np.vstack([self.vectors, encode_item_texts(new, self.config.encoder)])
-        if self.query_vectors is not None:
+        if self.query_vectors is not None and self.config.query_encoder is not None:
             self.query_vectors = np.vstack(
                 [self.query_vectors, encode_item_texts(new, self.config.query_encoder)]
             )

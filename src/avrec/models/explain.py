@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -17,10 +18,12 @@ MAX_REASONS = 2
 
 
 #: id(owner) -> (weak reference to it, {key: per-item values}); entries leave with the owner
-_CACHE: dict[int, tuple[weakref.ref, dict[str, Sequence]]] = {}
+_CACHE: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
+
+_T = TypeVar("_T", bound=Sequence[Any] | np.ndarray)
 
 
-def per_item(owner, n: int, key: str, make: Callable[[], Sequence]) -> Sequence:
+def per_item(owner, n: int, key: str, make: Callable[[], _T]) -> _T:
     """``make()`` (``n`` values, one per item), computed once per ``owner`` object, the
     catalog, training matrix or array it is derived from (a grown catalog or matrix is a new
     object; a changed ``n`` recomputes)."""
@@ -93,7 +96,7 @@ def explain_items(
     if contrib is None and len(hist_idx):
         contrib = model.contributions(history, items, user)
     query_sim = _query_similarity(model, query, items)
-    if query_sim is not None:
+    if query_sim is not None and query is not None:
         genres = (
             split_values(model.catalog, "genres")
             if model.catalog is not None and "genres" in model.catalog
@@ -161,7 +164,9 @@ def _query_similarity(model, query: str | None, items: np.ndarray) -> np.ndarray
     if not query or not query.strip() or encoder is None:
         return None
     q = encoder.encode_queries([query])[0]
-    return encoder.query_vectors[items] @ q
+    vectors = encoder.query_vectors
+    assert vectors is not None  # request_encoder returns only parts with request vectors
+    return vectors[items] @ q
 
 
 def _fallback(model, item: int) -> str:
@@ -215,11 +220,15 @@ def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str], use
     parts = []
     for group in groups:
         if group == "collab":
-            contrib = model.contributions(history, np.array([item]), user)[0]
+            split = model.contributions(history, np.array([item]), user)
+            assert split is not None, "the collab group comes from models that split scores"
+            contrib = split[0]
             best = hist[int(np.argmax(contrib))]
             parts.append(f"people who liked {_name(model, best)} liked films like it")
         elif group == "text":
-            vectors = content_part(model).vectors
+            part = content_part(model)
+            assert part is not None, "the text group comes from models with content vectors"
+            vectors = part.vectors
             best = hist[int(np.argmax(vectors[hist] @ vectors[item]))]
             parts.append(f"its story is close to {_name(model, best)}")
         elif group == "genre":
@@ -243,7 +252,10 @@ def cold_reason(model, history: sp.csr_matrix, item: int, groups: list[str], use
             )
         elif group == "year":
             year = cat.at[item, "year"] if cat is not None and "year" in cat else None
-            parts.append("from the years you watch" + (f" ({int(year)})" if pd.notna(year) else ""))
+            parts.append(
+                "from the years you watch"
+                + (f" ({int(year)})" if year is not None and pd.notna(year) else "")
+            )
         elif group == "popularity":
             parts.append("its cast and content point to a widely watched title")
         elif group == "media":

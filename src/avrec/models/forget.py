@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ def _rewrite_arrays(
     n_users: int,
     n_items: int,
     user_rows: tuple[str, ...],
-    user_csr: dict[str, str | None],
+    user_csr: Mapping[str, str | None],
 ) -> None:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

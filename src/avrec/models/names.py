@@ -8,6 +8,7 @@ the other's module for it.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 _MODELS: dict[str, str] = {
     "popularity": "avrec.models.baselines.popularity:Popularity",
@@ -40,7 +41,7 @@ def model_targets() -> dict[str, str]:
     return dict(_MODELS)
 
 
-def get_model_class(name: str) -> type:
+def get_model_class(name: str) -> type[Any]:
     """The model class registered as ``name`` (a :class:`avrec.models.base.Recommender`)."""
     try:
         target = _MODELS[name]

@@ -83,8 +83,9 @@ def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) ->
     then a count): item IDs in a history or candidate list, which are left out, and users
     unknown to the model with neither history nor query (the model answers as for an empty
     history). Nothing here stops a request."""
-    known = model.item_vocab.lookup
-    users = model.user_vocab.lookup([r.user_id or "" for r in requests])
+    user_vocab, item_vocab, _ = model.fitted_parts()
+    known = item_vocab.lookup
+    users = user_vocab.lookup([r.user_id or "" for r in requests])
     notes = []
     for n, (req, user) in enumerate(zip(requests, users, strict=True), start=1):
         where = f"line {req._line}" if req._line else f"request {n}"

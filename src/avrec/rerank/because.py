@@ -17,20 +17,20 @@ from avrec.models.explain import history_sentences
 def explain_by_history(
     vectors: np.ndarray,
     history: Sequence[int],
-    items: Sequence[int],
+    items: Sequence[int] | np.ndarray,
     title: Callable[[int], str],
     genres: Callable[[int], list[str]],
     popularity: np.ndarray | None = None,
 ) -> list[str]:
     """One sentence per item of ``items`` (catalog positions); ``history``: positions."""
-    items = np.asarray(items, dtype=np.int64)
-    if not len(items):
+    positions = np.asarray(items, dtype=np.int64)
+    if not len(positions):
         return []
     hist = np.asarray(list(history), dtype=np.int64)
     contrib = None
     if len(hist):
         hv = vectors[hist]
-        contrib = (vectors[items] @ hv.T) / (float(np.linalg.norm(hv.sum(axis=0))) or 1.0)
+        contrib = (vectors[positions] @ hv.T) / (float(np.linalg.norm(hv.sum(axis=0))) or 1.0)
 
     def shared(item: int, top: list[int]) -> list[str]:
         theirs = {g for j in top for g in genres(j)}
@@ -44,4 +44,4 @@ def explain_by_history(
             else "close to the content you chose"
         )
 
-    return history_sentences(contrib, hist, items, title, shared, fallback)
+    return history_sentences(contrib, hist, positions, title, shared, fallback)

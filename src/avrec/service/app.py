@@ -165,5 +165,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     # the security headers wrap the whole stack, Starlette's own 500 answer included (its
     # ServerErrorMiddleware sits outside every middleware added with add_middleware)
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SecurityHeaders(build())
+
+    def secured() -> SecurityHeaders:
+        return SecurityHeaders(build())
+
+    app.build_middleware_stack = secured  # type: ignore[method-assign]  # Starlette has no hook
     return app

@@ -102,7 +102,7 @@ def _from_index(state, online: UserState, k, kind, language, explain, exclude_se
     if mask is not None and len(idx) < k + 3 * k * bool(online.negatives):
         idx, scores = _exact_subset(state, query, mask, seen, depth)
     items = [state.item_ids[int(i)] for i in idx]
-    expl = _explain(state, online.history, idx[:k]) if explain else []
+    expl: list[str | None] = [*_explain(state, online.history, idx[:k])] if explain else []
     expl += [None] * (len(items) - len(expl))
     if online.negatives:
         items, scores, expl = _push_down(state, items, scores, expl, online.negatives)

@@ -4,6 +4,7 @@ batch ingest (write key), media files."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -47,7 +48,7 @@ def list_items(
 ) -> dict:
     state = _state(request)
     cat = state.catalog
-    idx = range(len(cat))
+    idx: Sequence[int] = range(len(cat))
     if q:
         titles = (
             cat["title"].fillna("").str.lower() if "title" in cat else pd.Series([""] * len(cat))
@@ -56,7 +57,9 @@ def list_items(
     page = list(idx)[offset : offset + limit]
     items = [_item_dict(state, p) for p in page]
     ids = [i["item_id"] for i in items]
-    summaries = degrade(response, lambda: understanding_summaries(state.engine, ids), dict)
+    summaries: dict[str, dict] = degrade(
+        response, lambda: understanding_summaries(state.engine, ids), dict
+    )
     for item in items:
         item["understanding"] = summaries.get(item["item_id"], {})
     return {"total": len(idx), "items": items}

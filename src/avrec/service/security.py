@@ -46,7 +46,7 @@ def key_scopes(request: Request, key: str | None) -> set[str]:
     from avrec.storage.keys import key_scopes as stored_scopes
 
     scopes = stored_scopes(request.app.state.avrec.engine, key)
-    if scopes:
+    if scopes and key is not None:
         _trust(request, "key", key)
     return scopes
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from avrec.data.dataset import split_multi
 from avrec.feedback.online import OnlineStates
-from avrec.index.base import load_or_build
+from avrec.index.base import VectorIndex, load_or_build
 from avrec.models.base import Recommender
 from avrec.models.capabilities import ScoresRequests, content_part, request_encoder
 from avrec.service.rwlock import ReadWriteLock
@@ -39,7 +40,7 @@ class ServiceState:
         self.lock = threading.RLock()
         #: faiss indexes may not be searched while rows are added: searches share it, adds own it
         self.index_lock = ReadWriteLock()
-        self.index = None
+        self.index: VectorIndex | None = None
         #: writes of one user (an event: insert + online update; a deletion: rows, folders and
         #: memory) hold that user's lock, so they never interleave; striped, so memory stays flat
         self._user_locks = [threading.Lock() for _ in range(USER_LOCK_STRIPES)]
@@ -52,19 +53,19 @@ class ServiceState:
     # ---- catalog and content index ---------------------------------------------------
     def refresh_catalog(self) -> None:
         with self.lock:
+            _, item_vocab, matrix = self.model.fitted_parts()
             cat = (
                 self.model.catalog
                 if self.model.catalog is not None
-                else pd.DataFrame({"item_id": self.model.item_vocab.ids})
+                else pd.DataFrame({"item_id": item_vocab.ids})
             )
             self.catalog = cat.reset_index(drop=True)
             #: the model's own item vocabulary (catalog rows are in its order): id -> index
-            self.vocab = self.model.item_vocab
+            self.vocab = item_vocab
             self.item_ids = self.vocab.ids
             self._column_cache: dict[str, list] = {}
             self._mask_cache: dict[tuple[str, str], np.ndarray] = {}
             self._genre_cache: dict[int, list[str]] = {}
-            matrix = self.model.train_matrix
             self.popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
             self._vectors = self.content_vectors()
             self._update_index()
@@ -132,6 +133,8 @@ class ServiceState:
         return self.settings.retrieval == "index"
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.index is None:
+            raise RuntimeError("the service has no vector index (no content vectors)")
         with self.index_lock.read():
             return self.index.search(queries, k)
 
@@ -164,7 +167,7 @@ class ServiceState:
             )
             if c in t.items.c
         ]
-        rows = []
+        rows: list[Any] = []
         with self.engine.connect() as conn:
             for start in range(0, len(missing), 500):
                 rows += conn.execute(
@@ -194,30 +197,27 @@ class ServiceState:
             stored = set(conn.execute(select(t.users.c.user_id)).scalars())
         if not stored:  # a database that never held users (model trained elsewhere)
             return set()
-        return {str(u) for u in self.model.user_vocab.ids if str(u) not in stored}
+        user_vocab = self.model.fitted_parts()[0]
+        return {str(u) for u in user_vocab.ids if str(u) not in stored}
 
     def user_lock(self, user_id: str) -> threading.Lock:
         """The lock serializing writes of ``user_id`` (shared with a few other users)."""
         return self._user_locks[zlib.crc32(user_id.encode("utf-8")) % USER_LOCK_STRIPES]
 
     def knows(self, user_id: str) -> bool:
-        return (
-            user_id in self.model.user_vocab and user_id not in self.forgotten
-        ) or user_id in self.online
+        user_vocab = self.model.fitted_parts()[0]
+        return (user_id in user_vocab and user_id not in self.forgotten) or user_id in self.online
 
     def training_history(self, user_id: str) -> list[str]:
         """The user's training items, oldest first (empty for users the model never saw)."""
-        if user_id not in self.model.user_vocab or user_id in self.forgotten:
+        user_vocab, item_vocab, train_matrix = self.model.fitted_parts()
+        if user_id not in user_vocab or user_id in self.forgotten:
             return []
-        row = self.model.user_vocab.index(user_id)
-        source = (
-            self.model.train_recency
-            if self.model.train_recency is not None
-            else self.model.train_matrix
-        )
+        row = user_vocab.index(user_id)
+        source = self.model.train_recency if self.model.train_recency is not None else train_matrix
         start, stop = source.indptr[row], source.indptr[row + 1]
         idx, rank = source.indices[start:stop], source.data[start:stop]
-        return [str(i) for i in self.model.item_vocab.ids[idx[np.argsort(-rank, kind="stable")]]]
+        return [str(i) for i in item_vocab.ids[idx[np.argsort(-rank, kind="stable")]]]
 
     def user_state(self, user_id: str):
         return self.online.get(user_id, self.training_history(user_id))

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -466,14 +467,19 @@ def _document_errors(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's way to customise it
 
 
 def install(app: FastAPI) -> None:
     """Registers the request guard, the error handlers and the documented error answers."""
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(UnicodeError, _unicode_error)
-    app.add_exception_handler(Exception, _server_error)
+    # Starlette types a handler as taking any Exception; each of these takes the one it handles
+    handlers: dict[type[Exception], Callable[..., Any]] = {
+        RequestValidationError: _validation_error,
+        StarletteHTTPException: _http_error,
+        UnicodeError: _unicode_error,
+        Exception: _server_error,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)
     app.add_middleware(RequestGuard, api=app)
     _document_errors(app)

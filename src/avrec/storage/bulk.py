@@ -7,6 +7,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -84,7 +85,7 @@ def _copy_upsert(
     json_columns: Sequence[str],
 ) -> None:
     tmp = f"tmp_{table}_load"
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection  # psycopg's connection (COPY, cursors)
     out = frame.copy()
     for col in json_columns:
         if col in out:

@@ -22,6 +22,7 @@ class BiasConfig(ModelConfig):
 class Bias(Recommender):
     name = "bias"
     Config = BiasConfig
+    config: BiasConfig
 
     def _fit(self, data: TrainData) -> None:
         if data.ratings is None or data.ratings.nnz == 0:
@@ -46,8 +47,9 @@ class Bias(Recommender):
 
     def predict(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         """Predicted ratings for (user, item) pairs; unknown users/items get zero bias."""
-        u = self.user_vocab.lookup(list(user_ids))
-        i = self.item_vocab.lookup(list(item_ids))
+        user_vocab, item_vocab, _ = self.fitted_parts()
+        u = user_vocab.lookup(list(user_ids))
+        i = item_vocab.lookup(list(item_ids))
         bu = np.where(u >= 0, self.user_bias[np.maximum(u, 0)], 0.0)
         bi = np.where(i >= 0, self.item_bias[np.maximum(i, 0)], 0.0)
         return (self.mean + bu + bi).astype(np.float32)

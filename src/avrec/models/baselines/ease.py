@@ -95,6 +95,7 @@ def side_features(
 class EASE(Recommender):
     name = "ease"
     Config = EASEConfig
+    config: EASEConfig
 
     def _fit(self, data: TrainData) -> None:
         require_dense(self.name, data.matrix.shape[1], PEAK_BYTES_PER_CELL)

@@ -48,7 +48,7 @@ class BPRConfig(ModelConfig):
 class _Factorization(Recommender):
     def _same_as_training(self, users: np.ndarray, histories: sp.csr_matrix) -> np.ndarray:
         same = np.zeros(len(users), dtype=bool)
-        train = self.train_matrix
+        _, _, train = self.fitted_parts()
         for n, u in enumerate(users):
             if u < 0:
                 continue
@@ -127,6 +127,7 @@ class _Factorization(Recommender):
 class ALS(_Factorization):
     name = "als"
     Config = ALSConfig
+    config: ALSConfig
 
     #: the regularization of the fit: the config's, or the one chosen from its grid
     regularization_: float
@@ -146,7 +147,11 @@ class ALS(_Factorization):
     def load_state_arrays(self, state, path) -> None:
         # models saved before the fitted attribute existed kept the choice in their config
         saved = state.get("regularization_")
-        self.regularization_ = float(saved if saved is not None else self.config.regularization)
+        if saved is None:
+            saved = self.config.regularization
+        if saved is None:
+            raise ValueError("saved ALS model records no regularization")
+        self.regularization_ = float(saved)
         super().load_state_arrays(state, path)
 
     def _factorize(
@@ -208,6 +213,7 @@ class ALS(_Factorization):
 class BPR(_Factorization):
     name = "bpr"
     Config = BPRConfig
+    config: BPRConfig
     #: explanation for a training user's own history (see :meth:`contributions`)
     unsplit_reason = "ranked by the taste factors learned from your history"
 

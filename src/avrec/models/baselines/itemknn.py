@@ -33,6 +33,7 @@ def prune_top_k(sim: np.ndarray, k: int) -> sp.csr_matrix:
 class ItemKNN(Recommender):
     name = "itemknn"
     Config = ItemKNNConfig
+    config: ItemKNNConfig
 
     def _fit(self, data: TrainData) -> None:
         x = (data.matrix > 0).astype(np.float32).tocsc()

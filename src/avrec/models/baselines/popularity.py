@@ -17,6 +17,7 @@ class PopularityConfig(ModelConfig):
 class Popularity(Recommender):
     name = "popularity"
     Config = PopularityConfig
+    config: PopularityConfig
 
     def _fit(self, data: TrainData) -> None:
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float32)

@@ -64,6 +64,7 @@ def _shrunk_pearson(res: sp.csr_matrix, shrink: float) -> np.ndarray:
 class Rating(Recommender):
     name = "rating"
     Config = RatingConfig
+    config: RatingConfig
 
     def _fit(self, data: TrainData) -> None:
         if data.ratings is None or data.ratings.nnz == 0:
@@ -129,8 +130,9 @@ class Rating(Recommender):
         return out
 
     def predict(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        u = self.user_vocab.lookup(list(user_ids))
-        i = self.item_vocab.lookup(list(item_ids))
+        user_vocab, item_vocab, _ = self.fitted_parts()
+        u = user_vocab.lookup(list(user_ids))
+        i = item_vocab.lookup(list(item_ids))
         pred = self.bias.predict(user_ids, item_ids).astype(np.float64)
         pred += self.config.knn_weight * self._knn_terms(u, i)
         ok = (u >= 0) & (i >= 0)
@@ -171,12 +173,14 @@ class Rating(Recommender):
     def load_state_arrays(self, state, path) -> None:
         self.bias = Bias(BiasConfig())
         self.bias.user_vocab, self.bias.item_vocab = self.user_vocab, self.item_vocab
+        user_vocab, item_vocab, _ = self.fitted_parts()
         self.bias.load_state_arrays(state, path)
         self.similarity = state["similarity"]
         self.residuals = sp.csr_matrix(
             (state["res_data"], state["res_indices"], state["res_indptr"]),
-            shape=(len(self.user_vocab), len(self.item_vocab)),
+            shape=(len(user_vocab), len(item_vocab)),
         )
         self.user_f, self.item_f = state["user_f"], state["item_f"]
-        self.clip = tuple(float(v) for v in state["clip"])
+        lo, hi = (float(v) for v in state["clip"])
+        self.clip = (lo, hi)
         self.levels = state["levels"]

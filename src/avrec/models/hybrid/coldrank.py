@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def predict_popularity(
         random_state=seed,
     )
     reg.fit(x[warm], np.log1p(counts[warm]))
-    return reg.predict(x).astype(np.float32)
+    return np.asarray(reg.predict(x)).astype(np.float32)
 
 
 def item_signals(
@@ -361,14 +362,14 @@ def fit_cold_ranker(
 
 
 def fit_for(
-    fit_sub: Callable[[TrainData], object],
+    fit_sub: Callable[[TrainData], Any],
     data: TrainData,
     vectors: np.ndarray,
     cold: np.ndarray,
     folds: int,
     trees: int,
     seed: int,
-) -> tuple[object, dict[str, np.ndarray]]:
+) -> tuple[Any, dict[str, np.ndarray]]:
     """The ranker and the real cold items' signals for a model whose sub-models (fitted on
     views by ``fit_sub``) have ``history_weights``, ``weights`` (item x item) and training
     matrices, as the hybrid does."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +38,7 @@ from avrec.models.hybrid.parts import (
     ColdRanker,
     ShortHistory,
     VAEBlend,
+    _fitted,
     load_part,
     save_part,
 )
@@ -118,7 +120,8 @@ class Hybrid(Recommender):
     @property
     def weights(self) -> np.ndarray:
         """The backbone's item x item weights (cold items filled in)."""
-        return self.backbone.weights_
+        # None only before fit; a property that raised would upset hasattr-based protocol checks
+        return cast(np.ndarray, self.backbone.weights_)
 
     @property
     def rating_factor(self) -> sp.csr_matrix | None:
@@ -139,15 +142,15 @@ class Hybrid(Recommender):
     @property
     def vae_warm(self) -> np.ndarray:
         """Items the VAE saw in training (the others get the hybrid's score alone)."""
-        return self.vae.warm
+        return _fitted(self.vae, "VAE").warm
 
     def vae_parts(
         self, histories: sp.csr_matrix, pre: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.vae.parts(histories, pre)
+        return _fitted(self.vae, "VAE").parts(histories, pre)
 
     def vae_weights(self, histories: sp.csr_matrix) -> np.ndarray:
-        return self.vae.weights(histories)
+        return _fitted(self.vae, "VAE").weights(histories)
 
     def cooccurrence(self, histories: sp.csr_matrix) -> np.ndarray:
         return self.short_history.cooccurrence(self.train_matrix, histories)
@@ -166,7 +169,8 @@ class Hybrid(Recommender):
         if self.cold_rank is not None:
             from avrec.models.hybrid.coldrank import rerank
 
-            collab = rerank(self.cold_ranker, self.cold_signals, users, histories, collab)
+            signals = _fitted(self.cold_rank.signals_, "cold ranker")
+            collab = rerank(self.cold_ranker, signals, users, histories, collab)
         scores = collab
         if c.content.weight > 0:
             content = self.content.score(users, histories, None)
@@ -289,13 +293,14 @@ class Hybrid(Recommender):
             return []
         self.content.item_vocab, self.content.catalog = self.item_vocab, self.catalog
         self.content.append_vectors(new)
-        n_old, n_new = self.weights.shape[0], len(self.item_vocab)
+        _, item_vocab, train_matrix = self.fitted_parts()
+        n_old, n_new = self.weights.shape[0], len(item_vocab)
         grown = np.zeros((n_new, n_new), dtype=np.float32)
         grown[:n_old, :n_old] = self.weights
         self.short_history.extend(n_new)
         if self.vae is not None:  # the VAE cannot place new items
             self.vae.extend(n_new - n_old)
-        warm = np.asarray((self.train_matrix > 0).sum(axis=0)).ravel() > 0
+        warm = np.asarray((train_matrix > 0).sum(axis=0)).ravel() > 0
         self.backbone.weights_ = self.cold_items.extend(grown, self.content.vectors, warm)
         return list(new["item_id"])
 
@@ -323,10 +328,11 @@ class Hybrid(Recommender):
                 "`avrec train`"
             )
         self._new_parts()
+        _, item_vocab, _ = self.fitted_parts()
         self.content.item_vocab, self.content.user_vocab = self.item_vocab, self.user_vocab
         self.content.load_state_arrays(load_part(root / "content"), path)
         self.backbone.set_state(load_part(root / "backbone"))
-        self.short_history.set_state(load_part(root / "short_history"), len(self.item_vocab))
+        self.short_history.set_state(load_part(root / "short_history"), len(item_vocab))
         self.vae = None
         if (root / "vae").is_dir():
             self.vae = VAEBlend(self.config.vae)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,7 +33,17 @@ PART_CONFIG = "config.json"
 PART_STATE = "state.npz"
 
 
-def save_part(folder: Path, config: BaseModel, state: dict[str, np.ndarray]) -> None:
+_T = TypeVar("_T")
+
+
+def _fitted(value: _T | None, what: str) -> _T:
+    """``value``, which a part's ``fit`` or ``set_state`` sets (RuntimeError before)."""
+    if value is None:
+        raise RuntimeError(f"the hybrid's {what} is not fitted")
+    return value
+
+
+def save_part(folder: Path, config: BaseModel, state: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PART_CONFIG).write_text(json.dumps(config.model_dump(mode="json"), indent=2))
     np.savez(folder / PART_STATE, **state)
@@ -97,7 +108,8 @@ class Backbone:
         return self.weights_
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights_, **_csr_state("rf", self.rating_factor_)}
+        weights = _fitted(self.weights_, "backbone")
+        return {"weights": weights, **_csr_state("rf", self.rating_factor_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.weights_ = state["weights"]
@@ -193,17 +205,17 @@ class ShortHistory:
         scores[rows] += (fade[rows, None] * np.where(sd > 0, sd, 1.0)) * prior
 
     def extend(self, n_new: int) -> None:
-        n_old = len(self.prior_)
-        self.prior_ = np.concatenate(
-            [self.prior_, np.full(n_new - n_old, self.prior_.min(), np.float32)]
-        )
+        prior = _fitted(self.prior_, "short-history prior")
+        n_old = len(prior)
+        self.prior_ = np.concatenate([prior, np.full(n_new - n_old, prior.min(), np.float32)])
         if self.short_ is not None:  # new items: no first-choice evidence either way
             short = np.zeros((n_new, n_new), dtype=np.float32)
             short[:n_old, :n_old] = self.short_
             self.short_ = short
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"prior": self.prior_, **({"short": self.short_} if self.short_ is not None else {})}
+        prior = _fitted(self.prior_, "short-history prior")
+        return {"prior": prior, **({"short": self.short_} if self.short_ is not None else {})}
 
     def set_state(self, state: dict[str, np.ndarray], n_items: int) -> None:
         self.prior_ = state.get("prior", np.zeros(n_items, np.float32))
@@ -234,7 +246,7 @@ class VAEBlend:
     @property
     def warm(self) -> np.ndarray:
         """Items the VAE saw in training (the others get the hybrid's score alone)."""
-        return self.params_["warm"].astype(bool)
+        return _fitted(self.params_, "VAE")["warm"].astype(bool)
 
     def parts(
         self, histories: sp.csr_matrix, pre: np.ndarray | None = None
@@ -243,7 +255,8 @@ class VAEBlend:
         (``pre``: the histories' :func:`models.vae.encoder_state`, when already computed)."""
         from avrec.models.neural.vae import decode, logits
 
-        v = logits(self.params_, histories) if pre is None else decode(self.params_, pre)
+        params = _fitted(self.params_, "VAE")
+        v = logits(params, histories) if pre is None else decode(params, pre)
         warm = self.warm
         mu = v[:, warm].mean(axis=1, keepdims=True)
         sd = v[:, warm].std(axis=1, keepdims=True)
@@ -265,7 +278,7 @@ class VAEBlend:
 
         w = self.weights(histories)
         zs = zscore_rows(scores)
-        pre, inv = encoder_state(self.params_, histories)
+        pre, inv = encoder_state(_fitted(self.params_, "VAE"), histories)
         v, mu, sd = self.parts(histories, pre)
         if memo is not None:
             memo.update(pre=pre, inv=inv, sd_v=sd[:, 0], a=w[:, 0])
@@ -277,10 +290,10 @@ class VAEBlend:
     def extend(self, n_new: int) -> None:
         from avrec.models.neural.vae import grow_items
 
-        self.params_ = grow_items(self.params_, n_new)
+        self.params_ = grow_items(_fitted(self.params_, "VAE"), n_new)
 
     def state(self) -> dict[str, np.ndarray]:
-        return dict(self.params_)
+        return dict(_fitted(self.params_, "VAE"))
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.params_ = dict(state)
@@ -294,7 +307,7 @@ class ColdRanker:
 
     def __init__(self, config: ColdRankerConfig):
         self.config = config
-        self.booster_ = None
+        self.booster_: Any = None  # a lightgbm Booster once fitted or loaded
         self.signals_: dict[str, np.ndarray] | None = None
 
     def wanted(self, warm: np.ndarray) -> bool:
@@ -305,7 +318,7 @@ class ColdRanker:
 
     def fit(
         self,
-        fit_sub: Callable[[TrainData], object],
+        fit_sub: Callable[[TrainData], Any],
         data: TrainData,
         text_vectors: np.ndarray,
         cold: np.ndarray,
@@ -320,10 +333,11 @@ class ColdRanker:
         )
 
     def state(self) -> dict[str, np.ndarray]:
-        model = self.booster_.model_to_string().encode()
+        model = _fitted(self.booster_, "cold ranker").model_to_string().encode()
+        signals = _fitted(self.signals_, "cold ranker")
         return {
             "booster": np.frombuffer(model, np.uint8),
-            **{f"signal_{k}": v for k, v in self.signals_.items()},
+            **{f"signal_{k}": v for k, v in signals.items()},
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:

@@ -106,6 +106,7 @@ def right_pad(seqs: Sequence[np.ndarray], width: int | None = None) -> np.ndarra
 class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
     name = "sequential"
     Config = SequentialConfig
+    config: SequentialConfig
     content_aware = True
 
     @property

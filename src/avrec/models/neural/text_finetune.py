@@ -369,6 +369,8 @@ def finetune_two_tower(
             bad += 1
         if bad >= c.patience or cap.stop(epoch, c.finetune_epochs, cut, model.time_capped_):
             break
+    # a hit rate (>= 0) beats best's start (-1), so every epoch run sets best_state
+    assert best_state is not None, "text fine-tuning needs finetune_epochs >= 1"
     model.net.load_state_dict(best_state[0])
     tuner.top.load_state_dict(best_state[1])
     return tuner

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,7 @@ def pad(seqs: Sequence[np.ndarray], pad_value: int) -> np.ndarray:
     return out
 
 
-def item_tower_class():
+def item_tower_class() -> Any:
     import torch
     from torch import nn
 
@@ -200,6 +201,9 @@ def item_tower_class():
         also has a logit bias b_j = g . c_j + g0 + beta_j (:meth:`forward` with ``with_bias``): a
         linear map of its content, which every item has, plus a scalar beta_j that only warm
         items have, dropped together with their ID embedding."""
+
+        content: torch.Tensor  # buffers, registered in __init__
+        warm: torch.Tensor
 
         def __init__(
             self,
@@ -296,6 +300,8 @@ class QueryMixin:
     history scores (z-scored) by ``config.query_weight``."""
 
     text_dim: int = 384
+    config: NeuralConfig
+    net: Any  # the model's torch module, built in its fit or load
 
     @property
     def query_vectors(self) -> np.ndarray:
@@ -313,7 +319,7 @@ class QueryMixin:
         has = [n for n, q in enumerate(queries) if q and q.strip()]
         if not has:
             return scores
-        q = self.encode_queries([queries[n] for n in has])
+        q = self.encode_queries([q for q in queries if q and q.strip()])
         text = self.query_vectors
         for row, n in enumerate(has):
             qs = text @ q[row]
@@ -334,6 +340,14 @@ class ItemTowerCatalogMixin:
     without retraining."""
 
     recipe: dict[str, np.ndarray]
+    config: NeuralConfig
+    net: Any
+
+    if TYPE_CHECKING:  # provided by the Recommender subclass the mixin is used with
+
+        def _extend_catalog(self, items: pd.DataFrame) -> pd.DataFrame: ...
+
+        def _build(self, content: np.ndarray, warm: np.ndarray) -> Any: ...
 
     def add_items(self, items: pd.DataFrame) -> list[str]:
         new = self._extend_catalog(items)

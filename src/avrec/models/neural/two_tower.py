@@ -182,6 +182,7 @@ def _user_tower_class():
 class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
     name = "two-tower"
     Config = TwoTowerConfig
+    config: TwoTowerConfig
     content_aware = True
     #: the fine-tuned text encoder (models.text_finetune), or its saved layers until first use
     text_tuner = None
@@ -198,7 +199,8 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         items = item_tower_class()(
             content, warm, self.config.dim, self.config.id_dropout, self.config.item_bias
         )
-        n_attributes = self.attributes.dim if getattr(self, "attributes", None) else 0
+        attributes = getattr(self, "attributes", None)
+        n_attributes = attributes.dim if attributes else 0
         return _user_tower_class()(items, self.config.dim, n_attributes)
 
     def _fit_attributes(self, data: TrainData) -> None:
@@ -243,7 +245,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         train_rows = [r[r != held[u]] if u in held else r for u, r in enumerate(rows)]
         users = np.array([u for u, r in enumerate(train_rows) if len(r) >= 2], dtype=np.int64)
         self.media_used = bool(int(self.recipe["recipe_media_width"])) and c.media != "off"
-        self.media_probe = None
+        self.media_probe: dict[bool, float] | None = None
         if self.media_used and c.media == "auto":
             self.media_used = self._media_helps(content, warm, train_rows, val_users, val_items)
         if not self.media_used:  # the very model that data without media would give
@@ -382,14 +384,14 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 attrs = self._attrs_of(batch)
                 if attrs is not None and c.user_attribute_dropout > 0:
                     attrs *= rng.random((len(attrs), 1)) >= c.user_attribute_dropout
-                attrs = None if attrs is None else torch.from_numpy(attrs)
+                attrs_t = None if attrs is None else torch.from_numpy(attrs)
                 if n_items <= c.full_softmax_max:
                     # one pass over the catalog serves both towers; the history shares the
                     # table's ID-dropout draw (per-position draws, as the sequential model
                     # uses, measured worse here: ml-100k cold items 0.275 -> 0.257, msr 0.417
                     # -> 0.415, seeds 0-2, 2026-11-29)
                     table, bias = self.net.items(with_bias=True)
-                    u_vec = self.net.users(hist, mask, attrs, table)
+                    u_vec = self.net.users(hist, mask, attrs_t, table)
                     logits = u_vec @ table.T / c.temperature + bias
                     logits = logits.masked_fill(
                         torch.zeros_like(logits, dtype=torch.bool).scatter_(
@@ -402,7 +404,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                     tgt = torch.from_numpy(np.array([t[0] for t in targets], dtype=np.int64))
                     loss = sampled_softmax_loss(
                         self.net.items,
-                        self.net.users(hist, mask, attrs),
+                        self.net.users(hist, mask, attrs_t),
                         tgt,
                         n_items,
                         c.sampled_negatives,

@@ -74,7 +74,7 @@ def train_multvae(
                 mask = rng.random(sub.nnz) < keep  # input dropout
                 vals = (norm * mask / keep).astype(np.float32)
                 inp = torch.sparse_coo_tensor(
-                    np.vstack([sub.row, sub.col]).astype(np.int64),
+                    torch.from_numpy(np.vstack([sub.row, sub.col]).astype(np.int64)),
                     vals,
                     sub.shape,
                     check_invariants=False,
@@ -151,6 +151,7 @@ def attributions_at(
 class MultVAE(Recommender):
     name = "vae"
     Config = VAEConfig
+    config: VAEConfig
 
     def _fit(self, data: TrainData) -> None:
         self.params = train_multvae(data.matrix, self.config, self.time_capped_)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +30,11 @@ from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.validation import holdout
+
+if TYPE_CHECKING:
+    from avrec.models.baselines.factorization import ALS
+    from avrec.models.baselines.itemknn import ItemKNN
+    from avrec.models.hybrid.model import Hybrid
 
 PARTS = ("hybrid", "itemknn", "als")
 
@@ -60,6 +66,7 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 class Ranker(Recommender):
     name = "hybrid-ltr"
     Config = RankerConfig
+    config: RankerConfig
     content_aware = True
 
     # ---- parts ------------------------------------------------------------------------
@@ -91,7 +98,7 @@ class Ranker(Recommender):
         pop: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(candidate indices [n, c], features [n, c, f], hybrid scores [n, n_items])."""
-        hyb = parts["hybrid"]
+        hyb = cast("Hybrid", parts["hybrid"])
         main = hyb.score(users, histories, None)
         blocked = main.copy()
         r, col = histories.nonzero()
@@ -178,7 +185,7 @@ class Ranker(Recommender):
     ) -> np.ndarray:
         histories = histories.tocsr()
         cand, feats, main = self._features(self.parts, users, histories, self.popularity)
-        pred = self.booster.predict(feats.reshape(-1, feats.shape[2]), num_threads=1)
+        pred = np.asarray(self.booster.predict(feats.reshape(-1, feats.shape[2]), num_threads=1))
         pred = pred.reshape(cand.shape).astype(np.float32)
         # non-candidates keep the hybrid's order, strictly below every candidate
         z = (main - main.mean(axis=1, keepdims=True)) / (main.std(axis=1, keepdims=True) + 1e-9)
@@ -189,7 +196,7 @@ class Ranker(Recommender):
             has = np.array([bool(q and q.strip()) for q in queries])
             if has.any():
                 out[has] = self.parts["hybrid"].score(
-                    users[has], histories[has], [queries[i] for i in np.flatnonzero(has)]
+                    users[has], histories[has], [q for q in queries if q and q.strip()]
                 )
         return out.astype(np.float32)
 
@@ -212,7 +219,7 @@ class Ranker(Recommender):
 
     def contributions(
         self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
-    ) -> np.ndarray:
+    ) -> np.ndarray | None:
         return self.parts["hybrid"].contributions(history, items, user)
 
     @property
@@ -225,11 +232,11 @@ class Ranker(Recommender):
         if new.empty:
             return []
         added = self.parts["hybrid"].add_items(new)
-        n = len(self.item_vocab)
-        knn = self.parts["itemknn"]
+        n = len(self.fitted_parts()[1])
+        knn = cast("ItemKNN", self.parts["itemknn"])
         s = knn.similarity.tocoo()
         knn.similarity = sp.csr_matrix((s.data, (s.row, s.col)), shape=(n, n))
-        als = self.parts["als"]
+        als = cast("ALS", self.parts["als"])
         grow = n - len(als.item_factors)
         als.grow_items(n)
         for part in (knn, als):
