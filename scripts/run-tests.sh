@@ -10,4 +10,5 @@ mkdir -p test-artifacts
 .venv/bin/ruff check --quiet src tests benchmarks
 .venv/bin/ruff format --check --quiet src tests benchmarks
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+.venv/bin/mypy --no-incremental >/dev/null || .venv/bin/mypy --no-incremental
 .venv/bin/python -m pytest -p no:cacheprovider -q --timeout=900 "$@"
