@@ -27,8 +27,8 @@ class ContentConfig(ModelConfig):
     query_weight: float = 0.7
     #: history matching: an item scores the power mean (this exponent) of its positive cosine
     #: similarities to the history items, so one close match outweighs many loose ones; 1 or
-    #: less: the cosine to the history's mean vector. ml-100k cold items, seeds 0-2: mean vector
-    #: 0.159, exponent 3: 0.180, 5: 0.215, 8: 0.260, 12: 0.259
+    #: less: the cosine to the history's mean vector (docs/benchmarks.md, "Settings behind the
+    #: defaults")
     sharpness: float = 8.0
 
 

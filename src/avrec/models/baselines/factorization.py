@@ -24,9 +24,9 @@ SCORE_BUDGET = 1 << 24
 class ALSConfig(ModelConfig):
     factors: int = 64
     #: None: chosen in ``fit`` from ``regularization_grid`` by NDCG@10 on a holdout of 10% of
-    #: each user's training interactions (the best value depends on the data, sharply: on
-    #: ml-latest-small 30 scores 0.356, 40 0.337, 8 0.333; on ml-100k the old 0.05 scored 0.387
-    #: and 30 0.491); the chosen value is the fitted ``ALS.regularization_`` (saved with it)
+    #: each user's training interactions (the best value depends sharply on the data:
+    #: docs/benchmarks.md, "Settings behind the defaults"); the chosen value is the fitted
+    #: ``ALS.regularization_`` (saved with it)
     regularization: float | None = None
     regularization_grid: tuple[float, ...] = Field(
         (3.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0), min_length=1
@@ -36,9 +36,7 @@ class ALSConfig(ModelConfig):
 
 
 class BPRConfig(ModelConfig):
-    #: tuned on ml-100k msr seed 0 (learning rate 0.05 -> 0.003, 100 -> 150 epochs: 0.187 ->
-    #: 0.378; more epochs overfit), checked on seeds 1-2 (0.194 -> 0.367) and ml-latest-small
-    #: random seed 0 (0.169 -> 0.255)
+    #: tuned on ml-100k msr (docs/benchmarks.md, "Settings behind the defaults")
     factors: int = 64
     learning_rate: float = 0.003
     regularization: float = 0.01

@@ -51,17 +51,12 @@ class SequentialConfig(NeuralConfig):
     lr: float = 2e-3
     max_epochs: int = 60
     patience: int = 5
-    #: training windows drawn per user and epoch (each ends at a random point of the history).
-    #: 4 with ``max_len`` 100 predicts the next item better but the random splits worse (fits
-    #: at the 120 s budget): ml-100k last HR@10 0.169 -> 0.189, msr NDCG@10 0.196 -> 0.167,
-    #: ml-latest-small 0.147 -> 0.128 (benchmarks/bench_models.py rows of 2026-11-29; README)
+    #: training windows drawn per user and epoch (each ends at a random point of the history);
+    #: more predict the next item better but the random splits worse (docs/benchmarks.md)
     windows_per_user: int = 1
     sampled_negatives: int = 4096
     #: most recent history items tested by occlusion for explanations
     explain_last: int = 10
-    # The two-tower's item logit biases and weight averaging were tried here and not kept
-    # (2026-12-06, ml-100k last, seed 0, one torch thread): HR@10 0.190 without, 0.160 with
-    # the biases, 0.169 with the averaging (0.99), 0.170 with both
 
 
 def _net_class():

@@ -53,14 +53,10 @@ from avrec.models.timecap import TimeCap
 
 
 class TwoTowerConfig(NeuralConfig):
-    #: 256 tried (2026-12-06, one torch thread, NDCG@10): ml-latest-small seed 0 0.2935 ->
-    #: 0.3034 but seed 1 0.2956 -> 0.2893, ml-100k msr seed 0 0.4578 -> 0.4620, cold items
-    #: seed 0 0.3029 (docs/benchmarks.md) -> 0.3119, fits ~40% longer (ml-latest-small stops
-    #: at the time budget); with id_dropout 0.1 as well: ml-latest-small 0.3065 / 0.2855.
-    #: Not adopted
+    #: the settings below were chosen by the measurements in docs/benchmarks.md ("Settings
+    #: behind the defaults") and the README's two-tower paragraph
     dim: int = 128
-    #: 0.2 and 0.035 go with ``item_bias`` and ``weight_average`` (from 0.5 and 0.07 without
-    #: either; 2026-12-06): see the README's two-tower paragraph for each part's figures
+    #: 0.2 and 0.035 go with ``item_bias`` and ``weight_average``
     id_dropout: float = 0.2
     temperature: float = 0.035
     #: a learned logit bias per item (models.neural item tower): a linear map of its content
@@ -76,18 +72,15 @@ class TwoTowerConfig(NeuralConfig):
     samples_per_user: int = 8
     #: share of a training example's history held out as its targets, scored together by a
     #: multinomial likelihood (models.neural.multi_target_loss, as Mult-VAE's); 0: one target
-    #: per example. With ``lr`` 3e-3 -> 1e-3, against one target (seed 0, 2026-11-29): ml-100k
-    #: msr 0.411 -> 0.444, ml-latest-small 0.250 -> 0.256, and fits stop about twice as early.
-    #: Catalogs over ``full_softmax_max`` items (sampled softmax) keep one target.
+    #: per example. Catalogs over ``full_softmax_max`` items (sampled softmax) keep one target.
     target_share: float = Field(0.3, ge=0.0, lt=1.0)
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
     max_epochs: int = 40
     #: validation (one held-out item per user) moves from epoch to epoch, so training goes on
-    #: through a few flat epochs: ml-100k msr seeds 0-2 0.382 -> 0.402 (with the hit rate as
-    #: the signal); the untruncated NDCG of the held-out item
-    #: (:func:`models.neural.held_out_ndcg`) is the smoother signal: 0.402 -> 0.417
+    #: through a few flat epochs; the untruncated NDCG of the held-out item
+    #: (:func:`models.neural.towers.held_out_ndcg`) is the smoothest signal
     patience: int = 8
     #: decay of a moving average of the weights (models.neural.WeightAverage, updated every
     #: step, its decay warming up from 0.1) that is validated and kept instead of the live
@@ -387,9 +380,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
                 attrs_t = None if attrs is None else torch.from_numpy(attrs)
                 if n_items <= c.full_softmax_max:
                     # one pass over the catalog serves both towers; the history shares the
-                    # table's ID-dropout draw (per-position draws, as the sequential model
-                    # uses, measured worse here: ml-100k cold items 0.275 -> 0.257, msr 0.417
-                    # -> 0.415, seeds 0-2, 2026-11-29)
+                    # table's ID-dropout draw (per-position draws measured worse)
                     table, bias = self.net.items(with_bias=True)
                     u_vec = self.net.users(hist, mask, attrs_t, table)
                     logits = u_vec @ table.T / c.temperature + bias
