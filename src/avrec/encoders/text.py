@@ -11,6 +11,8 @@ import numpy as np
 from avrec.encoders.base import Encoder, l2_normalize
 
 MAX_CHARS = 2_000  # both models read at most 256-512 tokens; longer text is cut
+#: width of both text encoders' vectors (MiniLM-L6 and multilingual-e5-small)
+TEXT_DIM = 384
 
 
 def _clip(texts: Sequence[str]) -> list[str]:
@@ -21,7 +23,7 @@ class MiniLMEncoder(Encoder):
     name = "text-en"
     version = "all-MiniLM-L6-v2"
     modality = "text"
-    dim = 384
+    dim = TEXT_DIM
 
     def __init__(self, batch_size: int = 16):  # small batches pad less (measured 78 vs 45 items/s)
         self.batch_size = batch_size
@@ -60,7 +62,7 @@ class E5Encoder(Encoder):
     #: what ``encode_queries`` adds to the model (part of the query vectors' cache key)
     query_version = "language-neutral-3"
     modality = "text"
-    dim = 384
+    dim = TEXT_DIM
 
     def __init__(self) -> None:
         self._model = None

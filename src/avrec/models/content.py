@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.encoders.text import TEXT_DIM
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
 #: request vectors kept per content model (cleared when full)
@@ -76,7 +77,7 @@ class Content(Recommender):
         from avrec.encoders.pipeline import encode_item_texts
 
         vectors = data.item_features.get("text") if self.config.encoder == "text-en" else None
-        if vectors is None or vectors.shape[1] != 384:
+        if vectors is None or vectors.shape[1] != TEXT_DIM:
             vectors = encode_item_texts(data.items, self.config.encoder)
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.query_vectors = (

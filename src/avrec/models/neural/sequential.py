@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.encoders.text import TEXT_DIM
 from avrec.models.base import Recommender, TrainData
 from avrec.models.neural.towers import (
     ItemTowerCatalogMixin,
@@ -157,7 +158,7 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
             self.net.load_state_dict(best_state)
         self.net.eval()
         text = data.item_features.get("text")
-        self.text_dim = int(text.shape[1]) if text is not None and text.shape[1] else 384
+        self.text_dim = int(text.shape[1]) if text is not None and text.shape[1] else TEXT_DIM
 
     def _train_epoch(self, seqs, users: np.ndarray, opt, rng, cap: TimeCap) -> bool:
         """One pass over ``users`` (``windows_per_user`` random windows of their ``seqs``
@@ -270,5 +271,5 @@ class Sequential(ItemTowerCatalogMixin, QueryMixin, Recommender):
         self.net = self._build(state["net__items.content"], state["net__items.warm"] > 0)
         load_numpy_state(self.net, state, "net__")
         self.net.eval()
-        self.text_dim = int(state.get("text_dim", 384))
+        self.text_dim = int(state.get("text_dim", TEXT_DIM))
         self._recipe_from_state(state, state["net__items.content"])

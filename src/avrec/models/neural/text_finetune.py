@@ -107,7 +107,7 @@ class TextTuner:
         return contextlib.nullcontext()
 
     def lower_states(self, texts: Sequence[str], batch_size: int = 32) -> list:
-        """Hidden states after the frozen layers, one ``[n_tokens, 384]`` tensor per text."""
+        """Hidden states after the frozen layers, one ``[n_tokens, TEXT_DIM]`` tensor per text."""
         import torch
 
         ids = self.tokenizer(
@@ -138,7 +138,7 @@ class TextTuner:
         return self.top.parameters()
 
     def _top(self, states: list):
-        """Mean-pooled, L2-normalised vectors ``[len(states), 384]`` on the CPU, float32."""
+        """Mean-pooled, L2-normalised vectors ``[len(states), TEXT_DIM]`` on the CPU, float32."""
         import torch
 
         if not states:
@@ -176,7 +176,7 @@ class TextTuner:
         return torch.cat(parts) if parts else torch.zeros((0, self.bert.config.hidden_size))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Fine-tuned vectors of new texts (empty text: a zero row), float32 ``[n, 384]``."""
+        """Fine-tuned vectors of new texts (empty text: a zero row), float32 ``[n, TEXT_DIM]``."""
         import torch
 
         out = np.zeros((len(texts), self.bert.config.hidden_size), np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from avrec.encoders.text import TEXT_DIM
 from avrec.models.base import ModelConfig, TrainData
 
 #: media vectors the item tower reads beside the text, in this order (``item_features`` keys;
@@ -299,7 +300,7 @@ class QueryMixin:
     vectors (the first ``text_dim`` columns of the content inputs), then mixed with the
     history scores (z-scored) by ``config.query_weight``."""
 
-    text_dim: int = 384
+    text_dim: int = TEXT_DIM
     config: NeuralConfig
     net: Any  # the model's torch module, built in its fit or load
 
@@ -365,7 +366,7 @@ class ItemTowerCatalogMixin:
         if "recipe_text_width" in state:
             self.recipe = {k: state[k] for k in state if k.startswith("recipe_")}
             return
-        text = int(getattr(self, "text_dim", 384))
+        text = int(getattr(self, "text_dim", TEXT_DIM))
         self.recipe = {
             "recipe_text_width": np.array(text),
             "recipe_genres": np.array([], dtype=str),

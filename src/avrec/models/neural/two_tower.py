@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from avrec.encoders.text import TEXT_DIM
 from avrec.models.base import Recommender, TrainData
 from avrec.models.neural.towers import (
     ItemTowerCatalogMixin,
@@ -255,7 +256,7 @@ class TwoTower(ItemTowerCatalogMixin, QueryMixin, Recommender):
         self.text_dim = (
             int(data.item_features["text"].shape[1])
             if "text" in data.item_features and data.item_features["text"].shape[1]
-            else 384
+            else TEXT_DIM
         )
         self._cache()
 
