@@ -4,7 +4,7 @@ request is refused with 413 as soon as it passes the limit (at most ``limit`` by
 
 from __future__ import annotations
 
-from avrec.service.validation import error, error_bytes
+from avrec.service.validation import error, error_bytes, replay_body
 
 
 async def _refuse(send, limit: int) -> None:
@@ -48,13 +48,4 @@ class BodyLimit:
                 return await _refuse(send, self.limit)
             if not message.get("more_body", False):
                 break
-        body, replayed = b"".join(chunks), False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
+        return await self.app(scope, replay_body(b"".join(chunks), receive), send)

@@ -115,6 +115,21 @@ def error_bytes(status: int, errors: list[dict]) -> bytes:
     ).encode()
 
 
+def replay_body(body: bytes, receive):
+    """An ASGI ``receive`` that hands the app ``body`` (already read off the wire) once, then
+    passes on whatever the client sends next (a disconnect)."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 async def send_error(send, status: int, errors: list[dict]) -> None:
     """Answers from a plain ASGI middleware (before routing) in the common format."""
     body = error_bytes(status, errors)
@@ -323,7 +338,7 @@ class RequestGuard:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        body, replayed = b"".join(chunks), False
+        body = b"".join(chunks)
         if body:
             content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
             if not _is_json(content_type):
@@ -343,14 +358,7 @@ class RequestGuard:
             if problems:
                 return await send_error(send, 422, problems)
 
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
+        return await self.app(scope, replay_body(body, receive), send)
 
     def _check_head(self, scope) -> tuple[int, list[dict]]:
         headers = scope["headers"]
