@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from benchmarks._report import write_section
 from benchmarks.bench_ingest import make_dataset, run_avrec
-from benchmarks.bench_service import AVREC, HOST, MIXED_LUA, Server, free_port, latency, wrk
+from benchmarks.bench_service import MIXED_LUA, Server, free_port, latency, wrk
 from benchmarks.synthetic_catalog import item_vectors, save_content_model
 
 MODES = ("NORMAL", "FULL")
@@ -54,19 +54,7 @@ def event_run(work: Path, model_dir: Path, mode: str, n: int, seconds: int) -> d
     upgrade(engine)
     write, admin = create_key(engine, "bench", ["write"]), create_key(engine, "admin", ["admin"])
     engine.dispose()
-    server = Server(model_dir, url, free_port(), work / "server.log", nprobe=1)
-    server.cmd = [
-        str(AVREC),
-        "serve",
-        "--model-dir",
-        str(model_dir),
-        "--database-url",
-        url,
-        "--host",
-        HOST,
-        "--port",
-        server.cmd[server.cmd.index("--port") + 1],
-    ]
+    server = Server(model_dir, url, free_port(), work / "server.log", nprobe=None)
     os.environ[VAR] = mode  # inherited by the server process
     server.start()
     out = {}

@@ -107,7 +107,8 @@ def free_port() -> int:
 class Server:
     """`avrec serve` as a child process (started and stopped by this script only)."""
 
-    def __init__(self, model_dir: Path, url: str, port: int, log: Path, nprobe: int):
+    def __init__(self, model_dir: Path, url: str, port: int, log: Path, nprobe: int | None):
+        """``nprobe`` None: the service's own retrieval settings (no IVF index forced)."""
         self.cmd = [
             str(AVREC),
             "serve",
@@ -119,13 +120,9 @@ class Server:
             HOST,
             "--port",
             str(port),
-            "--index-kind",
-            "ivf",
-            "--nprobe",
-            str(nprobe),
-            "--retrieval",
-            "index",
         ]
+        if nprobe is not None:
+            self.cmd += ["--index-kind", "ivf", "--nprobe", str(nprobe), "--retrieval", "index"]
         self.base = f"http://{HOST}:{port}"
         self.log = log
         self.proc: subprocess.Popen | None = None
