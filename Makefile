@@ -27,6 +27,9 @@ test: setup system-deps
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: setup system-deps
 	bash scripts/run-benchmarks.sh
