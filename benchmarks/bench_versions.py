@@ -8,9 +8,10 @@ docs/benchmarks.md.
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_versions.py --base /tmp/avrec-base \\
         [--dataset ../shared/data/ready/ml-latest-small] [--repeats 3]
 
-Each version runs the CLI with its own ``src`` first on ``PYTHONPATH`` and its own
-``AVREC_HOME``; a warm-up training per version fills its encoders' cache before timing, so
-neither version's timings include encoding the catalog's texts.
+Each version runs the CLI with its own ``src`` first on ``PYTHONPATH``; both share one
+``AVREC_HOME`` (``--home``, default a temporary folder), whose encoders' cache (keyed by the
+text and the encoder's version) a warm-up training per version fills before timing, so neither
+version's timings include encoding the catalog's texts.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=DATA)
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--home", type=Path, default=None, help="AVREC_HOME shared by both")
     args = ap.parse_args()
     versions = {"base": args.base.resolve(), "this": ROOT}
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +57,8 @@ def main() -> None:
         req.write_text(
             "".join(json.dumps(r) + "\n" for r in make_requests(args.dataset, args.requests))
         )
-        home = {name: tmp / f"home-{name}" for name in versions}
+        shared = args.home or tmp / "home"
+        home = {name: shared for name in versions}
         for name, src in versions.items():  # warm-up: fills each version's encoder cache
             run(src, home[name], "train", str(args.dataset), "--out", str(tmp / f"m-{name}"))
         train = {name: [] for name in versions}
