@@ -43,6 +43,7 @@ from avrec.models.hybrid.parts import (
     save_part,
 )
 from avrec.models.memory import require_dense
+from avrec.models.scaling import blend_request
 
 #: fit's peak memory per items x items cell (the backbone's weights before and after the cold
 #: items' propagation, the short-history map and the cold columns' ridge map side by side;
@@ -196,13 +197,7 @@ class Hybrid(Recommender):
         has_hist = np.diff(histories.indptr) > 0
         w = self.config.request.weight
         for n in np.flatnonzero(has):
-            q = q_scores[n]
-            if has_hist[n]:
-                z = (scores[n] - scores[n].mean()) / (scores[n].std() + 1e-9)
-                zq = (q - q.mean()) / (q.std() + 1e-9)
-                scores[n] = w * zq + (1 - w) * z
-            else:
-                scores[n] = q
+            scores[n] = blend_request(scores[n], q_scores[n], bool(has_hist[n]), w)
         return scores
 
     def scored_batch(self, histories: sp.csr_matrix, users: np.ndarray) -> dict | None:

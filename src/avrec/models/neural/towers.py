@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from avrec.encoders.text import TEXT_DIM
 from avrec.models.base import ModelConfig, TrainData
+from avrec.models.scaling import blend_request
 
 #: media vectors the item tower reads beside the text, in this order (``item_features`` keys;
 #: a zero row is a missing modality)
@@ -323,14 +324,9 @@ class QueryMixin:
         q = self.encode_queries([q for q in queries if q and q.strip()])
         text = self.query_vectors
         for row, n in enumerate(has):
-            qs = text @ q[row]
-            zq = (qs - qs.mean()) / (qs.std() + 1e-9)
-            if has_history[n]:
-                z = (scores[n] - scores[n].mean()) / (scores[n].std() + 1e-9)
-                w = self.config.query_weight
-                scores[n] = w * zq + (1 - w) * z
-            else:
-                scores[n] = zq
+            scores[n] = blend_request(
+                scores[n], text @ q[row], bool(has_history[n]), self.config.query_weight
+            )
         return scores
 
 
