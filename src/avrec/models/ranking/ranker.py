@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.scaling import zscore_rows
 from avrec.models.validation import holdout
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class Ranker(Recommender):
         pred = np.asarray(self.booster.predict(feats.reshape(-1, feats.shape[2]), num_threads=1))
         pred = pred.reshape(cand.shape).astype(np.float32)
         # non-candidates keep the hybrid's order, strictly below every candidate
-        z = (main - main.mean(axis=1, keepdims=True)) / (main.std(axis=1, keepdims=True) + 1e-9)
+        z = zscore_rows(main, 1e-9)
         floor = pred.min(axis=1, keepdims=True) - 1.0
         out = floor + np.tanh(z / 10.0) - 1.0
         np.put_along_axis(out, cand, pred, axis=1)
