@@ -70,9 +70,9 @@ def test_index_path_follows_each_round(setup):
         like(c, user, "f1", "dislike")
         after = c.app.state.avrec.online.snapshot(user)
         # the user vector is the sum of the liked items' vectors, updated in place
-        vectors = c.app.state.avrec.content_vectors()
-        pos = [c.app.state.avrec.vocab[i] for i in after.history]
-        np.testing.assert_allclose(after.vector, vectors[pos].sum(axis=0), atol=1e-5)
+        catalog = c.app.state.avrec.items
+        liked = np.stack([catalog.vector(i) for i in after.history])
+        np.testing.assert_allclose(after.vector, liked.sum(axis=0), atol=1e-5)
         second = c.get(f"/api/users/{user}/recommendations?k=6", headers=token_of(user))
         assert kinds(second).count("music") == 6
         seen = {"f1", "m0", "m2", "m4", "m6", "m8"}

@@ -5,12 +5,11 @@ stored understanding (where the encoders have run)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Protocol
 
-import pandas as pd
 from sqlalchemy import Engine, select
 
-from avrec.data.dataset import split_multi
-from avrec.data.vocab import Vocabulary
 from avrec.feedback.online import UserState
 from avrec.storage import tables as t
 
@@ -42,27 +41,32 @@ def _top(counter: Counter) -> list[dict]:
     ]
 
 
-def _catalog_language(catalog: pd.DataFrame, position: Vocabulary, item: str) -> bool:
-    pos = position.get(item)
-    if pos is None or "language" not in catalog:
-        return False
-    value = catalog["language"].iat[pos]
-    return isinstance(value, str) and bool(value)
+class ItemFacets(Protocol):
+    """What the profile reads of an item (the service's catalog gives it by item id)."""
+
+    genres: list[str]
+    kind: str | None
+    language: str | None
+
+
+def _catalog_language(facets: ItemFacets | None) -> bool:
+    return facets is not None and isinstance(facets.language, str) and bool(facets.language)
 
 
 def user_profile(
-    state: UserState, catalog: pd.DataFrame, position: Vocabulary, engine: Engine | None = None
+    state: UserState,
+    item_facets: Callable[[str], ItemFacets | None],
+    engine: Engine | None = None,
 ) -> dict:
+    """``item_facets``: an item id's genres, kind and language (None for an unknown item)."""
     facets: dict[str, Counter] = defaultdict(Counter)
     for item, weight in state.weights.items():
-        pos = position.get(item)
-        if pos is None:
+        row = item_facets(item)
+        if row is None:
             continue
-        row = catalog.iloc[pos]
-        for g in split_multi(row.get("genres")):
+        for g in row.genres:
             facets["genres"][g] += weight
-        for col, facet in (("kind", "kinds"), ("language", "languages")):
-            value = row.get(col)
+        for value, facet in ((row.kind, "kinds"), (row.language, "languages")):
             if isinstance(value, str) and value:
                 facets[facet][value] += weight
     if engine is not None and state.weights:
@@ -81,7 +85,7 @@ def user_profile(
                 words = attribute_words((attrs or {}).get(key))
                 if facet == "languages" and words:
                     seen_language.add(item)
-                    if _catalog_language(catalog, position, item):
+                    if _catalog_language(item_facets(item)):
                         continue
                 gain = state.weights.get(item, 0.0)
                 for word in words:

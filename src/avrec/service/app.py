@@ -123,8 +123,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {
             "status": "ok",
             "model": state.model.name,
-            "items": len(state.catalog),
-            "index": getattr(state.index, "kind", None),
+            "items": len(state.items),
+            "index": state.items.index.kind if state.items.index is not None else None,
             "retrieval": "index" if state.use_index else "model",
         }
 

@@ -17,16 +17,6 @@ from avrec.service.state import ServiceState
 NEGATIVE_PENALTY = 0.6
 
 
-def _filter_mask(state: ServiceState, kind: str | None, language: str | None) -> np.ndarray | None:
-    if not kind and not language:
-        return None
-    mask = np.ones(len(state.catalog), dtype=bool)
-    for col, want in (("kind", kind), ("language", language)):
-        if want:
-            mask &= state.equals_mask(col, want)
-    return mask
-
-
 def recommend(
     state: ServiceState,
     user_id: str | None,
@@ -64,8 +54,7 @@ def _from_model(
     state, hist, negatives, query, k, kind, language, explain, model_user, exclude_seen
 ):
     depth = k + len(negatives) + (3 * k if negatives else 0)
-    mask = _filter_mask(state, kind, language)
-    cands = [state.item_ids[i] for i in np.flatnonzero(mask)] if mask is not None else None
+    cands = state.items.allowed(kind, language)
     with state.lock:
         recs = state.model.recommend(
             [model_user],
@@ -88,69 +77,19 @@ def _from_index(state, online: UserState, k, kind, language, explain, exclude_se
     if query is None:
         return [], np.zeros(0), []
     dropped = (*online.history, *online.negatives) if exclude_seen else online.negatives
-    seen = {state.vocab[i] for i in dropped if i in state.vocab}
-    mask = _filter_mask(state, kind, language)
-    depth = k + len(seen) + (3 * k if online.negatives else 0)
-    if mask is not None:
-        depth = 4 * depth + 50
-    idx, scores = state.search(query[None, :], depth)
-    idx, scores = idx[0], scores[0].astype(np.float64)
-    keep = np.array(
-        [i >= 0 and int(i) not in seen and (mask is None or mask[i]) for i in idx], dtype=bool
+    depth = k + (3 * k if online.negatives else 0)
+    items, scores = state.items.nearest(query, depth, dropped, kind, language)
+    expl: list[str | None] = (
+        [*state.items.explain_by_history(online.history, items[:k])] if explain else []
     )
-    idx, scores = idx[keep], scores[keep]
-    if mask is not None and len(idx) < k + 3 * k * bool(online.negatives):
-        idx, scores = _exact_subset(state, query, mask, seen, depth)
-    items = [state.item_ids[int(i)] for i in idx]
-    expl: list[str | None] = [*_explain(state, online.history, idx[:k])] if explain else []
     expl += [None] * (len(items) - len(expl))
     if online.negatives:
         items, scores, expl = _push_down(state, items, scores, expl, online.negatives)
     return items, scores, expl
 
 
-def _exact_subset(state, query, mask, seen, depth):
-    allowed = np.flatnonzero(mask)
-    allowed = allowed[~np.isin(allowed, list(seen))]
-    scores = state.content_vectors()[allowed] @ query
-    top = np.argsort(-scores, kind="stable")[:depth]
-    return allowed[top], scores[top].astype(np.float64)
-
-
-def _explain(state, history: list[str], idx: np.ndarray) -> list[str]:
-    from avrec.rerank.because import explain_by_history
-
-    titles = state.column("title")
-    positions = [state.vocab[i] for i in history if i in state.vocab]
-    return explain_by_history(
-        state.content_vectors(),
-        positions,
-        idx,
-        lambda j: titles[j] or state.item_ids[j],
-        state.genres,
-        state.popularity,
-    )
-
-
 def _row(state, item, score, why) -> dict:
-    pos = state.vocab.get(item)
-    if pos is None:
-        return {
-            "item_id": item,
-            "title": None,
-            "score": float(score),
-            "explanation": why,
-            "genres": [],
-            "kind": None,
-        }
-    return {
-        "item_id": item,
-        "title": state.column("title")[pos],
-        "score": float(score),
-        "explanation": why,
-        "genres": state.genres(pos),
-        "kind": state.column("kind")[pos],
-    }
+    return {"item_id": item, "score": float(score), "explanation": why, **state.items.brief(item)}
 
 
 def _push_down(state, items, scores, expl, negatives):
@@ -159,14 +98,9 @@ def _push_down(state, items, scores, expl, negatives):
     keep = [n for n, i in enumerate(items) if i not in rejected]
     items = [items[n] for n in keep]
     scores, expl = np.asarray(scores)[keep], [expl[n] for n in keep]
-    vectors = state.content_vectors()
-    if vectors is None or not items:
+    sim = state.items.max_similarity(items, negatives)
+    if sim is None:
         return items, scores, expl
-    pos = [state.vocab[i] for i in items]
-    neg = [state.vocab[i] for i in negatives if i in state.vocab]
-    if not neg:
-        return items, scores, expl
-    sim = (vectors[pos] @ vectors[neg].T).max(axis=1)
     span = scores.max() - scores.min() or 1.0
     adjusted = (scores - scores.min()) / span - NEGATIVE_PENALTY * np.clip(sim, 0, None)
     order = np.argsort(-adjusted, kind="stable")

@@ -3,7 +3,6 @@ batch ingest (write key), media files."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -11,7 +10,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from avrec.data.dataset import split_multi
 from avrec.feedback.profile import attribute_words
 from avrec.service.faults import degrade
 from avrec.service.media_types import sniff_file
@@ -26,18 +24,6 @@ def _state(request: Request):
     return request.app.state.avrec
 
 
-def _item_dict(state, pos: int) -> dict:
-    row = state.catalog.iloc[pos]
-    out = {"item_id": row["item_id"]}
-    for col in ("title", "kind", "language", "year"):
-        v = row.get(col)
-        out[col] = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-    out["genres"] = split_multi(row.get("genres"))
-    out["tags"] = split_multi(row.get("tags"))[:12]
-    out["poster"] = f"/media/{row['item_id']}"
-    return out
-
-
 @router.get("/items")
 def list_items(
     request: Request,
@@ -46,23 +32,16 @@ def list_items(
     limit: int = Query(24, ge=1, le=200),
     q: str | None = Query(None, max_length=200),
 ) -> dict:
-    state = _state(request)
-    cat = state.catalog
-    idx: Sequence[int] = range(len(cat))
-    if q:
-        titles = (
-            cat["title"].fillna("").str.lower() if "title" in cat else pd.Series([""] * len(cat))
-        )
-        idx = list(titles[titles.str.contains(q.lower(), regex=False)].index)
-    page = list(idx)[offset : offset + limit]
-    items = [_item_dict(state, p) for p in page]
-    ids = [i["item_id"] for i in items]
+    catalog = _state(request).items
+    matches: Sequence[str] = catalog.title_matches(q) if q else catalog.ids
+    ids = [str(i) for i in matches[offset : offset + limit]]
+    items = [catalog.card(i) for i in ids]
     summaries: dict[str, dict] = degrade(
-        response, lambda: understanding_summaries(state.engine, ids), dict
+        response, lambda: understanding_summaries(_state(request).engine, ids), dict
     )
     for item in items:
         item["understanding"] = summaries.get(item["item_id"], {})
-    return {"total": len(idx), "items": items}
+    return {"total": len(matches), "items": items}
 
 
 #: readable words per modality for a catalog card: (attribute key, label shown)
@@ -101,17 +80,16 @@ def understanding_summaries(engine, item_ids: list[str]) -> dict[str, dict]:
     return out
 
 
-def _position(state, item_id: str) -> int:
-    pos = state.vocab.get(item_id)
-    if pos is None:
+def _known(state, item_id: str) -> str:
+    if item_id not in state.items:
         raise HTTPException(404, f"unknown item {item_id!r}")
-    return pos
+    return item_id
 
 
 @router.get("/items/{item_id}")
 def get_item(item_id: str, request: Request, response: Response) -> dict:
     state = _state(request)
-    out = _item_dict(state, _position(state, item_id))
+    out = state.items.card(_known(state, item_id))
 
     def stored():
         with state.engine.connect() as conn:
@@ -134,20 +112,19 @@ def get_item(item_id: str, request: Request, response: Response) -> dict:
         }
         for u in und
     }
-    out["interactions"] = int(state.model.train_matrix[:, _position(state, item_id)].nnz)
+    out["interactions"] = state.items.popularity(item_id)
     return out
 
 
 @router.get("/items/{item_id}/similar")
 def similar(item_id: str, request: Request, k: int = Query(10, ge=1, le=200)) -> dict:
     state = _state(request)
-    pos = _position(state, item_id)
-    if state.index is None:
+    catalog = state.items
+    if catalog.index is None:
+        _known(state, item_id)
         raise HTTPException(409, "this model has no content vectors")
-    vec = state.content_vectors()[pos]
-    idx, scores = state.search(vec[None, :], k + 1)
-    hits = [(int(i), float(s)) for i, s in zip(idx[0], scores[0], strict=True) if int(i) != pos][:k]
-    return {"item_id": item_id, "items": [{**_item_dict(state, i), "score": s} for i, s in hits]}
+    hits = catalog.similar(_known(state, item_id), k)
+    return {"item_id": item_id, "items": [{**catalog.card(i), "score": s} for i, s in hits]}
 
 
 @router.get("/search")
@@ -161,12 +138,8 @@ def search(
     if content is None:
         raise HTTPException(409, "this model has no request encoder")
     query = content.encode_queries([q])[0]
-    scores = content.query_vectors @ query
-    top = scores.argsort()[::-1][:k]
-    return {
-        "query": q,
-        "items": [{**_item_dict(state, int(i)), "score": float(scores[i])} for i in top],
-    }
+    hits = state.items.top(content.query_vectors @ query, k)
+    return {"query": q, "items": [{**state.items.card(i), "score": s} for i, s in hits]}
 
 
 @router.post("/items", dependencies=[Depends(require_scope("write"))])

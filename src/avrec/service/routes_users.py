@@ -46,7 +46,7 @@ def _check_query(state, query: str | None) -> None:
 
 
 def _check_items(state, ids: list[str]) -> None:
-    unknown = [i for i in ids if i not in state.vocab]
+    unknown = state.items.unknown(ids)
     if unknown:
         raise HTTPException(404, f"unknown item(s): {', '.join(map(repr, unknown[:5]))}")
 
@@ -241,12 +241,12 @@ def profile(user_id: str, request: Request, response: Response) -> dict:
     state = request.app.state.avrec
     if not state.knows(user_id):
         raise HTTPException(404, f"unknown user {user_id!r}")
-    user, cat, pos = state.user_state(user_id), state.catalog, state.vocab
+    user, facets = state.user_state(user_id), state.items.facets
     # without the database: the catalog facets only (no stored understanding)
     portrait = degrade(
         response,
-        lambda: user_profile(user, cat, pos, state.engine),
-        lambda: user_profile(user, cat, pos),
+        lambda: user_profile(user, facets, state.engine),
+        lambda: user_profile(user, facets),
     )
     return {"user_id": user_id, **portrait}
 

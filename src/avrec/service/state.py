@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from avrec.data.dataset import split_multi
 from avrec.feedback.online import OnlineStates
 from avrec.index.base import VectorIndex, load_or_build
 from avrec.models.base import Recommender
 from avrec.models.capabilities import ScoresRequests, content_part, request_encoder
+from avrec.service.catalog import Catalog
 from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
@@ -40,7 +40,6 @@ class ServiceState:
         self.lock = threading.RLock()
         #: faiss indexes may not be searched while rows are added: searches share it, adds own it
         self.index_lock = ReadWriteLock()
-        self.index: VectorIndex | None = None
         #: writes of one user (an event: insert + online update; a deletion: rows, folders and
         #: memory) hold that user's lock, so they never interleave; striped, so memory stays flat
         self._user_locks = [threading.Lock() for _ in range(USER_LOCK_STRIPES)]
@@ -52,97 +51,53 @@ class ServiceState:
 
     # ---- catalog and content index ---------------------------------------------------
     def refresh_catalog(self) -> None:
+        """A new catalog view after the model's items changed; the index only grows."""
         with self.lock:
             _, item_vocab, matrix = self.model.fitted_parts()
-            cat = (
+            frame = (
                 self.model.catalog
                 if self.model.catalog is not None
                 else pd.DataFrame({"item_id": item_vocab.ids})
             )
-            self.catalog = cat.reset_index(drop=True)
-            #: the model's own item vocabulary (catalog rows are in its order): id -> index
-            self.vocab = item_vocab
-            self.item_ids = self.vocab.ids
-            self._column_cache: dict[str, list] = {}
-            self._mask_cache: dict[tuple[str, str], np.ndarray] = {}
-            self._genre_cache: dict[int, list[str]] = {}
-            self.popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
-            self._vectors = self.content_vectors()
-            self._update_index()
-
-    def column(self, name: str) -> list:
-        """A catalog column as a plain list (fast per-item reads); Nones where absent."""
-        values = self._column_cache.get(name)
-        if values is None:
-            values = (
-                [
-                    None if v is None or (isinstance(v, float) and v != v) else v
-                    for v in self.catalog[name].tolist()
-                ]
-                if name in self.catalog
-                else [None] * len(self.catalog)
+            content = content_part(self.model)
+            vectors = None if content is None else content.vectors
+            self.items = Catalog(
+                frame,
+                item_vocab,
+                np.bincount(matrix.indices, minlength=matrix.shape[1]),
+                vectors,
+                self._updated_index(vectors),
+                self.index_lock,
             )
-            self._column_cache[name] = values
-        return values
 
-    def genres(self, pos: int) -> list[str]:
-        out = self._genre_cache.get(pos)
-        if out is None:
-            out = self._genre_cache[pos] = split_multi(self.column("genres")[pos])
-        return out
-
-    def equals_mask(self, name: str, value: str) -> np.ndarray:
-        """Boolean mask of the items whose ``name`` column equals ``value`` (cached)."""
-        mask = self._mask_cache.get((name, value))
-        if mask is None:
-            mask = (
-                (self.catalog[name] == value).to_numpy(dtype=bool, na_value=False)
-                if name in self.catalog
-                else np.zeros(len(self.catalog), dtype=bool)
-            )
-            if len(self._mask_cache) > 256:
-                self._mask_cache.clear()
-            self._mask_cache[(name, value)] = mask
-        return mask
-
-    def _update_index(self) -> None:
+    def _updated_index(self, vectors: np.ndarray | None) -> VectorIndex | None:
         """Build (or load) the index once; later calls add only the rows appended since."""
-        vectors = self._vectors
+        index = self.items.index if hasattr(self, "items") else None
         if vectors is None:
-            self.index = None
-            return
-        if self.index is not None and len(self.index) <= len(vectors):
-            if len(self.index) < len(vectors):
+            return None
+        if index is not None and len(index) <= len(vectors):
+            if len(index) < len(vectors):
                 with self.index_lock.write():
-                    self.index.add(vectors[len(self.index) :])
-            return
+                    index.add(vectors[len(index) :])
+            return index
         s = self.settings
         kind = s.index_kind
         if kind == "auto":
             kind = "exact" if len(vectors) < s.index_min_items else "ivf"
         folder = s.index_dir or (s.model_dir / f"index-{kind}" if kind != "exact" else None)
-        self.index = load_or_build(vectors, kind, folder, **s.index_options)
+        return load_or_build(vectors, kind, folder, **s.index_options)
 
     @property
     def use_index(self) -> bool:
         """Whether recommendations go through the vector index (see ``retrieval``)."""
-        if self.index is None:
+        if self.items.index is None:
             return False
         if self.settings.retrieval == "auto":
-            return len(self.catalog) >= self.settings.index_min_items
+            return len(self.items) >= self.settings.index_min_items
         return self.settings.retrieval == "index"
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.index is None:
-            raise RuntimeError("the service has no vector index (no content vectors)")
-        with self.index_lock.read():
-            return self.index.search(queries, k)
-
     def item_vector(self, item_id: str) -> np.ndarray | None:
-        pos = self.vocab.get(item_id) if hasattr(self, "vocab") else None
-        if pos is None or self._vectors is None or pos >= len(self._vectors):
-            return None
-        return self._vectors[pos]
+        return self.items.vector(item_id) if hasattr(self, "items") else None
 
     def catch_up_catalog(self) -> list[str]:
         """Items stored after the model was saved (e.g. ingested through the API before a
@@ -150,7 +105,7 @@ class ServiceState:
         them recommendable. Models that cannot add items keep the catalog they were trained on."""
         with self.engine.connect() as conn:
             stored = conn.execute(select(t.items.c.item_id)).scalars().all()
-        missing = [i for i in stored if i not in self.vocab]
+        missing = self.items.unknown(stored)
         if not missing or not self.model.content_aware:
             return []
         cols = [
@@ -183,10 +138,6 @@ class ServiceState:
                 return []
             self.refresh_catalog()
         return added
-
-    def content_vectors(self) -> np.ndarray | None:
-        content = content_part(self.model)
-        return None if content is None else content.vectors
 
     def query_model(self) -> ScoresRequests | None:
         return request_encoder(self.model)
