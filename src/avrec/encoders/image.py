@@ -43,15 +43,20 @@ def _export(target: Path) -> None:
     net.eval()  # never set_swish(): it breaks the Lite models
 
     class Both(torch.nn.Module):
+        """Pooled features and ImageNet logits in one pass. The classifier head is the
+        network's last linear layer (found through torch's module API, not the library's
+        private attribute); in eval mode the library's dropout before it is the identity."""
+
         def __init__(self, model):
             super().__init__()
             self.model = model
+            self.head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
 
         def forward(self, x):
             feats = torch.nn.functional.adaptive_avg_pool2d(
                 self.model.extract_features(x), 1
             ).flatten(1)
-            return feats, self.model._fc(feats)
+            return feats, self.head(feats)
 
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     with warnings.catch_warnings():
