@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from avrec.data.dataset import split_multi
 from avrec.models.base import TrainData
+from avrec.models.scaling import zscore_rows
 
 
 def item_table(items: pd.DataFrame) -> np.ndarray:
@@ -227,8 +228,7 @@ def pair_features(
         np.float32,
     )
     upop = (h @ sig["logc"]) * inv
-    sd = collab.std(axis=1, keepdims=True)
-    z = (collab - collab.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+    z = zscore_rows(collab)
     rank = collab.argsort(axis=1).argsort(axis=1) / max(n_cand - 1, 1)
     full = (n_users, n_cand)
     cols = [
@@ -444,7 +444,7 @@ def rerank(
     part = collab[:, cand]
     r = booster.predict(user_pair_features(signals, users, histories, part), num_threads=1)
     r = r.reshape(part.shape)
-    rz = (r - r.mean(axis=1, keepdims=True)) / np.maximum(r.std(axis=1, keepdims=True), 1e-9)
+    rz = zscore_rows(r, floor=1e-9)
     out = collab.copy()
     out[:, cand] = part.mean(axis=1, keepdims=True) + part.std(axis=1, keepdims=True) * rz
     return out

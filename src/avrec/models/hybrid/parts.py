@@ -27,7 +27,7 @@ from avrec.models.hybrid.config import (
     ShortHistoryConfig,
     VAEBlendConfig,
 )
-from avrec.models.scaling import zscore_rows
+from avrec.models.scaling import row_moments, zscore_rows
 
 PART_CONFIG = "config.json"
 PART_STATE = "state.npz"
@@ -166,7 +166,7 @@ class ShortHistory:
     def fit(self, data: TrainData, counts: np.ndarray) -> None:
         c = self.config
         logc = np.log1p(counts).astype(np.float32)
-        self.prior_ = (logc - logc.mean()) / max(float(logc.std()), 1e-9)
+        self.prior_ = zscore_rows(logc, floor=1e-9)
         self.short_ = None
         if c.prefix > 0 and data.recency is not None and data.matrix.shape[1] <= c.max_items:
             from avrec.models.hybrid.prefix import prefix_weights
@@ -257,10 +257,8 @@ class VAEBlend:
 
         params = _fitted(self.params_, "VAE")
         v = logits(params, histories) if pre is None else decode(params, pre)
-        warm = self.warm
-        mu = v[:, warm].mean(axis=1, keepdims=True)
-        sd = v[:, warm].std(axis=1, keepdims=True)
-        return v, mu, np.where(sd > 0, sd, 1.0)
+        mu, sd = row_moments(v[:, self.warm])
+        return v, mu, sd
 
     def weights(self, histories: sp.csr_matrix) -> np.ndarray:
         """``[n, 1]``: the VAE's weight for each history (``weight``, ramped by length)."""

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
-from avrec.models.scaling import zscore_rows
+from avrec.models.scaling import row_moments, zscore_rows
 from avrec.models.validation import holdout
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class Ranker(Recommender):
         feats = []
         for s in blocks:
             s = np.where(np.isfinite(s), s, 0.0).astype(np.float32)
-            mu, sd = s.mean(axis=1, keepdims=True), s.std(axis=1, keepdims=True) + 1e-9
+            mu, sd = row_moments(s, eps=1e-9)
             s_c = np.take_along_axis(s, cand, axis=1)
             rk = np.take_along_axis(_ranks(np.where(np.isinf(blocked), -np.inf, s)), cand, axis=1)
             feats += [(s_c - mu) / sd, np.log1p(rk).astype(np.float32)]
