@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from avrec.service import security
 from avrec.service.app import create_app
+from avrec.service.errors import ClientError
 from avrec.service.security import visitor_token
 from avrec.service.settings import ServiceSettings
-from avrec.service.validation import ClientError
 from avrec.storage.db import get_engine
 from avrec.storage.keys import create_key
 from tests.integration.service_fixtures import build

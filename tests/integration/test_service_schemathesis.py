@@ -116,7 +116,9 @@ def test_operation(api, method, path, mode):
     )
     @given(case=strategy)
     def run(case):
-        case.call_and_validate(checks=checks)
+        # a generous read timeout: the first ingest loads the text encoder, which on a busy
+        # 2-core machine can take longer than schemathesis' default of 10 s
+        case.call_and_validate(checks=checks, timeout=120)
         calls.append(case)
 
     run()

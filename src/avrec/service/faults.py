@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from avrec.service.validation import error, error_response
+from avrec.service.errors import error, error_response
 
 log = logging.getLogger("avrec.service")
 T = TypeVar("T")

@@ -4,7 +4,7 @@ request is refused with 413 as soon as it passes the limit (at most ``limit`` by
 
 from __future__ import annotations
 
-from avrec.service.validation import error, error_bytes, replay_body
+from avrec.service.errors import error, error_bytes, replay_body
 
 
 async def _refuse(send, limit: int) -> None:

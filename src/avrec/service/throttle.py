@@ -20,8 +20,8 @@ from collections import OrderedDict
 
 from starlette.requests import cookie_parser
 
+from avrec.service.errors import error, error_bytes
 from avrec.service.security import VISITOR_COOKIE, visitor_token
-from avrec.service.validation import error, error_bytes
 
 #: most buckets (and trusted credentials) kept; the least recently used are dropped past it
 MAX_CLIENTS = 100_000
