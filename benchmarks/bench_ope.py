@@ -69,8 +69,16 @@ def open_bandit(n_bootstrap: int) -> tuple[str, dict]:
         f"random (DR) as a candidate against the serving BTS policy (its on-policy mean), "
         f"margin 0: `{gate.reason}`."
     )
-    figures = {"truth": truth, "est": est, "gate": gate}
-    return "\n".join(lines), figures
+    held = [k.upper() for k in ("ips", "snips", "dr") if est[k].contains(truth.value)]
+    rel = (est["dr"].high - est["dr"].low) / 2 / truth.value
+    lines.append(
+        f"\nReading: {', '.join(held) or 'none of IPS, SNIPS, DR'} hold the on-policy rate; with "
+        f"{int(log.reward.sum())} clicks in the BTS log the intervals are wide (DR's "
+        f"half-width is {rel:.0%} of the on-policy rate), so this sample checks that the "
+        "estimators are not off, not that they are precise; the full dataset (millions of "
+        "impressions) would narrow them."
+    )
+    return "\n".join(lines), {"truth": truth, "est": est, "gate": gate}
 
 
 def main() -> None:
@@ -79,12 +87,12 @@ def main() -> None:
     ap.add_argument("--logs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2_000)
     args = ap.parse_args()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     obd, _ = open_bandit(args.bootstrap)
     print(obd, flush=True)
     sim = table(simulate(args.logs, args.rounds, args.bootstrap))
     print(sim, flush=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     body = "\n".join(
         [
             "### Open Bandit Dataset sample\n",
@@ -97,11 +105,17 @@ def main() -> None:
             "(ignores the context), `*-logistic` a cross-fitted (2 folds) logistic regression on "
             "action one-hot x [1, context], `dr-true-model` the true click probabilities.\n",
             sim,
-            (
-                f"\nWhole benchmark: {seconds:.0f} s on 1 core. Reproduce: `AVREC_SHARED_DATA="
-                "/work/shared/data OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_ope"
-                f" --bootstrap {args.bootstrap} --logs {args.logs} --rounds {args.rounds}`."
-            ),
+            "\nReading: IPS, SNIPS and DR are close to unbiased and their intervals cover "
+            "the truth nearly as often as they claim (a percentile bootstrap runs a little "
+            "short with skewed importance weights); a better reward model barely narrows DR "
+            "here because the click noise, not the model's error, dominates its variance. "
+            "DM alone is biased by its model and its interval ignores that error: not for "
+            "the gate, which should read SNIPS or DR.\n",
+            f"\nWhole benchmark: {seconds:.0f} s wall, {cpu:.0f} s CPU, one thread "
+            "(the figures do not depend on the machine: fixed seeds and counts). "
+            "Reproduce: `AVREC_SHARED_DATA="
+            "/work/shared/data OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_ope"
+            f" --bootstrap {args.bootstrap} --logs {args.logs} --rounds {args.rounds}`.",
         ]
     )
     write_section(
