@@ -265,3 +265,20 @@ def test_open_bandit_loader_refuses_bad_input(tmp_path):
     _write_obd(tmp_path / "bts" / "all.csv", "0,t,1,1,0,0.0,a\n")
     with pytest.raises(AvrecError, match="pscore must be in"):
         load_open_bandit(tmp_path, "bts")
+
+
+def test_estimators_match_hand_computed_values():
+    # rounds: (action, reward, pscore); target [0.5, 0.5] in every round; q_hat [0.2, 0.6]
+    log = ope.BanditLog(
+        action=np.array([0, 1, 1]),
+        reward=np.array([1.0, 0.0, 1.0]),
+        pscore=np.array([0.25, 0.5, 1.0]),
+    )
+    target, q_hat = np.full((3, 2), 0.5), np.tile([0.2, 0.6], (3, 1))
+    w = np.array([2.0, 1.0, 0.5])
+    value = {k: ope.estimate(k, log, target, q_hat, n_bootstrap=5).value for k in ope.KINDS}
+    assert value["ips"] == pytest.approx((2.0 + 0 + 0.5) / 3)
+    assert value["snips"] == pytest.approx(2.5 / w.sum())
+    assert value["dm"] == pytest.approx(0.4)
+    correction = w * (log.reward - np.array([0.2, 0.6, 0.6]))
+    assert value["dr"] == pytest.approx(0.4 + correction.mean())
