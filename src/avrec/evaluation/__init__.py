@@ -10,5 +10,8 @@
 - :mod:`~avrec.evaluation.runner`: models through a protocol via their public API;
 - :mod:`~avrec.evaluation.summary`: seed spread, intervals, paired tests (Holm);
 - :mod:`~avrec.evaluation.report` / :mod:`~avrec.evaluation.plots`: results.json, console
-  table, HTML report with matplotlib figures; :mod:`~avrec.evaluation.api`: all of it in one call.
+  table, HTML report with matplotlib figures; :mod:`~avrec.evaluation.api`: all of it in one call;
+- :mod:`~avrec.evaluation.ope`: off-policy evaluation of a policy from logged bandit feedback
+  (IPS, SNIPS, DM, DR with bootstrap intervals) and the promotion gate;
+  :mod:`~avrec.evaluation.open_bandit` reads the Open Bandit Dataset.
 """
