@@ -42,9 +42,10 @@ class BanditLogError(AvrecError, ValueError):
     """A bandit log, a target policy or a reward model that cannot be used as given."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class BanditLog:
-    """Logged bandit feedback, one entry per round (one item shown at one position).
+    """Logged bandit feedback, one entry per round (one item shown at one position); the
+    arrays are checked and converted once, when the log is made, and not changed after.
 
     ``action``: item index in ``[0, n_actions)``; ``reward``: observed reward (click 0/1);
     ``pscore``: the logging policy's probability of showing that item at that position, in
@@ -90,15 +91,8 @@ class BanditLog:
                 raise BanditLogError(
                     f"{name} must be in [0, {limit}), got {arr.min()}..{arr.max()}"
                 )
-        for name, value in (
-            ("action", action),
-            ("reward", reward),
-            ("pscore", pscore),
-            ("position", position),
-            ("n_actions", n_actions),
-            ("n_positions", n_positions),
-        ):
-            object.__setattr__(self, name, value)
+        self.action, self.reward, self.pscore, self.position = action, reward, pscore, position
+        self.n_actions, self.n_positions = n_actions, n_positions
 
     @property
     def n_rounds(self) -> int:
