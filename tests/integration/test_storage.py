@@ -24,6 +24,7 @@ def test_migrations_up_and_down(db_url):
         "feedback_events",
         "artifacts",
         "item_understanding",
+        "impressions",
     } <= names
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -116,11 +117,16 @@ def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
         conn.execute(insert(t.feedback_events).values(user_id="u0", item_id="i0", event="like"))
     n = int((synthetic_dataset.interactions.user_id == "u0").sum())
     removed = delete_user("u0", engine)
-    assert removed == {"interactions": n, "feedback_events": 1, "users": 1}
+    assert removed == {"interactions": n, "feedback_events": 1, "impressions": 0, "users": 1}
     back = load_from_db(engine)
     assert "u0" not in set(back.interactions.user_id)
     assert back.n_interactions == synthetic_dataset.n_interactions - n
-    assert delete_user("u0", engine) == {"interactions": 0, "feedback_events": 0, "users": 0}
+    assert delete_user("u0", engine) == {
+        "interactions": 0,
+        "feedback_events": 0,
+        "impressions": 0,
+        "users": 0,
+    }
 
 
 def test_item_media_rows_with_sizes(db_url):

@@ -105,8 +105,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
         gc.collect()
         gc.freeze()  # the loaded catalog and model are permanent: later collections skip them
-        yield
-        gc.unfreeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+            app.state.avrec.close()
 
     app = FastAPI(
         title="avrec",

@@ -85,7 +85,7 @@ async def user_recommendations(
         user_id,
         None,
         q,
-        k,
+        max(k, state.server.depth),
         kind,
         language,
         explain,
@@ -93,8 +93,9 @@ async def user_recommendations(
         exclude_seen=exclude_seen,
     )
     fast = state.use_index and not (q and q.strip())
-    items = call() if fast else await run_in_threadpool(call)
-    return {"user_id": user_id, "items": items}
+    ranked = call() if fast else await run_in_threadpool(call)
+    list_id, items = state.server.show(user_id, ranked, k)
+    return {"user_id": user_id, "list_id": list_id, "items": items}
 
 
 @router.post("/recommendations", response_model=RecommendationResponse)
@@ -104,18 +105,19 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
     _check_query(state, body.query)
     if not body.history and not (body.query and body.query.strip()):
         raise HTTPException(422, "give a history, a query, or both")
-    items = rec.recommend(
+    ranked = rec.recommend(
         state,
         None,
         body.history,
         body.query,
-        body.k,
+        max(body.k, state.server.depth),
         body.kind,
         body.language,
         body.explain,
         exclude_seen=body.exclude_seen,
     )
-    return {"user_id": None, "items": items}
+    list_id, items = state.server.show(None, ranked, body.k)
+    return {"user_id": None, "list_id": list_id, "items": items}
 
 
 @router.post("/visitors", response_model=Visitor)
@@ -270,6 +272,8 @@ def delete_user(user_id: str, request: Request) -> dict:
     def drop_memory() -> None:  # right after the rows, before any folder is rewritten
         state.online.drop(user_id)
         state.forgotten.add(user_id)
+        if state.server.impressions is not None:  # lists still queued for the log
+            state.server.impressions.forget(user_id)
 
     with state.user_lock(user_id):
         done = delete_everywhere(

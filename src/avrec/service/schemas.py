@@ -40,6 +40,8 @@ class Recommended(BaseModel):
 
 class RecommendationResponse(BaseModel):
     user_id: str | None
+    #: names this list in the impression log (the ``impressions`` table)
+    list_id: str | None = None
     items: list[Recommended]
 
 

@@ -59,14 +59,31 @@ class ServiceSettings:
     #: requests inside the app at once; past it 503 at once; 0 turns it off
     #: (env AVREC_MAX_IN_FLIGHT)
     max_in_flight: int = _env("AVREC_MAX_IN_FLIGHT", int, 256)
+    #: serving policy over each list (rerank.exploration): greedy (the model's order), epsilon
+    #: or softmax; its rate (epsilon's probability, softmax's temperature), the pool of best
+    #: items it may draw from, and its seed (env AVREC_EXPLORATION, AVREC_EXPLORATION_RATE,
+    #: AVREC_EXPLORATION_POOL, AVREC_EXPLORATION_SEED)
+    exploration: str = _env("AVREC_EXPLORATION", str, "greedy")
+    exploration_rate: float = _env("AVREC_EXPLORATION_RATE", float, 0.1)
+    exploration_pool: int = _env("AVREC_EXPLORATION_POOL", int, 50)
+    exploration_seed: int | None = _env("AVREC_EXPLORATION_SEED", int, None)
+    #: write every served list to the impressions table (env AVREC_LOG_IMPRESSIONS=0 turns it off)
+    log_impressions: bool = _env("AVREC_LOG_IMPRESSIONS", lambda v: v not in ("0", "false"), True)
 
     def __post_init__(self) -> None:
+        self.policy  # noqa: B018  # a policy that cannot be used is refused here, clearly
         if self.retrieval not in ("auto", "model", "index"):
             raise ValueError(f"retrieval must be auto, model or index, not {self.retrieval!r}")
         if self.index_kind not in ("auto", "exact", "flat", "hnsw", "ivf"):
             raise ValueError(
                 f"index_kind must be auto, exact, flat, hnsw or ivf, not {self.index_kind!r}"
             )
+
+    @property
+    def policy(self):
+        from avrec.rerank.exploration import Policy
+
+        return Policy(self.exploration, self.exploration_rate, self.exploration_pool)
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:

@@ -3,6 +3,7 @@ the items' content vectors, and the online user states (rebuilt from the event l
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import zlib
 from pathlib import Path
@@ -17,11 +18,21 @@ from avrec.index.base import VectorIndex, load_or_build
 from avrec.models.base import Recommender
 from avrec.models.capabilities import ScoresRequests, content_part, request_encoder
 from avrec.service.catalog import Catalog
+from avrec.service.impressions import ImpressionLog, Server
 from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings
 from avrec.storage import tables as t
 
 USER_LOCK_STRIPES = 256
+
+
+def model_version(model: Recommender, folder: Path) -> str:
+    """``<model name>-<first 12 hex digits of the sha256 of its manifest.json>``: names the
+    trained model a list came from (the manifest holds its config, versions and save time)."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return model.name
+    return f"{model.name}-{hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]}"
 
 
 class ServiceState:
@@ -48,6 +59,20 @@ class ServiceState:
         self.refresh_catalog()
         self.catch_up_catalog()
         self.replay_events()
+        s = self.settings
+        self.model_version = model_version(model, s.model_dir)
+        #: the serving policy and the log of what was shown (service/impressions.py)
+        self.server = Server(
+            s.policy,
+            ImpressionLog(engine) if s.log_impressions else None,
+            self.model_version,
+            s.exploration_seed,
+        )
+
+    def close(self) -> None:
+        """Write the impressions still queued (at shutdown)."""
+        if self.server.impressions is not None:
+            self.server.impressions.close()
 
     # ---- catalog and content index ---------------------------------------------------
     def refresh_catalog(self) -> None:

@@ -131,6 +131,26 @@ feedback_events = Table(
     UniqueConstraint("user_id", "request_id", name="uq_feedback_events_user_id_request_id"),
 )
 
+#: one row per item of every list the service served: what was shown, where, with what score,
+#: and the probability that the serving policy showed that item at that place (given the items
+#: above it), so that logs support off-policy evaluation (``evaluation.ope``)
+impressions = Table(
+    "impressions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("list_id", String(36), nullable=False, index=True),
+    Column("user_id", String(256), nullable=True, index=True),
+    Column("item_id", String(256), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("score", Float),
+    Column("propensity", Float, nullable=False),
+    Column("policy", String(32), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
 artifacts = Table(
     "artifacts",
     metadata,
