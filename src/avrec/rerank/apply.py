@@ -103,7 +103,8 @@ def rerank(
     best first. ``item_vectors`` ``[n_items, d]``: content vectors (MMR, DPP);
     ``item_genres`` ``[n_items, G]`` rows ``p(g|i)`` and ``target`` the person's genre
     distribution (calibrated); ``popularity`` ``[n_items]`` interaction counts (debias);
-    ``similarity``: the candidates' cosine matrix where already computed (DPP)."""
+    ``similarity``: the candidates' cosine matrix where already computed (aligned with them;
+    diagonal 1 as :func:`avrec.rerank.dpp.similarity_kernel` makes it), shared by MMR and DPP."""
     opts = check_options(kind, diversity, debias)
     candidates = np.asarray(candidates, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -114,12 +115,23 @@ def rerank(
     if opts.kind == "none" or opts.diversity == 0:
         return score_order(candidates, scores)[0][:k]
     if opts.kind in ("mmr", "dpp"):
-        if item_vectors is None:
+        if item_vectors is None and similarity is None:
             raise RerankOptionError(f"rerank {opts.kind} needs item vectors")
-        if opts.kind == "mmr":
-            ordered, ordered_scores = score_order(candidates, scores)
-            return mmr(ordered, ordered_scores, item_vectors, k, opts.diversity)
-        return dpp(candidates, scores, item_vectors, k, opts.diversity, similarity=similarity)
+        vectors = item_vectors if item_vectors is not None else np.zeros((0, 0))
+        if opts.kind == "dpp":
+            return dpp(candidates, scores, vectors, k, opts.diversity, similarity=similarity)
+        # MMR breaks ties by position: give it the score order, ties in the input order
+        finite = np.isfinite(scores)
+        order = np.argsort(-scores[finite], kind="stable")
+        sim = None if similarity is None else np.asarray(similarity)[np.ix_(finite, finite)]
+        return mmr(
+            candidates[finite][order],
+            scores[finite][order],
+            vectors,
+            k,
+            opts.diversity,
+            similarity=None if sim is None else sim[np.ix_(order, order)],
+        )
     if item_genres is None or target is None:
         raise RerankOptionError("rerank calibrated needs item genres and the history's genres")
     return calibrated(candidates, scores, item_genres, target, k, opts.diversity)
