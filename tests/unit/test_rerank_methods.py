@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from avrec import metrics as M
 from avrec.rerank.apply import RerankOptionError, check_options, debiased, rerank
-from avrec.rerank.calibration import calibrated
+from avrec.rerank.calibration import calibrated, rank_relevance
 from avrec.rerank.dpp import dpp, relevance, similarity_kernel
 
 RNG = np.random.default_rng(0)
@@ -217,3 +217,8 @@ def test_methods_without_their_inputs_are_refused():
         rerank(np.arange(3), np.ones(3), 2, kind="calibrated", diversity=0.5)
     with pytest.raises(RerankOptionError, match="popularity"):
         rerank(np.arange(3), np.ones(3), 2, debias=1.0)
+
+
+def test_calibration_relevance_is_the_ndcg_discount_of_the_place():
+    rel = rank_relevance(np.array([3.0, 2.0, 2.0, 1.0]))
+    assert rel.tolist() == pytest.approx([1.0, 1 / np.log2(3), 1 / np.log2(3), 1 / np.log2(5)])
