@@ -43,6 +43,8 @@ class ModelRun:
     list_scores: list[np.ndarray] = field(default_factory=list, repr=False)
     #: each test user's history (item indices) at test time, in the order of ``per_user``
     histories: list[np.ndarray] = field(default_factory=list, repr=False)
+    #: interaction count of each item in the training part (popularity penalties, long tail)
+    item_popularity: np.ndarray | None = field(default=None, repr=False)
     #: user -> relevant item indices (ranking runs), for analyses of the saved lists
     relevant: dict[str, set[int]] = field(default_factory=dict, repr=False)
     #: rating runs (``kfold``) of models with ``predict``: user_id, abs_error, sq_error per
@@ -296,6 +298,7 @@ def _run_one(
         lists,
         list_scores,
         histories,
+        np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float64),
         relevant,
         errors,
         list(model.time_capped_),
