@@ -62,10 +62,10 @@ def tradeoff_points(
             )
             sim = similarity_kernel(item_vectors[cand])
             history = run.histories[n] if run.histories else np.zeros(0, dtype=np.int64)
-            target = M.genre_distribution(history, p_gi) if p_gi is not None else None
+            target = M.genre_distribution(history, p_gi) if p_gi is not None else np.zeros(1)
             targets.append(target)
             for kind, knob, beta in settings:
-                if kind == "calibrated" and target is None:
+                if kind == "calibrated" and p_gi is None:
                     continue
                 picked[(kind, knob, beta)].append(
                     rerank(
@@ -84,14 +84,12 @@ def tradeoff_points(
         for (kind, knob, beta), lists in picked.items():
             if not lists:
                 continue
-            kl = (
-                [
+            kl = [np.nan]
+            if p_gi is not None and run.histories:
+                kl = [
                     M.miscalibration(t, M.genre_distribution(lst, p_gi))
                     for t, lst in zip(targets, lists, strict=True)
                 ]
-                if p_gi is not None and run.histories
-                else [np.nan]
-            )
             rows.append(
                 {
                     "model": run.model,
