@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from avrec.metrics import SMOOTHING, miscalibration_rows
+from avrec.rerank.dpp import relevance as scaled
 from avrec.rerank.dpp import score_order
 
 
@@ -37,13 +38,15 @@ def calibrated(
     k: int,
     diversity: float,
     smoothing: float = SMOOTHING,
+    relevance: str = "rank",
 ) -> np.ndarray:
     """Pick ``k`` of ``candidates`` (best first) trading relevance for calibration to
     ``target`` (``p``: a genre distribution summing to 1).
 
     ``item_genres``: ``[n_items, G]`` rows ``p(g|i)`` (summing to 1, or all 0 for an item
     without genres; such items leave ``q`` as it is). ``diversity`` is Steck's ``lambda``: 0
-    keeps the score order. Non-finite scores
+    keeps the score order. ``relevance``: ``"rank"`` (:func:`rank_relevance`) or ``"scores"``
+    (min-max scaled to [0, 1], as in MMR). Non-finite scores
     are dropped; ties keep the input order (score order first). An empty ``target`` (no
     genres in the history) keeps the score order."""
     candidates, scores = score_order(candidates, scores)
@@ -52,7 +55,7 @@ def calibrated(
     if diversity <= 0 or k < 1 or target.sum() <= 0:
         return candidates[:k]
     target = target / target.sum()
-    rel = rank_relevance(scores)
+    rel = rank_relevance(scores) if relevance == "rank" else scaled(scores)
     genres = np.asarray(item_genres, dtype=np.float64)[candidates]
     mass = genres.sum(axis=1)
     picked: list[int] = []
