@@ -133,6 +133,91 @@ def popularity_bias(recommendation: Items, item_popularity: np.ndarray) -> float
     return float(np.mean(item_popularity[np.asarray(recommendation)]))
 
 
+#: Steck's smoothing of the list's genre distribution towards the target: ``q~ = (1 - a) q + a p``
+SMOOTHING = 0.01
+
+
+def item_genre_distribution(genres: np.ndarray) -> np.ndarray:
+    """``p(g|i)``: each row of a genre (one-hot or weighted) matrix scaled to sum to 1; rows
+    without genres stay 0."""
+    g = np.abs(np.asarray(genres, dtype=np.float64))
+    total = g.sum(axis=1, keepdims=True)
+    return g / np.where(total > 0, total, 1.0)
+
+
+def genre_distribution(
+    items: Items, item_genres: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Genre distribution of a set of items, ``sum_i w_i p(g|i) / sum_i w_i`` over the items that
+    have genres (``item_genres``: rows ``p(g|i)``, see :func:`item_genre_distribution`); all 0
+    where none has any."""
+    rows = np.asarray(item_genres, dtype=np.float64)[np.asarray(items, dtype=np.int64)]
+    w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w * (rows.sum(axis=1) > 0)
+    total = w.sum()
+    return (w @ rows) / total if total > 0 else np.zeros(rows.shape[1])
+
+
+def miscalibration_rows(p: np.ndarray, q: np.ndarray, smoothing: float = SMOOTHING) -> np.ndarray:
+    """:func:`miscalibration` of ``p`` against each row of ``q`` ``[n, G]``."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.atleast_2d(np.asarray(q, dtype=np.float64))
+    smoothed = (1 - smoothing) * q + smoothing * p[None, :]
+    support = p > 0
+    with np.errstate(divide="ignore"):
+        terms = p[support] * (np.log(p[support])[None, :] - np.log(smoothed[:, support]))
+    return terms.sum(axis=1)
+
+
+def miscalibration(p: np.ndarray, q: np.ndarray, smoothing: float = SMOOTHING) -> float:
+    """Steck's miscalibration ``KL(p || q~)`` in nats: ``p`` the genre distribution of a
+    person's history, ``q`` that of their list, ``q~ = (1 - a) q + a p`` (``a = smoothing``;
+    finite wherever ``a > 0``). 0 for a perfectly calibrated list (or an empty ``p``)."""
+    return float(miscalibration_rows(p, q, smoothing)[0])
+
+
+def long_tail_items(item_popularity: np.ndarray, head_share: float = 0.8) -> np.ndarray:
+    """Boolean mask of the long tail: every item outside the short head, the most popular
+    items that together make up ``head_share`` of the interactions (the fewest such items,
+    ties broken by catalog position). Items without interactions are in the tail."""
+    pop = np.asarray(item_popularity, dtype=np.float64)
+    order = np.argsort(-pop, kind="stable")
+    cumulative = np.cumsum(pop[order])
+    tail = np.ones(len(pop), dtype=bool)
+    if len(pop) and cumulative[-1] > 0:
+        n_head = int(np.searchsorted(cumulative, head_share * cumulative[-1] - 1e-9)) + 1
+        tail[order[:n_head]] = False
+    return tail
+
+
+def long_tail_share(recommendation: Items, tail: np.ndarray) -> float:
+    """Share of the list's items in the long tail (``tail``: :func:`long_tail_items`)."""
+    if not len(recommendation):
+        return 0.0
+    return float(np.mean(np.asarray(tail)[np.asarray(recommendation, dtype=np.int64)]))
+
+
+def popularity_percentiles(item_popularity: np.ndarray) -> np.ndarray:
+    """Each item's popularity percentile in [0, 1]: the share of the catalog with fewer
+    interactions plus half the share with as many (mid-rank; the most popular of ``n``
+    distinct counts gets ``1 - 1/(2n)``)."""
+    pop = np.asarray(item_popularity, dtype=np.float64)
+    n = len(pop)
+    if not n:
+        return pop
+    ordered = np.sort(pop)
+    below = np.searchsorted(ordered, pop, side="left")
+    same = np.searchsorted(ordered, pop, side="right") - below
+    return (below + same / 2.0) / n
+
+
+def mean_percentile(items: Items, percentiles: np.ndarray) -> float:
+    """Average popularity percentile of ``items`` (NaN for none): of a list, or of a history."""
+    if not len(items):
+        return float("nan")
+    return float(np.mean(np.asarray(percentiles)[np.asarray(items, dtype=np.int64)]))
+
+
 RANKING_METRICS = {
     "recall": recall,
     "precision": precision,

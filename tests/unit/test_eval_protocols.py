@@ -163,6 +163,13 @@ def test_evaluate_cli_writes_report(tmp_path, synthetic_dataset):
     for png in ("metrics", "activity", "popularity", "tradeoff"):
         assert (report / "plots" / f"{png}.png").stat().st_size > 5_000
     assert "<img" in (report / "index.html").read_text()
+    # popularity bias of every model, and the re-ranking curves of every model
+    for figures in res["models"].values():
+        assert 0 <= figures["longtail@5"] <= 1 and 0 < figures["pop_percentile@5"] < 1
+        assert figures["miscalibration@5"] >= 0 and 0 < figures["history_pop_percentile"] < 1
+    curves = pd.DataFrame(res["tradeoff"])
+    assert set(curves["method"]) == {"none", "mmr", "dpp", "calibrated", "debias"}
+    assert set(curves["model"]) == set(res["models"])
     bad = CliRunner().invoke(app, ["evaluate", str(root), "--protocol", "nope"])
     assert bad.exit_code == 2 and "unknown protocol" in bad.output
 

@@ -106,12 +106,44 @@ def recommend(
     ],
     k: Annotated[int, typer.Option("--k", min=1, max=10_000)] = 10,
     explain: Annotated[bool, typer.Option("--explain/--no-explain")] = True,
+    rerank: Annotated[
+        str,
+        typer.Option(
+            "--rerank",
+            help="re-ranking of each list: none, mmr, dpp or calibrated (a request's "
+            '"rerank" field overrides it)',
+        ),
+    ] = "dpp",
+    diversity: Annotated[
+        float,
+        typer.Option(
+            "--diversity",
+            help="0-1: how much relevance to trade for diversity (0: the score order; a "
+            'request\'s "diversity" field overrides it)',
+        ),
+    ] = 0.0,
+    debias: Annotated[
+        float,
+        typer.Option(
+            "--debias",
+            help="0-10: popularity penalty, in standard deviations of the scores per unit "
+            'of z-scored log popularity (a request\'s "debias" field overrides it)',
+        ),
+    ] = 0.0,
 ) -> None:
-    """Recommend for a file of requests, batched."""
+    """Recommend for a file of requests, batched, optionally re-ranked for diversity,
+    calibration to the person's genres or less popular items."""
     from avrec.models.base import Recommender
-    from avrec.models.requests import read_requests, run_requests, unknown_ids, write_jsonl
+    from avrec.models.requests import read_requests, unknown_ids, write_jsonl
+    from avrec.rerank.apply import RerankOptionError, check_options
+    from avrec.rerank.requests import request_options, rerank_requests
 
+    try:
+        defaults = check_options(rerank, diversity, debias)
+    except RerankOptionError as exc:  # its message starts with the setting's name
+        raise UserError(f"--{exc}") from None
     requests = read_requests(require_file(input, "--input"))
+    options = request_options(requests, defaults, str(input))
     if output.is_dir():
         raise UserError(f"--output {output} is a folder; give a file name")
     if not output.parent.is_dir():
@@ -119,7 +151,7 @@ def recommend(
     model = Recommender.load(require_model(model_dir))
     for note in unknown_ids(model, requests):
         typer.echo(f"warning: {input}: {note}", err=True)
-    write_jsonl(run_requests(model, requests, k, explain), output)
+    write_jsonl(rerank_requests(model, requests, options, k, explain), output)
     typer.echo(f"{len(requests)} requests -> {output}")
 
 

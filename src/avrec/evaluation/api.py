@@ -55,7 +55,7 @@ def evaluate_to_report(
     item_ids = dataset.items["item_id"]
     counts = dataset.interactions["item_id"].value_counts()
     popularity = item_ids.map(counts).fillna(0).to_numpy(float)
-    tradeoff = tradeoff_points(runs, min(ks), vectors)
+    tradeoff = tradeoff_points(runs, min(ks), vectors, features.get("genres"))
     return write_report(
         runs,
         report_dir,

@@ -107,17 +107,42 @@ def popularity(runs: Sequence[ModelRun], item_popularity: np.ndarray, k: int, pa
 
 
 def tradeoff(points: pd.DataFrame, path: Path) -> Path:
-    """``points``: columns model, knob, accuracy, diversity."""
+    """``points``: columns model, method (none, mmr, dpp, calibrated, debias), knob, accuracy,
+    diversity, longtail (``evaluation.report.tradeoff_points``). Left: accuracy against
+    diversity, one line per model and re-ranking method from the plain list; right: accuracy
+    against the long-tail share under the popularity penalty."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for model, grp in points.groupby("model"):
-        ax.plot(grp["diversity"], grp["accuracy"], marker="o", label=model)
-        for _, row in grp.iterrows():
-            ax.annotate(f"{row['knob']:.1f}", (row["diversity"], row["accuracy"]), fontsize=7)
-    ax.set_xlabel("intra-list diversity (content distance)")
-    ax.set_ylabel("accuracy (NDCG)")
-    ax.set_title("Accuracy-diversity trade-off (MMR knob)")
-    ax.legend(fontsize=7)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    means = points.groupby(["model", "method", "knob"], sort=False, as_index=False).mean(
+        numeric_only=True
+    )
+    styles = {"mmr": "-", "dpp": "--", "calibrated": ":", "debias": "-"}
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, (model, grp) in enumerate(means.groupby("model", sort=False)):
+        color = colors[n % len(colors)]
+        plain = grp[grp["method"] == "none"]
+        for method, style in styles.items():
+            line = pd.concat([plain, grp[grp["method"] == method]])
+            if len(line) < 2:
+                continue
+            ax, x = (right, "longtail") if method == "debias" else (left, "diversity")
+            ax.plot(
+                line[x],
+                line["accuracy"],
+                style,
+                marker="o",
+                ms=3,
+                color=color,
+                label=f"{model} {method}",
+            )
+    left.set_xlabel("intra-list diversity (content distance)")
+    left.set_ylabel("accuracy (NDCG)")
+    left.set_title("Accuracy-diversity: MMR (solid), DPP (dashed), calibrated (dotted)")
+    right.set_xlabel("long-tail share of the list")
+    right.set_title("Popularity penalty (debias beta)")
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

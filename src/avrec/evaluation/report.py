@@ -16,32 +16,100 @@ from avrec import metrics as M
 from avrec.evaluation import plots
 from avrec.evaluation.runner import ModelRun
 from avrec.evaluation.summary import capped_notes, has_ratings, main_metric, significance, summarize
-from avrec.rerank.diversity import mmr
+from avrec.rerank.apply import rerank
+from avrec.rerank.dpp import similarity_kernel
 
 KNOBS = (0.0, 0.2, 0.4, 0.6, 0.8)
+#: re-ranking methods of the trade-off curves (avrec.rerank.apply), and the debias betas
+METHODS = ("mmr", "dpp", "calibrated")
+BETAS = (0.25, 0.5, 1.0)
+#: candidates re-ranked per list (the top of each saved list): keeps the report's curves cheap
+POOL = 50
 
 
-def tradeoff_points(runs: Sequence[ModelRun], k: int, item_vectors: np.ndarray) -> pd.DataFrame:
-    """MMR on each model's top-``depth`` lists (seed of the first run): NDCG@k vs diversity@k."""
+def tradeoff_points(
+    runs: Sequence[ModelRun],
+    k: int,
+    item_vectors: np.ndarray,
+    item_genres: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Re-ranking of each model's saved lists (seed of the first run; the top :data:`POOL`
+    of each list, by the list's scores) with MMR, DPP and calibration at each knob of
+    :data:`KNOBS`, and the popularity penalty (debias) at each beta of :data:`BETAS`:
+    NDCG@k, diversity@k, the long-tail share (of the run's training popularity) and, where
+    ``item_genres`` (genre one-hot) is given, miscalibration@k.
+    Columns: model, method, knob, accuracy, diversity, miscalibration, longtail."""
+    p_gi = M.item_genre_distribution(item_genres) if item_genres is not None else None
+    methods = [("none", 0.0, 0.0)] + [(m, d, 0.0) for m in METHODS for d in KNOBS if d > 0]
     rows = []
     for run in runs:
         if run.seed != runs[0].seed or not run.recommendations:
             continue
-        test = run.per_user.set_index("user_id")
+        popularity = run.item_popularity
+        tail = M.long_tail_items(popularity) if popularity is not None else None
+        debias = [("none", 0.0, b) for b in BETAS] if popularity is not None else []
+        settings = methods + debias
         relevant = _relevant(run)
-        for knob in KNOBS:
-            nd, div = [], []
-            for user, lst in zip(test.index, run.recommendations, strict=True):
-                scores = -np.arange(len(lst), dtype=float)  # rank order as relevance
-                picked = mmr(lst, scores, item_vectors, k, knob)
-                nd.append(M.ndcg(picked, relevant[user], k))
-                div.append(M.intra_list_diversity(picked, item_vectors))
+        users = run.per_user["user_id"].tolist()
+        picked: dict[tuple, list[np.ndarray]] = {s: [] for s in settings}
+        targets = []
+        for n, lst in enumerate(run.recommendations):
+            cand = np.asarray(lst[:POOL], dtype=np.int64)
+            scores = (
+                np.asarray(run.list_scores[n][:POOL], dtype=np.float64)
+                if run.list_scores
+                else -np.arange(len(cand), dtype=np.float64)  # rank order as relevance
+            )
+            sim = similarity_kernel(item_vectors[cand])
+            history = run.histories[n] if run.histories else np.zeros(0, dtype=np.int64)
+            target = M.genre_distribution(history, p_gi) if p_gi is not None else np.zeros(1)
+            targets.append(target)
+            for kind, knob, beta in settings:
+                if kind == "calibrated" and p_gi is None:
+                    continue
+                picked[(kind, knob, beta)].append(
+                    rerank(
+                        cand,
+                        scores,
+                        k,
+                        kind=kind,
+                        diversity=knob,
+                        debias=beta,
+                        item_genres=p_gi,
+                        target=target,
+                        popularity=popularity,
+                        similarity=sim,
+                    )
+                )
+        for (kind, knob, beta), lists in picked.items():
+            if not lists:
+                continue
+            kl = [np.nan]
+            if p_gi is not None and run.histories:
+                kl = [
+                    M.miscalibration(t, M.genre_distribution(lst, p_gi))
+                    for t, lst in zip(targets, lists, strict=True)
+                ]
             rows.append(
                 {
                     "model": run.model,
-                    "knob": knob,
-                    "accuracy": float(np.mean(nd)),
-                    "diversity": float(np.mean(div)),
+                    "method": "debias" if beta > 0 else (kind if knob > 0 else "none"),
+                    "knob": beta if beta > 0 else knob,
+                    "accuracy": float(
+                        np.mean(
+                            [
+                                M.ndcg(lst, relevant[u], k)
+                                for u, lst in zip(users, lists, strict=True)
+                            ]
+                        )
+                    ),
+                    "diversity": float(
+                        np.mean([M.intra_list_diversity(lst, item_vectors) for lst in lists])
+                    ),
+                    "miscalibration": float(np.mean(kl)),
+                    "longtail": float(np.mean([M.long_tail_share(lst, tail) for lst in lists]))
+                    if tail is not None
+                    else np.nan,
                 }
             )
     return pd.DataFrame(rows)
@@ -134,6 +202,10 @@ def columns_for(summary: pd.DataFrame, metric: str, ks: Sequence[int]) -> list[s
         f"diversity@{k}",
         f"novelty@{k}",
         f"popularity@{k}",
+        f"longtail@{k}",
+        f"pop_percentile@{k}",
+        "history_pop_percentile",
+        f"miscalibration@{k}",
         "fit_seconds",
     ]
     return [c for c in cols if c in summary.columns]

@@ -39,6 +39,12 @@ class ModelRun:
     fit_seconds: float
     peak_mb: float  #: models.memory.PeakMemory of the fit (resident memory where Linux allows)
     recommendations: list[np.ndarray] = field(default_factory=list, repr=False)
+    #: the scores of ``recommendations`` (aligned), for re-ranking the saved lists
+    list_scores: list[np.ndarray] = field(default_factory=list, repr=False)
+    #: each test user's history (item indices) at test time, in the order of ``per_user``
+    histories: list[np.ndarray] = field(default_factory=list, repr=False)
+    #: interaction count of each item in the training part (popularity penalties, long tail)
+    item_popularity: np.ndarray | None = field(default=None, repr=False)
     #: user -> relevant item indices (ranking runs), for analyses of the saved lists
     relevant: dict[str, set[int]] = field(default_factory=dict, repr=False)
     #: rating runs (``kfold``) of models with ``predict``: user_id, abs_error, sq_error per
@@ -59,9 +65,18 @@ def _auc_rows(scores: np.ndarray, relevant: list[np.ndarray]) -> np.ndarray:
 
 
 def rank_users(
-    model: Recommender, split: Split, ks: Sequence[int], depth: int, seed: int = 0
+    model: Recommender,
+    split: Split,
+    ks: Sequence[int],
+    depth: int,
+    seed: int = 0,
+    *,
+    scores_out: list[np.ndarray] | None = None,
+    histories_out: list[np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, set[int]]]:
-    """Per-user ranking metrics; also returns each user's top-``depth`` list and scores.
+    """Per-user ranking metrics; also returns each user's top-``depth`` list and relevant
+    items. ``scores_out`` / ``histories_out``, where given, get each list's scores and each
+    user's history (item indices) appended, in the same order.
 
     Users are scored in batches of dense ``[batch, n_items]`` score matrices. Tied scores are
     broken in a seeded random order, not by catalog position (which often follows popularity
@@ -98,6 +113,10 @@ def rank_users(
                     row[f"{name}@{k}"] = fn(ranked, rel_set, k)
             rows.append(row)
             lists.append(ranked[:depth])
+            if scores_out is not None:
+                scores_out.append(top[n][np.isfinite(top[n])][:depth])
+            if histories_out is not None:
+                histories_out.append(hist[n].indices.copy())
             relevant_sets[users_ext[start + n]] = rel_set
     return pd.DataFrame(rows), lists, relevant_sets
 
@@ -108,18 +127,46 @@ def beyond_accuracy(
     data: TrainData,
     item_vectors: np.ndarray,
     split: Split | None = None,
+    histories: Sequence[np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Coverage (of the candidate set where the protocol has one), content diversity,
-    novelty and average popularity of the top-``k`` lists."""
+    novelty and average popularity of the top-``k`` lists; popularity bias against the
+    training interactions: the lists' share of long-tail items (outside the most popular items
+    that make up 80% of the interactions, :func:`avrec.metrics.long_tail_items`) and their
+    items' mean popularity percentile; with ``histories`` (aligned with ``lists``) also the
+    mean percentile of the users' histories and, where the catalog has genres, the lists'
+    miscalibration (KL of the history's genres against the list's)."""
     pop = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(float)
     cut = [lst[:k] for lst in lists]
     n_catalog = len(split.candidates) if split is not None and split.candidates else data.n_items
-    return {
+    tail = M.long_tail_items(pop)
+    pct = M.popularity_percentiles(pop)
+    out = {
         f"coverage@{k}": M.catalog_coverage(cut, n_catalog),
         f"diversity@{k}": float(np.mean([M.intra_list_diversity(c, item_vectors) for c in cut])),
         f"novelty@{k}": float(np.mean([M.novelty(c, pop, data.n_users) for c in cut])),
         f"popularity@{k}": float(np.mean([M.popularity_bias(c, pop) for c in cut])),
+        f"longtail@{k}": float(np.mean([M.long_tail_share(c, tail) for c in cut])),
+        f"pop_percentile@{k}": float(np.nanmean([M.mean_percentile(c, pct) for c in cut])),
     }
+    if histories is not None:
+        out["history_pop_percentile"] = float(
+            np.nanmean([M.mean_percentile(h, pct) for h in histories] or [np.nan])
+        )
+        genres = data.item_features.get("genres")
+        if genres is not None and genres.shape[1] > 1:
+            p_gi = M.item_genre_distribution(genres)
+            out[f"miscalibration@{k}"] = float(
+                np.mean(
+                    [
+                        M.miscalibration(
+                            M.genre_distribution(h, p_gi), M.genre_distribution(c, p_gi)
+                        )
+                        for c, h in zip(cut, histories, strict=True)
+                    ]
+                )
+            )
+    return out
 
 
 def run_rating(model: Recommender, split: Split) -> pd.DataFrame:
@@ -228,9 +275,13 @@ def _run_one(
         t0 = time.perf_counter()
         model.fit(data)
         fit_s = time.perf_counter() - t0
-    per_user, lists, relevant = rank_users(model, split, ks, depth, seed)
+    list_scores: list[np.ndarray] = []
+    histories: list[np.ndarray] = []
+    per_user, lists, relevant = rank_users(
+        model, split, ks, depth, seed, scores_out=list_scores, histories_out=histories
+    )
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
-    metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split))
+    metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split, histories))
     errors = None
     if split.task == "rating" and isinstance(model, PredictsRatings):
         errors = run_rating(model, split)
@@ -245,6 +296,9 @@ def _run_one(
         fit_s,
         peak.mib,
         lists,
+        list_scores,
+        histories,
+        np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float64),
         relevant,
         errors,
         list(model.time_capped_),

@@ -2,8 +2,10 @@
 
 One JSON object per line: ``{"user_id": "..."}`` for a known user, optionally ``"history"``
 (list of item IDs; for unknown users, or to override), ``"query"`` (natural-language request),
-``"candidates"`` (rank only these), ``"exclude_seen"`` (default true). One output object per
-request, in order: ``{"user_id", "items", "scores", "explanations"}``.
+``"candidates"`` (rank only these), ``"exclude_seen"`` (default true), and re-ranking settings
+``"rerank"`` (none, mmr, dpp, calibrated), ``"diversity"`` (0-1) and ``"debias"`` (applied by
+``avrec.rerank.requests``, which also checks them). One output object per request, in order:
+``{"user_id", "items", "scores", "explanations"}``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -30,6 +33,11 @@ class Request(BaseModel):
     query: str | None = Field(default=None, max_length=MAX_QUERY)
     candidates: list[str] | None = Field(default=None, max_length=MAX_LIST)
     exclude_seen: bool = True
+    #: re-ranking settings as given (None: the command's default); one check for them all,
+    #: ``avrec.rerank.apply.check_options``, so any JSON value is kept here
+    rerank: Any = None
+    diversity: Any = None
+    debias: Any = None
     #: the input line the request came from (0: not read from a file)
     _line: int = PrivateAttr(0)
 

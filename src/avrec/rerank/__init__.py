@@ -1,1 +1,2 @@
-"""Re-ranking of scored lists: diversity (MMR), business rules, explanations."""
+"""Re-ranking of scored lists: diversity (MMR, DPP), calibration to a person's genres, a
+popularity penalty (one entry point: ``avrec.rerank.apply.rerank``), explanations."""

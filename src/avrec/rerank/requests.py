@@ -1,0 +1,113 @@
+"""Re-ranking for batches of ``avrec recommend`` requests: each request's ``rerank``,
+``diversity`` and ``debias`` (or the command's defaults), checked by the one validation of
+:func:`avrec.rerank.apply.check_options`.
+
+A request to re-rank is scored like any other, to a candidate pool of :data:`POOL` items (at
+least twice ``k``); the pool is re-ranked to ``k`` with the item vectors of the model's content
+part (else the catalog's genres), the catalog's genres and the request's history (calibration)
+and the training popularity (debias). Explanations are made for the items finally shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from avrec import metrics as M
+from avrec.models.base import Recommender
+from avrec.models.capabilities import content_part
+from avrec.models.requests import Request, run_requests
+from avrec.rerank.apply import RerankOptionError, RerankOptions, check_options, rerank
+
+#: candidates scored for a request that is re-ranked (at least ``2 k``)
+POOL = 100
+
+
+def request_options(
+    requests: Sequence[Request], default: RerankOptions, source: str = "request"
+) -> list[RerankOptions]:
+    """Each request's settings: its own fields where given, else ``default``; the first bad
+    value raises :class:`RerankOptionError` naming its line (``source``: the file)."""
+    out = []
+    for n, req in enumerate(requests, start=1):
+        where = f"{source}:{req._line}" if req._line else f"{source} {n}"
+        try:
+            out.append(
+                check_options(
+                    default.kind if req.rerank is None else req.rerank,
+                    default.diversity if req.diversity is None else req.diversity,
+                    default.debias if req.debias is None else req.debias,
+                )
+            )
+        except RerankOptionError as exc:
+            raise RerankOptionError(f"{where}: {exc}") from None
+    return out
+
+
+class _CatalogSignals:
+    """What re-ranking needs of a model: item vectors, genre distributions, popularity."""
+
+    def __init__(self, model: Recommender):
+        from avrec.fusion.features import genre_matrix
+
+        _, item_vocab, train = model.fitted_parts()
+        n_items = len(item_vocab)
+        catalog = model.catalog
+        genres = (
+            genre_matrix(catalog)
+            if catalog is not None and len(catalog) == n_items
+            else np.zeros((n_items, 1), dtype=np.float32)
+        )
+        part = content_part(model)
+        vectors = None if part is None else np.asarray(part.vectors)
+        self.vectors = vectors if vectors is not None and len(vectors) == n_items else genres
+        self.genres = M.item_genre_distribution(genres)
+        self.popularity = np.asarray((train > 0).sum(axis=0)).ravel().astype(np.float64)
+
+
+def rerank_requests(
+    model: Recommender,
+    requests: list[Request],
+    options: Sequence[RerankOptions],
+    k: int,
+    explain: bool = True,
+) -> list[dict]:
+    """:func:`avrec.models.requests.run_requests`, each list re-ranked by its options."""
+    if not any(o.active for o in options):
+        return run_requests(model, requests, k, explain)
+    user_vocab, item_vocab, _ = model.fitted_parts()
+    pool = min(len(item_vocab), max(POOL, 2 * k))
+    records = run_requests(model, requests, pool, explain=False)
+    users = user_vocab.lookup([r.user_id or "" for r in requests])
+    hist = model.history_matrix(users, [r.history for r in requests])
+    signals = _CatalogSignals(model)
+    picked: list[np.ndarray] = []
+    for n, (rec, opts) in enumerate(zip(records, options, strict=True)):
+        cand = item_vocab.lookup(rec["items"])
+        scores = np.asarray(rec["scores"], dtype=np.float64)
+        order = np.arange(min(k, len(cand)))
+        if opts.active:
+            history = hist[n].indices
+            chosen = rerank(
+                np.arange(len(cand)),
+                scores,
+                k,
+                kind=opts.kind,
+                diversity=opts.diversity,
+                debias=opts.debias,
+                item_vectors=signals.vectors[cand],
+                item_genres=signals.genres[cand],
+                target=M.genre_distribution(history, signals.genres),
+                popularity=signals.popularity[cand],
+            )
+            order = np.asarray(chosen, dtype=np.int64)
+        rec["items"] = [rec["items"][i] for i in order]
+        rec["scores"] = [rec["scores"][i] for i in order]
+        picked.append(cand[order])
+    if explain:
+        queries = [r.query for r in requests] if any(r.query for r in requests) else None
+        for rec, sentences in zip(
+            records, model.explain_batch(users, hist, picked, queries), strict=True
+        ):
+            rec["explanations"] = sentences
+    return records
