@@ -76,9 +76,10 @@ EXPORT_VERSION = 1
 
 
 def _plain(value: Any) -> Any:
-    """A stored value as JSON: datetimes as ISO 8601 text, the rest as is."""
+    """A stored value as JSON: datetimes as ISO 8601 text in UTC (SQLite hands them back
+    without a zone; avrec stores them in UTC), the rest as is."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

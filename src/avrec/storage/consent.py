@@ -7,6 +7,8 @@ own recommendations to their events, keeps working for them."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from sqlalchemy import ColumnElement, Engine, Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -35,7 +37,11 @@ def consent_state(engine: Engine, user_id: str) -> dict:
         ).one_or_none()
     if row is None:
         return {"training": True, "updated_at": None}
-    return {"training": bool(row.training), "updated_at": row.updated_at}
+    when = row.updated_at  # SQLite hands it back without a zone: it is stored in UTC
+    return {
+        "training": bool(row.training),
+        "updated_at": when if when.tzinfo else when.replace(tzinfo=UTC),
+    }
 
 
 def opted_out() -> Select:
