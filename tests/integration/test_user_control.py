@@ -320,6 +320,40 @@ def test_retention_deletes_exactly_the_expired_events(db_url):
     assert expire_events(engine, 30, now=NOW)[0] == {"feedback_events": 0}  # idempotent
 
 
+def test_retention_boundary_within_a_second(db_url):
+    """A cutoff with a fraction of a second: exact to the microsecond, also against SQLite's
+    CURRENT_TIMESTAMP text, which has no fraction."""
+    engine = get_engine(db_url)
+    now = NOW + timedelta(microseconds=250_000)
+    _store_events(
+        engine,
+        {
+            "exact": now - 30 * DAY,
+            "1us-older": now - 30 * DAY - timedelta(microseconds=1),
+            "1us-younger": now - 30 * DAY + timedelta(microseconds=1),
+        },
+    )
+    expired = {"1us-older"}
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            for rid, when in (
+                ("ts-same-second", "2026-11-07 12:00:00"),
+                ("ts-next", "2026-11-07 12:00:01"),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO feedback_events (user_id, item_id, event, request_id, "
+                        "created_at) VALUES ('user-ts', 'm0', 'like', :rid, :when)"
+                    ),
+                    {"rid": rid, "when": when},
+                )
+        expired.add("ts-same-second")  # 12:00:00.000 is before the cutoff 12:00:00.250
+    removed, _ = expire_events(engine, 30, now=now)
+    assert removed == {"feedback_events": len(expired)}
+    assert not expired & set(_left(engine))
+    assert {"exact", "1us-younger"} <= set(_left(engine))
+
+
 def cli(monkeypatch, capsys, *args: str, env: dict | None = None) -> tuple[int, str, str]:
     """The real ``avrec`` entry point, in this process."""
     monkeypatch.setattr(sys, "argv", ["avrec", *args])

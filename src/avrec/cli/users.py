@@ -140,14 +140,14 @@ def consent(
     """A person's consent to their events and interactions training models (given unless they
     opt out). Opted out, their rows are left out of every training set read from the
     database; the service's online state keeps adapting their own recommendations."""
-    from avrec.privacy import stored_rows
     from avrec.storage.consent import consent_state, set_training_consent
     from avrec.storage.db import get_engine
+    from avrec.storage.users import stored_anywhere
 
     if not user_id.strip():
         raise UserError("give the ID of the user")
     engine = get_engine(database_url)
-    if not any(stored_rows(user_id, engine).values()):
+    if not stored_anywhere(user_id, engine):
         raise UserError(f"no trace of user {user_id!r} in the database; check the ID")
     if training is not None:
         set_training_consent(engine, user_id, training)

@@ -38,13 +38,13 @@ def export(user_id: str, request: Request) -> JSONResponse:
 def _known(request: Request, user_id: str, token: str | None) -> bool:
     """The service or the database knows the user, or the caller is that very visitor (whose
     token proves the ID was issued here: a new visitor may choose before any event)."""
-    from avrec.privacy import stored_rows
+    from avrec.storage.users import stored_anywhere
 
     state = request.app.state.avrec
     return (
         state.knows(user_id)
         or is_visitor(request, user_id, token)
-        or any(stored_rows(user_id, state.engine).values())
+        or stored_anywhere(user_id, state.engine)
     )
 
 

@@ -20,14 +20,14 @@ class BadRetention(AvrecError):
 
 
 def cutoff(older_than_days: float, now: datetime | None = None) -> datetime:
-    """The moment before which events expire, in UTC, to the second (rounded down: an event
-    exactly ``older_than_days`` old is kept, one a second older goes)."""
+    """The moment before which events expire, in UTC: an event exactly ``older_than_days``
+    old is kept, one a microsecond older goes."""
     if not older_than_days > 0 or older_than_days == float("inf"):
         raise BadRetention(
             f"the retention age must be a positive number of days, not {older_than_days}"
         )
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    return (now - timedelta(days=older_than_days)).replace(microsecond=0)
+    return now - timedelta(days=older_than_days)
 
 
 def expire_events(
@@ -41,9 +41,13 @@ def expire_events(
     c = t.feedback_events.c
     if engine.dialect.name == "sqlite":
         # SQLite keeps datetimes as text in UTC: "YYYY-MM-DD HH:MM:SS" from CURRENT_TIMESTAMP,
-        # with ".ffffff" when SQLAlchemy wrote them; a cutoff without the fraction compares
-        # right against both
-        when = bindparam("cutoff", moment.strftime("%Y-%m-%d %H:%M:%S"), type_=String)
+        # with ".ffffff" when SQLAlchemy wrote them. Compared as text, the cutoff carries its
+        # fraction only when it has one: "12:00:00" < "12:00:00.000000" would expire an event
+        # stored exactly at a whole-second cutoff
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+        if moment.microsecond:
+            text += f".{moment.microsecond:06d}"
+        when = bindparam("cutoff", text, type_=String)
     else:
         when = bindparam("cutoff", moment, type_=c.created_at.type)
     old = c.created_at < when

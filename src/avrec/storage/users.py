@@ -40,6 +40,16 @@ def delete_user(user_id: str, engine: Engine | None = None) -> dict[str, int]:
     return removed
 
 
+def stored_anywhere(user_id: str, engine: Engine) -> bool:
+    """Whether any table with a ``user_id`` holds a row of this user."""
+    with engine.connect() as conn:
+        return any(
+            conn.execute(select(table.c.user_id).where(table.c.user_id == user_id).limit(1)).first()
+            is not None
+            for table in USER_TABLES
+        )
+
+
 def checkpoint(engine: Engine, tries: int = 20) -> bool:
     """SQLite: copy the write-ahead log into the database file and truncate the log to zero
     bytes. A reader still holding an older snapshot blocks the truncation; it is retried
