@@ -54,10 +54,3 @@ def may_train(user_id_column) -> ColumnElement[bool]:
     """A WHERE clause keeping the rows of ``user_id_column`` whose user did not opt out. Every
     read of training data from the database applies it (``load_from_db`` does)."""
     return user_id_column.not_in(opted_out())
-
-
-def opted_out_users(engine: Engine) -> set[str]:
-    """Every user ID that opted out of training."""
-    c = t.user_consent.c
-    with engine.connect() as conn:
-        return set(conn.execute(select(c.user_id).where(c.training.is_(False))).scalars())
