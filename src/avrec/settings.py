@@ -32,3 +32,19 @@ class Limits:
 
 
 LIMITS = Limits()
+
+
+def retention_days() -> float | None:
+    """``$AVREC_RETENTION_DAYS``: feedback events older than this many days are deleted by
+    ``avrec retention apply`` and, when configured, by the service on a schedule. Unset or
+    empty: nothing expires."""
+    raw = os.environ.get("AVREC_RETENTION_DAYS", "").strip()
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ValueError(f"AVREC_RETENTION_DAYS must be a number of days, not {raw!r}") from None
+    if not 0 < days < float("inf"):
+        raise ValueError(f"AVREC_RETENTION_DAYS must be a positive number of days, not {raw!r}")
+    return days

@@ -50,7 +50,8 @@ def test_greedy_lists_are_logged_with_propensity_one(built):
     with _client(built) as c:
         res = c.get("/api/users/u0/recommendations?k=5", headers=own("u0")).json()
         anon = c.post("/api/recommendations", json={"history": ["m0"], "k": 3}).json()
-        c.app.state.avrec.server.impressions.flush()
+        c.get("/api/users/u1/recommendations?k=2", headers=own("u1"))  # someone else's list
+        exported = c.get("/api/users/u0/export", headers=own("u0")).json()["impressions"]
         version = c.app.state.avrec.model_version
     rows = _rows(url, res["list_id"])
     assert [r.item_id for r in rows] == [i["item_id"] for i in res["items"]]
@@ -58,6 +59,9 @@ def test_greedy_lists_are_logged_with_propensity_one(built):
     assert all(r.user_id == "u0" and r.propensity == 1.0 and r.policy == "greedy" for r in rows)
     assert [r.score for r in rows] == pytest.approx([i["score"] for i in res["items"]])
     assert version.startswith("hybrid-") and all(r.model_version == version for r in rows)
+    # the person's export holds the lists shown to them (flushed first), no one else's
+    assert [r["item_id"] for r in exported] == [r.item_id for r in rows]
+    assert {r["list_id"] for r in exported} == {res["list_id"]}
     anon_rows = _rows(url, anon["list_id"])
     assert len(anon_rows) == 3 and all(r.user_id is None for r in anon_rows)
 

@@ -109,15 +109,23 @@ def test_ml100k_bulk_ingest(db_url):
 
 
 def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
+    from avrec.storage.consent import set_training_consent
     from avrec.storage.users import delete_user
 
     engine = get_engine(db_url)
     ingest(synthetic_dataset, engine)
     with engine.begin() as conn:
         conn.execute(insert(t.feedback_events).values(user_id="u0", item_id="i0", event="like"))
+    set_training_consent(engine, "u0", False)  # their consent row is personal data too
     n = int((synthetic_dataset.interactions.user_id == "u0").sum())
     removed = delete_user("u0", engine)
-    assert removed == {"interactions": n, "feedback_events": 1, "impressions": 0, "users": 1}
+    assert removed == {
+        "interactions": n,
+        "feedback_events": 1,
+        "impressions": 0,
+        "user_consent": 1,
+        "users": 1,
+    }
     back = load_from_db(engine)
     assert "u0" not in set(back.interactions.user_id)
     assert back.n_interactions == synthetic_dataset.n_interactions - n
@@ -125,6 +133,7 @@ def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
         "interactions": 0,
         "feedback_events": 0,
         "impressions": 0,
+        "user_consent": 0,
         "users": 0,
     }
 

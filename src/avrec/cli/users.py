@@ -1,4 +1,6 @@
-"""``avrec users delete ID``: remove a user from the database, model folders and reports."""
+"""``avrec users delete ID``: remove a user from the database, model folders and reports;
+``avrec users export ID``: everything stored about them as JSON; ``avrec users consent ID``:
+their consent to their data training models."""
 
 from __future__ import annotations
 
@@ -9,7 +11,18 @@ import typer
 
 from avrec.cli.common import UserError, handles_errors, require_model
 
-users_app = typer.Typer(help="Users: delete everything avrec keeps of one.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Users: export, consent, or delete everything avrec keeps of one.", no_args_is_help=True
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="AVREC_DATABASE_URL",
+        help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
+    ),
+]
 
 
 def delete(
@@ -76,6 +89,79 @@ def delete(
             typer.echo(f"  {path}: {n} {'row(s)' if kind == 'models' else 'line(s)'} removed")
 
 
+def export(
+    user_id: Annotated[str, typer.Argument(help="the user's ID")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="write the JSON to this file (default: stdout)"),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Everything the database holds about one person, as JSON: their user row, interactions,
+    feedback events (every column), consent, the ids the API showed them and the profile
+    derived from them (rebuilt from the database; the running service's export, GET
+    /api/users/ID/export, shows its live one). A file is written readable by its owner only."""
+    import json
+    import os
+
+    from avrec.privacy import export_user
+    from avrec.storage.db import get_engine
+
+    if not user_id.strip():
+        raise UserError("give the ID of the user to export")
+    if output is not None and output.is_dir():
+        raise UserError(f"--output {output} is a folder; give a file")
+    data = export_user(user_id, get_engine(database_url))
+    if data is None:
+        raise UserError(f"no trace of user {user_id!r} in the database; check the ID")
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    typer.echo(f"exported user {user_id!r} to {output}", err=True)
+
+
+def consent(
+    user_id: Annotated[str, typer.Argument(help="the user's ID")],
+    training: Annotated[
+        bool | None,
+        typer.Option(
+            "--training/--no-training",
+            help="give (--training) or withdraw (--no-training) consent to the user's data "
+            "training models; neither: show the stored choice",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A person's consent to their events and interactions training models (given unless they
+    opt out). Opted out, their rows are left out of every training set read from the
+    database; the service's online state keeps adapting their own recommendations."""
+    from avrec.storage.consent import consent_state, set_training_consent
+    from avrec.storage.db import get_engine
+    from avrec.storage.users import stored_anywhere
+
+    if not user_id.strip():
+        raise UserError("give the ID of the user")
+    engine = get_engine(database_url)
+    if not stored_anywhere(user_id, engine):
+        raise UserError(f"no trace of user {user_id!r} in the database; check the ID")
+    if training is not None:
+        set_training_consent(engine, user_id, training)
+    state = consent_state(engine, user_id)
+    when = state["updated_at"]
+    typer.echo(
+        f"user {user_id!r}: training consent "
+        + ("given" if state["training"] else "withdrawn")
+        + (f" (since {when.isoformat()})" if when is not None else " (the default)")
+    )
+
+
 def register(app: typer.Typer) -> None:
+    users_app.command("export")(handles_errors(export))
+    users_app.command("consent")(handles_errors(consent))
     users_app.command("delete")(handles_errors(delete))
     app.add_typer(users_app, name="users")

@@ -3,6 +3,9 @@ import time. One router per resource; the web page is served from ``/``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import time
 from contextlib import asynccontextmanager
@@ -76,6 +79,42 @@ class MetricsMiddleware:
                 self.metrics.samples.add(f"{scope['method']} {name}", elapsed)
 
 
+def start_retention(app: FastAPI, settings: ServiceSettings) -> asyncio.Task | None:
+    """When retention is configured, a background task that deletes expired events at start
+    and then every ``retention_interval_s`` seconds (in the thread pool: the event loop never
+    waits on the database). A failed run is logged and tried again at the next interval."""
+    days, every = settings.retention_days, settings.retention_interval_s
+    if days is None or every <= 0:
+        return None
+    log = logging.getLogger("avrec.service")
+
+    async def run() -> None:
+        from fastapi.concurrency import run_in_threadpool
+
+        while True:
+            try:
+                removed = await run_in_threadpool(app.state.avrec.expire_events, days)
+                app.state.retention_runs = getattr(app.state, "retention_runs", 0) + 1
+                if any(removed.values()):
+                    log.info("retention (%s days): deleted %s", days, removed)
+            except Exception:  # the database away, say: the next run tries again
+                log.exception("retention run failed")
+            await asyncio.sleep(every)
+
+    app.state.retention_task = asyncio.create_task(run(), name="avrec-retention")
+    return app.state.retention_task
+
+
+async def stop_retention(task: asyncio.Task | None) -> None:
+    """Cancel the retention task and wait until it has stopped (a run in progress is waited
+    for: its thread finishes the transaction before the engine goes away)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -105,9 +144,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
         gc.collect()
         gc.freeze()  # the loaded catalog and model are permanent: later collections skip them
+        retention = start_retention(app, settings)
         try:
             yield
         finally:
+            await stop_retention(retention)
             gc.unfreeze()
             app.state.avrec.close()
 
@@ -138,12 +179,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     from avrec.service.routes_admin import router as admin_router
+    from avrec.service.routes_control import router as control_router
     from avrec.service.routes_items import media_router
     from avrec.service.routes_items import router as items_router
     from avrec.service.routes_users import router as users_router
 
     app.include_router(items_router)
     app.include_router(users_router)
+    app.include_router(control_router)
     app.include_router(media_router)
     app.include_router(admin_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")

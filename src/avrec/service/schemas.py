@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 #: user and item ids: 1-256 characters, no control characters
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
@@ -83,3 +83,15 @@ class Visitor(BaseModel):
     user_id: str
     #: only for a new visitor; a visitor resumed from its HttpOnly cookie is not shown it again
     token: str | None
+
+
+class ConsentIn(Strict):
+    #: may the person's events and interactions train models (false: opted out)
+    training: StrictBool
+
+
+class Consent(BaseModel):
+    user_id: str
+    training: bool
+    #: when the choice was stored; null: never chosen (consent given by default)
+    updated_at: str | None

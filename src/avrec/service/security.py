@@ -151,6 +151,29 @@ async def may_read(
     raise HTTPException(403, "the credential does not allow reading this user's data")
 
 
+async def may_control(
+    request: Request,
+    user_id: str,
+    x_api_key: str | None = Header(default=None),
+    x_visitor_token: str | None = Header(default=None),
+) -> None:
+    """Dependency for a person's control over their data (export, consent): this very user's
+    visitor token (header or cookie), or an API key with 'admin'. 401 without any credential,
+    403 with one that does not cover the user (a 'read' or 'write' key included); checked
+    before the user is looked up, as for :func:`may_read`."""
+    if is_visitor(request, user_id, x_visitor_token):
+        return
+    if x_api_key and "admin" in await _read_scopes(request, x_api_key):
+        return
+    if not (x_api_key or x_visitor_token or request.cookies.get(VISITOR_COOKIE)):
+        raise HTTPException(
+            401,
+            "a person's data export and consent need their visitor token (X-Visitor-Token) "
+            "or an API key with the 'admin' scope (X-API-Key)",
+        )
+    raise HTTPException(403, "the credential does not allow controlling this user's data")
+
+
 def may_write_for(request: Request, user_id: str, api_key: str | None, token: str | None) -> None:
     """Events: an API key with 'write', or this very user's visitor token (header or cookie)."""
     if api_key and "write" in key_scopes(request, api_key):

@@ -23,6 +23,12 @@ def _env(name: str, cast, default):
     return field(default_factory=read)
 
 
+def _retention_days() -> float | None:
+    from avrec.settings import retention_days
+
+    return retention_days()
+
+
 @dataclass
 class ServiceSettings:
     model_dir: Path
@@ -70,8 +76,21 @@ class ServiceSettings:
     #: write every served list to the impressions table (env AVREC_LOG_IMPRESSIONS=0 turns it off)
     log_impressions: bool = _env("AVREC_LOG_IMPRESSIONS", lambda v: v not in ("0", "false"), True)
 
+    #: retention: feedback events older than this many days are deleted every
+    #: ``retention_interval_s`` seconds while the service runs (first run at start); None
+    #: (``AVREC_RETENTION_DAYS`` unset): never (env AVREC_RETENTION_DAYS,
+    #: AVREC_RETENTION_INTERVAL_S; an interval of 0 turns the schedule off)
+    retention_days: float | None = field(default_factory=_retention_days)
+    retention_interval_s: float = _env("AVREC_RETENTION_INTERVAL_S", float, 3600.0)
+
     def __post_init__(self) -> None:
         self.policy  # noqa: B018  # a policy that cannot be used is refused here, clearly
+        if self.retention_days is not None and not 0 < self.retention_days < float("inf"):
+            raise ValueError(f"retention_days must be positive, not {self.retention_days!r}")
+        if not 0 <= self.retention_interval_s < float("inf"):
+            raise ValueError(
+                f"retention_interval_s must be 0 or more, not {self.retention_interval_s!r}"
+            )
         if self.retrieval not in ("auto", "model", "index"):
             raise ValueError(f"retrieval must be auto, model or index, not {self.retrieval!r}")
         if self.index_kind not in ("auto", "exact", "flat", "hnsw", "ivf"):

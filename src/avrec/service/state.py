@@ -216,6 +216,28 @@ class ServiceState:
         for user, item, event, value, frac in rows:
             self.online.apply(user, item, event, value, frac, self.training_history(user))
 
+    def expire_events(self, older_than_days: float) -> dict[str, int]:
+        """Retention: delete the stored events older than the age, then rebuild the online
+        state of each user who lost some from the events they have left, under their lock (so
+        the service holds what a restart would replay). Returns the rows deleted per table."""
+        from avrec.storage.retention import expire_events
+
+        removed, users = expire_events(self.engine, older_than_days)
+        c = t.feedback_events.c
+        for user in sorted(users):
+            with self.user_lock(user):
+                self.online.drop(user)
+                with self.engine.connect() as conn:
+                    rows = conn.execute(
+                        select(c.item_id, c.event, c.value, c.watch_fraction)
+                        .where(c.user_id == user)
+                        .order_by(c.id)
+                    ).all()
+                history = self.training_history(user)
+                for item, event, value, frac in rows:
+                    self.online.apply(user, item, event, value, frac, history)
+        return removed
+
     def media_root_for(self) -> Path | None:
         if self.media_root is not None:
             return self.media_root

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -149,6 +150,15 @@ impressions = Table(
     Column("policy", String(32), nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+user_consent = Table(
+    "user_consent",
+    metadata,
+    # no row: consent given (the default); a person's choice is stored when they make one
+    Column("user_id", String(256), primary_key=True),
+    Column("training", Boolean, nullable=False, comment="may their data train models"),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
 artifacts = Table(

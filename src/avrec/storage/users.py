@@ -10,7 +10,7 @@ from avrec.storage import tables as t
 from avrec.storage.db import get_engine
 
 #: every table with a ``user_id`` column (a test checks this list against the schema)
-USER_TABLES = (t.interactions, t.feedback_events, t.impressions, t.users)
+USER_TABLES = (t.interactions, t.feedback_events, t.impressions, t.user_consent, t.users)
 
 
 def delete_user(user_id: str, engine: Engine | None = None) -> dict[str, int]:
@@ -38,6 +38,16 @@ def delete_user(user_id: str, engine: Engine | None = None) -> dict[str, int]:
     if sqlite and any(removed.values()):
         checkpoint(engine)
     return removed
+
+
+def stored_anywhere(user_id: str, engine: Engine) -> bool:
+    """Whether any table with a ``user_id`` holds a row of this user."""
+    with engine.connect() as conn:
+        return any(
+            conn.execute(select(table.c.user_id).where(table.c.user_id == user_id).limit(1)).first()
+            is not None
+            for table in USER_TABLES
+        )
 
 
 def checkpoint(engine: Engine, tries: int = 20) -> bool:
