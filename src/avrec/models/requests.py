@@ -41,6 +41,16 @@ class Request(BaseModel):
     #: the input line the request came from (0: not read from a file)
     _line: int = PrivateAttr(0)
 
+    @property
+    def line(self) -> int:
+        """The input line the request came from (0: not read from a file)."""
+        return self._line
+
+    def from_line(self, n: int) -> Request:
+        """This request, marked as read from input line ``n``."""
+        self._line = n
+        return self
+
     @field_validator("user_id", mode="before")
     @classmethod
     def _id_as_text(cls, value):
@@ -72,9 +82,7 @@ def read_requests(path: Path) -> list[Request]:
         if not line.strip():
             continue
         try:
-            request = Request.model_validate(json.loads(line))
-            request._line = n
-            requests.append(request)
+            requests.append(Request.model_validate(json.loads(line)).from_line(n))
         except json.JSONDecodeError as exc:
             problems.append(Problem(str(path), n, None, f"invalid JSON: {exc.msg}"))
         except ValidationError as exc:
@@ -96,7 +104,7 @@ def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) ->
     users = user_vocab.lookup([r.user_id or "" for r in requests])
     notes = []
     for n, (req, user) in enumerate(zip(requests, users, strict=True), start=1):
-        where = f"line {req._line}" if req._line else f"request {n}"
+        where = f"line {req.line}" if req.line else f"request {n}"
         for field, label in (("history", "history"), ("candidates", "candidate")):
             ids = getattr(req, field) or []
             missing = [i for i, pos in zip(ids, known(ids), strict=True) if pos < 0]

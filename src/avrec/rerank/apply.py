@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avrec.errors import AvrecError
+from avrec.models.scaling import zscore_rows
 from avrec.rerank.calibration import calibrated
 from avrec.rerank.diversity import mmr
 from avrec.rerank.dpp import dpp, score_order
@@ -70,8 +71,7 @@ def zscore(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64).copy()
     finite = np.isfinite(v)
     if finite.any():
-        mean, std = v[finite].mean(), v[finite].std()
-        v[finite] = (v[finite] - mean) / std if std > 0 else 0.0
+        v[finite] = zscore_rows(v[finite])
     return v
 
 

@@ -30,7 +30,7 @@ def request_options(
     value raises :class:`RerankOptionError` naming its line (``source``: the file)."""
     out = []
     for n, req in enumerate(requests, start=1):
-        where = f"{source}:{req._line}" if req._line else f"{source} {n}"
+        where = f"{source}:{req.line}" if req.line else f"{source} {n}"
         try:
             out.append(
                 check_options(
