@@ -52,6 +52,7 @@ class Catalog:
         self._columns: dict[str, list] = {}
         self._masks: dict[tuple[str, str], np.ndarray] = {}
         self._genres: dict[int, list[str]] = {}
+        self._genre_rows: np.ndarray | None = None
 
     # ---- lookups ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -228,6 +229,44 @@ class Catalog:
             return None
         mine = [self._vocab[i] for i in item_ids]
         return (self._vectors[mine] @ self._vectors[other].T).max(axis=1)
+
+    def rerank(
+        self, item_ids: Sequence[str], scores: np.ndarray, k: int, options, history: Sequence[str]
+    ) -> list[int]:
+        """Indices into ``item_ids`` (the model's list, best first) of the ``k`` to show, by
+        ``options`` (``rerank.apply.RerankOptions``): content vectors (genres where the model
+        has none) for MMR and DPP, the history's genre mix for calibration, the training
+        popularity for debias."""
+        from avrec import metrics as M
+        from avrec.rerank.apply import rerank
+
+        genres = self._genre_distributions()
+        pos = np.array([self._vocab[i] for i in item_ids], dtype=np.int64)
+        vectors = self._vectors if self._vectors is not None else genres
+        chosen = rerank(
+            np.arange(len(pos)),
+            np.asarray(scores, dtype=np.float64),
+            k,
+            kind=options.kind,
+            diversity=options.diversity,
+            debias=options.debias,
+            item_vectors=vectors[pos],
+            item_genres=genres[pos],
+            target=M.genre_distribution(
+                [self._vocab[i] for i in history if i in self._vocab], genres
+            ),
+            popularity=self._popularity[pos],
+        )
+        return [int(i) for i in chosen]
+
+    def _genre_distributions(self) -> np.ndarray:
+        """``p(g|i)`` rows of the catalog's genres (made once)."""
+        if self._genre_rows is None:
+            from avrec import metrics as M
+            from avrec.fusion.features import genre_matrix
+
+            self._genre_rows = M.item_genre_distribution(genre_matrix(self.frame))
+        return self._genre_rows
 
     def explain_by_history(self, history: Sequence[str], item_ids: Sequence[str]) -> list[str]:
         """A sentence per item: the history items it is closest to (content vectors)."""

@@ -12,9 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from avrec.feedback.online import UserState
+from avrec.rerank.apply import RerankOptions
 from avrec.service.state import ServiceState
 
 NEGATIVE_PENALTY = 0.6
+#: candidates a re-ranked list is chosen from (at least ``k``)
+POOL = 100
 
 
 def recommend(
@@ -28,22 +31,34 @@ def recommend(
     explain: bool = True,
     model_user: str | None = None,
     exclude_seen: bool = True,
+    options: RerankOptions | None = None,
 ) -> list[dict]:
     """``model_user``: the ID the model is asked about (None: only the history counts).
-    ``exclude_seen=False`` lets history items come back (rejected items never do)."""
+    ``exclude_seen=False`` lets history items come back (rejected items never do).
+    ``options``: re-ranking (diversity, calibration, debias) of a pool of at least
+    :data:`POOL` items down to ``k``."""
     online = state.user_snapshot(user_id) if user_id is not None else None
     hist = list(history) if history else list(online.history) if online is not None else []
     negatives = list(online.negatives) if online is not None else []
-    if state.use_index and not (query and query.strip()):
+    reranked = options is not None and options.active
+    depth = max(k, POOL) if reranked else k
+    from_index = state.use_index and not (query and query.strip())
+    if from_index:
         if history or online is None:
             online = UserState(history=hist, negatives=negatives)
             for item in hist:
                 online.shift("vector", state.item_vector(item), +1)
-        items, scores, expl = _from_index(state, online, k, kind, language, explain, exclude_seen)
+        items, scores, expl = _from_index(state, online, depth, kind, language, exclude_seen)
     else:
         items, scores, expl = _from_model(
-            state, hist, negatives, query, k, kind, language, explain, model_user, exclude_seen
+            state, hist, negatives, query, depth, kind, language, explain, model_user, exclude_seen
         )
+    if reranked and items:
+        order = state.items.rerank(items, scores, k, options, hist)
+        items, scores, expl = [items[i] for i in order], scores[order], [expl[i] for i in order]
+    if explain and from_index:  # the model path explains its own lists
+        told = state.items.explain_by_history(hist, items[:k])
+        expl = [*told, *[None] * (len(items) - len(told))]
     return [
         _row(state, item, score, why)
         for item, score, why in list(zip(items, scores, expl, strict=True))[:k]
@@ -72,17 +87,16 @@ def _from_model(
     return items, scores, expl
 
 
-def _from_index(state, online: UserState, k, kind, language, explain, exclude_seen=True):
+def _from_index(state, online: UserState, k, kind, language, exclude_seen=True):
+    """Items nearest the user's vector; explained by :func:`recommend` once the list is
+    final."""
     query = online.query_vector()
     if query is None:
         return [], np.zeros(0), []
     dropped = (*online.history, *online.negatives) if exclude_seen else online.negatives
     depth = k + (3 * k if online.negatives else 0)
     items, scores = state.items.nearest(query, depth, dropped, kind, language)
-    expl: list[str | None] = (
-        [*state.items.explain_by_history(online.history, items[:k])] if explain else []
-    )
-    expl += [None] * (len(items) - len(expl))
+    expl: list[str | None] = [None] * len(items)
     if online.negatives:
         items, scores, expl = _push_down(state, items, scores, expl, online.negatives)
     return items, scores, expl

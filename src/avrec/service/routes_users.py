@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from functools import partial
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from avrec.feedback.online import polarity
 from avrec.feedback.profile import user_profile
+from avrec.rerank.apply import check_options
 from avrec.service import recommend as rec
 from avrec.service.faults import degrade
 from avrec.service.schemas import (
@@ -65,6 +67,9 @@ async def user_recommendations(
     q: str | None = Query(None, max_length=2_000),
     explain: bool = True,
     exclude_seen: bool = True,
+    rerank: Literal["none", "mmr", "dpp", "calibrated"] = "none",
+    diversity: float = Query(0.0, ge=0, le=1, allow_inf_nan=False),
+    debias: float = Query(0.0, ge=0, le=10, allow_inf_nan=False),
 ) -> dict:
     """The hot path. An index search from the user's online vector takes about a millisecond, so
     it runs inline on the event loop: no thread hand-off, and concurrent requests do not fight
@@ -91,6 +96,7 @@ async def user_recommendations(
         explain,
         model_user=model_user,
         exclude_seen=exclude_seen,
+        options=check_options(rerank, diversity, debias),
     )
     fast = state.use_index and not (q and q.strip())
     ranked = call() if fast else await run_in_threadpool(call)
@@ -115,6 +121,7 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
         body.language,
         body.explain,
         exclude_seen=body.exclude_seen,
+        options=check_options(body.rerank, body.diversity, body.debias),
     )
     list_id, items = state.server.show(None, ranked, body.k)
     return {"user_id": None, "list_id": list_id, "items": items}

@@ -27,6 +27,10 @@ class RecommendationRequest(Strict):
     language: str | None = Field(default=None, max_length=32)
     explain: bool = True
     exclude_seen: bool = True
+    #: re-ranking: none | mmr | dpp | calibrated, its 0-1 knob, and a popularity penalty
+    rerank: Literal["none", "mmr", "dpp", "calibrated"] = "none"
+    diversity: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    debias: float = Field(default=0.0, ge=0, le=10, allow_inf_nan=False)
 
 
 class Recommended(BaseModel):
