@@ -89,12 +89,26 @@ def test_visitor_rounds_in_a_real_browser(server):
         first = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
         assert sum("Action" in g for g in first[:5]) >= 4
         assert "because you liked" in page.inner_text("#recs li .expl")
+        # the variety slider: DPP re-ranking brings other kinds in; back to 0, the model's order
+        slide = "(e, v) => { e.value = v; e.dispatchEvent(new Event('change')); }"
+        page.eval_on_selector("#diversity", slide, "1")
+        page.wait_for_function(
+            "() => document.querySelector('#round').textContent.includes('round 3')"
+        )
+        varied = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
+        assert sum("Music" in g for g in varied[:5]) >= 1, varied
+        page.eval_on_selector("#diversity", slide, "0")
+        page.wait_for_function(
+            "() => document.querySelector('#round').textContent.includes('round 4')"
+        )
+        again = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
+        assert again == first
         # next rounds: like calm music, skip the top film
         for item in ("m0", "m2", "m4"):
             page.click(f'.card[data-item="{item}"] button.fav')
         page.click("#recs li button.skip")
         page.wait_for_function(
-            "() => document.querySelector('#round').textContent.includes('round 6')"
+            "() => document.querySelector('#round').textContent.includes('round 8')"
         )
         later = page.eval_on_selector_all("#recs li .muted", "els => els.map(e => e.textContent)")
         assert sum("Music" in g for g in later[:5]) >= 3, later
@@ -111,7 +125,7 @@ def test_visitor_rounds_in_a_real_browser(server):
         page.fill("#query", "安静的音乐")
         page.click("#ask button")
         page.wait_for_function(
-            "() => document.querySelector('#round').textContent.includes('round 7')"
+            "() => document.querySelector('#round').textContent.includes('round 9')"
         )
         assert "request" in page.inner_text("#recs li .expl")
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)

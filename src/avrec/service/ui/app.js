@@ -67,9 +67,11 @@ async function refresh() {
   await ensureVisitor();
   let recs;
   try {
+    const diversity = Number($("diversity").value);  // DPP re-ranking: 0 is the model's own order
+    const rerank = diversity > 0 ? "dpp" : "none";
     recs = lastQuery
-      ? await api("/api/recommendations", { method: "POST", body: JSON.stringify({ query: lastQuery, k: 10 }) })
-      : await api(`/api/users/${encodeURIComponent(visitorId)}/recommendations?k=10`);
+      ? await api("/api/recommendations", { method: "POST", body: JSON.stringify({ query: lastQuery, k: 10, rerank, diversity }) })
+      : await api(`/api/users/${encodeURIComponent(visitorId)}/recommendations?k=10&rerank=${rerank}&diversity=${diversity}`);
   } catch (e) {
     if (String(e).startsWith("Error: 404")) return;  // no signals yet
     throw e;
@@ -119,4 +121,5 @@ async function showProfile() {
 $("ask").addEventListener("submit", async (e) => { e.preventDefault(); lastQuery = $("query").value.trim() || null; if (lastQuery) await refresh(); });
 $("browse").addEventListener("submit", (e) => { e.preventDefault(); loadCatalog(true); });
 $("more").addEventListener("click", () => loadCatalog());
+$("diversity").addEventListener("change", () => refresh());
 ensureVisitor().then(() => loadCatalog(true)).then(() => refresh());
