@@ -141,9 +141,7 @@ def release_record(
         # what the accountant gives for the noise used (at most the epsilon asked for)
         "epsilon_spent": gaussian_epsilon(sigma, delta) if delta is not None else None,
         "delta": delta,
-        "delta_rule": (
-            "given" if config.delta is not None else "min(1e-5, 1/(10 n_users))"
-        ),
+        "delta_rule": ("given" if config.delta is not None else "min(1e-5, 1/(10 n_users))"),
         "unit": "user (adding or removing all of one user's interactions)",
         "n_users": int(n_users),
         "mechanism": (
