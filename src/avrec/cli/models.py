@@ -74,6 +74,11 @@ def train(
     problem = training_problem(dataset)
     if problem:
         raise UserError(f"cannot train: {problem}")
+    if privacy_epsilon is not None:  # delta against the number of users, before any work
+        from avrec.models.private.accountant import check_budget, default_delta
+
+        n_users = dataset.n_users
+        check_budget(privacy_epsilon, privacy_delta or default_delta(n_users), n_users)
     name, why = (model, None) if model is not None else default_model(dataset.n_items)
     if model is None and privacy_epsilon is not None:  # the hybrid's other parts are not private
         name, why = PRIVATE_DEFAULT, None
