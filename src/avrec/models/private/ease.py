@@ -65,7 +65,7 @@ class DPEASEConfig(PrivateConfig):
     #: clip the noisy Gram matrix's negative eigenvalues to 0 before regularising
     psd_clip: bool = True
     #: keep only the noisy Gram matrix's ``rank`` largest eigenvalues (None: all)
-    rank: int | None = Field(default=20, ge=1)
+    rank: int | None = Field(default=50, ge=1)
     #: the share of the budget (of ``1 / sigma^2``) spent on separate item counts (0: none)
     count_share: float = Field(default=0.0, ge=0, lt=1)
     #: weight of the z-scored noisy item counts in the score (needs ``count_share > 0``)
