@@ -153,9 +153,10 @@ class DPEASE(PrivateRecommender):
             floor = scores[:, self.kept_].min(axis=1, keepdims=True) - 1.0
             scores[:, ~self.kept_] = floor
         w = self.config.popularity_weight
-        if w > 0:
-            scores = (1 - w) * zscore_rows(scores) + w * zscore_rows(self.counts_)[None, :]
-        return scores.astype(np.float32)
+        if w == 0:
+            return scores
+        blend = (1 - w) * zscore_rows(scores) + w * zscore_rows(self.counts_)[None, :]
+        return blend.astype(np.float32)
 
     def item_similarity(self) -> np.ndarray:
         return self.weights
