@@ -57,7 +57,8 @@ def weights_from_gram(gram: np.ndarray, penalty: float | np.ndarray) -> np.ndarr
         p = spd_inverse(gram)  # in place: gram is p from here on
     except np.linalg.LinAlgError as err:
         raise ValueError(
-            f"EASE: the regularised Gram matrix is not invertible ({err}); use a larger l2"
+            f"EASE: the regularised Gram matrix is not invertible ({err}); use l2 > 0 (or a "
+            f"larger one; got a smallest penalty of {np.min(penalty):g})"
         ) from err
     n = len(p)
     scale = -1.0 / np.diag(p)
