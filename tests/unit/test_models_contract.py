@@ -13,6 +13,7 @@ from avrec.models.registry import create_model
 from tests.conftest import piano_action_items
 
 FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating", "vae"]
+PRIVATE = ["dp-ease", "dp-popularity"]
 CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
 #: small settings so the neural models train in seconds on the synthetic data
 SMALL = {
@@ -26,6 +27,8 @@ SMALL = {
     "two-tower": {"dim": 32, "max_epochs": 12, "samples_per_user": 4, "patience": 12},
     "sequential": {"dim": 32, "max_epochs": 15, "patience": 15, "layers": 1, "batch_size": 16},
     "vae": {"hidden": 32, "epochs": 40},
+    "dp-ease": {"epsilon": 8.0, "noise_seed": 0, "count_share": 0.3, "popularity_weight": 0.1},
+    "dp-popularity": {"epsilon": 8.0, "noise_seed": 0},
 }
 
 
@@ -69,7 +72,7 @@ def fitted(data):
     return get
 
 
-@pytest.mark.parametrize("name", FAST + CONTENT)
+@pytest.mark.parametrize("name", FAST + CONTENT + PRIVATE)
 def test_batch_equals_single(name, fitted):
     model = fitted(name)
     users = ["u0", "u1", "u7"]
@@ -80,7 +83,7 @@ def test_batch_equals_single(name, fitted):
         np.testing.assert_allclose(single.scores[0], batch.scores[n], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", FAST + CONTENT)
+@pytest.mark.parametrize("name", FAST + CONTENT + PRIVATE)
 def test_exclusions_candidates_and_unknown_users(name, fitted, data):
     model = fitted(name)
     seen = set(data.interactions.query("user_id == 'u0'")["item_id"])
@@ -121,7 +124,7 @@ def test_content_aware_models_rank_cold_items(name, fitted):
     assert recs.items[0] == ["cold-action"]
 
 
-@pytest.mark.parametrize("name", FAST + CONTENT)
+@pytest.mark.parametrize("name", FAST + CONTENT + PRIVATE)
 def test_save_load_equality(name, fitted, tmp_path):
     model = fitted(name)
     model.save(tmp_path / name)
@@ -145,7 +148,7 @@ def test_explanations_name_contributing_history_items(name, fitted):
         assert "because you liked" in text and ("piece 1" in text or "piece 3" in text)
 
 
-@pytest.mark.parametrize("name", FAST + CONTENT)
+@pytest.mark.parametrize("name", FAST + CONTENT + PRIVATE)
 def test_batched_explanations_equal_one_request_at_a_time(name, fitted):
     """``recommend`` explains a whole batch at once (models share the work across rows);
     each row must read exactly as when that request comes alone."""

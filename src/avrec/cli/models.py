@@ -30,6 +30,21 @@ def train(
             "through the same cache as avrec encode, where not encoded yet)",
         ),
     ] = True,
+    privacy_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--privacy-epsilon",
+            help="train with user-level differential privacy at this epsilon (models that "
+            "support it; without --model: dp-ease)",
+        ),
+    ] = None,
+    privacy_delta: Annotated[
+        float | None,
+        typer.Option(
+            "--privacy-delta",
+            help="delta of --privacy-epsilon (default min(1e-5, 1/(10 users)))",
+        ),
+    ] = None,
 ) -> None:
     """Train a model on a dataset folder and save it. Items in items.csv without interactions
     are cold items; content-aware models can still recommend them. The model gets the same
@@ -39,10 +54,12 @@ def train(
     from avrec.data.loaders import load_dataset
     from avrec.data.trainable import training_problem
     from avrec.models.base import TrainData
+    from avrec.models.capabilities import TrainsPrivately
     from avrec.models.registry import available_models, create_model, default_model
 
     if model is not None and model not in available_models():
         raise UserError(f"unknown model {model!r}; available: {', '.join(available_models())}")
+    _check_privacy_options(privacy_epsilon, privacy_delta)
     settings = {}
     if config:
         try:
@@ -57,7 +74,19 @@ def train(
     problem = training_problem(dataset)
     if problem:
         raise UserError(f"cannot train: {problem}")
+    if privacy_epsilon is not None:  # delta against the number of users, before any work
+        from avrec.models.private.accountant import check_budget, default_delta
+
+        n_users = dataset.n_users
+        check_budget(privacy_epsilon, privacy_delta or default_delta(n_users), n_users)
     name, why = (model, None) if model is not None else default_model(dataset.n_items)
+    if model is None and privacy_epsilon is not None:  # the hybrid's other parts are not private
+        name, why = PRIVATE_DEFAULT, None
+        typer.echo(
+            f"note: --privacy-epsilon: training {name}, the private item-item model (the default "
+            "hybrid's other parts are not private)",
+            err=True,
+        )
     if why:  # the recommended model does not fit this catalog here
         typer.echo(f"note: {why}; training {name} instead", err=True)
     t0 = time.perf_counter()
@@ -68,6 +97,13 @@ def train(
             f"{config}: {exc}"
             + (f" (settings for {name}, trained instead of the default)" if why else "")
         ) from None
+    if privacy_epsilon is not None:
+        if not isinstance(recommender, TrainsPrivately):
+            raise UserError(
+                f"model {name!r} cannot train with differential privacy (--privacy-epsilon); "
+                "use --model dp-ease or dp-popularity"
+            )
+        recommender = recommender.with_budget(privacy_epsilon, privacy_delta)
     # content-aware models get the videos' texts; models that read media also their vectors
     modalities = ("image", "video", "audio") if recommender.reads_media else ("video",)
     data = TrainData.from_dataset(
@@ -81,6 +117,22 @@ def train(
     )
     for note in recommender.time_capped_:  # the model is not the one its settings describe
         typer.echo(f"note: {note} (a wall-clock cap of the settings)", err=True)
+    if isinstance(recommender, TrainsPrivately) and recommender.privacy() is not None:
+        typer.echo(f"privacy (also in {out / 'manifest.json'}):")
+        typer.echo(json.dumps(recommender.privacy(), indent=2))
+
+
+#: the model ``train --privacy-epsilon`` trains when no ``--model`` is given
+PRIVATE_DEFAULT = "dp-ease"
+
+
+def _check_privacy_options(epsilon: float | None, delta: float | None) -> None:
+    if delta is not None and epsilon is None:
+        raise UserError("--privacy-delta needs --privacy-epsilon")
+    if epsilon is not None and not (0 < epsilon < float("inf")):
+        raise UserError(f"--privacy-epsilon must be a positive number, got {epsilon}")
+    if delta is not None and not 0 < delta < 1:
+        raise UserError(f"--privacy-delta must be in (0, 1), got {delta}")
 
 
 def _featurize(dataset, media: bool, modalities: tuple[str, ...]):

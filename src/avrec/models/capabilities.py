@@ -14,6 +14,8 @@ members exist on the (fitted) object, not their signatures; the type checker che
 - :class:`UpdatesOnline` -- makes new items recommendable without retraining (``add_items``).
 - :class:`PredictsRatings` -- predicts explicit ratings (``predict``).
 - :class:`Saves` -- saves itself as a folder that :meth:`Recommender.load` reads back.
+- :class:`TrainsPrivately` -- fits with user-level differential privacy, its budget set by
+  ``with_budget``; ``privacy()`` is what the fit released and spent (saved in the manifest).
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ class PredictsRatings(Protocol):
 @runtime_checkable
 class Saves(Protocol):
     def save(self, path: str | Path) -> Path: ...
+
+
+@runtime_checkable
+class TrainsPrivately(Protocol):
+    def with_budget(self, epsilon: float, delta: float | None = None) -> Any: ...
+
+    def privacy(self) -> dict[str, Any] | None: ...
 
 
 def content_part(model: object) -> HasItemVectors | None:

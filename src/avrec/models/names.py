@@ -24,6 +24,8 @@ _MODELS: dict[str, str] = {
     "two-tower": "avrec.models.neural.two_tower:TwoTower",
     "sequential": "avrec.models.neural.sequential:Sequential",
     "vae": "avrec.models.neural.vae:MultVAE",
+    "dp-ease": "avrec.models.private.ease:DPEASE",
+    "dp-popularity": "avrec.models.private.popularity:DPPopularity",
 }
 
 

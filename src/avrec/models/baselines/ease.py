@@ -38,6 +38,37 @@ class EASEConfig(ModelConfig):
     side_weight: float = 0.0
 
 
+def gram_matrix(x: sp.csr_matrix) -> np.ndarray:
+    """The dense float64 items x items Gram matrix ``X^T X`` of a users x items matrix."""
+    x = sp.csr_matrix(x, dtype=np.float64)
+    xt = x.T.tocsr()
+    n = x.shape[1]
+    gram = np.empty((n, n), np.float64)
+    for rows in row_blocks(n):  # the sparse product is never whole
+        gram[rows] = (xt[rows] @ x).toarray()
+    return gram
+
+
+def weights_from_gram(gram: np.ndarray, penalty: float | np.ndarray) -> np.ndarray:
+    """EASE's closed form ``B = I - P / diag(P)``, ``P = (G + diag(penalty))^-1``, zero
+    diagonal, from a C-contiguous float64 Gram matrix (overwritten: inverted in place)."""
+    gram[np.diag_indices_from(gram)] += penalty
+    try:
+        p = spd_inverse(gram)  # in place: gram is p from here on
+    except np.linalg.LinAlgError as err:
+        raise ValueError(
+            f"EASE: the regularised Gram matrix is not invertible ({err}); use l2 > 0 (or a "
+            f"larger one; got a smallest penalty of {np.min(penalty):g})"
+        ) from err
+    n = len(p)
+    scale = -1.0 / np.diag(p)
+    b = np.empty((n, n), np.float32)
+    for rows in row_blocks(n):
+        b[rows] = p[rows] * scale
+    b[np.diag_indices_from(b)] = 0.0
+    return b
+
+
 def ease_weights(
     x: sp.csr_matrix,
     l2: float,
@@ -48,30 +79,14 @@ def ease_weights(
     """The item x item weight matrix ``B`` (zero diagonal) from a users x items matrix."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    x = sp.csr_matrix(x, dtype=np.float64)
-    xt = x.T.tocsr()
-    n = x.shape[1]
-    gram = np.empty((n, n), np.float64)
-    for rows in row_blocks(n):  # the sparse product is never whole
-        gram[rows] = (xt[rows] @ x).toarray()
+    gram = gram_matrix(x)
+    n = gram.shape[0]
     counts = np.diag(gram).copy()
     if side is not None and side_weight > 0:
         f = np.asarray(side, dtype=np.float64)
         for rows in row_blocks(n):
             gram[rows] += side_weight * (f[rows] @ f.T)
-    gram[np.diag_indices_from(gram)] += l2 + dropout / (1.0 - dropout) * counts
-    try:
-        p = spd_inverse(gram)  # in place: gram is p from here on
-    except np.linalg.LinAlgError as err:
-        raise ValueError(
-            f"EASE: the regularised Gram matrix is not invertible ({err}); use l2 > 0 (got {l2})"
-        ) from err
-    scale = -1.0 / np.diag(p)
-    b = np.empty((n, n), np.float32)
-    for rows in row_blocks(n):
-        b[rows] = p[rows] * scale
-    b[np.diag_indices_from(b)] = 0.0
-    return b
+    return weights_from_gram(gram, l2 + dropout / (1.0 - dropout) * counts)
 
 
 def side_features(
