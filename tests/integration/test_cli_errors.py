@@ -124,7 +124,7 @@ CASES = [
     ),
     (["serve", "--port", "99999"], ["--port"]),
     (["nosuch"], ["No such command", "avrec --help"]),
-    (["train"], ["Missing argument", "avrec train --help"]),
+    (["train"], ["Missing option", "--out", "avrec train --help"]),
     (
         ["users", "delete", "u1", "--database-url", "{url}", "--model-dir", "{root}"],
         ["not a saved avrec model"],

@@ -9,13 +9,17 @@ from typing import Annotated
 import typer
 
 from avrec.cli.common import UserError, handles_errors, require_file, require_model
+from avrec.cli.data import DbUrl
 
 
 def train(
-    dataset_dir: Annotated[
-        Path, typer.Argument(help="dataset folder (items.csv, interactions.csv, ...)")
-    ],
     out: Annotated[Path, typer.Option("--out", help="folder to save the model in")],
+    dataset_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="dataset folder (items.csv, interactions.csv, ...); not with --from-db"
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="model name (default: the recommended one)")
     ] = None,
@@ -45,10 +49,28 @@ def train(
             help="delta of --privacy-epsilon (default min(1e-5, 1/(10 users)))",
         ),
     ] = None,
+    from_db: Annotated[
+        bool,
+        typer.Option(
+            "--from-db",
+            help="train on the database: its catalog, interactions and the service's feedback "
+            "events (people who opted out of training left out)",
+        ),
+    ] = False,
+    database_url: DbUrl = None,
+    event_window_days: Annotated[
+        float | None,
+        typer.Option("--event-window-days", help="with --from-db: only events this recent"),
+    ] = None,
+    min_events: Annotated[
+        int,
+        typer.Option("--min-events", help="with --from-db: leave out people with fewer events"),
+    ] = 1,
 ) -> None:
-    """Train a model on a dataset folder and save it. Items in items.csv without interactions
-    are cold items; content-aware models can still recommend them. The model gets the same
-    item features as ``avrec evaluate`` gives it (avrec.fusion.features.item_features)."""
+    """Train a model on a dataset folder (or on the database, ``--from-db``) and save it.
+    Items without interactions are cold items; content-aware models can still recommend them.
+    The model gets the same item features as ``avrec evaluate`` gives it
+    (avrec.fusion.features.item_features)."""
     import time
 
     from avrec.data.loaders import load_dataset
@@ -70,7 +92,14 @@ def train(
             raise UserError(f"{config}: expected a JSON object {{setting: value}}")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder to save the model in")
-    dataset = load_dataset(dataset_dir)
+    if from_db == (dataset_dir is not None):
+        raise UserError("give a dataset folder or --from-db (one of the two)")
+    source = None
+    if dataset_dir is None:
+        source = _from_db(database_url, event_window_days, min_events)
+        dataset = source.dataset
+    else:
+        dataset = load_dataset(dataset_dir)
     problem = training_problem(dataset)
     if problem:
         raise UserError(f"cannot train: {problem}")
@@ -111,6 +140,13 @@ def train(
     )
     recommender.fit(data)
     recommender.save(out)
+    if source is not None:  # what the model learned from, with the event watermark
+        (out / "training_data.json").write_text(json.dumps(source.record(), indent=2))
+        typer.echo(
+            f"from the database: {source.events_read:,} events read (up to event "
+            f"{source.watermark}), {source.positives_added:,} pairs added, "
+            f"{source.negatives:,} negatives"
+        )
     typer.echo(
         f"trained {name} on {dataset.n_interactions:,} interactions, "
         f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}"
@@ -120,6 +156,14 @@ def train(
     if isinstance(recommender, TrainsPrivately) and recommender.privacy() is not None:
         typer.echo(f"privacy (also in {out / 'manifest.json'}):")
         typer.echo(json.dumps(recommender.privacy(), indent=2))
+
+
+def _from_db(database_url: str | None, window_days: float | None, min_events: int):
+    """The training data the database holds (``feedback.training.training_from_db``)."""
+    from avrec.feedback.training import EventPolicy, training_from_db
+    from avrec.storage.db import get_engine
+
+    return training_from_db(get_engine(database_url), EventPolicy(window_days, min_events))
 
 
 #: the model ``train --privacy-epsilon`` trains when no ``--model`` is given
