@@ -136,11 +136,13 @@ def test_liked_new_item_is_recommended_by_the_retrained_collaborative_model(serv
             "--model",
             "ease",
             "--no-media",
+            "--register",
             "--out",
             str(out),
         ],
     )
     assert res.exit_code == 0, res.output
+    assert "registered as ease-" in res.output
     record = json.loads((out / "training_data.json").read_text())
     assert record["events_read"] == 10 and record["pairs_from_events"] == 9  # u18 opted out
     assert record["event_watermark"] >= 10

@@ -32,7 +32,17 @@ def _global_options(
 
 
 #: command modules, in the order their commands appear in --help
-COMMAND_MODULES = ["data", "encode", "models", "evaluate", "serve", "users", "retention", "demo"]
+COMMAND_MODULES = [
+    "data",
+    "encode",
+    "models",
+    "registry",
+    "evaluate",
+    "serve",
+    "users",
+    "retention",
+    "demo",
+]
 
 
 def _register_all() -> None:

@@ -66,6 +66,12 @@ def train(
         int,
         typer.Option("--min-events", help="with --from-db: leave out people with fewer events"),
     ] = 1,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register", help="record the model as a version in the registry (avrec models)"
+        ),
+    ] = False,
 ) -> None:
     """Train a model on a dataset folder (or on the database, ``--from-db``) and save it.
     Items without interactions are cold items; content-aware models can still recommend them.
@@ -151,6 +157,12 @@ def train(
         f"trained {name} on {dataset.n_interactions:,} interactions, "
         f"{dataset.n_items:,} items in {time.perf_counter() - t0:.1f} s -> {out}"
     )
+    if register:
+        from avrec.storage.db import get_engine
+        from avrec.storage.registry import register as record
+
+        version = record(get_engine(database_url), out).version
+        typer.echo(f"registered as {version} (avrec models promote {version} serves it)")
     for note in recommender.time_capped_:  # the model is not the one its settings describe
         typer.echo(f"note: {note} (a wall-clock cap of the settings)", err=True)
     if isinstance(recommender, TrainsPrivately) and recommender.privacy() is not None:

@@ -36,6 +36,15 @@ def serve(
         str, typer.Option("--index-kind", help="auto, exact, flat, hnsw or ivf")
     ] = "auto",
     nprobe: Annotated[int | None, typer.Option(min=1, help="IVF cells scanned per query")] = None,
+    follow_registry: Annotated[
+        bool,
+        typer.Option(
+            "--follow-registry",
+            envvar="AVREC_FOLLOW_REGISTRY",
+            help="serve the promoted model version (avrec models promote) and swap to a newly "
+            "promoted one without a restart",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
     import uvicorn
@@ -44,6 +53,12 @@ def serve(
     from avrec.service.settings import ServiceSettings
     from avrec.settings import avrec_home
 
+    if model_dir is None and follow_registry:  # the promoted version, where there is one
+        from avrec.storage.db import get_engine
+        from avrec.storage.registry import promoted
+
+        current = promoted(get_engine(database_url))
+        model_dir = current.path if current is not None else None
     model_dir = model_dir or avrec_home() / "models" / "hybrid"
     if not (model_dir / "manifest.json").is_file():
         raise UserError(
@@ -57,6 +72,7 @@ def serve(
             retrieval=retrieval,
             index_kind=index_kind,
             index_options={"nprobe": nprobe} if nprobe else {},
+            follow_registry=follow_registry,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings, service_secret
 
 UI = Path(__file__).parent / "ui"
@@ -145,9 +147,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         gc.collect()
         gc.freeze()  # the loaded catalog and model are permanent: later collections skip them
         retention = start_retention(app, settings)
+        follower = None
+        if settings.follow_registry:
+            from avrec.service.follow import Follower, check
+
+            await run_in_threadpool(check, app)  # a version promoted while it was down
+            follower = Follower(app, settings)
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             await stop_retention(retention)
             gc.unfreeze()
             app.state.avrec.close()
@@ -159,6 +169,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         description="Recommendations that understand audio and video content.",
     )
     app.state.settings = settings
+    #: event writes and deletions share it; a model swap takes it alone (service/follow.py)
+    app.state.swap_lock = ReadWriteLock()
     app.state.metrics = Metrics()
 
     @app.get("/health", tags=["ops"])
@@ -167,6 +179,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {
             "status": "ok",
             "model": state.model.name,
+            "version": state.model_version,
             "items": len(state.items),
             "index": state.items.index.kind if state.items.index is not None else None,
             "retrieval": "index" if state.use_index else "model",

@@ -162,13 +162,20 @@ def post_event(
     id with another body is a 409. Insert and online update run under the user's lock, which
     a deletion of that user takes too (see ``delete_user``)."""
     start = time.perf_counter()
-    state = request.app.state.avrec
     may_write_for(request, event.user_id, x_api_key, x_visitor_token)
-    _check_items(state, [event.item_id])
     values = event.model_dump()
     body_hash = hashlib.sha256(
         json.dumps(values, sort_keys=True, separators=(",", ":")).encode("utf-8")
     ).hexdigest()
+    # a model swap (service/follow.py) waits for this event to be stored and applied, so the
+    # new state's catch-up sees it; an event after the swap lands on the new state
+    with request.app.state.swap_lock.read():
+        state = request.app.state.avrec
+        _check_items(state, [event.item_id])
+        return _store_event(request, state, event, values, body_hash, response, start)
+
+
+def _store_event(request, state, event: Event, values, body_hash, response, start) -> dict:
     with state.user_lock(event.user_id):
         try:
             with state.engine.begin() as conn:
@@ -274,18 +281,19 @@ def delete_user(user_id: str, request: Request) -> dict:
     this endpoint while the service runs."""
     from avrec.privacy import delete_everywhere
 
-    state = request.app.state.avrec
+    with request.app.state.swap_lock.read():  # not across a model swap (service/follow.py)
+        state = request.app.state.avrec
 
-    def drop_memory() -> None:  # right after the rows, before any folder is rewritten
-        state.online.drop(user_id)
-        state.forgotten.add(user_id)
-        if state.server.impressions is not None:  # lists still queued for the log
-            state.server.impressions.forget(user_id)
+        def drop_memory() -> None:  # right after the rows, before any folder is rewritten
+            state.online.drop(user_id)
+            state.forgotten.add(user_id)
+            if state.server.impressions is not None:  # lists still queued for the log
+                state.server.impressions.forget(user_id)
 
-    with state.user_lock(user_id):
-        done = delete_everywhere(
-            user_id, state.engine, model_dirs=[state.settings.model_dir], after_rows=drop_memory
-        )
+        with state.user_lock(user_id):
+            done = delete_everywhere(
+                user_id, state.engine, model_dirs=[state.settings.model_dir], after_rows=drop_memory
+            )
     if done["failed"]:
         where = "; ".join(f"{path}: {why}" for path, why in done["failed"].items())
         raise HTTPException(

@@ -73,6 +73,11 @@ class ServiceSettings:
     exploration_rate: float = _env("AVREC_EXPLORATION_RATE", float, 0.1)
     exploration_pool: int = _env("AVREC_EXPLORATION_POOL", int, 50)
     exploration_seed: int | None = _env("AVREC_EXPLORATION_SEED", int, None)
+    #: follow the model registry: serve the promoted version and swap to a newly promoted one
+    #: (checked every ``registry_poll_s`` seconds) without a restart (env AVREC_FOLLOW_REGISTRY,
+    #: AVREC_REGISTRY_POLL_S)
+    follow_registry: bool = _env("AVREC_FOLLOW_REGISTRY", lambda v: v not in ("0", "false"), False)
+    registry_poll_s: float = _env("AVREC_REGISTRY_POLL_S", float, 5.0)
     #: write every served list to the impressions table (env AVREC_LOG_IMPRESSIONS=0 turns it off)
     log_impressions: bool = _env("AVREC_LOG_IMPRESSIONS", lambda v: v not in ("0", "false"), True)
 

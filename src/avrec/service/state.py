@@ -3,7 +3,6 @@ the items' content vectors, and the online user states (rebuilt from the event l
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import zlib
 from pathlib import Path
@@ -27,12 +26,14 @@ USER_LOCK_STRIPES = 256
 
 
 def model_version(model: Recommender, folder: Path) -> str:
-    """``<model name>-<first 12 hex digits of the sha256 of its manifest.json>``: names the
-    trained model a list came from (the manifest holds its config, versions and save time)."""
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
+    """The trained model's version id (``storage.registry.version_of``: its name and a hash of
+    its manifest), also for folders never registered; the model's name without a folder."""
+    from avrec.storage.registry import RegistryError, version_of
+
+    try:
+        return version_of(folder)
+    except RegistryError:
         return model.name
-    return f"{model.name}-{hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]}"
 
 
 class ServiceState:
@@ -56,10 +57,13 @@ class ServiceState:
         self._user_locks = [threading.Lock() for _ in range(USER_LOCK_STRIPES)]
         #: users deleted since the model was trained: their training rows are ignored
         self.forgotten: set[str] = self._deleted_users()
+        #: the last event applied to the online states (catch_up starts after it)
+        self.last_event_id = 0
         self.refresh_catalog()
         self.catch_up_catalog()
         self.replay_events()
         s = self.settings
+        #: the version id of the model served (the registry's id for its folder)
         self.model_version = model_version(model, s.model_dir)
         #: the serving policy and the log of what was shown (service/impressions.py)
         self.server = Server(
@@ -201,20 +205,27 @@ class ServiceState:
     def user_snapshot(self, user_id: str):
         return self.online.snapshot(user_id, self.training_history(user_id))
 
-    def replay_events(self) -> None:
-        """Rebuild every user's online state from the durable event log, in order."""
+    def replay_events(self, after: int = 0) -> None:
+        """Rebuild every user's online state from the durable event log, in order (``after``:
+        only the events stored after that id, to catch up a state built a moment ago)."""
+        c = t.feedback_events.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    t.feedback_events.c.user_id,
-                    t.feedback_events.c.item_id,
-                    t.feedback_events.c.event,
-                    t.feedback_events.c.value,
-                    t.feedback_events.c.watch_fraction,
-                ).order_by(t.feedback_events.c.id)
+                select(c.id, c.user_id, c.item_id, c.event, c.value, c.watch_fraction)
+                .where(c.id > after)
+                .order_by(c.id)
             ).all()
-        for user, item, event, value, frac in rows:
+        for event_id, user, item, event, value, frac in rows:
             self.online.apply(user, item, event, value, frac, self.training_history(user))
+            self.last_event_id = max(self.last_event_id, int(event_id))
+
+    def catch_up(self) -> None:
+        """Apply what changed since this state was built (events stored, users deleted):
+        run before it replaces the state serving now, while event writes wait."""
+        self.replay_events(after=self.last_event_id)
+        for user in self._deleted_users() - self.forgotten:
+            self.online.drop(user)
+            self.forgotten.add(user)
 
     def expire_events(self, older_than_days: float) -> dict[str, int]:
         """Retention: delete the stored events older than the age, then rebuild the online

@@ -175,6 +175,17 @@ artifacts = Table(
     UniqueConstraint("kind", "name", "version", name="uq_artifacts_key"),
 )
 
+#: the model versions promoted for serving, oldest first: the last row is the one served;
+#: versions are the ``artifacts`` rows of kind ``model`` (``storage.registry``)
+model_promotions = Table(
+    "model_promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("promoted_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
 item_understanding = Table(
     "item_understanding",
     metadata,

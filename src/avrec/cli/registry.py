@@ -1,0 +1,110 @@
+"""``avrec models``: the registry of trained model versions and which one is served
+(``list``, ``show V``, ``register DIR``, ``promote V``, ``rollback``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avrec.cli.common import handles_errors, require_file
+from avrec.cli.data import DbUrl
+
+models_app = typer.Typer(
+    help="Model versions: register, list, show, promote, roll back.", no_args_is_help=True
+)
+
+
+def _engine(database_url: str | None):
+    from avrec.storage.db import get_engine
+
+    return get_engine(database_url)
+
+
+def list_versions(database_url: DbUrl = None) -> None:
+    """Every registered version, oldest first; ``*`` marks the one served."""
+    from avrec.storage import registry
+
+    engine = _engine(database_url)
+    current = registry.promoted(engine)
+    rows = registry.versions(engine)
+    if not rows:
+        typer.echo("no model registered (avrec models register DIR, or avrec train --register)")
+    for v in rows:
+        mark = "*" if current is not None and v.version == current.version else " "
+        watermark = v.meta.get("event_watermark")
+        typer.echo(
+            f"{mark} {v.version}  {v.created_at}  {v.path}"
+            + (f"  events<= {watermark}" if watermark is not None else "")
+        )
+
+
+def show(
+    version: Annotated[str, typer.Argument(help="a version id (avrec models list)")],
+    database_url: DbUrl = None,
+) -> None:
+    """One version: its folder, config, training data, metrics, privacy, promotions."""
+    from avrec.storage import registry
+
+    engine = _engine(database_url)
+    found = registry.get(engine, version)
+    assert found is not None
+    manifest = json.loads((found.path / "manifest.json").read_text())
+    out = {
+        "version": found.version,
+        "model": found.model,
+        "path": str(found.path),
+        "registered_at": str(found.created_at),
+        **found.meta,
+        "privacy": manifest.get("privacy"),
+        "promotions": [
+            {"promoted_at": str(at), "note": note}
+            for v, note, at in registry.history(engine)
+            if v == version
+        ],
+    }
+    typer.echo(json.dumps(out, indent=2, default=str))
+
+
+def register_folder(
+    model_dir: Annotated[Path, typer.Argument(help="a saved model folder")],
+    metrics: Annotated[
+        Path | None, typer.Option("--metrics", help="JSON file of the model's metrics")
+    ] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Register a saved model folder as a version (printed)."""
+    from avrec.storage import registry
+
+    values = json.loads(require_file(metrics, "--metrics").read_text()) if metrics else None
+    typer.echo(registry.register(_engine(database_url), model_dir, values).version)
+
+
+def promote(
+    version: Annotated[str, typer.Argument(help="a version id (avrec models list)")],
+    database_url: DbUrl = None,
+) -> None:
+    """Serve this version: a running `avrec serve` that follows the registry swaps to it."""
+    from avrec.storage import registry
+
+    done = registry.promote(_engine(database_url), version)
+    typer.echo(f"promoted {done.version} ({done.path})")
+
+
+def rollback(database_url: DbUrl = None) -> None:
+    """Serve again the version served before the current one."""
+    from avrec.storage import registry
+
+    done = registry.rollback(_engine(database_url))
+    typer.echo(f"rolled back to {done.version} ({done.path})")
+
+
+def register(app: typer.Typer) -> None:
+    models_app.command("list")(handles_errors(list_versions))
+    models_app.command("show")(handles_errors(show))
+    models_app.command("register")(handles_errors(register_folder))
+    models_app.command("promote")(handles_errors(promote))
+    models_app.command("rollback")(handles_errors(rollback))
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,75 @@
+"""Following the model registry: when another version is promoted (``avrec models promote`` or
+``rollback``), the running service loads it beside the state serving now, brings it up to date
+and swaps it in between two requests, without a restart.
+
+The new state is built while the old one keeps answering (loading, catalog, index, replay of
+the event log). Then, with event writes and deletions held for a moment (``swap_lock``), it
+applies the events stored and the users deleted since its replay (``ServiceState.catch_up``)
+and replaces the old state. A request already running finishes on the state it started with;
+the old state's impression log is closed after a grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from avrec.service.settings import ServiceSettings
+
+log = logging.getLogger("avrec.service")
+
+#: seconds the replaced state stays open for requests that started on it
+GRACE_S = 30.0
+
+
+def swap_to(app: FastAPI, folder: Path) -> str:
+    """Serve the model saved in ``folder``; returns its version id."""
+    from avrec.models.base import Recommender
+    from avrec.service.state import ServiceState
+
+    old = app.state.avrec
+    settings = replace(app.state.settings, model_dir=Path(folder))
+    new = ServiceState(Recommender.load(folder), old.engine, settings.media_root, settings)
+    with app.state.swap_lock.write():
+        new.catch_up()
+        app.state.avrec = new
+    timer = threading.Timer(GRACE_S, old.close)
+    timer.daemon = True
+    timer.start()
+    log.info("now serving %s (was %s)", new.model_version, old.model_version)
+    return new.model_version
+
+
+def check(app: FastAPI) -> str | None:
+    """Swap to the promoted version if it is not the one served; returns the new version."""
+    from avrec.storage import registry
+
+    current = registry.promoted(app.state.avrec.engine)
+    if current is None or current.version == app.state.avrec.model_version:
+        return None
+    return swap_to(app, current.path)
+
+
+class Follower:
+    """A background thread that checks the registry every ``registry_poll_s`` seconds."""
+
+    def __init__(self, app: FastAPI, settings: ServiceSettings):
+        self.app, self.every = app, settings.registry_poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="avrec-follow", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                check(self.app)
+            except Exception:  # a bad version must not stop the service: keep serving, log
+                log.exception("could not switch to the promoted model version")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
