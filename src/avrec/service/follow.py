@@ -11,7 +11,9 @@ the old state's impression log is closed after a grace period.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +26,8 @@ log = logging.getLogger("avrec.service")
 
 #: seconds the replaced state stays open for requests that started on it
 GRACE_S = 30.0
+#: the scheduling priority (nice) of the thread that builds the next state (Linux)
+BUILD_NICENESS = 10
 
 
 def swap_to(app: FastAPI, folder: Path) -> str:
@@ -64,6 +68,9 @@ class Follower:
         self._thread.start()
 
     def _run(self) -> None:
+        # building the next state competes with the requests for the CPU: give way to them
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICENESS)
         while not self._stop.wait(self.every):
             try:
                 check(self.app)

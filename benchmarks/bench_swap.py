@@ -1,0 +1,181 @@
+"""Benchmark: a model swap under load. A real uvicorn server follows the registry
+(``--follow-registry``); client threads ask for recommendations of random known users without
+pause while a second version is promoted, and again while it is rolled back. Reports the
+latency of requests in steady state and of those sent while each swap was under way (from the
+promotion until ``/health`` names the new version), and every failed request.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_swap.py [--dataset ml-latest-small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._report import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "ready"
+
+
+class Load:
+    """Client threads timing every request; ``mark`` names the phase each one belongs to."""
+
+    def __init__(self, base: str, users: list[str], headers: dict, threads: int, seed: int = 0):
+        self.base, self.users, self.headers = base, users, headers
+        self.phase = "warm-up"
+        self.samples: list[tuple[str, float, int]] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(seed + n,), daemon=True)
+            for n in range(threads)
+        ]
+
+    def _run(self, seed: int) -> None:
+        import httpx
+
+        rng = np.random.default_rng(seed)
+        with httpx.Client(base_url=self.base, headers=self.headers, timeout=30) as client:
+            while not self._stop.is_set():
+                user = self.users[int(rng.integers(len(self.users)))]
+                phase, t0 = self.phase, time.perf_counter()
+                try:
+                    status = client.get(f"/api/users/{user}/recommendations?k=10").status_code
+                except httpx.HTTPError:
+                    status = 0
+                with self._lock:
+                    self.samples.append((phase, time.perf_counter() - t0, status))
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="ml-latest-small")
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--steady-s", type=float, default=20.0)
+    args = ap.parse_args()
+
+    import httpx
+    import uvicorn
+
+    from avrec.data.loaders import load_dataset
+    from avrec.models.base import TrainData
+    from avrec.models.registry import create_model
+    from avrec.service.app import create_app
+    from avrec.service.settings import ServiceSettings
+    from avrec.storage import registry
+    from avrec.storage.db import get_engine
+    from avrec.storage.ingest import ingest
+    from avrec.storage.keys import create_key
+
+    work = Path(tempfile.mkdtemp(prefix="avrec-swap-"))
+    dataset = load_dataset(DATA / args.dataset)
+    engine = get_engine(f"sqlite:///{work / 'swap.db'}")
+    ingest(dataset, engine)
+    data = TrainData.from_dataset(dataset)
+    versions = []
+    for name in ("itemknn", "ease"):
+        create_model(name).fit(data).save(work / name)
+        versions.append(registry.register(engine, work / name).version)
+    registry.promote(engine, versions[0])
+    key = create_key(engine, "bench", ["read"])
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = ServiceSettings(
+        model_dir=work / "itemknn",
+        database_url=str(engine.url),
+        follow_registry=True,
+        registry_poll_s=0.5,
+        rate_per_s=0,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.1)
+    base = f"http://127.0.0.1:{port}"
+    users = [str(u) for u in dataset.interactions["user_id"].unique()]
+    load = Load(base, users, {"X-API-Key": key}, args.threads)
+    load.start()
+    load_before = os.getloadavg()[0]
+    time.sleep(3)
+    swaps = {}
+
+    def swap(label: str, action, version: str) -> None:
+        load.phase = "steady " + label
+        time.sleep(args.steady_s)
+        load.phase = "swap " + label
+        t0 = time.perf_counter()
+        action()
+        while httpx.get(f"{base}/health").json()["version"] != version:
+            time.sleep(0.05)
+        swaps[label] = time.perf_counter() - t0
+        load.phase = "after " + label
+        time.sleep(2)
+
+    swap("promote", lambda: registry.promote(engine, versions[1]), versions[1])
+    swap("rollback", lambda: registry.rollback(engine), versions[0])
+    load.stop()
+    server.should_exit = True
+    load_after = os.getloadavg()[0]
+
+    def stats(prefix: str) -> tuple[int, int, float, float]:
+        rows = [(lat, st) for ph, lat, st in load.samples if ph == prefix]
+        lat = np.array([r[0] for r in rows]) * 1000
+        return len(rows), sum(st != 200 for _, st in rows), *np.percentile(lat, [50, 99])
+
+    lines = [
+        f"{args.dataset}: `itemknn` served, `ease` promoted, then rolled back; "
+        f"{args.threads} client threads without pause (GET "
+        "/api/users/{id}/recommendations?k=10, random known users), registry checked every "
+        f"0.5 s. 1-minute load average {load_before:.1f} before, {load_after:.1f} after "
+        "(2 cores: above 2 means other work shared the machine).",
+        "",
+        "| phase | requests | failed | p50 ms | p99 ms | p99 / steady p99 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label in ("promote", "rollback"):
+        steady = stats("steady " + label)
+        during = stats("swap " + label)
+        for name, row in ((f"steady before {label}", steady), (f"during {label}", during)):
+            lines.append(
+                f"| {name} | {row[0]} | {row[1]} | {row[2]:.1f} | {row[3]:.1f} | "
+                f"{row[3] / steady[3]:.2f} |"
+            )
+    lines += [
+        "",
+        f"Swap time (promotion to the new version answering): promote {swaps['promote']:.1f} s, "
+        f"rollback {swaps['rollback']:.1f} s (loading the model, catalog and event replay "
+        "beside the serving state). Failed requests in the whole run: "
+        f"{sum(st != 200 for _, _, st in load.samples)} of {len(load.samples)}.",
+    ]
+    body = "\n".join(lines)
+    print(body)
+    write_section("swap", "Model swap under load", body, "benchmarks/bench_swap.py")
+
+
+if __name__ == "__main__":
+    main()
