@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import handles_errors, require_file
+from avrec.cli.common import UserError, handles_errors, require_file
 from avrec.cli.data import DbUrl
 
 models_app = typer.Typer(
@@ -101,7 +101,64 @@ def rollback(database_url: DbUrl = None) -> None:
     typer.echo(f"rolled back to {done.version} ({done.path})")
 
 
+def retrain(
+    out_root: Annotated[
+        Path, typer.Option("--out-root", help="folder that each candidate model is saved under")
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", help="model to train (default: the recommended one)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="JSON file with the model's settings")
+    ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option("--every", min=1, help="run again every this many seconds (default: once)"),
+    ] = None,
+    min_new_events: Annotated[
+        int, typer.Option("--min-new-events", min=1, help="retrain only after this many events")
+    ] = 1,
+    margin: Annotated[
+        float,
+        typer.Option("--margin", min=0, help="NDCG@10 loss tolerated by the promotion gate"),
+    ] = 0.0,
+    event_window_days: Annotated[
+        float | None, typer.Option("--event-window-days", help="only events this recent")
+    ] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Train a candidate on the database (catalog, interactions, feedback events), check it
+    against the served version on held-out recent interactions, and promote it only if it is
+    not significantly worse; one line per round says what happened and why. Once by default
+    (cron-friendly); --every repeats."""
+    import time
+
+    from avrec.evaluation.retrain import retrain_once, summary
+    from avrec.feedback.training import EventPolicy
+    from avrec.models.registry import available_models, default_model
+
+    if model is not None and model not in available_models():
+        raise UserError(f"unknown model {model!r}; available: {', '.join(available_models())}")
+    settings = json.loads(require_file(config, "--config").read_text()) if config else None
+    engine = _engine(database_url)
+    policy = EventPolicy(event_window_days)
+    while True:
+        name = model
+        if name is None:
+            from avrec.storage.repository import load_from_db
+
+            name = default_model(len(load_from_db(engine).items))[0]
+        result = retrain_once(
+            engine, out_root, name, settings, policy, min_new_events=min_new_events, margin=margin
+        )
+        typer.echo(summary(result))
+        if every is None:
+            return
+        time.sleep(every)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("retrain")(handles_errors(retrain))
     models_app.command("list")(handles_errors(list_versions))
     models_app.command("show")(handles_errors(show))
     models_app.command("register")(handles_errors(register_folder))

@@ -15,6 +15,7 @@ vocabularies as JSON, and learned arrays in ``state.npz`` (loaded without pickle
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -43,6 +44,16 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
+
+
+def _fingerprint(matrix: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> str:
+    """A short sha256 of a training matrix and its vocabularies."""
+    h = hashlib.sha256()
+    for arr in (matrix.indptr, matrix.indices, matrix.data):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    for ids in (users, items):
+        h.update("\x1f".join(map(str, ids)).encode("utf-8"))
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -459,10 +470,14 @@ class Recommender(ABC):
         path.mkdir(parents=True, exist_ok=True)
         from avrec import __version__
 
+        m = train_matrix.tocsr()
         manifest = {
             "model": self.name,
             "config": self.config.model_dump(mode="json"),
             "fitted": {"time_capped_": list(self.time_capped_)},
+            #: what it was trained on, so that models of other data have other manifests (a
+            #: registry version id hashes the manifest)
+            "data_fingerprint": _fingerprint(m, user_vocab.ids, item_vocab.ids),
             "avrec_version": __version__,
             "format": 1,
             **self.manifest_extra(),
@@ -470,7 +485,6 @@ class Recommender(ABC):
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2))
         user_vocab.save(path / "users.json")
         item_vocab.save(path / "items.json")
-        m = train_matrix.tocsr()
         state: dict[str, Any] = {f"state__{k}": v for k, v in self.state_arrays().items()}
         if self.train_recency is not None:
             r = self.train_recency.tocsr()
