@@ -61,6 +61,14 @@ def require_dense(
     )
 
 
+def fits_dense(n_items: int, bytes_per_cell: float) -> bool:
+    """Whether ``bytes_per_cell * n_items**2`` bytes fit in :func:`available_bytes` (True
+    where that cannot be read), for optional dense parts that are skipped rather than
+    refused."""
+    have = available_bytes()
+    return have is None or bytes_per_cell * float(n_items) ** 2 <= have
+
+
 def _status_kib(field: str, proc: Path) -> int:
     for line in (proc / "self" / "status").read_text().splitlines():
         if line.startswith(field + ":"):

@@ -1,0 +1,180 @@
+"""Sparse EASE: EASE's item-item regression restricted to each item's nearest neighbours, so
+that memory grows with the interactions and the neighbour count, not with the square of the
+catalog.
+
+EASE's column ``j`` is the ridge regression of item ``j``'s interactions on every other item's
+(``b_j = argmin ||X_j - X b||² + b^T Λ b`` with ``b_j = 0``, ``Λ`` EASE's diagonal penalty).
+Here the regressors are only ``N(j)``, the ``k`` items with the largest Gram (co-occurrence)
+entries with ``j`` -- plus content side information where given, as in ``ease`` -- so each
+column is one ``k x k`` solve
+
+    (G_NN + Λ_NN) b = G_Nj,    G = XᵀX (+ side_weight · F Fᵀ)
+
+and ``B`` is an items x items CSR matrix with at most ``k`` entries per column. With
+``k >= n_items - 1`` it is EASE exactly. The Gram matrix is never whole: neighbours come from
+blocks of its rows, and each ``G_NN`` from the neighbours' columns of ``X``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.arrays import row_blocks
+from avrec.models.base import ModelConfig, Recommender, TrainData
+
+#: cells of one dense block of Gram rows while choosing neighbours (float64: 32 MiB)
+BLOCK_CELLS = 1 << 22
+#: items whose k x k systems are solved in one batched call
+SOLVE_BATCH = 256
+
+
+class SparseEASEConfig(ModelConfig):
+    l2: float = 500.0
+    #: neighbours ``k`` per item (the nonzeros of each column of ``B``)
+    neighbors: int = 128
+    #: treat every interaction as 1 (True) or use the interaction weights
+    binary: bool = True
+    #: denoising emphasis p in [0, 1): penalty l2 + p / (1 - p) * count on each item (as ease)
+    dropout: float = 0.0
+    #: weight of item side information F F^T added to the Gram matrix (0: interactions only)
+    side_weight: float = 0.0
+
+
+def gram_neighbours(
+    x: sp.csr_matrix, k: int, side: np.ndarray | None = None, side_weight: float = 0.0
+) -> np.ndarray:
+    """``int64 [n_items, k]``: for each item, the ``k`` other items with the largest entries
+    of its Gram row (``XᵀX + side_weight · F Fᵀ``), in ascending index order. Rows of the Gram
+    matrix are made dense a block at a time (:data:`BLOCK_CELLS`)."""
+    n = x.shape[1]
+    xt = x.T.tocsr()
+    out = np.empty((n, k), np.int64)
+    f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
+    for rows in row_blocks(n, max(1, min(1024, BLOCK_CELLS // max(n, 1)))):
+        g = (xt[rows] @ x).toarray()
+        if f is not None:
+            g += side_weight * (f[rows] @ f.T)
+        local = np.arange(rows.stop - rows.start)
+        g[local, local + rows.start] = -np.inf  # never its own neighbour
+        if k < n - 1:
+            part = np.argpartition(-g, k - 1, axis=1)[:, :k]
+        else:  # every other item
+            part = np.argsort(-g, axis=1, kind="stable")[:, :k]
+        out[rows] = np.sort(part, axis=1)
+    return out
+
+
+def sparse_ease_weights(
+    x: sp.csr_matrix,
+    l2: float,
+    neighbors: int,
+    dropout: float = 0.0,
+    side: np.ndarray | None = None,
+    side_weight: float = 0.0,
+) -> sp.csr_matrix:
+    """The items x items float32 CSR weights ``B`` (no diagonal, at most ``neighbors``
+    entries per column) from a users x items matrix; see the module docstring."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if l2 <= 0:
+        raise ValueError(f"sparse-ease needs l2 > 0 (got {l2})")
+    if neighbors < 1:
+        raise ValueError(f"sparse-ease needs neighbors >= 1 (got {neighbors})")
+    x = sp.csr_matrix(x, dtype=np.float64)
+    n = x.shape[1]
+    k = min(neighbors, n - 1)
+    if k < 1:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    counts = np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    penalty = l2 + dropout / (1.0 - dropout) * counts
+    f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
+    nbrs = gram_neighbours(x, k, f, side_weight)
+    xc = x.tocsc()
+    values = np.empty((n, k), np.float64)
+    eye = np.arange(k)
+    for start in range(0, n, SOLVE_BATCH):
+        items = np.arange(start, min(start + SOLVE_BATCH, n))
+        a = np.empty((len(items), k, k), np.float64)
+        rhs = np.empty((len(items), k), np.float64)
+        for m, j in enumerate(items):
+            cols = np.append(nbrs[j], j)
+            sub = xc[:, cols]
+            g = (sub.T @ sub).toarray()
+            a[m] = g[:k, :k]
+            rhs[m] = g[:k, k]
+        nb = nbrs[items]
+        a[:, eye, eye] += penalty[nb]
+        if f is not None:
+            fn = f[nb]  # [batch, k, d]
+            a += side_weight * np.einsum("bkd,bld->bkl", fn, fn)
+            rhs += side_weight * np.einsum("bkd,bd->bk", fn, f[items])
+        values[items] = np.linalg.solve(a, rhs[..., None])[..., 0]
+    b = sp.csc_matrix(
+        (values.ravel().astype(np.float32), nbrs.ravel(), np.arange(0, n * k + 1, k)),
+        shape=(n, n),
+    ).tocsr()
+    b.eliminate_zeros()
+    return b
+
+
+def sparse_bytes(m: sp.spmatrix) -> int:
+    """Bytes held by a CSR/CSC matrix's arrays."""
+    m = sp.csr_matrix(m)
+    return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+
+
+class SparseEASE(Recommender):
+    name = "sparse-ease"
+    Config = SparseEASEConfig
+    config: SparseEASEConfig
+
+    def _fit(self, data: TrainData) -> None:
+        from avrec.models.baselines.ease import side_features
+
+        x = data.matrix.astype(np.float64)
+        if self.config.binary:
+            x = (x > 0).astype(np.float64)
+        side = (
+            side_features(data, data.item_features.get("text"))
+            if self.config.side_weight > 0
+            else None
+        )
+        self.weights = sparse_ease_weights(
+            x,
+            self.config.l2,
+            self.config.neighbors,
+            self.config.dropout,
+            side,
+            self.config.side_weight,
+        )
+
+    def score(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
+        h = histories if not self.config.binary else (histories > 0).astype(np.float32)
+        return np.asarray((sp.csr_matrix(h, dtype=np.float32) @ self.weights).toarray())
+
+    def contributions(
+        self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
+    ) -> np.ndarray:
+        return self.weights[history.indices][:, items].toarray().T
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        w = self.weights
+        return {
+            "data": w.data,
+            "indices": w.indices,
+            "indptr": w.indptr,
+            "shape": np.array(w.shape, np.int64),
+        }
+
+    def load_state_arrays(self, state, path) -> None:
+        self.weights = sp.csr_matrix(
+            (state["data"], state["indices"], state["indptr"]), shape=tuple(state["shape"])
+        )
