@@ -136,3 +136,12 @@ def test_the_sparse_hybrid_grows_its_catalog(data):
     assert model.weights.shape == (61, 61) and model.weights[:, 60].nnz > 0
     recs = model.recommend(["u1"], k=61)
     assert "new1" in recs.items[0] or len(recs.items[0]) > 0
+
+
+def test_large_catalog_settings_keep_the_users_own():
+    from avrec.models.registry import large_catalog_settings
+
+    assert large_catalog_settings({}) == {"backbone": {"kind": "sparse"}}
+    merged = large_catalog_settings({"backbone": {"neighbors": 50}, "l2": 300.0})
+    assert merged == {"backbone": {"kind": "sparse", "neighbors": 50}, "l2": 300.0}
+    assert Hybrid(merged).config.backbone.l2 == 300.0

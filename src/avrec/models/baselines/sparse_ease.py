@@ -18,6 +18,7 @@ blocks of its rows, and each ``G_NN`` from the neighbours' columns of ``X``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,22 +42,35 @@ class SparseEASEConfig(ModelConfig):
     dropout: float = 0.0
     #: weight of item side information F F^T added to the Gram matrix (0: interactions only)
     side_weight: float = 0.0
+    #: how neighbours are chosen: largest Gram entries, or largest cosines of the Gram matrix
+    neighbours_by: Literal["gram", "cosine"] = "gram"
 
 
 def gram_neighbours(
-    x: sp.csr_matrix, k: int, side: np.ndarray | None = None, side_weight: float = 0.0
+    x: sp.csr_matrix,
+    k: int,
+    side: np.ndarray | None = None,
+    side_weight: float = 0.0,
+    by: str = "gram",
 ) -> np.ndarray:
     """``int64 [n_items, k]``: for each item, the ``k`` other items with the largest entries
-    of its Gram row (``XᵀX + side_weight · F Fᵀ``), in ascending index order. Rows of the Gram
-    matrix are made dense a block at a time (:data:`BLOCK_CELLS`)."""
+    of its Gram row (``G = XᵀX + side_weight · F Fᵀ``; ``by="cosine"``: of ``G_ij /
+    sqrt(G_ii G_jj)``), in ascending index order. Rows of the Gram matrix are made dense a
+    block at a time (:data:`BLOCK_CELLS`)."""
     n = x.shape[1]
     xt = x.T.tocsr()
     out = np.empty((n, k), np.int64)
     f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
+    diag = np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    if f is not None:
+        diag = diag + side_weight * np.einsum("id,id->i", f, f)
+    norm = 1.0 / np.sqrt(np.maximum(diag, 1e-12))
     for rows in row_blocks(n, max(1, min(1024, BLOCK_CELLS // max(n, 1)))):
         g = (xt[rows] @ x).toarray()
         if f is not None:
             g += side_weight * (f[rows] @ f.T)
+        if by == "cosine":
+            g *= norm[rows, None] * norm[None, :]
         local = np.arange(rows.stop - rows.start)
         g[local, local + rows.start] = -np.inf  # never its own neighbour
         if k < n - 1:
@@ -74,6 +88,7 @@ def sparse_ease_weights(
     dropout: float = 0.0,
     side: np.ndarray | None = None,
     side_weight: float = 0.0,
+    by: str = "gram",
 ) -> sp.csr_matrix:
     """The items x items float32 CSR weights ``B`` (no diagonal, at most ``neighbors``
     entries per column) from a users x items matrix; see the module docstring."""
@@ -91,12 +106,15 @@ def sparse_ease_weights(
     counts = np.asarray(x.multiply(x).sum(axis=0)).ravel()
     penalty = l2 + dropout / (1.0 - dropout) * counts
     f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
-    nbrs = gram_neighbours(x, k, f, side_weight)
+    nbrs = gram_neighbours(x, k, f, side_weight, by)
     xc = x.tocsc()
     values = np.empty((n, k), np.float64)
     eye = np.arange(k)
-    for start in range(0, n, SOLVE_BATCH):
-        items = np.arange(start, min(start + SOLVE_BATCH, n))
+    d = 0 if f is None else f.shape[1]
+    # the batch's [batch, k, max(k, d)] arrays stay within BLOCK_CELLS
+    batch = max(1, min(SOLVE_BATCH, BLOCK_CELLS // (k * max(k, d))))
+    for start in range(0, n, batch):
+        items = np.arange(start, min(start + batch, n))
         a = np.empty((len(items), k, k), np.float64)
         rhs = np.empty((len(items), k), np.float64)
         for m, j in enumerate(items):
@@ -149,6 +167,7 @@ class SparseEASE(Recommender):
             self.config.dropout,
             side,
             self.config.side_weight,
+            self.config.neighbours_by,
         )
 
     def score(

@@ -63,8 +63,13 @@ def propagate_to_cold(
     return out
 
 
-#: cold items whose neighbours are found in one block (a [block, n_warm] similarity array)
-COLD_BLOCK = 512
+#: cells of one dense block of the sparse path (cold x warm similarities, ridge predictions)
+BLOCK_CELLS = 1 << 24
+
+
+def _block(n: int) -> int:
+    """Rows of a ``[rows, n]`` block of :data:`BLOCK_CELLS` cells."""
+    return max(1, min(1024, BLOCK_CELLS // max(n, 1)))
 
 
 def neighbour_mix(
@@ -76,7 +81,7 @@ def neighbour_mix(
     cold, warm_idx = np.flatnonzero(~warm), np.flatnonzero(warm)
     k = min(neighbors, len(warm_idx))
     rows, cols, vals = [], [], []
-    for block in row_blocks(len(cold), COLD_BLOCK):
+    for block in row_blocks(len(cold), _block(len(warm_idx))):
         sim = vectors[cold[block]] @ vectors[warm_idx].T
         nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
         s = np.take_along_axis(sim, nn, axis=1) / temperature
@@ -112,8 +117,14 @@ def propagate_to_cold_sparse(
     if len(cold) == 0 or warm.sum() == 0:
         return w, sp.csc_matrix((w.shape[0], 0), dtype=np.float32)
     mix = neighbour_mix(vectors, warm, neighbors, temperature)
-    columns = top_k_per_column(w @ mix.T, keep)  # zero in the cold rows (no interactions)
-    rows = top_k_per_column((mix @ w).T, keep).T.tocsr()  # zero in the cold columns
+    wt = w.T.tocsr()
+    col_blocks, row_parts = [], []
+    for block in row_blocks(len(cold), 256):  # the products are pruned a block at a time
+        m = mix[block]
+        col_blocks.append(top_k_per_column(w @ m.T, keep))  # zero in the cold rows
+        row_parts.append(top_k_per_column(wt @ m.T, keep))  # rows as columns; zero in cold
+    columns = sp.hstack(col_blocks, format="csc")
+    rows = sp.hstack(row_parts, format="csc").T.tocsr()
     placed = sp.csr_matrix(
         (rows.data, rows.indices, _spread_indptr(rows.indptr, cold, w.shape[0])), shape=w.shape
     )
@@ -154,7 +165,7 @@ def ridge_cold_columns_sparse(
     mapping = np.asarray(sp.csr_matrix(weights)[:, np.flatnonzero(warm)] @ g.T)  # [n, d]
     cold = np.flatnonzero(~warm)
     blocks, total, total_sq = [], 0.0, 0.0
-    for block in row_blocks(len(cold), COLD_BLOCK):
+    for block in row_blocks(len(cold), _block(len(mapping))):
         pred = (mapping @ f[cold[block]].T).astype(np.float32)  # [n_items, block]
         total += float(pred.sum(dtype=np.float64))
         total_sq += float(np.square(pred, dtype=np.float64).sum())
