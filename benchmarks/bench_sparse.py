@@ -40,7 +40,7 @@ ROWS = {
     "ease": ("ease", {}),
     "sparse-ease": ("sparse-ease", {}),
     "hybrid": ("hybrid", NOQ),
-    "hybrid, sparse backbone": ("hybrid", SPARSE_HYBRID),
+    "hybrid (sparse backbone)": ("hybrid", SPARSE_HYBRID),
 }
 #: dataset -> (protocol, seeds)
 MAIN = {"ml-100k": ("msr", [0, 1, 2]), "ml-latest-small": ("random", [0])}
@@ -99,9 +99,17 @@ def run_main(name: str, rows: list[str]) -> dict:
             row["b_mib"] = _b_bytes(dataset, model, config) / 2**20
         out["rows"][label] = row
         print(label, row, flush=True)
+        _save_main(name, out)  # each row as it comes: a long run keeps what it measured
     out["load_after"] = os.getloadavg()[0]
     out["run_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return out
+
+
+def _save_main(name: str, res: dict) -> None:
+    saved = _load("main") or {}
+    old = saved.get(name, {}).get("rows", {})
+    saved[name] = {**res, "rows": {**old, **res["rows"]}}
+    (OUT / "sparse-main.json").write_text(json.dumps(saved, indent=2))
 
 
 def run_curve(ks: list[int], hybrid_ks: list[int]) -> dict:
@@ -122,7 +130,7 @@ def run_curve(ks: list[int], hybrid_ks: list[int]) -> dict:
     for k in hybrid_ks:
         config = {**NOQ, "backbone": {"kind": "sparse", "neighbors": k}}
         row = _evaluate_row(dataset, features, "random", [0], "hybrid", config)
-        row.update(model="hybrid, sparse backbone", k=k)
+        row.update(model="hybrid (sparse backbone)", k=k)
         out["rows"].append(row)
         print(row, flush=True)
     out["load_after"] = os.getloadavg()[0]
@@ -270,7 +278,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=["main", "curve", "synthetic"])
     ap.add_argument("--dataset", default="ml-100k", choices=list(MAIN))
-    ap.add_argument("--rows", default=",".join(ROWS), help="main: rows to (re)run")
+    ap.add_argument("--rows", default=";".join(ROWS), help="main: rows to (re)run, ';'-separated")
     ap.add_argument("--ks", default=",".join(map(str, CURVE_K)))
     ap.add_argument("--hybrid-ks", default="", help="curve: k values for the sparse hybrid")
     ap.add_argument("--items", type=int, default=200_000)
@@ -283,18 +291,15 @@ def main() -> None:
     if not args.render and args.part:
         import_model_libraries()
         if args.part == "main":
-            saved = _load("main") or {}
-            res = run_main(args.dataset, [r for r in args.rows.split(",") if r])
-            old = saved.get(args.dataset, {}).get("rows", {})
-            res["rows"] = {**old, **res["rows"]}
-            saved[args.dataset] = res
+            run_main(args.dataset, [r for r in args.rows.split(";") if r])
         elif args.part == "curve":
             ks = [int(k) for k in args.ks.split(",") if k]
             hks = [int(k) for k in args.hybrid_ks.split(",") if k]
             saved = run_curve(ks, hks)
         else:
             saved = run_synthetic(args.items, args.users, args.per_user, args.k)
-        (OUT / f"sparse-{args.part}.json").write_text(json.dumps(saved, indent=2))
+        if args.part != "main":
+            (OUT / f"sparse-{args.part}.json").write_text(json.dumps(saved, indent=2))
     write_section(
         "sparse", "Sparse backbone: quality and memory", render(), "benchmarks/bench_sparse.py"
     )

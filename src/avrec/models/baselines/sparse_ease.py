@@ -4,9 +4,9 @@ catalog.
 
 EASE's column ``j`` is the ridge regression of item ``j``'s interactions on every other item's
 (``b_j = argmin ||X_j - X b||² + b^T Λ b`` with ``b_j = 0``, ``Λ`` EASE's diagonal penalty).
-Here the regressors are only ``N(j)``, the ``k`` items with the largest Gram (co-occurrence)
-entries with ``j`` -- plus content side information where given, as in ``ease`` -- so each
-column is one ``k x k`` solve
+Here the regressors are only ``N(j)``, the ``k`` items with the largest cosines of the Gram
+matrix with ``j`` (co-occurrence, plus content side information where given, as in ``ease``,
+over the two items' norms), so each column is one ``k x k`` solve
 
     (G_NN + Λ_NN) b = G_Nj,    G = XᵀX (+ side_weight · F Fᵀ)
 
@@ -42,8 +42,9 @@ class SparseEASEConfig(ModelConfig):
     dropout: float = 0.0
     #: weight of item side information F F^T added to the Gram matrix (0: interactions only)
     side_weight: float = 0.0
-    #: how neighbours are chosen: largest Gram entries, or largest cosines of the Gram matrix
-    neighbours_by: Literal["gram", "cosine"] = "gram"
+    #: how neighbours are chosen: largest cosines of the Gram matrix (``G_ij / sqrt(G_ii G_jj)``,
+    #: measured better than raw co-occurrence, which favours popular items) or Gram entries
+    neighbours_by: Literal["gram", "cosine"] = "cosine"
 
 
 def gram_neighbours(
@@ -88,7 +89,7 @@ def sparse_ease_weights(
     dropout: float = 0.0,
     side: np.ndarray | None = None,
     side_weight: float = 0.0,
-    by: str = "gram",
+    by: str = "cosine",
 ) -> sp.csr_matrix:
     """The items x items float32 CSR weights ``B`` (no diagonal, at most ``neighbors``
     entries per column) from a users x items matrix; see the module docstring."""
