@@ -158,7 +158,11 @@ def test_unknown_model_and_missing_model_dir(tmp_path):
 
 @pytest.mark.parametrize(
     ("model", "scalable"),
-    [("hybrid", "als, bpr, two-tower"), ("ease", "als, bpr, two-tower"), ("rating", "bias")],
+    [
+        ("hybrid", 'hybrid with {"backbone": {"kind": "sparse"}}, sparse-ease, als, bpr, two-tower'),
+        ("ease", "sparse-ease, als, bpr, two-tower"),
+        ("rating", "bias"),
+    ],
 )
 def test_catalog_too_large_for_memory_is_refused_up_front(model, scalable, tmp_path, monkeypatch):
     """A dense items x items model on a machine without the memory for it: a clear error

@@ -27,8 +27,9 @@ def _matrix(n_users: int = 120, n_items: int = 40, seed: int = 0) -> sp.csr_matr
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_every_item_a_neighbour_is_ease(dropout):
-    x = _matrix()
+    x = sp.csr_matrix((np.random.default_rng(2).random((150, 40)) < 0.3).astype(float))
     n = x.shape[1]
+    assert (x.T @ x).toarray().all()  # every pair co-occurs: every item is a candidate
     side = np.random.default_rng(3).normal(size=(n, 6))
     for f, w in ((None, 0.0), (side, 4.0)):
         dense = ease_weights(x, 20.0, dropout, f, w)
@@ -57,6 +58,14 @@ def test_memory_grows_with_k_not_with_the_catalog():
     assert 3.5 < ratio < 4.5
     assert sparse_bytes(b_large) < 0.05 * 4 * 400**2
     assert sparse_bytes(sparse_ease_weights(large, 10.0, 16)) > 1.8 * sparse_bytes(b_large)
+
+
+def test_items_that_never_co_occur_are_not_neighbours():
+    # two blocks of users and items with no interaction across them
+    x = sp.block_diag([_matrix(60, 20, seed=1), _matrix(60, 20, seed=2)]).tocsr()
+    b = sparse_ease_weights(x, 10.0, 30)
+    assert b[:20, 20:].nnz == 0 and b[20:, :20].nnz == 0
+    assert np.diff(b.tocsc().indptr).max() <= 19
 
 
 def test_fit_is_deterministic():

@@ -12,7 +12,7 @@ from typing import Self
 from avrec.errors import ResourceError
 
 #: models whose memory grows with the number of users and items, not with its square
-SCALABLE_MODELS = ("als", "bpr", "two-tower")
+SCALABLE_MODELS = ("sparse-ease", "als", "bpr", "two-tower")
 
 
 def available_bytes(

@@ -56,16 +56,19 @@ def gram_neighbours(
 ) -> np.ndarray:
     """``int64 [n_items, k]``: for each item, the ``k`` other items with the largest entries
     of its Gram row (``G = XᵀX + side_weight · F Fᵀ``; ``by="cosine"``: of ``G_ij /
-    sqrt(G_ii G_jj)``), in ascending index order. Rows of the Gram matrix are made dense a
-    block at a time (:data:`BLOCK_CELLS`)."""
+    sqrt(G_ii G_jj)``), in ascending index order. Without side information only items that
+    co-occur with it are candidates, and a row with fewer than ``k`` ends in ``-1``s; with it,
+    rows of the Gram matrix are made dense a block at a time (:data:`BLOCK_CELLS`)."""
     n = x.shape[1]
     xt = x.T.tocsr()
-    out = np.empty((n, k), np.int64)
     f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
     diag = np.asarray(x.multiply(x).sum(axis=0)).ravel()
     if f is not None:
         diag = diag + side_weight * np.einsum("id,id->i", f, f)
     norm = 1.0 / np.sqrt(np.maximum(diag, 1e-12))
+    if f is None:
+        return _cooccurring_neighbours(xt, x, k, norm if by == "cosine" else None)
+    out = np.empty((n, k), np.int64)
     for rows in row_blocks(n, max(1, min(1024, BLOCK_CELLS // max(n, 1)))):
         g = (xt[rows] @ x).toarray()
         if f is not None:
@@ -79,6 +82,28 @@ def gram_neighbours(
         else:  # every other item
             part = np.argsort(-g, axis=1, kind="stable")[:, :k]
         out[rows] = np.sort(part, axis=1)
+    return out
+
+
+def _cooccurring_neighbours(
+    xt: sp.csr_matrix, x: sp.csr_matrix, k: int, norm: np.ndarray | None
+) -> np.ndarray:
+    """:func:`gram_neighbours` over the nonzero Gram entries only (a sparse block of rows at
+    a time): the work grows with the co-occurrences, not with the catalog's square."""
+    n = x.shape[1]
+    out = np.full((n, k), -1, np.int64)
+    for rows in row_blocks(n, 1024):
+        g = (xt[rows] @ x).tocsr()
+        for r, j in enumerate(range(rows.start, rows.stop)):
+            idx = g.indices[g.indptr[r] : g.indptr[r + 1]]
+            val = g.data[g.indptr[r] : g.indptr[r + 1]]
+            other = idx != j
+            idx, val = idx[other], val[other]
+            if norm is not None:
+                val = val * norm[idx]  # the row's own norm does not change its order
+            if len(idx) > k:
+                idx = idx[np.argpartition(-val, k - 1)[:k]]
+            out[j, : len(idx)] = np.sort(idx)
     return out
 
 
@@ -116,25 +141,28 @@ def sparse_ease_weights(
     batch = max(1, min(SOLVE_BATCH, BLOCK_CELLS // (k * max(k, d))))
     for start in range(0, n, batch):
         items = np.arange(start, min(start + batch, n))
-        a = np.empty((len(items), k, k), np.float64)
-        rhs = np.empty((len(items), k), np.float64)
+        nb = nbrs[items]
+        valid = nb >= 0  # a missing neighbour (-1): an identity row, so its weight is 0
+        a = np.zeros((len(items), k, k), np.float64)
+        a[:, eye, eye] = np.where(valid, penalty[nb], 1.0)
+        rhs = np.zeros((len(items), k), np.float64)
         for m, j in enumerate(items):
-            cols = np.append(nbrs[j], j)
+            cols = np.append(nb[m][valid[m]], j)
+            c = len(cols) - 1
             sub = xc[:, cols]
             g = (sub.T @ sub).toarray()
-            a[m] = g[:k, :k]
-            rhs[m] = g[:k, k]
-        nb = nbrs[items]
-        a[:, eye, eye] += penalty[nb]
+            a[m, :c, :c] += g[:c, :c]
+            rhs[m, :c] = g[:c, c]
         if f is not None:
-            fn = f[nb]  # [batch, k, d]
+            fn = f[nb] * valid[..., None]  # [batch, k, d]
             a += side_weight * np.einsum("bkd,bld->bkl", fn, fn)
             rhs += side_weight * np.einsum("bkd,bd->bk", fn, f[items])
         values[items] = np.linalg.solve(a, rhs[..., None])[..., 0]
-    b = sp.csc_matrix(
-        (values.ravel().astype(np.float32), nbrs.ravel(), np.arange(0, n * k + 1, k)),
-        shape=(n, n),
-    ).tocsr()
+    valid = nbrs >= 0
+    cols = np.repeat(np.arange(n), valid.sum(axis=1))
+    b = sp.csr_matrix(
+        (values[valid].astype(np.float32), (nbrs[valid], cols)), shape=(n, n), dtype=np.float32
+    )
     b.eliminate_zeros()
     return b
 

@@ -42,7 +42,7 @@ from avrec.models.hybrid.parts import (
     load_part,
     save_part,
 )
-from avrec.models.memory import require_dense
+from avrec.models.memory import SCALABLE_MODELS, require_dense
 from avrec.models.scaling import blend_request
 
 #: fit's peak memory per items x items cell (the backbone's weights before and after the cold
@@ -94,7 +94,12 @@ class Hybrid(Recommender):
     def _fit(self, data: TrainData) -> None:
         c = self.config
         if c.backbone.kind != "sparse":  # the sparse backbone never holds items x items dense
-            require_dense(self.name, data.matrix.shape[1], PEAK_BYTES_PER_CELL)
+            require_dense(
+                self.name,
+                data.matrix.shape[1],
+                PEAK_BYTES_PER_CELL,
+                ('hybrid with {"backbone": {"kind": "sparse"}}', *SCALABLE_MODELS),
+            )
         self._new_parts()
         self.content.fit(data)
         text = self.content.vectors
