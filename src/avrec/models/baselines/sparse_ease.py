@@ -30,6 +30,8 @@ from avrec.models.base import ModelConfig, Recommender, TrainData
 BLOCK_CELLS = 1 << 22
 #: items whose k x k systems are solved in one batched call
 SOLVE_BATCH = 256
+#: interactions gathered for one batch's local Gram matrices (local_grams)
+LOCAL_NNZ = 1 << 22
 
 
 class SparseEASEConfig(ModelConfig):
@@ -139,20 +141,16 @@ def sparse_ease_weights(
     d = 0 if f is None else f.shape[1]
     # the batch's [batch, k, max(k, d)] arrays stay within BLOCK_CELLS
     batch = max(1, min(SOLVE_BATCH, BLOCK_CELLS // (k * max(k, d))))
-    for start in range(0, n, batch):
-        items = np.arange(start, min(start + batch, n))
+    cols = np.concatenate([nbrs, np.arange(n)[:, None]], axis=1)  # item j last: [n, k + 1]
+    col_nnz = np.diff(xc.indptr)
+    load = np.where(cols >= 0, col_nnz[np.maximum(cols, 0)], 0).sum(axis=1)
+    for items in _batches(load, batch, LOCAL_NNZ):
         nb = nbrs[items]
         valid = nb >= 0  # a missing neighbour (-1): an identity row, so its weight is 0
-        a = np.zeros((len(items), k, k), np.float64)
-        a[:, eye, eye] = np.where(valid, penalty[nb], 1.0)
-        rhs = np.zeros((len(items), k), np.float64)
-        for m, j in enumerate(items):
-            cols = np.append(nb[m][valid[m]], j)
-            c = len(cols) - 1
-            sub = xc[:, cols]
-            g = (sub.T @ sub).toarray()
-            a[m, :c, :c] += g[:c, :c]
-            rhs[m, :c] = g[:c, c]
+        g = local_grams(xc, cols[items])
+        a = g[:, :k, :k]
+        a[:, eye, eye] += np.where(valid, penalty[np.maximum(nb, 0)], 1.0)
+        rhs = g[:, :k, k]
         if f is not None:
             fn = f[nb] * valid[..., None]  # [batch, k, d]
             a += side_weight * np.einsum("bkd,bld->bkl", fn, fn)
@@ -165,6 +163,44 @@ def sparse_ease_weights(
     )
     b.eliminate_zeros()
     return b
+
+
+def _batches(load: np.ndarray, most: int, cap: int) -> list[np.ndarray]:
+    """Consecutive runs of at most ``most`` items whose ``load`` sums to at most ``cap``
+    (at least one item each)."""
+    out, start, total = [], 0, 0
+    for j, w in enumerate(load.tolist()):
+        if j > start and (j - start >= most or total + w > cap):
+            out.append(np.arange(start, j))
+            start, total = j, 0
+        total += w
+    if start < len(load):
+        out.append(np.arange(start, len(load)))
+    return out
+
+
+def local_grams(xc: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
+    """``float64 [b, w, w]``: for each row of ``cols`` (``[b, w]`` column indices of ``xc``,
+    ``-1`` for none), the Gram matrix ``X_cᵀ X_c`` of those columns (zero for ``-1``). One
+    sparse product for the whole batch: each row's columns get their own copy of the users
+    (a block-diagonal matrix), so only the wanted blocks are ever computed."""
+    b, w = cols.shape
+    flat = cols.ravel()
+    pos = np.flatnonzero(flat >= 0)
+    starts = xc.indptr[flat[pos]]
+    lens = xc.indptr[flat[pos] + 1] - starts
+    # the entries of every picked column, column after column
+    idx = np.repeat(starts - np.cumsum(np.concatenate([[0], lens[:-1]])), lens) + np.arange(
+        int(lens.sum())
+    )
+    zcol = np.repeat(pos, lens)
+    keys = (zcol // w) * xc.shape[0] + xc.indices[idx]  # (batch row, user)
+    uniq, zrow = np.unique(keys, return_inverse=True)
+    z = sp.csc_matrix((xc.data[idx], (zrow, zcol)), shape=(len(uniq), b * w))
+    g = (z.T @ z).tocoo()
+    out = np.zeros((b, w, w), np.float64)
+    out[g.row // w, g.row % w, g.col % w] = g.data
+    return out
 
 
 def sparse_bytes(m: sp.spmatrix) -> int:
