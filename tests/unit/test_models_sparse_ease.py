@@ -30,7 +30,11 @@ def test_every_item_a_neighbour_is_ease(dropout):
     x = sp.csr_matrix((np.random.default_rng(2).random((150, 40)) < 0.3).astype(float))
     n = x.shape[1]
     assert (x.T @ x).toarray().all()  # every pair co-occurs: every item is a candidate
-    side = np.random.default_rng(3).normal(size=(n, 6))
+    rng = np.random.default_rng(3)
+    # dense columns (as text vectors) and thin ones (as people named on one or two items)
+    thin = np.zeros((n, 8))
+    thin[rng.integers(0, n, 12), rng.integers(0, 8, 12)] = 1.0
+    side = np.hstack([rng.normal(size=(n, 6)), thin])
     for f, w in ((None, 0.0), (side, 4.0)):
         dense = ease_weights(x, 20.0, dropout, f, w)
         sparse = sparse_ease_weights(x, 20.0, n - 1, dropout, f, w)

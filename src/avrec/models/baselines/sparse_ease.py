@@ -30,6 +30,8 @@ from avrec.models.base import ModelConfig, Recommender, TrainData
 BLOCK_CELLS = 1 << 22
 #: items whose k x k systems are solved in one batched call
 SOLVE_BATCH = 256
+#: side-information columns nonzero on fewer than this share of items are handled as sparse
+SPARSE_SIDE = 0.05
 #: interactions gathered for one batch's local Gram matrices (local_grams)
 LOCAL_NNZ = 1 << 22
 
@@ -135,10 +137,19 @@ def sparse_ease_weights(
     penalty = l2 + dropout / (1.0 - dropout) * counts
     f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
     nbrs = gram_neighbours(x, k, f, side_weight, by)
+    # sparse side columns (people named on a few items) join X as extra rows, so the local
+    # Gram products carry them cheaply; the dense ones (text vectors) are multiplied by BLAS
+    fd = f
+    if f is not None:
+        thin = (f != 0).mean(axis=0) < SPARSE_SIDE
+        if thin.any():
+            extra = sp.csr_matrix(np.sqrt(side_weight) * f[:, thin].T)
+            x = sp.vstack([x, extra], format="csr")
+            fd = f[:, ~thin] if (~thin).any() else None
     xc = x.tocsc()
     values = np.empty((n, k), np.float64)
     eye = np.arange(k)
-    d = 0 if f is None else f.shape[1]
+    d = 0 if fd is None else fd.shape[1]
     # the batch's [batch, k, max(k, d)] arrays stay within BLOCK_CELLS
     batch = max(1, min(SOLVE_BATCH, BLOCK_CELLS // (k * max(k, d))))
     cols = np.concatenate([nbrs, np.arange(n)[:, None]], axis=1)  # item j last: [n, k + 1]
@@ -151,10 +162,10 @@ def sparse_ease_weights(
         a = g[:, :k, :k]
         a[:, eye, eye] += np.where(valid, penalty[np.maximum(nb, 0)], 1.0)
         rhs = g[:, :k, k]
-        if f is not None:
-            fn = f[nb] * valid[..., None]  # [batch, k, d]
-            a += side_weight * np.einsum("bkd,bld->bkl", fn, fn)
-            rhs += side_weight * np.einsum("bkd,bd->bk", fn, f[items])
+        if fd is not None:
+            fn = fd[nb] * valid[..., None]  # [batch, k, d]
+            a += side_weight * (fn @ fn.transpose(0, 2, 1))  # batched BLAS products
+            rhs += side_weight * (fn @ fd[items][:, :, None])[..., 0]
         values[items] = np.linalg.solve(a, rhs[..., None])[..., 0]
     valid = nbrs >= 0
     cols = np.repeat(np.arange(n), valid.sum(axis=1))
