@@ -91,6 +91,7 @@ def run_main(name: str, rows: list[str]) -> dict:
     protocol, seeds = MAIN[name]
     out = {"dataset": name, "protocol": protocol, "seeds": seeds, "n_items": dataset.n_items}
     out["load_before"] = os.getloadavg()[0]
+    out["run_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     out["rows"] = {}
     for label in rows:
         model, config = ROWS[label]
@@ -99,9 +100,8 @@ def run_main(name: str, rows: list[str]) -> dict:
             row["b_mib"] = _b_bytes(dataset, model, config) / 2**20
         out["rows"][label] = row
         print(label, row, flush=True)
+        out["load_after"] = os.getloadavg()[0]
         _save_main(name, out)  # each row as it comes: a long run keeps what it measured
-    out["load_after"] = os.getloadavg()[0]
-    out["run_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return out
 
 
@@ -224,7 +224,7 @@ def render() -> str:
         dense = res["rows"].get("hybrid", {}).get("ndcg@10")
         lines = [
             f"**{name} `{res['protocol']}`** (seeds {res['seeds']}, {res['n_items']:,} items; "
-            f"run at {res['run_at']}; 1-minute load {res['load_before']:.1f} before, "
+            f"started {res['run_at']}; 1-minute load {res['load_before']:.1f} before, "
             f"{res['load_after']:.1f} after, 2 cores)\n",
             "| model | ndcg@10 | / dense hybrid | fit (s) | peak MiB | B MiB |",
             "|---|---|---|---|---|---|",

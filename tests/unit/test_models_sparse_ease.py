@@ -158,3 +158,32 @@ def test_large_catalog_settings_keep_the_users_own():
     merged = large_catalog_settings({"backbone": {"neighbors": 50}, "l2": 300.0})
     assert merged == {"backbone": {"kind": "sparse", "neighbors": 50}, "l2": 300.0}
     assert Hybrid(merged).config.backbone.l2 == 300.0
+
+
+def test_sparse_cold_items_match_the_dense_ones_when_nothing_is_pruned():
+    from avrec.models.hybrid.coldmap import (
+        propagate_to_cold,
+        propagate_to_cold_sparse,
+        ridge_cold_columns,
+        ridge_cold_columns_sparse,
+        with_cold_columns,
+    )
+
+    rng = np.random.default_rng(4)
+    n = 30
+    warm = np.arange(n) % 4 != 0
+    w = rng.normal(size=(n, n)).astype(np.float32) * (rng.random((n, n)) < 0.4)
+    w[~warm] = 0.0
+    w[:, ~warm] = 0.0
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = propagate_to_cold(w, vectors, warm, 5, 0.2)
+    rows, cols = propagate_to_cold_sparse(sp.csr_matrix(w), vectors, warm, 5, 0.2, keep=n)
+    np.testing.assert_allclose(with_cold_columns(rows, cols, warm).toarray(), dense, atol=1e-5)
+    feats = rng.normal(size=(n, 5)).astype(np.float32)
+    ridge = ridge_cold_columns(w, feats, warm, 1.0)
+    sparse, sd = ridge_cold_columns_sparse(sp.csr_matrix(w), feats, warm, 1.0, keep=n)
+    np.testing.assert_allclose(sparse.toarray(), ridge, atol=1e-4)
+    assert sd == pytest.approx(float(ridge.std()), rel=1e-4)
+    pruned, _ = ridge_cold_columns_sparse(sp.csr_matrix(w), feats, warm, 1.0, keep=3)
+    assert np.diff(pruned.indptr).max() <= 3
