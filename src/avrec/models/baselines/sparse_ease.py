@@ -4,9 +4,9 @@ catalog.
 
 EASE's column ``j`` is the ridge regression of item ``j``'s interactions on every other item's
 (``b_j = argmin ||X_j - X b||² + b^T Λ b`` with ``b_j = 0``, ``Λ`` EASE's diagonal penalty).
-Here the regressors are only ``N(j)``, the ``k`` items with the largest cosines of the Gram
-matrix with ``j`` (co-occurrence, plus content side information where given, as in ``ease``,
-over the two items' norms), so each column is one ``k x k`` solve
+Here the regressors are only ``N(j)``, the ``k`` items with the largest cosines of the
+co-occurrence matrix with ``j`` (items that never co-occur with it are not candidates), so
+each column is one ``k x k`` solve, with content side information (as in ``ease``) in it
 
     (G_NN + Λ_NN) b = G_Nj,    G = XᵀX (+ side_weight · F Fᵀ)
 
@@ -49,6 +49,9 @@ class SparseEASEConfig(ModelConfig):
     #: how neighbours are chosen: largest cosines of the Gram matrix (``G_ij / sqrt(G_ii G_jj)``,
     #: measured better than raw co-occurrence, which favours popular items) or Gram entries
     neighbours_by: Literal["gram", "cosine"] = "cosine"
+    #: whether the side information counts in choosing neighbours (else only in the solve;
+    #: measured better: with it, a rare item's neighbours are its content look-alikes)
+    side_in_neighbours: bool = False
 
 
 def gram_neighbours(
@@ -119,6 +122,7 @@ def sparse_ease_weights(
     side: np.ndarray | None = None,
     side_weight: float = 0.0,
     by: str = "cosine",
+    side_in_neighbours: bool = False,
 ) -> sp.csr_matrix:
     """The items x items float32 CSR weights ``B`` (no diagonal, at most ``neighbors``
     entries per column) from a users x items matrix; see the module docstring."""
@@ -136,7 +140,11 @@ def sparse_ease_weights(
     counts = np.asarray(x.multiply(x).sum(axis=0)).ravel()
     penalty = l2 + dropout / (1.0 - dropout) * counts
     f = None if side is None or side_weight <= 0 else np.asarray(side, np.float64)
-    nbrs = gram_neighbours(x, k, f, side_weight, by)
+    nbrs = (
+        gram_neighbours(x, k, f, side_weight, by)
+        if side_in_neighbours
+        else gram_neighbours(x, k, None, 0.0, by)
+    )
     # sparse side columns (people named on a few items) join X as extra rows, so the local
     # Gram products carry them cheaply; the dense ones (text vectors) are multiplied by BLAS
     fd = f
@@ -244,6 +252,7 @@ class SparseEASE(Recommender):
             side,
             self.config.side_weight,
             self.config.neighbours_by,
+            self.config.side_in_neighbours,
         )
 
     def score(
