@@ -98,6 +98,8 @@ def run_main(name: str, rows: list[str]) -> dict:
         row = _evaluate_row(dataset, features, protocol, seeds, model, config)
         if model != "hybrid":
             row["b_mib"] = _b_bytes(dataset, model, config) / 2**20
+        row["run_at"] = time.strftime("%H:%M UTC", time.gmtime())
+        row["load"] = os.getloadavg()[0]
         out["rows"][label] = row
         print(label, row, flush=True)
         out["load_after"] = os.getloadavg()[0]
@@ -205,14 +207,17 @@ def _load(part: str) -> dict | None:
 def render() -> str:
     parts = [
         "The sparse collaborative backbone (issue #31, first point): `sparse-ease` "
-        "(models/baselines/sparse_ease.py) keeps, for each item, its k largest Gram "
-        "(co-occurrence, plus content side information in the hybrid) neighbours and solves "
-        "EASE's ridge regression on them alone, so B is items x items CSR with at most k "
-        'entries per column; the hybrid takes it with `{"backbone": {"kind": "sparse"}}` '
+        "(models/baselines/sparse_ease.py) keeps, for each item, the k items with the largest "
+        "cosines of the co-occurrence matrix (items that never co-occur with it are not "
+        "candidates) and solves EASE's ridge regression on them alone (the hybrid's content "
+        "side information and denoising inside that k x k solve), so B is items x items CSR "
+        'with at most k entries per column; the hybrid takes it with `{"backbone": {"kind": "sparse"}}` '
         "(k = `backbone.neighbors`). Through the evaluation harness, models side by side in "
         "one run; fit time median per training run, peak MiB the most memory one fit added "
         "(`models.memory.PeakMemory`), B the learned item x item weights (dense: 4 n² bytes; "
-        "sparse-ease: fitted on the whole dataset). Targets: the large-catalog default "
+        "sparse-ease: fitted on the whole dataset). Times come from a machine shared with "
+        "other work: each row says when it finished and the 1-minute load then (2 cores), "
+        "so compare fit times within similar loads only. Targets: the large-catalog default "
         f">= 0.98x the dense hybrid, and >= 1.3x two-tower ({TWO_TOWER_ML_LATEST}) on "
         "ml-latest-small.\n"
     ]
@@ -226,8 +231,8 @@ def render() -> str:
             f"**{name} `{res['protocol']}`** (seeds {res['seeds']}, {res['n_items']:,} items; "
             f"started {res['run_at']}; 1-minute load {res['load_before']:.1f} before, "
             f"{res['load_after']:.1f} after, 2 cores)\n",
-            "| model | ndcg@10 | / dense hybrid | fit (s) | peak MiB | B MiB |",
-            "|---|---|---|---|---|---|",
+            "| model | ndcg@10 | / dense hybrid | fit (s) | peak MiB | B MiB | finished (load) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for label, row in res["rows"].items():
             seeds = (
@@ -237,9 +242,10 @@ def render() -> str:
             )
             ratio = f"{row['ndcg@10'] / dense:.3f}" if dense else "–"
             b = f"{row['b_mib']:.1f}" if "b_mib" in row else "–"
+            when = f"{row['run_at']} ({row['load']:.1f})" if "run_at" in row else "–"
             lines.append(
                 f"| {label} | {row['ndcg@10']:.4f}{seeds} | {ratio} | {row['fit_s']:.1f} | "
-                f"{row['peak_mb']:.0f} | {b} |"
+                f"{row['peak_mb']:.0f} | {b} | {when} |"
             )
         parts.append("\n".join(lines) + "\n")
     curve = _load("curve")
