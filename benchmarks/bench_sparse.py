@@ -211,7 +211,8 @@ def render() -> str:
         "cosines of the co-occurrence matrix (items that never co-occur with it are not "
         "candidates) and solves EASE's ridge regression on them alone (the hybrid's content "
         "side information and denoising inside that k x k solve), so B is items x items CSR "
-        'with at most k entries per column; the hybrid takes it with `{"backbone": {"kind": "sparse"}}` '
+        "with at most k entries per column; the hybrid takes it with "
+        '`{"backbone": {"kind": "sparse"}}` '
         "(k = `backbone.neighbors`). Through the evaluation harness, models side by side in "
         "one run; fit time median per training run, peak MiB the most memory one fit added "
         "(`models.memory.PeakMemory`), B the learned item x item weights (dense: 4 n² bytes; "
