@@ -33,7 +33,7 @@ SOLVE_BATCH = 256
 #: side-information columns nonzero on fewer than this share of items are handled as sparse
 SPARSE_SIDE = 0.05
 #: interactions gathered for one batch's local Gram matrices (local_grams)
-LOCAL_NNZ = 1 << 22
+LOCAL_NNZ = 1 << 20
 
 
 class SparseEASEConfig(ModelConfig):
