@@ -159,7 +159,10 @@ def test_unknown_model_and_missing_model_dir(tmp_path):
 @pytest.mark.parametrize(
     ("model", "scalable"),
     [
-        ("hybrid", 'hybrid with {"backbone": {"kind": "sparse"}}, sparse-ease, als, bpr, two-tower'),
+        (
+            "hybrid",
+            'hybrid with {"backbone": {"kind": "sparse"}}, sparse-ease, als, bpr, two-tower',
+        ),
         ("ease", "sparse-ease, als, bpr, two-tower"),
         ("rating", "bias"),
     ],
