@@ -226,13 +226,15 @@ NOTES = """**Tried, kept or not** (seed 0, one evaluation each, same harness; 20
 **Default.** Where the dense hybrid does not fit in memory (`models.memory.require_dense`,
 19 bytes per pair of items), `avrec train` now trains the hybrid on the sparse backbone
 (`models.registry.LARGE_CATALOG_CONFIG`, k = `backbone.neighbors` = 100) instead of
-two-tower: against the dense hybrid 0.998x on ml-100k `msr` (3 seeds) and 1.004x on
-ml-latest-small `random` (seed 0), and 0.3913 / 0.2945 = 1.33x two-tower on ml-latest-small
-(targets 0.98x and 1.3x). The hybrid is not sensitive to k (32: 0.3895, 100: 0.3913, 200:
+two-tower: against the dense hybrid 0.998x on ml-100k `msr` (3 seeds) and 1.004x and 1.021x
+on ml-latest-small `random` (seeds 0 and 1; mean 0.3894 against 0.3847), and 1.32x two-tower
+(0.3894 against 0.2945, both means of seeds 0 and 1) on ml-latest-small (targets 0.98x and
+1.3x). The hybrid is not sensitive to k (32: 0.3895, 100: 0.3913, 200:
 0.3926 on ml-latest-small seed 0), so k stays 100 (B's memory is linear in k). Where the
-dense hybrid fits, it stays the default: the sparse
-one is not measurably better (within a seed's spread on ml-latest-small, below it on
-ml-100k).
+dense hybrid fits, it stays the default: the sparse one is better on ml-latest-small
+(two seeds, with half the peak memory and a shorter fit) but not on ml-100k `msr` (0.998x),
+and the other protocols (cold items, cold users, next item) were not compared side by side
+here, so the evidence is not yet enough to switch.
 
 **Still dense with the sparse backbone** (each is skipped or linear in the catalog): the
 short-history first-items map (items x items float32; skipped above `short_history.max_items`
