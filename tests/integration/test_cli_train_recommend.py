@@ -158,7 +158,14 @@ def test_unknown_model_and_missing_model_dir(tmp_path):
 
 @pytest.mark.parametrize(
     ("model", "scalable"),
-    [("hybrid", "als, bpr, two-tower"), ("ease", "als, bpr, two-tower"), ("rating", "bias")],
+    [
+        (
+            "hybrid",
+            'hybrid with {"backbone": {"kind": "sparse"}}, sparse-ease, als, bpr, two-tower',
+        ),
+        ("ease", "sparse-ease, als, bpr, two-tower"),
+        ("rating", "bias"),
+    ],
 )
 def test_catalog_too_large_for_memory_is_refused_up_front(model, scalable, tmp_path, monkeypatch):
     """A dense items x items model on a machine without the memory for it: a clear error
@@ -189,8 +196,8 @@ def test_catalog_too_large_for_memory_is_refused_up_front(model, scalable, tmp_p
 
 
 def test_default_model_falls_back_when_the_catalog_is_too_large(tmp_path, monkeypatch):
-    """Without --model, a catalog whose items x items weights do not fit in memory trains the
-    content-aware two-tower instead of refusing, and says why."""
+    """Without --model, a catalog whose dense items x items weights do not fit in memory trains
+    the hybrid on its sparse backbone instead of refusing, and says why."""
     from avrec.models import memory
     from avrec.models.base import Recommender
 
@@ -210,12 +217,14 @@ def test_default_model_falls_back_when_the_catalog_is_too_large(tmp_path, monkey
     result = CliRunner().invoke(app, ["train", str(root), "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
     assert "note: hybrid: a catalog of 12 items needs about" in result.stderr
-    assert "training two-tower instead" in result.stderr
-    assert Recommender.load(tmp_path / "m").name == "two-tower"
+    assert "training hybrid with its sparse backbone instead" in result.stderr
+    large = Recommender.load(tmp_path / "m")
+    assert large.name == "hybrid" and large.config.backbone.kind == "sparse"
     monkeypatch.setattr(memory, "available_bytes", lambda: None)
     result = CliRunner().invoke(app, ["train", str(root), "--out", str(tmp_path / "m2")])
     assert result.exit_code == 0 and not result.stderr
-    assert Recommender.load(tmp_path / "m2").name == "hybrid"
+    dense = Recommender.load(tmp_path / "m2")
+    assert dense.name == "hybrid" and dense.config.backbone.kind == "ease"
 
 
 def test_available_memory_is_read_from_the_kernel():

@@ -25,6 +25,7 @@ CONFIGS = {
     "popularity": {},
     "itemknn": {},
     "ease": {},
+    "sparse-ease": {"neighbors": 8},
     "als": {},
     "bpr": {"iterations": 20},
     "bias": {},

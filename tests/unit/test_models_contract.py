@@ -12,7 +12,7 @@ from avrec.models.base import Recommender, TrainData
 from avrec.models.registry import create_model
 from tests.conftest import piano_action_items
 
-FAST = ["popularity", "itemknn", "ease", "als", "bpr", "bias", "rating", "vae"]
+FAST = ["popularity", "itemknn", "ease", "sparse-ease", "als", "bpr", "bias", "rating", "vae"]
 PRIVATE = ["dp-ease", "dp-popularity"]
 CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
 #: small settings so the neural models train in seconds on the synthetic data

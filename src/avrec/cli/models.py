@@ -83,7 +83,12 @@ def train(
     from avrec.data.trainable import training_problem
     from avrec.models.base import TrainData
     from avrec.models.capabilities import TrainsPrivately
-    from avrec.models.registry import available_models, create_model, default_model
+    from avrec.models.registry import (
+        available_models,
+        create_model,
+        default_model,
+        large_catalog_settings,
+    )
 
     if model is not None and model not in available_models():
         raise UserError(f"unknown model {model!r}; available: {', '.join(available_models())}")
@@ -123,7 +128,8 @@ def train(
             err=True,
         )
     if why:  # the recommended model does not fit this catalog here
-        typer.echo(f"note: {why}; training {name} instead", err=True)
+        settings = large_catalog_settings(settings)
+        typer.echo(f"note: {why}; training {name} with its sparse backbone instead", err=True)
     t0 = time.perf_counter()
     try:
         recommender = create_model(name, settings)

@@ -75,3 +75,34 @@ def spd_inverse(a: np.ndarray) -> np.ndarray:
         a[rows, rows] = np.triu(diag) + np.triu(diag, 1).T
         a[rows.stop :, rows] = a[rows, rows.stop :].T
     return a
+
+
+def dense_product(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray) -> np.ndarray:
+    """``a @ b`` as a dense float32 array, whether ``b`` (item x item weights) is dense or a
+    sparse matrix (the sparse backbone's)."""
+    out = a @ b
+    if sp.issparse(out):
+        out = out.toarray()
+    return np.asarray(out, dtype=np.float32)
+
+
+def weights_block(w: sp.spmatrix | np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``w[rows][:, cols]`` as a dense array, for dense or sparse (CSR) item x item weights."""
+    if sp.issparse(w):
+        return sp.csr_matrix(w)[rows][:, cols].toarray()
+    return np.asarray(w)[np.ix_(rows, cols)]
+
+
+def top_k_per_column(m: sp.spmatrix, k: int) -> sp.csc_matrix:
+    """``m`` with only the ``k`` entries of largest magnitude kept in each column."""
+    m = sp.csc_matrix(m)
+    m.sum_duplicates()
+    counts = np.diff(m.indptr)
+    if k <= 0 or counts.max(initial=0) <= k:
+        return m
+    col = np.repeat(np.arange(m.shape[1]), counts)
+    # within each column, entries by decreasing magnitude; keep the first k
+    order = np.lexsort((-np.abs(m.data), col))
+    rank = np.arange(m.nnz) - np.repeat(m.indptr[:-1], counts)
+    keep = order[rank < k]
+    return sp.csc_matrix((m.data[keep], (m.indices[keep], col[keep])), shape=m.shape)

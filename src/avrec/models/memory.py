@@ -12,7 +12,7 @@ from typing import Self
 from avrec.errors import ResourceError
 
 #: models whose memory grows with the number of users and items, not with its square
-SCALABLE_MODELS = ("als", "bpr", "two-tower")
+SCALABLE_MODELS = ("sparse-ease", "als", "bpr", "two-tower")
 
 
 def available_bytes(
@@ -59,6 +59,14 @@ def require_dense(
         f"memory does not grow with the square of the catalog ({', '.join(alternatives)}) or "
         "use a machine with more memory"
     )
+
+
+def fits_dense(n_items: int, bytes_per_cell: float) -> bool:
+    """Whether ``bytes_per_cell * n_items**2`` bytes fit in :func:`available_bytes` (True
+    where that cannot be read), for optional dense parts that are skipped rather than
+    refused."""
+    have = available_bytes()
+    return have is None or bytes_per_cell * float(n_items) ** 2 <= have
 
 
 def _status_kib(field: str, proc: Path) -> int:

@@ -14,6 +14,7 @@ _MODELS: dict[str, str] = {
     "popularity": "avrec.models.baselines.popularity:Popularity",
     "itemknn": "avrec.models.baselines.itemknn:ItemKNN",
     "ease": "avrec.models.baselines.ease:EASE",
+    "sparse-ease": "avrec.models.baselines.sparse_ease:SparseEASE",
     "als": "avrec.models.baselines.factorization:ALS",
     "bpr": "avrec.models.baselines.factorization:BPR",
     "bias": "avrec.models.baselines.bias:Bias",

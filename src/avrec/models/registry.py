@@ -7,6 +7,7 @@ from avrec.models.names import available_models, get_model_class, register
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LARGE_CATALOG_CONFIG",
     "LARGE_CATALOG_MODEL",
     "available_models",
     "create_model",
@@ -16,16 +17,19 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "hybrid"
-#: the recommended model for catalogs too large for :data:`DEFAULT_MODEL`'s items x items
-#: weights in this machine's memory: content-aware (cold items, requests), and its memory grows
-#: with the catalog rather than with its square
-LARGE_CATALOG_MODEL = "two-tower"
+#: the recommended model for catalogs too large for :data:`DEFAULT_MODEL`'s dense items x items
+#: weights in this machine's memory: the same hybrid (content side information, cold items,
+#: requests, ...) on the sparse backbone (models.sparse_ease), whose memory grows with the
+#: catalog times the neighbour count rather than with the catalog's square
+LARGE_CATALOG_MODEL = "hybrid"
+LARGE_CATALOG_CONFIG: dict = {"backbone": {"kind": "sparse"}}
 
 
 def default_model(n_items: int) -> tuple[str, str | None]:
     """The recommended model for a catalog of ``n_items`` items, and why it is not
-    :data:`DEFAULT_MODEL` (None when it is): the hybrid where its weights fit in the available
-    memory, :data:`LARGE_CATALOG_MODEL` otherwise."""
+    :data:`DEFAULT_MODEL` as configured by default (None when it is): the hybrid where its
+    dense weights fit in the available memory, :data:`LARGE_CATALOG_MODEL` with
+    :data:`LARGE_CATALOG_CONFIG` (:func:`large_catalog_settings`) otherwise."""
     from avrec.models.hybrid import PEAK_BYTES_PER_CELL
     from avrec.models.memory import ResourceError, require_dense
 
@@ -34,6 +38,14 @@ def default_model(n_items: int) -> tuple[str, str | None]:
     except ResourceError as exc:
         return LARGE_CATALOG_MODEL, str(exc).split("; ")[0]
     return DEFAULT_MODEL, None
+
+
+def large_catalog_settings(settings: dict) -> dict:
+    """``settings`` (a user's config) on top of :data:`LARGE_CATALOG_CONFIG`, part by part."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in LARGE_CATALOG_CONFIG.items()}
+    for key, value in settings.items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and key in out else value
+    return out
 
 
 def create_model(name: str, config: dict | None = None) -> Recommender:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from avrec.fusion.features import people_matrix, period_matrix
-from avrec.models.arrays import row_blocks
+from avrec.models.arrays import row_blocks, top_k_per_column
 
 
 def cold_features(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray | None) -> np.ndarray:
@@ -60,3 +61,134 @@ def propagate_to_cold(
     out[cold, :] = mix @ weights
     out[cold, cold] = 0.0
     return out
+
+
+#: cells of one dense block of the sparse path (cold x warm similarities, ridge predictions)
+BLOCK_CELLS = 1 << 24
+
+
+def _block(n: int) -> int:
+    """Rows of a ``[rows, n]`` block of :data:`BLOCK_CELLS` cells."""
+    return max(1, min(1024, BLOCK_CELLS // max(n, 1)))
+
+
+def neighbour_mix(
+    vectors: np.ndarray, warm: np.ndarray, neighbors: int, temperature: float
+) -> sp.csr_matrix:
+    """``[n_cold, n_items]``: each cold item's softmax weights over its ``neighbors`` nearest
+    warm items in the text space (cosines over ``temperature``), a block of cold items at a
+    time."""
+    cold, warm_idx = np.flatnonzero(~warm), np.flatnonzero(warm)
+    k = min(neighbors, len(warm_idx))
+    rows, cols, vals = [], [], []
+    for block in row_blocks(len(cold), _block(len(warm_idx))):
+        sim = vectors[cold[block]] @ vectors[warm_idx].T
+        nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        s = np.take_along_axis(sim, nn, axis=1) / temperature
+        w = np.exp(s - s.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        rows.append(np.repeat(np.arange(block.start, block.stop), k))
+        cols.append(warm_idx[nn].ravel())
+        vals.append(w.ravel().astype(np.float32))
+    if not rows:
+        return sp.csr_matrix((len(cold), len(warm)), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(cold), len(warm)),
+    )
+
+
+def propagate_to_cold_sparse(
+    weights: sp.csr_matrix,
+    vectors: np.ndarray,
+    warm: np.ndarray,
+    neighbors: int,
+    temperature: float,
+    keep: int,
+) -> tuple[sp.csr_matrix, sp.csc_matrix]:
+    """:func:`propagate_to_cold` for sparse weights: the weights with the cold items' rows
+    filled in (each row's ``keep`` largest entries), and separately the cold items' columns
+    ``[n_items, n_cold]`` (each column's ``keep`` largest entries), which the caller mixes
+    with other estimates before :func:`with_cold_columns` writes them."""
+    cold = np.flatnonzero(~warm)
+    on = sp.diags(warm.astype(np.float32))
+    w = (on @ sp.csr_matrix(weights, dtype=np.float32) @ on).tocsr()  # warm x warm only
+    w.eliminate_zeros()
+    if len(cold) == 0 or warm.sum() == 0:
+        return w, sp.csc_matrix((w.shape[0], 0), dtype=np.float32)
+    mix = neighbour_mix(vectors, warm, neighbors, temperature)
+    wt = w.T.tocsr()
+    col_blocks, row_parts = [], []
+    for block in row_blocks(len(cold), 256):  # the products are pruned a block at a time
+        m = mix[block]
+        col_blocks.append(top_k_per_column(w @ m.T, keep))  # zero in the cold rows
+        row_parts.append(top_k_per_column(wt @ m.T, keep))  # rows as columns; zero in cold
+    columns = sp.hstack(col_blocks, format="csc")
+    rows = sp.hstack(row_parts, format="csc").T.tocsr()
+    placed = sp.csr_matrix(
+        (rows.data, rows.indices, _spread_indptr(rows.indptr, cold, w.shape[0])), shape=w.shape
+    )
+    return (w + placed).tocsr(), columns
+
+
+def _spread_indptr(indptr: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
+    """The indptr of an ``n``-row CSR matrix whose rows ``at`` are the rows of a CSR matrix
+    with ``indptr`` (every other row empty)."""
+    counts = np.zeros(n, np.int64)
+    counts[at] = np.diff(indptr)
+    return np.concatenate([[0], np.cumsum(counts)])
+
+
+def with_cold_columns(
+    weights: sp.csr_matrix, columns: sp.csc_matrix, warm: np.ndarray
+) -> sp.csr_matrix:
+    """``weights`` (zero in the cold columns) plus ``columns`` (``[n_items, n_cold]``) as its
+    cold items' columns, the cold x cold block left zero."""
+    cold = np.flatnonzero(~warm)
+    c = sp.coo_matrix(columns)
+    keep = warm[c.row]
+    placed = sp.csr_matrix(
+        (c.data[keep], (c.row[keep], cold[c.col[keep]])), shape=weights.shape, dtype=np.float32
+    )
+    return (weights + placed).tocsr()
+
+
+def ridge_cold_columns_sparse(
+    weights: sp.csr_matrix, features: np.ndarray, warm: np.ndarray, lam: float, keep: int
+) -> tuple[sp.csc_matrix, float]:
+    """:func:`ridge_cold_columns` for sparse weights: each predicted cold column's ``keep``
+    largest entries, a block of columns at a time, and the standard deviation of the whole
+    (unpruned) prediction."""
+    f = features.astype(np.float64)
+    fw = f[warm]
+    g = np.linalg.solve(fw.T @ fw + lam * np.eye(f.shape[1]), fw.T)  # [d, n_warm]
+    mapping = np.asarray(sp.csr_matrix(weights)[:, np.flatnonzero(warm)] @ g.T)  # [n, d]
+    cold = np.flatnonzero(~warm)
+    blocks, total, total_sq = [], 0.0, 0.0
+    for block in row_blocks(len(cold), _block(len(mapping))):
+        pred = (mapping @ f[cold[block]].T).astype(np.float32)  # [n_items, block]
+        total += float(pred.sum(dtype=np.float64))
+        total_sq += float(np.square(pred, dtype=np.float64).sum())
+        blocks.append(sp.csc_matrix(_top_k_dense(pred, keep)))
+    cells = max(len(mapping) * len(cold), 1)
+    sd = float(np.sqrt(max(total_sq / cells - (total / cells) ** 2, 0.0)))
+    out = sp.hstack(blocks, format="csc") if blocks else sp.csc_matrix((len(mapping), 0))
+    return out, sd
+
+
+def _top_k_dense(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` with all but each column's ``k`` entries of largest magnitude set to 0."""
+    if k >= a.shape[0]:
+        return a
+    part = np.argpartition(-np.abs(a), k - 1, axis=0)[:k]
+    out = np.zeros_like(a)
+    np.put_along_axis(out, part, np.take_along_axis(a, part, axis=0), axis=0)
+    return out
+
+
+def sparse_std(m: sp.spmatrix) -> float:
+    """Standard deviation of all cells of ``m``, implicit zeros included."""
+    cells = max(m.shape[0] * m.shape[1], 1)
+    data = np.asarray(m.data, np.float64)
+    mean = data.sum() / cells
+    return float(np.sqrt(max(np.square(data).sum() / cells - mean**2, 0.0)))

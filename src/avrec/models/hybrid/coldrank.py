@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from avrec.data.dataset import split_multi
+from avrec.models.arrays import dense_product
 from avrec.models.base import TrainData
 from avrec.models.scaling import zscore_rows
 
@@ -378,9 +379,7 @@ def fit_for(
         sub = fit_sub(view)
         hist = sub.train_recency if sub.train_recency is not None else sub.train_matrix
         users = np.arange(hist.shape[0])
-        return hist, np.asarray(
-            sub.history_weights(hist, users) @ sub.weights[:, hidden], np.float32
-        )
+        return hist, dense_product(sub.history_weights(hist, users), sub.weights[:, hidden])
 
     booster = fit_cold_ranker(data, collab_view, vectors, folds, trees, seed)
     signals = item_signals(data, vectors, cold, seed)
@@ -421,9 +420,7 @@ def explain_cold(
     ]
     if not picked or history.nnz == 0:
         return out
-    part = np.asarray(
-        model.history_weights(history, np.array([user])) @ model.weights[:, cand], np.float32
-    )
+    part = dense_product(model.history_weights(history, np.array([user])), model.weights[:, cand])
     feats = user_pair_features(model.cold_signals, np.array([user]), history, part)
     groups = reason_groups(model.cold_ranker, feats[[p for _, p in picked]])
     for (n, _), g in zip(picked, groups, strict=True):

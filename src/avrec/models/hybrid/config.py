@@ -25,10 +25,12 @@ class PartConfig(BaseModel):
 
 class BackboneConfig(PartConfig):
     """The collaborative item-item weights. ``kind``: ``ease`` (EASE with content side
-    information, denoising and rating weights, models.ease) or ``itemknn`` (cosine item-item
-    similarities of the interactions, models.itemknn)."""
+    information, denoising and rating weights, models.ease: dense items x items),
+    ``sparse`` (the same regression restricted to each item's ``neighbors`` nearest items,
+    models.sparse_ease: a sparse matrix, memory linear in the catalog) or ``itemknn`` (cosine
+    item-item similarities of the interactions, models.itemknn)."""
 
-    kind: Literal["ease", "itemknn"] = "ease"
+    kind: Literal["ease", "sparse", "itemknn"] = "ease"
     l2: float = 500.0
     #: EASE's denoising emphasis and the weight of the content side information
     dropout: float = 0.5
@@ -36,7 +38,7 @@ class BackboneConfig(PartConfig):
     #: explicit ratings weigh each interaction by ``1 + rating_weight * (rating - mean) / 2``
     #: in the backbone's input and in the history at scoring time; 0: off
     rating_weight: float = 0.3
-    #: itemknn only: neighbours kept per item
+    #: itemknn and sparse: neighbours kept per item
     neighbors: int = 100
 
 
@@ -69,7 +71,8 @@ class ShortHistoryConfig(PartConfig):
     prior_weight: float = 50.0
     prior_shrink: float = 3.0
     #: training users' first ``prefix`` items -> all their items (models.prefix); 0: off;
-    #: skipped over ``max_items`` items (an items x items solve) or without times
+    #: skipped over ``max_items`` items (an items x items solve), where its dense map does not
+    #: fit in the available memory, or without times
     prefix: int = 3
     l2: float = 150.0
     max_items: int = 20_000

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.models.arrays import dense_product, weights_block
+
 
 def contribution_parts(model, histories: sp.csr_matrix, users: np.ndarray) -> dict:
     """What :func:`row_contributions` needs, computed once for a batch of histories of the
@@ -27,7 +29,7 @@ def contribution_parts(model, histories: sp.csr_matrix, users: np.ndarray) -> di
         return parts
     from avrec.models.neural.vae import encoder_state
 
-    collab = np.asarray(h @ model.weights, np.float32)
+    collab = dense_product(h, model.weights)
     pre, inv = encoder_state(model.vae_params, histories)
     _, _, sd_v = model.vae_parts(histories, pre)
     parts.update(
@@ -51,7 +53,7 @@ def row_contributions(
     if len(cols):
         pos = np.minimum(np.searchsorted(cols, hist_idx), len(cols) - 1)
         w = np.where(cols[pos] == hist_idx, vals[pos], 0.0)
-    ease = (model.weights[np.ix_(hist_idx, items)] * w[:, None]).T
+    ease = (weights_block(model.weights, hist_idx, items) * w[:, None]).T
     if "pre" not in parts:
         return ease
     from avrec.models.neural.vae import attributions_at

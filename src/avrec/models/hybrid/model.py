@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.errors import AvrecError
-from avrec.models.arrays import csr_row
+from avrec.models.arrays import csr_row, dense_product
 from avrec.models.base import Recommender, TrainData
 from avrec.models.content import Content, ContentConfig
 from avrec.models.hybrid.config import CONFIG_SCHEMA, HybridConfig
@@ -42,7 +42,7 @@ from avrec.models.hybrid.parts import (
     load_part,
     save_part,
 )
-from avrec.models.memory import require_dense
+from avrec.models.memory import SCALABLE_MODELS, require_dense
 from avrec.models.scaling import blend_request
 
 #: fit's peak memory per items x items cell (the backbone's weights before and after the cold
@@ -93,14 +93,20 @@ class Hybrid(Recommender):
 
     def _fit(self, data: TrainData) -> None:
         c = self.config
-        require_dense(self.name, data.matrix.shape[1], PEAK_BYTES_PER_CELL)
+        if c.backbone.kind != "sparse":  # the sparse backbone never holds items x items dense
+            require_dense(
+                self.name,
+                data.matrix.shape[1],
+                PEAK_BYTES_PER_CELL,
+                ('hybrid with {"backbone": {"kind": "sparse"}}', *SCALABLE_MODELS),
+            )
         self._new_parts()
         self.content.fit(data)
         text = self.content.vectors
         raw = self.backbone.fit(data, text)
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
         warm = counts > 0
-        self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm)
+        self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm, c.backbone.neighbors)
         self.short_history.fit(data, counts)
         if self.vae is not None and warm.sum() > 1:
             self.vae.fit(data.matrix, warm, c.seed, self.time_capped_)
@@ -119,10 +125,11 @@ class Hybrid(Recommender):
 
     # ---- what other modules read --------------------------------------------------------
     @property
-    def weights(self) -> np.ndarray:
-        """The backbone's item x item weights (cold items filled in)."""
+    def weights(self) -> np.ndarray | sp.csr_matrix:
+        """The backbone's item x item weights (cold items filled in): dense, or CSR for the
+        sparse backbone (read them through models.arrays.dense_product / weights_block)."""
         # None only before fit; a property that raised would upset hasattr-based protocol checks
-        return cast(np.ndarray, self.backbone.weights_)
+        return cast(np.ndarray | sp.csr_matrix, self.backbone.weights_)
 
     @property
     def rating_factor(self) -> sp.csr_matrix | None:
@@ -165,7 +172,7 @@ class Hybrid(Recommender):
     ) -> np.ndarray:
         c = self.config
         h = self.history_weights(histories, users)
-        collab = np.asarray(h @ self.weights, dtype=np.float32)
+        collab = dense_product(h, self.weights)
         memo = {"sd_c": np.maximum(collab.std(axis=1), 1e-9)}
         if self.cold_rank is not None:
             from avrec.models.hybrid.coldrank import rerank
@@ -290,13 +297,20 @@ class Hybrid(Recommender):
         self.content.append_vectors(new)
         _, item_vocab, train_matrix = self.fitted_parts()
         n_old, n_new = self.weights.shape[0], len(item_vocab)
-        grown = np.zeros((n_new, n_new), dtype=np.float32)
-        grown[:n_old, :n_old] = self.weights
+        grown: np.ndarray | sp.csr_matrix
+        if sp.issparse(self.weights):
+            grown = sp.csr_matrix(self.weights, copy=True)
+            grown.resize((n_new, n_new))
+        else:
+            grown = np.zeros((n_new, n_new), dtype=np.float32)
+            grown[:n_old, :n_old] = self.weights
         self.short_history.extend(n_new)
         if self.vae is not None:  # the VAE cannot place new items
             self.vae.extend(n_new - n_old)
         warm = np.asarray((train_matrix > 0).sum(axis=0)).ravel() > 0
-        self.backbone.weights_ = self.cold_items.extend(grown, self.content.vectors, warm)
+        self.backbone.weights_ = self.cold_items.extend(
+            grown, self.content.vectors, warm, self.config.backbone.neighbors
+        )
         return list(new["item_id"])
 
     # ---- persistence: one sub-folder per part ---------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel
 
+from avrec.models.arrays import top_k_per_column
 from avrec.models.base import TrainData
 from avrec.models.hybrid.coldmap import propagate_to_cold
 from avrec.models.hybrid.config import (
@@ -27,6 +28,7 @@ from avrec.models.hybrid.config import (
     ShortHistoryConfig,
     VAEBlendConfig,
 )
+from avrec.models.memory import fits_dense
 from avrec.models.scaling import row_moments, zscore_rows
 
 PART_CONFIG = "config.json"
@@ -77,17 +79,18 @@ def _csr_from(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix | None
 
 
 class Backbone:
-    """Collaborative item x item weights ``weights_`` (score = weighted history @ weights_),
-    and the per-user rating factors ``rating_factor_`` (None without ratings)."""
+    """Collaborative item x item weights ``weights_`` (score = weighted history @ weights_):
+    a dense array, or a CSR matrix for the ``sparse`` kind; and the per-user rating factors
+    ``rating_factor_`` (None without ratings)."""
 
     name = "backbone"
 
     def __init__(self, config: BackboneConfig):
         self.config = config
-        self.weights_: np.ndarray | None = None
+        self.weights_: np.ndarray | sp.csr_matrix | None = None
         self.rating_factor_: sp.csr_matrix | None = None
 
-    def fit(self, data: TrainData, text_vectors: np.ndarray) -> np.ndarray:
+    def fit(self, data: TrainData, text_vectors: np.ndarray) -> np.ndarray | sp.csr_matrix:
         """Learn and return the weights (before the cold items' columns are filled in)."""
         from avrec.models.baselines.ease import ease_weights, rating_factors, side_features
 
@@ -102,17 +105,28 @@ class Backbone:
         x = (data.matrix > 0).astype(np.float64)
         if self.rating_factor_ is not None:
             x = x.multiply(self.rating_factor_.astype(np.float64)).tocsr()
-        self.weights_ = ease_weights(
-            x, c.l2, c.dropout, side_features(data, text_vectors), c.side_weight
-        )
+        side = side_features(data, text_vectors)
+        if c.kind == "sparse":
+            from avrec.models.baselines.sparse_ease import sparse_ease_weights
+
+            self.weights_ = sparse_ease_weights(
+                x, c.l2, c.neighbors, c.dropout, side, c.side_weight
+            )
+        else:
+            self.weights_ = ease_weights(x, c.l2, c.dropout, side, c.side_weight)
         return self.weights_
 
     def state(self) -> dict[str, np.ndarray]:
         weights = _fitted(self.weights_, "backbone")
+        if sp.issparse(weights):
+            return {
+                **_csr_state("w", sp.csr_matrix(weights)),
+                **_csr_state("rf", self.rating_factor_),
+            }
         return {"weights": weights, **_csr_state("rf", self.rating_factor_)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.weights_ = state["weights"]
+        self.weights_ = state["weights"] if "weights" in state else _csr_from("w", state)
         self.rating_factor_ = _csr_from("rf", state)
 
 
@@ -127,9 +141,17 @@ class ColdItems:
         self.config = config
 
     def fit(
-        self, weights: np.ndarray, data: TrainData, text_vectors: np.ndarray, warm: np.ndarray
-    ) -> np.ndarray:
+        self,
+        weights: np.ndarray | sp.csr_matrix,
+        data: TrainData,
+        text_vectors: np.ndarray,
+        warm: np.ndarray,
+        keep: int = 0,
+    ) -> np.ndarray | sp.csr_matrix:
+        """``keep``: for sparse weights, the entries kept per cold column and row."""
         c = self.config
+        if sp.issparse(weights):
+            return self._fit_sparse(sp.csr_matrix(weights), data, text_vectors, warm, keep)
         out = propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
         if c.ridge > 0 and (~warm).any() and warm.sum() > 1:
             from avrec.models.hybrid.coldmap import cold_features, ridge_cold_columns
@@ -141,11 +163,57 @@ class ColdItems:
             out[:, ~warm] = (1 - c.ridge) * near + c.ridge * scale * ridge
         return out
 
-    def extend(self, weights: np.ndarray, text_vectors: np.ndarray, warm: np.ndarray) -> np.ndarray:
+    def _fit_sparse(
+        self,
+        weights: sp.csr_matrix,
+        data: TrainData,
+        text_vectors: np.ndarray,
+        warm: np.ndarray,
+        keep: int,
+    ) -> sp.csr_matrix:
+        """:meth:`fit` for sparse weights: the same estimates, each cold column and row kept
+        to its ``keep`` largest entries, so nothing items x items is ever dense."""
+        from avrec.models.hybrid.coldmap import (
+            cold_features,
+            propagate_to_cold_sparse,
+            ridge_cold_columns_sparse,
+            sparse_std,
+            with_cold_columns,
+        )
+
+        c = self.config
+        out, near = propagate_to_cold_sparse(
+            weights, text_vectors, warm, c.neighbors, c.temperature, keep
+        )
+        if c.ridge > 0 and (~warm).any() and warm.sum() > 1:
+            feats = cold_features(data.items, text_vectors, data.item_features.get("genres"))
+            ridge, ridge_sd = ridge_cold_columns_sparse(weights, feats, warm, c.ridge_l2, keep)
+            scale = max(sparse_std(near), 1e-12) / max(ridge_sd, 1e-12)
+            near = top_k_per_column((1 - c.ridge) * near + (c.ridge * scale) * ridge, keep)
+        return with_cold_columns(out, near, warm)
+
+    def extend(
+        self,
+        weights: np.ndarray | sp.csr_matrix,
+        text_vectors: np.ndarray,
+        warm: np.ndarray,
+        keep: int = 0,
+    ) -> np.ndarray | sp.csr_matrix:
         """Weights grown by new (cold) items, their columns filled from their neighbours."""
         c = self.config
+        if sp.issparse(weights):
+            from avrec.models.hybrid.coldmap import propagate_to_cold_sparse, with_cold_columns
+
+            out, near = propagate_to_cold_sparse(
+                sp.csr_matrix(weights), text_vectors, warm, c.neighbors, c.temperature, keep
+            )
+            return with_cold_columns(out, near, warm)
         return propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
 
+
+#: the first-items map's peak memory per items x items cell (its float32 map and the float64
+#: Gram matrix and right-hand side of its solve, at most)
+PREFIX_BYTES_PER_CELL = 20.0
 
 #: rows whose short-history prior weight is below this skip it (about 75 or more history items
 #: with the default prior_weight and prior_shrink)
@@ -168,7 +236,13 @@ class ShortHistory:
         logc = np.log1p(counts).astype(np.float32)
         self.prior_ = zscore_rows(logc, floor=1e-9)
         self.short_ = None
-        if c.prefix > 0 and data.recency is not None and data.matrix.shape[1] <= c.max_items:
+        n = data.matrix.shape[1]
+        if (
+            c.prefix > 0
+            and data.recency is not None
+            and n <= c.max_items
+            and fits_dense(n, PREFIX_BYTES_PER_CELL)
+        ):
             from avrec.models.hybrid.prefix import prefix_weights
 
             self.short_ = prefix_weights(data.matrix, data.recency, c.prefix, c.l2)
