@@ -29,49 +29,50 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ready"
 
 
-class Load:
-    """Client threads timing every request; ``mark`` names the phase each one belongs to."""
+def client(
+    base: str, users: list[str], headers: dict, threads: int, rate: float, seconds: float, out: str
+) -> None:
+    """Runs in its own process (so the server's interpreter lock is not the clients'):
+    ``threads`` threads, each sending ``rate`` requests per second on a fixed schedule for
+    ``seconds``; writes ``(send time, latency, status)`` rows to ``out`` (.npy)."""
+    import httpx
 
-    def __init__(self, base: str, users: list[str], headers: dict, threads: int, seed: int = 0):
-        self.base, self.users, self.headers = base, users, headers
-        self.phase = "warm-up"
-        self.samples: list[tuple[str, float, int]] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, args=(seed + n,), daemon=True)
-            for n in range(threads)
-        ]
+    rows: list[tuple[float, float, int]] = []
+    lock = threading.Lock()
+    start = time.time() + 0.5
 
-    def _run(self, seed: int) -> None:
-        import httpx
-
+    def run(seed: int) -> None:
         rng = np.random.default_rng(seed)
-        with httpx.Client(base_url=self.base, headers=self.headers, timeout=30) as client:
-            while not self._stop.is_set():
-                user = self.users[int(rng.integers(len(self.users)))]
-                phase, t0 = self.phase, time.perf_counter()
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            n = 0
+            while True:
+                due = start + (n + seed / threads) / rate
+                if due - start > seconds:
+                    return
+                time.sleep(max(0.0, due - time.time()))
+                user = users[int(rng.integers(len(users)))]
+                t0 = time.perf_counter()
                 try:
-                    status = client.get(f"/api/users/{user}/recommendations?k=10").status_code
+                    status = http.get(f"/api/users/{user}/recommendations?k=10").status_code
                 except httpx.HTTPError:
                     status = 0
-                with self._lock:
-                    self.samples.append((phase, time.perf_counter() - t0, status))
+                with lock:
+                    rows.append((due, time.perf_counter() - t0, status))
+                n += 1
 
-    def start(self) -> None:
-        for t in self._threads:
-            t.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join()
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    np.save(out, np.array(rows, dtype=np.float64))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="ml-latest-small")
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--rate", type=float, default=10.0, help="requests per second per thread")
     ap.add_argument("--steady-s", type=float, default=20.0)
     args = ap.parse_args()
 
@@ -118,39 +119,50 @@ def main() -> None:
         time.sleep(0.1)
     base = f"http://127.0.0.1:{port}"
     users = [str(u) for u in dataset.interactions["user_id"].unique()]
-    load = Load(base, users, {"X-API-Key": key}, args.threads)
-    load.start()
+    rows_file = str(work / "latencies.npy")
+    total = 3 + 2 * (args.steady_s + 12)
+    import multiprocessing as mp
+
+    proc = mp.get_context("spawn").Process(
+        target=client,
+        args=(base, users, {"X-API-Key": key}, args.threads, args.rate, total, rows_file),
+    )
     load_before = os.getloadavg()[0]
+    proc.start()
     time.sleep(3)
+    windows: dict[str, tuple[float, float]] = {}
     swaps = {}
 
     def swap(label: str, action, version: str) -> None:
-        load.phase = "steady " + label
+        t_steady = time.time()
         time.sleep(args.steady_s)
-        load.phase = "swap " + label
-        t0 = time.perf_counter()
+        t0 = time.time()
+        windows["steady " + label] = (t_steady, t0)
         action()
         while httpx.get(f"{base}/health").json()["version"] != version:
             time.sleep(0.05)
-        swaps[label] = time.perf_counter() - t0
-        load.phase = "after " + label
-        time.sleep(2)
+        windows["swap " + label] = (t0, time.time())
+        swaps[label] = time.time() - t0
+        time.sleep(max(0.0, 10 - swaps[label]))
 
     swap("promote", lambda: registry.promote(engine, versions[1]), versions[1])
     swap("rollback", lambda: registry.rollback(engine), versions[0])
-    load.stop()
+    proc.join()
     server.should_exit = True
     load_after = os.getloadavg()[0]
+    rows = np.load(rows_file)
 
-    def stats(prefix: str) -> tuple[int, int, float, float]:
-        rows = [(lat, st) for ph, lat, st in load.samples if ph == prefix]
-        lat = np.array([r[0] for r in rows]) * 1000
-        return len(rows), sum(st != 200 for _, st in rows), *np.percentile(lat, [50, 99])
+    def stats(window: str) -> tuple[int, int, float, float]:
+        lo, hi = windows[window]
+        sel = rows[(rows[:, 0] >= lo) & (rows[:, 0] < hi)]
+        lat = sel[:, 1] * 1000
+        return len(sel), int((sel[:, 2] != 200).sum()), *np.percentile(lat, [50, 99])
 
     lines = [
         f"{args.dataset}: `itemknn` served, `ease` promoted, then rolled back; "
-        f"{args.threads} client threads without pause (GET "
-        "/api/users/{id}/recommendations?k=10, random known users), registry checked every "
+        f"{args.threads} client threads in a separate process, {args.rate:g} requests per "
+        "second each on a fixed schedule (GET /api/users/{id}/recommendations?k=10, random "
+        "known users); latency by send time; registry checked every "
         f"0.5 s. 1-minute load average {load_before:.1f} before, {load_after:.1f} after "
         "(2 cores: above 2 means other work shared the machine).",
         "",
@@ -170,7 +182,7 @@ def main() -> None:
         f"Swap time (promotion to the new version answering): promote {swaps['promote']:.1f} s, "
         f"rollback {swaps['rollback']:.1f} s (loading the model, catalog and event replay "
         "beside the serving state). Failed requests in the whole run: "
-        f"{sum(st != 200 for _, _, st in load.samples)} of {len(load.samples)}.",
+        f"{int((rows[:, 2] != 200).sum())} of {len(rows)}.",
     ]
     body = "\n".join(lines)
     print(body)

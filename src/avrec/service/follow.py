@@ -12,8 +12,10 @@ the old state's impression log is closed after a grace period.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +30,27 @@ log = logging.getLogger("avrec.service")
 GRACE_S = 30.0
 #: the scheduling priority (nice) of the thread that builds the next state (Linux)
 BUILD_NICENESS = 10
+#: the interpreter's thread switch interval while the next state is built (default 0.005 s)
+SWITCH_INTERVAL_S = 0.0005
+
+
+@contextlib.contextmanager
+def _quiet_build():
+    """While the next state is built beside the serving one: no garbage collection (a full
+    collection would pause the request threads over the whole heap; the new state's objects
+    are frozen afterwards, as the first state's are at start) and a shorter GIL switch
+    interval, so request threads get the interpreter back sooner from the builder."""
+    interval = sys.getswitchinterval()
+    enabled = gc.isenabled()
+    gc.disable()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def swap_to(app: FastAPI, folder: Path) -> str:
@@ -37,7 +60,8 @@ def swap_to(app: FastAPI, folder: Path) -> str:
 
     old = app.state.avrec
     settings = replace(app.state.settings, model_dir=Path(folder))
-    new = ServiceState(Recommender.load(folder), old.engine, settings.media_root, settings)
+    with _quiet_build():
+        new = ServiceState(Recommender.load(folder), old.engine, settings.media_root, settings)
     with app.state.swap_lock.write():
         new.catch_up()
         app.state.avrec = new
