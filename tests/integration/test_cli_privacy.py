@@ -55,3 +55,26 @@ def test_privacy_epsilon_trains_the_private_model_and_records_the_budget(dataset
 def test_privacy_mistakes_are_one_line(dataset, tmp_path, args, words):
     res = avrec("train", str(dataset), "--out", str(tmp_path / "m"), *args, home=tmp_path)
     assert_user_error(res, *words)
+
+
+def test_audit_privacy_reports_the_attack_auc(dataset, tmp_path):
+    members = tmp_path / "members"
+    members.mkdir()
+    (members / "items.csv").write_text((dataset / "items.csv").read_text())
+    inter = pd.read_csv(dataset / "interactions.csv")
+    inter[inter.user_id.isin([f"u{u}" for u in range(15)])].to_csv(
+        members / "interactions.csv", index=False
+    )
+    out = tmp_path / "ease"
+    assert (
+        CliRunner()
+        .invoke(app, ["train", str(members), "--model", "ease", "--out", str(out)])
+        .exit_code
+        == 0
+    )
+    result = CliRunner().invoke(app, ["audit", "privacy", str(out), str(dataset)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["members"] == 15 and report["non_members"] == 15 and 0 <= report["auc"] <= 1
+    res = avrec("audit", "privacy", str(out), str(members), home=tmp_path)  # no one else in it
+    assert_user_error(res, "trained on and people it was not")

@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "models",
     "registry",
     "evaluate",
+    "audit",
     "serve",
     "users",
     "retention",
