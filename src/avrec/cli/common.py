@@ -10,12 +10,22 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 #: set by the global ``--debug`` option: errors propagate with their traceback
 DEBUG = False
+
+#: the ``--database-url`` option every command that reads or writes the database takes
+DbUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="AVREC_DATABASE_URL",
+        help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
+    ),
+]
 
 
 class UserError(Exception):

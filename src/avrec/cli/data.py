@@ -7,16 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from avrec.cli.common import handles_errors
-
-DbUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="AVREC_DATABASE_URL",
-        help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
-    ),
-]
+from avrec.cli.common import DbUrl, handles_errors
 
 
 def ingest(

@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import handles_errors
+from avrec.cli.common import DbUrl, handles_errors
 
 
 def demo(
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
-    ] = None,
+    database_url: DbUrl = None,
     model: Annotated[
         str | None, typer.Option(help="model to train (default: the recommended one)")
     ] = None,

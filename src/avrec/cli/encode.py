@@ -8,16 +8,14 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors
+from avrec.cli.common import DbUrl, UserError, handles_errors
 
 
 def encode(
     modalities: Annotated[
         str, typer.Option(help="comma-separated: text,image,audio,video")
     ] = "text,image,audio,video",
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
-    ] = None,
+    database_url: DbUrl = None,
     root: Annotated[
         Path | None,
         typer.Option(
@@ -99,9 +97,7 @@ def encode(
 
 def describe(
     item_id: Annotated[str, typer.Argument(help="an item ID")],
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
-    ] = None,
+    database_url: DbUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Print what avrec understood of an item, per modality."""

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors, require_file, require_model
-from avrec.cli.data import DbUrl
+from avrec.cli.common import DbUrl, UserError, handles_errors, require_file, require_model
 
 
 def train(

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors, require_file
-from avrec.cli.data import DbUrl
+from avrec.cli.common import DbUrl, UserError, handles_errors, require_file
 
 models_app = typer.Typer(
     help="Model versions: register, list, show, promote, roll back.", no_args_is_help=True

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors
+from avrec.cli.common import DbUrl, UserError, handles_errors
 
 retention_app = typer.Typer(
     help="Retention: delete stored feedback events past an age.", no_args_is_help=True
@@ -22,14 +22,7 @@ def apply(
             show_default=False,
         ),
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            envvar="AVREC_DATABASE_URL",
-            help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
-        ),
-    ] = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Delete the feedback events created more than DAYS days ago and print the rows deleted
     per table. Ingested interactions (the datasets training reads) are not events and are

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors
+from avrec.cli.common import DbUrl, UserError, handles_errors
 
 
 def serve(
@@ -19,9 +19,7 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")
-    ] = None,
+    database_url: DbUrl = None,
     media_root: Annotated[
         Path | None, typer.Option(help="folder that item image paths are relative to")
     ] = None,
@@ -82,7 +80,6 @@ def serve(
 
 
 keys_app = typer.Typer(help="API keys for write and admin endpoints.", no_args_is_help=True)
-DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="AVREC_DATABASE_URL")]
 
 
 def create_key(

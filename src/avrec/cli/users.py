@@ -9,32 +9,16 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors, require_model
+from avrec.cli.common import DbUrl, UserError, handles_errors, require_model
 
 users_app = typer.Typer(
     help="Users: export, consent, or delete everything avrec keeps of one.", no_args_is_help=True
 )
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="AVREC_DATABASE_URL",
-        help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
-    ),
-]
-
 
 def delete(
     user_id: Annotated[str, typer.Argument(help="the user's ID")],
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            envvar="AVREC_DATABASE_URL",
-            help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
-        ),
-    ] = None,
+    database_url: DbUrl = None,
     model_dir: Annotated[
         list[Path],
         typer.Option(
@@ -95,7 +79,7 @@ def export(
         Path | None,
         typer.Option("--output", "-o", help="write the JSON to this file (default: stdout)"),
     ] = None,
-    database_url: DatabaseUrl = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Everything the database holds about one person, as JSON: their user row, interactions,
     feedback events (every column), consent, the ids the API showed them and the profile
@@ -135,7 +119,7 @@ def consent(
             show_default=False,
         ),
     ] = None,
-    database_url: DatabaseUrl = None,
+    database_url: DbUrl = None,
 ) -> None:
     """A person's consent to their events and interactions training models (given unless they
     opt out). Opted out, their rows are left out of every training set read from the
