@@ -91,8 +91,8 @@ def _estimate(values: np.ndarray, kind: str, n_bootstrap: int, seed: int) -> Est
     )  # fmt: skip
 
 
-def new_events(engine: Engine, after: int) -> int:
-    events = events_for_training(engine)
+def new_events(events: pd.DataFrame, after: int) -> int:
+    """How many of ``events`` (``events_for_training``) came after event id ``after``."""
     return int((events["id"] > after).sum()) if len(events) else 0
 
 
@@ -110,22 +110,20 @@ def retrain_once(
     n_bootstrap: int = 1000,
 ) -> RetrainResult:
     current = registry.promoted(engine)
+    watermark = int(current.meta.get("event_watermark") or 0) if current is not None else 0
+    events = events_for_training(engine)  # one snapshot for the check, the data and the holdout
     if current is not None:
-        watermark = int(current.meta.get("event_watermark") or 0)
-        fresh = new_events(engine, watermark)
+        fresh = new_events(events, watermark)
         if fresh < min_new_events:
             return RetrainResult(
                 False, f"nothing new: {fresh} event(s) after {current.version}'s watermark "
                 f"{watermark} (at least {min_new_events} needed)"
             )  # fmt: skip
-    data = training_from_db(engine, policy or EventPolicy())
+    data = training_from_db(engine, policy or EventPolicy(), events=events)
     report: dict = {"model": model, "training_data": data.record(), "k": k, "margin": margin}
     held: dict[str, str] = {}
     if current is not None:
-        events = events_for_training(engine)
-        train, held = holdout_new(
-            data.dataset, events, int(current.meta.get("event_watermark") or 0)
-        )
+        train, held = holdout_new(data.dataset, events, watermark)
     if current is None:
         passed, reason = True, "promote: no version is served yet"
     elif not held:

@@ -129,12 +129,16 @@ def events_to_pairs(
 
 
 def training_from_db(
-    engine: Engine, policy: EventPolicy = EventPolicy(), now: datetime | None = None
+    engine: Engine,
+    policy: EventPolicy = EventPolicy(),
+    now: datetime | None = None,
+    events: pd.DataFrame | None = None,
 ) -> DbTrainingData:
     """The database's catalog and (consented) interactions, with the feedback events merged
-    in as described above."""
+    in as described above (``events``: those already read by ``events_for_training``)."""
     base = load_from_db(engine)
-    events = events_for_training(engine)
+    if events is None:
+        events = events_for_training(engine)
     positives, negatives = events_to_pairs(events, policy, now)
     inter = base.interactions
     key = ["user_id", "item_id"]

@@ -107,6 +107,18 @@ def side_features(
     return np.hstack(blocks)
 
 
+def ease_inputs(
+    data: TrainData, binary: bool, side_weight: float
+) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    """What EASE and sparse EASE solve on: the interactions as float64 (0/1 with ``binary``)
+    and, with a side-information weight, the side features of the items."""
+    x = data.matrix.astype(np.float64)
+    if binary:
+        x = (x > 0).astype(np.float64)
+    side = side_features(data, data.item_features.get("text")) if side_weight > 0 else None
+    return x, side
+
+
 class EASE(Recommender):
     name = "ease"
     Config = EASEConfig
@@ -114,14 +126,7 @@ class EASE(Recommender):
 
     def _fit(self, data: TrainData) -> None:
         require_dense(self.name, data.matrix.shape[1], PEAK_BYTES_PER_CELL)
-        x = data.matrix.astype(np.float64)
-        if self.config.binary:
-            x = (x > 0).astype(np.float64)
-        side = (
-            side_features(data, data.item_features.get("text"))
-            if self.config.side_weight > 0
-            else None
-        )
+        x, side = ease_inputs(data, self.config.binary, self.config.side_weight)
         self.weights = ease_weights(
             x, self.config.l2, self.config.dropout, side, self.config.side_weight
         )

@@ -234,16 +234,9 @@ class SparseEASE(Recommender):
     config: SparseEASEConfig
 
     def _fit(self, data: TrainData) -> None:
-        from avrec.models.baselines.ease import side_features
+        from avrec.models.baselines.ease import ease_inputs
 
-        x = data.matrix.astype(np.float64)
-        if self.config.binary:
-            x = (x > 0).astype(np.float64)
-        side = (
-            side_features(data, data.item_features.get("text"))
-            if self.config.side_weight > 0
-            else None
-        )
+        x, side = ease_inputs(data, self.config.binary, self.config.side_weight)
         self.weights = sparse_ease_weights(
             x,
             self.config.l2,
