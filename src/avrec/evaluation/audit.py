@@ -13,8 +13,8 @@ in the dataset: non-members): 0.5 means it cannot tell them apart.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
+from avrec import metrics as M
 from avrec.data.dataset import Dataset
 from avrec.errors import AvrecError
 from avrec.models.base import Recommender
@@ -55,10 +55,9 @@ def probe_percentiles(
 
 def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     """The probability that a random positive scores above a random negative (ties count
-    half): the Mann-Whitney statistic over both groups."""
-    ranks = rankdata(np.concatenate([positives, negatives]))
-    n_pos, n_neg = len(positives), len(negatives)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    half): :func:`avrec.metrics.auc` over the two groups."""
+    scores = np.concatenate([positives, negatives])
+    return M.auc(scores, range(len(positives)), np.arange(len(scores)))
 
 
 def membership_audit(
