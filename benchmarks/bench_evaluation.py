@@ -59,6 +59,7 @@ RANK_COLS = [
 def main() -> None:
     from avrec.data.loaders import load_dataset
     from avrec.evaluation.api import evaluate_to_report
+    from avrec.evaluation.report import with_resources
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="bpr,content,hybrid")
@@ -98,6 +99,9 @@ def main() -> None:
                     )
                     continue
                 result = json.loads((out / "results.json").read_text())
+                if (out / "resources.json").exists():  # reports written since the split
+                    resources = json.loads((out / "resources.json").read_text())
+                    result = with_resources(result, resources)
             else:
                 t0 = time.perf_counter()
                 result = evaluate_to_report(

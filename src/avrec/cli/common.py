@@ -7,7 +7,8 @@ URL) ends the command with one line ``error: ...`` on stderr and exit status 2; 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,25 @@ DbUrl = Annotated[
         "--database-url",
         envvar="AVREC_DATABASE_URL",
         help="SQLAlchemy URL (default: SQLite in $AVREC_HOME)",
+    ),
+]
+
+#: ``--cluster`` / ``--workers``: where batch work runs as Dask tasks (avrec.cluster)
+Cluster = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        envvar="AVREC_DASK_SCHEDULER",
+        help="run as Dask tasks: 'local' (a LocalCluster on this machine) or a scheduler "
+        "address tcp://HOST:PORT (default: in this process)",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="LocalCluster worker processes (default: one per core); above 1 alone means "
+        "--cluster local",
     ),
 ]
 
@@ -97,3 +117,16 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(exc.exit_code if isinstance(exc, AvrecError) else 2)
 
     return wrapper
+
+
+@contextmanager
+def cluster_client(cluster: str | None, workers: int | None) -> Iterator[Any]:
+    """:func:`avrec.cluster.dask_client` for the ``--cluster``/``--workers`` options (None:
+    in-process); a bad address or an unreachable scheduler is a UserError."""
+    from avrec.cluster import ClusterError, cluster_address, dask_client
+
+    try:
+        with dask_client(cluster_address(cluster, workers), workers) as client:
+            yield client
+    except ClusterError as exc:
+        raise UserError(str(exc)) from None

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import UserError, handles_errors, require_file
+from avrec.cli.common import (
+    Cluster,
+    UserError,
+    Workers,
+    cluster_client,
+    handles_errors,
+    require_file,
+)
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -71,6 +78,8 @@ def evaluate(
             help="what avrec encode read from the media files (as avrec train)",
         ),
     ] = True,
+    cluster: Cluster = None,
+    workers: Workers = None,
 ) -> None:
     """Train each model on the training part only and rank with training items excluded;
     write results.json, a console table and an HTML report with plots."""
@@ -97,18 +106,20 @@ def evaluate(
     problem = training_problem(dataset)
     if problem:
         raise UserError(f"cannot evaluate: {problem}")
-    result = evaluate_to_report(
-        dataset,
-        protocol,
-        names,
-        ks,
-        _ints(seeds, "--seeds"),
-        report,
-        configs=configs,
-        text_features=text_features,
-        media=media,
-        log=typer.echo,
-    )
+    with cluster_client(cluster, workers) as client:
+        result = evaluate_to_report(
+            dataset,
+            protocol,
+            names,
+            ks,
+            _ints(seeds, "--seeds"),
+            report,
+            configs=configs,
+            text_features=text_features,
+            media=media,
+            log=typer.echo,
+            client=client,
+        )
     console_table(result, ks)
     typer.echo(f"report: {report / 'index.html'}")
 

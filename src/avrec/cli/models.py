@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import DbUrl, UserError, handles_errors, require_file, require_model
+from avrec.cli.common import (
+    Cluster,
+    DbUrl,
+    UserError,
+    Workers,
+    cluster_client,
+    handles_errors,
+    require_file,
+    require_model,
+)
 
 
 def train(
@@ -243,13 +252,16 @@ def recommend(
             'of z-scored log popularity (a request\'s "debias" field overrides it)',
         ),
     ] = 0.0,
+    cluster: Cluster = None,
+    workers: Workers = None,
 ) -> None:
     """Recommend for a file of requests, batched, optionally re-ranked for diversity,
-    calibration to the person's genres or less popular items."""
+    calibration to the person's genres or less popular items; with ``--cluster``/``--workers``
+    the batches run as Dask tasks (same answers, in the same order)."""
     from avrec.models.base import Recommender
     from avrec.models.requests import read_requests, unknown_ids, write_jsonl
     from avrec.rerank.apply import RerankOptionError, check_options
-    from avrec.rerank.requests import request_options, rerank_requests
+    from avrec.rerank.requests import request_options, rerank_requests, rerank_requests_on
 
     try:
         defaults = check_options(rerank, diversity, debias)
@@ -264,7 +276,14 @@ def recommend(
     model = Recommender.load(require_model(model_dir))
     for note in unknown_ids(model, requests):
         typer.echo(f"warning: {input}: {note}", err=True)
-    write_jsonl(rerank_requests(model, requests, options, k, explain), output)
+    with cluster_client(cluster, workers) as client:
+        if client is None:
+            answers = rerank_requests(model, requests, options, k, explain)
+        else:
+            answers = rerank_requests_on(
+                client, str(model_dir.resolve()), requests, options, k, explain
+            )
+    write_jsonl(answers, output)
     typer.echo(f"{len(requests)} requests -> {output}")
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avrec.data.dataset import Dataset
 from avrec.evaluation.report import tradeoff_points, write_report
 from avrec.evaluation.runner import RANKING_BASELINES, RATING_BASELINES, evaluate
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def with_baselines(models: Sequence[str], protocol: str) -> list[str]:
@@ -30,7 +34,11 @@ def evaluate_to_report(
     text_features: bool = True,
     media: bool = True,
     log: Callable[[str], None] = print,
+    client: Client | None = None,
 ) -> dict:
+    """Featurize the catalog, run every model (with the baselines) through ``protocol`` and
+    write the report to ``report_dir``; ``client``: run the fits as Dask tasks
+    (:func:`avrec.evaluation.runner.evaluate`)."""
     from avrec.fusion.features import content_vectors, featurize
 
     dataset, features = featurize(
@@ -51,6 +59,7 @@ def evaluate_to_report(
         configs,
         item_features=features,
         log=log,
+        client=client,
     )
     item_ids = dataset.items["item_id"]
     counts = dataset.interactions["item_id"].value_counts()

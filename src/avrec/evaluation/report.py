@@ -1,4 +1,9 @@
-"""Write an evaluation report: ``results.json``, a console table and ``index.html`` with plots."""
+"""Write an evaluation report: ``results.json``, a console table and ``index.html`` with plots.
+
+``results.json`` holds only what the data, models, configs and seeds decide, so two runs of
+the same evaluation (in-process or on a Dask cluster) write the same bytes; what depends on the
+machine and the moment (creation time, machine, fit seconds, peak memory) goes to
+``resources.json``."""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ METHODS = ("mmr", "dpp", "calibrated")
 BETAS = (0.25, 0.5, 1.0)
 #: candidates re-ranked per list (the top of each saved list): keeps the report's curves cheap
 POOL = 50
+#: summary columns that measure the machine, not the model (kept in resources.json)
+RESOURCE_COLUMNS = ("fit_seconds", "peak_mb")
 
 
 def tradeoff_points(
@@ -167,16 +174,34 @@ def write_report(
         "main_metric": metric,
         "rating_metric": "rmse" if rating else None,
         "splits": _split_stats(runs),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, Python {platform.python_version()}",
-        "models": json.loads(summary.to_json(orient="index")),
+        "models": json.loads(summary.drop(columns=list(RESOURCE_COLUMNS)).to_json(orient="index")),
         "significance": json.loads(sig.to_json(orient="records")) if len(sig) else [],
         "tradeoff": json.loads(tradeoff.to_json(orient="records")) if tradeoff is not None else [],
         "time_capped": capped_notes(runs),
     }
+    resources = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "models": {
+            model: {c: float(row[c]) for c in RESOURCE_COLUMNS} for model, row in summary.iterrows()
+        },
+    }
     (out / "results.json").write_text(json.dumps(result, indent=2))
-    (out / "index.html").write_text(_html(result, summary, sig, figures, out))
-    return result
+    (out / "resources.json").write_text(json.dumps(resources, indent=2))
+    merged = with_resources(result, resources)
+    (out / "index.html").write_text(_html(merged, summary, sig, figures, out))
+    return merged
+
+
+def with_resources(result: dict, resources: dict) -> dict:
+    """``results.json`` with ``resources.json`` folded in (creation time, machine, each model's
+    fit seconds and peak memory), as :func:`write_report` returns it."""
+    merged = {**result, "created": resources["created"], "machine": resources["machine"]}
+    merged["models"] = {
+        model: {**row, **resources["models"].get(model, {})}
+        for model, row in result["models"].items()
+    }
+    return merged
 
 
 def _split_stats(runs: Sequence[ModelRun]) -> list[dict]:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from avrec import metrics as M
 from avrec.data.dataset import Dataset
+from avrec.errors import AvrecError
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
 from avrec.fusion.features import content_vectors
@@ -21,6 +23,9 @@ from avrec.models.base import Recommender, TrainData
 from avrec.models.capabilities import PredictsRatings
 from avrec.models.memory import PeakMemory
 from avrec.models.registry import create_model
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 RANKING_BASELINES = ("popularity", "itemknn", "ease", "als")
 RATING_BASELINES = ("bias",)
@@ -196,6 +201,7 @@ def evaluate(
     log: Callable[[str], None] = print,
     *,
     item_features: dict[str, np.ndarray] | None = None,
+    client: Client | None = None,
 ) -> list[ModelRun]:
     """Every model on every split of ``protocol`` for each seed.
 
@@ -205,7 +211,10 @@ def evaluate(
     compatibility, ``item_vectors`` alone is handed over as the ``text`` feature. Fit and scoring
     run :func:`~avrec.evaluation.leakage.isolated` (training view of the dataset folder, empty
     database). Under ``kfold`` every model is ranked on each fold, and models with ``predict``
-    also get MAE/RMSE."""
+    also get MAE/RMSE.
+
+    ``client`` (:func:`avrec.cluster.dask_client`): each (seed, split, model) becomes a Dask task
+    (:func:`run_split_model`); the runs come back in the same order as in-process."""
     configs = configs or {}
     if item_features is None:
         from avrec.fusion.features import genre_matrix
@@ -215,49 +224,95 @@ def evaluate(
             item_features["text"] = np.asarray(item_vectors, np.float32)
     if item_vectors is None:
         item_vectors = content_vectors(item_features)
-    runs: list[ModelRun] = []
+    splits: list[tuple[int, Split]] = []
     for seed in seeds:
         for split in make_splits(dataset, protocol, seed):
-            if split.train.empty or split.test.empty:
-                from avrec.errors import AvrecError
+            _check_split(split, protocol, seed, dataset)
+            splits.append((seed, split))
 
-                raise AvrecError(
-                    f"the {protocol} protocol leaves no "
-                    f"{'training' if split.train.empty else 'test'} "
-                    f"interactions in split {split.name} (seed {seed}) of this dataset's "
-                    f"{dataset.n_interactions:,} interactions; evaluate on more data or choose "
-                    "another protocol"
-                )
+    def config(name: str, seed: int) -> dict:
+        return {"seed": seed, **configs.get(name, {})}
+
+    runs: list[ModelRun] = []
+    if client is None:
+        for seed, split in splits:
             train = dataset.with_interactions(split.train)
-            with isolated(dataset, train) as view:
+            with isolated(dataset, train) as view:  # one training view per split
                 data = TrainData.from_dataset(train, item_features)
                 data.root = view
                 guard_no_leakage(split, data)
                 for name in models:
                     runs.append(
                         _run_one(
-                            name,
-                            seed,
-                            split,
-                            data,
-                            ks,
-                            depth,
-                            item_vectors,
-                            {"seed": seed, **configs.get(name, {})},
+                            name, seed, split, data, ks, depth, item_vectors, config(name, seed)
                         )
                     )
-                    run = runs[-1]
-                    main = f"ndcg@{min(ks)}"
-                    extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
-                    capped = (
-                        f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
-                    )
-                    log(
-                        f"{protocol} seed={seed} {split.name} {name}: "
-                        f"{main}={run.metrics[main]:.4f}{extra} "
-                        f"(fit {run.fit_seconds:.1f} s){capped}"
-                    )
+                    _log_run(log, protocol, runs[-1], ks)
+        return runs
+    shared = client.scatter([dataset, item_features, item_vectors], broadcast=True)
+    futures = [
+        client.submit(
+            run_split_model,
+            shared[0],
+            split,
+            name,
+            seed,
+            tuple(ks),
+            depth,
+            shared[2],
+            shared[1],
+            config(name, seed),
+            pure=False,
+        )
+        for seed, split in splits
+        for name in models
+    ]
+    for future in futures:  # submission order: the same list as in-process
+        runs.append(future.result())
+        _log_run(log, protocol, runs[-1], ks)
     return runs
+
+
+def _check_split(split: Split, protocol: str, seed: int, dataset: Dataset) -> None:
+    if split.train.empty or split.test.empty:
+        raise AvrecError(
+            f"the {protocol} protocol leaves no "
+            f"{'training' if split.train.empty else 'test'} "
+            f"interactions in split {split.name} (seed {seed}) of this dataset's "
+            f"{dataset.n_interactions:,} interactions; evaluate on more data or choose "
+            "another protocol"
+        )
+
+
+def _log_run(log: Callable[[str], None], protocol: str, run: ModelRun, ks: Sequence[int]) -> None:
+    main = f"ndcg@{min(ks)}"
+    extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
+    capped = f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
+    log(
+        f"{protocol} seed={run.seed} {run.split} {run.model}: "
+        f"{main}={run.metrics[main]:.4f}{extra} (fit {run.fit_seconds:.1f} s){capped}"
+    )
+
+
+def run_split_model(
+    dataset: Dataset,
+    split: Split,
+    name: str,
+    seed: int,
+    ks: Sequence[int],
+    depth: int,
+    item_vectors: np.ndarray,
+    item_features: dict[str, np.ndarray],
+    config: dict,
+) -> ModelRun:
+    """One model on one split from scratch (training view, leakage guard, fit, ranking): the
+    unit of work that :func:`evaluate` hands to Dask workers."""
+    train = dataset.with_interactions(split.train)
+    with isolated(dataset, train) as view:
+        data = TrainData.from_dataset(train, item_features)
+        data.root = view
+        guard_no_leakage(split, data)
+        return _run_one(name, seed, split, data, ks, depth, item_vectors, config)
 
 
 def _run_one(

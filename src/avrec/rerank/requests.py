@@ -111,3 +111,61 @@ def rerank_requests(
         ):
             rec["explanations"] = sentences
     return records
+
+
+#: requests per Dask task in :func:`rerank_requests_on`
+CHUNK = 1000
+#: models loaded in a worker process, by folder and manifest time (reused across tasks)
+_LOADED: dict[tuple[str, int], Recommender] = {}
+
+
+def _worker_model(model_dir: str) -> Recommender:
+    from pathlib import Path
+
+    from avrec.models.base import MANIFEST
+
+    key = (model_dir, (Path(model_dir) / MANIFEST).stat().st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()  # one model per worker: a new version replaces the old one
+        _LOADED[key] = Recommender.load(model_dir)
+    return _LOADED[key]
+
+
+def answer_chunk(
+    model_dir: str,
+    requests: list[Request],
+    options: list[RerankOptions],
+    k: int,
+    explain: bool,
+) -> list[dict]:
+    """:func:`rerank_requests` for one chunk of requests, with the model at ``model_dir``
+    loaded once per worker process: the Dask task of :func:`rerank_requests_on`."""
+    return rerank_requests(_worker_model(model_dir), requests, options, k, explain)
+
+
+def rerank_requests_on(
+    client,
+    model_dir: str,
+    requests: list[Request],
+    options: Sequence[RerankOptions],
+    k: int,
+    explain: bool = True,
+    chunk: int = CHUNK,
+) -> list[dict]:
+    """:func:`rerank_requests` as Dask tasks of ``chunk`` requests each (``client``:
+    :func:`avrec.cluster.dask_client`); every worker loads the model from ``model_dir``, which
+    must be readable at the same path on every machine. The answers come back in request
+    order and equal the in-process ones (each request is answered on its own)."""
+    futures = [
+        client.submit(
+            answer_chunk,
+            model_dir,
+            requests[start : start + chunk],
+            list(options[start : start + chunk]),
+            k,
+            explain,
+            pure=False,
+        )
+        for start in range(0, len(requests), chunk)
+    ]
+    return [record for future in futures for record in future.result()]
