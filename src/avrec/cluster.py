@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 SCHEDULER_ENV = "AVREC_DASK_SCHEDULER"
 #: ``--cluster`` value that starts a LocalCluster
 LOCAL = "local"
+
+
+#: the client of the innermost :func:`dask_client` block (None: in-process)
+_ACTIVE: ContextVar[Client | None] = ContextVar("avrec_dask_client", default=None)
 
 
 class ClusterError(ValueError):
@@ -69,6 +74,7 @@ def dask_client(address: str | None, workers: int | None = None) -> Iterator[Cli
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,
+            _activated(client),
         ):
             yield client
         return
@@ -76,5 +82,32 @@ def dask_client(address: str | None, workers: int | None = None) -> Iterator[Cli
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    with client:
+    with client, _activated(client):
         yield client
+
+
+@contextmanager
+def _activated(client: Client) -> Iterator[None]:
+    token = _ACTIVE.set(client)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_client() -> Client | None:
+    """The client of the :func:`dask_client` block this code runs in (None outside one, and
+    inside a Dask task: a task's own work stays in its worker)."""
+    return _ACTIVE.get()
+
+
+def map_chunks(fn: Callable[..., Any], chunks: Sequence[Any], *shared: Any) -> list[Any]:
+    """``[fn(chunk, *shared) for chunk in chunks]``: as Dask tasks inside a
+    :func:`dask_client` block (``shared`` sent to every worker once), else in this process.
+    Results come back in ``chunks`` order."""
+    client = active_client()
+    if client is None or len(chunks) < 2:
+        return [fn(chunk, *shared) for chunk in chunks]
+    refs = client.scatter(list(shared), broadcast=True, hash=False) if shared else []
+    futures = [client.submit(fn, chunk, *refs, pure=False) for chunk in chunks]
+    return client.gather(futures)

@@ -92,3 +92,50 @@ def test_bad_cluster_options_are_one_line(tmp_path, catalog, monkeypatch):
         result = CliRunner().invoke(app, [*base, *extra])
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_sparse_backbone_on_a_local_cluster_gives_the_same_weights(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from avrec.cluster import active_client, dask_client
+    from avrec.models.baselines.sparse_ease import sparse_ease_weights
+
+    monkeypatch.delenv("AVREC_DASK_SCHEDULER", raising=False)
+    rng = np.random.default_rng(0)
+    n_users, n_items = 400, 2600  # several row blocks (1024) and solve batches (256)
+    x = sp.random(n_users, n_items, density=0.02, format="csr", random_state=rng)
+    x.data[:] = 1.0
+    side = rng.normal(size=(n_items, 8))
+    settings = [{}, {"side": side, "side_weight": 2.0, "side_in_neighbours": True}]
+    local = [sparse_ease_weights(x, 10.0, 20, 0.3, **s) for s in settings]
+    with dask_client("local", 2) as client:
+        assert active_client() is client
+        spread = [sparse_ease_weights(x, 10.0, 20, 0.3, **s) for s in settings]
+    assert active_client() is None
+    for a, b in zip(local, spread, strict=True):
+        assert a.nnz > n_items and (a != b).nnz == 0
+        assert np.array_equal(a.data, b.data) and np.array_equal(a.indices, b.indices)
+
+    # avrec train --workers 2: the same saved weights as in-process
+    root = tmp_path / "ds"
+    root.mkdir()
+    items = [f"i{j}" for j in range(n_items)]
+    pd.DataFrame({"item_id": items, "title": items}).to_csv(root / "items.csv", index=False)
+    coo = x.tocoo()
+    pd.DataFrame(
+        {"user_id": [f"u{u}" for u in coo.row], "item_id": [items[j] for j in coo.col]}
+    ).to_csv(root / "interactions.csv", index=False)
+    saved = []
+    for extra in ([], ["--workers", "2"]):
+        out = tmp_path / f"m{len(saved)}"
+        args = ["train", str(root), "--model", "sparse-ease", "--out", str(out), "--no-media"]
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        with np.load(out / "state.npz") as state:
+            saved.append({name: state[name] for name in state.files})
+    assert saved[0].keys() == saved[1].keys()
+    assert sum(v.size for v in saved[0].values()) > n_items  # the weights are there
+    for name, value in saved[0].items():
+        assert np.array_equal(value, saved[1][name]), name

@@ -80,11 +80,14 @@ def train(
             "--register", help="record the model as a version in the registry (avrec models)"
         ),
     ] = False,
+    cluster: Cluster = None,
+    workers: Workers = None,
 ) -> None:
     """Train a model on a dataset folder (or on the database, ``--from-db``) and save it.
     Items without interactions are cold items; content-aware models can still recommend them.
     The model gets the same item features as ``avrec evaluate`` gives it
-    (avrec.fusion.features.item_features)."""
+    (avrec.fusion.features.item_features). With ``--workers``/``--cluster`` the sparse
+    backbone's neighbour search and solves run as Dask tasks (the same weights)."""
     import time
 
     from avrec.data.loaders import load_dataset
@@ -158,7 +161,8 @@ def train(
     data = TrainData.from_dataset(
         *_featurize(dataset, media and recommender.content_aware, modalities)
     )
-    recommender.fit(data)
+    with cluster_client(cluster, workers):
+        recommender.fit(data)
     recommender.save(out)
     if source is not None:  # what the model learned from, with the event watermark
         (out / "training_data.json").write_text(json.dumps(source.record(), indent=2))

@@ -249,7 +249,7 @@ def evaluate(
                     )
                     _log_run(log, protocol, runs[-1], ks)
         return runs
-    shared = client.scatter([dataset, item_features, item_vectors], broadcast=True)
+    shared = client.scatter([dataset, item_features, item_vectors], broadcast=True, hash=False)
     futures = [
         client.submit(
             run_split_model,

@@ -13,6 +13,10 @@ each column is one ``k x k`` solve, with content side information (as in ``ease`
 and ``B`` is an items x items CSR matrix with at most ``k`` entries per column. With
 ``k >= n_items - 1`` it is EASE exactly. The Gram matrix is never whole: neighbours come from
 blocks of its rows, and each ``G_NN`` from the neighbours' columns of ``X``.
+
+Both phases (neighbours by blocks of rows, solves by batches of columns) work on independent
+chunks; inside an :func:`avrec.cluster.dask_client` block (``avrec train --workers N`` or
+``--cluster``) the chunks run as Dask tasks, with the same result bytes as in-process.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.cluster import map_chunks
 from avrec.models.arrays import row_blocks
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
@@ -34,6 +39,8 @@ SOLVE_BATCH = 256
 SPARSE_SIDE = 0.05
 #: interactions gathered for one batch's local Gram matrices (local_grams)
 LOCAL_NNZ = 1 << 20
+#: Dask tasks per phase (neighbours, solves) inside an avrec.cluster.dask_client block
+TASKS = 32
 
 
 class SparseEASEConfig(ModelConfig):
@@ -75,11 +82,28 @@ def gram_neighbours(
     norm = 1.0 / np.sqrt(np.maximum(diag, 1e-12))
     if f is None:
         return _cooccurring_neighbours(xt, x, k, norm if by == "cosine" else None)
-    out = np.empty((n, k), np.int64)
-    for rows in row_blocks(n, max(1, min(1024, BLOCK_CELLS // max(n, 1)))):
+    blocks = list(row_blocks(n, max(1, min(1024, BLOCK_CELLS // max(n, 1)))))
+    parts = map_chunks(_dense_neighbour_rows, _grouped(blocks), xt, x, k, f, side_weight, by, norm)
+    return np.concatenate(parts) if parts else np.empty((0, k), np.int64)
+
+
+def _dense_neighbour_rows(
+    blocks: list[slice],
+    xt: sp.csr_matrix,
+    x: sp.csr_matrix,
+    k: int,
+    f: np.ndarray,
+    side_weight: float,
+    by: str,
+    norm: np.ndarray,
+) -> np.ndarray:
+    """:func:`gram_neighbours`' rows ``blocks`` (consecutive ranges), with side information."""
+    n = x.shape[1]
+    out = np.empty((sum(r.stop - r.start for r in blocks), k), np.int64)
+    at = 0
+    for rows in blocks:
         g = (xt[rows] @ x).toarray()
-        if f is not None:
-            g += side_weight * (f[rows] @ f.T)
+        g += side_weight * (f[rows] @ f.T)
         if by == "cosine":
             g *= norm[rows, None] * norm[None, :]
         local = np.arange(rows.stop - rows.start)
@@ -88,8 +112,16 @@ def gram_neighbours(
             part = np.argpartition(-g, k - 1, axis=1)[:, :k]
         else:  # every other item
             part = np.argsort(-g, axis=1, kind="stable")[:, :k]
-        out[rows] = np.sort(part, axis=1)
+        out[at : at + rows.stop - rows.start] = np.sort(part, axis=1)
+        at += rows.stop - rows.start
     return out
+
+
+def _grouped(chunks: list, groups: int = TASKS) -> list[list]:
+    """``chunks`` in at most ``groups`` runs of consecutive chunks (the tasks of
+    :func:`avrec.cluster.map_chunks`; how they are grouped does not change any result)."""
+    size = max(1, -(-len(chunks) // groups))
+    return [chunks[i : i + size] for i in range(0, len(chunks), size)]
 
 
 def _cooccurring_neighbours(
@@ -98,8 +130,17 @@ def _cooccurring_neighbours(
     """:func:`gram_neighbours` over the nonzero Gram entries only (a sparse block of rows at
     a time): the work grows with the co-occurrences, not with the catalog's square."""
     n = x.shape[1]
-    out = np.full((n, k), -1, np.int64)
-    for rows in row_blocks(n, 1024):
+    parts = map_chunks(_sparse_neighbour_rows, _grouped(list(row_blocks(n, 1024))), xt, x, k, norm)
+    return np.concatenate(parts) if parts else np.empty((0, k), np.int64)
+
+
+def _sparse_neighbour_rows(
+    blocks: list[slice], xt: sp.csr_matrix, x: sp.csr_matrix, k: int, norm: np.ndarray | None
+) -> np.ndarray:
+    """:func:`_cooccurring_neighbours`' rows ``blocks`` (consecutive ranges)."""
+    out = np.full((sum(r.stop - r.start for r in blocks), k), -1, np.int64)
+    at = 0
+    for rows in blocks:
         g = (xt[rows] @ x).tocsr()
         for r, j in enumerate(range(rows.start, rows.stop)):
             idx = g.indices[g.indptr[r] : g.indptr[r + 1]]
@@ -110,7 +151,8 @@ def _cooccurring_neighbours(
                 val = val * norm[idx]  # the row's own norm does not change its order
             if len(idx) > k:
                 idx = idx[np.argpartition(-val, k - 1)[:k]]
-            out[j, : len(idx)] = np.sort(idx)
+            out[at + r, : len(idx)] = np.sort(idx)
+        at += rows.stop - rows.start
     return out
 
 
@@ -155,16 +197,39 @@ def sparse_ease_weights(
             x = sp.vstack([x, extra], format="csr")
             fd = f[:, ~thin] if (~thin).any() else None
     xc = x.tocsc()
-    values = np.empty((n, k), np.float64)
-    eye = np.arange(k)
     d = 0 if fd is None else fd.shape[1]
     # the batch's [batch, k, max(k, d)] arrays stay within BLOCK_CELLS
     batch = max(1, min(SOLVE_BATCH, BLOCK_CELLS // (k * max(k, d))))
     cols = np.concatenate([nbrs, np.arange(n)[:, None]], axis=1)  # item j last: [n, k + 1]
     col_nnz = np.diff(xc.indptr)
     load = np.where(cols >= 0, col_nnz[np.maximum(cols, 0)], 0).sum(axis=1)
-    for items in _batches(load, batch, LOCAL_NNZ):
-        nb = nbrs[items]
+    batches = _batches(load, batch, LOCAL_NNZ)
+    solved = map_chunks(_solve_columns, _grouped(batches), xc, cols, penalty, fd, side_weight)
+    values = np.concatenate(solved) if solved else np.empty((0, k), np.float64)
+    valid = nbrs >= 0
+    cols = np.repeat(np.arange(n), valid.sum(axis=1))
+    b = sp.csr_matrix(
+        (values[valid].astype(np.float32), (nbrs[valid], cols)), shape=(n, n), dtype=np.float32
+    )
+    b.eliminate_zeros()
+    return b
+
+
+def _solve_columns(
+    batches: list[np.ndarray],
+    xc: sp.csc_matrix,
+    cols: np.ndarray,
+    penalty: np.ndarray,
+    fd: np.ndarray | None,
+    side_weight: float,
+) -> np.ndarray:
+    """``float64 [items, k]``: the weights of the columns in ``batches`` (consecutive runs of
+    items), one batched ``k x k`` solve per batch (see the module docstring)."""
+    k = cols.shape[1] - 1
+    eye = np.arange(k)
+    out = []
+    for items in batches:
+        nb = cols[items, :k]
         valid = nb >= 0  # a missing neighbour (-1): an identity row, so its weight is 0
         g = local_grams(xc, cols[items])
         a = g[:, :k, :k]
@@ -174,14 +239,8 @@ def sparse_ease_weights(
             fn = fd[nb] * valid[..., None]  # [batch, k, d]
             a += side_weight * (fn @ fn.transpose(0, 2, 1))  # batched BLAS products
             rhs += side_weight * (fn @ fd[items][:, :, None])[..., 0]
-        values[items] = np.linalg.solve(a, rhs[..., None])[..., 0]
-    valid = nbrs >= 0
-    cols = np.repeat(np.arange(n), valid.sum(axis=1))
-    b = sp.csr_matrix(
-        (values[valid].astype(np.float32), (nbrs[valid], cols)), shape=(n, n), dtype=np.float32
-    )
-    b.eliminate_zeros()
-    return b
+        out.append(np.linalg.solve(a, rhs[..., None])[..., 0])
+    return np.concatenate(out)
 
 
 def _batches(load: np.ndarray, most: int, cap: int) -> list[np.ndarray]:
