@@ -243,6 +243,14 @@ def recommend(
             'of z-scored log popularity (a request\'s "debias" field overrides it)',
         ),
     ] = 0.0,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="business rules file (.yaml or .json: filters, boosts, caps, pins, "
+            "freshness; see docs/rules.md), applied to every list",
+        ),
+    ] = None,
 ) -> None:
     """Recommend for a file of requests, batched, optionally re-ranked for diversity,
     calibration to the person's genres or less popular items."""
@@ -261,10 +269,21 @@ def recommend(
         raise UserError(f"--output {output} is a folder; give a file name")
     if not output.parent.is_dir():
         raise UserError(f"--output {output}: folder {output.parent} does not exist")
+    doc = None
+    if rules is not None:
+        from avrec.rerank.rules import read_rules
+
+        doc = read_rules(require_file(rules, "--rules"))
     model = Recommender.load(require_model(model_dir))
+    compiled = None
+    if doc is not None:
+        from avrec.cli.rules import frame_of
+        from avrec.rerank.rules import compile_rules
+
+        compiled = compile_rules(doc, frame_of(model))
     for note in unknown_ids(model, requests):
         typer.echo(f"warning: {input}: {note}", err=True)
-    write_jsonl(rerank_requests(model, requests, options, k, explain), output)
+    write_jsonl(rerank_requests(model, requests, options, k, explain, compiled), output)
     typer.echo(f"{len(requests)} requests -> {output}")
 
 
