@@ -129,6 +129,9 @@ def test_pins_place_eligible_items_only():
     assert ids(out) == ["i0", "i7", "i1"] and out.pool.tolist() == [0, -1, 1]
     _, out = ruled(text + "- name: f\n  filter: {exclude: {item: i7}}\n", k=4)
     assert "i7" not in ids(out)
+    # i7 is by B like i1: the pin counts against the cap before the list is filled
+    _, out = ruled(text + "- name: c\n  cap: {field: director, max: 1, top: 3}\n", k=4)
+    assert ids(out) == ["i0", "i7", "i2", "i1"]
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ scores, which are first z-scored over the candidates left (so a weight is in sta
 deviations of the model's scores, whatever the model's scale); the list is put in that order
 (or by ``order``, the diversity re-rank, on those scores); then pins take their positions and
 the caps fill the other positions greedily: each next item in order that keeps every cap
-(at most ``max`` per value among the first ``top``), the items passed over coming back below
-``top``. So a cap holds in every list, at the price of a shorter list where the candidates
-run out.
+(at most ``max`` per value among the first ``top``, the pinned items counted first), the
+items passed over coming back below ``top``. So a cap holds in every list (unless two pins
+break it themselves), at the price of a shorter list where the candidates run out.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def apply_rules(
     queue = [int(p) for p in ranked if int(cand[p]) not in pinned_items]
     first = {int(c): n for n, c in reversed(list(enumerate(cand)))}
     counts: list[dict[int, int]] = [defaultdict(int) for _ in rules.caps]
+    for cap, count in zip(rules.caps, counts, strict=True):  # pinned items count first
+        for slot, (item, _) in pins.items():
+            if slot < min(cap.top, k):
+                for g in cap.groups[item]:
+                    count[g] += 1
     picked: list[tuple[int, int, str | None]] = []  # item, pool position, pin rule
     passed_over: dict[int, set[str]] = {}  # slot -> caps that passed an item over before it
     skipped: set[str] = set()
@@ -88,6 +93,8 @@ def apply_rules(
             p = queue.pop(n)
             picked.append((int(cand[p]), p, None))
         passed_over[slot] = set(skipped)
+        if picked[-1][2] is not None:  # counted above
+            continue
         for cap, count in zip(rules.caps, counts, strict=True):
             if slot < cap.top:
                 for g in cap.groups[picked[-1][0]]:

@@ -284,7 +284,7 @@ def _matches(attrs: Attributes, match: Match, fail) -> np.ndarray:
                 out &= (numbers >= lo) & (numbers <= hi)
             continue
         values = _attribute(attrs, name, fail)
-        wanted = set()
+        wanted: set[object] = set()
         for v in cond:
             if isinstance(v, str):
                 wanted.add(v.strip().casefold())

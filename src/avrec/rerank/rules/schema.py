@@ -371,7 +371,7 @@ def _json_lines(text: str, i: int, path: tuple, out: dict, breaks: list[int]) ->
     if text[i] == "{":
         i = _skip(text, i + 1)
         while text[i] != "}":
-            key, i = json.decoder.scanstring(text, i + 1)
+            key, i = _DECODER.raw_decode(text, i)
             line = bisect.bisect_right(breaks, i - 1) + 1
             i = _json_lines(text, _skip(text, i) + 1, (*path, key), out, breaks)
             out[(*path, key)] = line
@@ -384,7 +384,10 @@ def _json_lines(text: str, i: int, path: tuple, out: dict, breaks: list[int]) ->
             i = _skip(text, _json_lines(text, i, (*path, n), out, breaks))
             i, n = (_skip(text, i + 1) if text[i] == "," else i), n + 1
         return i + 1
-    return json.JSONDecoder().raw_decode(text, i)[1]
+    return _DECODER.raw_decode(text, i)[1]
+
+
+_DECODER = json.JSONDecoder()
 
 
 def _skip(text: str, i: int) -> int:
