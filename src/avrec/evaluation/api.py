@@ -10,6 +10,7 @@ import numpy as np
 from avrec.data.dataset import Dataset
 from avrec.evaluation.report import tradeoff_points, write_report
 from avrec.evaluation.runner import RANKING_BASELINES, RATING_BASELINES, evaluate
+from avrec.rerank.rules import Document
 
 
 def with_baselines(models: Sequence[str], protocol: str) -> list[str]:
@@ -30,6 +31,7 @@ def evaluate_to_report(
     text_features: bool = True,
     media: bool = True,
     log: Callable[[str], None] = print,
+    rules: Document | None = None,
 ) -> dict:
     from avrec.fusion.features import content_vectors, featurize
 
@@ -51,6 +53,7 @@ def evaluate_to_report(
         configs,
         item_features=features,
         log=log,
+        rules=rules,
     )
     item_ids = dataset.items["item_id"]
     counts = dataset.interactions["item_id"].value_counts()

@@ -15,12 +15,14 @@ from avrec import metrics as M
 from avrec.data.dataset import Dataset
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
+from avrec.evaluation.rules import rules_per_user
 from avrec.fusion.features import content_vectors
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
 from avrec.models.capabilities import PredictsRatings
 from avrec.models.memory import PeakMemory
 from avrec.models.registry import create_model
+from avrec.rerank.rules import CompiledRules, Document, compile_rules
 
 RANKING_BASELINES = ("popularity", "itemknn", "ease", "als")
 RATING_BASELINES = ("bias",)
@@ -196,6 +198,7 @@ def evaluate(
     log: Callable[[str], None] = print,
     *,
     item_features: dict[str, np.ndarray] | None = None,
+    rules: Document | None = None,
 ) -> list[ModelRun]:
     """Every model on every split of ``protocol`` for each seed.
 
@@ -205,8 +208,10 @@ def evaluate(
     compatibility, ``item_vectors`` alone is handed over as the ``text`` feature. Fit and scoring
     run :func:`~avrec.evaluation.leakage.isolated` (training view of the dataset folder, empty
     database). Under ``kfold`` every model is ranked on each fold, and models with ``predict``
-    also get MAE/RMSE."""
+    also get MAE/RMSE. ``rules``: business rules (``avrec.rerank.rules``) each model's lists
+    are also made with, scored as ``{metric}@{k}+rules`` (:mod:`avrec.evaluation.rules`)."""
     configs = configs or {}
+    compiled = compile_rules(rules, dataset.items) if rules is not None else None
     if item_features is None:
         from avrec.fusion.features import genre_matrix
 
@@ -244,11 +249,14 @@ def evaluate(
                             depth,
                             item_vectors,
                             {"seed": seed, **configs.get(name, {})},
+                            compiled,
                         )
                     )
                     run = runs[-1]
                     main = f"ndcg@{min(ks)}"
                     extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
+                    if f"{main}+rules" in run.metrics:
+                        extra += f" {main}+rules={run.metrics[f'{main}+rules']:.4f}"
                     capped = (
                         f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
                     )
@@ -269,6 +277,7 @@ def _run_one(
     depth: int,
     item_vectors: np.ndarray,
     config: dict,
+    rules: CompiledRules | None = None,
 ) -> ModelRun:
     model = create_model(name, config)
     with PeakMemory() as peak:
@@ -280,7 +289,12 @@ def _run_one(
     per_user, lists, relevant = rank_users(
         model, split, ks, depth, seed, scores_out=list_scores, histories_out=histories
     )
+    notes: dict[str, float] = {}
+    if rules is not None:
+        ruled, notes = rules_per_user(model, split, rules, ks, seed)
+        per_user = per_user.merge(ruled, on="user_id", how="left")
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
+    metrics.update(notes)
     metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split, histories))
     errors = None
     if split.task == "rating" and isinstance(model, PredictsRatings):
