@@ -118,6 +118,12 @@ def test_cap_holds_in_every_list_and_explains_who_moved_up():
     assert out.reasons[2] == "moved up by rule 'cap' (at most 1 per director in the top 3)"
 
 
+def test_a_cap_on_the_first_value_only():
+    cap = "rules:\n- name: g\n  cap: {field: genre, max: 1, top: 3, values: %s}\n"
+    assert ids(ruled(cap % "all", k=3)[1]) == ["i0", "i1"]  # i0 is Drama and Comedy
+    assert ids(ruled(cap % "first", k=3)[1]) == ["i0", "i1", "i3"]
+
+
 def test_pins_place_eligible_items_only():
     text = "rules:\n- name: feature\n  pin: {item: i7, position: 2}\n"
     _, out = ruled(text, k=4)

@@ -226,7 +226,10 @@ def compile_rules(doc: Document, frame: pd.DataFrame) -> CompiledRules:
             weights.append(Weight(rule.name, _freshness(attrs, rule.freshness, fail)))
         elif rule.cap is not None:
             c = rule.cap
-            caps.append(CapRule(rule.name, c.field, c.max, c.top, _groups(attrs, c.field, fail)))
+            groups = _groups(attrs, c.field, fail)
+            if c.values == "first":
+                groups = [row[:1] for row in groups]
+            caps.append(CapRule(rule.name, c.field, c.max, c.top, groups))
         elif rule.pin is not None:
             pos = index.get(rule.pin.item)
             if pos is None:

@@ -142,12 +142,14 @@ class Freshness(_Strict):
 
 
 class Cap(_Strict):
-    """At most ``max`` items per value of ``field`` among the first ``top`` (an item with
-    several values, such as genres, counts for each; items without a value are not capped)."""
+    """At most ``max`` items per value of ``field`` among the first ``top``. An item with
+    several values (genres) counts for each (``values: all``) or for its first one only
+    (``values: first``, its main genre); items without a value are not capped."""
 
     field: Attribute
     max: int = Field(ge=1, le=10_000)
     top: int = Field(ge=1, le=10_000)
+    values: Literal["all", "first"] = "all"
 
 
 class Pin(_Strict):
