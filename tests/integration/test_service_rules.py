@@ -163,3 +163,27 @@ def test_the_rules_file_is_reread_when_it_changes(served, client, monkeypatch):
     path.write_text(json.dumps({"rules": []}))
     os.utime(path, (3_000, 3_000))
     assert {i["kind"] for i in listed(client)[:6]} == {"music"}
+
+
+def test_the_index_path_applies_the_same_rules(served, tmp_path):
+    c, _, _, _ = served
+    model_dir = c.app.state.settings.model_dir
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: films-only\n    filter: {include: {kind: movie}}\n"
+        "  - name: feature\n    pin: {item: f29, position: 1}\n"
+        "  - name: one-per-title\n    cap: {field: year, max: 1, top: 5}\n"
+    )
+    settings = ServiceSettings(
+        model_dir=model_dir,
+        database_url=c.app.state.settings.database_url,
+        secret=SECRET,
+        retrieval="index",
+        rules_file=rules,
+    )
+    with TestClient(create_app(settings)) as index_client:
+        assert index_client.app.state.avrec.use_index
+        items = listed(index_client, "u0", k=6)
+        assert [i["kind"] for i in items] == ["movie"] * 6 and items[0]["item_id"] == "f29"
+        assert "pinned to position 1 by rule 'feature'" in items[0]["explanation"].lower()
