@@ -3,7 +3,9 @@ business rules in force (read, replace, clear, reload from the file)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from avrec.rerank.rules import RulesError
@@ -45,13 +47,19 @@ def get_rules(request: Request) -> dict:
 
 
 @router.put("/rules")
-async def put_rules(request: Request) -> dict:
+async def put_rules(
+    request: Request,
+    document: Annotated[
+        dict[str, Any],
+        Body(description='a rules document: {"version": 1, "rules": [...]} (docs/rules.md)'),
+    ],
+) -> dict:
     """Replace the business rules (a JSON rules document, docs/rules.md) without a restart:
     checked and compiled against the served catalog first, then swapped in at once. A bad
     document is a 422 naming the entry and its line in the body, and changes nothing."""
     from avrec.rerank.rules import parse_rules
 
-    body = (await request.body()).decode("utf-8")
+    body = (await request.body()).decode("utf-8")  # the text itself: errors name its lines
     state = request.app.state.avrec
     try:
         doc = parse_rules(body, "body", "json")
