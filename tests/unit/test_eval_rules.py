@@ -49,3 +49,35 @@ def test_a_cap_holds_in_every_list_and_has_a_price():
     assert run.metrics["rules_length@5"] == 4.0  # four directors: the fifth slot stays empty
     assert run.metrics["rules_changed@5"] == 1.0
     assert run.metrics["ndcg@5+rules"] < run.metrics["ndcg@5"]
+
+
+def test_evaluate_cli_reports_the_rules_cost(tmp_path, synthetic_dataset):
+    import json
+
+    from typer.testing import CliRunner
+
+    from avrec.cli import app
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    synthetic_dataset.items[["item_id", "title", "genres", "kind"]].to_csv(
+        root / "items.csv", index=False
+    )
+    synthetic_dataset.interactions[["user_id", "item_id", "timestamp"]].to_csv(
+        root / "interactions.csv", index=False
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: movies\n    filter: {include: {kind: movie}}\n")
+    args = ["evaluate", str(root), "--models", "popularity", "--k", "5", "--no-text-features"]
+    report = tmp_path / "report"
+    result = CliRunner().invoke(app, [*args, "--report", str(report), "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    models = json.loads((report / "results.json").read_text())["models"]
+    for figures in models.values():  # half the catalog is music: the lists change
+        assert figures["rules_changed@5"] > 0 and figures["rules_cap_violations"] == 0
+        assert 0 <= figures["ndcg@5+rules"] <= 1
+    assert "ndcg@5+rules" in result.output
+    rules.write_text("rules:\n  - name: movies\n    filter: {include: {studio: x}}\n")
+    bad = CliRunner().invoke(app, [*args, "--report", str(report), "--rules", str(rules)])
+    assert bad.exit_code == 2
+    assert bad.output.strip().startswith(f"error: {rules}:2: rule 'movies': the catalog has no")
