@@ -61,7 +61,8 @@ def draw_media(items: pd.DataFrame, root) -> pd.DataFrame:
     return items.assign(image=images, audio=audio)
 
 
-def build(tmp_path, media: bool = False, url: str | None = None):
+def build(tmp_path, media: bool = False, url: str | None = None, years: bool = False):
+    """``years``: item ``n`` also has the year ``1990 + n``."""
     items = []
     for n in range(30):
         music = n % 2 == 0
@@ -73,6 +74,7 @@ def build(tmp_path, media: bool = False, url: str | None = None):
                 "genres": "Music|Calm" if music else "Action|Thriller",
                 "kind": "music" if music else "movie",
                 "language": "en",
+                **({"year": 1990 + n} if years else {}),
             }
         )
     items = pd.DataFrame(items)

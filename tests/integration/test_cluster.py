@@ -70,14 +70,19 @@ def test_evaluate_and_recommend_on_a_local_cluster(tmp_path, catalog, monkeypatc
     requests = [{"user_id": f"u{u}"} for u in range(60)]
     requests += [{"history": ["i1", "i3"]}, {"user_id": "u5", "rerank": "dpp", "diversity": 0.5}]
     (tmp_path / "req.jsonl").write_text("\n".join(json.dumps(r) for r in requests) + "\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - name: one-kind\n    cap: {field: kind, max: 1, top: 2}\n"
+    )
     outputs = []
     for extra in ([], ["--cluster", "local", "--workers", "2"]):
-        out = tmp_path / f"out{len(outputs)}.jsonl"
-        args = ["recommend", str(model), "--input", str(tmp_path / "req.jsonl")]
-        result = CliRunner().invoke(app, [*args, "--output", str(out), *extra])
-        assert result.exit_code == 0, result.output
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+        for ruled in ([], ["--rules", str(rules)]):
+            out = tmp_path / f"out{len(outputs)}.jsonl"
+            args = ["recommend", str(model), "--input", str(tmp_path / "req.jsonl")]
+            result = CliRunner().invoke(app, [*args, "--output", str(out), *extra, *ruled])
+            assert result.exit_code == 0, result.output
+            outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[2] and outputs[1] == outputs[3] and outputs[0] != outputs[1]
     assert len(outputs[0].splitlines()) == len(requests)
 
 

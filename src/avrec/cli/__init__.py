@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "models",
     "registry",
     "evaluate",
+    "rules",
     "audit",
     "serve",
     "users",

@@ -80,6 +80,14 @@ def evaluate(
     ] = True,
     cluster: Cluster = None,
     workers: Workers = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="business rules file (docs/rules.md): each model's lists are also made with "
+            "them, reported as ndcg@k+rules (their cost in accuracy)",
+        ),
+    ] = None,
 ) -> None:
     """Train each model on the training part only and rank with training items excluded;
     write results.json, a console table and an HTML report with plots."""
@@ -102,7 +110,16 @@ def evaluate(
     if min(ks) < 1:
         raise UserError("--k values must be at least 1")
     configs = _configs(require_file(config, "--config")) if config else None
+    doc = None
+    if rules is not None:
+        from avrec.rerank.rules import read_rules
+
+        doc = read_rules(require_file(rules, "--rules"))
     dataset = load_dataset(dataset_dir)
+    if doc is not None:  # the catalog's attributes and items, before any training
+        from avrec.rerank.rules import compile_rules
+
+        compile_rules(doc, dataset.items)
     problem = training_problem(dataset)
     if problem:
         raise UserError(f"cannot evaluate: {problem}")
@@ -118,6 +135,7 @@ def evaluate(
             text_features=text_features,
             media=media,
             log=typer.echo,
+            rules=doc,
             client=client,
         )
     console_table(result, ks)

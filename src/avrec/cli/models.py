@@ -258,6 +258,14 @@ def recommend(
     ] = 0.0,
     cluster: Cluster = None,
     workers: Workers = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="business rules file (.yaml or .json: filters, boosts, caps, pins, "
+            "freshness; see docs/rules.md), applied to every list",
+        ),
+    ] = None,
 ) -> None:
     """Recommend for a file of requests, batched, optionally re-ranked for diversity,
     calibration to the person's genres or less popular items; with ``--cluster``/``--workers``
@@ -277,15 +285,26 @@ def recommend(
         raise UserError(f"--output {output} is a folder; give a file name")
     if not output.parent.is_dir():
         raise UserError(f"--output {output}: folder {output.parent} does not exist")
+    doc = None
+    if rules is not None:
+        from avrec.rerank.rules import read_rules
+
+        doc = read_rules(require_file(rules, "--rules"))
     model = Recommender.load(require_model(model_dir))
+    compiled = None
+    if doc is not None:
+        from avrec.cli.rules import frame_of
+        from avrec.rerank.rules import compile_rules
+
+        compiled = compile_rules(doc, frame_of(model))
     for note in unknown_ids(model, requests):
         typer.echo(f"warning: {input}: {note}", err=True)
     with cluster_client(cluster, workers) as client:
         if client is None:
-            answers = rerank_requests(model, requests, options, k, explain)
+            answers = rerank_requests(model, requests, options, k, explain, compiled)
         else:
             answers = rerank_requests_on(
-                client, str(model_dir.resolve()), requests, options, k, explain
+                client, str(model_dir.resolve()), requests, options, k, explain, compiled
             )
     write_jsonl(answers, output)
     typer.echo(f"{len(requests)} requests -> {output}")

@@ -43,6 +43,15 @@ def serve(
             "promoted one without a restart",
         ),
     ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            envvar="AVREC_RULES_FILE",
+            help="business rules file (.yaml or .json, docs/rules.md) applied to every list; "
+            "re-read when it changes, replaced by PUT /api/admin/rules",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at /."""
     import uvicorn
@@ -57,6 +66,11 @@ def serve(
 
         current = promoted(get_engine(database_url))
         model_dir = current.path if current is not None else None
+    if rules is not None:  # its mistakes in one line before anything starts
+        from avrec.cli.common import require_file
+        from avrec.rerank.rules import read_rules
+
+        read_rules(require_file(rules, "--rules"))
     model_dir = model_dir or avrec_home() / "models" / "hybrid"
     if not (model_dir / "manifest.json").is_file():
         raise UserError(
@@ -71,6 +85,7 @@ def serve(
             index_kind=index_kind,
             index_options={"nprobe": nprobe} if nprobe else {},
             follow_registry=follow_registry,
+            rules_file=rules,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None

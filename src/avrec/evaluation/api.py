@@ -11,6 +11,7 @@ import numpy as np
 from avrec.data.dataset import Dataset
 from avrec.evaluation.report import tradeoff_points, write_report
 from avrec.evaluation.runner import RANKING_BASELINES, RATING_BASELINES, evaluate
+from avrec.rerank.rules import Document
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -35,6 +36,7 @@ def evaluate_to_report(
     media: bool = True,
     log: Callable[[str], None] = print,
     client: Client | None = None,
+    rules: Document | None = None,
 ) -> dict:
     """Featurize the catalog, run every model (with the baselines) through ``protocol`` and
     write the report to ``report_dir``; ``client``: run the fits as Dask tasks
@@ -60,6 +62,7 @@ def evaluate_to_report(
         item_features=features,
         log=log,
         client=client,
+        rules=rules,
     )
     item_ids = dataset.items["item_id"]
     counts = dataset.interactions["item_id"].value_counts()

@@ -218,6 +218,7 @@ def columns_for(summary: pd.DataFrame, metric: str, ks: Sequence[int]) -> list[s
     k = min(ks)
     cols = ["mae", "rmse"] if "rmse" in summary.columns else []
     cols += [f"{m}@{kk}" for kk in ks for m in ("ndcg", "recall", "hr")]
+    cols += [f"ndcg@{kk}+rules" for kk in ks] + [f"rules_changed@{max(ks)}"]
     cols += [
         f"mrr@{k}",
         f"map@{k}",
@@ -247,7 +248,7 @@ def console_table(result: dict, ks: Sequence[int]) -> None:
         c
         for c in cols
         if c.split("@")[0] in ("ndcg", "recall", "hr", "mrr", "coverage")
-        or c in ("fit_seconds", f"diversity@{k}", "mae", "rmse")
+        or c in ("fit_seconds", f"diversity@{k}", "mae", "rmse", f"rules_changed@{max(ks)}")
     ]
     table = Table(title=f"{result['dataset']} — {result['protocol']} (seeds {result['seeds']})")
     table.add_column("model")

@@ -17,12 +17,14 @@ from avrec.data.dataset import Dataset
 from avrec.errors import AvrecError
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
+from avrec.evaluation.rules import rules_per_user
 from avrec.fusion.features import content_vectors
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
 from avrec.models.capabilities import PredictsRatings
 from avrec.models.memory import PeakMemory
 from avrec.models.registry import create_model
+from avrec.rerank.rules import CompiledRules, Document, compile_rules
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -202,6 +204,7 @@ def evaluate(
     *,
     item_features: dict[str, np.ndarray] | None = None,
     client: Client | None = None,
+    rules: Document | None = None,
 ) -> list[ModelRun]:
     """Every model on every split of ``protocol`` for each seed.
 
@@ -214,8 +217,11 @@ def evaluate(
     also get MAE/RMSE.
 
     ``client`` (:func:`avrec.cluster.dask_client`): each (seed, split, model) becomes a Dask task
-    (:func:`run_split_model`); the runs come back in the same order as in-process."""
+    (:func:`run_split_model`); the runs come back in the same order as in-process. ``rules``:
+    business rules (``avrec.rerank.rules``) each model's lists are also made with, scored as
+    ``{metric}@{k}+rules`` (:mod:`avrec.evaluation.rules`)."""
     configs = configs or {}
+    compiled = compile_rules(rules, dataset.items) if rules is not None else None
     if item_features is None:
         from avrec.fusion.features import genre_matrix
 
@@ -244,7 +250,15 @@ def evaluate(
                 for name in models:
                     runs.append(
                         _run_one(
-                            name, seed, split, data, ks, depth, item_vectors, config(name, seed)
+                            name,
+                            seed,
+                            split,
+                            data,
+                            ks,
+                            depth,
+                            item_vectors,
+                            config(name, seed),
+                            compiled,
                         )
                     )
                     _log_run(log, protocol, runs[-1], ks)
@@ -262,6 +276,7 @@ def evaluate(
             shared[2],
             shared[1],
             config(name, seed),
+            compiled,
             pure=False,
         )
         for seed, split in splits
@@ -287,6 +302,8 @@ def _check_split(split: Split, protocol: str, seed: int, dataset: Dataset) -> No
 def _log_run(log: Callable[[str], None], protocol: str, run: ModelRun, ks: Sequence[int]) -> None:
     main = f"ndcg@{min(ks)}"
     extra = f" rmse={run.metrics['rmse']:.4f}" if "rmse" in run.metrics else ""
+    if f"{main}+rules" in run.metrics:
+        extra += f" {main}+rules={run.metrics[f'{main}+rules']:.4f}"
     capped = f" [time-capped: {'; '.join(run.time_capped)}]" if run.time_capped else ""
     log(
         f"{protocol} seed={run.seed} {run.split} {run.model}: "
@@ -304,6 +321,7 @@ def run_split_model(
     item_vectors: np.ndarray,
     item_features: dict[str, np.ndarray],
     config: dict,
+    rules: CompiledRules | None = None,
 ) -> ModelRun:
     """One model on one split from scratch (training view, leakage guard, fit, ranking): the
     unit of work that :func:`evaluate` hands to Dask workers."""
@@ -312,7 +330,7 @@ def run_split_model(
         data = TrainData.from_dataset(train, item_features)
         data.root = view
         guard_no_leakage(split, data)
-        return _run_one(name, seed, split, data, ks, depth, item_vectors, config)
+        return _run_one(name, seed, split, data, ks, depth, item_vectors, config, rules)
 
 
 def _run_one(
@@ -324,6 +342,7 @@ def _run_one(
     depth: int,
     item_vectors: np.ndarray,
     config: dict,
+    rules: CompiledRules | None = None,
 ) -> ModelRun:
     model = create_model(name, config)
     with PeakMemory() as peak:
@@ -335,7 +354,12 @@ def _run_one(
     per_user, lists, relevant = rank_users(
         model, split, ks, depth, seed, scores_out=list_scores, histories_out=histories
     )
+    notes: dict[str, float] = {}
+    if rules is not None:
+        ruled, notes = rules_per_user(model, split, rules, ks, seed)
+        per_user = per_user.merge(ruled, on="user_id", how="left")
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
+    metrics.update(notes)
     metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split, histories))
     errors = None
     if split.task == "rating" and isinstance(model, PredictsRatings):

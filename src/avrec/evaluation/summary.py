@@ -3,6 +3,7 @@ baseline (per-user values, paired by split, seed and user; Holm-corrected over t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,7 +70,7 @@ def _half_width(v: np.ndarray) -> float:
 def main_metric(runs: Sequence[ModelRun]) -> tuple[str, bool]:
     """(metric, higher_is_better) of the headline ranking metric: NDCG at the smallest k."""
     metrics = runs[0].metrics
-    k = min(int(m.split("@")[1]) for m in metrics if m.startswith("ndcg@"))
+    k = min(int(m.split("@")[1]) for m in metrics if re.fullmatch(r"ndcg@\d+", m))
     return f"ndcg@{k}", True
 
 

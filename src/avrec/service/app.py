@@ -139,6 +139,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.avrec = ServiceState(
             model, get_engine(settings.database_url), settings.media_root, settings
         )
+        if settings.rules_file is not None:  # a bad file stops the start, saying why
+            app.state.rules.load_file(app.state.avrec.items.frame)
         app.state.secret = service_secret(settings)
         app.state.limiter.secret = app.state.secret  # checks visitor cookies itself
         app.state.limiter.trust_keys(app.state.avrec.engine)
@@ -172,6 +174,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     #: event writes and deletions share it; a model swap takes it alone (service/follow.py)
     app.state.swap_lock = ReadWriteLock()
     app.state.metrics = Metrics()
+    from avrec.service.rules import RuleBook
+
+    #: the business rules in force (service/rules.py): swapped by the admin API or the file
+    app.state.rules = RuleBook(settings.rules_file)
 
     @app.get("/health", tags=["ops"])
     def health(request: Request) -> dict:

@@ -141,10 +141,14 @@ class Catalog:
         return [(str(self.ids[i]), float(scores[i])) for i in top]
 
     # ---- filters ---------------------------------------------------------------------
-    def _mask(self, kind: str | None, language: str | None) -> np.ndarray | None:
+    def _mask(
+        self, kind: str | None, language: str | None, rules: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Items passing the filters; ``rules``: the business rules' own mask (rows of this
+        catalog), combined with them."""
         if not kind and not language:
-            return None
-        mask = np.ones(len(self.frame), dtype=bool)
+            return None if rules is None else rules
+        mask = np.ones(len(self.frame), dtype=bool) if rules is None else rules.copy()
         for name, value in (("kind", kind), ("language", language)):
             if not value:
                 continue
@@ -161,9 +165,11 @@ class Catalog:
             mask &= cached
         return mask
 
-    def allowed(self, kind: str | None, language: str | None) -> list[str] | None:
+    def allowed(
+        self, kind: str | None, language: str | None, rules: np.ndarray | None = None
+    ) -> list[str] | None:
         """Ids passing the filters (None: no filter)."""
-        mask = self._mask(kind, language)
+        mask = self._mask(kind, language, rules)
         return None if mask is None else [str(i) for i in self.ids[mask]]
 
     # ---- content vectors -------------------------------------------------------------
@@ -187,12 +193,13 @@ class Catalog:
         exclude: Iterable[str] = (),
         kind: str | None = None,
         language: str | None = None,
+        rules: np.ndarray | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """The items nearest to ``query`` in the index, ``exclude`` and filtered-out ones
         dropped from an over-fetched list; an exact scan of the allowed items when too few
-        survive the filters."""
+        survive the filters (``rules``: the business rules' mask, a filter too)."""
         seen = {self._vocab[i] for i in exclude if i in self._vocab}
-        mask = self._mask(kind, language)
+        mask = self._mask(kind, language, rules)
         fetch = depth + len(seen)
         if mask is not None:
             fetch = 4 * fetch + 50
@@ -258,6 +265,40 @@ class Catalog:
             popularity=self._popularity[pos],
         )
         return [int(i) for i in chosen]
+
+    def ruled(
+        self,
+        rules,
+        item_ids: Sequence[str],
+        scores: np.ndarray,
+        k: int,
+        options,
+        history: Sequence[str],
+        excluded: Iterable[str],
+    ) -> tuple[list[str], list[int], list[str | None]]:
+        """``rules`` (``rerank.rules.CompiledRules`` of this catalog) applied to the model's
+        list, after the re-ranking of ``options`` where active: the ids to show, each one's
+        index in ``item_ids`` (-1: pinned from outside it) and the rule that moved it.
+        ``excluded``: ids a pin must not bring back (seen, rejected)."""
+        from avrec.rerank.rules import apply_rules
+
+        pos = np.array([self._vocab[i] for i in item_ids], dtype=np.int64)
+        order = None
+        if options is not None and options.active:
+
+            def order(at: np.ndarray, values: np.ndarray) -> np.ndarray:
+                chosen = self.rerank([item_ids[i] for i in at], values, len(at), options, history)
+                return np.asarray(at)[np.asarray(chosen, dtype=np.int64)]
+
+        out = apply_rules(
+            rules,
+            pos,
+            np.asarray(scores, dtype=np.float64),
+            k,
+            exclude=[self._vocab[i] for i in excluded if i in self._vocab],
+            order=order,
+        )
+        return [str(self.ids[i]) for i in out.items], out.pool.tolist(), out.reasons
 
     def _genre_distributions(self) -> np.ndarray:
         """``p(g|i)`` rows of the catalog's genres (made once)."""

@@ -97,6 +97,7 @@ async def user_recommendations(
         model_user=model_user,
         exclude_seen=exclude_seen,
         options=check_options(rerank, diversity, debias),
+        rules=request.app.state.rules.current(state.items.frame),
     )
     fast = state.use_index and not (q and q.strip())
     ranked = call() if fast else await run_in_threadpool(call)
@@ -122,6 +123,7 @@ def anonymous_recommendations(body: RecommendationRequest, request: Request) -> 
         body.explain,
         exclude_seen=body.exclude_seen,
         options=check_options(body.rerank, body.diversity, body.debias),
+        rules=request.app.state.rules.current(state.items.frame),
     )
     list_id, items = state.server.show(None, ranked, body.k)
     return {"user_id": None, "list_id": list_id, "items": items}

@@ -23,6 +23,11 @@ def _env(name: str, cast, default):
     return field(default_factory=read)
 
 
+def _path_env(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw and raw.strip() else None
+
+
 def _retention_days() -> float | None:
     from avrec.settings import retention_days
 
@@ -80,6 +85,9 @@ class ServiceSettings:
     registry_poll_s: float = _env("AVREC_REGISTRY_POLL_S", float, 5.0)
     #: write every served list to the impressions table (env AVREC_LOG_IMPRESSIONS=0 turns it off)
     log_impressions: bool = _env("AVREC_LOG_IMPRESSIONS", lambda v: v not in ("0", "false"), True)
+    #: business rules file (.yaml or .json, docs/rules.md) applied to every list; re-read when
+    #: it changes (env AVREC_RULES_FILE)
+    rules_file: Path | None = field(default_factory=lambda: _path_env("AVREC_RULES_FILE"))
 
     #: retention: feedback events older than this many days are deleted every
     #: ``retention_interval_s`` seconds while the service runs (first run at start); None
