@@ -157,3 +157,11 @@ def test_settled_config_fixes_the_learned_values(fitted):
     assert (settled.mix, settled.tau) == (model.recency.mix_, model.recency.tau_)
     again = Hybrid(model.settled_config()).fit(data)
     assert not again.recency.learned_ and again.recency.mix_ == model.recency.mix_
+
+
+def test_the_saved_part_holds_no_array_with_a_row_per_user(fitted, tmp_path):
+    # models.forget treats arrays with one row per training user as per-user state
+    _, model = fitted
+    path = model.save(tmp_path / "m")
+    with np.load(path / "parts" / "recency" / "state.npz", allow_pickle=False) as z:
+        assert all(z[k].ndim == 0 for k in z.files)

@@ -20,6 +20,7 @@ best (docs/benchmarks.md, "recency").
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import numpy as np
@@ -222,15 +223,13 @@ class Recency:
         }
 
     def state(self) -> dict[str, np.ndarray]:
-        table = self.validation_
+        """Scalars only (0-d arrays: nothing with a row per user, models.forget): the values,
+        whether they were learned, and the validation table as JSON text."""
         return {
             "mix": np.array(self.mix_, np.float64),
-            "tau": np.array(_nan(self.tau_), np.float64),
+            "tau": np.array(np.nan if self.tau_ is None else self.tau_, np.float64),
             "learned": np.array(self.learned_),
-            # the validation table, so that a reloaded model's manifest still shows it
-            "grid": np.array(
-                [[r["mix"], _nan(r["tau"]), r["next_ndcg"], r["random_ndcg"]] for r in table]
-            ).reshape(-1, 4),
+            "validation": np.array(json.dumps(self.validation_)),
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -241,16 +240,4 @@ class Recency:
         tau = float(state["tau"])
         self.mix_, self.tau_ = float(state["mix"]), None if np.isnan(tau) else tau
         self.learned_ = bool(state["learned"])
-        self.validation_ = [
-            {
-                "mix": float(m),
-                "tau": None if np.isnan(t) else float(t),
-                "next_ndcg": float(a),
-                "random_ndcg": float(b),
-            }
-            for m, t, a, b in state.get("grid", np.zeros((0, 4)))
-        ]
-
-
-def _nan(tau: float | None) -> float:
-    return np.nan if tau is None else float(tau)
+        self.validation_ = json.loads(str(state.get("validation", "[]")))
