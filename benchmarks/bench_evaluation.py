@@ -38,7 +38,9 @@ CONFIGS = {"content": {"query_encoder": None}, "hybrid": {"query_encoder": None}
 #: per-protocol settings chosen on a validation split carved from the training part only
 #: (leave-last-out inside the training part of the `last` split: recency_mix 0 / 0.5 / 0.8 / 1
 #: gave HR@10 0.156 / 0.175 / 0.211 / 0.220 on ml-100k)
-PROTOCOL_CONFIGS = {"last": {"hybrid": {"query_encoder": None, "recency_mix": 1.0}}}
+PROTOCOL_CONFIGS = {
+    "last": {"hybrid": {"query_encoder": None, "recency_mix": 1.0, "recency_learn": False}}
+}
 PROTOCOLS = ("msr", "random", "last", "temporal", "cold-items", "cold-users", "kfold")
 RANK_COLS = [
     "ndcg@10",

@@ -82,6 +82,7 @@ def test_each_part_saves_to_its_own_folder_and_loads_the_same(data, tmp_path):
         "backbone",
         "cold_items",
         "short_history",
+        "recency",
         "vae",
         "cold_ranker",
     }

@@ -181,6 +181,10 @@ def train(
 
         version = record(get_engine(database_url), out).version
         typer.echo(f"registered as {version} (avrec models promote {version} serves it)")
+    learned = recommender.manifest_extra().get("learned") or {}
+    for part, values in learned.items():  # settings the model chose in fit (e.g. recency)
+        shown = ", ".join(f"{k}={v}" for k, v in values.items() if k != "validation")
+        typer.echo(f"learned {part}: {shown} (also in {out / 'manifest.json'})")
     for note in recommender.time_capped_:  # the model is not the one its settings describe
         typer.echo(f"note: {note} (a wall-clock cap of the settings)", err=True)
     if isinstance(recommender, TrainsPrivately) and recommender.privacy() is not None:

@@ -44,7 +44,8 @@ def show(
     version: Annotated[str, typer.Argument(help="a version id (avrec models list)")],
     database_url: DbUrl = None,
 ) -> None:
-    """One version: its folder, config, training data, metrics, privacy, promotions."""
+    """One version: its folder, config, training data, metrics, privacy, what the model
+    learned of its own settings, promotions."""
     from avrec.storage import registry
 
     engine = _engine(database_url)
@@ -58,6 +59,8 @@ def show(
         "registered_at": str(found.created_at),
         **found.meta,
         "privacy": manifest.get("privacy"),
+        # settings the model chose in fit (the hybrid's recency: values and validation table)
+        "learned": manifest.get("learned"),
         "promotions": [
             {"promoted_at": str(at), "note": note}
             for v, note, at in registry.history(engine)

@@ -79,10 +79,36 @@ class ShortHistoryConfig(PartConfig):
 
 
 class RecencyConfig(PartConfig):
-    """History items weigh ``(1 - mix) + mix * exp(-(recency rank - 1) / tau)``."""
+    """History items weigh ``(1 - mix) + mix * exp(-(recency rank - 1) / tau)``. With
+    ``learn``, and training data with times, ``fit`` chooses ``(mix, tau)`` from ``grid`` by a
+    validation split by time (models.hybrid.recency; the choice is the fitted
+    ``Hybrid.recency.mix_`` / ``tau_``, in the manifest's ``learned``); ``tau`` and ``mix`` are
+    the values without times, without learning, or where the validation is skipped."""
 
     tau: float | None = 5.0
     mix: float = 0.0
+    learn: bool = True
+    #: the (mix, tau) points tried; the first is the reference of ``keep_random``
+    grid: tuple[tuple[float, float | None], ...] = (
+        (0.0, 5.0),
+        (0.3, 5.0),
+        (0.6, 5.0),
+        (0.8, 5.0),
+        (1.0, 5.0),
+        (1.0, 2.0),
+    )
+    #: a point is allowed only if the NDCG@10 of a random held-out earlier item loses at most
+    #: this share of the first point's (None: the best point on the next item, whatever the
+    #: rest of the history loses)
+    keep_random: float | None = 0.01
+    #: a point other than the first needs a gain on the next items of at least this many
+    #: standard errors of the paired per-user difference
+    min_gain_se: float = 2.0
+    #: users with at least this many training items are validated, at most ``max_users`` of
+    #: them (a seeded sample); skipped over ``max_items`` items (one more backbone fit)
+    min_items: int = 5
+    max_users: int = 5000
+    max_items: int = 20_000
 
 
 class VAEBlendConfig(PartConfig):
@@ -128,6 +154,7 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "query_weight": ("request", "weight"),
     "recency_tau": ("recency", "tau"),
     "recency_mix": ("recency", "mix"),
+    "recency_learn": ("recency", "learn"),
     "prior_weight": ("short_history", "prior_weight"),
     "prior_shrink": ("short_history", "prior_shrink"),
     "short_prefix": ("short_history", "prefix"),

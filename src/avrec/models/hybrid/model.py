@@ -42,6 +42,7 @@ from avrec.models.hybrid.parts import (
     load_part,
     save_part,
 )
+from avrec.models.hybrid.recency import Recency, with_rating_factor
 from avrec.models.memory import SCALABLE_MODELS, require_dense
 from avrec.models.scaling import blend_request
 
@@ -73,6 +74,7 @@ class Hybrid(Recommender):
         self.backbone = Backbone(c.backbone)
         self.cold_items = ColdItems(c.cold_items)
         self.short_history = ShortHistory(c.short_history)
+        self.recency = Recency(c.recency)
         self.vae: VAEBlend | None = VAEBlend(c.vae) if c.vae.weight > 0 else None
         self.cold_rank: ColdRanker | None = None
 
@@ -84,6 +86,7 @@ class Hybrid(Recommender):
             "backbone": self.backbone,
             "cold_items": self.cold_items,
             "short_history": self.short_history,
+            "recency": self.recency,
         }
         if self.vae is not None:
             out["vae"] = self.vae
@@ -108,6 +111,7 @@ class Hybrid(Recommender):
         warm = counts > 0
         self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm, c.backbone.neighbors)
         self.short_history.fit(data, counts)
+        self.recency.fit(data, text, c.backbone, c.seed)
         if self.vae is not None and warm.sum() > 1:
             self.vae.fit(data.matrix, warm, c.seed, self.time_capped_)
         else:
@@ -116,12 +120,22 @@ class Hybrid(Recommender):
         if ranker.wanted(warm):
             # sub-models like this one, without their own ranker, VAE or requests
             sub = c.with_parts(
-                cold_ranker={"share": 0.0}, content={"query_encoder": None}, vae={"weight": 0.0}
+                cold_ranker={"share": 0.0},
+                content={"query_encoder": None},
+                vae={"weight": 0.0},
+                recency=self._settled_recency(),
             )
             ranker.fit(
                 lambda view: Hybrid(sub).fit(view), data, text, np.flatnonzero(~warm), c.seed
             )
             self.cold_rank = ranker
+
+    def _settled_recency(self) -> dict:
+        """The recency part's config with the fitted values fixed (no second validation)."""
+        return {"learn": False, "mix": self.recency.mix_, "tau": self.recency.tau_}
+
+    def settled_config(self) -> dict:
+        return self.config.with_parts(recency=self._settled_recency()).model_dump()
 
     # ---- what other modules read --------------------------------------------------------
     @property
@@ -218,26 +232,13 @@ class Hybrid(Recommender):
     def history_weights(
         self, histories: sp.csr_matrix, users: np.ndarray | None = None
     ) -> sp.csr_matrix:
-        """Each history item's weight: a mix of 1 and a decay with its recency rank, times
-        the user's rating factor for it where the training data has one (``users``: training
-        user indices, -1 for unknown users)."""
+        """Each history item's weight: a mix of 1 and a decay with its recency rank (the
+        recency part's fitted ``mix_`` and ``tau_``), times the user's rating factor for it
+        where the training data has one (``users``: training user indices, -1 for unknown
+        users)."""
         h = sp.csr_matrix(histories, dtype=np.float32, copy=True)
-        recency = self.config.recency
-        if recency.tau:
-            h.data = (1 - recency.mix) + recency.mix * np.exp(-(h.data - 1.0) / recency.tau)
-        else:
-            h.data = np.ones_like(h.data)
-        factor = self.rating_factor
-        if factor is not None and users is not None and h.nnz:
-            users = np.asarray(users)
-            known = (users >= 0) & (users < factor.shape[0])
-            extra = factor[np.where(known, users, 0)].tocsr()
-            extra.data = extra.data - 1.0  # factor - 1 on the user's rated training pairs
-            extra = (sp.diags(known.astype(np.float32)) @ extra).tocsr()
-            extra.eliminate_zeros()
-            extra.resize(h.shape)  # the catalog may have grown since (add_items)
-            h = (h + h.multiply(extra)).tocsr()
-        return h
+        h.data = self.recency.weigh(h.data)
+        return with_rating_factor(h, self.rating_factor, users)
 
     # ---- explanations ---------------------------------------------------------------
     def explain(
@@ -315,7 +316,11 @@ class Hybrid(Recommender):
 
     # ---- persistence: one sub-folder per part ---------------------------------------------
     def manifest_extra(self) -> dict:
-        return {"config_schema": CONFIG_SCHEMA, "parts": list(self.parts())}
+        return {
+            "config_schema": CONFIG_SCHEMA,
+            "parts": list(self.parts()),
+            "learned": {"recency": self.recency.summary()},
+        }
 
     def _save_extra(self, path: Path) -> None:
         root = path / PARTS_DIR
@@ -323,6 +328,7 @@ class Hybrid(Recommender):
         save_part(root / "backbone", self.config.backbone, self.backbone.state())
         save_part(root / "cold_items", self.config.cold_items, {})
         save_part(root / "short_history", self.config.short_history, self.short_history.state())
+        save_part(root / "recency", self.config.recency, self.recency.state())
         if self.vae is not None:
             save_part(root / "vae", self.config.vae, self.vae.state())
         if self.cold_rank is not None:
@@ -342,6 +348,7 @@ class Hybrid(Recommender):
         self.content.load_state_arrays(load_part(root / "content"), path)
         self.backbone.set_state(load_part(root / "backbone"))
         self.short_history.set_state(load_part(root / "short_history"), len(item_vocab))
+        self.recency.set_state(load_part(root / "recency"))
         self.vae = None
         if (root / "vae").is_dir():
             self.vae = VAEBlend(self.config.vae)
