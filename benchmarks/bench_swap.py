@@ -1,10 +1,11 @@
 """Benchmark: a model swap under load. A real uvicorn server follows the registry
 (``--follow-registry``); client threads ask for recommendations of random known users without
-pause while a second version is promoted, and again while it is rolled back. Reports the
-latency of requests in steady state and of those sent while each swap was under way (from the
-promotion until ``/health`` names the new version), and every failed request.
+pause while a second version is promoted, and again while it is rolled back (``--cycles``
+times). Reports, per swap and pooled over all swaps, the latency of requests in steady state,
+of those sent while the swap was under way (from the promotion until ``/health`` names the new
+version) and in the seconds after it, and every failed request.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_swap.py [--dataset ml-latest-small]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_swap.py [--dataset ml-latest-small] [--cycles 3]
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "ready"
+DATA = Path(os.environ.get("AVREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "ready"
+#: seconds after a swap still counted as its aftermath (the new state's first requests)
+AFTER_S = 2.0
 
 
 def client(
@@ -73,7 +76,9 @@ def main() -> None:
     ap.add_argument("--dataset", default="ml-latest-small")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--rate", type=float, default=10.0, help="requests per second per thread")
-    ap.add_argument("--steady-s", type=float, default=20.0)
+    ap.add_argument("--steady-s", type=float, default=15.0)
+    ap.add_argument("--cycles", type=int, default=3, help="promote + rollback pairs")
+    ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
 
     import httpx
@@ -120,7 +125,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     users = [str(u) for u in dataset.interactions["user_id"].unique()]
     rows_file = str(work / "latencies.npy")
-    total = 3 + 2 * (args.steady_s + 12)
+    total = 3 + 2 * args.cycles * (args.steady_s + 12)
     import multiprocessing as mp
 
     proc = mp.get_context("spawn").Process(
@@ -130,63 +135,84 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     proc.start()
     time.sleep(3)
-    windows: dict[str, tuple[float, float]] = {}
-    swaps = {}
+    swaps: list[dict] = []
 
     def swap(label: str, action, version: str) -> None:
         t_steady = time.time()
         time.sleep(args.steady_s)
         t0 = time.time()
-        windows["steady " + label] = (t_steady, t0)
         action()
         while httpx.get(f"{base}/health").json()["version"] != version:
             time.sleep(0.05)
-        windows["swap " + label] = (t0, time.time())
-        swaps[label] = time.time() - t0
-        time.sleep(max(0.0, 10 - swaps[label]))
+        t1 = time.time()
+        swaps.append({"label": label, "steady": (t_steady, t0), "during": (t0, t1),
+                      "after": (t1, t1 + AFTER_S), "seconds": t1 - t0})  # fmt: skip
+        time.sleep(max(0.0, 10 - (t1 - t0)))
 
-    swap("promote", lambda: registry.promote(engine, versions[1]), versions[1])
-    swap("rollback", lambda: registry.rollback(engine), versions[0])
+    for _ in range(args.cycles):
+        swap("promote", lambda: registry.promote(engine, versions[1]), versions[1])
+        swap("rollback", lambda: registry.rollback(engine), versions[0])
     proc.join()
     server.should_exit = True
     load_after = os.getloadavg()[0]
     rows = np.load(rows_file)
 
-    def stats(window: str) -> tuple[int, int, float, float]:
-        lo, hi = windows[window]
-        sel = rows[(rows[:, 0] >= lo) & (rows[:, 0] < hi)]
+    def select(*windows: tuple[float, float]) -> np.ndarray:
+        keep = np.zeros(len(rows), dtype=bool)
+        for lo, hi in windows:
+            keep |= (rows[:, 0] >= lo) & (rows[:, 0] < hi)
+        return rows[keep]
+
+    def stats(sel: np.ndarray) -> tuple[int, int, float, float]:
         lat = sel[:, 1] * 1000
         return len(sel), int((sel[:, 2] != 200).sum()), *np.percentile(lat, [50, 99])
 
     lines = [
-        f"{args.dataset}: `itemknn` served, `ease` promoted, then rolled back; "
-        f"{args.threads} client threads in a separate process, {args.rate:g} requests per "
-        "second each on a fixed schedule (GET /api/users/{id}/recommendations?k=10, random "
-        "known users); latency by send time; registry checked every "
-        f"0.5 s. 1-minute load average {load_before:.1f} before, {load_after:.1f} after "
-        "(2 cores: above 2 means other work shared the machine).",
+        f"{args.dataset}: `itemknn` served, `ease` promoted, then rolled back, {args.cycles} "
+        f"times ({2 * args.cycles} swaps); {args.threads} client threads in a separate process, "
+        f"{args.rate:g} requests per second each on a fixed schedule (GET "
+        "/api/users/{id}/recommendations?k=10, random known users); latency by send time; "
+        f"registry checked every 0.5 s. Steady: the {args.steady_s:g} s before a swap; during: "
+        "from the promotion until `/health` names the new version; after: the "
+        f"{AFTER_S:g} s after that. 1-minute load average {load_before:.1f} before, "
+        f"{load_after:.1f} after (2 cores: above 2 means other work shared the machine).",
         "",
-        "| phase | requests | failed | p50 ms | p99 ms | p99 / steady p99 |",
-        "|---|---|---|---|---|---|",
+        "| swap | seconds | steady requests | steady p99 ms | during requests | during p99 ms "
+        "| during p99 / steady p99 | after p99 ms | after p99 / steady p99 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label in ("promote", "rollback"):
-        steady = stats("steady " + label)
-        during = stats("swap " + label)
-        for name, row in ((f"steady before {label}", steady), (f"during {label}", during)):
-            lines.append(
-                f"| {name} | {row[0]} | {row[1]} | {row[2]:.1f} | {row[3]:.1f} | "
-                f"{row[3] / steady[3]:.2f} |"
-            )
+    ratios, after_ratios = [], []
+    for n, sw in enumerate(swaps, 1):
+        steady, during, after = (stats(select(sw[w])) for w in ("steady", "during", "after"))
+        ratios.append(during[3] / steady[3])
+        after_ratios.append(after[3] / steady[3])
+        lines.append(
+            f"| {n} {sw['label']} | {sw['seconds']:.1f} | {steady[0]} | {steady[3]:.1f} | "
+            f"{during[0]} | {during[3]:.1f} | {ratios[-1]:.2f} | {after[3]:.1f} | "
+            f"{after_ratios[-1]:.2f} |"
+        )
+    pooled = {w: stats(select(*(sw[w] for sw in swaps))) for w in ("steady", "during", "after")}
     lines += [
         "",
-        f"Swap time (promotion to the new version answering): promote {swaps['promote']:.1f} s, "
-        f"rollback {swaps['rollback']:.1f} s (loading the model, catalog and event replay "
-        "beside the serving state). Failed requests in the whole run: "
-        f"{int((rows[:, 2] != 200).sum())} of {len(rows)}.",
+        "| all swaps pooled | requests | failed | p50 ms | p99 ms | p99 / steady p99 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for w, row in pooled.items():
+        lines.append(
+            f"| {w} | {row[0]} | {row[1]} | {row[2]:.1f} | {row[3]:.1f} | "
+            f"{row[3] / pooled['steady'][3]:.2f} |"
+        )
+    lines += [
+        "",
+        f"Median over the {len(swaps)} swaps of p99 during / steady p99: "
+        f"{float(np.median(ratios)):.2f} (after: {float(np.median(after_ratios)):.2f}); swap "
+        f"time median {float(np.median([sw['seconds'] for sw in swaps])):.1f} s. Failed "
+        f"requests in the whole run: {int((rows[:, 2] != 200).sum())} of {len(rows)}.",
     ]
     body = "\n".join(lines)
     print(body)
-    write_section("swap", "Model swap under load", body, "benchmarks/bench_swap.py")
+    if not args.no_write:
+        write_section("swap", "Model swap under load", body, "benchmarks/bench_swap.py")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,19 @@ def training_from_db(
     base = load_from_db(engine)
     if events is None:
         events = events_for_training(engine)
+    return merge_events(base, events, policy, now)
+
+
+def merge_events(
+    base: Dataset,
+    events: pd.DataFrame,
+    policy: EventPolicy = EventPolicy(),
+    now: datetime | None = None,
+) -> DbTrainingData:
+    """``base`` (a catalog and its interactions) with ``events`` (rows as
+    ``events_for_training`` reads them: ``id``, ``user_id``, ``item_id``, ``event``, ``value``,
+    ``watch_fraction``, ``created_at``) merged in as described above; events naming items not
+    in the catalog are left out."""
     positives, negatives = events_to_pairs(events, policy, now)
     inter = base.interactions
     key = ["user_id", "item_id"]

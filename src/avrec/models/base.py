@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
 from avrec.data.dataset import Dataset
+from avrec.data.npz import read_npz
 from avrec.data.vocab import Vocabulary
 from avrec.models.arrays import csr_row, recency_matrix, top_k
 from avrec.models.names import get_model_class
@@ -503,8 +504,12 @@ class Recommender(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Recommender:
-        """Load any saved model; the class comes from the manifest's model name."""
+    def load(cls, path: str | Path, *, catalog_chunk: int | None = None) -> Recommender:
+        """Load any saved model; the class comes from the manifest's model name.
+        ``catalog_chunk``: parse the catalog this many lines at a time, so that other threads
+        get the interpreter between chunks (one parse holds it throughout: tens of
+        milliseconds for ten thousand items); used where a model is loaded beside one serving
+        requests (``service/follow.py``)."""
         path = Path(path)
         manifest_file = path / MANIFEST
         if not manifest_file.is_file():
@@ -515,20 +520,23 @@ class Recommender(ABC):
         model.time_capped_ = list(manifest.get("fitted", {}).get("time_capped_", []))
         model.user_vocab = Vocabulary.load(path / "users.json")
         model.item_vocab = Vocabulary.load(path / "items.json")
-        with np.load(path / STATE, allow_pickle=False) as z:
-            model.train_matrix = sp.csr_matrix(
-                (z["train_data"], z["train_indices"], z["train_indptr"]),
+        z = read_npz(path / STATE)
+        model.train_matrix = sp.csr_matrix(
+            (z["train_data"], z["train_indices"], z["train_indptr"]),
+            shape=tuple(z["train_shape"]),
+        )
+        state = {k.removeprefix("state__"): v for k, v in z.items() if k.startswith("state__")}
+        if "recency_data" in z:
+            model.train_recency = sp.csr_matrix(
+                (z["recency_data"], z["recency_indices"], z["recency_indptr"]),
                 shape=tuple(z["train_shape"]),
             )
-            state = {k.removeprefix("state__"): z[k] for k in z.files if k.startswith("state__")}
-            if "recency_data" in z.files:
-                model.train_recency = sp.csr_matrix(
-                    (z["recency_data"], z["recency_indices"], z["recency_indptr"]),
-                    shape=tuple(z["train_shape"]),
-                )
         if (path / CATALOG).is_file():
-            model.catalog = pd.read_json(
-                path / CATALOG, orient="records", lines=True, dtype={"item_id": str}
-            )
+            read = {"orient": "records", "lines": True, "dtype": {"item_id": str}}
+            if catalog_chunk is None:
+                model.catalog = pd.read_json(path / CATALOG, **read)
+            else:
+                with pd.read_json(path / CATALOG, chunksize=catalog_chunk, **read) as chunks:
+                    model.catalog = pd.concat(list(chunks), ignore_index=True)
         model.load_state_arrays(state, path)
         return model

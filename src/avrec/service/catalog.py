@@ -21,6 +21,8 @@ from avrec.service.rwlock import ReadWriteLock
 
 #: at most this many cached filter masks (kind / language values)
 MASK_CACHE = 256
+#: the catalog columns an answer reads per item (``brief``, ``facets``)
+ANSWER_COLUMNS = ("title", "kind", "genres", "language")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ class Catalog:
         self._masks: dict[tuple[str, str], np.ndarray] = {}
         self._genres: dict[int, list[str]] = {}
         self._genre_rows: np.ndarray | None = None
+
+    def warm(self) -> None:
+        """Build the per-item columns that answers read now rather than in the first requests
+        (for a state built beside the serving one, ``service/follow.py``)."""
+        for name in ANSWER_COLUMNS:
+            self._column(name)
 
     # ---- lookups ---------------------------------------------------------------------
     def __len__(self) -> int:

@@ -3,10 +3,13 @@
 and swaps it in between two requests, without a restart.
 
 The new state is built while the old one keeps answering (loading, catalog, index, replay of
-the event log). Then, with event writes and deletions held for a moment (``swap_lock``), it
-applies the events stored and the users deleted since its replay (``ServiceState.catch_up``)
-and replaces the old state. A request already running finishes on the state it started with;
-the old state's impression log is closed after a grace period.
+the event log), in ways that leave the request threads the interpreter: the arrays are read
+without holding it (``data.npz.read_npz``), the catalog is parsed in chunks, and the catalog
+columns that answers read are built before the swap rather than by the first requests. Then,
+with event writes and deletions held for a moment (``swap_lock``), it applies the events stored
+and the users deleted since its replay (``ServiceState.catch_up``) and replaces the old state.
+A request already running finishes on the state it started with; the old state's impression log
+is closed after a grace period.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from avrec.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from avrec.service.state import ServiceState
 
 log = logging.getLogger("avrec.service")
 
@@ -32,6 +39,9 @@ GRACE_S = 30.0
 BUILD_NICENESS = 10
 #: the interpreter's thread switch interval while the next state is built (default 0.005 s)
 SWITCH_INTERVAL_S = 0.0005
+#: catalog lines parsed at a time while the next state is built (one parse of the whole
+#: catalog would hold the interpreter from the request threads throughout)
+CATALOG_CHUNK = 256
 
 
 @contextlib.contextmanager
@@ -53,15 +63,24 @@ def _quiet_build():
             gc.enable()
 
 
-def swap_to(app: FastAPI, folder: Path) -> str:
-    """Serve the model saved in ``folder``; returns its version id."""
+def build_state(old: ServiceState, settings: ServiceSettings, folder: Path) -> ServiceState:
+    """The state that will serve the model saved in ``folder``, built beside ``old`` (its
+    engine) while ``old`` answers requests."""
     from avrec.models.base import Recommender
     from avrec.service.state import ServiceState
 
-    old = app.state.avrec
-    settings = replace(app.state.settings, model_dir=Path(folder))
+    settings = replace(settings, model_dir=Path(folder))
     with _quiet_build():
-        new = ServiceState(Recommender.load(folder), old.engine, settings.media_root, settings)
+        model = Recommender.load(folder, catalog_chunk=CATALOG_CHUNK)
+        new = ServiceState(model, old.engine, settings.media_root, settings)
+        new.items.warm()  # the catalog columns answers read, not built by the first requests
+    return new
+
+
+def swap_to(app: FastAPI, folder: Path) -> str:
+    """Serve the model saved in ``folder``; returns its version id."""
+    old = app.state.avrec
+    new = build_state(old, app.state.settings, folder)
     with app.state.swap_lock.write():
         new.catch_up()
         app.state.avrec = new

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel
 
+from avrec.data.npz import read_npz
 from avrec.models.arrays import top_k_per_column
 from avrec.models.base import TrainData
 from avrec.models.hybrid.coldmap import propagate_to_cold
@@ -54,8 +55,7 @@ def save_part(folder: Path, config: BaseModel, state: dict[str, Any]) -> None:
 def load_part(folder: Path) -> dict[str, np.ndarray]:
     if not (folder / PART_STATE).is_file():
         return {}
-    with np.load(folder / PART_STATE, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return read_npz(folder / PART_STATE)
 
 
 def _csr_state(prefix: str, m: sp.csr_matrix | None) -> dict[str, np.ndarray]:
