@@ -18,6 +18,8 @@ from fastapi.staticfiles import StaticFiles
 
 from avrec.service.rwlock import ReadWriteLock
 from avrec.service.settings import ServiceSettings, service_secret
+from avrec.service.training import TrainingJobs
+from avrec.settings import avrec_home
 
 UI = Path(__file__).parent / "ui"
 
@@ -149,6 +151,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         gc.collect()
         gc.freeze()  # the loaded catalog and model are permanent: later collections skip them
         retention = start_retention(app, settings)
+        app.state.training = TrainingJobs(
+            app.state.avrec.engine.url.render_as_string(hide_password=False),
+            settings.models_root or avrec_home() / "models",
+        )
         follower = None
         if settings.follow_registry:
             from avrec.service.follow import Follower, check
@@ -161,6 +167,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             if follower is not None:
                 follower.stop()
             await stop_retention(retention)
+            app.state.training.close()
             gc.unfreeze()
             app.state.avrec.close()
 
@@ -201,6 +208,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     from avrec.service.routes_control import router as control_router
     from avrec.service.routes_items import media_router
     from avrec.service.routes_items import router as items_router
+    from avrec.service.routes_models import router as models_router
     from avrec.service.routes_users import router as users_router
 
     app.include_router(items_router)
@@ -208,6 +216,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(control_router)
     app.include_router(media_router)
     app.include_router(admin_router)
+    app.include_router(models_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
     from avrec.service import faults
     from avrec.service.headers import SecurityHeaders

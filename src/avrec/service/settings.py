@@ -88,6 +88,9 @@ class ServiceSettings:
     #: business rules file (.yaml or .json, docs/rules.md) applied to every list; re-read when
     #: it changes (env AVREC_RULES_FILE)
     rules_file: Path | None = field(default_factory=lambda: _path_env("AVREC_RULES_FILE"))
+    #: where training rounds started through the API save their candidates (env
+    #: AVREC_MODELS_ROOT; default: $AVREC_HOME/models)
+    models_root: Path | None = field(default_factory=lambda: _path_env("AVREC_MODELS_ROOT"))
 
     #: retention: feedback events older than this many days are deleted every
     #: ``retention_interval_s`` seconds while the service runs (first run at start); None
