@@ -140,8 +140,11 @@ def test_without_history_the_request_and_priors_decide():
 def test_candidates_take_both_tops_and_make_room_for_the_history():
     request = np.arange(10, dtype=np.float32)
     taste = -request
-    np.testing.assert_array_equal(candidates(request, None, 2, 1), [7, 8, 9])
-    np.testing.assert_array_equal(candidates(request, taste, 2, 0), [0, 1, 8, 9])
+    np.testing.assert_array_equal(candidates(request, None, 2, np.array([9])), [7, 8, 9])
+    np.testing.assert_array_equal(candidates(request, taste, 2), [0, 1, 8, 9])
+    np.testing.assert_array_equal(
+        candidates(request, taste, 2, np.array([0, 9])), [0, 1, 2, 7, 8, 9]
+    )
 
 
 def test_share_sentence_names_the_parts_largest_first():
@@ -179,13 +182,18 @@ def test_the_hybrid_learns_the_blend_explains_it_and_saves_it(tmp_path, avrec_ho
         Dataset(items, pd.DataFrame(rows, columns=["user_id", "item_id"]))
     )
     model = Hybrid(
-        {"vae": {"weight": 0.0}, "request": {"requests": 80, "candidates": 10, "trees": 20}}
+        {
+            "vae": {"weight": 0.0},
+            "request": {"requests": 80, "candidates": 10, "trees": 20, "min_users": 10},
+        }
     ).fit(data)
     assert "request_ranker" in model.parts()
     recs = model.recommend(["u0", None], 5, queries=["quiet piano", "quiet piano"], explain=True)
     assert all(int(i[1:]) % 2 == 1 for i in recs.items[1])  # no history: the request decides
     assert all("ranked by" in e for e in recs.explanations[0] + recs.explanations[1])
     assert not any("your taste" in e for e in recs.explanations[1])
+    few = Hybrid({"vae": {"weight": 0.0}, "request": {"min_users": 41}}).fit(data)
+    assert "request_ranker" not in few.parts()  # 40 people: the fixed blend
     model.save(tmp_path / "m")
     again = Hybrid.load(tmp_path / "m").recommend(["u0", None], 5, queries=["quiet piano"] * 2)
     assert again.items == recs.items

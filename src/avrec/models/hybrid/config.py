@@ -110,7 +110,7 @@ class RequestBlendConfig(PartConfig):
     """How a request's scores meet the history's. ``learned``: a LightGBM ranker of each
     request's candidates (models.hybrid.requestrank), trained on ``requests`` simulated
     requests (a share ``no_history_share`` also asked without history), fitted where the
-    content part has a request encoder; otherwise, or where the data gives too few requests,
+    content part has a request encoder; otherwise, or with fewer than ``min_users`` people,
     the fixed blend ``weight * z(request) + (1 - weight) * z(history)`` (with no history, the
     request's alone)."""
 
@@ -121,6 +121,8 @@ class RequestBlendConfig(PartConfig):
     candidates: int = 100
     no_history_share: float = 0.3
     trees: int = 150
+    #: fewer people than this in the training data: the fixed blend (too few to learn from)
+    min_users: int = 100
 
 
 #: flat field of the earlier config -> (part, field)

@@ -35,7 +35,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("request_z", "request"),
     ("request_gap", "request"),
     ("taste_z", "taste"),
-    ("taste_gap", "taste"),
+    ("taste_rank", "taste"),
     ("popularity", "quality"),
     ("rating", "quality"),
     ("year", "quality"),
@@ -70,14 +70,24 @@ def item_priors(data: TrainData, counts: np.ndarray) -> np.ndarray:
     return np.column_stack([pop, rating, year]).astype(np.float32)
 
 
-def candidates(request: np.ndarray, taste: np.ndarray | None, n: int, extra: int) -> np.ndarray:
-    """One row's candidates: the top ``n + extra`` items by request similarity and, with a
-    taste row, by taste (``extra``: the history's length, whose items may be masked later)."""
-    m = min(n + extra, len(request))
-    top = np.argpartition(-request, m - 1)[:m]
-    if taste is not None:
-        top = np.union1d(top, np.argpartition(-taste, m - 1)[:m])
-    return np.sort(top)
+def candidates(
+    request: np.ndarray, taste: np.ndarray | None, n: int, history: np.ndarray | None = None
+) -> np.ndarray:
+    """One row's candidates: the top ``n`` items outside ``history`` by request similarity
+    and, with a taste row, by taste; and the history's items (ranked too, for requests that
+    keep seen items; the others mask them)."""
+    out = np.zeros(len(request), bool)
+    for row in (request, taste):
+        if row is None:
+            continue
+        free = row.copy()
+        if history is not None and len(history):
+            free[history] = -np.inf
+        m = min(n, len(row))
+        out[np.argpartition(-free, m - 1)[:m]] = True
+    if history is not None:
+        out[history] = True
+    return np.flatnonzero(out)
 
 
 def row_features(
@@ -99,7 +109,9 @@ def row_features(
     out[:, 0], out[:, 1], out[:, 2] = request[cand], rz[cand], peak - rz[cand]
     if taste is not None:
         tz = zscore_rows(taste, 1e-9)
-        out[:, 3], out[:, 4] = tz[cand], float(tz.max()) - tz[cand]
+        rank = np.empty(len(taste), np.float32)
+        rank[np.argsort(-taste, kind="stable")] = np.arange(len(taste), dtype=np.float32)
+        out[:, 3], out[:, 4] = tz[cand], np.log1p(rank[cand])
     else:
         out[:, 3:5] = np.nan  # no history: LightGBM's missing-value branch
     out[:, 5:8] = priors[cand]
@@ -157,10 +169,12 @@ def fit_request_ranker(
     empty = rng.random(len(users)) < no_history_share
     xs, ys, groups = [], [], []
     for n in range(len(users)):
-        n_hist = int(hist.indptr[n + 1] - hist.indptr[n])
-        asked = [(taste[n], n_hist)] + ([(None, 0)] if empty[n] else [])
+        seen = hist.indices[hist.indptr[n] : hist.indptr[n + 1]]
+        asked = [(taste[n], len(seen))] + ([(None, 0)] if empty[n] else [])
         for t, length in asked:
-            cand = candidates(req[n], t, n_candidates, length)
+            # the history's items are never the answer: left out of training's candidates
+            cand = candidates(req[n], t, n_candidates, seen if length else None)
+            cand = np.setdiff1d(cand, seen) if length else cand
             label = (cand == hidden[n]).astype(np.int32)
             if not label.any():
                 continue
@@ -204,7 +218,8 @@ def rank_requests(
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for n in np.flatnonzero(has):
         taste = scores[n] if n_hist[n] else None
-        cand = candidates(request[n], taste, n_candidates, int(n_hist[n]))
+        seen = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
+        cand = candidates(request[n], taste, n_candidates, seen)
         feats = row_features(request[n], taste, int(n_hist[n]), priors, cand)
         pred = booster.predict(feats, num_threads=1)
         base = zscore_rows(scores[n] if taste is not None else request[n], 1e-9)
@@ -285,8 +300,11 @@ class RequestRanker:
         request_scores: Callable[[list[str]], np.ndarray],
         seed: int,
     ) -> bool:
-        """Learn the ranker; False (nothing learned) where the data gives too few requests."""
+        """Learn the ranker; False (nothing learned) with fewer than ``min_users`` people of two
+        or more items, or where the data gives too few requests."""
         c = self.config
+        if int((np.diff(data.matrix.indptr) >= 2).sum()) < c.min_users:
+            return False
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
         self.priors_ = item_priors(data, counts)
         self.booster_ = fit_request_ranker(
