@@ -1,11 +1,11 @@
 """A learned blend of a free-text request with the person's taste.
 
 A request narrows *what* (genre, mood, topic, language); taste and quality decide *which*.
-A small LightGBM LambdaRank model ranks each request's candidates (the union of the top items
-by request similarity and by taste) from: the request similarity (raw, and z-scored over the
-catalog), the taste score (z-scored), a popularity prior, a rating-quality prior, the release
-year, how specific the request is (the peak and spread of its similarity distribution, how many
-items stand out) and the history length. An empty history has no taste features, so the same
+A small LightGBM LambdaRank model ranks each request's candidates (the union of the top unseen
+items by request similarity and by taste) from: the request similarity (raw, and z-scored over
+the catalog), the taste score (z-scored, and its log rank), a popularity prior, a
+rating-quality prior, the release year, how specific the request is (the peak and spread of
+its similarity distribution, how many items stand out) and the history length. An empty history has no taste features, so the same
 ranker ranks a request without history by similarity and the priors.
 
 It learns from simulated requests built from the training data alone: for sampled people one
