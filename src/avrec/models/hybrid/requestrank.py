@@ -5,8 +5,9 @@ A small LightGBM LambdaRank model ranks each request's candidates (the union of 
 items by request similarity and by taste) from: the request similarity (raw, and z-scored over
 the catalog), the taste score (z-scored, and its log rank), a popularity prior, a
 rating-quality prior, the release year, how specific the request is (the peak and spread of
-its similarity distribution, how many items stand out) and the history length. An empty history has no taste features, so the same
-ranker ranks a request without history by similarity and the priors.
+its similarity distribution, how many items stand out) and the history length. An empty
+history has no taste features, so the same ranker ranks a request without history by
+similarity and the priors.
 
 It learns from simulated requests built from the training data alone: for sampled people one
 training item is hidden, a phrase from that item's own catalog text (a genre, a tag, a content
