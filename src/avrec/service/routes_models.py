@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -44,7 +45,9 @@ def _version(v: ModelVersion) -> dict:
         "version": v.version,
         "model": v.model,
         "path": str(v.path),
-        "created_at": v.created_at.isoformat() if v.created_at else None,
+        "created_at": v.created_at.isoformat()
+        if isinstance(v.created_at, datetime)
+        else v.created_at,
         "meta": v.meta,
     }
 

@@ -133,10 +133,22 @@ class ColdRankerConfig(PartConfig):
 
 
 class RequestBlendConfig(PartConfig):
-    """A request's scores blend with the history's: ``weight * z(request) + (1 - weight) *
-    z(history)``; with no history, the request's alone."""
+    """How a request's scores meet the history's. ``learned``: a LightGBM ranker of each
+    request's candidates (models.hybrid.requestrank), trained on ``requests`` simulated
+    requests (a share ``no_history_share`` also asked without history), fitted where the
+    content part has a request encoder; otherwise, or with fewer than ``min_users`` people,
+    the fixed blend ``weight * z(request) + (1 - weight) * z(history)`` (with no history, the
+    request's alone)."""
 
     weight: float = 0.7
+    learned: bool = True
+    requests: int = 1500
+    #: candidates per request: the top ``candidates`` by request similarity and by taste
+    candidates: int = 100
+    no_history_share: float = 0.3
+    trees: int = 150
+    #: fewer people than this in the training data: the fixed blend (too few to learn from)
+    min_users: int = 100
 
 
 #: flat field of the earlier config -> (part, field)

@@ -10,7 +10,9 @@ learned ranker of the cold items, and natural-language requests.
   (models.coldrank) re-ranks the cold items per user.
 - Short histories lean on co-occurrence counts and a first-items ridge map (models.prefix),
   fading out as the history grows; the VAE's weight grows with it.
-- A request text is matched by the content part and blended with the history's scores.
+- A request text is matched by the content part; a LightGBM ranker learned from simulated
+  requests (models.hybrid.requestrank) orders its candidates by request similarity, taste and
+  quality priors (a fixed z-score blend where none was learned).
 
 Each part has its own config (``HybridConfig.backbone``, ``.vae``, ...) and its own sub-folder
 when saved (``parts/<name>/``); swapping a part, e.g. ``backbone.kind``, is a config change.
@@ -43,6 +45,7 @@ from avrec.models.hybrid.parts import (
     save_part,
 )
 from avrec.models.hybrid.recency import Recency, with_rating_factor
+from avrec.models.hybrid.requestrank import RequestRanker, explain_shares
 from avrec.models.memory import SCALABLE_MODELS, require_dense
 from avrec.models.scaling import blend_request
 
@@ -77,6 +80,7 @@ class Hybrid(Recommender):
         self.recency = Recency(c.recency)
         self.vae: VAEBlend | None = VAEBlend(c.vae) if c.vae.weight > 0 else None
         self.cold_rank: ColdRanker | None = None
+        self.request_rank: RequestRanker | None = None
 
     def parts(self) -> dict[str, object]:
         """The fitted parts by name, in pipeline order (parts a config turned off, or that the
@@ -92,6 +96,8 @@ class Hybrid(Recommender):
             out["vae"] = self.vae
         if self.cold_rank is not None:
             out["cold_ranker"] = self.cold_rank
+        if self.request_rank is not None:
+            out["request_ranker"] = self.request_rank
         return out
 
     def _fit(self, data: TrainData) -> None:
@@ -129,6 +135,32 @@ class Hybrid(Recommender):
                 lambda view: Hybrid(sub).fit(view), data, text, np.flatnonzero(~warm), c.seed
             )
             self.cold_rank = ranker
+        if c.request.learned and self.content.query_vectors is not None:
+            self._fit_request_ranker(data)
+
+    def _fit_request_ranker(self, data: TrainData) -> None:
+        """The learned request blend; its taste comes from sub-models like this one (without
+        the VAE, the rankers or requests) fitted without the simulated requests' answers."""
+        from avrec.encoders.pipeline import encode_queries_cached
+
+        c = self.config
+        sub = c.with_parts(
+            cold_ranker={"share": 0.0},
+            content={"query_encoder": None},
+            vae={"weight": 0.0},
+            request={"learned": False},
+            recency=self._settled_recency(),
+        )
+        query_vectors = cast(np.ndarray, self.content.query_vectors)
+        encoder = cast(str, c.content.query_encoder)
+        ranker = RequestRanker(c.request)
+        if ranker.fit(
+            data,
+            lambda view: Hybrid(sub).fit(view),
+            lambda texts: encode_queries_cached(texts, encoder) @ query_vectors.T,
+            c.seed,
+        ):
+            self.request_rank = ranker
 
     def _settled_recency(self) -> dict:
         """The recency part's config with the fitted values fixed (no second validation)."""
@@ -208,13 +240,19 @@ class Hybrid(Recommender):
         # explanation of a recommend call follows its scoring with the same batch)
         self._last_batch = (weakref.ref(histories), np.array(users, copy=True), memo)
         if queries is not None and any(queries):
-            scores = self._blend_requests(scores, histories, queries)
+            scores = self._blend_requests(scores, histories, queries, memo)
         return scores
 
     def _blend_requests(
-        self, scores: np.ndarray, histories: sp.csr_matrix, queries: Sequence[str | None]
+        self,
+        scores: np.ndarray,
+        histories: sp.csr_matrix,
+        queries: Sequence[str | None],
+        memo: dict | None = None,
     ) -> np.ndarray:
         q_scores, has = self.content.query_scores(queries)
+        if self.request_rank is not None:
+            return self.request_rank.rank(scores, q_scores, has, histories, memo)
         has_hist = np.diff(histories.indptr) > 0
         w = self.config.request.weight
         for n in np.flatnonzero(has):
@@ -272,6 +310,7 @@ class Hybrid(Recommender):
         queries: Sequence[str | None] | None = None,
     ) -> list[list[str]]:
         parts = contribution_parts(self, histories, users)
+        shares = self._request_shares(users, histories, items, queries)
         out = []
         for n, row_items in enumerate(items):
             idx = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
@@ -287,7 +326,26 @@ class Hybrid(Recommender):
                     contrib=contrib,
                 )
             )
+            if shares is not None:
+                out[-1] = [f"{a}; {b}" if b else a for a, b in zip(out[-1], shares[n], strict=True)]
         return out
+
+    def _request_shares(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        items: list[np.ndarray],
+        queries: Sequence[str | None] | None,
+    ) -> list[list[str]] | None:
+        """Per row, which part (request, taste, popularity and ratings) placed each item, from
+        the request ranker's contributions; None without requests or a learned ranker."""
+        if self.request_rank is None or not queries or not any(queries):
+            return None
+        memo = self.scored_batch(histories, users)
+        if memo is None or "requests" not in memo:
+            self.score(users, histories, queries)  # the ranker's candidates and features
+            memo = cast(dict, self.scored_batch(histories, users))
+        return explain_shares(self.request_rank.booster_, memo["requests"], items)
 
     # ---- growing the catalog ----------------------------------------------------------
     def add_items(self, items) -> list[str]:
@@ -333,6 +391,8 @@ class Hybrid(Recommender):
             save_part(root / "vae", self.config.vae, self.vae.state())
         if self.cold_rank is not None:
             save_part(root / "cold_ranker", self.config.cold_ranker, self.cold_rank.state())
+        if self.request_rank is not None:
+            save_part(root / "request_ranker", self.config.request, self.request_rank.state())
 
     def load_state_arrays(self, state: dict[str, np.ndarray], path: Path) -> None:
         root = path / PARTS_DIR
@@ -356,3 +416,6 @@ class Hybrid(Recommender):
         if (root / "cold_ranker").is_dir():
             self.cold_rank = ColdRanker(self.config.cold_ranker)
             self.cold_rank.set_state(load_part(root / "cold_ranker"))
+        if (root / "request_ranker").is_dir():
+            self.request_rank = RequestRanker(self.config.request)
+            self.request_rank.set_state(load_part(root / "request_ranker"))

@@ -3,8 +3,9 @@ what it learned in fitted attributes, and saves to its own sub-folder (``parts/<
 part's ``config.json`` and ``state.npz``) through :func:`save_part` / :func:`load_part`.
 
 The assembly (models.hybrid.model) fits them in order: content, backbone, cold items, short
-history, VAE, cold ranker; scoring runs backbone -> cold ranker -> content term -> short-history
-prior -> VAE blend -> request blend.
+history, VAE, cold ranker, request ranker (models.hybrid.requestrank, which holds that part);
+scoring runs backbone -> cold ranker -> content term -> short-history prior -> VAE blend ->
+request ranker or blend.
 """
 
 from __future__ import annotations

@@ -1,0 +1,353 @@
+"""A learned blend of a free-text request with the person's taste.
+
+A request narrows *what* (genre, mood, topic, language); taste and quality decide *which*.
+A small LightGBM LambdaRank model ranks each request's candidates (the union of the top unseen
+items by request similarity and by taste) from: the request similarity (raw, and z-scored over
+the catalog), the taste score (z-scored, and its log rank), a popularity prior, a
+rating-quality prior, the release year, how specific the request is (the peak and spread of
+its similarity distribution, how many items stand out) and the history length. An empty
+history has no taste features, so the same ranker ranks a request without history by
+similarity and the priors.
+
+It learns from simulated requests built from the training data alone: for sampled people one
+training item is hidden, a phrase from that item's own catalog text (a genre, a tag, a content
+word or word pair of its description, never its title or the names in it) is the request, and
+the hidden item is the answer; the taste scores come from a model fitted without the hidden
+pairs (``fit_sub``), so the ranker never sees taste that already knew the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from avrec.models.base import TrainData
+from avrec.models.hybrid.config import RequestBlendConfig
+from avrec.models.hybrid.simrequests import simulate
+from avrec.models.scaling import zscore_rows
+
+#: feature columns, in order, and the part of the score each belongs to
+FEATURES: tuple[tuple[str, str], ...] = (
+    ("request_similarity", "request"),
+    ("request_z", "request"),
+    ("request_gap", "request"),
+    ("taste_z", "taste"),
+    ("taste_rank", "taste"),
+    ("popularity", "quality"),
+    ("rating", "quality"),
+    ("year", "quality"),
+    ("request_peak", "specificity"),
+    ("request_head", "specificity"),
+    ("request_standouts", "specificity"),
+    ("request_entropy", "specificity"),
+    ("history_length", "specificity"),
+)
+#: what each part is called in an explanation (specificity features are constant within a
+#: request, so they shift its candidates' scores alike and take no share)
+PART_NAMES = {"request": "the request", "taste": "your taste", "quality": "popularity and ratings"}
+
+
+def item_priors(data: TrainData, counts: np.ndarray) -> np.ndarray:
+    """``[n_items, 3]``: z-scored log popularity, a z-scored shrunk mean rating (0 without
+    ratings) and the z-scored release year (0 where unknown)."""
+    pop = zscore_rows(np.log1p(counts).astype(np.float32))
+    rating = np.zeros(len(counts), np.float32)
+    if data.ratings is not None and data.ratings.nnz:
+        r = sp.csc_matrix(data.ratings)
+        total = np.asarray(r.sum(axis=0)).ravel()
+        n = np.diff(r.indptr)
+        mean = float(r.data.mean())
+        rating = zscore_rows(((total + 10.0 * mean) / (n + 10.0)).astype(np.float32))
+    year = np.zeros(len(counts), np.float32)
+    if "year" in data.items:
+        y = pd.to_numeric(data.items["year"], errors="coerce").to_numpy(np.float64)
+        if np.isfinite(y).sum() > 1:
+            mu, sd = np.nanmean(y), max(float(np.nanstd(y)), 1e-9)
+            year = np.nan_to_num((y - mu) / sd).astype(np.float32)
+    return np.column_stack([pop, rating, year]).astype(np.float32)
+
+
+def candidates(
+    request: np.ndarray, taste: np.ndarray | None, n: int, history: np.ndarray | None = None
+) -> np.ndarray:
+    """One row's candidates: the top ``n`` items outside ``history`` by request similarity
+    and, with a taste row, by taste; and the history's items (ranked too, for requests that
+    keep seen items; the others mask them)."""
+    out = np.zeros(len(request), bool)
+    for row in (request, taste):
+        if row is None:
+            continue
+        free = row.copy()
+        if history is not None and len(history):
+            free[history] = -np.inf
+        m = min(n, len(row))
+        out[np.argpartition(-free, m - 1)[:m]] = True
+    if history is not None:
+        out[history] = True
+    return np.flatnonzero(out)
+
+
+def row_features(
+    request: np.ndarray,
+    taste: np.ndarray | None,
+    n_history: int,
+    priors: np.ndarray,
+    cand: np.ndarray,
+) -> np.ndarray:
+    """``[len(cand), len(FEATURES)]`` features of one request's candidates (``taste``: the
+    row's scores, None for an empty history)."""
+    rz = zscore_rows(request, 1e-9)
+    peak = float(rz.max())
+    head = float(np.sort(rz)[-10:].mean()) if len(rz) >= 10 else peak
+    p = np.exp((request - request.max()) / 0.02)
+    p /= p.sum()
+    entropy = float(-(p * np.log(np.maximum(p, 1e-30))).sum() / np.log(max(len(p), 2)))
+    out = np.zeros((len(cand), len(FEATURES)), np.float32)
+    out[:, 0], out[:, 1], out[:, 2] = request[cand], rz[cand], peak - rz[cand]
+    if taste is not None:
+        tz = zscore_rows(taste, 1e-9)
+        rank = np.empty(len(taste), np.float32)
+        rank[np.argsort(-taste, kind="stable")] = np.arange(len(taste), dtype=np.float32)
+        out[:, 3], out[:, 4] = tz[cand], np.log1p(rank[cand])
+    else:
+        out[:, 3:5] = np.nan  # no history: LightGBM's missing-value branch
+    out[:, 5:8] = priors[cand]
+    out[:, 8], out[:, 9] = peak, head
+    out[:, 10], out[:, 11] = np.log1p((rz > 3.0).sum()), entropy
+    out[:, 12] = np.log1p(n_history)
+    return out
+
+
+def hide_pairs(data: TrainData, users: np.ndarray, items: np.ndarray) -> TrainData:
+    """``data`` without the (user, item) pairs ``users[n], items[n]``."""
+    from dataclasses import replace
+
+    drop = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=data.matrix.shape)
+
+    def cut(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        if m is None:
+            return None
+        out = sp.csr_matrix(m - m.multiply(drop))
+        out.eliminate_zeros()
+        return out
+
+    return replace(
+        data, matrix=cut(data.matrix), recency=cut(data.recency), ratings=cut(data.ratings)
+    )
+
+
+def fit_request_ranker(
+    data: TrainData,
+    fit_sub: Callable[[TrainData], Any],
+    request_scores: Callable[[list[str]], np.ndarray],
+    priors: np.ndarray,
+    n_requests: int,
+    n_candidates: int,
+    no_history_share: float,
+    trees: int,
+    seed: int,
+) -> Any:
+    """The LambdaRank booster, learned from :func:`simulate`'d requests: ``fit_sub`` fits a
+    model like the caller's (its ``score`` gives taste) on the data without the hidden pairs;
+    ``request_scores(texts)`` gives ``[n, n_items]`` request similarities. A share
+    ``no_history_share`` of the requests is also asked with an empty history."""
+    import lightgbm as lgb
+
+    users, hidden, texts = simulate(data, n_requests, seed)
+    if len(users) < 20:
+        return None
+    view = hide_pairs(data, users, hidden)
+    sub = fit_sub(view)
+    hist = sub.train_recency if sub.train_recency is not None else sub.train_matrix
+    hist = sp.csr_matrix(hist[users])
+    taste = sub.score(users, hist)
+    req = request_scores(texts)
+    rng = np.random.default_rng(seed + 1)
+    empty = rng.random(len(users)) < no_history_share
+    xs, ys, groups = [], [], []
+    for n in range(len(users)):
+        seen = hist.indices[hist.indptr[n] : hist.indptr[n + 1]]
+        asked = [(taste[n], len(seen))] + ([(None, 0)] if empty[n] else [])
+        for t, length in asked:
+            # the history's items are never the answer: left out of training's candidates
+            cand = candidates(req[n], t, n_candidates, seen if length else None)
+            cand = np.setdiff1d(cand, seen) if length else cand
+            label = (cand == hidden[n]).astype(np.int32)
+            if not label.any():
+                continue
+            xs.append(row_features(req[n], t, length, priors, cand))
+            ys.append(label)
+            groups.append(len(cand))
+    if len(groups) < 10:
+        return None
+    ranker = lgb.LGBMRanker(
+        n_estimators=trees,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=50,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        lambdarank_truncation_level=20,
+        n_jobs=1,
+        verbose=-1,
+        random_state=seed,
+    )
+    ranker.fit(np.vstack(xs), np.concatenate(ys), group=groups)
+    return ranker.booster_
+
+
+def rank_requests(
+    booster: Any,
+    scores: np.ndarray,
+    request: np.ndarray,
+    has: np.ndarray,
+    histories: sp.csr_matrix,
+    priors: np.ndarray,
+    n_candidates: int,
+    memo: dict | None = None,
+) -> np.ndarray:
+    """``scores`` (taste) with each request row replaced: its candidates ordered by the ranker,
+    above every other item (which keep their taste order, or the request's with no history).
+    ``memo``: receives each row's candidates and features, for explanations."""
+    out = scores.copy()
+    n_hist = np.diff(histories.indptr)
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for n in np.flatnonzero(has):
+        taste = scores[n] if n_hist[n] else None
+        seen = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
+        cand = candidates(request[n], taste, n_candidates, seen)
+        feats = row_features(request[n], taste, int(n_hist[n]), priors, cand)
+        pred = booster.predict(feats, num_threads=1)
+        base = zscore_rows(scores[n] if taste is not None else request[n], 1e-9)
+        row = base - base.max() - 1.0
+        row[cand] = pred - pred.min()
+        out[n] = row
+        kept[int(n)] = (cand, feats)
+    if memo is not None:
+        memo["requests"] = kept
+    return out
+
+
+def part_shares(booster: Any, feats: np.ndarray, rows: np.ndarray) -> list[dict[str, float]]:
+    """For ``rows`` of one request's candidate ``feats``, each part's share of what lifts the
+    item above the request's average candidate: per feature, its SHAP value (LightGBM's
+    ``pred_contrib``) minus the candidates' mean, positive parts summed by part. Taste takes
+    no share without a history."""
+    contrib = booster.predict(feats, pred_contrib=True, num_threads=1)[:, : len(FEATURES)]
+    lift = np.clip(contrib[rows] - contrib.mean(axis=0), 0, None)
+    taste = [n for n, (_, part) in enumerate(FEATURES) if part == "taste"]
+    if np.isnan(feats[:, taste]).all():  # no history: SHAP's interaction terms are not taste
+        lift[:, taste] = 0.0
+    out = []
+    for row in lift:
+        parts = dict.fromkeys(PART_NAMES, 0.0)
+        for value, (_, part) in zip(row, FEATURES, strict=True):
+            if part in parts:
+                parts[part] += float(value)
+        total = sum(parts.values())
+        out.append({p: v / total if total > 0 else 0.0 for p, v in parts.items()})
+    return out
+
+
+def share_sentence(shares: dict[str, float]) -> str:
+    """``ranked by the request 55%, your taste 35%, popularity and ratings 10%`` (parts with
+    a share, largest first)."""
+    parts = sorted(((v, p) for p, v in shares.items() if v >= 0.005), reverse=True)
+    if not parts:
+        return ""
+    return "ranked by " + ", ".join(f"{PART_NAMES[p]} {v:.0%}" for v, p in parts)
+
+
+def explain_shares(
+    booster: Any, kept: dict[int, tuple[np.ndarray, np.ndarray]], items: Sequence[np.ndarray]
+) -> list[list[str]]:
+    """For each row of a batch, a :func:`share_sentence` per item of ``items[row]`` ("" for
+    rows without a request or items outside the row's candidates)."""
+    out = []
+    for n, row_items in enumerate(items):
+        row_items = np.asarray(row_items, np.int64)
+        sentences = [""] * len(row_items)
+        if n in kept and len(row_items):
+            cand, feats = kept[n]
+            pos = np.minimum(np.searchsorted(cand, row_items), len(cand) - 1)
+            hit = np.flatnonzero(cand[pos] == row_items)
+            if len(hit):
+                for j, shares in zip(hit, part_shares(booster, feats, pos[hit]), strict=True):
+                    sentences[int(j)] = share_sentence(shares)
+        out.append(sentences)
+    return out
+
+
+class RequestRanker:
+    """The hybrid's part for requests: the booster (``booster_``) and the item priors it reads
+    (``priors_``: popularity, rating, year; :func:`item_priors`)."""
+
+    name = "request_ranker"
+
+    def __init__(self, config: RequestBlendConfig):
+        self.config = config
+        self.booster_: Any = None
+        self.priors_: np.ndarray | None = None
+
+    def fit(
+        self,
+        data: TrainData,
+        fit_sub: Callable[[TrainData], Any],
+        request_scores: Callable[[list[str]], np.ndarray],
+        seed: int,
+    ) -> bool:
+        """Learn the ranker; False (nothing learned) with fewer than ``min_users`` people of two
+        or more items, or where the data gives too few requests."""
+        c = self.config
+        if int((np.diff(data.matrix.indptr) >= 2).sum()) < c.min_users:
+            return False
+        counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
+        self.priors_ = item_priors(data, counts)
+        self.booster_ = fit_request_ranker(
+            data,
+            fit_sub,
+            request_scores,
+            self.priors_,
+            c.requests,
+            c.candidates,
+            c.no_history_share,
+            c.trees,
+            seed,
+        )
+        return self.booster_ is not None
+
+    def rank(
+        self,
+        scores: np.ndarray,
+        request: np.ndarray,
+        has: np.ndarray,
+        histories: sp.csr_matrix,
+        memo: dict | None = None,
+    ) -> np.ndarray:
+        priors = self.priors_
+        if priors is None or self.booster_ is None:
+            raise RuntimeError("the hybrid's request ranker is not fitted")
+        if len(priors) < scores.shape[1]:  # items added since training: no evidence yet
+            grow = np.zeros((scores.shape[1] - len(priors), priors.shape[1]), np.float32)
+            grow[:, 0] = priors[:, 0].min()
+            priors = np.vstack([priors, grow])
+        return rank_requests(
+            self.booster_, scores, request, has, histories, priors, self.config.candidates, memo
+        )
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.priors_ is None or self.booster_ is None:
+            raise RuntimeError("the hybrid's request ranker is not fitted")
+        model = self.booster_.model_to_string().encode()
+        return {"booster": np.frombuffer(model, np.uint8), "priors": self.priors_}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        import lightgbm as lgb
+
+        self.booster_ = lgb.Booster(model_str=state["booster"].tobytes().decode())
+        self.priors_ = state["priors"]
