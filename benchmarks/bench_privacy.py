@@ -48,7 +48,7 @@ GRID = {
 #: dp-two-tower (DP-SGD, its own step and section): one setting for every epsilon, chosen on
 #: ml-100k msr seed 1; ``inf`` is the same training without noise, ``two-tower`` the
 #: non-private model with its defaults
-DP_TWO_TOWER = {"batch_size": 256, "item_ids": True, "lr": 1e-2, "epochs": 10, "dim": 32}
+DP_TWO_TOWER = {"batch_size": 256, "item_ids": True, "lr": 1e-3, "epochs": 10, "dim": 64}
 
 
 def ndcg(dataset, protocol: str, name: str, config: dict, seed: int) -> float:

@@ -56,7 +56,7 @@ from avrec.models.private.model import PrivateRecommender
 class DPTwoTowerConfig(PrivateConfig, TwoTowerConfig):
     #: the defaults below were chosen on ml-100k msr seed 1 at epsilon 8 (docs/privacy.md)
     #: smaller than the non-private default: the noise grows with the number of weights
-    dim: int = 32
+    dim: int = 64
     #: item ID embeddings and ID logit biases for every catalog item, trained under DP-SGD
     #: (per step, Opacus holds a batch x items x dim per-user gradient of the table); off:
     #: items are their content vectors through the trained projection only
@@ -68,7 +68,7 @@ class DPTwoTowerConfig(PrivateConfig, TwoTowerConfig):
     batch_size: int = Field(default=256, ge=1)
     #: the L2 bound of one user's gradient per step
     max_grad_norm: float = Field(default=1.0, gt=0)
-    lr: float = 1e-2
+    lr: float = 1e-3
     #: at most this many of a user's items make their example (a fresh random draw per step)
     max_items_per_user: int = Field(default=64, ge=2)
     #: catalog items drawn per step as the negatives every example is scored against
