@@ -42,6 +42,28 @@ def test_privacy_epsilon_trains_the_private_model_and_records_the_budget(dataset
     assert '"noise_multiplier"' in result.stdout  # printed at the end of train
 
 
+def test_privacy_epsilon_with_two_tower_trains_it_by_dp_sgd(dataset, tmp_path):
+    out = tmp_path / "m"
+    args = ["train", str(dataset), "--out", str(out), "--model", "two-tower"]
+    result = CliRunner().invoke(app, [*args, "--privacy-epsilon", "8"])
+    assert result.exit_code == 0, result.output
+    assert "note: --privacy-epsilon: training dp-two-tower" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"] == "dp-two-tower"
+    record = manifest["privacy"]
+    assert record["epsilon"] == 8.0 and record["delta"] == 1e-5
+    assert record["mechanism"].startswith("dp-sgd") and record["epsilon_spent"] <= 8.0
+    assert {"noise_multiplier", "sampling_rate", "steps", "clipping"} <= set(record)
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    version = CliRunner().invoke(app, ["models", "register", str(out), "--database-url", url])
+    assert version.exit_code == 0, version.output
+    shown = CliRunner().invoke(
+        app, ["models", "show", version.stdout.strip(), "--database-url", url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["privacy"]["noise_multiplier"] == record["noise_multiplier"]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -50,6 +72,7 @@ def test_privacy_epsilon_trains_the_private_model_and_records_the_budget(dataset
         (["--privacy-epsilon", "1", "--privacy-delta", "2"], ["--privacy-delta", "(0, 1)"]),
         (["--privacy-epsilon", "1", "--privacy-delta", "0.1"], ["not below 1/n_users"]),
         (["--model", "ease", "--privacy-epsilon", "1"], ["'ease'", "differential privacy"]),
+        (["--model", "two-tower", "--privacy-epsilon", "-1"], ["--privacy-epsilon", "positive"]),
     ],
 )
 def test_privacy_mistakes_are_one_line(dataset, tmp_path, args, words):

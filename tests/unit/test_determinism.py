@@ -46,6 +46,7 @@ CONFIGS = {
     # needs)
     "dp-ease": {"noise_seed": 0},
     "dp-popularity": {"noise_seed": 0},
+    "dp-two-tower": {"noise_seed": 0, "dim": 8, "epochs": 2, "batch_size": 8, "negatives": 8},
 }
 
 

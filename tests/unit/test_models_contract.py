@@ -13,7 +13,7 @@ from avrec.models.registry import create_model
 from tests.conftest import piano_action_items
 
 FAST = ["popularity", "itemknn", "ease", "sparse-ease", "als", "bpr", "bias", "rating", "vae"]
-PRIVATE = ["dp-ease", "dp-popularity"]
+PRIVATE = ["dp-ease", "dp-popularity", "dp-two-tower"]
 CONTENT = ["content", "hybrid", "hybrid-ltr", "two-tower", "sequential"]
 #: small settings so the neural models train in seconds on the synthetic data
 SMALL = {
@@ -29,6 +29,7 @@ SMALL = {
     "vae": {"hidden": 32, "epochs": 40},
     "dp-ease": {"epsilon": 8.0, "noise_seed": 0, "count_share": 0.3, "popularity_weight": 0.1},
     "dp-popularity": {"epsilon": 8.0, "noise_seed": 0},
+    "dp-two-tower": {"epsilon": 8.0, "noise_seed": 0, "dim": 16, "epochs": 5, "batch_size": 16},
 }
 
 

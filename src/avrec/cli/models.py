@@ -47,7 +47,7 @@ def train(
         typer.Option(
             "--privacy-epsilon",
             help="train with user-level differential privacy at this epsilon (models that "
-            "support it; without --model: dp-ease)",
+            "support it; without --model: dp-ease; --model two-tower: dp-two-tower)",
         ),
     ] = None,
     privacy_delta: Annotated[
@@ -138,6 +138,12 @@ def train(
             "hybrid's other parts are not private)",
             err=True,
         )
+    if model in PRIVATE_VARIANTS and privacy_epsilon is not None:
+        name = PRIVATE_VARIANTS[model]
+        typer.echo(
+            f"note: --privacy-epsilon: training {name}, {model} trained by user-level DP-SGD",
+            err=True,
+        )
     if why:  # the recommended model does not fit this catalog here
         settings = large_catalog_settings(settings)
         typer.echo(f"note: {why}; training {name} with its sparse backbone instead", err=True)
@@ -153,7 +159,7 @@ def train(
         if not isinstance(recommender, TrainsPrivately):
             raise UserError(
                 f"model {name!r} cannot train with differential privacy (--privacy-epsilon); "
-                "use --model dp-ease or dp-popularity"
+                "use --model dp-ease, dp-popularity or two-tower"
             )
         recommender = recommender.with_budget(privacy_epsilon, privacy_delta)
     # content-aware models get the videos' texts; models that read media also their vectors
@@ -202,6 +208,8 @@ def _from_db(database_url: str | None, window_days: float | None, min_events: in
 
 #: the model ``train --privacy-epsilon`` trains when no ``--model`` is given
 PRIVATE_DEFAULT = "dp-ease"
+#: ``--model`` names whose private version ``train --privacy-epsilon`` trains instead
+PRIVATE_VARIANTS = {"two-tower": "dp-two-tower"}
 
 
 def _check_privacy_options(epsilon: float | None, delta: float | None) -> None:

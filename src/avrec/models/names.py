@@ -27,6 +27,7 @@ _MODELS: dict[str, str] = {
     "vae": "avrec.models.neural.vae:MultVAE",
     "dp-ease": "avrec.models.private.ease:DPEASE",
     "dp-popularity": "avrec.models.private.popularity:DPPopularity",
+    "dp-two-tower": "avrec.models.private.two_tower:DPTwoTower",
 }
 
 

@@ -1,2 +1,3 @@
-"""Models trained with user-level differential privacy (``dp-ease``, ``dp-popularity``), their
-accountant and the contribution bounding they share; see docs/privacy.md."""
+"""Models trained with user-level differential privacy (``dp-ease``, ``dp-popularity``, and
+``dp-two-tower`` by DP-SGD), their accountant and the contribution bounding they share; see
+docs/privacy.md."""
