@@ -97,6 +97,14 @@ class DPEASEConfig(PrivateConfig):
     #: (public: the number of users, the clipping and epsilon; None: no such cap; needs
     #: ``count_share > 0``, without counts every item is kept)
     gram_snr: float | None = Field(default=2.8, gt=0)
+    #: after the low-rank projection, give back each item's noisy diagonal entry where it is
+    #: above the projection's (a low-rank plus diagonal estimate: the diagonal's signal is
+    #: far above its noise, unlike most off-diagonal entries')
+    restore_diagonal: bool = False
+    #: shrink each kept eigenvalue ``y`` to ``t - s^2 n / t``, ``t = (y + sqrt(y^2 - 4 s^2 n))
+    #: / 2`` (``s``: the noise std): the spiked-Wigner estimate of the signal's eigenvalue
+    #: times its eigenvector's expected overlap with the noisy one (0 at the noise edge)
+    shrink: bool = False
 
 
 class DPEASE(PrivateRecommender):
@@ -272,23 +280,33 @@ def _solve(
     rank = None
     if std > 0 and (cfg.rank is not None or cfg.psd_clip or cfg.rank_edge > 0):
         edge = cfg.rank_edge * 2.0 * std * math.sqrt(len(gram))
-        gram, rank = _denoise(gram, cfg.rank, edge)
+        noisy_diagonal = np.diag(gram).copy()
+        spread = std * math.sqrt(len(gram)) if cfg.shrink else 0.0
+        gram, rank = _denoise(gram, cfg.rank, edge, spread)
+        if cfg.restore_diagonal:
+            gram[np.diag_indices_from(gram)] = np.maximum(noisy_diagonal, np.diag(gram))
     try:
         return weights_from_gram(gram.copy() if std > 0 else gram, penalty), rank
     except ValueError:  # noise made it indefinite past the penalty: clip, then solve
         return weights_from_gram(_denoise(gram, None)[0], penalty), rank
 
 
-def _denoise(gram: np.ndarray, rank: int | None, edge: float = 0.0) -> tuple[np.ndarray, int]:
+def _denoise(
+    gram: np.ndarray, rank: int | None, edge: float = 0.0, spread: float = 0.0
+) -> tuple[np.ndarray, int]:
     """The nearest positive semi-definite matrix of rank at most ``rank`` (None: any) in
     Frobenius norm, without the eigenvalues at or below ``edge``: the ``rank`` largest
-    eigenvalues above it, negative ones set to zero; and the rank kept."""
+    eigenvalues above it, negative ones set to zero, shrunk by the noise's ``spread = s sqrt(n)``
+    where it is given (:attr:`DPEASEConfig.shrink`); and the rank kept."""
     from scipy.linalg import eigh
 
     # only the eigenvalues above the edge (and 0): the vectors of the rest are never formed
     values, vectors = eigh(gram, subset_by_value=(max(edge, 0.0), np.inf), driver="evr")
     if rank is not None:
         values[: max(len(values) - rank, 0)] = 0.0
+    if spread > 0:
+        t = (values + np.sqrt(np.maximum(values**2 - 4 * spread**2, 0.0))) / 2
+        values = np.where(values > 2 * spread, t - spread**2 / np.maximum(t, 1e-300), 0.0)
     keep = values > 0
     out = (vectors[:, keep] * values[keep]) @ vectors[:, keep].T
     return np.ascontiguousarray((out + out.T) / 2), int(keep.sum())
