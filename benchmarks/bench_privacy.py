@@ -196,7 +196,7 @@ def plot(results: list[dict], path: Path) -> None:
             ax.axhline(res["curves"][model]["inf"], color=color, ls="--", lw=1, label=model)
         ax.set_xscale("log", base=2)
         ax.set_xticks(EPSILONS, [str(e) for e in EPSILONS])
-        ax.set_xlabel("epsilon (user-level, delta = 1e-5)")
+        ax.set_xlabel("epsilon (user-level, delta = min(1e-5, 1/(10 n_users)))")
         ax.set_ylabel("NDCG@10")
         ax.set_title(f"{res['dataset']} ({res['protocol']}, seed {res['seed']})")
         ax.legend(fontsize=7)
