@@ -116,3 +116,71 @@ def save_content_model(
     model.vectors = vectors
     model.query_vectors = None
     return model.save(folder)
+
+
+def taste_interactions(
+    n_users: int = 100_000,
+    n_items: int = 5_000,
+    mean_items: float = 22.0,
+    factors: int = 16,
+    seed: int = 0,
+    chunk: int = 2_000,
+) -> sp.csr_matrix:
+    """A binary users x items matrix from latent tastes with a popularity long tail: item
+    ``i`` has popularity ``exp(N(0, 1.2^2))`` and a taste vector near one of 64 centres; user
+    ``u`` has a taste near one or two centres and ``n_u ~ 3 + lognormal`` items, drawn
+    without replacement with probability proportional to ``popularity * exp(3 taste . item)``
+    (Gumbel top-k)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(64, factors)) / np.sqrt(factors)
+    item_c = rng.integers(0, 64, n_items)
+    items = centres[item_c] + 0.5 * rng.normal(size=(n_items, factors)) / np.sqrt(factors)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    log_pop = rng.normal(0.0, 1.2, n_items)
+    sizes = 3 + np.floor(rng.lognormal(np.log(mean_items - 5), 0.9, n_users)).astype(int)
+    sizes = np.minimum(sizes, n_items // 4)
+    rows, cols = [], []
+    for start in range(0, n_users, chunk):
+        stop = min(n_users, start + chunk)
+        n = stop - start
+        pick = rng.integers(0, 64, (n, 2))
+        mix = rng.random((n, 1))
+        taste = mix * centres[pick[:, 0]] + (1 - mix) * centres[pick[:, 1]]
+        taste += 0.3 * rng.normal(size=(n, factors)) / np.sqrt(factors)
+        taste /= np.linalg.norm(taste, axis=1, keepdims=True)
+        logits = 3.0 * taste @ items.T + log_pop + rng.gumbel(size=(n, n_items))
+        width = int(sizes[start:stop].max())
+        top = np.argpartition(-logits, width - 1, axis=1)[:, :width]
+        order = np.argsort(-np.take_along_axis(logits, top, axis=1), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        for r in range(n):
+            k = sizes[start + r]
+            rows.append(np.full(k, start + r))
+            cols.append(top[r, :k])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(n_users, n_items))
+
+
+def taste_dataset(matrix: sp.csr_matrix, seed: int = 0):
+    """``matrix`` as an avrec :class:`~avrec.data.Dataset` (users ``u<row>``, items
+    ``i<column>``, seeded random timestamps), for the evaluation protocols."""
+    from avrec.data import Dataset
+
+    coo = matrix.tocoo()
+    rng = np.random.default_rng(seed)
+    inter = pd.DataFrame(
+        {
+            "user_id": np.char.add("u", coo.row.astype(str)).astype(object),
+            "item_id": np.char.add("i", coo.col.astype(str)).astype(object),
+            "timestamp": rng.integers(10**9, 16 * 10**8, len(coo.row)),
+        }
+    )
+    n = matrix.shape[1]
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n)],
+            "title": [f"Synthetic item {i}" for i in range(n)],
+            "genres": np.array(GENRES)[np.arange(n) % len(GENRES)],
+        }
+    )
+    return Dataset(items, inter, name="synthetic-100k")

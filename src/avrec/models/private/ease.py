@@ -1,22 +1,29 @@
-"""DP-EASE: EASE's item x item weights from a Gram matrix released once with user-level
-differential privacy, optionally blended with item counts released in the same step.
+"""DP-EASE: EASE's item x item weights from a Gram matrix released with user-level
+differential privacy, after per-item counts that choose which items it covers.
 
 1. Each user's contribution is bounded (:mod:`avrec.models.private.clipping`): at most
    ``max_items_per_user`` items, the row weighted so that the user's share of the Gram matrix
    ``X^T W X`` has a known L2 norm (the sensitivity).
-2. The Gram matrix's upper triangle (with the diagonal, the weighted item counts) gets Gaussian
-   noise calibrated by the accountant to ``(epsilon, delta)``, mirrored to keep it symmetric.
-   With ``count_share > 0`` the same release also holds per-item counts (each user's row of
-   unit L2 norm), noised separately: the two parts together are one Gaussian mechanism whose
-   noise multiplier ``sigma`` satisfies ``1 / sigma^2 = 1 / sigma_gram^2 + 1 / sigma_counts^2``
-   (``count_share`` of that total goes to the counts), so the accounting stays exact.
-3. Everything after is post-processing of that one release and costs no privacy: items whose
-   noisy count is below ``count_threshold`` noise deviations are dropped (solved without them,
-   they rank below every kept item), an optional low-rank projection (``rank``) removes most
-   of the noise, the regulariser grows with the noise (``noise_l2`` times the noise matrix's
-   expected spectral norm ``2 std sqrt(n_items)``), negative eigenvalues are clipped where the
-   matrix is still not positive definite, and EASE's closed form gives ``B``; scores are
-   ``(1 - w) z(h B) + w z(counts)`` with ``w = popularity_weight`` (plain ``h B`` at 0).
+2. With ``count_share > 0`` per-item counts (each user's row of unit L2 norm: sensitivity 1)
+   are released first, with Gaussian noise. From them (post-processing) the items of the Gram
+   matrix are chosen: those with the largest noisy counts, as many as ``gram_snr`` allows
+   (about as many items as the users' whole weight can lift ``gram_snr`` noise deviations
+   above the noise, on average) and ``gram_items`` / ``gram_threshold``. Each user's weight is
+   then spread over their chosen items only.
+3. The chosen items' Gram matrix (upper triangle with the diagonal) gets Gaussian noise,
+   mirrored to keep it symmetric. The two releases are Gaussian mechanisms composed
+   adaptively; their composition is exactly one Gaussian mechanism whose noise multiplier
+   ``sigma`` satisfies ``1 / sigma^2 = 1 / sigma_counts^2 + 1 / sigma_gram^2`` (Gaussian
+   differential privacy, Dong, Roth & Su 2019), so the accountant's ``sigma`` for
+   ``(epsilon, delta)`` is split: the counts get the share :func:`count_share` of
+   ``1 / sigma^2``, the Gram matrix the rest.
+4. Everything after is post-processing and costs no privacy: items whose noisy diagonal is
+   below ``count_threshold`` noise deviations are dropped, the noisy matrix is projected on its
+   eigenvalues above ``rank_edge`` times the noise matrix's expected spectral norm ``2 std
+   sqrt(n)`` (at most ``rank`` of them; those below are indistinguishable from noise), the
+   regulariser grows with the noise (``noise_l2``), and EASE's closed form gives ``B``.
+   Scores are ``h B`` over the Gram matrix's items, ``(1 - w) z(h B) + w z(counts)`` with ``w =
+   popularity_weight``; the other items rank below them by their noisy counts.
 
 Scoring a user uses their own history (not clipped: it is theirs) and the released weights.
 """
@@ -64,12 +71,40 @@ class DPEASEConfig(PrivateConfig):
     count_threshold: float = Field(default=0.0, ge=0)
     #: clip the noisy Gram matrix's negative eigenvalues to 0 before regularising
     psd_clip: bool = True
-    #: keep only the noisy Gram matrix's ``rank`` largest eigenvalues (None: all)
-    rank: int | None = Field(default=50, ge=1)
-    #: the share of the budget (of ``1 / sigma^2``) spent on separate item counts (0: none)
-    count_share: float = Field(default=0.0, ge=0, lt=1)
+    #: keep at most the noisy Gram matrix's ``rank`` largest eigenvalues (None: any number)
+    rank: int | None = Field(default=None, ge=1)
+    #: keep only eigenvalues above this multiple of the noise matrix's expected spectral
+    #: norm ``2 std sqrt(n)`` (the rest are indistinguishable from noise); 0: ``rank`` alone
+    rank_edge: float = Field(default=1.0, ge=0)
+    #: the share of the budget (of ``1 / sigma^2``) spent on separate item counts (0: none),
+    #: at least; see ``count_share_scale``
+    count_share: float = Field(default=0.2, ge=0, lt=1)
+    #: raise the share to ``count_share_scale * sigma / n_users`` (at most
+    #: ``count_share_max``) where the noise is large against the number of users, so that the
+    #: counts that choose the Gram matrix's items stay informative (None: ``count_share``)
+    count_share_scale: float | None = Field(default=60.0, gt=0)
+    count_share_max: float = Field(default=0.6, gt=0, lt=1)
     #: weight of the z-scored noisy item counts in the score (needs ``count_share > 0``)
     popularity_weight: float = Field(default=0.0, ge=0, le=1)
+    #: release the Gram matrix of at most this many items, those with the largest noisy
+    #: counts (needs ``count_share > 0``; None: no fixed cap)
+    gram_items: int | None = Field(default=None, ge=1)
+    #: ... and only items whose noisy count is at least this many count-noise deviations
+    gram_threshold: float = Field(default=0.0, ge=0)
+    #: ... and at most ``bound / (gram_snr std)`` items, where ``bound`` is the most the users
+    #: can add to the Gram matrix's trace (``n_users`` times a user's most): the number of
+    #: items over which the signal's mean diagonal entry is ``gram_snr`` noise deviations
+    #: (public: the number of users, the clipping and epsilon; None: no such cap; needs
+    #: ``count_share > 0``, without counts every item is kept)
+    gram_snr: float | None = Field(default=2.8, gt=0)
+    #: after the low-rank projection, give back each item's noisy diagonal entry where it is
+    #: above the projection's (a low-rank plus diagonal estimate: the diagonal's signal is
+    #: far above its noise, unlike most off-diagonal entries')
+    restore_diagonal: bool = False
+    #: shrink each kept eigenvalue ``y`` to ``t - s^2 n / t``, ``t = (y + sqrt(y^2 - 4 s^2 n))
+    #: / 2`` (``s``: the noise std): the spiked-Wigner estimate of the signal's eigenvalue
+    #: times its eigenvector's expected overlap with the noisy one (0 at the noise edge)
+    shrink: bool = False
 
 
 class DPEASE(PrivateRecommender):
@@ -82,47 +117,69 @@ class DPEASE(PrivateRecommender):
         cfg = self.config
         if cfg.popularity_weight > 0 and cfg.count_share == 0:
             raise ValueError("dp-ease: popularity_weight > 0 needs count_share > 0")
+        if (cfg.gram_items is not None or cfg.gram_threshold > 0) and cfg.count_share == 0:
+            raise ValueError("dp-ease: gram_items or gram_threshold needs count_share > 0")
         x = bound_contributions(data, cfg.max_items_per_user, cfg.seed)
-        lengths = np.diff(x.indptr)
-        gram = gram_matrix(sp.diags(np.sqrt(row_weights(lengths, cfg.weighting))) @ x)
-        sensitivity = gram_sensitivity(cfg.max_items_per_user, cfg.weighting)
         sigma, delta = noise_multiplier(cfg, data.n_users)
-        std = sigma * sensitivity / math.sqrt(1.0 - cfg.count_share)
         rng = noise_rng(cfg.noise_seed)
-        if std > 0:
-            add_symmetric_noise(gram, std, rng)
+        share = count_share(cfg, sigma, data.n_users)
         counts = None
         count_std = 0.0
-        if cfg.count_share > 0:  # each user's row of unit L2 norm: sensitivity 1
-            unit = sp.diags(1.0 / np.sqrt(np.maximum(lengths, 1))) @ x
+        if share > 0:  # each user's row of unit L2 norm: sensitivity 1
+            unit = sp.diags(1.0 / np.sqrt(np.maximum(np.diff(x.indptr), 1))) @ x
             counts = np.asarray(unit.sum(axis=0), dtype=np.float64).ravel()
-            count_std = sigma / math.sqrt(cfg.count_share)
+            count_std = sigma / math.sqrt(share)
             if count_std > 0:
                 counts += rng.normal(0.0, count_std, len(counts))
-        n = len(gram)
-        keep = np.diag(gram) >= cfg.count_threshold * std if std > 0 else np.ones(n, bool)
+        sensitivity = gram_sensitivity(cfg.max_items_per_user, cfg.weighting)
+        std = sigma * sensitivity / math.sqrt(1.0 - share)
+        # the Gram matrix's items, chosen from the released counts (adaptive composition of
+        # two Gaussian mechanisms, exact in the accounting above); each user's weight is
+        # spread over their chosen items only
+        limit = cfg.gram_items
+        if cfg.gram_snr is not None and std > 0:
+            k = cfg.max_items_per_user
+            bound = data.n_users * float(row_weights(np.array([k]), cfg.weighting)[0]) * k
+            limit = min(limit or x.shape[1], max(1, int(bound / (cfg.gram_snr * std))))
+        chosen = (
+            _gram_items(counts, count_std, cfg.gram_threshold, limit)
+            if counts is not None and _selects(cfg)
+            else np.arange(x.shape[1])
+        )
+        xs = x[:, chosen]
+        lengths = np.diff(xs.indptr)
+        gram = gram_matrix(sp.diags(np.sqrt(row_weights(lengths, cfg.weighting))) @ xs)
+        del xs
+        if std > 0:
+            add_symmetric_noise(gram, std, rng)
+        n = x.shape[1]
+        above = np.diag(gram) >= cfg.count_threshold * std if std > 0 else np.ones(len(gram), bool)
+        kept = chosen[above]
+        keep = np.zeros(n, bool)
+        keep[kept] = True
         self.weights = np.zeros((n, n), np.float32)
         self.kept_ = keep
-        kept = np.flatnonzero(keep)
         penalty = cfg.l2 + cfg.noise_l2 * 2.0 * std * math.sqrt(len(kept))
+        self.signal_rank_: int | None = None
         if len(kept):
-            sub = np.ascontiguousarray(gram[np.ix_(kept, kept)])
+            sub = np.ascontiguousarray(gram[np.ix_(above, above)])
             del gram
-            self.weights[np.ix_(kept, kept)] = _solve(sub, penalty, std, cfg)
+            self.weights[np.ix_(kept, kept)], self.signal_rank_ = _solve(sub, penalty, std, cfg)
         self.counts_ = (counts if counts is not None else np.zeros(n)).astype(np.float32)
-        clipped = np.diff((data.matrix > 0).tocsr().indptr) > lengths
+        clipped = np.diff((data.matrix > 0).tocsr().indptr) > np.diff(x.indptr)
         self.privacy_ = release_record(
             cfg,
             data.n_users,
             sigma,
             delta,
             sensitivity,
-            "the item x item Gram matrix of the bounded, weighted interactions (upper "
-            "triangle with the diagonal)"
-            + (
-                " and per-item counts (unit-norm rows), in one release"
+            (
+                "per-item counts (unit-norm rows), then the item x item Gram matrix (upper "
+                "triangle with the diagonal) of the bounded, weighted interactions with the "
+                "items of the largest noisy counts"
                 if counts is not None
-                else ", once"
+                else "the item x item Gram matrix of the bounded, weighted interactions (upper "
+                "triangle with the diagonal), once"
             ),
             {
                 "max_items_per_user": cfg.max_items_per_user,
@@ -133,11 +190,20 @@ class DPEASE(PrivateRecommender):
             },
         )
         self.privacy_["noise_std"] = std
+        if counts is not None and delta is not None:
+            self.privacy_["mechanism"] = (
+                "gaussian, two releases composed adaptively, exactly one gaussian mechanism "
+                "(gaussian differential privacy), analytic accounting (dp-accounting)"
+            )
         self.privacy_["count_noise_std"] = count_std if counts is not None else None
         self.privacy_["post_processing"] = {
             "penalty": penalty,
             "items_dropped": int(n - len(kept)),
+            "count_share": share,
+            "gram_items": len(chosen),
             "rank": cfg.rank,
+            "rank_edge": cfg.rank_edge,
+            "signal_rank": self.signal_rank_,
             "psd_clip": cfg.psd_clip,
             "popularity_weight": cfg.popularity_weight,
         }
@@ -149,14 +215,20 @@ class DPEASE(PrivateRecommender):
         queries: Sequence[str | None] | None = None,
     ) -> np.ndarray:
         scores = np.asarray((histories > 0).astype(np.float32) @ self.weights, dtype=np.float32)
-        if self.kept_.any() and not self.kept_.all():  # dropped items rank below the others
-            floor = scores[:, self.kept_].min(axis=1, keepdims=True) - 1.0
-            scores[:, ~self.kept_] = floor
+        kept = self.kept_
+        if not kept.any():  # nothing released beyond the counts
+            return np.tile(self.counts_, (len(users), 1))
         w = self.config.popularity_weight
-        if w == 0:
-            return scores
-        blend = (1 - w) * zscore_rows(scores) + w * zscore_rows(self.counts_)[None, :]
-        return blend.astype(np.float32)
+        if w > 0:  # the blend among the kept items
+            scores[:, kept] = (1 - w) * zscore_rows(scores[:, kept]) + w * zscore_rows(
+                self.counts_[kept]
+            )[None, :]
+        if not kept.all():  # dropped items rank below the others
+            floor = scores[:, kept].min(axis=1, keepdims=True) - 1.0
+            rest = self.counts_[~kept]  # by their noisy counts (all 0 without counts)
+            spread = float(np.ptp(rest)) or 1.0
+            scores[:, ~kept] = floor + ((rest - rest.max()) / spread)[None, :]
+        return scores
 
     def item_similarity(self) -> np.ndarray:
         return self.weights
@@ -176,22 +248,65 @@ class DPEASE(PrivateRecommender):
         self.load_privacy(path)
 
 
-def _solve(gram: np.ndarray, penalty: float, std: float, cfg: DPEASEConfig) -> np.ndarray:
-    """EASE's weights from the (noisy) Gram matrix of the kept items."""
-    if std > 0 and (cfg.rank is not None or cfg.psd_clip):
-        gram = _denoise(gram, cfg.rank)
+def count_share(cfg: DPEASEConfig, sigma: float, n_users: int) -> float:
+    """The share of ``1 / sigma^2`` spent on the item counts: ``count_share``, raised to
+    ``count_share_scale * sigma / n_users`` (at most ``count_share_max``) where that is more;
+    a function of the config, epsilon, delta and the number of users only."""
+    if cfg.count_share == 0 or cfg.count_share_scale is None:
+        return cfg.count_share
+    wanted = min(cfg.count_share_scale * sigma / max(n_users, 1), cfg.count_share_max)
+    return max(cfg.count_share, wanted)
+
+
+def _selects(cfg: DPEASEConfig) -> bool:
+    return cfg.gram_items is not None or cfg.gram_threshold > 0 or cfg.gram_snr is not None
+
+
+def _gram_items(
+    counts: np.ndarray, count_std: float, threshold: float, limit: int | None
+) -> np.ndarray:
+    """The items whose Gram matrix is released: the (at most ``limit``) items with the
+    largest noisy counts, each at least ``threshold`` count noise deviations; sorted."""
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] >= threshold * count_std]
+    return np.sort(order[:limit])
+
+
+def _solve(
+    gram: np.ndarray, penalty: float, std: float, cfg: DPEASEConfig
+) -> tuple[np.ndarray, int | None]:
+    """EASE's weights from the (noisy) Gram matrix of the kept items, and the rank kept by
+    the denoising (None: none done)."""
+    rank = None
+    if std > 0 and (cfg.rank is not None or cfg.psd_clip or cfg.rank_edge > 0):
+        edge = cfg.rank_edge * 2.0 * std * math.sqrt(len(gram))
+        noisy_diagonal = np.diag(gram).copy()
+        spread = std * math.sqrt(len(gram)) if cfg.shrink else 0.0
+        gram, rank = _denoise(gram, cfg.rank, edge, spread)
+        if cfg.restore_diagonal:
+            gram[np.diag_indices_from(gram)] = np.maximum(noisy_diagonal, np.diag(gram))
     try:
-        return weights_from_gram(gram.copy() if std > 0 else gram, penalty)
+        return weights_from_gram(gram.copy() if std > 0 else gram, penalty), rank
     except ValueError:  # noise made it indefinite past the penalty: clip, then solve
-        return weights_from_gram(_denoise(gram, None), penalty)
+        return weights_from_gram(_denoise(gram, None)[0], penalty), rank
 
 
-def _denoise(gram: np.ndarray, rank: int | None) -> np.ndarray:
+def _denoise(
+    gram: np.ndarray, rank: int | None, edge: float = 0.0, spread: float = 0.0
+) -> tuple[np.ndarray, int]:
     """The nearest positive semi-definite matrix of rank at most ``rank`` (None: any) in
-    Frobenius norm: the ``rank`` largest eigenvalues, negative ones set to zero."""
-    values, vectors = np.linalg.eigh(gram)
-    values = np.maximum(values, 0.0)
+    Frobenius norm, without the eigenvalues at or below ``edge``: the ``rank`` largest
+    eigenvalues above it, negative ones set to zero, shrunk by the noise's ``spread = s sqrt(n)``
+    where it is given (:attr:`DPEASEConfig.shrink`); and the rank kept."""
+    from scipy.linalg import eigh
+
+    # only the eigenvalues above the edge (and 0): the vectors of the rest are never formed
+    values, vectors = eigh(gram, subset_by_value=(max(edge, 0.0), np.inf), driver="evr")
     if rank is not None:
         values[: max(len(values) - rank, 0)] = 0.0
-    out = (vectors * values) @ vectors.T
-    return np.ascontiguousarray((out + out.T) / 2)
+    if spread > 0:
+        t = (values + np.sqrt(np.maximum(values**2 - 4 * spread**2, 0.0))) / 2
+        values = np.where(values > 2 * spread, t - spread**2 / np.maximum(t, 1e-300), 0.0)
+    keep = values > 0
+    out = (vectors[:, keep] * values[keep]) @ vectors[:, keep].T
+    return np.ascontiguousarray((out + out.T) / 2), int(keep.sum())

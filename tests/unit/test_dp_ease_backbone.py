@@ -1,0 +1,167 @@
+"""dp-ease's backbone settings: the counts released first choose the Gram matrix's items, the
+two releases compose exactly to the budget, the spectrum is cut at the noise edge, and the
+fit is a deterministic function of the config, the noise seed and epsilon."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from avrec.data import Dataset
+from avrec.models.base import TrainData
+from avrec.models.private import accountant as acc
+from avrec.models.private.ease import DPEASEConfig, count_share
+from avrec.models.registry import create_model
+
+
+def _data(n_users=300, n_items=40, seed=0) -> TrainData:
+    """Users who prefer the items of their parity; item i's popularity falls with i."""
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "title": "x"})
+    rows = []
+    for u in range(n_users):
+        p = np.where(np.arange(n_items) % 2 == u % 2, 4.0, 1.0) / (1 + np.arange(n_items))
+        for i in rng.choice(n_items, size=int(rng.integers(2, 12)), replace=False, p=p / p.sum()):
+            rows.append((f"u{u}", f"i{i}", 1_000 + len(rows)))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return TrainData.from_dataset(Dataset(items, inter))
+
+
+def test_the_two_releases_compose_to_exactly_the_budget():
+    data = _data()
+    model = create_model("dp-ease", {"epsilon": 1.0, "noise_seed": 0}).fit(data)
+    record = model.privacy()
+    delta = acc.default_delta(data.n_users)
+    sigma = acc.gaussian_noise_multiplier(1.0, delta)
+    share = record["post_processing"]["count_share"]
+    assert share == count_share(model.config, sigma, data.n_users)
+    sigma_counts = record["count_noise_std"]  # count sensitivity 1
+    sigma_gram = record["noise_std"] / record["clipping"]["sensitivity_l2"]
+    assert sigma_counts == pytest.approx(sigma / math.sqrt(share))
+    assert 1 / sigma_counts**2 + 1 / sigma_gram**2 == pytest.approx(1 / sigma**2)
+    # the adaptive composition of the two Gaussian mechanisms, by dp-accounting's PLD
+    # accountant (independent of the closed form), spends the budget and no more
+    from dp_accounting import dp_event, pld
+
+    accountant = pld.PLDAccountant(value_discretization_interval=1e-4)
+    accountant.compose(
+        dp_event.ComposedDpEvent(
+            [dp_event.GaussianDpEvent(sigma_counts), dp_event.GaussianDpEvent(sigma_gram)]
+        )
+    )
+    assert accountant.get_epsilon(delta) == pytest.approx(1.0, abs=0.01)
+    assert record["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_the_count_share_grows_with_the_noise_against_the_users_and_is_capped():
+    cfg = DPEASEConfig()
+    assert count_share(cfg, 0.6, 1000) == cfg.count_share  # small noise: the floor
+    assert count_share(cfg, 7.0, 600) == pytest.approx(cfg.count_share_max)  # capped
+    assert count_share(cfg, 4.0, 1000) == pytest.approx(60 * 4.0 / 1000)
+    assert count_share(DPEASEConfig(count_share_scale=None), 7.0, 600) == cfg.count_share
+
+
+@pytest.mark.parametrize("m", [3, 10])
+def test_the_gram_matrix_covers_the_items_with_the_largest_noisy_counts(m):
+    data = _data()
+    model = create_model(
+        "dp-ease", {"epsilon": 2.0, "noise_seed": 1, "gram_items": m, "gram_snr": None}
+    ).fit(data)
+    kept = np.flatnonzero(model.kept_)
+    assert len(kept) == m == model.privacy()["post_processing"]["gram_items"]
+    top = np.argsort(-model.counts_, kind="stable")[:m]
+    assert set(kept) == set(top)
+    outside = ~model.kept_
+    assert not model.weights[outside].any() and not model.weights[:, outside].any()
+    # the other items rank below the Gram matrix's, in the order of their noisy counts
+    scores = model.score(np.arange(4), model.history_matrix(np.arange(4)))
+    assert (scores[:, outside].max(axis=1) < scores[:, model.kept_].min(axis=1)).all()
+    rest = np.flatnonzero(outside)
+    order = rest[np.argsort(-scores[0, rest], kind="stable")]
+    np.testing.assert_array_equal(model.counts_[order], np.sort(model.counts_[rest])[::-1])
+
+
+def test_gram_snr_caps_the_items_by_the_public_noise_scale():
+    data = _data()
+    fit = {
+        eps: create_model("dp-ease", {"epsilon": eps, "noise_seed": 0}).fit(data)
+        for eps in (0.5, 8.0)
+    }
+    sizes = {eps: m.privacy()["post_processing"]["gram_items"] for eps, m in fit.items()}
+    record = fit[0.5].privacy()
+    k = fit[0.5].config.max_items_per_user
+    bound = data.n_users * math.sqrt(2 * k / (k + 1))  # unit weighting: a user's most is
+    limit = int(bound / (2.8 * record["noise_std"]))
+    assert sizes[0.5] <= max(limit, 1) < data.n_items
+    assert sizes[0.5] < sizes[8.0]
+
+
+def test_the_spectrum_is_cut_at_the_noise_edge():
+    data = _data()
+    sharp = create_model("dp-ease", {"epsilon": 4.0, "noise_seed": 0, "rank_edge": 1.0})
+    sharp.fit(data)
+    rank = sharp.privacy()["post_processing"]["signal_rank"]
+    assert 1 <= rank < data.n_items
+    capped = create_model(
+        "dp-ease", {"epsilon": 4.0, "noise_seed": 0, "rank_edge": 1.0, "rank": 1}
+    ).fit(data)
+    assert capped.privacy()["post_processing"]["signal_rank"] == 1
+    # no eigenvalue clears an edge far above the noise: no item-item signal, B = 0, and the
+    # model ranks by its noisy counts alone
+    blind = create_model("dp-ease", {"epsilon": 4.0, "noise_seed": 0, "rank_edge": 1e6})
+    blind.fit(data)
+    assert blind.privacy()["post_processing"]["signal_rank"] == 0
+    assert not blind.weights.any()
+
+
+def test_nothing_chosen_falls_back_to_the_counts():
+    data = _data()
+    model = create_model(
+        "dp-ease", {"epsilon": 0.5, "noise_seed": 0, "gram_threshold": 1e6, "gram_snr": None}
+    ).fit(data)
+    assert not model.kept_.any()
+    scores = model.score(np.arange(3), model.history_matrix(np.arange(3)))
+    np.testing.assert_array_equal(scores, np.tile(model.counts_, (3, 1)))
+
+
+def test_the_fit_is_a_function_of_config_seed_and_epsilon():
+    data = _data()
+
+    def state(eps, seed):
+        model = create_model("dp-ease", {"epsilon": eps, "noise_seed": seed}).fit(data)
+        return model.state_arrays(), model.privacy()["post_processing"]
+
+    (a, pa), (b, pb) = state(1.0, 3), state(1.0, 3)
+    assert all(np.array_equal(a[k], b[k]) for k in a) and pa == pb
+    c, _ = state(2.0, 3)
+    assert not np.array_equal(a["weights"], c["weights"])
+
+
+def test_selection_without_counts_is_refused():
+    with pytest.raises(ValueError, match="count_share"):
+        create_model("dp-ease", {"count_share": 0.0, "gram_items": 5}).fit(_data())
+
+
+def test_shrinkage_and_the_restored_diagonal():
+    from avrec.models.private.ease import _denoise
+
+    rng = np.random.default_rng(0)
+    u = np.linalg.qr(rng.normal(size=(30, 2)))[0]
+    signal = (u * [50.0, 20.0]) @ u.T
+    noise = np.triu(rng.normal(size=(30, 30)))
+    noisy = signal + noise + np.triu(noise, 1).T
+    edge = 2 * np.sqrt(30)
+    plain, r1 = _denoise(noisy.copy(), None, edge)
+    shrunk, r2 = _denoise(noisy.copy(), None, edge, spread=np.sqrt(30))
+    assert r1 == r2 == 2
+    # the spiked-Wigner estimate is smaller and nearer the signal than the raw projection
+    assert np.trace(shrunk) < np.trace(plain)
+    assert np.linalg.norm(shrunk - signal) < np.linalg.norm(plain - signal)
+    data = _data()
+    model = create_model(
+        "dp-ease", {"epsilon": 4.0, "noise_seed": 0, "restore_diagonal": True, "shrink": True}
+    ).fit(data)
+    assert np.isfinite(model.weights).all() and model.weights[model.kept_].any()
