@@ -28,6 +28,8 @@ MODELS = [
     ("itemknn", "itemknn", {}),
     ("popularity", "popularity", {}),
     ("dp-ease, epsilon 8", "dp-ease", {"epsilon": 8.0, "noise_seed": 0}),
+    ("two-tower", "two-tower", {}),
+    ("dp-two-tower, epsilon 8", "dp-two-tower", {"epsilon": 8.0, "noise_seed": 0}),
     ("dp-ease, epsilon 1", "dp-ease", {"epsilon": 1.0, "noise_seed": 0}),
     ("dp-popularity, epsilon 8", "dp-popularity", {"epsilon": 8.0, "noise_seed": 0}),
 ]
