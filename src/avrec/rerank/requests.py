@@ -10,6 +10,7 @@ and the training popularity (debias). Explanations are made for the items finall
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,13 +72,15 @@ def rerank_requests(
     options: Sequence[RerankOptions],
     k: int,
     explain: bool = True,
+    via: Any = None,
 ) -> list[dict]:
-    """:func:`avrec.models.requests.run_requests`, each list re-ranked by its options."""
+    """:func:`avrec.models.requests.run_requests` (``via``: as there), each list re-ranked
+    by its options."""
     if not any(o.active for o in options):
-        return run_requests(model, requests, k, explain)
+        return run_requests(model, requests, k, explain, via)
     user_vocab, item_vocab, _ = model.fitted_parts()
     pool = min(len(item_vocab), max(POOL, 2 * k))
-    records = run_requests(model, requests, pool, explain=False)
+    records = run_requests(model, requests, pool, explain=False, via=via)
     users = user_vocab.lookup([r.user_id or "" for r in requests])
     hist = model.history_matrix(users, [r.history for r in requests])
     signals = _CatalogSignals(model)
