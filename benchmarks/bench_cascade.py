@@ -4,6 +4,7 @@ ranking finds; definitions in the module docstring of avrec.index.cascade) and t
 Writes the "cascade" section at the end of docs/benchmarks.md.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_cascade.py --dataset ml-latest-small
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_cascade.py --synthetic
     python benchmarks/bench_cascade.py --render
 
 Results go to ``reports/benchmarks/cascade.json`` (one entry per dataset and model).
@@ -106,6 +107,70 @@ def run(dataset_name: str, labels: list[str], seed: int = 0) -> dict:
     return out
 
 
+def run_synthetic(n_items: int, n_users: int, per_user: int, test_users: int) -> dict:
+    """sparse-ease (k = 100) on the synthetic catalog of benchmarks/synthetic_catalog.py, each
+    user's most recent item held out: time per user of the full ranking and of the cascade
+    (neighbours and popular items: the model has no item vectors), and both NDCG@10."""
+    import scipy.sparse as sp
+
+    from avrec.data.vocab import Vocabulary
+    from avrec.index.cascade import Cascade, CascadeConfig
+    from avrec.models.arrays import top_k
+    from avrec.models.baselines.sparse_ease import SparseEASE, sparse_ease_weights
+    from benchmarks.synthetic_catalog import histories, item_ids, item_vectors
+
+    _, cluster = item_vectors(n_items)
+    rec = histories(cluster, n_users, per_user).tocsr()
+    held = rec.copy()
+    held.data = (held.data == 1).astype(np.float32)
+    held.eliminate_zeros()
+    train = (rec - rec.multiply(held)).tocsr()
+    train.eliminate_zeros()
+    t0 = time.perf_counter()
+    model = SparseEASE({"neighbors": 100})
+    model.weights = sparse_ease_weights((train > 0).astype(np.float64), 500.0, 100)
+    fit_s = time.perf_counter() - t0
+    model.item_vocab = Vocabulary(item_ids(n_items))
+    model.user_vocab = Vocabulary([f"u{u}" for u in range(n_users)])
+    model.train_matrix = sp.csr_matrix(train, dtype=np.float32)
+    model.train_recency = model.train_matrix
+    cascade = Cascade(model, CascadeConfig())
+    users = np.flatnonzero(np.diff(held.indptr) == 1)[:test_users]
+    target = held.indices[held.indptr[users]]
+    gains = {"full": [], "cascade": []}
+    t_full = t_cas = 0.0
+    disc = 1 / np.log2(np.arange(2, 2 + K))
+    for start in range(0, len(users), BATCH):
+        u = users[start : start + BATCH]
+        hist = model.history_matrix(u)
+        t0 = time.perf_counter()
+        full, _ = top_k(model.masked_scores(u, hist, exclude=hist), K)
+        t_full += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        drop = [set(hist[n].indices.tolist()) for n in range(len(u))]
+        cas, _ = cascade.rank(u, hist, K, cascade.candidates(hist, None, drop))
+        t_cas += time.perf_counter() - t0
+        tgt = target[start : start + BATCH, None]
+        gains["full"] += ((full == tgt) * disc).sum(axis=1).tolist()
+        gains["cascade"] += ((cas == tgt) * disc).sum(axis=1).tolist()
+    out = {
+        "n_items": n_items,
+        "n_users": n_users,
+        "interactions": int(rec.nnz),
+        "test_users": len(users),
+        "fit_s": fit_s,
+        "ndcg_full": float(np.mean(gains["full"])),
+        "ndcg_cas": float(np.mean(gains["cascade"])),
+        "ms_full": 1000 * t_full / len(users),
+        "ms_cas": 1000 * t_cas / len(users),
+        "run_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": os.getloadavg()[0],
+    }
+    print("synthetic", json.dumps(out), flush=True)
+    _save("synthetic", out)
+    return out
+
+
 def _save(key: str, res: dict) -> None:
     saved = json.loads(SAVED.read_text()) if SAVED.is_file() else {}
     saved[key] = res
@@ -130,6 +195,7 @@ def render() -> str:
         "spread over the whole catalog), so it scores the catalog and reads the candidates: "
         "the same scores, no saving; sparse-ease reads its sparse product at the candidates.\n",
     ]
+    syn = saved.pop("synthetic", None)
     for key, res in saved.items():
         lines += [
             f"**{key}** ({res['n_items']} items)\n",
@@ -145,6 +211,16 @@ def render() -> str:
                 f"{r['ms_full']:.2f} | {r['ms_cas']:.2f} | {r['run_at']} ({r['load']:.1f}) |"
             )
         lines.append("")
+    if syn is not None:
+        lines.append(
+            f"**Synthetic catalog** (benchmarks/synthetic_catalog.py: {syn['n_items']:,} "
+            f"items, {syn['n_users']:,} users, {syn['interactions']:,} interactions, each "
+            f"user's most recent item held out; sparse-ease k = 100, fitted in "
+            f"{syn['fit_s']:.0f} s; {syn['test_users']} test users; run at {syn['run_at']}, "
+            f"load {syn['load']:.1f}): full ranking {syn['ms_full']:.2f} ms/user, cascade "
+            f"{syn['ms_cas']:.2f} ms/user (neighbours + popular: no item vectors); NDCG@10 "
+            f"{syn['ndcg_full']:.4f} full, {syn['ndcg_cas']:.4f} cascade.\n"
+        )
     return "\n".join(lines)
 
 
@@ -153,8 +229,15 @@ def main() -> None:
     ap.add_argument("--dataset", default="ml-latest-small")
     ap.add_argument("--rows", default=";".join(ROWS))
     ap.add_argument("--render", action="store_true")
+    ap.add_argument("--synthetic", action="store_true", help="the synthetic catalog instead")
+    ap.add_argument("--items", type=int, default=200_000)
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--per-user", type=int, default=20)
+    ap.add_argument("--test-users", type=int, default=1024)
     args = ap.parse_args()
-    if not args.render:
+    if args.synthetic:
+        run_synthetic(args.items, args.users, args.per_user, args.test_users)
+    elif not args.render:
         run(args.dataset, [r for r in args.rows.split(";") if r])
     write_section(
         "cascade", "Retrieval -> ranking cascade (#31)", render(), "benchmarks/bench_cascade.py"

@@ -153,3 +153,13 @@ def test_cli_recommend_cascade(data, sparse, tmp_path):
     # the default budgets (500) cover this 60-item catalog: the same lists
     assert out["--cascade"] == out["--no-cascade"]
     assert sp.issparse(sparse.weights)
+
+
+def test_csr_at_reads_a_sparse_matrix_at_given_columns():
+    from avrec.models.baselines.sparse_ease import csr_at
+
+    m = sp.random(30, 50, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    cols = np.random.default_rng(0).integers(-1, 50, (30, 12))
+    want = np.where(cols >= 0, m.toarray()[np.arange(30)[:, None], np.maximum(cols, 0)], 0)
+    np.testing.assert_allclose(csr_at(m, cols), want)
+    np.testing.assert_array_equal(csr_at(sp.csr_matrix((3, 5)), np.zeros((3, 2), int)), 0)

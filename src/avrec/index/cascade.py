@@ -287,34 +287,28 @@ class Cascade:
 
 
 def merge(lists: Sequence[np.ndarray], budgets: Sequence[int], total: int) -> np.ndarray:
-    """One candidate list of at most ``total`` items: each list's first ``budget`` items in
-    turn, duplicates dropped; then, while slots are free, the lists' further items taken one
-    from each list in turn."""
-    seen: set[int] = set()
-    out: list[int] = []
-    rest: list[list[int]] = []
-    for items, budget in zip(lists, budgets, strict=True):
-        items = items.tolist()
-        taken = 0
-        at = 0
-        while at < len(items) and taken < budget and len(out) < total:
-            item = items[at]
-            at += 1
-            if item not in seen:
-                seen.add(item)
-                out.append(item)
-                taken += 1
-        rest.append(items[at:])
-    pos = [0] * len(rest)
-    while len(out) < total and any(p < len(r) for p, r in zip(pos, rest, strict=True)):
-        for n, r in enumerate(rest):
-            while pos[n] < len(r) and r[pos[n]] in seen:
-                pos[n] += 1
-            if pos[n] < len(r) and len(out) < total:
-                seen.add(r[pos[n]])
-                out.append(r[pos[n]])
-                pos[n] += 1
-    return np.asarray(out, np.int64)
+    """One candidate list of at most ``total`` items: each list's first ``budget`` items not
+    already taken, list after list; then, while slots are free, the lists' further items in
+    turn (every list's next item, then the one after, ...), duplicates dropped."""
+    taken = np.zeros(0, np.int64)
+    tails, ranks, owners = [], [], []
+    for n, (items, budget) in enumerate(zip(lists, budgets, strict=True)):
+        items = np.asarray(items, np.int64)
+        new = np.flatnonzero(~np.isin(items, taken))[: max(0, min(budget, total - len(taken)))]
+        taken = np.concatenate([taken, items[new]])
+        rest = items[new[-1] + 1 :] if len(new) else items[budget:] if budget else items
+        tails.append(rest)
+        ranks.append(np.arange(len(rest)))
+        owners.append(np.full(len(rest), n))
+    free = total - len(taken)
+    if free <= 0 or not tails:
+        return taken
+    rest = np.concatenate(tails)
+    order = np.lexsort((np.concatenate(owners), np.concatenate(ranks)))
+    rest = rest[order]
+    rest = rest[~np.isin(rest, taken)]
+    _, first = np.unique(rest, return_index=True)
+    return np.concatenate([taken, rest[np.sort(first)][:free]])
 
 
 def use_cascade(model: Recommender, config: CascadeConfig | None = None) -> bool:
