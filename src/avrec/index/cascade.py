@@ -206,7 +206,7 @@ class Cascade:
         out = np.full((n, min(total, self.n_items)), -1, np.int64)
         for r in range(n):
             lists = [found[name][r] for name in RETRIEVERS]
-            picked = merge(lists, budgets, out.shape[1])
+            picked = merge(lists, budgets, out.shape[1], self.n_items)
             out[r, : len(picked)] = picked
         return out
 
@@ -286,29 +286,37 @@ class Cascade:
         return Recommendations(user_ids, out_items, out_scores, out_expl if explain else None)
 
 
-def merge(lists: Sequence[np.ndarray], budgets: Sequence[int], total: int) -> np.ndarray:
+def merge(
+    lists: Sequence[np.ndarray], budgets: Sequence[int], total: int, n_items: int | None = None
+) -> np.ndarray:
     """One candidate list of at most ``total`` items: each list's first ``budget`` items not
     already taken, list after list; then, while slots are free, the lists' further items in
-    turn (every list's next item, then the one after, ...), duplicates dropped."""
-    taken = np.zeros(0, np.int64)
-    tails, ranks, owners = [], [], []
-    for n, (items, budget) in enumerate(zip(lists, budgets, strict=True)):
-        items = np.asarray(items, np.int64)
-        new = np.flatnonzero(~np.isin(items, taken))[: max(0, min(budget, total - len(taken)))]
-        taken = np.concatenate([taken, items[new]])
-        rest = items[new[-1] + 1 :] if len(new) else items[budget:] if budget else items
+    turn (every list's next item, then the one after, ...), duplicates dropped. ``n_items``:
+    one more than the largest item (default: found from the lists)."""
+    arrays = [np.asarray(items, np.int64) for items in lists]
+    if n_items is None:
+        n_items = 1 + max((int(a.max()) for a in arrays if len(a)), default=-1)
+    seen = np.zeros(n_items, np.bool_)
+    taken, tails, ranks, owners = [], [], [], []
+    count = 0
+    for n, (items, budget) in enumerate(zip(arrays, budgets, strict=True)):
+        new = np.flatnonzero(~seen[items])[: max(0, min(budget, total - count))]
+        seen[items[new]] = True
+        taken.append(items[new])
+        count += len(new)
+        rest = items[new[-1] + 1 :] if len(new) else items[budget:]
         tails.append(rest)
         ranks.append(np.arange(len(rest)))
         owners.append(np.full(len(rest), n))
-    free = total - len(taken)
-    if free <= 0 or not tails:
-        return taken
+    head = np.concatenate(taken) if taken else np.zeros(0, np.int64)
+    free = total - count
+    if free <= 0:
+        return head
     rest = np.concatenate(tails)
-    order = np.lexsort((np.concatenate(owners), np.concatenate(ranks)))
-    rest = rest[order]
-    rest = rest[~np.isin(rest, taken)]
+    rest = rest[np.lexsort((np.concatenate(owners), np.concatenate(ranks)))]
+    rest = rest[~seen[rest]]
     _, first = np.unique(rest, return_index=True)
-    return np.concatenate([taken, rest[np.sort(first)][:free]])
+    return np.concatenate([head, rest[np.sort(first)][:free]])
 
 
 def use_cascade(model: Recommender, config: CascadeConfig | None = None) -> bool:
