@@ -163,3 +163,13 @@ def test_csr_at_reads_a_sparse_matrix_at_given_columns():
     want = np.where(cols >= 0, m.toarray()[np.arange(30)[:, None], np.maximum(cols, 0)], 0)
     np.testing.assert_allclose(csr_at(m, cols), want)
     np.testing.assert_array_equal(csr_at(sp.csr_matrix((3, 5)), np.zeros((3, 2), int)), 0)
+
+
+def test_the_cascade_is_the_default_only_for_large_catalogs_of_models_that_save_by_it(
+    sparse, hybrid
+):
+    from avrec.index.cascade import use_cascade
+
+    assert use_cascade(sparse, CascadeConfig(min_items=N_ITEMS))
+    assert not use_cascade(sparse, CascadeConfig(min_items=N_ITEMS + 1))
+    assert not use_cascade(hybrid, CascadeConfig(min_items=0))  # it scores the whole catalog

@@ -262,7 +262,8 @@ def recommend(
             "--cascade/--no-cascade",
             help="retrieve 500 candidates per request (item-item neighbours of the history, "
             "nearest item vectors, the request's text, popular items) and rank only those "
-            "with the model's exact scores; default: on for catalogs of 50,000 items or more",
+            "with the model's exact scores; default: on for catalogs of 50,000 items or more "
+            "when the model scores a few items for less than all (sparse-ease)",
         ),
     ] = None,
     cluster: Cluster = None,

@@ -320,6 +320,9 @@ def merge(
 
 
 def use_cascade(model: Recommender, config: CascadeConfig | None = None) -> bool:
-    """Whether ``model``'s catalog is large enough for the cascade by default."""
+    """Whether the cascade is the default for ``model``: a catalog of at least
+    ``config.min_items`` items, and a model that scores a few items for less than the whole
+    catalog (:attr:`~avrec.models.base.Recommender.scores_subsets`; for the others the
+    cascade would add retrieval to the full scoring)."""
     config = config or CascadeConfig()
-    return len(model.fitted_parts()[1]) >= config.min_items
+    return model.scores_subsets and len(model.fitted_parts()[1]) >= config.min_items

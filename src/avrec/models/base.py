@@ -181,6 +181,9 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: whether the model can score items that had no training interactions
     content_aware: ClassVar[bool] = False
+    #: whether :meth:`score_items` scores a few items for less than the whole catalog (what a
+    #: retrieval cascade, avrec.index.cascade, saves by)
+    scores_subsets: ClassVar[bool] = False
 
     @property
     def reads_media(self) -> bool:

@@ -308,6 +308,7 @@ class SparseEASE(Recommender):
     name = "sparse-ease"
     Config = SparseEASEConfig
     config: SparseEASEConfig
+    scores_subsets = True
 
     def _fit(self, data: TrainData) -> None:
         from avrec.models.baselines.ease import ease_inputs
