@@ -268,6 +268,16 @@ def recommend(
             'of z-scored log popularity (a request\'s "debias" field overrides it)',
         ),
     ] = 0.0,
+    cascade: Annotated[
+        bool | None,
+        typer.Option(
+            "--cascade/--no-cascade",
+            help="retrieve 500 candidates per request (item-item neighbours of the history, "
+            "nearest item vectors, the request's text, popular items) and rank only those "
+            "with the model's exact scores; default: on for catalogs of 50,000 items or more "
+            "when the model scores a few items for less than all (sparse-ease)",
+        ),
+    ] = None,
     cluster: Cluster = None,
     workers: Workers = None,
     rules: Annotated[
@@ -311,9 +321,16 @@ def recommend(
         compiled = compile_rules(doc, frame_of(model))
     for note in unknown_ids(model, requests):
         typer.echo(f"warning: {input}: {note}", err=True)
+    from avrec.index.cascade import Cascade, use_cascade
+
+    if cascade is None:  # Dask batches answer with the full ranking
+        cascade = use_cascade(model) and cluster is None and workers is None
+    if cascade and (cluster is not None or workers is not None):
+        raise UserError("--cascade runs in-process; leave out --cluster/--workers")
+    via = Cascade(model) if cascade else None
     with cluster_client(cluster, workers) as client:
         if client is None:
-            answers = rerank_requests(model, requests, options, k, explain, compiled)
+            answers = rerank_requests(model, requests, options, k, explain, compiled, via)
         else:
             answers = rerank_requests_on(
                 client, str(model_dir.resolve()), requests, options, k, explain, compiled

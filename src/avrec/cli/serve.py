@@ -26,8 +26,9 @@ def serve(
     retrieval: Annotated[
         str,
         typer.Option(
-            help="auto, model (score the whole catalog) or index (search "
-            "the vector index with the user's online vector)"
+            help="auto, model (score the whole catalog), cascade (rank 500 retrieved "
+            "candidates with the model's exact scores) or index (search the vector index "
+            "with the user's online vector)"
         ),
     ] = "auto",
     index_kind: Annotated[

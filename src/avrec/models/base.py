@@ -182,6 +182,9 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: whether the model can score items that had no training interactions
     content_aware: ClassVar[bool] = False
+    #: whether :meth:`score_items` scores a few items for less than the whole catalog (what a
+    #: retrieval cascade, avrec.index.cascade, saves by)
+    scores_subsets: ClassVar[bool] = False
 
     @property
     def reads_media(self) -> bool:
@@ -236,6 +239,22 @@ class Recommender(ABC):
         queries: Sequence[str | None] | None = None,
     ) -> np.ndarray:
         """Scores ``float32 [len(users), n_items]``; higher is better."""
+
+    def score_items(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        items: np.ndarray,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
+        """``float32 [len(users), c]``: the :meth:`score` of each row's items ``items[n]``
+        (``int [len(users), c]`` item positions; ``-1``: none, scored 0). By default the whole
+        catalog is scored and the items picked; models that can score a few columns for less
+        (sparse-ease) override it with the same values."""
+        scores = np.asarray(self.score(users, histories, queries), dtype=np.float32)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
+        return np.where(items >= 0, out, 0.0).astype(np.float32)
 
     # ---- ranking --------------------------------------------------------------------
     def _require_fitted(self) -> None:

@@ -127,9 +127,15 @@ def unknown_ids(model: Recommender, requests: list[Request], limit: int = 20) ->
 
 
 def run_requests(
-    model: Recommender, requests: list[Request], k: int, explain: bool = True
+    model: Recommender,
+    requests: list[Request],
+    k: int,
+    explain: bool = True,
+    via: Any = None,
 ) -> list[dict]:
-    recs = model.recommend(
+    """Answer ``requests`` with ``model``; ``via``: what answers them in its place, with the
+    same ``recommend`` signature (a retrieval cascade over ``model``, avrec.index.cascade)."""
+    recs = (via if via is not None else model).recommend(
         [r.user_id for r in requests],
         k,
         histories=[r.history for r in requests]

@@ -10,6 +10,7 @@ and the training popularity (debias). Explanations are made for the items finall
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,14 +74,16 @@ def rerank_requests(
     k: int,
     explain: bool = True,
     rules: CompiledRules | None = None,
+    via: Any = None,
 ) -> list[dict]:
-    """:func:`avrec.models.requests.run_requests`, each list re-ranked by its options and
+    """:func:`avrec.models.requests.run_requests` (``via``: as there), each list re-ranked
+    by its options and
     ``rules`` (:mod:`avrec.rerank.rules`: the filters limit the candidates the model ranks;
     boosts, caps and pins apply to the pool; an explanation names the rule that moved an
     item; a pinned item the model did not put in the pool carries the pool's lowest score)."""
     ruled = rules is not None and not rules.empty
     if not ruled and not any(o.active for o in options):
-        return run_requests(model, requests, k, explain)
+        return run_requests(model, requests, k, explain, via)
     user_vocab, item_vocab, _ = model.fitted_parts()
     if rules is not None and rules.n_items != len(item_vocab):
         raise RerankOptionError(
@@ -89,7 +92,7 @@ def rerank_requests(
     pool = min(len(item_vocab), max(POOL, 2 * k, rules.depth if rules is not None else 0))
     allowed = rules.allowed() if ruled and rules is not None else None
     asked = _filtered(requests, item_vocab.ids, allowed) if allowed is not None else requests
-    records = run_requests(model, asked, pool, explain=False)
+    records = run_requests(model, asked, pool, explain=False, via=via)
     users = user_vocab.lookup([r.user_id or "" for r in requests])
     hist = model.history_matrix(users, [r.history for r in requests])
     signals = _CatalogSignals(model)

@@ -195,7 +195,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             "version": state.model_version,
             "items": len(state.items),
             "index": state.items.index.kind if state.items.index is not None else None,
-            "retrieval": "index" if state.use_index else "model",
+            "retrieval": "index"
+            if state.use_index
+            else "cascade"
+            if state.cascade is not None
+            else "model",
         }
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)

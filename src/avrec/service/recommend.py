@@ -1,7 +1,9 @@
 """The service's recommendation path: online state, filters, negative feedback, explanations.
 
 Two ways to retrieve, same post-processing:
-- ``model``: the model scores the catalog from the user's online history (any model);
+- ``model``: the model scores the catalog from the user's online history (any model), or,
+  with the retrieval cascade (``retrieval = "cascade"``, or ``auto`` on large catalogs), only
+  the candidates of avrec.index.cascade, the same code as ``avrec recommend --cascade``;
 - ``index``: the user's online vector (kept in place by each event) searches the vector index,
   seen items are dropped, filters applied on an over-fetched list (exact scan of the filtered
   subset when too few survive). Used for large catalogs where full scoring is too slow.
@@ -101,7 +103,8 @@ def _from_model(
     depth = k + len(negatives) + (3 * k if negatives else 0)
     cands = state.items.allowed(kind, language, mask)
     with state.lock:
-        recs = state.model.recommend(
+        via = state.cascade
+        recs = (via if via is not None else state.model).recommend(
             [model_user],
             depth,
             histories=[hist],

@@ -47,8 +47,9 @@ class ServiceSettings:
     secret: str | None = None
     #: how recommendations for known users and histories are retrieved: "model" (the model
     #: scores the whole catalog), "index" (the user vector searches the vector index, then
-    #: filters, negative feedback and explanations apply), "auto" (index from
-    #: ``index_min_items`` items on, for models with content vectors)
+    #: filters, negative feedback and explanations apply), "cascade" (the model ranks the
+    #: candidates of avrec.index.cascade only), "auto" (index from ``index_min_items`` items
+    #: on, for models with content vectors; else the cascade from its ``min_items`` on)
     retrieval: str = "auto"
     #: vector index over the items' content vectors: exact, flat, hnsw, ivf, or auto (exact
     #: below ``index_min_items`` items, ivf from there)
@@ -107,8 +108,10 @@ class ServiceSettings:
             raise ValueError(
                 f"retention_interval_s must be 0 or more, not {self.retention_interval_s!r}"
             )
-        if self.retrieval not in ("auto", "model", "index"):
-            raise ValueError(f"retrieval must be auto, model or index, not {self.retrieval!r}")
+        if self.retrieval not in ("auto", "model", "cascade", "index"):
+            raise ValueError(
+                f"retrieval must be auto, model, cascade or index, not {self.retrieval!r}"
+            )
         if self.index_kind not in ("auto", "exact", "flat", "hnsw", "ivf"):
             raise ValueError(
                 f"index_kind must be auto, exact, flat, hnsw or ivf, not {self.index_kind!r}"

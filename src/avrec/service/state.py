@@ -125,6 +125,24 @@ class ServiceState:
             return len(self.items) >= self.settings.index_min_items
         return self.settings.retrieval == "index"
 
+    @property
+    def cascade(self):
+        """The retrieval cascade (avrec.index.cascade) the model path ranks through, or None
+        for the full ranking: ``retrieval = "cascade"``, or ``auto`` on catalogs from the
+        cascade's ``min_items`` on (where the index path is not taken). Rebuilt when the
+        catalog grows."""
+        from avrec.index.cascade import Cascade, use_cascade
+
+        s = self.settings.retrieval
+        wanted = s == "cascade" or (s == "auto" and use_cascade(self.model))
+        if not wanted:
+            return None
+        n_items = len(self.model.fitted_parts()[1])
+        built = self.__dict__.get("_cascade")
+        if built is None or built.n_items != n_items:
+            built = self._cascade = Cascade(self.model)
+        return built
+
     def item_vector(self, item_id: str) -> np.ndarray | None:
         return self.items.vector(item_id) if hasattr(self, "items") else None
 

@@ -281,6 +281,23 @@ def local_grams(xc: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
     return out
 
 
+def csr_at(m: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
+    """``float32 [n_rows, c]``: row ``r``'s entries of ``m`` at columns ``cols[r]`` (``-1``
+    and absent entries: 0), by one binary search over the (row, column) keys of the
+    nonzeros instead of scipy's element-wise indexing."""
+    m = sp.csr_matrix(m)
+    m.sum_duplicates()  # also sorts each row's indices: the keys below are ascending
+    n_cols = m.shape[1]
+    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * n_cols
+    keys += m.indices
+    want = np.arange(cols.shape[0], dtype=np.int64)[:, None] * n_cols + np.maximum(cols, 0)
+    at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    found = (cols >= 0) & (len(keys) > 0)
+    if len(keys):
+        found &= keys[at] == want
+    return np.where(found, m.data[at] if len(keys) else 0.0, 0.0).astype(np.float32)
+
+
 def sparse_bytes(m: sp.spmatrix) -> int:
     """Bytes held by a CSR/CSC matrix's arrays."""
     m = sp.csr_matrix(m)
@@ -291,6 +308,7 @@ class SparseEASE(Recommender):
     name = "sparse-ease"
     Config = SparseEASEConfig
     config: SparseEASEConfig
+    scores_subsets = True
 
     def _fit(self, data: TrainData) -> None:
         from avrec.models.baselines.ease import ease_inputs
@@ -315,6 +333,19 @@ class SparseEASE(Recommender):
     ) -> np.ndarray:
         h = histories if not self.config.binary else (histories > 0).astype(np.float32)
         return np.asarray((sp.csr_matrix(h, dtype=np.float32) @ self.weights).toarray())
+
+    def score_items(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        items: np.ndarray,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
+        """:meth:`score`'s entries for ``items`` only: the sparse product ``h @ B`` (its
+        nonzeros are the history's neighbours) read at the wanted places, never made dense."""
+        h = histories if not self.config.binary else (histories > 0).astype(np.float32)
+        prod = (sp.csr_matrix(h, dtype=np.float32) @ self.weights).tocsr()
+        return csr_at(prod, np.asarray(items, dtype=np.int64))
 
     def contributions(
         self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
