@@ -52,17 +52,19 @@ def test_removing_rows_equals_a_fit_without_them(dropout, weighted):
     assert np.abs(d2 - want_d).max() < 1e-9
 
 
-def test_adding_and_changing_rows_equals_a_fit_on_the_new_rows():
+@pytest.mark.parametrize("dropout", [0.0, 0.3])  # 0: the update's factors are the rows
+def test_adding_and_changing_rows_equals_a_fit_on_the_new_rows(dropout):
     x = _random(2)
     y = x.tolil()
     y[5, :] = 0
     y[5, [1, 2, 3]] = 1  # a changed history
     y[9, 30] = 1  # one new event
     y = sp.vstack([y.tocsr(), _random(3, users=4)]).tocsr()  # four new users
-    b, d = _exact(x, 3.0, 0.3)
+    b, d = _exact(x, 3.0, dropout)
     old = sp.vstack([x, sp.csr_matrix((4, x.shape[1]))]).tocsr()
-    b2, _ = update_rows(b, d, old, y, 0.3)
-    want_b, _ = _exact(y, 3.0, 0.3)
+    changed = [5, 9, *range(x.shape[0], y.shape[0])]
+    b2, _ = update_rows(b, d, old[changed], y[changed], dropout)
+    want_b, _ = _exact(y, 3.0, dropout)
     assert np.abs(b2 - want_b).max() < 1e-9
 
 
@@ -163,7 +165,7 @@ def test_warm_start_refuses_a_large_change_or_another_catalog(data):
     half = Dataset(data.items, inter[inter.user_id.isin([f"u{n}" for n in range(30)])], name="h")
     model = create_model("ease").fit(TrainData.from_dataset(half))
     before = model.weights.copy()
-    assert "warm-start share" in model.warm_start(TrainData.from_dataset(data), max_share=0.1)
+    assert "warm-start share" in model.warm_start(TrainData.from_dataset(data), max_share=0.01)
     fewer = Dataset(data.items.iloc[:-1], inter[inter.item_id != data.items.item_id.iloc[-1]])
     assert model.warm_start(TrainData.from_dataset(fewer), 1.0) == "the catalog changed"
     assert np.array_equal(model.weights, before)

@@ -231,9 +231,10 @@ class Recommender(ABC):
 
     def warm_start(self, data: TrainData, max_share: float) -> str | None:
         """Update this fitted model to ``data`` in place instead of fitting it again, where it
-        can (:class:`avrec.models.capabilities.UpdatesRows`, the same catalog, and the users'
-        changed rows touching at most ``max_share`` of the items); returns None when done,
-        else why not (the model is then unchanged: fit it)."""
+        can (:class:`avrec.models.capabilities.UpdatesRows`, the same catalog, and an update of
+        rank at most ``max_share`` of the items: its cost relative to a fit); returns None when
+        done, else why not (the model is then unchanged: fit it). Item features are taken to
+        be those of the same catalog."""
         from avrec.models.capabilities import NotUpdatable, UpdatesRows
 
         if not isinstance(self, UpdatesRows):
@@ -246,11 +247,11 @@ class Recommender(ABC):
         new = _rows_for(data.matrix.tocsr(), data.user_vocab.lookup(users))
         changed = np.flatnonzero(np.diff((old != new).tocsr().indptr) > 0)
         old, new = old[changed], new[changed]
-        touched = len(np.union1d(old.indices, new.indices))
-        if touched > max_share * len(item_vocab):
+        rank = self.update_rank(old, new)
+        if rank > max_share * len(item_vocab):
             return (
-                f"{len(changed)} users' rows changed, touching {touched} of "
-                f"{len(item_vocab)} items (more than the warm-start share {max_share:g})"
+                f"{len(changed)} users' rows changed: an update of rank {rank}, more than the "
+                f"warm-start share {max_share:g} of the {len(item_vocab)} items"
             )
         try:
             self.update_rows(old, new)

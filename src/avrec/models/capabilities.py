@@ -125,6 +125,10 @@ class UpdatesRows(Protocol):
         :class:`NotUpdatable` where it cannot."""
         ...
 
+    def update_rank(self, old: sp.csr_matrix, new: sp.csr_matrix) -> int:
+        """The rank of that update (its cost is about ``rank / n_items`` of a fit's)."""
+        ...
+
 
 def content_part(model: object) -> HasItemVectors | None:
     """The object holding ``model``'s item content vectors: its content part, or the model

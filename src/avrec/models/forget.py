@@ -92,8 +92,9 @@ def _rewrite_arrays(
     user_csr: Mapping[str, str | None],
     replace: Mapping[str, np.ndarray],
 ) -> None:
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    with np.load(path, allow_pickle=False) as z:  # what ``replace`` sets is not read
+        arrays = {k: z[k] for k in z.files if k not in replace}
+        missing = set(z.files) - set(arrays)
     out = {**arrays, **replace}
     for prefix, shape_key in user_csr.items():
         if f"{prefix}_indptr" not in arrays:
@@ -126,7 +127,7 @@ def _rewrite_arrays(
                 f"{path}: arrays {', '.join(odd)} have one row per user but "
                 "are not known to avrec.models.forget; retrain instead"
             )
-    if out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
+    if not missing and out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
         return  # nothing per-user here: the hard link stays
     path.unlink()  # a new file: never write through a link into the live folder
     np.savez(path, **out)

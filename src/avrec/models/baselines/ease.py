@@ -164,8 +164,8 @@ class EASE(Recommender):
     def update_rows(self, old: sp.csr_matrix, new: sp.csr_matrix) -> None:
         """The weights as if the training rows ``old`` had been ``new`` (the same users' rows
         of the training matrix, users x items; an empty row: the user is gone), exactly, by a
-        low-rank update (models.baselines.ease_update). The vocabularies and training matrix
-        are the caller's to change."""
+        low-rank update (models.baselines.ease_update; the weights array is overwritten). The
+        vocabularies and training matrix are the caller's to change."""
         from avrec.models.baselines.ease_update import update_rows
 
         if self.inverse_diag_ is None or len(self.inverse_diag_) != self.weights.shape[0]:
@@ -175,8 +175,13 @@ class EASE(Recommender):
             )
         self.weights, self.inverse_diag_ = update_rows(
             self.weights, self.inverse_diag_, self._input(old), self._input(new),
-            self.config.dropout,
+            self.config.dropout, in_place=True,
         )  # fmt: skip
+
+    def update_rank(self, old: sp.csr_matrix, new: sp.csr_matrix) -> int:
+        from avrec.models.baselines.ease_update import gram_change
+
+        return gram_change(self._input(old), self._input(new), self.config.dropout)[2].shape[0]
 
     def unlearn(self, rows: np.ndarray) -> Unlearned:
         old = self.fitted_parts()[2][rows]

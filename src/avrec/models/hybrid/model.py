@@ -318,7 +318,9 @@ class Hybrid(Recommender):
             raw = self.backbone.raw_weights(counts_before > 0)
             x = Backbone.inputs(old, None if factor is None else factor[rows])
             d = _fitted(self.backbone.inverse_diag_, "backbone")
-            raw, d = update_rows(raw, d, x, sp.csr_matrix(x.shape), c.backbone.dropout)
+            raw, d = update_rows(
+                raw, d, x, sp.csr_matrix(x.shape), c.backbone.dropout, in_place=True
+            )
             warm = counts > 0
             view = self._unlearn_view(train[keep])
             self.backbone.inverse_diag_, self.backbone.raw_cold_ = d, raw[:, ~warm].copy()
