@@ -24,7 +24,8 @@ from avrec.data.dataset import split_multi
 from avrec.evaluation.forget import forget_users_in_reports
 from avrec.feedback.online import OnlineStates, UserState
 from avrec.feedback.profile import user_profile
-from avrec.models.forget import UnknownUserArray, forget_users
+from avrec.models.forget import UnknownUserArray, forget_users, unlearn_users
+from avrec.storage import registry
 from avrec.storage import tables as t
 from avrec.storage.consent import consent_state
 from avrec.storage.users import USER_TABLES, delete_user, registered_folders
@@ -36,6 +37,7 @@ def delete_everywhere(
     model_dirs: Iterable[Path] = (),
     report_dirs: Iterable[Path] = (),
     after_rows: Callable[[], None] | None = None,
+    unlearn: bool = False,
 ) -> dict:
     """Remove ``user_id`` from the database (rows of every table with a user_id; on SQLite the
     WAL is truncated too), from the per-user arrays of every model folder and from the
@@ -43,11 +45,19 @@ def delete_everywhere(
     before the folders (the service drops its memory there, so a folder that cannot be
     rewritten leaves no state behind). Returns what was removed where; a folder that could
     not be rewritten (a read-only disk, an array avrec does not know) is left as it was and
-    listed under ``failed`` with the reason, the others are done: deleting again retries it."""
+    listed under ``failed`` with the reason, the others are done: deleting again retries it.
+
+    ``unlearn`` (``avrec users forget``): the promoted version's folder and ``model_dirs`` also
+    lose the user's influence on what they learned (``models.forget.unlearn_users``: exact for
+    EASE and the hybrid's EASE backbone); whatever still holds it (other models, the hybrid's
+    VAE, ...) is listed under ``pending`` and a retrain is requested in the registry, which the
+    next ``avrec retrain`` round honours (trains without the user and promotes)."""
     rows = delete_user(user_id, engine)
     if after_rows is not None:
         after_rows()
     models = list(dict.fromkeys([*map(Path, model_dirs), *registered_folders(engine, "model")]))
+    served = registry.promoted(engine) if unlearn else None
+    learned = {*map(Path, model_dirs), *([served.path] if served is not None else [])}
     reports = list(dict.fromkeys([*map(Path, report_dirs), *registered_folders(engine, "report")]))
     done: dict = {
         "database": rows,
@@ -55,6 +65,7 @@ def delete_everywhere(
         "reports": {},
         "failed": {},
         "missing": [str(p) for p in models + reports if not p.is_dir()],
+        "pending": {},
     }
     for kind, folders, forget in (
         ("models", models, forget_users),
@@ -64,9 +75,20 @@ def delete_everywhere(
             if not path.is_dir():
                 continue
             try:
-                done[kind][str(path)] = forget(path, [user_id])
+                if unlearn and kind == "models" and path in learned:
+                    done[kind][str(path)], change = unlearn_users(path, [user_id])
+                    if change.pending:
+                        done["pending"][str(path)] = change.pending
+                else:
+                    done[kind][str(path)] = forget(path, [user_id])
             except (OSError, UnknownUserArray) as exc:
                 done["failed"][str(path)] = str(exc) or type(exc).__name__
+    if done["pending"]:
+        parts = sorted({p for held in done["pending"].values() for p in held})
+        registry.request_retrain(
+            engine, "a deleted user is still held by " + ", ".join(parts),
+            {"models": list(done["pending"])},
+        )  # fmt: skip
     return done
 
 

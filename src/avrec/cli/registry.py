@@ -127,6 +127,17 @@ def retrain(
     event_window_days: Annotated[
         float | None, typer.Option("--event-window-days", help="only events this recent")
     ] = None,
+    warm_share: Annotated[
+        float,
+        typer.Option(
+            "--warm-share",
+            min=0,
+            max=1,
+            help="warm-start from the served version (same model, config and catalog; EASE) "
+            "when the changed users' rows touch at most this share of the items; 0: always a "
+            "full fit",
+        ),
+    ] = 0.05,
     database_url: DbUrl = None,
 ) -> None:
     """Train a candidate on the database (catalog, interactions, feedback events), check it
@@ -151,8 +162,9 @@ def retrain(
 
             name = default_model(len(load_from_db(engine).items))[0]
         result = retrain_once(
-            engine, out_root, name, settings, policy, min_new_events=min_new_events, margin=margin
-        )
+            engine, out_root, name, settings, policy,
+            min_new_events=min_new_events, margin=margin, warm_share=warm_share,
+        )  # fmt: skip
         typer.echo(summary(result))
         if every is None:
             return

@@ -1,4 +1,5 @@
 """``avrec users delete ID``: remove a user from the database, model folders and reports;
+``avrec users forget ID``: that, and their influence on what the served model learned;
 ``avrec users export ID``: everything stored about them as JSON; ``avrec users consent ID``:
 their consent to their data training models."""
 
@@ -37,6 +38,43 @@ def delete(
     """Delete a user's rows (interactions, events, user row), their rows in model folders and
     their lines in evaluation reports. A running service keeps its memory: while one runs,
     delete through its API (DELETE /api/users/ID) instead."""
+    _delete(user_id, database_url, model_dir, reports, unlearn=False)
+
+
+def forget(
+    user_id: Annotated[str, typer.Argument(help="the user's ID")],
+    database_url: DbUrl = None,
+    model_dir: Annotated[
+        list[Path],
+        typer.Option(
+            "--model-dir",
+            help="a model folder to remove the user and their influence from (repeatable); "
+            "the promoted version is always included, other registered folders lose the "
+            "user's rows",
+        ),
+    ] = [],  # noqa: B006
+    reports: Annotated[
+        list[Path],
+        typer.Option(
+            "--reports", help="an evaluation report folder (repeatable; per_user.csv lines go)"
+        ),
+    ] = [],  # noqa: B006
+) -> None:
+    """`users delete`, and the user's influence removed from what the promoted model (and
+    each --model-dir) learned: exactly for EASE and the hybrid's EASE backbone (weights as if
+    trained without them); parts that cannot be updated (the hybrid's VAE, first-items map,
+    cold ranker, its ratings' mean; other models) are listed, and a retrain is requested that
+    the next `avrec retrain` round honours: from then on no model served holds the user."""
+    _delete(user_id, database_url, model_dir, reports, unlearn=True)
+
+
+def _delete(
+    user_id: str,
+    database_url: str | None,
+    model_dir: list[Path],
+    reports: list[Path],
+    unlearn: bool,
+) -> None:
     from avrec.privacy import delete_everywhere
     from avrec.storage.db import get_engine
 
@@ -47,7 +85,7 @@ def delete(
     for folder in reports:
         if not folder.is_dir():
             raise UserError(f"--reports {folder}: not a folder")
-    done = delete_everywhere(user_id, get_engine(database_url), model_dir, reports)
+    done = delete_everywhere(user_id, get_engine(database_url), model_dir, reports, unlearn=unlearn)
     for path in done["missing"]:
         typer.echo(f"note: registered folder {path} does not exist; skipped", err=True)
     if done["failed"]:
@@ -71,6 +109,14 @@ def delete(
     for kind in ("models", "reports"):
         for path, n in done[kind].items():
             typer.echo(f"  {path}: {n} {'row(s)' if kind == 'models' else 'line(s)'} removed")
+    if not unlearn:
+        return
+    for path, held in done["pending"].items():
+        typer.echo(f"  {path}: still learned from them until the next retrain: {', '.join(held)}")
+    if done["pending"]:
+        typer.echo("retrain requested: the next `avrec retrain` round trains without them")
+    else:
+        typer.echo("no model served holds them any more")
 
 
 def export(
@@ -148,4 +194,5 @@ def register(app: typer.Typer) -> None:
     users_app.command("export")(handles_errors(export))
     users_app.command("consent")(handles_errors(consent))
     users_app.command("delete")(handles_errors(delete))
+    users_app.command("forget")(handles_errors(forget))
     app.add_typer(users_app, name="users")

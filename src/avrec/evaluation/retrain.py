@@ -11,7 +11,15 @@ the candidate is not significantly worse (the lower end of the interval of the d
 least ``-margin``). The promoted model is then fitted on everything. Every candidate is saved
 and registered, promoted or not, with the gate's reason in its metrics and a report beside it.
 Nothing is retrained when fewer than ``min_new_events`` events arrived after the served
-version's watermark.
+version's watermark, unless a retrain was requested (``storage.registry.request_retrain``:
+``avrec users forget`` asks for one when parts of the served model still hold a deleted user);
+then the new version is promoted whatever the gate says, and the requests are closed.
+
+Warm start (``warm_share`` > 0): where the served version is the same model with the same
+config and catalog and can be updated exactly (``Recommender.warm_start``: EASE, by a low-rank
+update of its solution), the candidate and the final model are the served one updated with the
+changed users' rows instead of fitted again, unless those rows touch more than ``warm_share``
+of the items (then, or with a retrain request open, a full fit).
 """
 
 from __future__ import annotations
@@ -59,12 +67,34 @@ def holdout_new(
     return train, held
 
 
-def _fit(name: str, config: dict | None, dataset: Dataset, seed: int) -> Recommender:
+def _fit(
+    name: str,
+    config: dict | None,
+    dataset: Dataset,
+    seed: int,
+    previous: Path | None = None,
+    warm_share: float = 0.0,
+) -> tuple[Recommender, str]:
+    """A model of ``dataset``: the ``previous`` folder's model warm-started where it can be
+    (see the module), else a full fit; and how it was made, in words."""
     from avrec.fusion.features import featurize
     from avrec.models.registry import create_model
 
     model = create_model(name, {**(config or {}), "seed": seed})
-    return model.fit(TrainData.from_dataset(*featurize(dataset)))
+    data = TrainData.from_dataset(*featurize(dataset))
+    why = "warm start off"
+    if previous is not None and warm_share > 0:
+        served = Recommender.load(previous)
+        if served.name != model.name or served.config != model.config:
+            why = "the served version is another model or config"
+        else:
+            started = time.perf_counter()
+            why = served.warm_start(data, warm_share) or ""
+            if not why:
+                return served, f"warm start ({time.perf_counter() - started:.2f} s)"
+    started = time.perf_counter()
+    model.fit(data)
+    return model, f"full fit ({time.perf_counter() - started:.2f} s; {why})"
 
 
 def _per_user_ndcg(model: Recommender, train: Dataset, held: dict[str, str], k: int) -> np.ndarray:
@@ -108,11 +138,15 @@ def retrain_once(
     k: int = 10,
     seed: int = 0,
     n_bootstrap: int = 1000,
+    warm_share: float = 0.0,
 ) -> RetrainResult:
     current = registry.promoted(engine)
     watermark = int(current.meta.get("event_watermark") or 0) if current is not None else 0
     events = events_for_training(engine)  # one snapshot for the check, the data and the holdout
-    if current is not None:
+    requests = registry.retrain_requests(engine)
+    # a request: the served version holds what it must not; never start from it
+    previous = current.path if current is not None and not requests else None
+    if current is not None and not requests:
         fresh = new_events(events, watermark)
         if fresh < min_new_events:
             return RetrainResult(
@@ -133,7 +167,7 @@ def retrain_once(
             "so there is nothing it has not seen to compare on"
         )
     else:
-        candidate = _fit(model, config, train, seed)
+        candidate, report["candidate_fit"] = _fit(model, config, train, seed, previous, warm_share)
         served = Recommender.load(current.path)
         cand = _estimate(_per_user_ndcg(candidate, train, held, k), f"ndcg@{k}", n_bootstrap, seed)
         serv = _estimate(_per_user_ndcg(served, train, held, k), f"ndcg@{k}", n_bootstrap, seed)
@@ -148,8 +182,14 @@ def retrain_once(
             serving_ndcg=serv.value,
             serving_version=current.version,
         )
+    if requests:
+        passed = True
+        reason = (
+            f"promote: {len(requests)} retrain request(s) open "
+            f"({'; '.join(dict.fromkeys(r[1] for r in requests))}); the gate: {reason}"
+        )
     report["gate"] = reason
-    final = _fit(model, config, data.dataset, seed)
+    final, report["final_fit"] = _fit(model, config, data.dataset, seed, previous, warm_share)
     base = time.strftime(f"{model}-%Y%m%dT%H%M%S")
     folder, n = Path(out_root) / base, 1
     while folder.exists():  # two rounds within a second
@@ -160,6 +200,7 @@ def retrain_once(
     version = registry.register(engine, folder, metrics=report).version
     if passed:
         registry.promote(engine, version, note=reason)
+        registry.close_retrain_requests(engine, [r[0] for r in requests])
     return RetrainResult(passed, reason, version, report)
 
 

@@ -156,6 +156,14 @@ class TrainData:
         return len(self.item_vocab)
 
 
+def _rows_for(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix``'s rows ``rows`` (-1: an empty row)."""
+    picked = matrix[np.maximum(rows, 0)].tocsr()
+    picked = (sp.diags((rows >= 0).astype(matrix.dtype)) @ picked).tocsr()
+    picked.eliminate_zeros()
+    return picked
+
+
 @dataclass
 class Recommendations:
     """Top-k lists for a batch of requests, with external IDs."""
@@ -212,15 +220,49 @@ class Recommender(ABC):
 
     # ---- learning -------------------------------------------------------------------
     def fit(self, data: TrainData) -> Self:
+        self._take_data(data)
+        self.time_capped_ = []
+        self._fit(data)
+        return self
+
+    def _take_data(self, data: TrainData) -> None:
         self.user_vocab = data.user_vocab
         self.item_vocab = data.item_vocab
         self.train_matrix = data.matrix.tocsr()
         self.train_recency = data.recency.tocsr() if data.recency is not None else None
         cols = [c for c in CATALOG_COLUMNS if c in data.items.columns]
         self.catalog = data.items[cols].reset_index(drop=True)
-        self.time_capped_ = []
-        self._fit(data)
-        return self
+
+    def warm_start(self, data: TrainData, max_share: float) -> str | None:
+        """Update this fitted model to ``data`` in place instead of fitting it again, where it
+        can (:class:`avrec.models.capabilities.UpdatesRows`, the same catalog, and an update of
+        rank at most ``max_share`` of the items: its cost relative to a fit); returns None when
+        done, else why not (the model is then unchanged: fit it). Item features are taken to
+        be those of the same catalog."""
+        from avrec.models.capabilities import NotUpdatable, UpdatesRows
+
+        if not isinstance(self, UpdatesRows):
+            return f"{self.name} has no exact update"
+        user_vocab, item_vocab, train = self.fitted_parts()
+        if list(item_vocab.ids) != list(data.item_vocab.ids):
+            return "the catalog changed"
+        users = list(dict.fromkeys([*user_vocab.ids, *data.user_vocab.ids]))
+        old = _rows_for(train, user_vocab.lookup(users))
+        new = _rows_for(data.matrix.tocsr(), data.user_vocab.lookup(users))
+        changed = np.flatnonzero(np.diff((old != new).tocsr().indptr) > 0)
+        old, new = old[changed], new[changed]
+        rank = self.update_rank(old, new)
+        if rank > max_share * len(item_vocab):
+            return (
+                f"{len(changed)} users' rows changed: an update of rank {rank}, more than the "
+                f"warm-start share {max_share:g} of the {len(item_vocab)} items"
+            )
+        try:
+            self.update_rows(old, new)
+        except NotUpdatable as exc:
+            return str(exc)
+        self._take_data(data)
+        return None
 
     @abstractmethod
     def _fit(self, data: TrainData) -> None: ...

@@ -14,6 +14,10 @@ members exist on the (fitted) object, not their signatures; the type checker che
 - :class:`UpdatesOnline` -- makes new items recommendable without retraining (``add_items``).
 - :class:`PredictsRatings` -- predicts explicit ratings (``predict``).
 - :class:`Saves` -- saves itself as a folder that :meth:`Recommender.load` reads back.
+- :class:`Unlearns` -- removes training users' influence from its learned state in place
+  (``unlearn``; exactly where the model allows it, e.g. EASE), saying what still holds them.
+- :class:`UpdatesRows` -- updates its learned state exactly when some users' training rows
+  change (``update_rows``; warm start, :meth:`Recommender.warm_start`).
 - :class:`TrainsPrivately` -- fits with user-level differential privacy, its budget set by
   ``with_budget``; ``privacy()`` is what the fit released and spent (saved in the manifest).
 """
@@ -21,12 +25,15 @@ members exist on the (fitted) object, not their signatures; the type checker che
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from avrec.errors import AvrecError
 
 
 @runtime_checkable
@@ -85,6 +92,42 @@ class TrainsPrivately(Protocol):
     def with_budget(self, epsilon: float, delta: float | None = None) -> Any: ...
 
     def privacy(self) -> dict[str, Any] | None: ...
+
+
+class NotUpdatable(AvrecError, RuntimeError):
+    """A fitted model that cannot be updated in place (e.g. saved before it kept what an
+    update needs): retrain it instead."""
+
+
+@dataclass
+class Unlearned:
+    """What :meth:`Unlearns.unlearn` changed: the saved arrays to replace, by state file
+    relative to the model folder (``"state.npz"``, ``"parts/backbone/state.npz"``) and key,
+    and the parts that still hold the users until the next training (empty: none do)."""
+
+    arrays: dict[str, dict[str, np.ndarray]]
+    pending: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Unlearns(Protocol):
+    def unlearn(self, rows: np.ndarray) -> Unlearned:
+        """Update the learned state as if training rows ``rows`` (user indices) were absent
+        (rows of per-user arrays are models.forget's to drop)."""
+        ...
+
+
+@runtime_checkable
+class UpdatesRows(Protocol):
+    def update_rows(self, old: sp.csr_matrix, new: sp.csr_matrix) -> None:
+        """Update the learned state exactly as if the training rows ``old`` (users x items)
+        had been ``new`` (the same users; an empty row: none); raises
+        :class:`NotUpdatable` where it cannot."""
+        ...
+
+    def update_rank(self, old: sp.csr_matrix, new: sp.csr_matrix) -> int:
+        """The rank of that update (its cost is about ``rank / n_items`` of a fit's)."""
+        ...
 
 
 def content_part(model: object) -> HasItemVectors | None:

@@ -9,7 +9,9 @@ ranker's activity years. :func:`forget_users` rewrites both
 without the users' rows; every other user keeps their relative order, so the model scores
 everyone else exactly as before. Learned item-item state (EASE or kNN weights, the first-items
 map, item factors, network weights) is an aggregate over all users and stays until the next
-training.
+training, except where :func:`unlearn_users` can remove it exactly: EASE's weights and the
+hybrid's EASE backbone are updated as if trained without the users (a low-rank update,
+models.baselines.ease_update), and what it cannot update is reported as pending a retrain.
 
 The folder is replaced atomically: the new folder is built next to it (unchanged files are
 hard links) and swapped in with two renames, so a reader sees the old or the new model,
@@ -28,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.models.base import MANIFEST, STATE
+from avrec.models.capabilities import NotUpdatable, Unlearned, Unlearns
 
 USERS = "users.json"
 #: arrays with one row per training user
@@ -57,15 +60,27 @@ def holds_users(root: Path, user_ids: Iterable[str]) -> bool:
     )
 
 
-def _rewrite_state(folder: Path, keep: np.ndarray, n_users: int) -> None:
+def _rewrite_state(
+    folder: Path,
+    keep: np.ndarray,
+    n_users: int,
+    replace: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> None:
     """The folder's ``state.npz`` and its parts' (``parts/*/state.npz``) without the rows of
-    the users ``keep`` leaves out."""
+    the users ``keep`` leaves out (``replace``: arrays to set, by state file relative to the
+    folder and key; see :class:`avrec.models.capabilities.Unlearned`)."""
+    replace = replace or {}
     with np.load(folder / STATE, allow_pickle=False) as z:
         n_items = int(z["train_shape"][1]) if "train_shape" in z.files else -1
-    _rewrite_arrays(folder / STATE, keep, n_users, n_items, USER_ROWS, USER_CSR)
+    _rewrite_arrays(
+        folder / STATE, keep, n_users, n_items, USER_ROWS, USER_CSR, replace.get(STATE, {})
+    )
     for part in sorted(folder.glob(f"parts/*/{STATE}")):
         if not (part.parent / MANIFEST).is_file():  # a nested model is handled on its own
-            _rewrite_arrays(part, keep, n_users, n_items, PART_USER_ROWS, PART_USER_CSR)
+            rel = part.relative_to(folder).as_posix()
+            _rewrite_arrays(
+                part, keep, n_users, n_items, PART_USER_ROWS, PART_USER_CSR, replace.get(rel, {})
+            )
 
 
 def _rewrite_arrays(
@@ -75,10 +90,12 @@ def _rewrite_arrays(
     n_items: int,
     user_rows: tuple[str, ...],
     user_csr: Mapping[str, str | None],
+    replace: Mapping[str, np.ndarray],
 ) -> None:
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    out = dict(arrays)
+    with np.load(path, allow_pickle=False) as z:  # what ``replace`` sets is not read
+        arrays = {k: z[k] for k in z.files if k not in replace}
+        missing = set(z.files) - set(arrays)
+    out = {**arrays, **replace}
     for prefix, shape_key in user_csr.items():
         if f"{prefix}_indptr" not in arrays:
             continue
@@ -99,7 +116,8 @@ def _rewrite_arrays(
                     f"{path}: {key} has {arrays[key].shape[0]} rows, not {n_users}"
                 )
             out[key] = arrays[key][keep]
-    handled = set(user_rows) | {f"{p}_{s}" for p in user_csr for s in ("data", "indices", "indptr")}
+    handled = set(user_rows) | set(replace)
+    handled |= {f"{p}_{s}" for p in user_csr for s in ("data", "indices", "indptr")}
     if n_users != n_items:  # where the sizes differ, an unlisted users-long array is caught
         odd = [
             k for k, v in arrays.items() if k not in handled and v.ndim and v.shape[0] == n_users
@@ -109,7 +127,7 @@ def _rewrite_arrays(
                 f"{path}: arrays {', '.join(odd)} have one row per user but "
                 "are not known to avrec.models.forget; retrain instead"
             )
-    if out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
+    if not missing and out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
         return  # nothing per-user here: the hard link stays
     path.unlink()  # a new file: never write through a link into the live folder
     np.savez(path, **out)
@@ -128,13 +146,40 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link)
 
 
+def unlearned(root: Path, user_ids: set[str]) -> Unlearned:
+    """What the model saved at ``root`` learns without ``user_ids``, for models that
+    can say (:class:`Unlearns`); for the others, the whole model is pending a retrain."""
+    from avrec.models.base import Recommender
+
+    model = Recommender.load(root)
+    rows = np.flatnonzero(np.isin(model.fitted_parts()[0].ids, list(user_ids)))
+    if not len(rows):
+        return Unlearned({})
+    if not isinstance(model, Unlearns):
+        return Unlearned({}, [f"the model ({model.name}): learned from everyone at once"])
+    try:
+        return model.unlearn(rows)
+    except NotUpdatable as exc:
+        return Unlearned({}, [f"the model ({model.name}): {exc}"])
+
+
 def forget_users(root: str | Path, user_ids: Iterable[str]) -> int:
     """Remove ``user_ids`` from the model saved at ``root`` (and models nested in it);
     returns how many user rows were removed (0: the folder is left untouched)."""
-    root = Path(root)
-    wanted = set(user_ids)
+    return _forget(Path(root), set(user_ids), unlearn=False)[0]
+
+
+def unlearn_users(root: str | Path, user_ids: Iterable[str]) -> tuple[int, Unlearned]:
+    """:func:`forget_users`, and the learned state of the model at ``root`` updated as if it
+    were trained without them (:func:`unlearned`) in the same atomic swap; returns the rows
+    removed and what changed, with what still holds the users (``pending``)."""
+    return _forget(Path(root), set(user_ids), unlearn=True)
+
+
+def _forget(root: Path, wanted: set[str], unlearn: bool) -> tuple[int, Unlearned]:
     if not holds_users(root, wanted):
-        return 0
+        return 0, Unlearned({})
+    change = unlearned(root, wanted) if unlearn else Unlearned({})
     tmp = root.with_name(f".{root.name}.forget-{os.getpid()}")
     old = root.with_name(f".{root.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -148,7 +193,7 @@ def forget_users(root: str | Path, user_ids: Iterable[str]) -> int:
             keep = np.array([u not in wanted for u in ids], dtype=bool)
             if keep.all():
                 continue
-            _rewrite_state(folder, keep, len(ids))
+            _rewrite_state(folder, keep, len(ids), change.arrays if folder == tmp else None)
             (folder / USERS).unlink()  # a new file: never write through a link into the live folder
             (folder / USERS).write_text(
                 json.dumps([u for u, k in zip(ids, keep, strict=True) if k])
@@ -163,7 +208,7 @@ def forget_users(root: str | Path, user_ids: Iterable[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
-    return removed
+    return removed, change
 
 
 def _fsync(*paths: Path) -> None:

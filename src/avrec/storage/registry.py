@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, delete, insert, select
 
 from avrec.errors import AvrecError
 from avrec.storage import tables as t
@@ -143,3 +143,43 @@ def rollback(engine: Engine) -> ModelVersion:
     if len(served) < 2:
         raise RegistryError("no earlier promoted version to roll back to")
     return promote(engine, served[-2], note=f"{ROLLBACK}{served[-1]}")
+
+
+# ---- retrain requests ---------------------------------------------------------------------
+#: ``artifacts`` rows of this kind ask the next ``avrec retrain`` round to train and promote a
+#: new version whatever the event count and the gate say (``avrec users forget``: parts of the
+#: served model that cannot be updated exactly still hold a deleted user). They name no user.
+RETRAIN_REQUEST = "retrain"
+
+
+def request_retrain(engine: Engine, reason: str, meta: dict | None = None) -> None:
+    """Record that the served model must be retrained (``reason``: one line, no user IDs)."""
+    import uuid
+
+    with engine.begin() as conn:
+        conn.execute(
+            insert(t.artifacts).values(
+                kind=RETRAIN_REQUEST,
+                name=reason[:256],
+                version=uuid.uuid4().hex[:16],
+                path="",
+                meta=meta or {},
+            )
+        )
+
+
+def retrain_requests(engine: Engine) -> list[tuple[int, str, object]]:
+    """``(id, reason, created_at)`` of the open retrain requests, oldest first."""
+    a = t.artifacts.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(a.id, a.name, a.created_at).where(a.kind == RETRAIN_REQUEST).order_by(a.id)
+        ).all()
+    return [(r.id, r.name, r.created_at) for r in rows]
+
+
+def close_retrain_requests(engine: Engine, ids: list[int]) -> None:
+    """Remove the requests ``ids`` (a version trained after them is promoted)."""
+    if ids:
+        with engine.begin() as conn:
+            conn.execute(delete(t.artifacts).where(t.artifacts.c.id.in_(ids)))

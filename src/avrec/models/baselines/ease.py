@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.models.arrays import row_blocks, spd_inverse
-from avrec.models.base import ModelConfig, Recommender, TrainData
+from avrec.models.base import STATE, ModelConfig, Recommender, TrainData
+from avrec.models.capabilities import NotUpdatable, Unlearned
 from avrec.models.memory import require_dense
 
 #: fit's peak memory per items x items cell: the float64 Gram matrix (inverted in place) and
@@ -52,6 +53,14 @@ def gram_matrix(x: sp.csr_matrix) -> np.ndarray:
 def weights_from_gram(gram: np.ndarray, penalty: float | np.ndarray) -> np.ndarray:
     """EASE's closed form ``B = I - P / diag(P)``, ``P = (G + diag(penalty))^-1``, zero
     diagonal, from a C-contiguous float64 Gram matrix (overwritten: inverted in place)."""
+    return solution_from_gram(gram, penalty)[0]
+
+
+def solution_from_gram(
+    gram: np.ndarray, penalty: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`weights_from_gram` and ``diag(P)`` (float64), which with the weights gives back
+    ``P`` for low-rank updates (models.baselines.ease_update)."""
     gram[np.diag_indices_from(gram)] += penalty
     try:
         p = spd_inverse(gram)  # in place: gram is p from here on
@@ -61,12 +70,13 @@ def weights_from_gram(gram: np.ndarray, penalty: float | np.ndarray) -> np.ndarr
             f"larger one; got a smallest penalty of {np.min(penalty):g})"
         ) from err
     n = len(p)
-    scale = -1.0 / np.diag(p)
+    diag = np.diag(p).copy()
+    scale = -1.0 / diag
     b = np.empty((n, n), np.float32)
     for rows in row_blocks(n):
         b[rows] = p[rows] * scale
     b[np.diag_indices_from(b)] = 0.0
-    return b
+    return b, diag
 
 
 def ease_weights(
@@ -77,6 +87,17 @@ def ease_weights(
     side_weight: float = 0.0,
 ) -> np.ndarray:
     """The item x item weight matrix ``B`` (zero diagonal) from a users x items matrix."""
+    return ease_solution(x, l2, dropout, side, side_weight)[0]
+
+
+def ease_solution(
+    x: sp.csr_matrix,
+    l2: float,
+    dropout: float = 0.0,
+    side: np.ndarray | None = None,
+    side_weight: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ease_weights` and ``diag(P)`` (see :func:`solution_from_gram`)."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     gram = gram_matrix(x)
@@ -86,7 +107,7 @@ def ease_weights(
         f = np.asarray(side, dtype=np.float64)
         for rows in row_blocks(n):
             gram[rows] += side_weight * (f[rows] @ f.T)
-    return weights_from_gram(gram, l2 + dropout / (1.0 - dropout) * counts)
+    return solution_from_gram(gram, l2 + dropout / (1.0 - dropout) * counts)
 
 
 def side_features(
@@ -124,12 +145,48 @@ class EASE(Recommender):
     Config = EASEConfig
     config: EASEConfig
 
+    #: ``diag(P)`` of the fit (float64; None for folders saved before it was kept): with the
+    #: weights it gives back ``P`` for exact low-rank updates (models.baselines.ease_update)
+    inverse_diag_: np.ndarray | None = None
+
     def _fit(self, data: TrainData) -> None:
         require_dense(self.name, data.matrix.shape[1], PEAK_BYTES_PER_CELL)
         x, side = ease_inputs(data, self.config.binary, self.config.side_weight)
-        self.weights = ease_weights(
+        self.weights, self.inverse_diag_ = ease_solution(
             x, self.config.l2, self.config.dropout, side, self.config.side_weight
         )
+
+    def _input(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        """Rows of the training matrix as EASE's input (float64; 0/1 with ``binary``)."""
+        x = sp.csr_matrix(rows, dtype=np.float64)
+        return (x > 0).astype(np.float64) if self.config.binary else x
+
+    def update_rows(self, old: sp.csr_matrix, new: sp.csr_matrix) -> None:
+        """The weights as if the training rows ``old`` had been ``new`` (the same users' rows
+        of the training matrix, users x items; an empty row: the user is gone), exactly, by a
+        low-rank update (models.baselines.ease_update; the weights array is overwritten). The
+        vocabularies and training matrix are the caller's to change."""
+        from avrec.models.baselines.ease_update import update_rows
+
+        if self.inverse_diag_ is None or len(self.inverse_diag_) != self.weights.shape[0]:
+            raise NotUpdatable(
+                "this EASE model keeps no diag(P) for its catalog (saved by an earlier avrec, "
+                "or items were added since); retrain it"
+            )
+        self.weights, self.inverse_diag_ = update_rows(
+            self.weights, self.inverse_diag_, self._input(old), self._input(new),
+            self.config.dropout, in_place=True,
+        )  # fmt: skip
+
+    def update_rank(self, old: sp.csr_matrix, new: sp.csr_matrix) -> int:
+        from avrec.models.baselines.ease_update import gram_change
+
+        return gram_change(self._input(old), self._input(new), self.config.dropout)[2].shape[0]
+
+    def unlearn(self, rows: np.ndarray) -> Unlearned:
+        old = self.fitted_parts()[2][rows]
+        self.update_rows(old, sp.csr_matrix(old.shape, dtype=np.float64))
+        return Unlearned({STATE: {f"state__{k}": v for k, v in self.state_arrays().items()}})
 
     def score(
         self,
@@ -150,20 +207,25 @@ class EASE(Recommender):
         return self.weights[np.ix_(history.indices, items)].T
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights}
+        extra = {} if self.inverse_diag_ is None else {"inverse_diag": self.inverse_diag_}
+        return {"weights": self.weights, **extra}
 
     def load_state_arrays(self, state, path) -> None:
         self.weights = state["weights"]
+        self.inverse_diag_ = state.get("inverse_diag")
 
 
-def rating_factors(data: TrainData, weight: float) -> sp.csr_matrix | None:
-    """Users x items weights ``1 + weight * (rating - mean) / 2`` on the training pairs (1 where
-    a pair has no rating); None when ``weight`` is 0 or the data has no ratings."""
+def rating_factors(
+    data: TrainData, weight: float, center: float | None = None
+) -> sp.csr_matrix | None:
+    """Users x items weights ``1 + weight * (rating - center) / 2`` on the training pairs (1
+    where a pair has no rating; ``center``: the ratings' mean if None); None when ``weight`` is
+    0 or the data has no ratings."""
     if weight <= 0 or data.ratings is None or data.ratings.nnz == 0:
         return None
     x = (data.matrix > 0).astype(np.float32).tocsr()
     r = data.ratings.tocsr()
-    mean = float(r.data.mean())
+    mean = float(r.data.mean()) if center is None else center
     bonus = r.copy()
     bonus.data = weight * (bonus.data - mean) / 2.0
     factor = (x + bonus.multiply(x)).tocsr()  # 1 + bonus on the training pairs

@@ -34,10 +34,13 @@ def ridge_cold_columns(
     f = features.astype(np.float64)
     fw = f[warm]
     g = np.linalg.solve(fw.T @ fw + lam * np.eye(f.shape[1]), fw.T)  # [d, n_warm]
-    mapping = np.empty((len(weights), g.shape[0]), np.float64)  # [n_items, d]
+    cold = f[~warm].T  # [d, n_cold]
+    # the product weights[:, warm] @ g.T @ cold, with the narrower of d and n_cold inside
+    right, tail = (g.T @ cold, None) if cold.shape[1] < cold.shape[0] else (g.T, cold)
+    out = np.empty((len(weights), right.shape[1]), np.float64)
     for rows in row_blocks(len(weights)):  # no float64 copy of the whole matrix
-        mapping[rows] = weights[rows][:, warm].astype(np.float64) @ g.T
-    return (mapping @ f[~warm].T).astype(np.float32)
+        out[rows] = weights[rows][:, warm].astype(np.float64) @ right
+    return (out if tail is None else out @ tail).astype(np.float32)
 
 
 def propagate_to_cold(

@@ -38,6 +38,10 @@ class BackboneConfig(PartConfig):
     #: explicit ratings weigh each interaction by ``1 + rating_weight * (rating - mean) / 2``
     #: in the backbone's input and in the history at scoring time; 0: off
     rating_weight: float = 0.3
+    #: the rating the factors centre on (None: the training ratings' mean, a statistic of
+    #: everyone, so forgetting a user leaves their share of it until the next training; a
+    #: number: fixed, and forgetting is exact, models.forget)
+    rating_center: float | None = None
     #: itemknn and sparse: neighbours kept per item
     neighbors: int = 100
 

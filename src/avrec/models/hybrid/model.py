@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from avrec.errors import AvrecError
 from avrec.models.arrays import csr_row, dense_product
 from avrec.models.base import Recommender, TrainData
+from avrec.models.capabilities import Unlearned
 from avrec.models.content import Content, ContentConfig
 from avrec.models.hybrid.config import CONFIG_SCHEMA, HybridConfig
 from avrec.models.hybrid.explain import contribution_parts, row_contributions
@@ -115,6 +116,8 @@ class Hybrid(Recommender):
         raw = self.backbone.fit(data, text)
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
         warm = counts > 0
+        if self.backbone.inverse_diag_ is not None:  # kept for exact updates (unlearn)
+            self.backbone.raw_cold_ = np.asarray(raw)[:, ~warm].copy()
         self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm, c.backbone.neighbors)
         self.short_history.fit(data, counts)
         self.recency.fit(data, text, c.backbone, c.seed)
@@ -346,6 +349,70 @@ class Hybrid(Recommender):
             self.score(users, histories, queries)  # the ranker's candidates and features
             memo = cast(dict, self.scored_batch(histories, users))
         return explain_shares(self.request_rank.booster_, memo["requests"], items)
+
+    # ---- forgetting users ---------------------------------------------------------------
+    def unlearn(self, rows: np.ndarray) -> Unlearned:
+        """The backbone (kind ease) and the popularity prior as if training users ``rows``
+        were absent: the backbone by an exact low-rank update of its EASE solution, the cold
+        items' columns and rows filled again from it; the parts trained on users in other
+        ways (first-items map, VAE, cold ranker) and, with ``rating_center`` None, the
+        rating factors' centre (the mean of everyone's ratings) hold them until the next
+        training: they are listed in ``pending``."""
+        from avrec.models.baselines.ease_update import update_rows
+
+        c = self.config
+        _, _, train = self.fitted_parts()
+        keep = np.ones(train.shape[0], dtype=bool)
+        keep[rows] = False
+        counts_before = np.asarray((train > 0).sum(axis=0)).ravel()
+        counts = np.asarray((train[keep] > 0).sum(axis=0)).ravel()
+        self.short_history.set_counts(counts)
+        arrays = {"parts/short_history/state.npz": {"prior": self.short_history.state()["prior"]}}
+        pending = []
+        factor = self.rating_factor
+        old = train[rows]
+        if c.backbone.kind != "ease":
+            pending.append(f"backbone (kind {c.backbone.kind})")
+        else:
+            raw = self.backbone.raw_weights(counts_before > 0)
+            x = Backbone.inputs(old, None if factor is None else factor[rows])
+            d = _fitted(self.backbone.inverse_diag_, "backbone")
+            raw, d = update_rows(
+                raw, d, x, sp.csr_matrix(x.shape), c.backbone.dropout, in_place=True
+            )
+            warm = counts > 0
+            view = self._unlearn_view(train[keep])
+            self.backbone.inverse_diag_, self.backbone.raw_cold_ = d, raw[:, ~warm].copy()
+            self.backbone.weights_ = self.cold_items.fit(
+                raw, view, self.content.vectors, warm, c.backbone.neighbors
+            )
+            arrays["parts/backbone/state.npz"] = {
+                "weights": self.backbone.weights_,
+                **self.backbone.solution(),
+            }
+            if factor is not None and c.backbone.rating_center is None and old.nnz:
+                pending.append("backbone's rating centre (the mean of all training ratings)")
+        if self.short_history.short_ is not None:
+            pending.append("short_history's first-items map")
+        pending += [
+            name for name in ("vae", "cold_ranker", "request_ranker") if name in self.parts()
+        ]
+        if self.recency.learned_:  # a choice from everyone's times (two numbers)
+            pending.append("recency's learned weighting")
+        return Unlearned(arrays, pending)
+
+    def _unlearn_view(self, train: sp.csr_matrix) -> TrainData:
+        """What the cold-items part reads of the training data (the catalog, its genres)."""
+        import pandas as pd
+
+        from avrec.fusion.features import genre_matrix
+
+        user_vocab, item_vocab, _ = self.fitted_parts()
+        items = self.catalog if self.catalog is not None else pd.DataFrame(
+            {"item_id": item_vocab.ids}
+        )  # fmt: skip
+        genres = {"genres": genre_matrix(items)} if "genres" in items else {}
+        return TrainData(items, pd.DataFrame(), user_vocab, item_vocab, train, item_features=genres)
 
     # ---- growing the catalog ----------------------------------------------------------
     def add_items(self, items) -> list[str]:

@@ -90,10 +90,14 @@ class Backbone:
         self.config = config
         self.weights_: np.ndarray | sp.csr_matrix | None = None
         self.rating_factor_: sp.csr_matrix | None = None
+        #: kind ease: diag(P) of the solve and the columns of the items the cold-items part
+        #: overwrote as they were solved (what exact updates need, models.baselines.ease_update)
+        self.inverse_diag_: np.ndarray | None = None
+        self.raw_cold_: np.ndarray | None = None
 
     def fit(self, data: TrainData, text_vectors: np.ndarray) -> np.ndarray | sp.csr_matrix:
         """Learn and return the weights (before the cold items' columns are filled in)."""
-        from avrec.models.baselines.ease import ease_weights, rating_factors, side_features
+        from avrec.models.baselines.ease import ease_solution, rating_factors, side_features
 
         c = self.config
         if c.kind == "itemknn":
@@ -102,10 +106,8 @@ class Backbone:
             knn = ItemKNN(ItemKNNConfig(neighbors=c.neighbors)).fit(data)
             self.weights_ = knn.similarity.toarray().astype(np.float32)
             return self.weights_
-        self.rating_factor_ = rating_factors(data, c.rating_weight)
-        x = (data.matrix > 0).astype(np.float64)
-        if self.rating_factor_ is not None:
-            x = x.multiply(self.rating_factor_.astype(np.float64)).tocsr()
+        self.rating_factor_ = rating_factors(data, c.rating_weight, c.rating_center)
+        x = self.inputs(data.matrix, self.rating_factor_)
         side = side_features(data, text_vectors)
         if c.kind == "sparse":
             from avrec.models.baselines.sparse_ease import sparse_ease_weights
@@ -114,8 +116,37 @@ class Backbone:
                 x, c.l2, c.neighbors, c.dropout, side, c.side_weight
             )
         else:
-            self.weights_ = ease_weights(x, c.l2, c.dropout, side, c.side_weight)
+            self.weights_, self.inverse_diag_ = ease_solution(
+                x, c.l2, c.dropout, side, c.side_weight
+            )
         return self.weights_
+
+    @staticmethod
+    def inputs(matrix: sp.csr_matrix, factor: sp.csr_matrix | None) -> sp.csr_matrix:
+        """EASE's input from rows of the training matrix: 1 per pair, times the rows' rating
+        factors where there are any (float64)."""
+        x = (sp.csr_matrix(matrix) > 0).astype(np.float64)
+        if factor is not None:
+            x = x.multiply(factor.astype(np.float64)).tocsr()
+        return sp.csr_matrix(x)
+
+    def raw_weights(self, warm: np.ndarray) -> np.ndarray:
+        """The dense weights as solved, before the cold-items part filled the columns and
+        rows of the items not ``warm`` (it changes nothing else): those columns from
+        ``raw_cold_``, those rows from them by the symmetry of ``P``
+        (``B[i, j] d[j] = B[j, i] d[i]``)."""
+        weights = _fitted(self.weights_, "backbone")
+        d, raw_cold = self.inverse_diag_, self.raw_cold_
+        if sp.issparse(weights) or d is None or raw_cold is None or len(d) != weights.shape[0]:
+            from avrec.models.capabilities import NotUpdatable
+
+            raise NotUpdatable("the backbone keeps no EASE solution to update; retrain")
+        out = np.array(weights, dtype=np.float32, copy=True)
+        cold, hot = np.flatnonzero(~warm), np.flatnonzero(warm)
+        if len(cold):
+            out[:, cold] = raw_cold
+            out[np.ix_(cold, hot)] = (raw_cold[hot] * (d[cold] / d[hot][:, None])).T
+        return out
 
     def state(self) -> dict[str, np.ndarray]:
         weights = _fitted(self.weights_, "backbone")
@@ -124,11 +155,19 @@ class Backbone:
                 **_csr_state("w", sp.csr_matrix(weights)),
                 **_csr_state("rf", self.rating_factor_),
             }
-        return {"weights": weights, **_csr_state("rf", self.rating_factor_)}
+        return {"weights": weights, **_csr_state("rf", self.rating_factor_), **self.solution()}
+
+    def solution(self) -> dict[str, np.ndarray]:
+        """The arrays exact updates need (kind ease), as saved."""
+        if self.inverse_diag_ is None or self.raw_cold_ is None:
+            return {}
+        return {"inverse_diag": self.inverse_diag_, "raw_cold": self.raw_cold_}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.weights_ = state["weights"] if "weights" in state else _csr_from("w", state)
         self.rating_factor_ = _csr_from("rf", state)
+        self.inverse_diag_ = state.get("inverse_diag")
+        self.raw_cold_ = state.get("raw_cold")
 
 
 class ColdItems:
@@ -234,8 +273,7 @@ class ShortHistory:
 
     def fit(self, data: TrainData, counts: np.ndarray) -> None:
         c = self.config
-        logc = np.log1p(counts).astype(np.float32)
-        self.prior_ = zscore_rows(logc, floor=1e-9)
+        self.set_counts(counts)
         self.short_ = None
         n = data.matrix.shape[1]
         if (
@@ -247,6 +285,10 @@ class ShortHistory:
             from avrec.models.hybrid.prefix import prefix_weights
 
             self.short_ = prefix_weights(data.matrix, data.recency, c.prefix, c.l2)
+
+    def set_counts(self, counts: np.ndarray) -> None:
+        """The popularity prior from the items' training counts."""
+        self.prior_ = zscore_rows(np.log1p(counts).astype(np.float32), floor=1e-9)
 
     def cooccurrence(self, train: sp.csr_matrix, histories: sp.csr_matrix) -> np.ndarray:
         """Per-row z-scored co-occurrence counts of each item with the history's items (an

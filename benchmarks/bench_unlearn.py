@@ -1,0 +1,300 @@
+"""Benchmark: forgetting users by a low-rank update of EASE's solution, and warm-starting a
+retrain with new events (models.baselines.ease_update), on ml-latest-small.
+
+(a) forget: users (seeded draw) forgotten one at a time from a saved model folder
+(``models.forget.unlearn_users``: load, update, atomic rewrite), from ``ease`` and from the
+default hybrid; the result compared with a fit without all of them (``ease``: the model; the
+hybrid: its backbone, fitted alone on the same content vectors).
+(b) warm start: ``ease`` fitted on the events before a time cut, then updated with the next 1%
+and 5% of the events (``Recommender.warm_start``) against a full fit on the same events;
+NDCG@10 of both on a forward holdout (each user's items in the last 5% of events).
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_unlearn.py [ease] [hybrid] [center] [warm]
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._report import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "ready"
+RESULTS = Path(tempfile.gettempdir()) / "avrec-bench-unlearn.json"  # sections run apart
+N_USERS = 5
+#: (key, label, model, config): the hybrid without its request encoder (text-multi), whose
+#: item vectors are only for free-text requests: the backbone is the default one
+FORGET = [
+    ("ease", "ease", "ease", {}),
+    (
+        "hybrid",
+        "hybrid (default; no request encoder)",
+        "hybrid",
+        {"content": {"query_encoder": None}},
+    ),
+    (
+        "center",
+        "hybrid, rating_center 3.5 (no request encoder, VAE off)",
+        "hybrid",
+        {
+            "content": {"query_encoder": None},
+            "backbone": {"rating_center": 3.5},
+            "vae": {"weight": 0.0},
+        },
+    ),
+]
+
+
+def _load():
+    from avrec.data.loaders import load_dataset
+
+    return load_dataset(DATA / "ml-latest-small")
+
+
+def _without(ds, users):
+    from avrec.data import Dataset
+
+    inter = ds.interactions
+    return Dataset(ds.items, inter[~inter["user_id"].isin(users)], name=ds.name)
+
+
+def _gone(ds) -> list[str]:
+    users = np.array(sorted(ds.interactions["user_id"].unique()))
+    return list(np.random.default_rng(0).choice(users, N_USERS, replace=False))
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def _load_avg() -> float:
+    return os.getloadavg()[0]
+
+
+def bench_forget(label: str, name: str, config: dict, tmp: Path) -> dict:
+    from avrec.fusion.features import featurize
+    from avrec.models.base import Recommender, TrainData
+    from avrec.models.forget import unlearn_users
+    from avrec.models.registry import create_model
+
+    ds, features = featurize(_load())
+    gone = _gone(ds)
+    sizes = ds.interactions.groupby("user_id").size()
+    train = TrainData.from_dataset(ds, features)
+    model, fit_s = _timed(lambda: create_model(name, config).fit(train))
+    folder = model.save(tmp / label)
+    steps = []
+    for user in gone:
+        # the update alone, on the model in memory (its training rows stay: unlearn reads only
+        # the given user's), then the whole of what `avrec users forget` does to the folder
+        rows = np.flatnonzero(np.isin(model.user_vocab.ids, [user]))
+        _, update_s = _timed(lambda r=rows: model.unlearn(r))
+        (_, change), seconds = _timed(lambda u=user: unlearn_users(folder, [u]))
+        steps.append(
+            {"user": user, "items": int(sizes[user]), "seconds": seconds, "update_s": update_s,
+             "pending": change.pending}
+        )  # fmt: skip
+        print(label, steps[-1], f"load {_load_avg():.1f}", flush=True)
+    after = Recommender.load(folder)
+    rest = TrainData.from_dataset(_without(ds, gone), features)
+    if name == "ease":
+        refit, refit_s = _timed(lambda: create_model(name, config).fit(rest))
+        want = refit.weights
+    else:  # the backbone alone, on the content vectors the hybrid fitted
+        from avrec.models.hybrid.parts import Backbone, ColdItems
+
+        c = after.config
+
+        def backbone():
+            part = Backbone(c.backbone)
+            raw = part.fit(rest, after.content.vectors)
+            warm = np.asarray((rest.matrix > 0).sum(axis=0)).ravel() > 0
+            return ColdItems(c.cold_items).fit(raw, rest, after.content.vectors, warm)
+
+        want, refit_s = _timed(backbone)
+    gap = float(np.abs(np.asarray(after.weights) - np.asarray(want)).max())
+    out = {
+        "label": label, "fit_s": fit_s, "refit_s": refit_s, "steps": steps, "max_abs_diff": gap,
+        "median_forget_s": float(np.median([s["seconds"] for s in steps])),
+        "median_update_s": float(np.median([s["update_s"] for s in steps])),
+        "load": _load_avg(),
+    }  # fmt: skip
+    print(label, {k: v for k, v in out.items() if k != "steps"}, flush=True)
+    shutil.rmtree(folder)
+    return out
+
+
+def bench_warm() -> dict:
+    from avrec import metrics as M
+    from avrec.data import Dataset
+    from avrec.models.base import TrainData
+    from avrec.models.registry import create_model
+
+    ds = _load()
+    inter = ds.interactions.sort_values(["timestamp", "user_id", "item_id"], kind="stable")
+    n = len(inter)
+    holdout = inter.iloc[int(0.95 * n) :]
+    base = TrainData.from_dataset(Dataset(ds.items, inter.iloc[: int(0.90 * n)], name="base"))
+    first, base_s = _timed(lambda: create_model("ease").fit(base))
+    rows = []
+    for share in (0.01, 0.05):
+        seen = inter.iloc[: int((0.90 + share) * n)]
+        data = TrainData.from_dataset(Dataset(ds.items, seen, name=f"+{share}"))
+        warm = copy.deepcopy(first)
+        why, warm_s = _timed(lambda w=warm, d=data: w.warm_start(d, max_share=1.0))
+        assert why is None, why
+        full, full_s = _timed(lambda d=data: create_model("ease").fit(d))
+        old = set(zip(base.interactions["user_id"], base.interactions["item_id"], strict=True))
+        new = seen.iloc[int(0.90 * n) :]
+        touched = len(set(new["item_id"]))
+        users_changed = int(new["user_id"].nunique())
+        fresh = sum((u, i) not in old for u, i in zip(new["user_id"], new["item_id"], strict=True))
+        test = holdout[holdout["user_id"].isin(set(seen["user_id"]))]
+        test = test.groupby("user_id")["item_id"].apply(set)
+        ndcg = {}
+        for label, model in (("warm", warm), ("full", full)):
+            recs = model.recommend(list(test.index), 10)
+            index = {item: k for k, item in enumerate(model.item_vocab.ids)}
+            ndcg[label] = float(
+                np.mean(
+                    [
+                        M.ndcg([index[i] for i in items], {index[i] for i in test[u]}, 10)
+                        for u, items in zip(test.index, recs.items, strict=True)
+                    ]
+                )
+            )
+        gap = float(np.abs(warm.weights - full.weights).max())
+        rows.append(
+            {
+                "share": share, "events": len(new), "new_pairs": fresh, "users": users_changed,
+                "items_touched": touched, "warm_s": warm_s, "full_s": full_s, "max_abs_diff": gap,
+                "ndcg_warm": ndcg["warm"], "ndcg_full": ndcg["full"], "test_users": len(test),
+                "load": _load_avg(),
+            }
+        )  # fmt: skip
+        print("warm", rows[-1], flush=True)
+    return {"base_fit_s": base_s, "rows": rows}
+
+
+def _report(res: dict) -> str:
+    lines = [
+        "Issue #34 (unlearning) and #32 (warm start): EASE's solution `P = (G + diag(penalty))^-1` "
+        "is updated by Woodbury's identity on the items a user's rows touch "
+        "(`models.baselines.ease_update`; `P` recovered from the saved float32 weights and "
+        "`diag(P)`), instead of solving again. ml-latest-small (9,742 items, 100,836 ratings). "
+        "Times are wall-clock on a machine shared with other work (the 1-minute load of 2 "
+        "cores is given: above 2, others were running), so compare times within a row.",
+        "",
+    ]
+    forget = [res[k] for k in ("ease", "hybrid", "center") if k in res]
+    if forget:
+        lines += [
+            f"**(a) forget**: {N_USERS} users (seeded draw; their rated items in brackets) "
+            "forgotten one at a time from a saved model folder by `unlearn_users` (what `avrec "
+            "users forget` runs: load, update, atomic rewrite), then compared with a fit without "
+            "all of them (the hybrid: its backbone fitted alone, same content vectors).",
+            "",
+            "| model | full fit (s) [the refit without the users] | "
+            "update in memory (s), median | update / fit | "
+            "forget of the folder (s), median [each (items)] | forget / fit | "
+            "max abs diff of the weights | still pending | load |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in forget:
+            pend = sorted({p for s in r["steps"] for p in s["pending"]}) or ["nothing"]
+            each = ", ".join(f"{s['seconds']:.1f} ({s['items']})" for s in r["steps"])
+            lines.append(
+                f"| {r['label']} | {r['fit_s']:.1f} [{r['refit_s']:.1f}] | "
+                f"{r['median_update_s']:.1f} | "
+                f"{r['median_update_s'] / r['fit_s']:.1%} | {r['median_forget_s']:.1f} [{each}] | "
+                f"{r['median_forget_s'] / r['fit_s']:.1%} | {r['max_abs_diff']:.2e} | "
+                f"{'; '.join(pend)} | {r['load']:.1f} |"
+            )
+        lines.append("")
+    if "warm" in res:
+        w = res["warm"]
+        lines += [
+            "**(b) warm start**: `ease` fitted on the first 90% of the events by time "
+            f"({w['base_fit_s']:.1f} s), then updated with the next 1% or 5% "
+            "(`Recommender.warm_start`) and, for comparison, fitted again on the same events; "
+            "NDCG@10 on a forward holdout: each user's items in the last 5% of the events, "
+            "ranked from their training history.",
+            "",
+            "| new events | users changed | items touched | warm (s) | full fit (s) | "
+            "warm / full | max abs diff | NDCG@10 warm | NDCG@10 full | load |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in w["rows"]:
+            lines.append(
+                f"| {r['share']:.0%} ({r['events']}) | {r['users']} | {r['items_touched']} | "
+                f"{r['warm_s']:.1f} | {r['full_s']:.1f} | {r['warm_s'] / r['full_s']:.1%} | "
+                f"{r['max_abs_diff']:.1e} | {r['ndcg_warm']:.4f} | {r['ndcg_full']:.4f} | "
+                f"{r['load']:.1f} |"
+            )
+    lines += [
+        "",
+        "Against the targets (#34: weights within 1e-6 of a refit, <= 5% of a full fit; #32: "
+        "<= 20% of a full fit, within 1% of its NDCG@10): the weights are within 1e-6 in every "
+        "row; the default hybrid's only because these users moved the ratings' mean little "
+        "(its centre stays pending a retrain); with a fixed `rating_center` the update is "
+        "exact. The update itself is under 5% of a full fit for `ease` and the default hybrid "
+        "(whose denoising makes the rank the user's item count, and whose cold items are "
+        "filled again); with the VAE off the hybrid's fit is short and the update is 8% of it. "
+        "`forget` of a folder adds reading the model and writing the 380 MB of weights (with "
+        "fsync): 5-7% of a fit here, and with the VAE-off hybrid 18%. Warm starts equal the "
+        "full fit (same NDCG@10) at 3-7% of its time. The forward holdout is small (17-20 "
+        "users: ml-latest-small's users rate in bursts).",
+        "",
+        "Tried and not kept: the update on all the items a user's rows touch (`F = I`, rank "
+        "`|S|`) also without denoising, and new weights written into a fresh array: forgetting "
+        "one `ease` user then took 8-9 s in memory (most of it the first writes into the new "
+        "380 MB array), and a warm start with 1% of the events (7 users touching 958 items) "
+        "57 s against a 62 s fit. Kept: rank = the changed rows without denoising (one per "
+        "forgotten user), `|S|` with it (the hybrid's backbone), weights updated in place in "
+        "one pass. Before the cold items' ridge map was reordered (`coldmap.ridge_cold_columns`"
+        ": `weights @ (g^T F_cold^T)`, `n^2 n_cold`, instead of `(weights @ g^T) F_cold^T`, "
+        "`n^2 d`; same float32 result), the hybrid's update took 10.1 s against a 181.7 s fit "
+        "(load 3.8) and 18.7 s against 74.7 s with the VAE off (load 6.5). "
+        "Checks: `tests/unit/test_ease_update.py` (float64: 1e-9; saved float32 "
+        "models: 1e-6), `tests/integration/test_cli_forget.py`.",
+        "",
+        "`python benchmarks/bench_unlearn.py report` rewrites this section from the last "
+        "results; `ease`, `hybrid`, `center`, `warm` run those parts.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    wanted = set(sys.argv[1:]) or {"ease", "hybrid", "warm"}
+    res = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+
+    def keep(key: str, value: dict) -> None:  # each part's results as soon as it ends
+        res[key] = value
+        RESULTS.write_text(json.dumps(res, indent=2))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, label, name, config in FORGET:
+            if key in wanted:
+                keep(key, bench_forget(label, name, config, Path(tmp)))
+    if "warm" in wanted:
+        keep("warm", bench_warm())
+    write_section("unlearn", "Unlearning and warm start (EASE low-rank updates)", _report(res),
+                  "benchmarks/bench_unlearn.py")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Low-rank updates of EASE's solution: forgetting users and adding events without a re-solve.
+
+EASE's weights are ``B = I - P diag(1 / d)`` with ``P = (G + diag(penalty))^-1`` and
+``d = diag(P)`` (models.baselines.ease). Replacing some users' rows of the input ``X`` (removing a
+user: their rows become empty; new events: their rows grow) changes the regularised Gram matrix
+``A = G + diag(penalty)`` only in the rows and columns of the items ``S`` those rows touch: by
+``dG = X_new^T X_new - X_old^T X_old`` there, plus, with EASE's denoising (``dropout``), the change
+of the penalty ``dropout / (1 - dropout) * diag(dG)``. Written ``dA[S, S] = F C F^T``, Woodbury's
+identity
+
+    P' = P - P[:, S] F (I + C F^T P[S, S] F)^-1 C F^T P[S, :]
+
+costs ``O(n^2 r)`` instead of the ``O(n^3)`` of a fit: ``r`` is the number of changed rows
+(``F``: the rows, ``C = diag(-1 old, +1 new)``; rank one to forget a user) without denoising,
+and ``|S|`` with it (``F = I``, ``C = dA[S, S]``: the penalty's change is diagonal on ``S``).
+
+``P`` is not kept: its columns ``S`` are recovered from the weights and ``d``
+(``P = (I - B) diag(d)``: ``B[i, j] = -P[i, j] / d[j]``), and the weights are rewritten in one
+pass, a block of rows at a time, so no float64 items x items array is ever whole. From float32
+weights the result agrees with a fit to float32's rounding (docs/benchmarks.md, "Unlearning
+and warm start").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from avrec.models.arrays import row_blocks
+
+
+def penalty_scale(dropout: float) -> float:
+    """The factor of an item's count (``diag(G)``) in EASE's penalty (denoising EASE)."""
+    return dropout / (1.0 - dropout)
+
+
+def gram_change(
+    old: sp.csr_matrix, new: sp.csr_matrix, dropout: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The change of the regularised Gram matrix when rows ``old`` become ``new`` (both users x
+    items, the same users' rows before and after, float64 inputs of EASE), as
+    ``dA[S, S] = F C F^T``: the items ``S`` the rows touch, ``F`` ``[|S|, r]`` and ``C``
+    ``[r, r]``. Without denoising, ``F`` holds the rows themselves (``r``: the non-empty rows,
+    at most twice the users) where that is narrower than ``S``; else ``F = I`` and ``C`` is
+    ``dG`` plus the denoising penalty's change on its diagonal."""
+    old, new = sp.csr_matrix(old, dtype=np.float64), sp.csr_matrix(new, dtype=np.float64)
+    items = np.union1d(old.indices, new.indices).astype(np.int64)
+    xo, xn = old[:, items], new[:, items]
+    xo, xn = xo[np.diff(xo.indptr) > 0], xn[np.diff(xn.indptr) > 0]
+    rank = xo.shape[0] + xn.shape[0]
+    if dropout == 0.0 and rank < len(items):
+        factor = sp.vstack([xo, xn]).T.toarray()
+        core = np.diag(np.r_[-np.ones(xo.shape[0]), np.ones(xn.shape[0])])
+        return items, factor, core
+    delta = np.asarray((xn.T @ xn - xo.T @ xo).todense(), dtype=np.float64)
+    delta[np.diag_indices_from(delta)] *= 1.0 + penalty_scale(dropout)
+    return items, np.eye(len(items)), delta
+
+
+def inverse_columns(weights: np.ndarray, diag: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``P[:, items]`` (float64) recovered from the weights (zero diagonal) and ``d``."""
+    u = -np.asarray(weights[:, items], dtype=np.float64)
+    u[items, np.arange(len(items))] = 1.0
+    u *= diag[items]
+    return u
+
+
+def update_weights(
+    weights: np.ndarray,
+    diag: np.ndarray,
+    items: np.ndarray,
+    factor: np.ndarray,
+    core: np.ndarray,
+    in_place: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """EASE's weights and ``d`` after ``A -> A + E``, ``E`` zero outside ``items`` x ``items``
+    and ``factor @ core @ factor.T`` there (:func:`gram_change`): a new weights array of
+    ``weights``' dtype (``in_place``: ``weights`` itself, overwritten, which spares writing a
+    fresh items x items array) and a new float64 ``d``. Woodbury: with ``U = P[:, S] F``,
+    ``P' = P - U (I + C F^T P[S, S] F)^-1 C U^T``, a block of rows at a time."""
+    n, r = len(diag), core.shape[0]
+    if r == 0:
+        return (weights if in_place else weights.copy()), diag.copy()
+    cols = inverse_columns(weights, diag, items)  # P[:, S]
+    u = cols @ factor
+    small = factor.T @ u[items]  # F^T P[S, S] F
+    um = u @ np.linalg.solve(np.eye(r) + core @ small, core)
+    new_diag = diag - np.einsum("ij,ij->i", um, u)
+    if np.any(new_diag <= 0):
+        raise ValueError("EASE update: the updated Gram matrix is not positive definite")
+    # off the diagonal B' = -P' / d' = B * d / d' + um (u / d')^T: one pass over the weights
+    # in their own dtype (float32 rounds the update to float32's 6e-8, as a fit's weights)
+    dtype = weights.dtype
+    ratio = (diag / new_diag).astype(dtype)
+    um, v = um.astype(dtype), (u / new_diag[:, None]).astype(dtype)
+    out = weights if in_place else np.empty_like(weights)
+    for rows in row_blocks(n):
+        block = out[rows]
+        np.multiply(weights[rows], ratio, out=block)
+        block += um[rows] @ v.T
+    out[np.diag_indices_from(out)] = 0.0
+    return out, new_diag
+
+
+def update_rows(
+    weights: np.ndarray,
+    diag: np.ndarray,
+    old: sp.csr_matrix,
+    new: sp.csr_matrix,
+    dropout: float = 0.0,
+    in_place: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """EASE's weights and ``d`` after some users' input rows ``old`` became ``new``."""
+    return update_weights(weights, diag, *gram_change(old, new, dropout), in_place=in_place)
