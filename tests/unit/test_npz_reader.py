@@ -59,3 +59,31 @@ def test_model_loaded_in_catalog_chunks_is_the_same(tmp_path):
     chunked = Recommender.load(tmp_path / "m", catalog_chunk=2)
     pd.testing.assert_frame_equal(whole.catalog, chunked.catalog)
     assert whole.recommend(["u1"], 3).items == chunked.recommend(["u1"], 3).items
+
+
+def test_large_arrays_can_be_mapped_read_only(tmp_path):
+    path = tmp_path / "state.npz"
+    arrays = _arrays()
+    np.savez(path, **arrays)
+    got = read_npz(path, map_from=1000)  # "dense" (7,844 bytes) and "ints" (8,008) are mapped
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(got[name], value)
+        assert got[name].dtype == value.dtype and got[name].shape == value.shape
+    mapped = {name for name, value in got.items() if isinstance(value, np.memmap)}
+    assert mapped == {"dense", "ints"}
+    with pytest.raises(ValueError, match="read-only"):
+        got["dense"][0, 0] = 1.0
+
+
+def test_a_model_reuses_a_catalog_only_with_one_row_per_item(tmp_path, synthetic_dataset):
+    from avrec.models.base import Recommender, TrainData
+    from avrec.models.registry import create_model
+
+    folder = create_model("popularity").fit(TrainData.from_dataset(synthetic_dataset))
+    folder = folder.save(tmp_path / "m")
+    read = Recommender.load(folder)
+    given = read.catalog.copy(deep=False)
+    assert Recommender.load(folder, catalog=given).catalog is given
+    shorter = read.catalog.iloc[:-1]
+    reloaded = Recommender.load(folder, catalog=shorter).catalog
+    assert reloaded is not shorter and len(reloaded) == len(read.catalog)

@@ -34,8 +34,11 @@ def _data_offset(raw, info: zipfile.ZipInfo) -> int:
     return info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
 
 
-def _read_member(zf: zipfile.ZipFile, raw, info: zipfile.ZipInfo) -> np.ndarray | None:
-    """The array stored in ``info``, or None where it must go through ``np.load``."""
+def _read_member(
+    zf: zipfile.ZipFile, raw, info: zipfile.ZipInfo, path: Path, map_from: int | None
+) -> np.ndarray | None:
+    """The array stored in ``info``, or None where it must go through ``np.load``; mapped
+    read-only from the file where it has at least ``map_from`` bytes."""
     if info.compress_type != zipfile.ZIP_STORED:
         return None
     with zf.open(info) as member:
@@ -50,6 +53,10 @@ def _read_member(zf: zipfile.ZipFile, raw, info: zipfile.ZipInfo) -> np.ndarray 
     if dtype.hasobject:
         return None
     count = int(np.prod(shape, dtype=np.int64))
+    if map_from is not None and count * dtype.itemsize >= map_from and count:
+        order = "F" if fortran else "C"
+        start = _data_offset(raw, info) + header
+        return np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape, order=order)
     out = np.empty(count, dtype=dtype)
     view = out.view(np.uint8).data
     raw.seek(_data_offset(raw, info) + header)
@@ -62,12 +69,16 @@ def _read_member(zf: zipfile.ZipFile, raw, info: zipfile.ZipInfo) -> np.ndarray 
     return out.reshape(shape, order="F" if fortran else "C")
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` file at ``path`` by name, as ``np.load`` would give them."""
+def read_npz(path: str | Path, map_from: int | None = None) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file at ``path`` by name, as ``np.load`` would give them.
+    ``map_from``: arrays of at least this many bytes are mapped read-only from the file
+    (``np.memmap``) instead of read: no copy at load, pages read as they are first used."""
+    path = Path(path)
     fast: dict[str, np.ndarray | None] = {}
     with zipfile.ZipFile(path) as zf, open(path, "rb", buffering=0) as raw:
         for info in zf.infolist():
-            fast[info.filename.removesuffix(".npy")] = _read_member(zf, raw, info)
+            name = info.filename.removesuffix(".npy")
+            fast[name] = _read_member(zf, raw, info, path, map_from)
     slow = {}
     if any(arr is None for arr in fast.values()):
         with np.load(path, allow_pickle=False) as z:

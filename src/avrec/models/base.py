@@ -565,12 +565,23 @@ class Recommender(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, catalog_chunk: int | None = None) -> Recommender:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        catalog_chunk: int | None = None,
+        map_from: int | None = None,
+        catalog: pd.DataFrame | None = None,
+    ) -> Recommender:
         """Load any saved model; the class comes from the manifest's model name.
         ``catalog_chunk``: parse the catalog this many lines at a time, so that other threads
         get the interpreter between chunks (one parse holds it throughout: tens of
         milliseconds for ten thousand items); used where a model is loaded beside one serving
-        requests (``service/follow.py``)."""
+        requests (``service/follow.py``). ``map_from``: the saved state's arrays of at least
+        this many bytes are mapped read-only from the file, not read (``data.npz.read_npz``);
+        for a model that is only scored, such as one loaded to be served. ``catalog``: the
+        folder's catalog already read (from a file with the same bytes), used as it is where it
+        has one row per item of the folder (else the file is read)."""
         path = Path(path)
         manifest_file = path / MANIFEST
         if not manifest_file.is_file():
@@ -581,7 +592,7 @@ class Recommender(ABC):
         model.time_capped_ = list(manifest.get("fitted", {}).get("time_capped_", []))
         model.user_vocab = Vocabulary.load(path / "users.json")
         model.item_vocab = Vocabulary.load(path / "items.json")
-        z = read_npz(path / STATE)
+        z = read_npz(path / STATE, map_from)
         model.train_matrix = sp.csr_matrix(
             (z["train_data"], z["train_indices"], z["train_indptr"]),
             shape=tuple(z["train_shape"]),
@@ -592,7 +603,9 @@ class Recommender(ABC):
                 (z["recency_data"], z["recency_indices"], z["recency_indptr"]),
                 shape=tuple(z["train_shape"]),
             )
-        if (path / CATALOG).is_file():
+        if catalog is not None and len(catalog) == len(model.item_vocab):
+            model.catalog = catalog
+        elif (path / CATALOG).is_file():
             read = {"orient": "records", "lines": True, "dtype": {"item_id": str}}
             if catalog_chunk is None:
                 model.catalog = pd.read_json(path / CATALOG, **read)

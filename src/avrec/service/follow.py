@@ -3,9 +3,12 @@
 and swaps it in between two requests, without a restart.
 
 The new state is built while the old one keeps answering (loading, catalog, index, replay of
-the event log), in ways that leave the request threads the interpreter: the arrays are read
-without holding it (``data.npz.read_npz``), the catalog is parsed in chunks, and the catalog
-columns that answers read are built before the swap rather than by the first requests. Then,
+the event log), in ways that leave the request threads the interpreter and the CPU: large
+arrays (an item-item model's weights) are mapped from the file rather than copied, the others
+read without holding the interpreter (``data.npz.read_npz``); a catalog file with the same
+bytes as the serving model's is not parsed again (a new version of the same catalog), another
+is parsed in chunks; and the catalog columns that answers read are built before the swap rather
+than by the first requests. Then,
 with event writes and deletions held for a moment (``swap_lock``), it applies the events stored
 and the users deleted since its replay (``ServiceState.catch_up``) and replaces the old state.
 A request already running finishes on the state it started with; the old state's impression log
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import logging
 import os
 import sys
@@ -42,6 +46,10 @@ SWITCH_INTERVAL_S = 0.0005
 #: catalog lines parsed at a time while the next state is built (one parse of the whole
 #: catalog would hold the interpreter from the request threads throughout)
 CATALOG_CHUNK = 256
+#: saved arrays of at least this many bytes (an item-item model's weights) are mapped from the
+#: file rather than copied while the next state is built: the build then costs the request
+#: threads no CPU for them, and a request reads only the rows it scores
+MAP_FROM = 16 << 20
 
 
 @contextlib.contextmanager
@@ -66,15 +74,38 @@ def _quiet_build():
 def build_state(old: ServiceState, settings: ServiceSettings, folder: Path) -> ServiceState:
     """The state that will serve the model saved in ``folder``, built beside ``old`` (its
     engine) while ``old`` answers requests."""
-    from avrec.models.base import Recommender
+    from avrec.models.base import CATALOG, Recommender
     from avrec.service.state import ServiceState
 
     settings = replace(settings, model_dir=Path(folder))
     with _quiet_build():
-        model = Recommender.load(folder, catalog_chunk=CATALOG_CHUNK)
+        same = _same_bytes(Path(old.settings.model_dir) / CATALOG, Path(folder) / CATALOG)
+        model = Recommender.load(
+            folder,
+            catalog_chunk=CATALOG_CHUNK,
+            map_from=MAP_FROM,
+            catalog=old.model.catalog.copy(deep=False)
+            if same and old.model.catalog is not None
+            else None,
+        )
         new = ServiceState(model, old.engine, settings.media_root, settings)
         new.items.warm()  # the catalog columns answers read, not built by the first requests
     return new
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes (a new version trained on the same catalog: its
+    catalog is the serving one's, and is not parsed again)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:  # hashing releases the interpreter
+            return (
+                hashlib.file_digest(fa, "sha256").digest()
+                == hashlib.file_digest(fb, "sha256").digest()
+            )
+    except OSError:
+        return False
 
 
 def swap_to(app: FastAPI, folder: Path) -> str:
