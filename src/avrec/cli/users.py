@@ -12,6 +12,14 @@ import typer
 
 from avrec.cli.common import DbUrl, UserError, handles_errors, require_model
 
+#: ``--reports``: evaluation report folders whose per_user.csv lines of the user go
+Reports = Annotated[
+    list[Path],
+    typer.Option(
+        "--reports", help="an evaluation report folder (repeatable; per_user.csv lines go)"
+    ),
+]
+
 users_app = typer.Typer(
     help="Users: export, consent, or delete everything avrec keeps of one.", no_args_is_help=True
 )
@@ -28,12 +36,7 @@ def delete(
             "registered in the database's artifacts table are always included",
         ),
     ] = [],  # noqa: B006
-    reports: Annotated[
-        list[Path],
-        typer.Option(
-            "--reports", help="an evaluation report folder (repeatable; per_user.csv lines go)"
-        ),
-    ] = [],  # noqa: B006
+    reports: Reports = [],  # noqa: B006
 ) -> None:
     """Delete a user's rows (interactions, events, user row), their rows in model folders and
     their lines in evaluation reports. A running service keeps its memory: while one runs,
@@ -53,12 +56,7 @@ def forget(
             "user's rows",
         ),
     ] = [],  # noqa: B006
-    reports: Annotated[
-        list[Path],
-        typer.Option(
-            "--reports", help="an evaluation report folder (repeatable; per_user.csv lines go)"
-        ),
-    ] = [],  # noqa: B006
+    reports: Reports = [],  # noqa: B006
 ) -> None:
     """`users delete`, and the user's influence removed from what the promoted model (and
     each --model-dir) learned: exactly for EASE and the hybrid's EASE backbone (weights as if

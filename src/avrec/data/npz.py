@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -54,7 +55,7 @@ def _read_member(
         return None
     count = int(np.prod(shape, dtype=np.int64))
     if map_from is not None and count * dtype.itemsize >= map_from and count:
-        order = "F" if fortran else "C"
+        order: Literal["C", "F"] = "F" if fortran else "C"
         start = _data_offset(raw, info) + header
         return np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape, order=order)
     out = np.empty(count, dtype=dtype)

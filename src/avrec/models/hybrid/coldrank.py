@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from avrec.data.dataset import split_multi
 from avrec.models.arrays import dense_product
 from avrec.models.base import TrainData
+from avrec.models.lambdarank import fit_lambdarank
 from avrec.models.scaling import zscore_rows
 
 
@@ -329,8 +330,6 @@ def fit_cold_ranker(
     ``folds`` parts; for each, its items are hidden (:func:`hide_items`) and
     ``collab_view(view, hidden)`` returns ``(history matrix of all users, [n_users, n_hidden]
     collaborative scores)`` from a model fitted on the view. Labels: the hidden interactions."""
-    import lightgbm as lgb
-
     warm = np.asarray((data.matrix > 0).sum(axis=0)).ravel() > 0
     parts = np.array_split(np.random.default_rng(seed).permutation(np.flatnonzero(warm)), folds)
     xs, ys, groups = [], [], []
@@ -345,21 +344,15 @@ def fit_cold_ranker(
         xs.append(pair_features(hist[users], collab[users], sig, active[users]))
         ys.append(labels[users].ravel().astype(np.int32))
         groups += [len(part)] * len(users)
-    ranker = lgb.LGBMRanker(
-        n_estimators=trees,
-        learning_rate=0.05,
+    return fit_lambdarank(
+        xs,
+        ys,
+        groups,
+        trees=trees,
         num_leaves=4,
         min_child_samples=max(20, sum(len(y) for y in ys) // 60),
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
-        lambdarank_truncation_level=20,
-        n_jobs=1,
-        verbose=-1,
-        random_state=seed,
+        seed=seed,
     )
-    ranker.fit(np.vstack(xs), np.concatenate(ys), group=groups)
-    return ranker.booster_
 
 
 def fit_for(

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from avrec.models.base import TrainData
 from avrec.models.hybrid.config import RequestBlendConfig
 from avrec.models.hybrid.simrequests import simulate
+from avrec.models.lambdarank import fit_lambdarank
 from avrec.models.scaling import zscore_rows
 
 #: feature columns, in order, and the part of the score each belongs to
@@ -155,8 +156,6 @@ def fit_request_ranker(
     model like the caller's (its ``score`` gives taste) on the data without the hidden pairs;
     ``request_scores(texts)`` gives ``[n, n_items]`` request similarities. A share
     ``no_history_share`` of the requests is also asked with an empty history."""
-    import lightgbm as lgb
-
     users, hidden, texts = simulate(data, n_requests, seed)
     if len(users) < 20:
         return None
@@ -184,21 +183,9 @@ def fit_request_ranker(
             groups.append(len(cand))
     if len(groups) < 10:
         return None
-    ranker = lgb.LGBMRanker(
-        n_estimators=trees,
-        learning_rate=0.05,
-        num_leaves=15,
-        min_child_samples=50,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
-        lambdarank_truncation_level=20,
-        n_jobs=1,
-        verbose=-1,
-        random_state=seed,
+    return fit_lambdarank(
+        xs, ys, groups, trees=trees, num_leaves=15, min_child_samples=50, seed=seed
     )
-    ranker.fit(np.vstack(xs), np.concatenate(ys), group=groups)
-    return ranker.booster_
 
 
 def rank_requests(
