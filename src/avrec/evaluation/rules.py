@@ -13,6 +13,7 @@ import pandas as pd
 
 from avrec import metrics as M
 from avrec.evaluation.protocols import Split
+from avrec.evaluation.scoring import eval_users
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender
 from avrec.rerank.rules import CompiledRules, apply_rules, cap_violations
@@ -21,7 +22,6 @@ from avrec.rerank.rules import CompiledRules, apply_rules, cap_violations
 POOL = 100
 #: metrics reported with the rules (name@k+rules)
 METRICS = ("ndcg", "recall", "hr")
-BATCH = 256
 
 
 def rules_per_user(
@@ -37,32 +37,19 @@ def rules_per_user(
     that break a cap (``rules_cap_violations``, a count), the lists' mean length
     (``rules_length@K``) and the share of lists the rules changed (``rules_changed@K``) at the
     largest cut-off ``K``. Ties break in the runner's seeded order."""
-    user_vocab, item_vocab, _ = model.fitted_parts()
+    _, item_vocab, _ = model.fitted_parts()
     if rules.n_items != len(item_vocab):
         raise ValueError(f"rules compiled for {rules.n_items} items, model has {len(item_vocab)}")
-    tiebreak = np.random.default_rng(seed).permutation(len(item_vocab))
-    test = split.test.groupby("user_id", sort=True)["item_id"].agg(list)
-    users_ext = list(test.index)
-    users = user_vocab.lookup(users_ext)
+    job = eval_users(model, split, seed)
+    users_ext, test, tiebreak, candidates = job.users, job.test, job.tiebreak, job.candidates
     allowed = rules.allowed(now)
-    candidates = None
-    if split.candidates is not None:
-        candidates = np.zeros(len(item_vocab), dtype=np.bool_)
-        idx = item_vocab.lookup(split.candidates)
-        candidates[idx[idx >= 0]] = True
     ruled_mask = (
         allowed if candidates is None else (candidates if allowed is None else candidates & allowed)
     )
     kmax = max(ks)
     pool = min(len(item_vocab), max(POOL, 2 * kmax, rules.depth))
     rows, violations, lengths, changed = [], 0, [], 0
-    for start in range(0, len(users), BATCH):
-        stop = min(start + BATCH, len(users))
-        hist_lists = (
-            [split.histories.get(u) for u in users_ext[start:stop]] if split.histories else None
-        )
-        hist = model.history_matrix(users[start:stop], hist_lists)
-        scores = model.masked_scores(users[start:stop], hist, exclude=hist, candidates=candidates)
+    for start, stop, hist, scores in job.batches(model, split):
         plain, plain_top = top_k(scores[:, tiebreak], kmax)
         if ruled_mask is not None:
             scores[:, ~ruled_mask] = -np.inf

@@ -18,6 +18,7 @@ from avrec.errors import AvrecError
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
 from avrec.evaluation.rules import rules_per_user
+from avrec.evaluation.scoring import eval_users
 from avrec.fusion.features import content_vectors
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 RANKING_BASELINES = ("popularity", "itemknn", "ease", "als")
 RATING_BASELINES = ("bias",)
-BATCH = 256
 
 
 @dataclass
@@ -88,25 +88,12 @@ def rank_users(
     Users are scored in batches of dense ``[batch, n_items]`` score matrices. Tied scores are
     broken in a seeded random order, not by catalog position (which often follows popularity
     or release date and would reward a model that cannot tell the items apart)."""
-    user_vocab, item_vocab, _ = model.fitted_parts()
-    tiebreak = np.random.default_rng(seed).permutation(len(item_vocab))
-    test = split.test.groupby("user_id", sort=True)["item_id"].agg(list)
-    users_ext = list(test.index)
-    users = user_vocab.lookup(users_ext)
-    candidates = None
-    if split.candidates is not None:
-        candidates = np.zeros(len(item_vocab), dtype=np.bool_)
-        idx = item_vocab.lookup(split.candidates)
-        candidates[idx[idx >= 0]] = True
+    _, item_vocab, _ = model.fitted_parts()
+    job = eval_users(model, split, seed)
+    users_ext, test, tiebreak = job.users, job.test, job.tiebreak
     rows, lists, relevant_sets = [], [], {}
     kmax = max(max(ks), depth)
-    for start in range(0, len(users), BATCH):
-        stop = min(start + BATCH, len(users))
-        hist_lists = (
-            [split.histories.get(u) for u in users_ext[start:stop]] if split.histories else None
-        )
-        hist = model.history_matrix(users[start:stop], hist_lists)
-        scores = model.masked_scores(users[start:stop], hist, exclude=hist, candidates=candidates)
+    for start, stop, hist, scores in job.batches(model, split):
         idx, top = top_k(scores[:, tiebreak], kmax)
         idx = tiebreak[idx]
         relevant = [item_vocab.lookup(t) for t in test.iloc[start:stop]]
