@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from avrec import metrics as M
+from avrec.cluster import map_chunks
 from avrec.evaluation import plots
 from avrec.evaluation.runner import ModelRun
 from avrec.evaluation.summary import capped_notes, has_ratings, main_metric, significance, summarize
@@ -46,80 +47,87 @@ def tradeoff_points(
     NDCG@k, diversity@k, the long-tail share (of the run's training popularity) and, where
     ``item_genres`` (genre one-hot) is given, miscalibration@k.
     Columns: model, method, knob, accuracy, diversity, miscalibration, longtail."""
+    if not runs:
+        return pd.DataFrame()
+    first = [run for run in runs if run.seed == runs[0].seed and run.recommendations]
+    # one task per model on a Dask cluster (avrec.cluster), in this process otherwise;
+    # rows come back in run order, so the curves are the same either way
+    parts = map_chunks(_tradeoff_rows, first, k, item_vectors, item_genres)
+    return pd.DataFrame([row for part in parts for row in part])
+
+
+def _tradeoff_rows(
+    run: ModelRun, k: int, item_vectors: np.ndarray, item_genres: np.ndarray | None
+) -> list[dict]:
+    """The trade-off rows of one run (see :func:`tradeoff_points`)."""
     p_gi = M.item_genre_distribution(item_genres) if item_genres is not None else None
     methods = [("none", 0.0, 0.0)] + [(m, d, 0.0) for m in METHODS for d in KNOBS if d > 0]
     rows = []
-    for run in runs:
-        if run.seed != runs[0].seed or not run.recommendations:
-            continue
-        popularity = run.item_popularity
-        tail = M.long_tail_items(popularity) if popularity is not None else None
-        debias = [("none", 0.0, b) for b in BETAS] if popularity is not None else []
-        settings = methods + debias
-        relevant = _relevant(run)
-        users = run.per_user["user_id"].tolist()
-        picked: dict[tuple, list[np.ndarray]] = {s: [] for s in settings}
-        targets = []
-        for n, lst in enumerate(run.recommendations):
-            cand = np.asarray(lst[:POOL], dtype=np.int64)
-            scores = (
-                np.asarray(run.list_scores[n][:POOL], dtype=np.float64)
-                if run.list_scores
-                else -np.arange(len(cand), dtype=np.float64)  # rank order as relevance
-            )
-            sim = similarity_kernel(item_vectors[cand])
-            history = run.histories[n] if run.histories else np.zeros(0, dtype=np.int64)
-            target = M.genre_distribution(history, p_gi) if p_gi is not None else np.zeros(1)
-            targets.append(target)
-            for kind, knob, beta in settings:
-                if kind == "calibrated" and p_gi is None:
-                    continue
-                picked[(kind, knob, beta)].append(
-                    rerank(
-                        cand,
-                        scores,
-                        k,
-                        kind=kind,
-                        diversity=knob,
-                        debias=beta,
-                        item_genres=p_gi,
-                        target=target,
-                        popularity=popularity,
-                        similarity=sim,
-                    )
-                )
-        for (kind, knob, beta), lists in picked.items():
-            if not lists:
+    popularity = run.item_popularity
+    tail = M.long_tail_items(popularity) if popularity is not None else None
+    debias = [("none", 0.0, b) for b in BETAS] if popularity is not None else []
+    settings = methods + debias
+    relevant = _relevant(run)
+    users = run.per_user["user_id"].tolist()
+    picked: dict[tuple, list[np.ndarray]] = {s: [] for s in settings}
+    targets = []
+    for n, lst in enumerate(run.recommendations):
+        cand = np.asarray(lst[:POOL], dtype=np.int64)
+        scores = (
+            np.asarray(run.list_scores[n][:POOL], dtype=np.float64)
+            if run.list_scores
+            else -np.arange(len(cand), dtype=np.float64)  # rank order as relevance
+        )
+        sim = similarity_kernel(item_vectors[cand])
+        history = run.histories[n] if run.histories else np.zeros(0, dtype=np.int64)
+        target = M.genre_distribution(history, p_gi) if p_gi is not None else np.zeros(1)
+        targets.append(target)
+        for kind, knob, beta in settings:
+            if kind == "calibrated" and p_gi is None:
                 continue
-            kl = [np.nan]
-            if p_gi is not None and run.histories:
-                kl = [
-                    M.miscalibration(t, M.genre_distribution(lst, p_gi))
-                    for t, lst in zip(targets, lists, strict=True)
-                ]
-            rows.append(
-                {
-                    "model": run.model,
-                    "method": "debias" if beta > 0 else (kind if knob > 0 else "none"),
-                    "knob": beta if beta > 0 else knob,
-                    "accuracy": float(
-                        np.mean(
-                            [
-                                M.ndcg(lst, relevant[u], k)
-                                for u, lst in zip(users, lists, strict=True)
-                            ]
-                        )
-                    ),
-                    "diversity": float(
-                        np.mean([M.intra_list_diversity(lst, item_vectors) for lst in lists])
-                    ),
-                    "miscalibration": float(np.mean(kl)),
-                    "longtail": float(np.mean([M.long_tail_share(lst, tail) for lst in lists]))
-                    if tail is not None
-                    else np.nan,
-                }
+            picked[(kind, knob, beta)].append(
+                rerank(
+                    cand,
+                    scores,
+                    k,
+                    kind=kind,
+                    diversity=knob,
+                    debias=beta,
+                    item_genres=p_gi,
+                    target=target,
+                    popularity=popularity,
+                    similarity=sim,
+                )
             )
-    return pd.DataFrame(rows)
+    for (kind, knob, beta), lists in picked.items():
+        if not lists:
+            continue
+        kl = [np.nan]
+        if p_gi is not None and run.histories:
+            kl = [
+                M.miscalibration(t, M.genre_distribution(lst, p_gi))
+                for t, lst in zip(targets, lists, strict=True)
+            ]
+        rows.append(
+            {
+                "model": run.model,
+                "method": "debias" if beta > 0 else (kind if knob > 0 else "none"),
+                "knob": beta if beta > 0 else knob,
+                "accuracy": float(
+                    np.mean(
+                        [M.ndcg(lst, relevant[u], k) for u, lst in zip(users, lists, strict=True)]
+                    )
+                ),
+                "diversity": float(
+                    np.mean([M.intra_list_diversity(lst, item_vectors) for lst in lists])
+                ),
+                "miscalibration": float(np.mean(kl)),
+                "longtail": float(np.mean([M.long_tail_share(lst, tail) for lst in lists]))
+                if tail is not None
+                else np.nan,
+            }
+        )
+    return rows
 
 
 def _relevant(run: ModelRun) -> dict[str, set[int]]:

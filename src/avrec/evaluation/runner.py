@@ -251,6 +251,9 @@ def evaluate(
                     _log_run(log, protocol, runs[-1], ks)
         return runs
     shared = client.scatter([dataset, item_features, item_vectors], broadcast=True, hash=False)
+    # the cluster starts the later models of the list first (the baselines, cheapest, come
+    # first in it), so that a long fit does not run alone at the end; results are still
+    # gathered in submission order
     futures = [
         client.submit(
             run_split_model,
@@ -265,9 +268,10 @@ def evaluate(
             config(name, seed),
             compiled,
             pure=False,
+            priority=position,
         )
         for seed, split in splits
-        for name in models
+        for position, name in enumerate(models)
     ]
     for future in futures:  # submission order: the same list as in-process
         runs.append(future.result())
