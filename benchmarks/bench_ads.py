@@ -1,0 +1,210 @@
+"""Benchmark: video ads on ml-100k ("trailer ads") and a simulated day of ad serving.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_ads.py [--model hybrid] [--ads 80]
+
+**Trailer ads.** ``--ads`` films of middle popularity (training popularity ranks 100-500,
+drawn with the seed) are advertised, each by an ad whose creative is its title, genres and
+description. Each person's time-ordered history is split: the first 80% trains the
+recommender; at up to ``--steps`` positions of the rest, the context is the film just watched
+and an ad is a hit if the person watches the advertised film later (ads for films already
+watched are not eligible; steps with no eligible hit are left out). HR@5 per step, averaged per
+person, with bootstrap 95% intervals over people, for: random eligible, popularity, person only
+(the recommender's score from the whole history), context only (its score from the film just
+watched), content (text similarity of the film just watched and the ad) and person × context
+(``ads.engagement``, a logistic model over those signals). The logistic model is learned on the
+training part alone: a second recommender is fitted on the first 75% of each training history
+and the examples are the steps of the last 25%.
+
+**A simulated day.** The test steps become one day's requests (each person's steps spread over
+the day in order, people interleaved at random), one slot each. The trailer ads get bids and
+daily budgets (some above what demand can reach), frequency cap 2 and brand-safety exclusions
+(family films never next to horror or crime). A person clicks an ad shown for a film they watch
+later. The same day is run without budgets first to measure each campaign's demand. Reported:
+frequency-cap and brand-safety violations (counted from the impression log, not trusted from the
+selector) and each campaign's spend against its budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._report import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("AVREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "ready"
+OUT = ROOT / "reports" / "benchmarks" / "ads.json"
+METHODS = ("random", "popularity", "person", "context", "content", "person_x_context")
+
+
+def time_ordered(inter: pd.DataFrame) -> dict[str, list[str]]:
+    """Each person's items, oldest first (ties in file order)."""
+    inter = inter.assign(_row=np.arange(len(inter))).sort_values(
+        ["user_id", "timestamp", "_row"], kind="stable"
+    )
+    return {u: g["item_id"].astype(str).tolist() for u, g in inter.groupby("user_id", sort=True)}
+
+
+def fit_model(dataset, histories: dict[str, list[str]], cut: dict[str, int], name: str, seed: int):
+    """The recommender fitted on each history's first ``cut[u]`` items."""
+    from avrec.models.base import TrainData
+    from avrec.models.registry import create_model
+
+    inter = dataset.interactions
+    keep = set()
+    for u, hist in histories.items():
+        keep.update((u, i) for i in hist[: cut[u]])
+    pairs = list(zip(inter["user_id"].astype(str), inter["item_id"].astype(str), strict=True))
+    mask = np.array([p in keep for p in pairs])
+    train = dataset.with_interactions(inter[mask].reset_index(drop=True))
+    from avrec.fusion.features import item_features
+
+    config = {"seed": seed, "query_encoder": None} if name == "hybrid" else {}
+    data = TrainData.from_dataset(train, item_features(train))
+    return create_model(name, config).fit(data), train
+
+
+def trailer_ads(items: pd.DataFrame, promoted: list[str]):
+    from avrec.ads.catalog import Ad
+
+    rows = items.set_index(items["item_id"].astype(str))
+    ads = []
+    for item in promoted:
+        row = rows.loc[item]
+        genres = str(row.get("genres") or "").replace("|", ", ")
+        text = f"Trailer: {row['title']}. Genres: {genres}. {row.get('description') or ''}"
+        ads.append(Ad(f"trailer-{item}", "studio", text.strip(), 1.0, 1.0, 1, item_id=item))
+    return ads
+
+
+def signals(model, ads, items, histories, users, steps):
+    """Feature rows ``[n_steps, n_ads, 4]`` for ``steps`` (user index, t, labels)."""
+    from avrec.ads.catalog import encode_ads
+    from avrec.ads.scoring import AdScorer
+    from avrec.encoders.pipeline import encode_item_texts
+
+    vocab = model.fitted_parts()[1]
+    order = items.set_index(items["item_id"].astype(str), drop=False).loc[[str(i) for i in vocab.ids]]
+    scorer = AdScorer(model, ads, encode_item_texts(order.reset_index(drop=True)), encode_ads(ads))
+    hist = [histories[users[u]][: t + 1] for u, t, _ in steps]
+    ctx = [h[-1] for h in hist]
+    return scorer.features([users[u] for u, _, _ in steps], hist, ctx)
+
+
+def hits_at(scores: np.ndarray, labels: np.ndarray, k: int, rng) -> np.ndarray:
+    """Per step: 1 if one of the top ``k`` eligible ads (label >= 0) is a hit; ties broken at
+    random."""
+    noise = rng.random(scores.shape) * 1e-9
+    s = np.where(labels >= 0, scores + noise, -np.inf)
+    top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    picked = np.take_along_axis(labels, top, axis=1)
+    ok = np.take_along_axis(s, top, axis=1) > -np.inf
+    return ((picked == 1) & ok).any(axis=1).astype(float)
+
+
+def per_user_mean(values: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    uniq, inv = np.unique(owners, return_inverse=True)
+    return np.bincount(inv, weights=values) / np.bincount(inv)
+
+
+def bootstrap(per_user: np.ndarray, seed: int, n: int = 2000) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(per_user), size=(n, len(per_user)))
+    means = per_user[idx].mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def trailer_benchmark(args) -> dict:
+    from avrec.ads.engagement import EngagementModel, trailer_examples
+    from avrec.data.loaders import load_dataset
+
+    t0 = time.perf_counter()
+    ds = load_dataset(DATA / "ml-100k")
+    histories = {u: h for u, h in time_ordered(ds.interactions).items() if len(h) >= 10}
+    users = sorted(histories)
+    split = {u: int(len(histories[u]) * 0.8) for u in users}
+    inner = {u: int(split[u] * 0.75) for u in users}
+    counts = pd.Series([i for u in users for i in histories[u][: split[u]]]).value_counts()
+    ranked = [str(i) for i in counts.index]
+    rng = np.random.default_rng(args.seed)
+    promoted = sorted(rng.choice(ranked[100:500], args.ads, replace=False).tolist())
+    ads = trailer_ads(ds.items, promoted)
+    pop = np.array([counts.get(p, 0) for p in promoted], dtype=float)
+    hist_list = [histories[u] for u in users]
+
+    # the combination, learned on the training part only
+    inner_model, _ = fit_model(ds, histories, inner, args.model, args.seed)
+    train_hists = [h[: split[u]] for u, h in zip(users, hist_list, strict=True)]
+    fit_steps = trailer_examples(
+        train_hists, promoted, [inner[u] for u in users], args.steps, args.seed
+    )
+    x_fit = signals(inner_model, ads, ds.items, dict(zip(users, train_hists)), users, fit_steps)
+    y_fit = np.array([s[2] for s in fit_steps])
+    ok = y_fit >= 0
+    engaged = EngagementModel().fit(x_fit[ok], y_fit[ok])
+    del inner_model
+
+    model, _ = fit_model(ds, histories, split, args.model, args.seed)
+    test_steps = trailer_examples(
+        hist_list, promoted, [split[u] for u in users], args.steps, args.seed + 1
+    )
+    x = signals(model, ads, ds.items, histories, users, test_steps)
+    labels = np.array([s[2] for s in test_steps])
+    owners = np.array([s[0] for s in test_steps])
+    scores = {
+        "random": rng.random(labels.shape),
+        "popularity": np.broadcast_to(pop, labels.shape),
+        "person": x[..., 0],
+        "context": x[..., 1],
+        "content": x[..., 2],
+        "person_x_context": engaged.logit(x),
+    }
+    results, per_user = {}, {}
+    for name in METHODS:
+        hit = hits_at(np.asarray(scores[name]), labels, 5, np.random.default_rng(args.seed))
+        per_user[name] = per_user_mean(hit, owners)
+        lo, hi = bootstrap(per_user[name], args.seed)
+        results[name] = {"hr@5": float(per_user[name].mean()), "ci95": [lo, hi]}
+    for base in ("person", "context"):
+        diff = per_user["person_x_context"] - per_user[base]
+        lo, hi = bootstrap(diff, args.seed)
+        results[f"person_x_context - {base}"] = {"diff": float(diff.mean()), "ci95": [lo, hi]}
+    return {
+        "model": args.model,
+        "ads": len(ads),
+        "people": int(len(np.unique(owners))),
+        "test_steps": len(test_steps),
+        "fit_steps": len(fit_steps),
+        "engagement": engaged.to_dict(),
+        "results": results,
+        "seconds": time.perf_counter() - t0,
+        "_day": (ds, model, ads, histories, users, test_steps, x, labels, engaged, promoted),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="hybrid")
+    parser.add_argument("--ads", type=int, default=80)
+    parser.add_argument("--steps", type=int, default=10, help="test steps per person, at most")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    out = trailer_benchmark(args)
+    day = out.pop("_day")
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
