@@ -146,12 +146,13 @@ def trailer_examples(
     first_step: Sequence[int],
     max_steps: int,
     seed: int = 0,
+    keep_empty: bool = False,
 ) -> list[tuple[int, int, list[int]]]:
     """Trailer-ad steps over time-ordered ``histories`` (item ids, oldest first): for each
     history ``u``, up to ``max_steps`` positions ``t >= first_step[u]`` (evenly spaced, the
     same for a given seed), each as ``(u, t, labels)``: for every promoted item, 1 when it comes
     after ``t``, 0 when it never appears, -1 (not eligible: already watched) when at or before
-    ``t``. Steps with no positive are left out."""
+    ``t``. Steps with no positive are left out unless ``keep_empty``."""
     rng = np.random.default_rng(seed)
     where = {item: n for n, item in enumerate(promoted)}
     out = []
@@ -170,6 +171,6 @@ def trailer_examples(
                 -1 if first_seen.get(p, len(hist)) <= t else int(p in first_seen)
                 for p in promoted
             ]
-            if 1 in labels:
+            if keep_empty or 1 in labels:
                 out.append((u, int(t), labels))
     return out
