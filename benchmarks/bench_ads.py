@@ -48,33 +48,6 @@ OUT = ROOT / "reports" / "benchmarks" / "ads.json"
 METHODS = ("random", "popularity", "person", "context", "content", "person_x_context")
 
 
-def time_ordered(inter: pd.DataFrame) -> dict[str, list[str]]:
-    """Each person's items, oldest first (ties in file order)."""
-    inter = inter.assign(_row=np.arange(len(inter))).sort_values(
-        ["user_id", "timestamp", "_row"], kind="stable"
-    )
-    return {u: g["item_id"].astype(str).tolist() for u, g in inter.groupby("user_id", sort=True)}
-
-
-def fit_model(dataset, histories: dict[str, list[str]], cut: dict[str, int], name: str, seed: int):
-    """The recommender fitted on each history's first ``cut[u]`` items."""
-    from avrec.models.base import TrainData
-    from avrec.models.registry import create_model
-
-    inter = dataset.interactions
-    keep = set()
-    for u, hist in histories.items():
-        keep.update((u, i) for i in hist[: cut[u]])
-    pairs = list(zip(inter["user_id"].astype(str), inter["item_id"].astype(str), strict=True))
-    mask = np.array([p in keep for p in pairs])
-    train = dataset.with_interactions(inter[mask].reset_index(drop=True))
-    from avrec.fusion.features import item_features
-
-    config = {"seed": seed, "query_encoder": None} if name == "hybrid" else {}
-    data = TrainData.from_dataset(train, item_features(train))
-    return create_model(name, config).fit(data), train
-
-
 def trailer_ads(items: pd.DataFrame, promoted: list[str]):
     from avrec.ads.catalog import Ad
 
@@ -86,20 +59,6 @@ def trailer_ads(items: pd.DataFrame, promoted: list[str]):
         text = f"Trailer: {row['title']}. Genres: {genres}. {row.get('description') or ''}"
         ads.append(Ad(f"trailer-{item}", "studio", text.strip(), 1.0, 1.0, 1, item_id=item))
     return ads
-
-
-def signals(model, ads, items, histories, users, steps):
-    """Feature rows ``[n_steps, n_ads, 4]`` for ``steps`` (user index, t, labels)."""
-    from avrec.ads.catalog import encode_ads
-    from avrec.ads.scoring import AdScorer
-    from avrec.encoders.pipeline import encode_item_texts
-
-    vocab = model.fitted_parts()[1]
-    order = items.set_index(items["item_id"].astype(str), drop=False).loc[[str(i) for i in vocab.ids]]
-    scorer = AdScorer(model, ads, encode_item_texts(order.reset_index(drop=True)), encode_ads(ads))
-    hist = [histories[users[u]][: t + 1] for u, t, _ in steps]
-    ctx = [h[-1] for h in hist]
-    return scorer.features([users[u] for u, _, _ in steps], hist, ctx)
 
 
 def hits_at(scores: np.ndarray, labels: np.ndarray, k: int, rng) -> np.ndarray:
@@ -114,7 +73,7 @@ def hits_at(scores: np.ndarray, labels: np.ndarray, k: int, rng) -> np.ndarray:
 
 
 def per_user_mean(values: np.ndarray, owners: np.ndarray) -> np.ndarray:
-    uniq, inv = np.unique(owners, return_inverse=True)
+    _, inv = np.unique(owners, return_inverse=True)
     return np.bincount(inv, weights=values) / np.bincount(inv)
 
 
@@ -126,7 +85,8 @@ def bootstrap(per_user: np.ndarray, seed: int, n: int = 2000) -> tuple[float, fl
 
 
 def trailer_benchmark(args) -> dict:
-    from avrec.ads.engagement import EngagementModel, trailer_examples
+    from avrec.ads.engagement import trailer_examples
+    from avrec.ads.learn import fit_engagement, fit_prefix_model, step_signals, time_ordered
     from avrec.data.loaders import load_dataset
 
     t0 = time.perf_counter()
@@ -134,7 +94,6 @@ def trailer_benchmark(args) -> dict:
     histories = {u: h for u, h in time_ordered(ds.interactions).items() if len(h) >= 10}
     users = sorted(histories)
     split = {u: int(len(histories[u]) * 0.8) for u in users}
-    inner = {u: int(split[u] * 0.75) for u in users}
     counts = pd.Series([i for u in users for i in histories[u][: split[u]]]).value_counts()
     ranked = [str(i) for i in counts.index]
     rng = np.random.default_rng(args.seed)
@@ -143,23 +102,17 @@ def trailer_benchmark(args) -> dict:
     pop = np.array([counts.get(p, 0) for p in promoted], dtype=float)
     hist_list = [histories[u] for u in users]
 
-    # the combination, learned on the training part only
-    inner_model, _ = fit_model(ds, histories, inner, args.model, args.seed)
-    train_hists = [h[: split[u]] for u, h in zip(users, hist_list, strict=True)]
-    fit_steps = trailer_examples(
-        train_hists, promoted, [inner[u] for u in users], args.steps, args.seed
+    # the combination, learned on the training part only (its own recommender on the first
+    # 75% of each training history, steps from the rest)
+    train_hists = {u: histories[u][: split[u]] for u in users}
+    engaged = fit_engagement(
+        ds, ads, train_hists, model=args.model, max_steps=args.steps, seed=args.seed
     )
-    x_fit = signals(inner_model, ads, ds.items, dict(zip(users, train_hists)), users, fit_steps)
-    y_fit = np.array([s[2] for s in fit_steps])
-    ok = y_fit >= 0
-    engaged = EngagementModel().fit(x_fit[ok], y_fit[ok])
-    del inner_model
-
-    model, _ = fit_model(ds, histories, split, args.model, args.seed)
+    model = fit_prefix_model(ds, histories, split, args.model, args.seed)
     test_steps = trailer_examples(
         hist_list, promoted, [split[u] for u in users], args.steps, args.seed + 1
     )
-    x = signals(model, ads, ds.items, histories, users, test_steps)
+    x = step_signals(model, ads, ds.items, histories, users, test_steps)
     labels = np.array([s[2] for s in test_steps])
     owners = np.array([s[0] for s in test_steps])
     scores = {
@@ -183,9 +136,9 @@ def trailer_benchmark(args) -> dict:
     return {
         "model": args.model,
         "ads": len(ads),
-        "people": int(len(np.unique(owners))),
+        "people": len(np.unique(owners)),
         "test_steps": len(test_steps),
-        "fit_steps": len(fit_steps),
+        "fit_rows": engaged.fit_info_["rows"],
         "engagement": engaged.to_dict(),
         "results": results,
         "seconds": time.perf_counter() - t0,
@@ -198,10 +151,9 @@ def simulated_day(day, args) -> dict:
     import dataclasses
 
     from avrec.ads.eligibility import Context, MemoryLedger, Pacing, Person
+    from avrec.ads.engagement import trailer_examples
     from avrec.ads.scoring import AdScorer
     from avrec.ads.select import AdRequest, AdSelector
-
-    from avrec.ads.engagement import trailer_examples
 
     ds, model, ads, histories, users, split, engaged, promoted = day
     rng = np.random.default_rng(args.seed + 7)
@@ -210,7 +162,9 @@ def simulated_day(day, args) -> dict:
     hist_list = [histories[u] for u in users]
     starts = [split[u] for u in users]
     steps = trailer_examples(hist_list, promoted, starts, 10**6, args.seed, keep_empty=True)
-    x = signals(model, ads, ds.items, histories, users, steps)
+    from avrec.ads.learn import step_signals
+
+    x = step_signals(model, ads, ds.items, histories, users, steps)
     labels = np.array([s[2] for s in steps])
     items = ds.items.set_index(ds.items["item_id"].astype(str), drop=False)
     family = {"children's", "animation"}
@@ -218,9 +172,13 @@ def simulated_day(day, args) -> dict:
     for n in keep:
         ad = ads[n]
         genres = {g.lower() for g in str(items.loc[ad.item_id, "genres"]).split("|")}
-        exclude = {"horror", "crime", "thriller"} if genres & family else {"war"} if n % 3 else set()
+        exclude = (
+            {"horror", "crime", "thriller"} if genres & family else {"war"} if n % 3 else set()
+        )
         bid = float(np.round(rng.uniform(0.5, 2.0), 2))
-        campaigns.append(dataclasses.replace(ad, bid=bid, frequency_cap=2, exclude=frozenset(exclude)))
+        campaigns.append(
+            dataclasses.replace(ad, bid=bid, frequency_cap=2, exclude=frozenset(exclude))
+        )
     x, labels = x[:, keep], labels[:, keep]
     # each person's steps at sorted random times of the day, everyone interleaved
     day0 = dt.datetime(2026, 12, 7)
@@ -236,13 +194,16 @@ def simulated_day(day, args) -> dict:
         hist = histories[users[u]][: t + 1]
         ctx = Context.from_row(items.loc[hist[-1]].to_dict())
         person = Person(users[u], seen=frozenset(hist))
-        requests.append(AdRequest(person, tuple(hist), ctx, day0 + dt.timedelta(seconds=seconds[n])))
+        requests.append(
+            AdRequest(person, tuple(hist), ctx, day0 + dt.timedelta(seconds=seconds[n]))
+        )
     scorer = AdScorer.__new__(AdScorer)  # the signals are computed already: choose() reads x
 
     def run(budgets: dict[str, float] | None, pacing: Pacing | None) -> dict:
         live = [
-            dataclasses.replace(c, daily_budget=budgets[c.ad_id]) if budgets else
-            dataclasses.replace(c, daily_budget=1e12)
+            dataclasses.replace(c, daily_budget=budgets[c.ad_id])
+            if budgets
+            else dataclasses.replace(c, daily_budget=1e12)
             for c in campaigns
         ]
         selector = AdSelector(live, scorer, engaged, pacing)
@@ -258,8 +219,11 @@ def simulated_day(day, args) -> dict:
                 if labels[n, a] == 1:  # they watch the film later: they click
                     ledger.record("click", req.person.user_id, live[a], req.now.date())
         spent = ledger.spent(day0.date())
-        return {"spent": {c.ad_id: spent.get(c.ad_id, 0.0) for c in live}, "log": log,
-                "excluded": excluded}
+        return {
+            "spent": {c.ad_id: spent.get(c.ad_id, 0.0) for c in live},
+            "log": log,
+            "excluded": excluded,
+        }
 
     demand = run(None, None)["spent"]
     budgets = {}
@@ -267,7 +231,7 @@ def simulated_day(day, args) -> dict:
         share = 1.5 if n % 3 == 2 else float(rng.uniform(0.4, 0.8))
         # a whole number of clicks: spend never exceeds a budget, so a budget of a few bids
         # that is not a multiple of the bid could not be met within 5% at all
-        clicks = max(1, int(round(demand[c.ad_id] * share / c.bid)))
+        clicks = max(1, round(demand[c.ad_id] * share / c.bid))
         budgets[c.ad_id] = round(clicks * c.bid, 2)
     day_run = run(budgets, Pacing(seed=args.seed))
     shown_per = {}
@@ -280,10 +244,17 @@ def simulated_day(day, args) -> dict:
     rows = []
     for c in campaigns:
         spent, budget = day_run["spent"][c.ad_id], budgets[c.ad_id]
-        rows.append({
-            "ad_id": c.ad_id, "bid": c.bid, "budget": budget, "demand": demand[c.ad_id],
-            "spent": spent, "ratio": spent / budget, "bound": demand[c.ad_id] >= budget,
-        })
+        rows.append(
+            {
+                "ad_id": c.ad_id,
+                "bid": c.bid,
+                "budget": budget,
+                "demand": demand[c.ad_id],
+                "spent": spent,
+                "ratio": spent / budget,
+                "bound": demand[c.ad_id] >= budget,
+            }
+        )
     bound = [r for r in rows if r["bound"]]
     return {
         "requests": len(requests),
@@ -315,7 +286,9 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=2) + "\n")
     if not args.no_write:
-        write_section("ads", "Video ads: trailer ads and a simulated day", report(out, args), SCRIPT)
+        write_section(
+            "ads", "Video ads: trailer ads and a simulated day", report(out, args), SCRIPT
+        )
 
 
 SCRIPT = "benchmarks/bench_ads.py"
@@ -340,8 +313,9 @@ def report(out: dict, args) -> str:
         f"popularity, {out['people']} people, {out['test_steps']} test steps (at most "
         f"{args.steps} per person, each with at least one eligible hit); seed {args.seed}. "
         "The combination is learned on the training part alone "
-        f"({out['fit_steps']} steps of a second recommender fitted on the first 75% of each "
-        f"training history): logit = {coef}, intercept {out['engagement']['intercept']:+.3f}.",
+        f"({out['fit_rows']} (step, eligible ad) rows scored by a second recommender fitted on "
+        f"the first 75% of each training history): logit = {coef}, intercept "
+        f"{out['engagement']['intercept']:+.3f}.",
         "",
         "| ranking of eligible ads | HR@5 | 95% CI (bootstrap over people) |",
         "|---|---|---|",

@@ -72,9 +72,9 @@ def test_loader_names_the_line(tmp_path, line, says):
 
 
 def test_loader_header_duplicates_and_missing_file(tmp_path):
-    with pytest.raises(AdCatalogError, match="missing column.*daily_budget"):
+    with pytest.raises(AdCatalogError, match=r"missing column.*daily_budget"):
         load_ads(write(tmp_path, "a,b,c,1,1", header="ad_id,advertiser,text,bid,frequency_cap"))
-    with pytest.raises(AdCatalogError, match="unknown column.*colour"):
+    with pytest.raises(AdCatalogError, match=r"unknown column.*colour"):
         load_ads(write(tmp_path, "a,b,c,1,1,1,red", header=HEADER.rsplit(",", 5)[0] + ",colour"))
     with pytest.raises(AdCatalogError, match=r":3 \(column 'ad_id'\): ad_id 'a1' repeats line 2"):
         load_ads(write(tmp_path, "a1,A,t,1,2,1,,,,,", "a1,B,t,1,2,1,,,,,"))
@@ -137,8 +137,7 @@ def test_pacing_throttles_spend_ahead_of_the_day_and_repeats():
     assert 0.45 < np.mean(np.array(draws) < 0.5) < 0.55
     # half the requests take part at rate 0.5
     taking = [
-        exclusion(a, DRAMA, Person(f"u{n}"), NOON, 0, 525.0, pacing)[0] is None
-        for n in range(2000)
+        exclusion(a, DRAMA, Person(f"u{n}"), NOON, 0, 525.0, pacing)[0] is None for n in range(2000)
     ]
     assert 0.45 < np.mean(taking) < 0.55
     assert Pacing(lead=0.15).rate(a, 560.0, NOON) == 1.0  # the schedule's lead allows it
@@ -208,7 +207,9 @@ def selector(synthetic_dataset):
 def request(user: str, history: list[str], now=NOON):
     from avrec.ads.select import AdRequest
 
-    return AdRequest(Person(user, seen=frozenset(history)), tuple(history), Context(history[-1]), now)
+    return AdRequest(
+        Person(user, seen=frozenset(history)), tuple(history), Context(history[-1]), now
+    )
 
 
 def test_selector_ranks_by_taste_times_bid_and_keeps_caps(selector):

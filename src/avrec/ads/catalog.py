@@ -9,8 +9,8 @@ Columns (header names; ``|`` separates the values of a list column; an empty lis
 | ``text`` | yes | the creative's text (what the text encoder reads) |
 | ``item_id`` | no | the catalog item the ad promotes (a film's trailer), if any |
 | ``image``, ``video`` | no | the creative's media files |
-| ``kinds``, ``genres``, ``languages`` | no | targeting: the kinds, genres, languages of the video the ad may run next to |
-| ``min_age``, ``max_age``, ``locales`` | no | targeting of the person (from the user's attributes) |
+| ``kinds``, ``genres``, ``languages`` | no | targeting: the video the ad may run next to |
+| ``min_age``, ``max_age``, ``locales`` | no | targeting: the person (the user's attributes) |
 | ``bid`` | yes | what the advertiser pays per engagement (a click), > 0 |
 | ``daily_budget`` | yes | the most it spends in a day (UTC), > 0 |
 | ``frequency_cap`` | yes | impressions per person per day, >= 1 |
@@ -168,11 +168,12 @@ def load_ads(path: str | Path) -> list[Ad]:
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            header = reader.fieldnames or []
+            header = list(reader.fieldnames or [])
             problems = _header_problems(name, header)
             if problems:
                 raise AdCatalogError(problems)
-            ads, seen = [], {}
+            ads: list[Ad] = []
+            seen: dict[str, int] = {}
             for row in reader:
                 line = reader.line_num
                 if None in row:

@@ -162,15 +162,15 @@ def trailer_examples(
             continue
         if len(positions) > max_steps:
             positions = np.sort(rng.choice(positions, max_steps, replace=False))
-        first_seen = {}
+        first_seen: dict[str, int] = {}
         for t, item in enumerate(hist):
             if item in where and item not in first_seen:
                 first_seen[item] = t
-        for t in positions:
+        for step in positions:
+            t = int(step)
             labels = [
-                -1 if first_seen.get(p, len(hist)) <= t else int(p in first_seen)
-                for p in promoted
+                -1 if first_seen.get(p, len(hist)) <= t else int(p in first_seen) for p in promoted
             ]
             if keep_empty or 1 in labels:
-                out.append((u, int(t), labels))
+                out.append((u, t, labels))
     return out

@@ -54,11 +54,6 @@ class AdScorer:
         self.ad_vectors = np.asarray(ad_vectors, dtype=np.float32)
         #: ``[n_ads, n_items]`` weights: each row averages the scores of what the ad promotes
         self.promotes = self._promotes(anchors)
-        #: catalog row of each ad's promoted item (-1: none in the catalog)
-        self.target_rows = np.array(
-            [item_vocab.index(a.item_id) if a.item_id in item_vocab else -1 for a in self.ads],
-            dtype=np.int64,
-        )
 
     def _promotes(self, anchors: int) -> sp.csr_matrix:
         rows, cols = [], []

@@ -82,7 +82,10 @@ class AdBook:
                     else encode_item_texts(state.items.frame)
                 )
                 scorer = AdScorer(state.model, self.ads, vectors, self.vectors)
-                self._built = (state.model, AdSelector(self.ads, scorer, self.engagement, self.pacing))
+                self._built = (
+                    state.model,
+                    AdSelector(self.ads, scorer, self.engagement, self.pacing),
+                )
             return self._built[1]
 
     def select(self, state, user_id: str, context_item_id: str, slots: int) -> Selection:

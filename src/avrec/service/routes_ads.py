@@ -67,6 +67,8 @@ def store_ad_event(request: Request, state, event: Event, response: Response) ->
     day = dt.datetime.now(dt.UTC).date().isoformat()
     c = t.ad_events.c
     with state.user_lock(event.user_id):
+        if event.request_id is not None and _stored(state, event) is not None:
+            return _replay(state, event, response)  # a retry: before the click check
         try:
             with state.engine.begin() as conn:
                 if event.event == "click":
@@ -115,14 +117,19 @@ def _ack(state, event: Event, event_id: int, replayed: bool = False) -> dict:
     }
 
 
-def _replay(state, event: Event, response: Response) -> dict:
+def _stored(state, event: Event):
+    """The stored ad event with this user's ``request_id`` (None: none)."""
     c = t.ad_events.c
     with state.engine.connect() as conn:
-        row = conn.execute(
+        return conn.execute(
             select(c.id, c.ad_id, c.context_item_id, c.event).where(
                 c.user_id == event.user_id, c.request_id == event.request_id
             )
         ).one_or_none()
+
+
+def _replay(state, event: Event, response: Response) -> dict:
+    row = _stored(state, event)
     if row is None or (row.ad_id, row.context_item_id, row.event) != (
         event.ad_id,
         event.item_id,

@@ -93,9 +93,7 @@ class ServiceSettings:
     #: ads (env AVREC_ADS). Its engagement model (JSON from ``avrec ads fit``; default: the
     #: one learned on ml-100k, env AVREC_ADS_ENGAGEMENT) and the pacing draws' seed
     ads_file: Path | None = field(default_factory=lambda: _path_env("AVREC_ADS"))
-    ads_engagement: Path | None = field(
-        default_factory=lambda: _path_env("AVREC_ADS_ENGAGEMENT")
-    )
+    ads_engagement: Path | None = field(default_factory=lambda: _path_env("AVREC_ADS_ENGAGEMENT"))
     ads_seed: int = _env("AVREC_ADS_SEED", int, 0)
     #: where training rounds started through the API save their candidates (env
     #: AVREC_MODELS_ROOT; default: $AVREC_HOME/models)
