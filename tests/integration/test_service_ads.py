@@ -115,6 +115,16 @@ def test_impressions_cap_and_clicks_cost_the_bid(served):
     assert res.status_code == 409  # one click per impression
 
 
+def test_items_added_online_can_be_the_context(served):
+    c, keys, *_ = served
+    item = {"item_id": "m100", "title": "Soft piano at dawn", "genres": ["Music", "Calm"]}
+    res = c.post("/api/items", json={"items": [item]}, headers={"X-API-Key": keys["write"]})
+    assert res.status_code in (200, 201), res.text
+    got = choose(c, "u0", "m100")
+    assert "piano" in [a["ad_id"] for a in got["ads"]]
+    assert got["excluded"]["brand_safety"] == 1  # calm: the car chase stays away
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [

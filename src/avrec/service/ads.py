@@ -67,11 +67,15 @@ class AdBook:
         )
         self.pacing = Pacing(seed=seed)
         self._lock = threading.Lock()
-        self._built: tuple[object, AdSelector] | None = None
+        self._built: tuple[object, int, AdSelector] | None = None
 
     def selector(self, state) -> AdSelector:
+        """The selector for the served model and catalog (rebuilt after a model swap, or
+        after items were added: ``POST /api/items`` grows the model's catalog in place)."""
+        n_items = len(state.model.fitted_parts()[1])
         with self._lock:
-            if self._built is None or self._built[0] is not state.model:
+            built = self._built
+            if built is None or built[0] is not state.model or built[1] != n_items:
                 from avrec.encoders.pipeline import encode_item_texts
                 from avrec.models.capabilities import content_part
 
@@ -82,11 +86,9 @@ class AdBook:
                     else encode_item_texts(state.items.frame)
                 )
                 scorer = AdScorer(state.model, self.ads, vectors, self.vectors)
-                self._built = (
-                    state.model,
-                    AdSelector(self.ads, scorer, self.engagement, self.pacing),
-                )
-            return self._built[1]
+                selector = AdSelector(self.ads, scorer, self.engagement, self.pacing)
+                self._built = built = (state.model, n_items, selector)
+            return built[2]
 
     def select(self, state, user_id: str, context_item_id: str, slots: int) -> Selection:
         """The ads for ``user_id`` next to ``context_item_id`` now (known item; any user)."""
