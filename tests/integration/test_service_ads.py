@@ -208,3 +208,35 @@ def test_cli_errors_are_one_line(served, tmp_path):
     assert res.exit_code == 2 and "r.jsonl:2: user_id must be" in res.output
     res = CliRunner().invoke(cli, [*args[:4], "--requests", str(tmp_path / "absent.jsonl")])
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+def test_cli_fit_learns_engagement_from_later_watches(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from avrec.ads.engagement import EngagementModel
+
+    # two taste groups; each person's later items come from their own group
+    items = [{"item_id": f"i{n}", "title": f"{'Calm' if n % 2 else 'Loud'} {n}"} for n in range(30)]
+    pd.DataFrame(items).to_csv(tmp_path / "items.csv", index=False)
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{u}", f"i{i}", t)
+        for u in range(60)
+        for t, i in enumerate(rng.choice(range(u % 2, 30, 2), 10, replace=False))
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    frame.to_csv(tmp_path / "interactions.csv", index=False)
+    ads = tmp_path / "ads.csv"
+    lines = [f"ad{n},S,Trailer {n},i{n},1,10,1" for n in range(0, 30, 3)]
+    ads.write_text("ad_id,advertiser,text,item_id,bid,daily_budget,frequency_cap\n")
+    ads.write_text(ads.read_text() + "\n".join(lines) + "\n")
+    out = tmp_path / "engagement.json"
+    res = CliRunner().invoke(cli, ["ads", "fit", str(tmp_path), str(ads), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    learned = EngagementModel.load(out)
+    assert learned.coef_[0] > 0  # taste predicts the later watch
+    plain = tmp_path / "plain.csv"
+    plain.write_text("ad_id,advertiser,text,bid,daily_budget,frequency_cap\na,S,t,1,10,1\n")
+    res = CliRunner().invoke(cli, ["ads", "fit", str(tmp_path), str(plain), "--out", str(out)])
+    assert res.exit_code == 2 and "promote an item" in res.output
