@@ -130,8 +130,8 @@ class EngagementModel:
 #: (docs/benchmarks.md, "Video ads"), used where no engagement file is given
 DEFAULT = {
     "features": list(FEATURES),
-    "coef": [0.55, 0.35, 1.0, 0.05],
-    "intercept": -4.0,
+    "coef": [0.9188, 0.3248, 0.0932, -0.0598],
+    "intercept": -4.5664,
     "l2": 1e-3,
 }
 

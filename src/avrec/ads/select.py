@@ -42,8 +42,10 @@ class Selection:
     eligible: int = 0
 
 
-def _reasons(terms: dict[str, float], x: np.ndarray, rate: float) -> list[str]:
-    """Sentences for the engagement model's positive terms, largest first."""
+def _reasons(
+    terms: dict[str, float], x: np.ndarray, rate: float, p: float, bid: float
+) -> list[str]:
+    """Sentences for the engagement model's positive terms, largest first, then the value."""
     said = {
         "person": f"fits this person's taste (taste score z = {x[0]:+.2f})",
         "context": f"goes with the video being watched (z = {x[1]:+.2f} from it alone)",
@@ -51,6 +53,7 @@ def _reasons(terms: dict[str, float], x: np.ndarray, rate: float) -> list[str]:
         "interaction": "liked by this person and fits the video, together",
     }
     out = [said[f] for f, v in sorted(terms.items(), key=lambda kv: -kv[1]) if v > 0]
+    out.append(f"expected value: P(engage) {p:.4f} × bid {bid:.2f}")
     if rate < 1.0:
         out.append(f"paced: took part with probability {rate:.2f} (budget ahead of the day)")
     return out
@@ -116,7 +119,9 @@ class AdSelector:
                     "bid": ad.bid,
                     "p_engage": float(p[n]),
                     "expected_value": float(value[n]),
-                    "reasons": _reasons(self.engagement.terms(x[n]), x[n], rate),
+                    "reasons": _reasons(
+                        self.engagement.terms(x[n]), x[n], rate, float(p[n]), ad.bid
+                    ),
                 }
             )
         return Selection(chosen, dict(excluded), len(eligible))
