@@ -65,10 +65,11 @@ class AdSelector:
         ads: Sequence[Ad],
         scorer: AdScorer,
         engagement: EngagementModel,
-        pacing: Pacing | None = None,
+        pacing: Pacing | None = Pacing(),  # noqa: B008 (frozen: one shared default is safe)
     ):
+        """``pacing``: None turns pacing off (budgets and caps still hold)."""
         self.ads, self.scorer, self.engagement = list(ads), scorer, engagement
-        self.pacing = pacing if pacing is not None else Pacing()
+        self.pacing = pacing
         self.bids = np.array([ad.bid for ad in self.ads], dtype=np.float64)
 
     def features(self, requests: Sequence[AdRequest]) -> np.ndarray:
