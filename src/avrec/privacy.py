@@ -208,6 +208,7 @@ def export_user(user_id: str, engine: Engine, online: dict | None = None) -> dic
         "interactions": rows[t.interactions.name],
         "feedback_events": events,
         "impressions": rows[t.impressions.name],
+        "ad_events": rows[t.ad_events.name],
         "ids": {
             "user_id": user_id,
             "event_ids": [row["id"] for row in events],

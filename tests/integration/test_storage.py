@@ -116,6 +116,9 @@ def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
     ingest(synthetic_dataset, engine)
     with engine.begin() as conn:
         conn.execute(insert(t.feedback_events).values(user_id="u0", item_id="i0", event="like"))
+        ad_event = dict(ad_id="a1", context_item_id="i0", event="impression", day="2026-12-07")
+        conn.execute(insert(t.ad_events).values(user_id="u0", **ad_event))
+        conn.execute(insert(t.ad_events).values(user_id="u1", **ad_event))
     set_training_consent(engine, "u0", False)  # their consent row is personal data too
     n = int((synthetic_dataset.interactions.user_id == "u0").sum())
     removed = delete_user("u0", engine)
@@ -123,6 +126,7 @@ def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
         "interactions": n,
         "feedback_events": 1,
         "impressions": 0,
+        "ad_events": 1,
         "user_consent": 1,
         "users": 1,
     }
@@ -133,6 +137,7 @@ def test_delete_user_removes_all_their_rows(db_url, synthetic_dataset):
         "interactions": 0,
         "feedback_events": 0,
         "impressions": 0,
+        "ad_events": 0,
         "user_consent": 0,
         "users": 0,
     }

@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "registry",
     "evaluate",
     "rules",
+    "ads",
     "audit",
     "serve",
     "users",

@@ -143,6 +143,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         )
         if settings.rules_file is not None:  # a bad file stops the start, saying why
             app.state.rules.load_file(app.state.avrec.items.frame)
+        if settings.ads_file is not None:  # likewise a bad ads.csv
+            from avrec.service.ads import AdBook
+
+            app.state.ads = AdBook(settings.ads_file, settings.ads_engagement, settings.ads_seed)
         app.state.secret = service_secret(settings)
         app.state.limiter.secret = app.state.secret  # checks visitor cookies itself
         app.state.limiter.trust_keys(app.state.avrec.engine)
@@ -185,6 +189,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     #: the business rules in force (service/rules.py): swapped by the admin API or the file
     app.state.rules = RuleBook(settings.rules_file)
+    app.state.ads = None  # the ad catalog (service/ads.py), loaded in lifespan when configured
 
     @app.get("/health", tags=["ops"])
     def health(request: Request) -> dict:
@@ -209,6 +214,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     from avrec.service.routes_admin import router as admin_router
+    from avrec.service.routes_ads import router as ads_router
     from avrec.service.routes_control import router as control_router
     from avrec.service.routes_items import media_router
     from avrec.service.routes_items import router as items_router
@@ -221,6 +227,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(media_router)
     app.include_router(admin_router)
     app.include_router(models_router)
+    app.include_router(ads_router)
     app.mount("/", StaticFiles(directory=UI, html=True), name="ui")
     from avrec.service import faults
     from avrec.service.headers import SecurityHeaders

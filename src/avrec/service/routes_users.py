@@ -165,7 +165,12 @@ def post_event(
     a deletion of that user takes too (see ``delete_user``)."""
     start = time.perf_counter()
     may_write_for(request, event.user_id, x_api_key, x_visitor_token)
-    values = event.model_dump()
+    if event.ad_id is not None:  # an ad's impression, click or skip: ad_events, not feedback
+        from avrec.service.routes_ads import store_ad_event
+
+        with request.app.state.swap_lock.read():
+            return store_ad_event(request, request.app.state.avrec, event, response)
+    values = event.model_dump(exclude={"ad_id"})
     body_hash = hashlib.sha256(
         json.dumps(values, sort_keys=True, separators=(",", ":")).encode("utf-8")
     ).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 #: user and item ids: 1-256 characters, no control characters
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
@@ -49,13 +49,60 @@ class RecommendationResponse(BaseModel):
     items: list[Recommended]
 
 
+#: the events an ad may have (``ad_id`` set; ``item_id`` is the video it ran next to)
+AD_EVENTS = ("impression", "click", "skip")
+
+
 class Event(Strict):
     user_id: str = Id
     item_id: str = Id
-    event: Literal["view", "play", "like", "dislike", "skip", "rating", "click", "purchase"]
+    event: Literal[
+        "view", "play", "like", "dislike", "skip", "rating", "click", "purchase", "impression"
+    ]
     value: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
     watch_fraction: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     request_id: str | None = Field(default=None, max_length=64)
+    #: an event on an ad shown next to ``item_id`` (stored in ``ad_events``, not as feedback)
+    ad_id: str | None = Field(default=None, min_length=1, max_length=256, pattern=ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _ad_events(self) -> Event:
+        if self.ad_id is not None and self.event not in AD_EVENTS:
+            raise ValueError(f"an ad's event is one of {', '.join(AD_EVENTS)}, not {self.event!r}")
+        if self.ad_id is None and self.event == "impression":
+            raise ValueError("an impression is an ad's event: give its ad_id")
+        return self
+
+
+class AdSelect(Strict):
+    user_id: str = Id
+    #: the video being watched, which the ads would run next to
+    context_item_id: str = Id
+    slots: int = Field(default=1, ge=1, le=20)
+
+
+class ChosenAd(BaseModel):
+    ad_id: str
+    advertiser: str
+    text: str
+    item_id: str | None = None
+    image: str | None = None
+    video: str | None = None
+    bid: float
+    p_engage: float
+    expected_value: float
+    reasons: list[str]
+
+
+class AdSelection(BaseModel):
+    user_id: str
+    context_item_id: str
+    ads: list[ChosenAd]
+    #: ads eligible for this request (before the slots were filled)
+    eligible: int
+    #: ads left out, by reason (flight, targeting, brand_safety, already_watched,
+    #: frequency_cap, budget, paced)
+    excluded: dict[str, int]
 
 
 class EventAck(BaseModel):

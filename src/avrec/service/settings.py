@@ -89,6 +89,12 @@ class ServiceSettings:
     #: business rules file (.yaml or .json, docs/rules.md) applied to every list; re-read when
     #: it changes (env AVREC_RULES_FILE)
     rules_file: Path | None = field(default_factory=lambda: _path_env("AVREC_RULES_FILE"))
+    #: the ad catalog (ads.csv, docs/ads.md) that POST /api/ads/select chooses from; None: no
+    #: ads (env AVREC_ADS). Its engagement model (JSON from ``avrec ads fit``; default: the
+    #: one learned on ml-100k, env AVREC_ADS_ENGAGEMENT) and the pacing draws' seed
+    ads_file: Path | None = field(default_factory=lambda: _path_env("AVREC_ADS"))
+    ads_engagement: Path | None = field(default_factory=lambda: _path_env("AVREC_ADS_ENGAGEMENT"))
+    ads_seed: int = _env("AVREC_ADS_SEED", int, 0)
     #: where training rounds started through the API save their candidates (env
     #: AVREC_MODELS_ROOT; default: $AVREC_HOME/models)
     models_root: Path | None = field(default_factory=lambda: _path_env("AVREC_MODELS_ROOT"))

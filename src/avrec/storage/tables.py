@@ -152,6 +152,27 @@ impressions = Table(
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
+#: ads shown, clicked or skipped (``POST /api/events`` with an ``ad_id``): frequency caps count a
+#: person's impressions of an ad on a UTC ``day``, budgets sum ``cost`` (a click costs the bid)
+ad_events = Table(
+    "ad_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("user_id", String(256), nullable=False),
+    Column("ad_id", String(256), nullable=False),
+    Column("context_item_id", String(256), nullable=False, comment="the video it ran next to"),
+    Column("event", String(32), nullable=False, comment="impression | click | skip"),
+    Column("cost", Float, nullable=False, server_default="0"),
+    Column("day", String(10), nullable=False, comment="UTC date, YYYY-MM-DD"),
+    Column("request_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    UniqueConstraint("user_id", "request_id", name="uq_ad_events_user_id_request_id"),
+)
+Index("ix_ad_events_user_day", ad_events.c.user_id, ad_events.c.day)
+Index("ix_ad_events_day_ad", ad_events.c.day, ad_events.c.ad_id)
+
 user_consent = Table(
     "user_consent",
     metadata,

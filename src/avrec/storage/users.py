@@ -10,7 +10,14 @@ from avrec.storage import tables as t
 from avrec.storage.db import get_engine
 
 #: every table with a ``user_id`` column (a test checks this list against the schema)
-USER_TABLES = (t.interactions, t.feedback_events, t.impressions, t.user_consent, t.users)
+USER_TABLES = (
+    t.interactions,
+    t.feedback_events,
+    t.impressions,
+    t.ad_events,
+    t.user_consent,
+    t.users,
+)
 
 
 def delete_user(user_id: str, engine: Engine | None = None) -> dict[str, int]:
