@@ -51,6 +51,34 @@ def test_a_cap_holds_in_every_list_and_has_a_price():
     assert run.metrics["ndcg@5+rules"] < run.metrics["ndcg@5"]
 
 
+def test_the_shared_pass_equals_a_pass_of_its_own():
+    """The runner makes the rules' lists from its own score batches; a separate pass over
+    the test users (rules_per_user) gives the same per-user figures."""
+    from avrec.evaluation.leakage import isolated
+    from avrec.evaluation.protocols import make_splits
+    from avrec.evaluation.rules import rules_per_user
+    from avrec.models.base import TrainData
+    from avrec.models.registry import create_model
+    from avrec.rerank.rules import compile_rules
+
+    text = "rules:\n- name: cap\n  cap: {field: director, max: 1, top: 5}\n"
+    data = _data()
+    run = _run(text)
+    (split,) = make_splits(data, "msr", 0)
+    train = data.with_interactions(split.train)
+    with isolated(data, train) as view:
+        fit_data = TrainData.from_dataset(train)
+        fit_data.root = view
+        model = create_model("itemknn", {"seed": 0})
+        model.fit(fit_data)
+        alone, notes = rules_per_user(
+            model, split, compile_rules(parse_rules(text), data.items), [5]
+        )
+    shared = run.per_user[alone.columns]
+    pd.testing.assert_frame_equal(shared.reset_index(drop=True), alone)
+    assert notes["rules_changed@5"] == run.metrics["rules_changed@5"]
+
+
 def test_evaluate_cli_reports_the_rules_cost(tmp_path, synthetic_dataset):
     import json
 

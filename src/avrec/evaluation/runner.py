@@ -17,8 +17,8 @@ from avrec.data.dataset import Dataset
 from avrec.errors import AvrecError
 from avrec.evaluation.leakage import guard_no_leakage, isolated
 from avrec.evaluation.protocols import Split, make_splits
-from avrec.evaluation.rules import rules_per_user
-from avrec.evaluation.scoring import eval_users
+from avrec.evaluation.rules import RulesScorer
+from avrec.evaluation.scoring import BatchHook, eval_users
 from avrec.fusion.features import content_vectors
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommender, TrainData
@@ -80,10 +80,13 @@ def rank_users(
     *,
     scores_out: list[np.ndarray] | None = None,
     histories_out: list[np.ndarray] | None = None,
+    batch_hooks: Sequence[BatchHook] = (),
 ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, set[int]]]:
     """Per-user ranking metrics; also returns each user's top-``depth`` list and relevant
     items. ``scores_out`` / ``histories_out``, where given, get each list's scores and each
-    user's history (item indices) appended, in the same order.
+    user's history (item indices) appended, in the same order. Each of ``batch_hooks`` is
+    called with ``(start, stop, histories, scores)`` after a batch is ranked (it may change
+    the scores), so other lists are made from the same scores without scoring again.
 
     Users are scored in batches of dense ``[batch, n_items]`` score matrices. Tied scores are
     broken in a seeded random order, not by catalog position (which often follows popularity
@@ -112,6 +115,8 @@ def rank_users(
             if histories_out is not None:
                 histories_out.append(hist[n].indices.copy())
             relevant_sets[users_ext[start + n]] = rel_set
+        for hook in batch_hooks:
+            hook(start, stop, hist, scores)
     return pd.DataFrame(rows), lists, relevant_sets
 
 
@@ -342,13 +347,21 @@ def _run_one(
         fit_s = time.perf_counter() - t0
     list_scores: list[np.ndarray] = []
     histories: list[np.ndarray] = []
+    ruled = RulesScorer(model, split, rules, ks, seed) if rules is not None else None
     per_user, lists, relevant = rank_users(
-        model, split, ks, depth, seed, scores_out=list_scores, histories_out=histories
+        model,
+        split,
+        ks,
+        depth,
+        seed,
+        scores_out=list_scores,
+        histories_out=histories,
+        batch_hooks=[ruled.batch] if ruled is not None else [],
     )
     notes: dict[str, float] = {}
-    if rules is not None:
-        ruled, notes = rules_per_user(model, split, rules, ks, seed)
-        per_user = per_user.merge(ruled, on="user_id", how="left")
+    if ruled is not None:
+        ruled_users, notes = ruled.result()
+        per_user = per_user.merge(ruled_users, on="user_id", how="left")
     metrics = per_user.drop(columns=["user_id", "train_size"]).mean().to_dict()
     metrics.update(notes)
     metrics.update(beyond_accuracy(lists, min(ks), data, item_vectors, split, histories))

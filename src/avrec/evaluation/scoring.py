@@ -4,7 +4,7 @@ protocol has them) non-candidates masked, ties broken in a seeded random order."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,8 @@ from avrec.evaluation.protocols import Split
 from avrec.models.base import Recommender
 
 BATCH = 256
+#: called with ``(start, stop, histories, masked scores)`` of each batch of test users
+BatchHook = Callable[[int, int, sp.csr_matrix, np.ndarray], None]
 
 
 @dataclass
