@@ -61,7 +61,8 @@ class RulesScorer:
         self.kmax = max(ks)
         self.pool = min(len(item_vocab), max(POOL, 2 * self.kmax, rules.depth))
         self.rows: list[dict[str, object]] = []
-        self.violations, self.lengths, self.changed = 0, [], 0
+        self.violations, self.changed = 0, 0
+        self.lengths: list[int] = []
 
     def batch(self, start: int, stop: int, hist: sp.csr_matrix, scores: np.ndarray) -> None:
         """The rules' lists of ``users[start:stop]`` (``scores``: the batch's masked scores,
