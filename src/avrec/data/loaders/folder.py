@@ -26,8 +26,16 @@ def _strip(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_folder(path: Path, *, validate: bool = True, rules: Rules | None = None) -> Dataset:
-    """Load a dataset folder; raise :class:`avrec.errors.ValidationError` listing every problem."""
+def load_folder(
+    path: Path,
+    *,
+    validate: bool = True,
+    rules: Rules | None = None,
+    interactions: bool = True,
+) -> Dataset:
+    """Load a dataset folder; raise :class:`avrec.errors.ValidationError` listing every problem.
+    With ``interactions`` off the interactions table is left unread (the dataset has none):
+    :func:`avrec.data.stream.stream_folder` reads it in chunks instead."""
     root = Path(path).resolve()
     if not root.is_dir():
         raise AvrecError(f"{path}: not a folder")
@@ -35,7 +43,7 @@ def load_folder(path: Path, *, validate: bool = True, rules: Rules | None = None
     items_file = find_table(root, "items")
     if items_file is None:
         raise AvrecError(f"{root}: no items.csv, items.jsonl or items.parquet")
-    inter_file = find_table(root, "interactions")
+    inter_file = find_table(root, "interactions") if interactions else None
     users_file = find_table(root, "users")
 
     out = Collector()
