@@ -115,7 +115,7 @@ def _csv_block_fast(name: str, text: str, header: list[str], first_line: int) ->
     if n_lines != len(frame) or frame.isna().to_numpy().any():
         return None
     lines = np.arange(first_line, first_line + len(frame), dtype=np.int64)
-    return RawTable(name, frame.astype(object), lines)
+    return RawTable(name, frame, lines)
 
 
 def _jsonl_chunks(path: Path, n: int) -> Iterator[RawTable]:
@@ -220,7 +220,8 @@ class _Codes:
         self.users: dict[str, int] = {}
         self.parts: dict[str, list[np.ndarray]] = {k: [] for k in ("u", "i", "w", "r", "t")}
 
-    def add(self, frame: pd.DataFrame) -> None:
+    def add(self, frame: pd.DataFrame, parsed: dict[str, np.ndarray]) -> None:
+        """Code one chunk; ``parsed``: its numeric columns as validation parsed them."""
         users = frame["user_id"].astype(str).str.strip()
         codes, uniques = pd.factorize(users)
         get = self.users.setdefault
@@ -231,9 +232,9 @@ class _Codes:
             raise ValueError(f"interaction names item {bad!r} that is not in the catalog")
         self.parts["u"].append(known[codes])
         self.parts["i"].append(items.astype(np.int32))
-        self.parts["w"].append(_number(frame, "weight").astype(np.float32))
-        self.parts["r"].append(_number(frame, "rating").astype(np.float32))
-        self.parts["t"].append(_number(frame, "timestamp"))
+        self.parts["w"].append(_number(frame, "weight", parsed).astype(np.float32))
+        self.parts["r"].append(_number(frame, "rating", parsed).astype(np.float32))
+        self.parts["t"].append(_number(frame, "timestamp", parsed))
 
     def take(self, key: str) -> np.ndarray:
         parts = self.parts[key]
@@ -255,7 +256,9 @@ class _Codes:
         return Vocabulary(ids), place
 
 
-def _number(frame: pd.DataFrame, column: str) -> np.ndarray:
+def _number(frame: pd.DataFrame, column: str, parsed: dict[str, np.ndarray]) -> np.ndarray:
+    if column in parsed:
+        return parsed[column]
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
     raw = frame[column].astype(str).str.strip()
@@ -283,14 +286,15 @@ def stream_interactions(
     n_rows = 0
     for table in iter_table(path, chunk_rows):
         n_rows += len(table.frame)
+        parsed: dict[str, np.ndarray] = {}
         if validate:  # a chunk's own collector: column checks stop at problems collected
             found = Collector()
-            validate_interactions(table, known_items, known_users, rules, found)
+            parsed = validate_interactions(table, known_items, known_users, rules, found)
             for problem in found.problems:
                 out.add(problem)
             out.total += found.total - len(found.problems)
         if not out.total and len(table.frame):
-            codes.add(table.frame)
+            codes.add(table.frame, parsed)
     out.raise_if_any()
     user_vocab, place = codes.user_vocab(user_ids)
     rows = place[codes.take("u")]
