@@ -28,7 +28,7 @@ import pandas as pd
 from avrec.data.dataset import Dataset
 from avrec.data.matrix import InteractionMatrices, interaction_matrices
 from avrec.data.readers import RawTable, _cell, csv_records, decode_utf8, find_table
-from avrec.data.validation import Collector, Rules, validate_interactions
+from avrec.data.validation import Collector, Rules, merge_problems, validate_interactions
 from avrec.data.vocab import Vocabulary
 from avrec.errors import AvrecError, Problem, ValidationError
 from avrec.settings import chunk_rows as default_chunk_rows
@@ -290,9 +290,7 @@ def stream_interactions(
         if validate:  # a chunk's own collector: column checks stop at problems collected
             found = Collector()
             parsed = validate_interactions(table, known_items, known_users, rules, found)
-            for problem in found.problems:
-                out.add(problem)
-            out.total += found.total - len(found.problems)
+            merge_problems(out, found)
         if not out.total and len(table.frame):
             codes.add(table.frame, parsed)
     out.raise_if_any()

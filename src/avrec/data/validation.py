@@ -64,6 +64,13 @@ class Collector:
             raise ValidationError(self.problems, self.total)
 
 
+def merge_problems(into: Collector, part: Collector) -> None:
+    """Add ``part``'s problems (a chunk's, checked with its own collector) to ``into``."""
+    for problem in part.problems:
+        into.add(problem)
+    into.total += part.total - len(part.problems)
+
+
 def check_columns(
     table: RawTable, required: list[str], allowed: list[str] | None, out: Collector
 ) -> bool:

@@ -19,7 +19,8 @@ from avrec.data.validation import (
 from avrec.errors import AvrecError
 
 
-def _strip(frame: pd.DataFrame) -> pd.DataFrame:
+def strip_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell stripped of surrounding spaces; empty cells missing (None)."""
     out = frame.copy()
     for col in out.columns:
         out[col] = out[col].astype(str).str.strip().replace("", None)
@@ -66,11 +67,11 @@ def load_folder(
             validate_interactions(inter, item_ids, user_ids, rules, out)
         out.raise_if_any()
     return Dataset(
-        items=_strip(items.frame),
-        interactions=_strip(inter.frame)
+        items=strip_frame(items.frame),
+        interactions=strip_frame(inter.frame)
         if inter is not None
         else pd.DataFrame({"user_id": [], "item_id": []}),
-        users=_strip(users.frame) if users is not None else None,
+        users=strip_frame(users.frame) if users is not None else None,
         root=root,
         name=root.name,
         meta={"source_format": "folder", "files": [t.file for t in (items, inter, users) if t]},
