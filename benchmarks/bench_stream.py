@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -121,7 +122,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--whole-rows", type=int, default=2_000_000)
     ap.add_argument("--chunk-rows", default=f"{DEFAULT_CHUNK_ROWS}")
+    ap.add_argument(
+        "--from-log",
+        type=Path,
+        help="write the section from the result lines an earlier run printed (no new runs)",
+    )
     args = ap.parse_args()
+    if args.from_log:
+        import ast
+
+        lines = args.from_log.read_text().splitlines()
+        done = [ast.literal_eval(line) for line in lines if line.startswith("{")]
+        _write(done, args)
+        return
     chunks = [int(c) for c in args.chunk_rows.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -150,9 +163,13 @@ def main() -> None:
                         }
                     )
                     print(results[-1], flush=True)
+                    _write(results, args)  # after each run: a stopped run keeps what it measured
             for folder in folders.values():  # one size's files at a time on disk
                 for f in folder.iterdir():
                     f.unlink()
+
+
+def _write(results: list[dict], args) -> None:
     write_section(
         "ingest-stream",
         "Streamed interactions (bounded-memory ingest)",
@@ -170,7 +187,9 @@ def _body(results: list[dict], args) -> str:
         "read, validated and coded `chunk` rows at a time (`AVREC_CHUNK_ROWS`); `whole`: the "
         "in-memory path (`load_dataset` + `TrainData.from_dataset`). One process per row; peak "
         "RSS is the process's `ru_maxrss` (the interpreter with numpy, pandas and pyarrow "
-        "imported is about 0.1-0.2 GiB of it). One run each.\n",
+        "imported is about 0.3 GiB of it). One run each; 1-minute load average when this was "
+        f"written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs shared the "
+        "machine, so times are upper bounds; peak memory does not depend on them).\n",
         "| rows | format | file (MiB) | path | chunk rows | time (s) | peak RSS (GiB) | pairs |",
         "|---|---|---|---|---|---|---|---|",
     ]
