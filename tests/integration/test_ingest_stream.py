@@ -77,3 +77,24 @@ def test_dry_run_and_no_interactions(tmp_path, db_url):
     report = ingest_folder(folder, get_engine(db_url))
     assert (report.items, report.interactions) == (3, 0)
     assert pd.Series(_rows(db_url)[0]).empty
+
+
+def test_cli_chunk_rows_and_env(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from avrec.cli import app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    folder = _folder(tmp_path / "d", inter=INTER + "u4,i1,3,100,,bogus,\n")
+    result = CliRunner().invoke(
+        app, ["ingest", str(folder), "--database-url", url, "--chunk-rows", "2"]
+    )
+    assert result.exit_code == 2
+    assert "interactions.csv:7 (column 'event'): unknown event" in result.output
+    (folder / "interactions.csv").write_text(INTER)
+    monkeypatch.setenv("AVREC_CHUNK_ROWS", "two")
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--database-url", url])
+    assert result.exit_code == 2 and "AVREC_CHUNK_ROWS must be a whole number" in result.output
+    monkeypatch.setenv("AVREC_CHUNK_ROWS", "3")
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--database-url", url])
+    assert result.exit_code == 0 and "ingested 3 items, 3 users, 5 interactions" in result.output

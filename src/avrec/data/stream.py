@@ -37,7 +37,10 @@ from avrec.settings import chunk_rows as default_chunk_rows
 def iter_table(path: Path, chunk_rows: int | None = None) -> Iterator[RawTable]:
     """``path``'s records, ``chunk_rows`` at a time (the last chunk shorter). At least one
     chunk is yielded, empty for a table without records, so its columns can be checked."""
-    n = chunk_rows or default_chunk_rows()
+    try:
+        n = chunk_rows or default_chunk_rows()
+    except ValueError as exc:  # a bad $AVREC_CHUNK_ROWS: the user's to fix
+        raise AvrecError(str(exc)) from None
     path = Path(path)
     if path.suffix == ".csv":
         return _csv_chunks(path, n)
