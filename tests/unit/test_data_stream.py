@@ -146,3 +146,51 @@ def test_header_only_and_missing_column(tmp_path):
     (tmp_path / "interactions.csv").write_text("user_id,rating\nu1,3\n")
     with pytest.raises(ValidationError, match="missing required column 'item_id'"):
         stream_folder(tmp_path, chunk_rows=1)
+
+
+def _reference(rows, cols, weights, ratings, times, shape):
+    """The pandas formulation the matrices were first built with (groupby max, stable sort by
+    time then the last rating per pair, recency by (user, time, file order))."""
+    import scipy.sparse as sp
+
+    values = np.where(np.isnan(weights), 1.0, weights).astype(np.float32)
+    dedup = pd.DataFrame({"r": rows, "c": cols, "v": values}).groupby(["r", "c"])["v"].max()
+    index = dedup.index
+    matrix = sp.csr_matrix(
+        (dedup.to_numpy(np.float32), (index.get_level_values(0), index.get_level_values(1))),
+        shape=shape,
+    )
+    rated = ~np.isnan(ratings)
+    order = np.nan_to_num(times[rated], nan=0.0).argsort(kind="stable")
+    r = pd.DataFrame(
+        {"r": rows[rated][order], "c": cols[rated][order], "v": ratings[rated][order]}
+    ).drop_duplicates(["r", "c"], keep="last")
+    rated_matrix = sp.csr_matrix((r["v"].to_numpy(np.float32), (r["r"], r["c"])), shape=shape)
+    t = np.nan_to_num(times, nan=-1.0)
+    frame = pd.DataFrame({"r": rows, "c": cols, "t": t, "o": np.arange(len(rows))})
+    frame = frame.sort_values(["r", "t", "o"]).drop_duplicates(["r", "c"], keep="last")
+    rank = frame.groupby("r").cumcount(ascending=False).to_numpy() + 1
+    recency = sp.csr_matrix((rank.astype(np.float32), (frame["r"], frame["c"])), shape=shape)
+    return matrix, rated_matrix, recency
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matrices_equal_the_pandas_formulation(seed):
+    """Many repeats, equal timestamps and missing values: the numpy sorts pick what the
+    pandas groupby / drop_duplicates did."""
+    from avrec.data.matrix import interaction_matrices
+
+    rng = np.random.default_rng(seed)
+    n, shape = 3000, (40, 30)
+    rows = rng.integers(0, shape[0], n)
+    cols = rng.integers(0, shape[1], n)
+    weights = np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 5, n).astype(float))
+    ratings = np.where(rng.random(n) < 0.4, np.nan, rng.integers(1, 11, n) / 2)
+    times = np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 6, n).astype(float))
+    built = interaction_matrices(rows, cols, weights, ratings, times, shape)
+    for got, want in zip(
+        (built.matrix, built.ratings, built.recency),
+        _reference(rows, cols, weights, ratings, times, shape),
+        strict=True,
+    ):
+        _same(got, want)
