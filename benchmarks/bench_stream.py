@@ -2,10 +2,10 @@
 matrices, streamed in chunks (:func:`avrec.data.stream.stream_folder`) and, at a size where it
 fits, whole (``load_dataset`` + ``TrainData.from_dataset``, the in-memory path). CSV and
 Parquet. Each measurement runs in its own process; its peak RSS is that process's
-``ru_maxrss``. The files are written to a temporary folder and removed.
+``ru_maxrss``. The files are written to a temporary folder and removed (``--data``: kept).
 
     python benchmarks/bench_ingest.py --stream [--rows 20000000] [--whole-rows 2000000]
-        [--chunk-rows 500000,100000]
+        [--chunk-rows 500000,100000] [--data DIR]
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def generate(root: Path, rows: int, seed: int = 0) -> dict[str, Path]:
         }
     )
     for folder in folders.values():
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("interactions.*"):  # a partly written earlier run
+            old.unlink()
         items.to_csv(folder / "items.csv", index=False)
     writer = None
     for start in range(0, rows, BLOCK):
@@ -127,6 +129,11 @@ def main() -> None:
         type=Path,
         help="write the section from the result lines an earlier run printed (no new runs)",
     )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        help="keep the generated files in this folder (and reuse those already there)",
+    )
     args = ap.parse_args()
     if args.from_log:
         import ast
@@ -136,37 +143,29 @@ def main() -> None:
         _write(done, args)
         return
     chunks = [int(c) for c in args.chunk_rows.split(",")]
-    results = []
+    results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp_name:
-        for rows in sorted({args.whole_rows, args.rows}):
+        base = args.data or Path(tmp_name)
+        for rows in sorted({args.whole_rows, args.rows}, reverse=True):  # the large file first
             t0 = time.perf_counter()
-            folders = generate(Path(tmp_name) / str(rows), rows)
+            folders = {kind: base / str(rows) / kind for kind in ("csv", "parquet")}
+            if not all((f / "items.csv").is_file() for f in folders.values()):
+                folders = generate(base / str(rows), rows)
+                print(f"{rows:,} rows generated in {time.perf_counter() - t0:.0f} s", flush=True)
             sizes = {
                 kind: sum(f.stat().st_size for f in folder.iterdir()) / 1024**2
                 for kind, folder in folders.items()
             }
-            print(f"{rows:,} rows generated in {time.perf_counter() - t0:.0f} s", flush=True)
             for kind, folder in folders.items():
                 runs = [("stream", c) for c in chunks]
                 if rows <= args.whole_rows:
                     runs.append(("whole", 0))
                 for mode, chunk in runs:
                     r = measure(folder, mode, chunk)
-                    results.append(
-                        {
-                            "rows": rows,
-                            "format": kind,
-                            "mode": mode,
-                            "chunk": chunk,
-                            "mib": sizes[kind],
-                            **r,
-                        }
-                    )
+                    row = {"rows": rows, "format": kind, "mode": mode, "chunk": chunk}
+                    results.append({**row, "mib": sizes[kind], **r})
                     print(results[-1], flush=True)
                     _write(results, args)  # after each run: a stopped run keeps what it measured
-            for folder in folders.values():  # one size's files at a time on disk
-                for f in folder.iterdir():
-                    f.unlink()
 
 
 def _write(results: list[dict], args) -> None:
