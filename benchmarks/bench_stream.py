@@ -186,7 +186,7 @@ def _body(results: list[dict], args) -> str:
         "read, validated and coded `chunk` rows at a time (`AVREC_CHUNK_ROWS`); `whole`: the "
         "in-memory path (`load_dataset` + `TrainData.from_dataset`). One process per row; peak "
         "RSS is the process's `ru_maxrss` (the interpreter with numpy, pandas and pyarrow "
-        "imported is about 0.3 GiB of it). One run each; 1-minute load average when this was "
+        "imported is 0.1-0.35 GiB of it). One run each; 1-minute load average when this was "
         f"written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs shared the "
         "machine, so times are upper bounds; peak memory does not depend on them).\n",
         "| rows | format | file (MiB) | path | chunk rows | time (s) | peak RSS (GiB) | pairs |",
