@@ -4,6 +4,10 @@ SQLite and PostgreSQL; pandas ``to_sql`` side by side as the baseline; ``avrec -
     python benchmarks/bench_ingest.py [--rows 1000000] [--repeats 3] [--postgres-url URL]
 
 Without --postgres-url, ``scripts/postgres.sh start`` provides one.
+
+``--stream`` measures the streamed path instead (:mod:`benchmarks.bench_stream`): peak memory
+and time of reading a synthetic interactions file (CSV and Parquet, 20M rows by default) into
+the training matrices, in chunks and, where it fits, whole.
 """
 
 from __future__ import annotations
@@ -93,6 +97,12 @@ def run_baseline(root: Path, url: str) -> float:
 
 
 def main() -> None:
+    if "--stream" in sys.argv:
+        from benchmarks.bench_stream import main as stream_main
+
+        sys.argv.remove("--stream")
+        stream_main()
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)

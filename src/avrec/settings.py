@@ -48,3 +48,18 @@ def retention_days() -> float | None:
     if not 0 < days < float("inf"):
         raise ValueError(f"AVREC_RETENTION_DAYS must be a positive number of days, not {raw!r}")
     return days
+
+
+#: rows per chunk when interactions are streamed (``$AVREC_CHUNK_ROWS`` overrides)
+DEFAULT_CHUNK_ROWS = 500_000
+
+
+def chunk_rows() -> int:
+    """``$AVREC_CHUNK_ROWS``: how many interaction rows are read, validated and turned into
+    matrix codes at a time (memory grows with it; the result does not)."""
+    raw = os.environ.get("AVREC_CHUNK_ROWS", "").strip()
+    if not raw:
+        return DEFAULT_CHUNK_ROWS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"AVREC_CHUNK_ROWS must be a whole number of rows above 0, not {raw!r}")
+    return int(raw)

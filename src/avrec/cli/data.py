@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,18 +23,33 @@ def ingest(
     ] = False,
     rating_max: Annotated[float, typer.Option(help="highest allowed rating")] = 10.0,
     database_url: DbUrl = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="interaction rows read, checked and written at a time, for a dataset folder "
+            "(default $AVREC_CHUNK_ROWS or 500,000)",
+        ),
+    ] = None,
 ) -> None:
-    """Validate a dataset and load it into the database (one transaction, idempotent)."""
-    from avrec.data.loaders import load_dataset
+    """Validate a dataset and load it into the database (one transaction, idempotent). A
+    dataset folder's interactions are streamed in chunks, so memory stays bounded."""
+    from avrec.data.loaders import detect_format, load_dataset
     from avrec.data.validation import Rules
     from avrec.storage.db import get_engine
     from avrec.storage.ingest import ingest as run_ingest
+    from avrec.storage.ingest import ingest_folder
 
-    options: dict[str, Any] = (
-        {"rules": Rules(rating_max=rating_max)} if (format or "folder") == "folder" else {}
-    )
-    dataset = load_dataset(path, format, **options)
-    report = run_ingest(dataset, get_engine(database_url), dry_run=dry_run)
+    if (format or detect_format(path)) == "folder":
+        report = ingest_folder(
+            path,
+            get_engine(database_url),
+            rules=Rules(rating_max=rating_max),
+            chunk_rows=chunk_rows,
+            dry_run=dry_run,
+        )
+    else:
+        report = run_ingest(load_dataset(path, format), get_engine(database_url), dry_run=dry_run)
     typer.echo(str(report))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from avrec.cli.common import DbUrl, UserError, handles_errors
+from avrec.cli.common import Cluster, DbUrl, UserError, Workers, cluster_client, handles_errors
 
 
 def encode(
@@ -35,13 +35,24 @@ def encode(
     sentiment: Annotated[
         bool, typer.Option(help="score interaction comments that have no sentiment yet")
     ] = True,
+    chunk_items: Annotated[
+        int,
+        typer.Option(min=1, help="items understood and stored at a time (one task per chunk)"),
+    ] = 5_000,
+    cluster: Cluster = None,
+    workers: Workers = None,
 ) -> None:
     """Encode the items in the database with the pretrained encoders (batched, cached by
-    content hash, resumable) and store their understanding; broken media are marked failed."""
+    content hash, resumable) and store their understanding; broken media are marked failed.
+    The catalog is encoded a chunk at a time (stored as it is done), as Dask tasks with
+    --workers/--cluster; the stored vectors are the same either way."""
     import time
 
-    from avrec.encoders.store import item_roots, save_understanding, update_sentiment
-    from avrec.encoders.understand import MODALITIES, encode_catalog
+    from tqdm import tqdm
+
+    from avrec.encoders.batches import EncodeSettings, encode_to_store
+    from avrec.encoders.store import item_roots, update_sentiment
+    from avrec.encoders.understand import MODALITIES
     from avrec.storage.db import get_engine
     from avrec.storage.repository import load_from_db
 
@@ -65,29 +76,27 @@ def encode(
     fallback = str(root.resolve()) if root is not None else ""
     items = items.assign(_root=items["item_id"].map(roots).fillna(fallback).replace("", fallback))
     t0 = time.perf_counter()
-    for folder, group in items.groupby("_root", sort=False):
-        group = group.drop(columns="_root").reset_index(drop=True)
-        result = encode_catalog(
-            group,
-            chosen,
-            Path(folder) if folder else None,
-            progress=True,
-            text_encoder=text_encoder,
-            ocr_images=ocr_images,
-        )
-        summary = save_understanding(engine, result.item_ids, result.results)
-        for modality, counts in summary.items():
-            typer.echo(
-                f"{modality:6s} ok {counts['ok']:>6,}  failed {counts['failed']:>5,}  "
-                f"missing {counts['missing']:>6,}   ({folder or 'no media folder'})"
-            )
-        for item_id, modality, reason in result.failures[:20]:
-            typer.echo(f"  failed {item_id} [{modality}]: {reason}", err=True)
-        if len(result.failures) > 20:
-            typer.echo(
-                f"  ... and {len(result.failures) - 20} more failures (avrec describe ITEM_ID)",
-                err=True,
-            )
+    with cluster_client(cluster, workers):
+        for folder, group in items.groupby("_root", sort=False):
+            group = group.drop(columns="_root").reset_index(drop=True)
+            settings = EncodeSettings(chosen, folder or None, text_encoder, ocr_images)
+            with tqdm(total=len(group), desc="encode", unit="item") as bar:
+                totals = encode_to_store(
+                    engine, group, settings, chunk_items=chunk_items, on_chunk=bar.update
+                )
+            for modality, counts in totals.counts.items():
+                typer.echo(
+                    f"{modality:6s} ok {counts['ok']:>6,}  failed {counts['failed']:>5,}  "
+                    f"missing {counts['missing']:>6,}   ({folder or 'no media folder'})"
+                )
+            for item_id, modality, reason in totals.failures:
+                typer.echo(f"  failed {item_id} [{modality}]: {reason}", err=True)
+            if totals.n_failures > len(totals.failures):
+                typer.echo(
+                    f"  ... and {totals.n_failures - len(totals.failures)} more failures "
+                    "(avrec describe ITEM_ID)",
+                    err=True,
+                )
     if sentiment:
         scored = update_sentiment(engine)
         if scored:

@@ -51,23 +51,27 @@ def read_table(path: Path) -> RawTable:
 
 
 def _decode(path: Path) -> str:
-    data = path.read_bytes()
+    return decode_utf8(path.name, path.read_bytes(), 1).removeprefix("\ufeff")
+
+
+def decode_utf8(name: str, data: bytes, first_line: int) -> str:
+    """``data`` as text; a byte that is not UTF-8 is reported with its line (``data`` starts on
+    line ``first_line`` of the file ``name``)."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = first_line + data.count(b"\n", 0, exc.start)
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ValidationError(
             [
                 Problem(
-                    path.name,
+                    name,
                     line,
                     None,
                     f"not valid UTF-8: byte 0x{data[exc.start]:02x} at character {col}",
                 )
             ]
         ) from None
-    return text.removeprefix("\ufeff")
 
 
 def _read_csv(path: Path) -> RawTable:
@@ -114,7 +118,12 @@ def _read_csv_exact(path: Path, text: str) -> RawTable:
         raise ValidationError([Problem(path.name, 1, None, "empty file (no header row)")]) from None
     except csv.Error as exc:
         raise ValidationError([Problem(path.name, 1, None, f"malformed CSV: {exc}")]) from None
-    header = [h.strip() for h in header]
+    return csv_records(path.name, reader, [h.strip() for h in header], 0)
+
+
+def csv_records(name: str, reader, header: list[str], offset: int) -> RawTable:
+    """The records left in ``reader`` (a strict ``csv.reader``) as a table of ``header``'s
+    columns; ``offset`` is added to the reader's line numbers (the lines before its text)."""
     problems: list[Problem] = []
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -130,14 +139,14 @@ def _read_csv_exact(path: Path, text: str) -> RawTable:
                 if len(problems) < 100:
                     problems.append(
                         Problem(
-                            path.name, start, None, f"expected {width} fields, found {len(row)}"
+                            name, offset + start, None, f"expected {width} fields, found {len(row)}"
                         )
                     )
                 continue
             rows.append(row)
-            lines.append(start)
+            lines.append(offset + start)
     except csv.Error as exc:
-        problems.append(Problem(path.name, reader.line_num, None, f"malformed CSV: {exc}"))
+        problems.append(Problem(name, offset + reader.line_num, None, f"malformed CSV: {exc}"))
     if problems:
         raise ValidationError(problems)
     frame = (
@@ -145,7 +154,7 @@ def _read_csv_exact(path: Path, text: str) -> RawTable:
         if rows
         else pd.DataFrame({h: pd.Series(dtype=object) for h in header})
     )
-    return RawTable(path.name, frame, np.asarray(lines, dtype=np.int64))
+    return RawTable(name, frame, np.asarray(lines, dtype=np.int64))
 
 
 def _cell(value) -> str:

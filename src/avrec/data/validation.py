@@ -64,6 +64,13 @@ class Collector:
             raise ValidationError(self.problems, self.total)
 
 
+def merge_problems(into: Collector, part: Collector) -> None:
+    """Add ``part``'s problems (a chunk's, checked with its own collector) to ``into``."""
+    for problem in part.problems:
+        into.add(problem)
+    into.total += part.total - len(part.problems)
+
+
 def check_columns(
     table: RawTable, required: list[str], allowed: list[str] | None, out: Collector
 ) -> bool:
@@ -174,9 +181,12 @@ def validate_items(table: RawTable, root: Path | None, rules: Rules, out: Collec
 
 def validate_interactions(
     table: RawTable, item_ids: set[str], user_ids: set[str] | None, rules: Rules, out: Collector
-) -> None:
+) -> dict[str, np.ndarray]:
+    """Check an interactions table; returns the numbers parsed on the way (``rating``,
+    ``weight``, ``timestamp``: NaN where empty or not a number) for callers that need them."""
+    parsed: dict[str, np.ndarray] = {}
     if not check_columns(table, INTERACTION_REQUIRED, INTERACTION_COLUMNS, out):
-        return
+        return parsed
     _check_text(table, rules, out)
     frame = table.frame
     for col in INTERACTION_REQUIRED:
@@ -189,7 +199,7 @@ def validate_interactions(
         unknown = ~users.isin(user_ids).to_numpy() & (users != "").to_numpy()
         out.add_rows(table, unknown, "user_id", "interaction names a user that is not in users")
     if "rating" in frame.columns:
-        rating = _numbers(table, "rating", out, "rating")
+        rating = parsed["rating"] = _numbers(table, "rating", out, "rating")
         bad = (rating < rules.rating_min) | (rating > rules.rating_max)
         out.add_rows(
             table,
@@ -198,17 +208,18 @@ def validate_interactions(
             f"rating is out of range {rules.rating_min:g}-{rules.rating_max:g}",
         )
     if "weight" in frame.columns:
-        weight = _numbers(table, "weight", out, "weight")
+        weight = parsed["weight"] = _numbers(table, "weight", out, "weight")
         out.add_rows(table, weight < 0, "weight", "weight is negative")
     if "timestamp" in frame.columns:
-        check_timestamps(table, out)
+        parsed["timestamp"] = check_timestamps(table, out)
     if "event" in frame.columns:
         event = frame["event"].astype(str).str.strip()
         bad = (event != "").to_numpy() & ~event.isin(EVENT_KINDS).to_numpy()
         out.add_rows(table, bad, "event", f"unknown event; allowed: {', '.join(EVENT_KINDS)}")
+    return parsed
 
 
-def check_timestamps(table: RawTable, out: Collector) -> None:
+def check_timestamps(table: RawTable, out: Collector) -> np.ndarray:
     ts = _numbers(table, "timestamp", out, "timestamp")
     latest = time.time() + 86_400
     finite = np.isfinite(ts)
@@ -234,6 +245,7 @@ def check_timestamps(table: RawTable, out: Collector) -> None:
     out.add_rows(
         table, finite & ~millis & (ts > latest), "timestamp", "impossible timestamp: in the future"
     )
+    return ts
 
 
 def validate_users(table: RawTable, rules: Rules, out: Collector) -> None:

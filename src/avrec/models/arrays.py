@@ -6,18 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-
-def recency_matrix(
-    rows: np.ndarray, cols: np.ndarray, times: np.ndarray, shape: tuple[int, int]
-) -> sp.csr_matrix:
-    """1 for each user's most recent item, 2 for the one before, ... (ties: file order)."""
-    frame = pd.DataFrame({"r": rows, "c": cols, "t": times, "o": np.arange(len(rows))})
-    frame = frame.sort_values(["r", "t", "o"]).drop_duplicates(["r", "c"], keep="last")
-    rank = frame.groupby("r").cumcount(ascending=False).to_numpy() + 1
-    return sp.csr_matrix((rank.astype(np.float32), (frame["r"], frame["c"])), shape=shape)
+# recency ranks are built with the training matrix (data layer); re-exported for model code
+from avrec.data.matrix import recency_matrix as recency_matrix
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

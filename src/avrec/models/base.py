@@ -29,9 +29,10 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
 from avrec.data.dataset import Dataset
+from avrec.data.matrix import interaction_matrices
 from avrec.data.npz import read_npz
 from avrec.data.vocab import Vocabulary
-from avrec.models.arrays import csr_row, recency_matrix, top_k
+from avrec.models.arrays import csr_row, top_k
 from avrec.models.names import get_model_class
 
 MANIFEST = "manifest.json"
@@ -99,33 +100,14 @@ class TrainData:
             bad = inter["item_id"].iloc[int(np.argmax(cols < 0))]
             raise ValueError(f"interaction names item {bad!r} that is not in the catalog")
         shape = (len(user_vocab), len(item_vocab))
-        weight = inter["weight"].to_numpy(dtype=float, na_value=np.nan)
-        values = np.where(np.isnan(weight), 1.0, weight).astype(np.float32)
-        matrix = sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
-        matrix.sum_duplicates()
-        # one entry per pair: repeated interactions keep the largest weight
-        dedup = pd.DataFrame({"r": rows, "c": cols, "v": values}).groupby(["r", "c"])["v"].max()
-        matrix = sp.csr_matrix(
-            (
-                dedup.to_numpy(np.float32),
-                (dedup.index.get_level_values(0), dedup.index.get_level_values(1)),
-            ),
-            shape=shape,
+        built = interaction_matrices(
+            rows,
+            cols,
+            inter["weight"].to_numpy(dtype=float, na_value=np.nan),
+            inter["rating"].to_numpy(dtype=float, na_value=np.nan),
+            inter["timestamp"].to_numpy(dtype=float, na_value=np.nan),
+            shape,
         )
-        ratings = None
-        rated = inter["rating"].notna().to_numpy()
-        if rated.any():
-            order = (
-                inter["timestamp"].to_numpy(dtype=float, na_value=0.0)[rated].argsort(kind="stable")
-            )
-            r = pd.DataFrame(
-                {
-                    "r": rows[rated][order],
-                    "c": cols[rated][order],
-                    "v": inter["rating"].to_numpy(float)[rated][order],
-                }
-            ).drop_duplicates(["r", "c"], keep="last")
-            ratings = sp.csr_matrix((r["v"].to_numpy(np.float32), (r["r"], r["c"])), shape=shape)
         features = {}
         for name, arr in (item_features or {}).items():
             arr = np.asarray(arr, dtype=np.float32)
@@ -139,12 +121,12 @@ class TrainData:
             inter,
             user_vocab,
             item_vocab,
-            matrix.tocsr(),
-            ratings,
+            built.matrix,
+            built.ratings,
             dataset.users,
             dataset.root,
             features,
-            recency_matrix(rows, cols, inter["timestamp"].to_numpy(float, na_value=-1.0), shape),
+            built.recency,
         )
 
     @property

@@ -6,12 +6,20 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
-from avrec.data.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS, MEDIA_COLUMNS, Dataset
+from avrec.data.dataset import (
+    INTERACTION_COLUMNS,
+    ITEM_COLUMNS,
+    MEDIA_COLUMNS,
+    Dataset,
+    normalize_interactions,
+)
+from avrec.data.validation import Rules
 from avrec.errors import Problem, ValidationError
 from avrec.storage import tables as t
 from avrec.storage.bulk import upsert
@@ -134,6 +142,63 @@ def check_references(conn: Connection, dataset: Dataset) -> None:
         )
 
 
+def _write_catalog(
+    conn: Connection, dataset: Dataset, explicit: pd.DataFrame, source_format: str | None
+) -> None:
+    """The dataset's record, items, media and users with attributes (one transaction's part)."""
+    if dataset.root is not None or source_format:
+        upsert(
+            conn,
+            "datasets",
+            pd.DataFrame(
+                [
+                    {
+                        "name": dataset.name,
+                        "root": str(dataset.root) if dataset.root else None,
+                        "source_format": source_format or dataset.meta.get("source_format"),
+                    }
+                ]
+            ),
+            key=["name"],
+            update=["root", "source_format"],
+        )
+    upsert(
+        conn,
+        "items",
+        item_rows(dataset.items, dataset.name),
+        key=["item_id"],
+        update=[*ITEM_FIELDS, "extra", "dataset", "content_hash"],
+        json_columns=["extra"],
+        update_where="t.content_hash <> excluded.content_hash",
+    )
+    upsert(
+        conn,
+        "item_media",
+        media_rows(dataset.items, dataset.root, dataset.name),
+        key=["item_id", "kind"],
+        update=["path", "dataset", "bytes", "mime"],
+    )
+    upsert(
+        conn,
+        "users",
+        explicit,
+        key=["user_id"],
+        update=["attributes"],
+        json_columns=["attributes"],
+    )
+
+
+def _write_interactions(conn: Connection, inter: pd.DataFrame, implied: pd.DataFrame) -> None:
+    upsert(conn, "users", implied, key=["user_id"], update=[])
+    upsert(
+        conn,
+        "interactions",
+        interaction_rows(inter),
+        key=["user_id", "item_id", "event", "timestamp"],
+        update=INTERACTION_UPDATE,
+    )
+
+
 def ingest(
     dataset: Dataset,
     engine: Engine | None = None,
@@ -151,54 +216,8 @@ def ingest(
     try:
         with conn.begin() as tx:
             check_references(conn, dataset)
-            if dataset.root is not None or source_format:
-                upsert(
-                    conn,
-                    "datasets",
-                    pd.DataFrame(
-                        [
-                            {
-                                "name": dataset.name,
-                                "root": str(dataset.root) if dataset.root else None,
-                                "source_format": source_format or dataset.meta.get("source_format"),
-                            }
-                        ]
-                    ),
-                    key=["name"],
-                    update=["root", "source_format"],
-                )
-            upsert(
-                conn,
-                "items",
-                item_rows(dataset.items, dataset.name),
-                key=["item_id"],
-                update=[*ITEM_FIELDS, "extra", "dataset", "content_hash"],
-                json_columns=["extra"],
-                update_where="t.content_hash <> excluded.content_hash",
-            )
-            upsert(
-                conn,
-                "item_media",
-                media_rows(dataset.items, dataset.root, dataset.name),
-                key=["item_id", "kind"],
-                update=["path", "dataset", "bytes", "mime"],
-            )
-            upsert(
-                conn,
-                "users",
-                explicit,
-                key=["user_id"],
-                update=["attributes"],
-                json_columns=["attributes"],
-            )
-            upsert(conn, "users", implied, key=["user_id"], update=[])
-            upsert(
-                conn,
-                "interactions",
-                interaction_rows(dataset.interactions),
-                key=["user_id", "item_id", "event", "timestamp"],
-                update=INTERACTION_UPDATE,
-            )
+            _write_catalog(conn, dataset, explicit, source_format)
+            _write_interactions(conn, dataset.interactions, implied)
             if dry_run:
                 tx.rollback()
     finally:
@@ -210,6 +229,61 @@ def ingest(
         len(dataset.interactions),
         dry_run,
         time.perf_counter() - start,
+    )
+
+
+def ingest_folder(
+    path: Path,
+    engine: Engine | None = None,
+    *,
+    rules: Rules | None = None,
+    chunk_rows: int | None = None,
+    dry_run: bool = False,
+) -> IngestReport:
+    """A dataset folder into the database with its interactions streamed: read, validated and
+    written ``chunk_rows`` at a time (:func:`avrec.data.stream.iter_table`), so memory does not
+    grow with the interactions. Still one transaction: a problem in any chunk (every chunk is
+    checked, and all problems reported) or a failed write leaves the database unchanged.
+    A pair repeated in a later chunk updates the row, as a repeat within one batch does."""
+    from avrec.data.loaders.folder import load_folder, strip_frame
+    from avrec.data.readers import find_table
+    from avrec.data.stream import iter_table
+    from avrec.data.validation import Collector, merge_problems, validate_interactions
+
+    engine = engine or get_engine()
+    start = time.perf_counter()
+    rules = rules or Rules()
+    dataset = load_folder(path, rules=rules, interactions=False)
+    explicit, _ = user_rows(dataset)
+    known_items = set(dataset.items["item_id"])
+    named = set(explicit["user_id"]) if dataset.users is not None else None
+    found = find_table(dataset.root or Path(path), "interactions")
+    problems = Collector()
+    users: set[str] = set(explicit["user_id"])
+    n_inter = 0
+    conn = engine.connect()
+    try:
+        with conn.begin() as tx:
+            _write_catalog(conn, dataset, explicit, None)
+            for table in iter_table(found, chunk_rows) if found else ():
+                chunk = Collector()
+                validate_interactions(table, known_items, named, rules, chunk)
+                merge_problems(problems, chunk)
+                if problems.total or table.frame.empty:
+                    continue  # the rest is still checked, nothing more is written
+                inter = normalize_interactions(strip_frame(table.frame))
+                new = pd.unique(inter["user_id"].to_numpy())
+                implied = pd.DataFrame({"user_id": [u for u in new if u not in users]})
+                users.update(implied["user_id"])
+                _write_interactions(conn, inter, implied)
+                n_inter += len(inter)
+            problems.raise_if_any()
+            if dry_run:
+                tx.rollback()
+    finally:
+        conn.close()
+    return IngestReport(
+        dataset.name, len(dataset.items), len(users), n_inter, dry_run, time.perf_counter() - start
     )
 
 

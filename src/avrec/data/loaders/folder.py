@@ -19,15 +19,24 @@ from avrec.data.validation import (
 from avrec.errors import AvrecError
 
 
-def _strip(frame: pd.DataFrame) -> pd.DataFrame:
+def strip_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell stripped of surrounding spaces; empty cells missing (None)."""
     out = frame.copy()
     for col in out.columns:
         out[col] = out[col].astype(str).str.strip().replace("", None)
     return out
 
 
-def load_folder(path: Path, *, validate: bool = True, rules: Rules | None = None) -> Dataset:
-    """Load a dataset folder; raise :class:`avrec.errors.ValidationError` listing every problem."""
+def load_folder(
+    path: Path,
+    *,
+    validate: bool = True,
+    rules: Rules | None = None,
+    interactions: bool = True,
+) -> Dataset:
+    """Load a dataset folder; raise :class:`avrec.errors.ValidationError` listing every problem.
+    With ``interactions`` off the interactions table is left unread (the dataset has none):
+    :func:`avrec.data.stream.stream_folder` reads it in chunks instead."""
     root = Path(path).resolve()
     if not root.is_dir():
         raise AvrecError(f"{path}: not a folder")
@@ -35,7 +44,7 @@ def load_folder(path: Path, *, validate: bool = True, rules: Rules | None = None
     items_file = find_table(root, "items")
     if items_file is None:
         raise AvrecError(f"{root}: no items.csv, items.jsonl or items.parquet")
-    inter_file = find_table(root, "interactions")
+    inter_file = find_table(root, "interactions") if interactions else None
     users_file = find_table(root, "users")
 
     out = Collector()
@@ -58,11 +67,11 @@ def load_folder(path: Path, *, validate: bool = True, rules: Rules | None = None
             validate_interactions(inter, item_ids, user_ids, rules, out)
         out.raise_if_any()
     return Dataset(
-        items=_strip(items.frame),
-        interactions=_strip(inter.frame)
+        items=strip_frame(items.frame),
+        interactions=strip_frame(inter.frame)
         if inter is not None
         else pd.DataFrame({"user_id": [], "item_id": []}),
-        users=_strip(users.frame) if users is not None else None,
+        users=strip_frame(users.frame) if users is not None else None,
         root=root,
         name=root.name,
         meta={"source_format": "folder", "files": [t.file for t in (items, inter, users) if t]},
