@@ -12,6 +12,8 @@ from avrec.models.hybrid.requestrank import (
     candidates,
     explain_shares,
     fit_request_ranker,
+    genre_match,
+    item_genre_matrix,
     rank_requests,
     share_sentence,
 )
@@ -135,6 +137,54 @@ def test_without_history_the_request_and_priors_decide():
     shares = explain_shares(booster, memo["requests"], [top, top[:2]])
     assert all(s.startswith("ranked by") and "your taste" not in s for s in shares[0])
     assert len(shares[1]) == 2
+
+
+def test_genre_match_is_the_best_of_the_items_genres():
+    items = pd.DataFrame({"genres": ["Comedy|Drama", "Drama", "(no genres listed)", None]})
+    names, onehot = item_genre_matrix(items)
+    assert names == ["Comedy", "Drama"]
+    assert onehot.tolist() == [[True, True], [False, True], [False, False], [False, False]]
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]])  # "Comedy", "Drama"
+    out = genre_match(np.array([[0.8, 0.6]]), vectors, onehot)
+    np.testing.assert_allclose(out[0, :2], [0.8, 0.6])
+    assert np.isnan(out[0, 2:]).all()
+
+
+def test_the_ranker_learns_from_the_genre_match_where_similarity_says_little():
+    data, taste, _, topic = _world(3)
+    names = [f"topic{t}" for t in range(N_TOPICS)]
+    noise = np.random.default_rng(4).random((N_TOPICS, N_ITEMS)).astype(np.float32)
+    asked = np.where(topic[None, :] == np.arange(N_TOPICS)[:, None], 0.9, 0.2)
+
+    def request_scores(texts):  # the items' own text says nothing of the topic
+        return noise[[names.index(t) for t in texts]]
+
+    def genre_scores(texts):  # the request names the items' genre
+        return asked[[names.index(t) for t in texts]].astype(np.float32)
+
+    priors = np.zeros((N_ITEMS, 3), np.float32)
+    booster = fit_request_ranker(
+        data,
+        lambda view: _Taste(view.matrix, taste),
+        request_scores,
+        priors,
+        n_requests=300,
+        n_candidates=240,
+        no_history_share=1.0,
+        trees=40,
+        seed=2,
+        genre_scores=genre_scores,
+    )
+    req = request_scores(["topic5"])
+    empty = sp.csr_matrix((1, N_ITEMS), dtype=np.float32)
+    top = np.argsort(
+        -rank_requests(
+            booster, req, req, np.ones(1, bool), empty, priors, 240, genre=genre_scores(["topic5"])
+        )
+    )[0, :10]
+    assert (topic[top] == 5).all()
+    unknown = rank_requests(booster, req, req, np.ones(1, bool), empty, priors, 240)
+    assert (topic[np.argsort(-unknown)[0, :10]] == 5).mean() < 0.5  # without the genre feature
 
 
 def test_candidates_take_both_tops_and_make_room_for_the_history():
