@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from avrec.models.hybrid.requestrank import (
@@ -247,3 +248,21 @@ def test_the_hybrid_learns_the_blend_explains_it_and_saves_it(tmp_path, avrec_ho
     model.save(tmp_path / "m")
     again = Hybrid.load(tmp_path / "m").recommend(["u0", None], 5, queries=["quiet piano"] * 2)
     assert again.items == recs.items
+
+
+def test_a_ranker_saved_with_other_features_is_refused_with_a_way_out():
+    from avrec.errors import AvrecError
+    from avrec.models.hybrid.config import RequestBlendConfig
+    from avrec.models.hybrid.requestrank import RequestRanker
+    from avrec.models.lambdarank import fit_lambdarank
+
+    rng = np.random.default_rng(0)
+    xs = [rng.random((20, len(FEATURES) - 1)).astype(np.float32) for _ in range(10)]
+    ys = [(np.arange(20) == n).astype(np.int32) for n in range(10)]
+    old = fit_lambdarank(xs, ys, [20] * 10, trees=5, num_leaves=4, min_child_samples=5, seed=0)
+    state = {
+        "booster": np.frombuffer(old.model_to_string().encode(), np.uint8),
+        "priors": np.zeros((20, 3), np.float32),
+    }
+    with pytest.raises(AvrecError, match="retrain"):
+        RequestRanker(RequestBlendConfig()).set_state(state)
