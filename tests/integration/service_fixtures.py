@@ -5,6 +5,12 @@ gets a poster (drawn here) and each music item a short piano-like chord, and the
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
@@ -105,3 +111,44 @@ def build(tmp_path, media: bool = False, url: str | None = None, years: bool = F
     model = create_model("hybrid").fit(TrainData.from_dataset(ds))
     model.save(tmp_path / "model")
     return tmp_path / "model", url, items
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` served by uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert srv.started, "server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, as root (no sandbox), without background traffic."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from avrec.models.hybrid.requestrank import (
@@ -12,6 +13,8 @@ from avrec.models.hybrid.requestrank import (
     candidates,
     explain_shares,
     fit_request_ranker,
+    genre_match,
+    item_genre_matrix,
     rank_requests,
     share_sentence,
 )
@@ -137,6 +140,54 @@ def test_without_history_the_request_and_priors_decide():
     assert len(shares[1]) == 2
 
 
+def test_genre_match_is_the_best_of_the_items_genres():
+    items = pd.DataFrame({"genres": ["Comedy|Drama", "Drama", "(no genres listed)", None]})
+    names, onehot = item_genre_matrix(items)
+    assert names == ["Comedy", "Drama"]
+    assert onehot.tolist() == [[True, True], [False, True], [False, False], [False, False]]
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]])  # "Comedy", "Drama"
+    out = genre_match(np.array([[0.8, 0.6]]), vectors, onehot)
+    np.testing.assert_allclose(out[0, :2], [0.8, 0.6])
+    assert np.isnan(out[0, 2:]).all()
+
+
+def test_the_ranker_learns_from_the_genre_match_where_similarity_says_little():
+    data, taste, _, topic = _world(3)
+    names = [f"topic{t}" for t in range(N_TOPICS)]
+    noise = np.random.default_rng(4).random((N_TOPICS, N_ITEMS)).astype(np.float32)
+    asked = np.where(topic[None, :] == np.arange(N_TOPICS)[:, None], 0.9, 0.2)
+
+    def request_scores(texts):  # the items' own text says nothing of the topic
+        return noise[[names.index(t) for t in texts]]
+
+    def genre_scores(texts):  # the request names the items' genre
+        return asked[[names.index(t) for t in texts]].astype(np.float32)
+
+    priors = np.zeros((N_ITEMS, 3), np.float32)
+    booster = fit_request_ranker(
+        data,
+        lambda view: _Taste(view.matrix, taste),
+        request_scores,
+        priors,
+        n_requests=300,
+        n_candidates=240,
+        no_history_share=1.0,
+        trees=40,
+        seed=2,
+        genre_scores=genre_scores,
+    )
+    req = request_scores(["topic5"])
+    empty = sp.csr_matrix((1, N_ITEMS), dtype=np.float32)
+    top = np.argsort(
+        -rank_requests(
+            booster, req, req, np.ones(1, bool), empty, priors, 240, genre=genre_scores(["topic5"])
+        )
+    )[0, :10]
+    assert (topic[top] == 5).all()
+    unknown = rank_requests(booster, req, req, np.ones(1, bool), empty, priors, 240)
+    assert (topic[np.argsort(-unknown)[0, :10]] == 5).mean() < 0.5  # without the genre feature
+
+
 def test_candidates_take_both_tops_and_make_room_for_the_history():
     request = np.arange(10, dtype=np.float32)
     taste = -request
@@ -197,3 +248,21 @@ def test_the_hybrid_learns_the_blend_explains_it_and_saves_it(tmp_path, avrec_ho
     model.save(tmp_path / "m")
     again = Hybrid.load(tmp_path / "m").recommend(["u0", None], 5, queries=["quiet piano"] * 2)
     assert again.items == recs.items
+
+
+def test_a_ranker_saved_with_other_features_is_refused_with_a_way_out():
+    from avrec.errors import AvrecError
+    from avrec.models.hybrid.config import RequestBlendConfig
+    from avrec.models.hybrid.requestrank import RequestRanker
+    from avrec.models.lambdarank import fit_lambdarank
+
+    rng = np.random.default_rng(0)
+    xs = [rng.random((20, len(FEATURES) - 1)).astype(np.float32) for _ in range(10)]
+    ys = [(np.arange(20) == n).astype(np.int32) for n in range(10)]
+    old = fit_lambdarank(xs, ys, [20] * 10, trees=5, num_leaves=4, min_child_samples=5, seed=0)
+    state = {
+        "booster": np.frombuffer(old.model_to_string().encode(), np.uint8),
+        "priors": np.zeros((20, 3), np.float32),
+    }
+    with pytest.raises(AvrecError, match="retrain"):
+        RequestRanker(RequestBlendConfig()).set_state(state)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from avrec import metrics as M
 from avrec.rerank.apply import RerankOptionError, check_options, debiased, rerank
-from avrec.rerank.calibration import calibrated, rank_relevance
+from avrec.rerank.calibration import calibrated, discount_relevance, rank_relevance
 from avrec.rerank.dpp import dpp, relevance, similarity_kernel
 
 RNG = np.random.default_rng(0)
@@ -219,6 +219,24 @@ def test_methods_without_their_inputs_are_refused():
         rerank(np.arange(3), np.ones(3), 2, debias=1.0)
 
 
-def test_calibration_relevance_is_the_ndcg_discount_of_the_place():
-    rel = rank_relevance(np.array([3.0, 2.0, 2.0, 1.0]))
-    assert rel.tolist() == pytest.approx([1.0, 1 / np.log2(3), 1 / np.log2(3), 1 / np.log2(5)])
+def test_calibration_relevance_is_the_reciprocal_rank_ties_sharing_the_better():
+    scores = np.array([3.0, 2.0, 2.0, 1.0])
+    assert rank_relevance(scores).tolist() == pytest.approx([1.0, 1 / 2, 1 / 2, 1 / 4])
+    assert discount_relevance(scores).tolist() == pytest.approx(
+        [1.0, 1 / np.log2(3), 1 / np.log2(3), 1 / np.log2(5)]
+    )
+
+
+def test_calibration_weighs_relevance_by_the_place_discount():
+    # history half A, half B; the candidates: six A items, then four B items
+    target = np.array([0.5, 0.5, 0.0])
+    genres = np.array([[1.0, 0.0, 0.0]] * 6 + [[0.0, 1.0, 0.0]] * 4)
+    args = (np.arange(10), np.linspace(1.0, 0.1, 10), genres, target, 4)
+    # place 4 (discount 1/log2(5) = 0.43) after three A items, lambda 0.05, a = 0.05:
+    # item 3 (rel 1/4): 0.95 * 0.43 * 0.25 - 0.05 * KL 1.164 = 0.044
+    # item 6 (rel 1/7): 0.95 * 0.43 * 0.143 - 0.05 * KL 0.128 = 0.052 -> the B item
+    assert calibrated(*args, 0.05).tolist() == [0, 1, 2, 6]
+    # Steck's plain sum: 0.95 * 0.25 - 0.058 = 0.179 against 0.129 -> the A item
+    assert calibrated(*args, 0.05, positional=False).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="relevance"):
+        calibrated(*args, 0.3, relevance="nope")

@@ -7,7 +7,8 @@
   similarity to the items already picked);
 - ``"dpp"``: greedy DPP MAP inference, the knob is ``1 - theta`` of Chen et al. (quality
   ``exp(alpha * rel)``, ``alpha = theta / (2 (1 - theta))``);
-- ``"calibrated"``: Steck's calibration, the knob is his ``lambda`` (weight of the KL term).
+- ``"calibrated"``: Steck's calibration (each place's relevance weighted by its NDCG discount,
+  rerank.calibration), the knob is his ``lambda`` (weight of the KL term).
 
 The knob 0 is the score order for every method. ``debias`` (``beta >= 0``) first replaces the
 scores by ``z(score) - beta * z(log(1 + popularity))`` over the candidates (z: z-score), a

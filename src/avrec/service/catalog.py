@@ -115,7 +115,11 @@ class Catalog:
         out = {"item_id": row["item_id"]}
         for col in ("title", "kind", "language", "year"):
             v = row.get(col)
-            out[col] = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+            if isinstance(v, np.generic):  # a numpy scalar (an int64 year): JSON needs Python's
+                v = v.item()
+            out[col] = (
+                None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+            )
         out["genres"] = split_multi(row.get("genres"))
         out["tags"] = split_multi(row.get("tags"))[:12]
         out["poster"] = f"/media/{row['item_id']}"

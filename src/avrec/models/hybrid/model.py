@@ -162,6 +162,7 @@ class Hybrid(Recommender):
             lambda view: Hybrid(sub).fit(view),
             lambda texts: encode_queries_cached(texts, encoder) @ query_vectors.T,
             c.seed,
+            encode=lambda texts: encode_queries_cached(texts, encoder),
         ):
             self.request_rank = ranker
 
@@ -255,7 +256,12 @@ class Hybrid(Recommender):
     ) -> np.ndarray:
         q_scores, has = self.content.query_scores(queries)
         if self.request_rank is not None:
-            return self.request_rank.rank(scores, q_scores, has, histories, memo)
+            vectors = None
+            if has.any():  # the same requests as query_scores': its memo has their vectors
+                asked = self.content.encode_queries([q for q in queries if q and q.strip()])
+                vectors = np.zeros((len(queries), asked.shape[1]), np.float32)
+                vectors[has] = asked
+            return self.request_rank.rank(scores, q_scores, has, histories, memo, vectors)
         has_hist = np.diff(histories.indptr) > 0
         w = self.config.request.weight
         for n in np.flatnonzero(has):

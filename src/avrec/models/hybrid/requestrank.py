@@ -3,7 +3,9 @@
 A request narrows *what* (genre, mood, topic, language); taste and quality decide *which*.
 A small LightGBM LambdaRank model ranks each request's candidates (the union of the top unseen
 items by request similarity and by taste) from: the request similarity (raw, and z-scored over
-the catalog), the taste score (z-scored, and its log rank), a popularity prior, a
+the catalog), how well the request matches the item's genres (the request encoder's similarity
+of the request to each genre's name, the best of the item's genres: "comedy" or "轻松的喜剧"
+against "Comedy"), the taste score (z-scored, and its log rank), a popularity prior, a
 rating-quality prior, the release year, how specific the request is (the peak and spread of
 its similarity distribution, how many items stand out) and the history length. An empty
 history has no taste features, so the same ranker ranks a request without history by
@@ -25,6 +27,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from avrec.data.dataset import split_multi
+from avrec.errors import AvrecError
 from avrec.models.base import TrainData
 from avrec.models.hybrid.config import RequestBlendConfig
 from avrec.models.hybrid.simrequests import simulate
@@ -36,6 +40,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("request_similarity", "request"),
     ("request_z", "request"),
     ("request_gap", "request"),
+    ("request_genre", "request"),
     ("taste_z", "taste"),
     ("taste_rank", "taste"),
     ("popularity", "quality"),
@@ -72,6 +77,34 @@ def item_priors(data: TrainData, counts: np.ndarray) -> np.ndarray:
     return np.column_stack([pop, rating, year]).astype(np.float32)
 
 
+def item_genre_matrix(items: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """(genre names, ``[n_items, G]`` bool): the catalog's genres (``"(no genres listed)"``
+    and the like left out)."""
+    lists = [
+        [g for g in split_multi(v) if not g.startswith("(")]
+        for v in (items["genres"] if "genres" in items else [None] * len(items))
+    ]
+    names = sorted({g for row in lists for g in row})
+    col = {g: n for n, g in enumerate(names)}
+    out = np.zeros((len(lists), len(names)), bool)
+    for i, row in enumerate(lists):
+        out[i, [col[g] for g in row]] = True
+    return names, out
+
+
+def genre_match(
+    request_vectors: np.ndarray, genre_vectors: np.ndarray, item_genres: np.ndarray
+) -> np.ndarray:
+    """``[n, n_items]``: for each request, the best similarity of the request to the names of
+    the item's genres (NaN for items without genres)."""
+    sims = np.asarray(request_vectors, np.float32) @ np.asarray(genre_vectors, np.float32).T
+    out = np.full((len(sims), len(item_genres)), np.nan, np.float32)
+    has = item_genres.any(axis=1)
+    for n, row in enumerate(sims):
+        out[n, has] = np.where(item_genres[has], row[None, :], -np.inf).max(axis=1)
+    return out
+
+
 def candidates(
     request: np.ndarray, taste: np.ndarray | None, n: int, history: np.ndarray | None = None
 ) -> np.ndarray:
@@ -98,9 +131,11 @@ def row_features(
     n_history: int,
     priors: np.ndarray,
     cand: np.ndarray,
+    genre: np.ndarray | None = None,
 ) -> np.ndarray:
     """``[len(cand), len(FEATURES)]`` features of one request's candidates (``taste``: the
-    row's scores, None for an empty history)."""
+    row's scores, None for an empty history; ``genre``: the row's :func:`genre_match`, None
+    without genres)."""
     rz = zscore_rows(request, 1e-9)
     peak = float(rz.max())
     head = float(np.sort(rz)[-10:].mean()) if len(rz) >= 10 else peak
@@ -109,17 +144,18 @@ def row_features(
     entropy = float(-(p * np.log(np.maximum(p, 1e-30))).sum() / np.log(max(len(p), 2)))
     out = np.zeros((len(cand), len(FEATURES)), np.float32)
     out[:, 0], out[:, 1], out[:, 2] = request[cand], rz[cand], peak - rz[cand]
+    out[:, 3] = genre[cand] if genre is not None else np.nan
     if taste is not None:
         tz = zscore_rows(taste, 1e-9)
         rank = np.empty(len(taste), np.float32)
         rank[np.argsort(-taste, kind="stable")] = np.arange(len(taste), dtype=np.float32)
-        out[:, 3], out[:, 4] = tz[cand], np.log1p(rank[cand])
+        out[:, 4], out[:, 5] = tz[cand], np.log1p(rank[cand])
     else:
-        out[:, 3:5] = np.nan  # no history: LightGBM's missing-value branch
-    out[:, 5:8] = priors[cand]
-    out[:, 8], out[:, 9] = peak, head
-    out[:, 10], out[:, 11] = np.log1p((rz > 3.0).sum()), entropy
-    out[:, 12] = np.log1p(n_history)
+        out[:, 4:6] = np.nan  # no history: LightGBM's missing-value branch
+    out[:, 6:9] = priors[cand]
+    out[:, 9], out[:, 10] = peak, head
+    out[:, 11], out[:, 12] = np.log1p((rz > 3.0).sum()), entropy
+    out[:, 13] = np.log1p(n_history)
     return out
 
 
@@ -151,10 +187,12 @@ def fit_request_ranker(
     no_history_share: float,
     trees: int,
     seed: int,
+    genre_scores: Callable[[list[str]], np.ndarray] | None = None,
 ) -> Any:
     """The LambdaRank booster, learned from :func:`simulate`'d requests: ``fit_sub`` fits a
     model like the caller's (its ``score`` gives taste) on the data without the hidden pairs;
-    ``request_scores(texts)`` gives ``[n, n_items]`` request similarities. A share
+    ``request_scores(texts)`` gives ``[n, n_items]`` request similarities and
+    ``genre_scores(texts)`` the :func:`genre_match` (None: no genre feature). A share
     ``no_history_share`` of the requests is also asked with an empty history."""
     users, hidden, texts = simulate(data, n_requests, seed)
     if len(users) < 20:
@@ -165,6 +203,7 @@ def fit_request_ranker(
     hist = sp.csr_matrix(hist[users])
     taste = sub.score(users, hist)
     req = request_scores(texts)
+    genre = genre_scores(texts) if genre_scores is not None else None
     rng = np.random.default_rng(seed + 1)
     empty = rng.random(len(users)) < no_history_share
     xs, ys, groups = [], [], []
@@ -178,7 +217,8 @@ def fit_request_ranker(
             label = (cand == hidden[n]).astype(np.int32)
             if not label.any():
                 continue
-            xs.append(row_features(req[n], t, length, priors, cand))
+            g = genre[n] if genre is not None else None
+            xs.append(row_features(req[n], t, length, priors, cand, g))
             ys.append(label)
             groups.append(len(cand))
     if len(groups) < 10:
@@ -197,10 +237,12 @@ def rank_requests(
     priors: np.ndarray,
     n_candidates: int,
     memo: dict | None = None,
+    genre: np.ndarray | None = None,
 ) -> np.ndarray:
     """``scores`` (taste) with each request row replaced: its candidates ordered by the ranker,
     above every other item (which keep their taste order, or the request's with no history).
-    ``memo``: receives each row's candidates and features, for explanations."""
+    ``memo``: receives each row's candidates and features, for explanations. ``genre``:
+    ``[n, n_items]`` :func:`genre_match` of the rows (None: unknown)."""
     out = scores.copy()
     n_hist = np.diff(histories.indptr)
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -208,7 +250,8 @@ def rank_requests(
         taste = scores[n] if n_hist[n] else None
         seen = histories.indices[histories.indptr[n] : histories.indptr[n + 1]]
         cand = candidates(request[n], taste, n_candidates, seen)
-        feats = row_features(request[n], taste, int(n_hist[n]), priors, cand)
+        g = genre[n] if genre is not None else None
+        feats = row_features(request[n], taste, int(n_hist[n]), priors, cand, g)
         pred = booster.predict(feats, num_threads=1)
         base = zscore_rows(scores[n] if taste is not None else request[n], 1e-9)
         row = base - base.max() - 1.0
@@ -271,8 +314,10 @@ def explain_shares(
 
 
 class RequestRanker:
-    """The hybrid's part for requests: the booster (``booster_``) and the item priors it reads
-    (``priors_``: popularity, rating, year; :func:`item_priors`)."""
+    """The hybrid's part for requests: the booster (``booster_``), the item priors it reads
+    (``priors_``: popularity, rating, year; :func:`item_priors`) and, where the catalog has
+    genres, the items' genres (``item_genres_``) and the request encoder's vectors of their
+    names (``genre_vectors_``)."""
 
     name = "request_ranker"
 
@@ -280,6 +325,8 @@ class RequestRanker:
         self.config = config
         self.booster_: Any = None
         self.priors_: np.ndarray | None = None
+        self.item_genres_: np.ndarray | None = None
+        self.genre_vectors_: np.ndarray | None = None
 
     def fit(
         self,
@@ -287,14 +334,26 @@ class RequestRanker:
         fit_sub: Callable[[TrainData], Any],
         request_scores: Callable[[list[str]], np.ndarray],
         seed: int,
+        encode: Callable[[list[str]], np.ndarray] | None = None,
     ) -> bool:
         """Learn the ranker; False (nothing learned) with fewer than ``min_users`` people of two
-        or more items, or where the data gives too few requests."""
+        or more items, or where the data gives too few requests. ``encode``: the request
+        encoder (texts -> vectors), for the genre feature; None: no genre feature."""
         c = self.config
         if int((np.diff(data.matrix.indptr) >= 2).sum()) < c.min_users:
             return False
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
         self.priors_ = item_priors(data, counts)
+        names, item_genres = item_genre_matrix(data.items)
+        genre_scores = None
+        if encode is not None and names:
+            self.item_genres_ = item_genres
+            self.genre_vectors_ = np.asarray(encode(names), np.float32)
+            to_vectors = encode
+
+            def genre_scores(texts: list[str]) -> np.ndarray:
+                return self.genre_match(to_vectors(texts))
+
         self.booster_ = fit_request_ranker(
             data,
             fit_sub,
@@ -305,8 +364,19 @@ class RequestRanker:
             c.no_history_share,
             c.trees,
             seed,
+            genre_scores=genre_scores,
         )
         return self.booster_ is not None
+
+    def genre_match(self, request_vectors: np.ndarray, n_items: int | None = None) -> np.ndarray:
+        """:func:`genre_match` of requests against the items (items added since training have
+        no genres here: NaN)."""
+        if self.item_genres_ is None or self.genre_vectors_ is None:
+            raise RuntimeError("the request ranker has no genres")
+        genres = self.item_genres_
+        if n_items is not None and n_items > len(genres):
+            genres = np.vstack([genres, np.zeros((n_items - len(genres), genres.shape[1]), bool)])
+        return genre_match(request_vectors, self.genre_vectors_, genres)
 
     def rank(
         self,
@@ -315,7 +385,10 @@ class RequestRanker:
         has: np.ndarray,
         histories: sp.csr_matrix,
         memo: dict | None = None,
+        request_vectors: np.ndarray | None = None,
     ) -> np.ndarray:
+        """``request_vectors``: ``[n, d]`` the rows' request vectors (for the genre feature;
+        rows without a request are not read)."""
         priors = self.priors_
         if priors is None or self.booster_ is None:
             raise RuntimeError("the hybrid's request ranker is not fitted")
@@ -323,18 +396,41 @@ class RequestRanker:
             grow = np.zeros((scores.shape[1] - len(priors), priors.shape[1]), np.float32)
             grow[:, 0] = priors[:, 0].min()
             priors = np.vstack([priors, grow])
+        genre = None
+        if request_vectors is not None and self.genre_vectors_ is not None:
+            genre = self.genre_match(request_vectors, scores.shape[1])
         return rank_requests(
-            self.booster_, scores, request, has, histories, priors, self.config.candidates, memo
+            self.booster_,
+            scores,
+            request,
+            has,
+            histories,
+            priors,
+            self.config.candidates,
+            memo,
+            genre,
         )
 
     def state(self) -> dict[str, np.ndarray]:
         if self.priors_ is None or self.booster_ is None:
             raise RuntimeError("the hybrid's request ranker is not fitted")
         model = self.booster_.model_to_string().encode()
-        return {"booster": np.frombuffer(model, np.uint8), "priors": self.priors_}
+        out = {"booster": np.frombuffer(model, np.uint8), "priors": self.priors_}
+        if self.item_genres_ is not None and self.genre_vectors_ is not None:
+            out["item_genres"] = self.item_genres_
+            out["genre_vectors"] = self.genre_vectors_
+        return out
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         import lightgbm as lgb
 
         self.booster_ = lgb.Booster(model_str=state["booster"].tobytes().decode())
+        if self.booster_.num_feature() != len(FEATURES):
+            raise AvrecError(
+                f"a request ranker with {self.booster_.num_feature()} features, saved by an "
+                f"earlier avrec (this one reads {len(FEATURES)}); retrain it with `avrec train`"
+            )
         self.priors_ = state["priors"]
+        if "genre_vectors" in state:
+            self.item_genres_ = np.asarray(state["item_genres"], bool)
+            self.genre_vectors_ = state["genre_vectors"]

@@ -63,25 +63,33 @@ async function feedback(itemId, event) {
   await refresh();
 }
 
-async function refresh() {
-  await ensureVisitor();
-  let recs;
+// The visitor's own list, with the typed request if any (the request narrows what, the
+// visitor's likes decide which); null while the visitor has no signals (404).
+async function forVisitor(params) {
+  const q = lastQuery ? `&q=${encodeURIComponent(lastQuery)}` : "";
   try {
-    const diversity = Number($("diversity").value);  // DPP re-ranking: 0 is the model's own order
-    const rerank = diversity > 0 ? "dpp" : "none";
-    recs = lastQuery
-      ? await api("/api/recommendations", { method: "POST", body: JSON.stringify({ query: lastQuery, k: 10, rerank, diversity }) })
-      : await api(`/api/users/${encodeURIComponent(visitorId)}/recommendations?k=10&rerank=${rerank}&diversity=${diversity}`);
+    return await api(`/api/users/${encodeURIComponent(visitorId)}/recommendations?${params}${q}`);
   } catch (e) {
-    if (String(e).startsWith("Error: 404")) return;  // no signals yet
+    if (String(e).startsWith("Error: 404")) return null;
     throw e;
   }
+}
+
+async function refresh() {
+  await ensureVisitor();
+  const diversity = Number($("diversity").value);  // DPP re-ranking: 0 is the model's own order
+  const rerank = diversity > 0 ? "dpp" : "none";
+  let recs = await forVisitor(`k=10&rerank=${rerank}&diversity=${diversity}`);
+  // a request before any signal: the request alone (the visitor's path knows no one yet)
+  if (!recs && lastQuery) recs = await api("/api/recommendations", { method: "POST", body: JSON.stringify({ query: lastQuery, k: 10, rerank, diversity }) });
+  if (!recs) return;  // no signals yet
   round += 1;
   $("round").textContent = `(round ${round})`;
   $("recs-hint").hidden = true;
   $("recs").innerHTML = "";
   recs.items.forEach((r) => $("recs").append(el("li", { "data-item": r.item_id },
     el("div", { class: "title" }, r.title || r.item_id), el("span", { class: "muted" }, (r.genres || []).join(", ")),
+    " ", el("span", { class: "score", title: "score" }, r.score.toFixed(3)),
     el("div", { class: "expl" }, r.explanation || ""),
     el("button", { class: "like", onclick: () => feedback(r.item_id, "like") }, "👍 like"), " ",
     el("button", { class: "skip", onclick: () => feedback(r.item_id, "skip") }, "⏭ skip"), " ",
