@@ -313,6 +313,32 @@ def explain_shares(
     return out
 
 
+#: the feature that rankers saved before it was added do not read
+GENRE_MATCH = [name for name, _ in FEATURES].index("request_genre")
+
+
+class WithoutGenreMatch:
+    """A request ranker saved before the genre-match feature (``request_genre``) was added:
+    it is handed every feature but that one, and its SHAP values get a zero for it, so a
+    model trained by an earlier avrec keeps serving (without the genre match) until it is
+    retrained."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict(self, feats: np.ndarray, **kwargs: Any) -> np.ndarray:
+        out = self.booster.predict(np.delete(feats, GENRE_MATCH, axis=1), **kwargs)
+        if kwargs.get("pred_contrib"):
+            out = np.insert(out, GENRE_MATCH, 0.0, axis=1)
+        return out
+
+    def model_to_string(self) -> str:
+        return str(self.booster.model_to_string())
+
+    def num_feature(self) -> int:
+        return int(self.booster.num_feature())
+
+
 class RequestRanker:
     """The hybrid's part for requests: the booster (``booster_``), the item priors it reads
     (``priors_``: popularity, rating, year; :func:`item_priors`) and, where the catalog has
@@ -425,7 +451,9 @@ class RequestRanker:
         import lightgbm as lgb
 
         self.booster_ = lgb.Booster(model_str=state["booster"].tobytes().decode())
-        if self.booster_.num_feature() != len(FEATURES):
+        if self.booster_.num_feature() == len(FEATURES) - 1:
+            self.booster_ = WithoutGenreMatch(self.booster_)
+        elif self.booster_.num_feature() != len(FEATURES):
             raise AvrecError(
                 f"a request ranker with {self.booster_.num_feature()} features, saved by an "
                 f"earlier avrec (this one reads {len(FEATURES)}); retrain it with `avrec train`"
