@@ -233,7 +233,15 @@ def simulated_day(day, args) -> dict:
         # that is not a multiple of the bid could not be met within 5% at all
         clicks = max(1, round(demand[c.ad_id] * share / c.bid))
         budgets[c.ad_id] = round(clicks * c.bid, 2)
-    day_run = run(budgets, Pacing(seed=args.seed))
+    pacers = {
+        "none": None,
+        "even": Pacing(seed=args.seed, demand_aware=False),
+        "demand": Pacing(
+            seed=args.seed, demand_margin=args.demand_margin, half_life=args.half_life
+        ),
+    }
+    runs = {name: run(budgets, pacing) for name, pacing in pacers.items()}
+    day_run = runs["demand"]  # the service's pacing
     shown_per = {}
     for user, a, _ in day_run["log"]:
         shown_per[(user, a)] = shown_per.get((user, a), 0) + 1
@@ -252,11 +260,23 @@ def simulated_day(day, args) -> dict:
                 "demand": demand[c.ad_id],
                 "spent": spent,
                 "ratio": spent / budget,
+                "ratio_even": runs["even"]["spent"][c.ad_id] / budget,
+                "ratio_none": runs["none"]["spent"][c.ad_id] / budget,
                 "bound": demand[c.ad_id] >= budget,
             }
         )
     bound = [r for r in rows if r["bound"]]
+    within = {
+        key: sum(1 for r in bound if abs(r[key] - 1) <= 0.05)
+        for key in ("ratio", "ratio_even", "ratio_none")
+    }
     return {
+        "within_5pct_by_pacing": {
+            "demand": within["ratio"],
+            "even": within["ratio_even"],
+            "none": within["ratio_none"],
+        },
+        "paced_by_pacing": {k: v["excluded"].get("paced", 0) for k, v in runs.items()},
         "requests": len(requests),
         "campaigns": rows,
         "impressions": len(day_run["log"]),
@@ -277,9 +297,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="test steps per person, at most")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--campaigns", type=int, default=12, help="ads in the simulated day")
+    parser.add_argument("--demand-margin", type=float, default=0.25, help="Pacing.demand_margin")
+    parser.add_argument("--half-life", type=float, default=3600.0, help="Pacing.half_life (s)")
+    parser.add_argument(
+        "--day-only",
+        action="store_true",
+        help="only the simulated day, with the last of --models (its own docs section)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.day_only:
+        run = trailer_benchmark(args, args.models.split(",")[-1])
+        out = {"day": simulated_day(run.pop("_day"), args), "day_model": run["model"]}
+        out["seconds"] = time.perf_counter() - start
+        print(json.dumps(out, indent=2))
+        if not args.no_write:
+            write_section(
+                "ads-day",
+                "Video ads: the simulated day, demand-aware pacing",
+                day_report(out),
+                SCRIPT,
+            )
+        return
     runs = [trailer_benchmark(args, name) for name in args.models.split(",")]
     day = runs[-1].pop("_day")
     for run in runs[:-1]:
@@ -323,7 +363,7 @@ NAMES = {
 
 
 def report(out: dict, args) -> str:
-    runs, day = out["runs"], out["day"]
+    runs = out["runs"]
     first = runs[0]
     lines = [
         f"ml-100k, {first['ads']} advertised films of middle popularity (training popularity "
@@ -361,30 +401,49 @@ def report(out: dict, args) -> str:
             f"({e['fit']['rows']} training rows, {e['fit']['positives']} engaged); "
             f"{r['seconds']:.0f} s with both fits."
         )
-    lines += [
-        "",
+    lines += ["", *day_lines(out)]
+    lines += ["", f"Run time {out['seconds']:.0f} s in all.", "", NOTES]
+    return "\n".join(lines)
+
+
+def day_lines(out: dict) -> list[str]:
+    day = out["day"]
+    by = day["within_5pct_by_pacing"]
+    lines = [
         f"**Simulated day** (`{out['day_model']}`): {day['requests']} requests (every test "
         "step of everyone, one slot), "
         f"{len(day['campaigns'])} campaigns, frequency cap 2 per person, {day['impressions']} "
-        f"impressions. Frequency-cap violations: **{day['cap_violations']}**; brand-safety "
-        f"violations: **{day['brand_safety_violations']}** (counted from the impression log; the "
-        f"rules left out {day['excluded'].get('brand_safety', 0)} (request, ad) pairs for brand "
-        f"safety, {day['excluded'].get('frequency_cap', 0)} for the cap, "
+        f"impressions with demand-aware pacing. Frequency-cap violations: "
+        f"**{day['cap_violations']}**; brand-safety violations: "
+        f"**{day['brand_safety_violations']}** (counted from the impression log; the rules left "
+        f"out {day['excluded'].get('brand_safety', 0)} (request, ad) pairs for brand safety, "
+        f"{day['excluded'].get('frequency_cap', 0)} for the cap, "
         f"{day['excluded'].get('paced', 0)} by pacing, {day['excluded'].get('budget', 0)} for "
         f"the budget). Budget-bound campaigns (demand without budgets >= budget): "
-        f"{day['budget_bound']}, of which **{day['within_5pct']}** ended within ±5% of "
-        "their budget.",
+        f"{day['budget_bound']}, of which **{by['demand']}** ended within ±5% of their budget "
+        f"with demand-aware pacing ({by['even']} with pacing on the schedule alone, "
+        f"{by['none']} without pacing).",
         "",
-        "| campaign | bid | daily budget | demand (no budgets) | spent | spent / budget |",
-        "|---|---|---|---|---|---|",
+        "| campaign | bid | daily budget | demand (no budgets) | spent | spent / budget | "
+        "even pacing | no pacing |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in day["campaigns"]:
         lines.append(
             f"| {r['ad_id']} | {r['bid']:.2f} | {r['budget']:.2f} | {r['demand']:.2f} | "
-            f"{r['spent']:.2f} | {r['ratio']:.3f}{'' if r['bound'] else ' (demand-bound)'} |"
+            f"{r['spent']:.2f} | {r['ratio']:.3f}{'' if r['bound'] else ' (demand-bound)'} | "
+            f"{r['ratio_even']:.3f} | {r['ratio_none']:.3f} |"
         )
-    lines += ["", f"Run time {out['seconds']:.0f} s in all.", "", NOTES]
-    return "\n".join(lines)
+    return lines
+
+
+def day_report(out: dict) -> str:
+    return "\n".join(
+        [*day_lines(out), "", f"Run time {out['seconds']:.0f} s in all.", "", DAY_NOTES]
+    )
+
+
+DAY_NOTES = """(notes to come)"""
 
 
 if __name__ == "__main__":
