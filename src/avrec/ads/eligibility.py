@@ -8,11 +8,12 @@ counts the ad's spend today (clicks × bid). Pacing spreads a budget over the da
 share of its budget spent runs ahead of its schedule (:class:`Pacing`) takes part in a request
 only with a probability that falls to 0 when it is ``margin`` ahead; the draw is a hash of the
 seed, the ad, the person and the time, so a run is repeatable. Pacing is demand-aware
-(:class:`Demand`): an ad ahead of its schedule is throttled only while the forecast of what it
-can still spend today (its recent rate of eligible requests × its spend per request it took
-part in × the time left) exceeds its remaining budget with a margin; when demand dries up it
-runs free, so a campaign whose demand comes early still spends its budget. The forecast reads
-only the requests seen so far.
+(:class:`Demand`): the schedule follows the share of the day's forecast demand gone when that
+runs ahead of the clock, and an ad ahead of it is throttled only while the forecast of what it
+can still spend today (people newly eligible to come, from their recent rate and its trend, ×
+its spend per person reached) exceeds its remaining budget with a margin; when demand dries up
+it runs free, so a campaign whose demand comes early still spends its budget. The forecast
+reads only the requests seen so far.
 """
 
 from __future__ import annotations
@@ -154,11 +155,13 @@ class Pacing:
     budget unspent. ``margin``: how far (share of the budget) spend may run ahead of the
     schedule before the ad stops taking part (at least three bids' worth).
 
-    Demand-aware: given a ``forecast`` of what the ad can still spend today (:class:`Demand`),
-    an ad ahead of its schedule is throttled only while the forecast exceeds the remaining
-    budget by more than ``demand_margin`` (a share of it); otherwise it takes part in every
-    request. ``half_life`` (seconds) and ``min_people`` configure the :class:`Demand` a
-    selector keeps for it; ``demand_aware=False`` paces on the schedule alone."""
+    Demand-aware: given a :class:`Forecast` of the ad's demand (:class:`Demand`), the share of
+    the day in the schedule is the larger of the clock's and the share of the day's eligible
+    people that have come (demand that comes early is spent early), and an ad ahead of it is
+    throttled only while the forecast spend still to come exceeds the remaining budget by more
+    than ``demand_margin`` (a share of it); otherwise it takes part in every request.
+    ``half_life`` (seconds) and ``min_people`` configure the :class:`Demand` a selector keeps
+    for it; ``demand_aware=False`` paces on the clock alone."""
 
     seed: int = 0
     margin: float = 0.05
@@ -168,15 +171,20 @@ class Pacing:
     min_people: int = 20
     demand_aware: bool = True
 
-    def rate(self, ad: Ad, spent: float, now: dt.datetime, forecast: float | None = None) -> float:
-        """The probability that ``ad`` takes part in a request at ``now``; ``forecast``: the
-        spend still deliverable today (None: unknown, pace on the schedule alone)."""
+    def rate(
+        self, ad: Ad, spent: float, now: dt.datetime, forecast: Forecast | None = None
+    ) -> float:
+        """The probability that ``ad`` takes part in a request at ``now``; ``forecast``: its
+        demand today as forecast so far (None: unknown, pace on the clock alone)."""
         margin = max(self.margin, 3 * ad.bid / ad.daily_budget)
-        schedule = min(1.0, (1.0 + self.lead) * day_fraction(now))
+        gone = day_fraction(now)
+        if forecast is not None:
+            gone = max(gone, forecast.share_gone)  # demand that comes early: spend early
+        schedule = min(1.0, (1.0 + self.lead) * gone)
         ahead = spent / ad.daily_budget - schedule
         if ahead <= 0.0:
             return 1.0
-        if forecast is not None and forecast <= (ad.daily_budget - spent) * (
+        if forecast is not None and forecast.spend <= (ad.daily_budget - spent) * (
             1.0 + self.demand_margin
         ):
             return 1.0  # demand is drying up: what is left will not outrun the budget
@@ -188,9 +196,20 @@ class Pacing:
         return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2**64
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """An ad's demand today as forecast from the requests so far: the spend it can still
+    deliver, and the share of the day's people eligible for it that have come already."""
+
+    spend: float
+    share_gone: float
+
+
 @dataclass
 class _AdDemand:
-    decayed: float = 0.0  # exponentially weighted count of people newly eligible
+    # exponentially weighted counts of people newly eligible, half-lives h and 2h
+    fast: float = 0.0
+    slow: float = 0.0
     at: float = 0.0  # seconds of the day at the last update
     eligible: set[str | None] = field(default_factory=set)  # people eligible today
     reached: set[str | None] = field(default_factory=set)  # people it took part for
@@ -199,10 +218,17 @@ class _AdDemand:
 class Demand:
     """Each ad's demand today, as seen so far, counted in people: caps and "already watched"
     bound what an ad can spend on a person, so a person who asks many times is one
-    opportunity, not many. Kept: an exponentially weighted rate of people newly eligible for it
-    (all rules but pacing held; half-life ``half_life`` seconds, corrected for the start of the
-    day), and the people it took part in a request for. The forecast of its deliverable spend
-    for the rest of the day is that rate × its spend per person reached × the seconds left.
+    opportunity, not many.
+
+    Kept per ad: two exponentially weighted rates of people newly eligible for it (all rules
+    but pacing held), with half-lives ``half_life`` and twice that (corrected for the start of
+    the day), and the people it took part in a request for. Their ratio gives the trend: were
+    the rate ``r·exp(-k·t)``, a window of time constant τ would read ``r / (1 - k·τ)``, so the
+    two readings give ``k`` and ``r`` (a rate that is not falling is taken as flat). The
+    forecast of the spend it can still deliver today is the new people to come,
+    ``r·(1 - exp(-k·left))/k``, × its spend per person reached so far; the share of the
+    day's demand gone is the people seen / (seen + to come).
+
     Counts restart each UTC day. Thread-safe; only what :meth:`observe` was told is used, so a
     run in the same order repeats exactly."""
 
@@ -229,29 +255,49 @@ class Demand:
             st = self._state(ad_id, now)
             if user_id not in st.eligible:
                 st.eligible.add(user_id)
-                st.decayed = st.decayed * math.exp(-max(0.0, t - st.at) / self.tau) + 1.0
+                gap = max(0.0, t - st.at)
+                st.fast = st.fast * math.exp(-gap / self.tau) + 1.0
+                st.slow = st.slow * math.exp(-gap / (2 * self.tau)) + 1.0
                 st.at = max(st.at, t)
             if took_part:
                 st.reached.add(user_id)
 
-    def rate(self, ad_id: str, now: dt.datetime) -> float:
-        """People newly eligible per second, recently."""
-        t = day_fraction(now) * 86_400.0
+    def rates(self, ad_id: str, now: dt.datetime) -> tuple[float, float]:
+        """People newly eligible per second now, and how fast that rate falls (per second;
+        0: not falling)."""
+        t = max(day_fraction(now) * 86_400.0, 1.0)
         with self._lock:
             st = self._state(ad_id, now)
-            decayed = st.decayed * math.exp(-max(0.0, t - st.at) / self.tau)
-        window = self.tau * -math.expm1(-max(t, 1.0) / self.tau)  # the window so far today
-        return decayed / window
+            gap = max(0.0, t - st.at)
+            fast, slow = (
+                st.fast * math.exp(-gap / self.tau),
+                st.slow * math.exp(-gap / (2 * self.tau)),
+            )
+        # each reading over the window so far today (so the day's first hours are not low)
+        e1 = fast / (self.tau * -math.expm1(-t / self.tau))
+        e2 = slow / (2 * self.tau * -math.expm1(-t / (2 * self.tau)))
+        if e1 <= 0.0 or e2 <= 0.0 or e1 >= e2:
+            return e1, 0.0
+        q = e1 / e2
+        k = (1.0 - q) / (2 * self.tau - q * self.tau)
+        return e1 * (1.0 - k * self.tau), k
 
-    def forecast(self, ad_id: str, spent: float, now: dt.datetime) -> float | None:
-        """The spend ``ad_id`` can still deliver today; None until it reached ``min_people``
+    def rate(self, ad_id: str, now: dt.datetime) -> float:
+        """People newly eligible per second, now."""
+        return self.rates(ad_id, now)[0]
+
+    def forecast(self, ad_id: str, spent: float, now: dt.datetime) -> Forecast | None:
+        """``ad_id``'s demand for the rest of today; None until it reached ``min_people``
         people (too few to tell)."""
         with self._lock:
-            reached = len(self._state(ad_id, now).reached)
+            st = self._state(ad_id, now)
+            seen, reached = len(st.eligible), len(st.reached)
         if reached < max(1, self.min_people):
             return None
         left = 86_400.0 * (1.0 - day_fraction(now))
-        return self.rate(ad_id, now) * (spent / reached) * left
+        r, k = self.rates(ad_id, now)
+        to_come = r * left if k * left < 1e-9 else r * -math.expm1(-k * left) / k
+        return Forecast(to_come * spent / reached, seen / (seen + to_come))
 
 
 def targeted(ad: Ad, context: Context, person: Person) -> bool:
