@@ -262,6 +262,12 @@ class Demand:
             if took_part:
                 st.reached.add(user_id)
 
+    def people(self, ad_id: str, now: dt.datetime) -> tuple[int, int]:
+        """How many people ``ad_id`` was eligible for, and took part for, on ``now``'s day."""
+        with self._lock:
+            st = self._state(ad_id, now)
+            return len(st.eligible), len(st.reached)
+
     def rates(self, ad_id: str, now: dt.datetime) -> tuple[float, float]:
         """People newly eligible per second now, and how fast that rate falls (per second;
         0: not falling)."""
