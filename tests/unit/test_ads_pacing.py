@@ -62,8 +62,10 @@ def test_forecast_is_rate_times_spend_per_person_times_time_left():
     few = Demand(min_people=20)
     feed(few, 0.0, 12.0, 19)
     assert few.forecast("a", 10.0, NOON) is None  # too few people to tell
-    # a new UTC day starts from nothing
+    # a new UTC day starts from nothing; a late request from the day before changes nothing
     assert demand.forecast("a", 0.0, NOON + dt.timedelta(days=1)) is None
+    demand.observe("a", "late", NOON, took_part=True)
+    assert demand.people("a", NOON + dt.timedelta(days=1)) == (0, 0)
 
 
 def test_ahead_with_ample_demand_is_throttled():

@@ -243,6 +243,8 @@ class Demand:
 
     def _state(self, ad_id: str, now: dt.datetime) -> _AdDemand:
         day = utc_day(now)
+        if self._day is not None and day < self._day:
+            return _AdDemand()  # a request from a day already over: counted nowhere
         if day != self._day:
             self._day, self._ads = day, {}
         return self._ads.setdefault(ad_id, _AdDemand())
