@@ -208,6 +208,7 @@ def simulated_day(day, args) -> dict:
         ]
         selector = AdSelector(live, scorer, engaged, pacing)
         ledger, log, excluded = MemoryLedger(), [], {}
+        reached: dict[str, float] = {}  # the hour each campaign reached 95% of its budget
         for n, req in zip(order, requests, strict=True):
             chosen = selector.choose(req, x[n], ledger, slots=1)
             for k, v in chosen.excluded.items():
@@ -218,9 +219,13 @@ def simulated_day(day, args) -> dict:
                 log.append((req.person.user_id, a, req.context))
                 if labels[n, a] == 1:  # they watch the film later: they click
                     ledger.record("click", req.person.user_id, live[a], req.now.date())
+                    cost = ledger.spent(day0.date())[live[a].ad_id]
+                    if cost >= 0.95 * live[a].daily_budget and live[a].ad_id not in reached:
+                        reached[live[a].ad_id] = (req.now - day0).total_seconds() / 3600
         spent = ledger.spent(day0.date())
         return {
             "spent": {c.ad_id: spent.get(c.ad_id, 0.0) for c in live},
+            "hour_95": reached,
             "log": log,
             "excluded": excluded,
         }
@@ -233,7 +238,15 @@ def simulated_day(day, args) -> dict:
         # that is not a multiple of the bid could not be met within 5% at all
         clicks = max(1, round(demand[c.ad_id] * share / c.bid))
         budgets[c.ad_id] = round(clicks * c.bid, 2)
-    day_run = run(budgets, Pacing(seed=args.seed))
+    pacers = {
+        "none": None,
+        "even": Pacing(seed=args.seed, demand_aware=False),
+        "demand": Pacing(
+            seed=args.seed, demand_margin=args.demand_margin, half_life=args.half_life
+        ),
+    }
+    runs = {name: run(budgets, pacing) for name, pacing in pacers.items()}
+    day_run = runs["demand"]  # the service's pacing
     shown_per = {}
     for user, a, _ in day_run["log"]:
         shown_per[(user, a)] = shown_per.get((user, a), 0) + 1
@@ -252,11 +265,24 @@ def simulated_day(day, args) -> dict:
                 "demand": demand[c.ad_id],
                 "spent": spent,
                 "ratio": spent / budget,
+                "ratio_even": runs["even"]["spent"][c.ad_id] / budget,
+                "ratio_none": runs["none"]["spent"][c.ad_id] / budget,
+                "hour_95": {k: v["hour_95"].get(c.ad_id) for k, v in runs.items()},
                 "bound": demand[c.ad_id] >= budget,
             }
         )
     bound = [r for r in rows if r["bound"]]
+    within = {
+        key: sum(1 for r in bound if abs(r[key] - 1) <= 0.05)
+        for key in ("ratio", "ratio_even", "ratio_none")
+    }
     return {
+        "within_5pct_by_pacing": {
+            "demand": within["ratio"],
+            "even": within["ratio_even"],
+            "none": within["ratio_none"],
+        },
+        "paced_by_pacing": {k: v["excluded"].get("paced", 0) for k, v in runs.items()},
         "requests": len(requests),
         "campaigns": rows,
         "impressions": len(day_run["log"]),
@@ -277,9 +303,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="test steps per person, at most")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--campaigns", type=int, default=12, help="ads in the simulated day")
+    parser.add_argument("--demand-margin", type=float, default=0.25, help="Pacing.demand_margin")
+    parser.add_argument("--half-life", type=float, default=3600.0, help="Pacing.half_life (s)")
+    parser.add_argument(
+        "--day-only",
+        action="store_true",
+        help="only the simulated day, with the last of --models (its own docs section)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.day_only:
+        run = trailer_benchmark(args, args.models.split(",")[-1])
+        out = {"day": simulated_day(run.pop("_day"), args), "day_model": run["model"]}
+        out["seconds"] = time.perf_counter() - start
+        print(json.dumps(out, indent=2))
+        if not args.no_write:
+            write_section(
+                "ads-day",
+                "Video ads: the simulated day, demand-aware pacing",
+                day_report(out),
+                SCRIPT,
+            )
+        return
     runs = [trailer_benchmark(args, name) for name in args.models.split(",")]
     day = runs[-1].pop("_day")
     for run in runs[:-1]:
@@ -308,7 +354,8 @@ NOTES = """Tried and kept or not (2026-12-07, `ease`, same seed):
   order, and once they watch the film its ads are no longer eligible to them), while pacing
   spreads spend evenly. Without pacing (budgets and caps only) all 8 reach their budget, by
   spending as fast as demand comes; with a wider pacing margin (10% of the budget) trailer-509
-  ends at the same 22 clicks. A pacer that learns the day's demand curve would be the next step.
+  ends at the same 22 clicks. Demand-aware pacing (the section "Video ads: the simulated day,
+  demand-aware pacing" below) brings it to its budget: 8 of 8 with `ease`.
 - The combination's weights: a logistic model on person, context, content and person × context;
   the product term gets a small negative weight for both recommenders (the two signals overlap
   where both are high). The service's default engagement model is the `hybrid` one above."""
@@ -323,7 +370,7 @@ NAMES = {
 
 
 def report(out: dict, args) -> str:
-    runs, day = out["runs"], out["day"]
+    runs = out["runs"]
     first = runs[0]
     lines = [
         f"ml-100k, {first['ads']} advertised films of middle popularity (training popularity "
@@ -361,30 +408,92 @@ def report(out: dict, args) -> str:
             f"({e['fit']['rows']} training rows, {e['fit']['positives']} engaged); "
             f"{r['seconds']:.0f} s with both fits."
         )
-    lines += [
-        "",
+    lines += ["", *day_lines(out)]
+    lines += ["", f"Run time {out['seconds']:.0f} s in all.", "", NOTES]
+    return "\n".join(lines)
+
+
+def day_lines(out: dict) -> list[str]:
+    day = out["day"]
+    by = day["within_5pct_by_pacing"]
+    lines = [
         f"**Simulated day** (`{out['day_model']}`): {day['requests']} requests (every test "
         "step of everyone, one slot), "
         f"{len(day['campaigns'])} campaigns, frequency cap 2 per person, {day['impressions']} "
-        f"impressions. Frequency-cap violations: **{day['cap_violations']}**; brand-safety "
-        f"violations: **{day['brand_safety_violations']}** (counted from the impression log; the "
-        f"rules left out {day['excluded'].get('brand_safety', 0)} (request, ad) pairs for brand "
-        f"safety, {day['excluded'].get('frequency_cap', 0)} for the cap, "
+        f"impressions with demand-aware pacing. Frequency-cap violations: "
+        f"**{day['cap_violations']}**; brand-safety violations: "
+        f"**{day['brand_safety_violations']}** (counted from the impression log; the rules left "
+        f"out {day['excluded'].get('brand_safety', 0)} (request, ad) pairs for brand safety, "
+        f"{day['excluded'].get('frequency_cap', 0)} for the cap, "
         f"{day['excluded'].get('paced', 0)} by pacing, {day['excluded'].get('budget', 0)} for "
         f"the budget). Budget-bound campaigns (demand without budgets >= budget): "
-        f"{day['budget_bound']}, of which **{day['within_5pct']}** ended within ±5% of "
-        "their budget.",
+        f"{day['budget_bound']}, of which **{by['demand']}** ended within ±5% of their budget "
+        f"with demand-aware pacing ({by['even']} with pacing on the schedule alone, "
+        f"{by['none']} without pacing).",
         "",
-        "| campaign | bid | daily budget | demand (no budgets) | spent | spent / budget |",
-        "|---|---|---|---|---|---|",
+        "Spent / budget with each pacing; in brackets the hour (UTC) at which the campaign "
+        "reached 95% of its budget (– never).",
+        "",
+        "| campaign | bid | daily budget | demand (no budgets) | spent | demand-aware pacing | "
+        "even pacing | no pacing |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+
+    def at(hour: float | None) -> str:
+        return "–" if hour is None else f"{hour:.1f} h"
+
     for r in day["campaigns"]:
+        h = r["hour_95"]
         lines.append(
-            f"| {r['ad_id']} | {r['bid']:.2f} | {r['budget']:.2f} | {r['demand']:.2f} | "
-            f"{r['spent']:.2f} | {r['ratio']:.3f}{'' if r['bound'] else ' (demand-bound)'} |"
+            f"| {r['ad_id']}{'' if r['bound'] else ' (demand-bound)'} | {r['bid']:.2f} | "
+            f"{r['budget']:.2f} | {r['demand']:.2f} | {r['spent']:.2f} | "
+            f"{r['ratio']:.3f} ({at(h['demand'])}) | {r['ratio_even']:.3f} ({at(h['even'])}) | "
+            f"{r['ratio_none']:.3f} ({at(h['none'])}) |"
         )
-    lines += ["", f"Run time {out['seconds']:.0f} s in all.", "", NOTES]
-    return "\n".join(lines)
+    return lines
+
+
+def day_report(out: dict) -> str:
+    return "\n".join(
+        [*day_lines(out), "", f"Run time {out['seconds']:.0f} s in all.", "", DAY_NOTES]
+    )
+
+
+DAY_NOTES = """Demand-aware pacing (`avrec.ads.eligibility.Demand`, `Pacing`; kept, the
+default): the pacer counts, per campaign and UTC day, the people newly eligible for it (all
+rules but pacing held) in two exponentially weighted rates (half-lives 1 h and 2 h), whose ratio
+gives the trend (an exponential fall); the forecast of the spend still to come is the people to
+come × its spend per person reached so far. The schedule's share of the day is the larger of
+the clock's and the share of the day's forecast people already come; a campaign ahead of it is
+throttled only while the forecast spend to come exceeds its remaining budget by 25%. Only the
+requests served so far are read (the simulator gives the pacer nothing else); the same requests
+in the same order give the same day.
+
+Tried (2026-12-07, `ease`, seed 0; budget-bound campaigns within ±5%, and the hours at which
+the budget-bound campaigns reached 95% of their budget):
+- Pacing on the clock alone (before): 7 of 8; trailer-509 0.880; budgets reached 6-19 h.
+- Forecast = eligible *requests* a second (one rate) × spend per request taken part in × time
+  left, throttling only while it exceeds the remaining budget by 25%: the same as the clock
+  alone (7 of 8, trailer-509 0.880). It overestimated trailer-509's demand about 8-fold: a
+  throttled ad keeps a person eligible (not capped, not shown) through many requests, so
+  requests are not opportunities; caps bound the spend per person.
+- Counting newly eligible *people* (one rate) × spend per person reached: 8 of 8, trailer-509
+  0.960 (one click short), budgets reached 6-16 h.
+- With the trend of the two rates: 8 of 8, trailer-509 1.000, 6-11 h.
+- With the schedule following the share of demand gone too (kept): 8 of 8, all 1.000, 5-7 h;
+  the demand-bound campaigns spend more (e.g. trailer-274 0.873 of its budget, 0.673 on the
+  clock alone, 0.891 without pacing). In a synthetic day where new people arrive at a rate
+  halving every 3 hours (`tests/unit/test_ads_pacing.py`), budget 60 against 120 clicks of
+  demand: 40 on the clock alone, 60 demand-aware; without the demand-shaped schedule the
+  drying rule alone reached 44.
+- Other seeds (`ease`, `--seed 1`, `2`, `3`: other films, campaigns and budgets), kept
+  pacing: 8 of 8 budget-bound campaigns within ±5% each (on the clock alone 8, 5 and 6 of 8;
+  without pacing 8), 0 cap and brand-safety violations; budgets reached 95% at 4-10 h (1-7 h
+  without pacing, 4-21 h or never on the clock alone).
+- In this simulation demand is front-loaded (each person's first request comes early in the
+  day; without pacing budgets run out at 2-5 h), so following demand spends budgets by
+  mid-morning; with steady demand the schedule is the clock's. Spend never exceeds a budget;
+  frequency caps and brand safety are checked before pacing and hold (0 violations)."""
 
 
 if __name__ == "__main__":

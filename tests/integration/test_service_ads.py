@@ -6,6 +6,7 @@ select`` / ``check`` with caps across a batch and one-line errors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -113,6 +114,24 @@ def test_impressions_cap_and_clicks_cost_the_bid(served):
     assert feedback == []  # ad events are not feedback on the video
     res = c.post("/api/events", json={**event, "event": "click"}, headers=head(user))
     assert res.status_code == 409  # one click per impression
+
+
+def test_select_feeds_the_pacing_demand(served):
+    """Each answered request counts toward the ads' demand for pacing: one person asking twice
+    is one person; an ad left out before pacing (brand safety) is not counted; the selector
+    shares the service's demand record (kept across model swaps)."""
+    c, *_ = served
+    book = c.app.state.ads
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    headphones, chase = book.demand.people("headphones", now), book.demand.people("chase", now)
+    choose(c, "u5", "m4")
+    choose(c, "u5", "m4")
+    got = choose(c, "u6", "m4")
+    assert "headphones" in [a["ad_id"] for a in got["ads"]]
+    eligible, reached = book.demand.people("headphones", now)
+    assert (eligible - headphones[0], reached - headphones[1]) == (2, 2)  # u5, u6; not paced
+    assert book.demand.people("chase", now) == chase  # never next to calm music
+    assert book.selector(c.app.state.avrec).demand is book.demand
 
 
 def test_items_added_online_can_be_the_context(served):

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avrec.ads.catalog import Ad
-from avrec.ads.eligibility import Context, Ledger, Pacing, Person, exclusion, utc_day
+from avrec.ads.eligibility import (
+    Context,
+    Demand,
+    Ledger,
+    Pacing,
+    Person,
+    exclusion,
+    utc_day,
+)
 from avrec.ads.engagement import EngagementModel
 from avrec.ads.scoring import FEATURES, AdScorer
 
@@ -66,10 +74,20 @@ class AdSelector:
         scorer: AdScorer,
         engagement: EngagementModel,
         pacing: Pacing | None = Pacing(),  # noqa: B008 (frozen: one shared default is safe)
+        demand: Demand | None = None,
     ):
-        """``pacing``: None turns pacing off (budgets and caps still hold)."""
+        """``pacing``: None turns pacing off (budgets and caps still hold). ``demand``: the
+        demand seen so far, for demand-aware pacing (default: a new one; pass one to keep
+        it across selectors, as the service does across model swaps)."""
         self.ads, self.scorer, self.engagement = list(ads), scorer, engagement
         self.pacing = pacing
+        self.demand = (
+            None
+            if pacing is None or not pacing.demand_aware
+            else demand
+            if demand is not None
+            else Demand(pacing.half_life, pacing.min_people)
+        )
         self.bids = np.array([ad.bid for ad in self.ads], dtype=np.float64)
 
     def features(self, requests: Sequence[AdRequest]) -> np.ndarray:
@@ -84,7 +102,8 @@ class AdSelector:
         self, request: AdRequest, x: np.ndarray, ledger: Ledger, slots: int = 1
     ) -> Selection:
         """The ``slots`` best eligible ads for ``request`` given its signals ``x`` ``[n_ads,
-        len(FEATURES)]`` and the ``ledger``'s counts (nothing is recorded here)."""
+        len(FEATURES)]`` and the ``ledger``'s counts (nothing is recorded to the ledger; the
+        request counts toward the ads' demand for pacing)."""
         day = utc_day(request.now)
         shown, spent = ledger.shown(request.person.user_id, day), ledger.spent(day)
         p = self.engagement.predict(x)
@@ -100,6 +119,7 @@ class AdSelector:
                 shown.get(ad.ad_id, 0),
                 spent.get(ad.ad_id, 0.0),
                 self.pacing,
+                self.demand,
             )
             if why is not None:
                 excluded[why] += 1

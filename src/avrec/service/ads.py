@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from avrec.ads.catalog import Ad, encode_ads, load_ads
-from avrec.ads.eligibility import Context, Pacing, Person
+from avrec.ads.eligibility import Context, Demand, Pacing, Person
 from avrec.ads.engagement import EngagementModel, default_engagement
 from avrec.ads.scoring import AdScorer
 from avrec.ads.select import AdRequest, AdSelector, Selection
@@ -66,6 +66,8 @@ class AdBook:
             EngagementModel.load(engagement) if engagement is not None else default_engagement()
         )
         self.pacing = Pacing(seed=seed)
+        # the day's demand seen so far, for pacing: kept across model swaps
+        self.demand = Demand(self.pacing.half_life, self.pacing.min_people)
         self._lock = threading.Lock()
         self._built: tuple[object, int, AdSelector] | None = None
 
@@ -86,7 +88,7 @@ class AdBook:
                     else encode_item_texts(state.items.frame)
                 )
                 scorer = AdScorer(state.model, self.ads, vectors, self.vectors)
-                selector = AdSelector(self.ads, scorer, self.engagement, self.pacing)
+                selector = AdSelector(self.ads, scorer, self.engagement, self.pacing, self.demand)
                 self._built = built = (state.model, n_items, selector)
             return built[2]
 
