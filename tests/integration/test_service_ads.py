@@ -39,7 +39,11 @@ def served(tmp_path_factory):
     ads_file = root / "ads.csv"
     ads_file.write_text(ADS)
     settings = ServiceSettings(
-        model_dir=model_dir, database_url=url, secret=SECRET, ads_file=ads_file
+        model_dir=model_dir,
+        database_url=url,
+        secret=SECRET,
+        ads_file=ads_file,
+        ads_pacing=False,  # pacing follows the wall clock; test_ads_pacing.py sets the time
     )
     engine = get_engine(url)
     keys = {s: create_key(engine, s, [s]) for s in ("read", "write")}

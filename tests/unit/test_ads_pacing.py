@@ -80,6 +80,14 @@ def test_ahead_with_ample_demand_is_throttled():
     assert pacing.rate(a, 60.0, NOON, Forecast(51.0, 0.0)) == 0.0
 
 
+def test_pacing_switched_off_never_throttles():
+    a = ad()
+    off = Pacing(seed=1, margin=0.05, lead=0.0, enabled=False)
+    assert Pacing(seed=1, margin=0.05, lead=0.0).rate(a, 60.0, NOON) == 0.0  # 10% ahead
+    assert off.rate(a, 60.0, NOON) == 1.0
+    assert off.rate(a, 99.0, DAY + dt.timedelta(minutes=1), Forecast(500.0, 0.0)) == 1.0
+
+
 def test_ahead_with_demand_drying_up_is_not_throttled():
     pacing = Pacing(seed=1, margin=0.05, lead=0.0, demand_margin=0.25)
     demand = Demand(half_life=3600.0, min_people=20)

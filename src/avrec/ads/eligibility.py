@@ -161,7 +161,8 @@ class Pacing:
     throttled only while the forecast spend still to come exceeds the remaining budget by more
     than ``demand_margin`` (a share of it); otherwise it takes part in every request.
     ``half_life`` (seconds) and ``min_people`` configure the :class:`Demand` a selector keeps
-    for it; ``demand_aware=False`` paces on the clock alone."""
+    for it; ``demand_aware=False`` paces on the clock alone; ``enabled=False``: no pacing
+    (every eligible ad takes part until its budget is spent)."""
 
     seed: int = 0
     margin: float = 0.05
@@ -170,12 +171,15 @@ class Pacing:
     half_life: float = 3600.0
     min_people: int = 20
     demand_aware: bool = True
+    enabled: bool = True
 
     def rate(
         self, ad: Ad, spent: float, now: dt.datetime, forecast: Forecast | None = None
     ) -> float:
         """The probability that ``ad`` takes part in a request at ``now``; ``forecast``: its
         demand today as forecast so far (None: unknown, pace on the clock alone)."""
+        if not self.enabled:
+            return 1.0
         margin = max(self.margin, 3 * ad.bid / ad.daily_budget)
         gone = day_fraction(now)
         if forecast is not None:

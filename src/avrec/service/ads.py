@@ -57,7 +57,7 @@ class AdBook:
     """The ads in force: the catalog, its text vectors and the engagement model, and a
     selector for the model being served (built on first use, rebuilt after a model swap)."""
 
-    def __init__(self, path: Path, engagement: Path | None, seed: int = 0):
+    def __init__(self, path: Path, engagement: Path | None, seed: int = 0, *, pacing: bool = True):
         self.path = path
         self.ads: list[Ad] = load_ads(path)
         self.by_id = {ad.ad_id: ad for ad in self.ads}
@@ -65,7 +65,7 @@ class AdBook:
         self.engagement = (
             EngagementModel.load(engagement) if engagement is not None else default_engagement()
         )
-        self.pacing = Pacing(seed=seed)
+        self.pacing = Pacing(seed=seed, enabled=pacing)
         # the day's demand seen so far, for pacing: kept across model swaps
         self.demand = Demand(self.pacing.half_life, self.pacing.min_people)
         self._lock = threading.Lock()

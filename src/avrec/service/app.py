@@ -146,7 +146,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if settings.ads_file is not None:  # likewise a bad ads.csv
             from avrec.service.ads import AdBook
 
-            app.state.ads = AdBook(settings.ads_file, settings.ads_engagement, settings.ads_seed)
+            app.state.ads = AdBook(
+                settings.ads_file,
+                settings.ads_engagement,
+                settings.ads_seed,
+                pacing=settings.ads_pacing,
+            )
         app.state.secret = service_secret(settings)
         app.state.limiter.secret = app.state.secret  # checks visitor cookies itself
         app.state.limiter.trust_keys(app.state.avrec.engine)

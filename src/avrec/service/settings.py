@@ -95,6 +95,9 @@ class ServiceSettings:
     ads_file: Path | None = field(default_factory=lambda: _path_env("AVREC_ADS"))
     ads_engagement: Path | None = field(default_factory=lambda: _path_env("AVREC_ADS_ENGAGEMENT"))
     ads_seed: int = _env("AVREC_ADS_SEED", int, 0)
+    #: spread each ad's spend over the day (docs/ads.md, pacing); off: an eligible ad takes
+    #: part in every request until its budget is spent (env AVREC_ADS_PACING=0)
+    ads_pacing: bool = _env("AVREC_ADS_PACING", lambda v: v not in ("0", "false"), True)
     #: where training rounds started through the API save their candidates (env
     #: AVREC_MODELS_ROOT; default: $AVREC_HOME/models)
     models_root: Path | None = field(default_factory=lambda: _path_env("AVREC_MODELS_ROOT"))
