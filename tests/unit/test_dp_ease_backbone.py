@@ -165,3 +165,27 @@ def test_shrinkage_and_the_restored_diagonal():
         "dp-ease", {"epsilon": 4.0, "noise_seed": 0, "restore_diagonal": True, "shrink": True}
     ).fit(data)
     assert np.isfinite(model.weights).all() and model.weights[model.kept_].any()
+
+
+def test_the_off_diagonal_cut_keeps_the_diagonal_and_the_co_occurrences():
+    from avrec.models.private.ease import _denoise, _denoise_off_diagonal
+
+    rng = np.random.default_rng(1)
+    # a large diagonal (item counts) plus one co-occurrence direction of either sign
+    u = np.linalg.qr(rng.normal(size=(40, 2)))[0]
+    counts = np.diag(rng.uniform(20, 200, 40))
+    signal = counts + (u * [60.0, -40.0]) @ u.T
+    noise = np.triu(rng.normal(size=(40, 40)))
+    noisy = signal + noise + np.triu(noise, 1).T
+    edge = 2 * np.sqrt(40)
+    cut, rank = _denoise_off_diagonal(noisy.copy(), None, edge)
+    assert rank >= 2  # the two co-occurrence directions, of either sign
+    assert np.array_equal(np.diag(cut), np.diag(noisy)) and np.allclose(cut, cut.T)
+    off = ~np.eye(40, dtype=bool)
+    full, _ = _denoise(noisy.copy(), None, edge)  # the counts take the kept directions
+    assert np.linalg.norm((cut - signal)[off]) < np.linalg.norm((noisy - signal)[off])
+    assert np.linalg.norm((cut - signal)[off]) < np.linalg.norm((full - signal)[off])
+    assert _denoise_off_diagonal(noisy.copy(), 1, edge)[1] == 1
+    model = create_model("dp-ease", {"epsilon": 4.0, "noise_seed": 0, "off_diagonal": True})
+    model.fit(_data())
+    assert np.isfinite(model.weights).all() and model.weights[model.kept_].any()

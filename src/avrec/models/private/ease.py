@@ -105,6 +105,11 @@ class DPEASEConfig(PrivateConfig):
     #: / 2`` (``s``: the noise std): the spiked-Wigner estimate of the signal's eigenvalue
     #: times its eigenvector's expected overlap with the noisy one (0 at the noise edge)
     shrink: bool = False
+    #: cut the spectrum of the noisy matrix without its diagonal (eigenvalues of either sign
+    #: beyond the edge), then add the noisy diagonal back: the diagonal (each item's weighted
+    #: count) stands far above its noise and would otherwise take the kept directions, one per
+    #: popular item, leaving the co-occurrences to the cut
+    off_diagonal: bool = False
 
 
 class DPEASE(PrivateRecommender):
@@ -282,7 +287,10 @@ def _solve(
         edge = cfg.rank_edge * 2.0 * std * math.sqrt(len(gram))
         noisy_diagonal = np.diag(gram).copy()
         spread = std * math.sqrt(len(gram)) if cfg.shrink else 0.0
-        gram, rank = _denoise(gram, cfg.rank, edge, spread)
+        if cfg.off_diagonal:
+            gram, rank = _denoise_off_diagonal(gram, cfg.rank, edge)
+        else:
+            gram, rank = _denoise(gram, cfg.rank, edge, spread)
         if cfg.restore_diagonal:
             gram[np.diag_indices_from(gram)] = np.maximum(noisy_diagonal, np.diag(gram))
     try:
@@ -310,3 +318,27 @@ def _denoise(
     keep = values > 0
     out = (vectors[:, keep] * values[keep]) @ vectors[:, keep].T
     return np.ascontiguousarray((out + out.T) / 2), int(keep.sum())
+
+
+def _denoise_off_diagonal(
+    gram: np.ndarray, rank: int | None, edge: float
+) -> tuple[np.ndarray, int]:
+    """The noisy diagonal plus the off-diagonal part cut to its eigenvalues beyond ``edge`` in
+    absolute value (at most ``rank`` of the largest), and the rank kept."""
+    from scipy.linalg import eigh
+
+    diagonal = np.diag(gram).copy()
+    gram[np.diag_indices_from(gram)] = 0.0
+    parts = [
+        eigh(gram, subset_by_value=bounds, driver="evr")
+        for bounds in ((max(edge, 0.0), np.inf), (-np.inf, -max(edge, 0.0)))
+    ]
+    values = np.concatenate([v for v, _ in parts])
+    vectors = np.concatenate([u for _, u in parts], axis=1)
+    if rank is not None and len(values) > rank:
+        top = np.argsort(-np.abs(values))[:rank]
+        values, vectors = values[top], vectors[:, top]
+    out = (vectors * values) @ vectors.T
+    out = (out + out.T) / 2
+    out[np.diag_indices_from(out)] = np.maximum(diagonal, 0.0)
+    return np.ascontiguousarray(out), len(values)
