@@ -237,7 +237,7 @@ def render(names: list[str], plot_to: str = "privacy-curve.png") -> str:
         "users); `dp-popularity` with the per-user cap `tune` chose per epsilon on ml-100k msr "
         f"seed 1 ({', '.join(f'eps={float(k):g}: {v}' for k, v in pop.items())}). `inf`: the "
         "same model without noise; `ease`/`popularity`: the non-private baselines. Plot: "
-        "docs/privacy-curve.png; what it means: docs/privacy.md.\n"
+        f"docs/{plot_to}; what it means: docs/privacy.md.\n"
     ]
     for res in results:
         header = "| model | " + " | ".join(f"eps={e:g}" for e in EPSILONS) + " | inf |"
