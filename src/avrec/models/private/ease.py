@@ -20,7 +20,8 @@ differential privacy, after per-item counts that choose which items it covers.
 4. Everything after is post-processing and costs no privacy: items whose noisy diagonal is
    below ``count_threshold`` noise deviations are dropped, the noisy matrix is projected on its
    eigenvalues above ``rank_edge`` times the noise matrix's expected spectral norm ``2 std
-   sqrt(n)`` (at most ``rank`` of them; those below are indistinguishable from noise), the
+   sqrt(n)`` (at most ``rank`` of them; those below are indistinguishable from noise, and
+   become 0 or, with ``bulk = "mean"``, their mean eigenvalue), the
    regulariser grows with the noise (``noise_l2``), and EASE's closed form gives ``B``.
    Scores are ``h B`` over the Gram matrix's items, ``(1 - w) z(h B) + w z(counts)`` with ``w =
    popularity_weight``; the other items rank below them by their noisy counts.
