@@ -364,7 +364,7 @@ def _report(res: dict) -> str:
         "reads and writes memory and disk, so the ratio is given with the load. **On a quiet "
         "machine the 5% is not shown**: at load 0.3 (22:40, by hand) the same `ease` fit "
         "took 18.1 s and the old forget 2.0-2.9 s (11-16%); the new forget was only measured "
-        "under load (1.2-2.3 s at loads 6-12), and 5% of 18.1 s is 0.9 s. Warm starts equal "
+        "under load (1.0-2.6 s at loads 6-12), and 5% of 18.1 s is 0.9 s. Warm starts equal "
         "the full fit (same NDCG@10) at 3-7% of its time. The forward holdout is small "
         "(17-20 users: ml-latest-small's users rate in bursts).",
         "",
