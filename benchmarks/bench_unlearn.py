@@ -10,6 +10,8 @@ and 5% of the events (``Recommender.warm_start``) against a full fit on the same
 NDCG@10 of both on a forward holdout (each user's items in the last 5% of events).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_unlearn.py [ease] [hybrid] [center] [warm]
+    python benchmarks/bench_unlearn.py versus=OLD_SRC   # forget before/after, e.g.
+    #   git archive 448f082 src | tar -x -C /tmp/old; ... versus=/tmp/old/src
 """
 
 from __future__ import annotations
