@@ -41,7 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AVREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "ready"
 OUT = ROOT / "reports" / "benchmarks"
 EPSILONS = [0.5, 1.0, 2.0, 4.0, 8.0]
-PROTOCOL = {"ml-100k": "msr", "ml-latest-small": "random", "synthetic-100k": "random"}
+PROTOCOL = {
+    "ml-100k": "msr",
+    "ml-latest-small": "random",
+    "synthetic-100k": "random",
+    "synthetic-100k-t4": "random",
+}
+#: the synthetic catalogs' generator settings (synthetic_catalog.taste_interactions): the first
+#: one as first run; ``-t4`` with the taste signal calibrated to MovieLens (EASE 1.99x
+#: popularity at taste_scale 4 on seed 2, against 1.90x / 1.94x on ml-100k / ml-latest-small)
+SYNTHETIC = {"synthetic-100k": {}, "synthetic-100k-t4": {"taste_scale": 4.0}}
 TUNE_SEED, REPORT_SEED = 1, 0
 SYNTHETIC_TEST_USERS = 10_000
 #: settings tried per epsilon on the tuning split (models not here run with their defaults)
@@ -104,7 +113,7 @@ def prepare(name: str, log: dict) -> tuple[Score, Callable[[float], dict]]:
     from avrec.evaluation.protocols import make_splits
     from avrec.models.base import TrainData
 
-    if name != "synthetic-100k":
+    if name not in SYNTHETIC:
         from avrec.data.loaders import load_dataset
 
         dataset = load_dataset(DATA / name)
@@ -117,7 +126,7 @@ def prepare(name: str, log: dict) -> tuple[Score, Callable[[float], dict]]:
     from avrec.models.registry import create_model
     from benchmarks.synthetic_catalog import taste_dataset, taste_interactions
 
-    matrix = taste_interactions()
+    matrix = taste_interactions(**SYNTHETIC[name])
     dataset = taste_dataset(matrix)
     split = make_splits(dataset, "random", REPORT_SEED)[0]
     users = split.test["user_id"].unique()
@@ -125,6 +134,7 @@ def prepare(name: str, log: dict) -> tuple[Score, Callable[[float], dict]]:
     split.test = split.test[split.test["user_id"].isin(set(sample))]
     data = TrainData.from_dataset(dataset.with_interactions(split.train))
     log.update(
+        generator=SYNTHETIC[name],
         users=int(matrix.shape[0]),
         items=int(matrix.shape[1]),
         interactions=int(matrix.nnz),
@@ -186,6 +196,25 @@ def run(name: str) -> dict:
     return rows
 
 
+def run_variant(name: str, label: str, config: dict, epsilons: list[float | None]) -> dict:
+    """dp-ease with ``config`` on top of its defaults at ``epsilons`` on ``name`` (seed 0),
+    added to the dataset's saved results as the curve ``dp-ease (label)`` (without a saved
+    curve run, to ``privacy-NAME-variants.json``)."""
+    path = OUT / f"privacy-{name}.json"
+    if not path.is_file():  # no curve run here: kept apart, not rendered
+        path = OUT / f"privacy-{name}-variants.json"
+    rows = json.loads(path.read_text()) if path.is_file() else {"curves": {}}
+    score, _ = prepare(name, {})
+    curve = rows["curves"].setdefault(f"dp-ease ({label})", {})
+    for eps in epsilons:
+        key = str(eps) if eps is not None else "inf"
+        curve[key] = score("dp-ease", {**config, "epsilon": eps, "noise_seed": REPORT_SEED})
+        print(f"{name} dp-ease ({label}) eps={key}: {curve[key]:.4f}", flush=True)
+    rows.setdefault("variants", {})[label] = config
+    path.write_text(json.dumps(rows, indent=2))
+    return rows
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -211,13 +240,13 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def render() -> str:
+def render(names: list[str], plot_to: str = "privacy-curve.png") -> str:
     results = [
         json.loads((OUT / f"privacy-{name}.json").read_text())
-        for name in PROTOCOL
+        for name in names
         if (OUT / f"privacy-{name}.json").is_file()
     ]
-    plot(results, ROOT / "docs" / "privacy-curve.png")
+    plot(results, ROOT / "docs" / plot_to)
     pop = {k: settings("dp-popularity", float(k))["max_items_per_user"] for k in map(str, EPSILONS)}
     parts = [
         "NDCG@10 against the user-level privacy budget epsilon (delta = min(1e-5, "
@@ -227,7 +256,7 @@ def render() -> str:
         "users); `dp-popularity` with the per-user cap `tune` chose per epsilon on ml-100k msr "
         f"seed 1 ({', '.join(f'eps={float(k):g}: {v}' for k, v in pop.items())}). `inf`: the "
         "same model without noise; `ease`/`popularity`: the non-private baselines. Plot: "
-        "docs/privacy-curve.png; what it means: docs/privacy.md.\n"
+        f"docs/{plot_to}; what it means: docs/privacy.md.\n"
     ]
     for res in results:
         header = "| model | " + " | ".join(f"eps={e:g}" for e in EPSILONS) + " | inf |"
@@ -235,7 +264,7 @@ def render() -> str:
         extra = (
             f"; {about['users']:,} users, {about['items']:,} items, "
             f"{about['interactions']:,} interactions, NDCG over {about['test_users']:,} "
-            "sampled test users"
+            f"sampled test users; generator {json.dumps(about.get('generator', {}))}"
             if about
             else ""
         )
@@ -247,7 +276,8 @@ def render() -> str:
         ]
         for model, curve in res["curves"].items():
             cells = [f"{curve[str(e)]:.4f}" if str(e) in curve else "–" for e in EPSILONS]
-            lines.append(f"| {model} | " + " | ".join(cells) + f" | {curve['inf']:.4f} |")
+            inf = f"{curve['inf']:.4f}" if "inf" in curve else "–"
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {inf} |")
         ease = res["curves"]["ease"]["inf"]
         dp = res["curves"]["dp-ease"]
         dpop = res["curves"]["dp-popularity"]
@@ -258,8 +288,16 @@ def render() -> str:
             f"at eps {', '.join(f'{e:g}' for e in wins) or 'none'} of "
             f"{', '.join(f'{e:g}' for e in EPSILONS)} (by "
             + ", ".join(f"{dp[str(e)] / dpop[str(e)]:.2f}x" for e in EPSILONS)
-            + ").\n"
+            + ")."
         )
+        for model, curve in res["curves"].items():
+            if model.startswith("dp-ease (") and "8.0" in curve:
+                lines.append(
+                    f"{model} (settings {json.dumps(res['variants'][model[9:-1]])}, chosen "
+                    f"on seed 1 at eps=8) at eps=8: {curve['8.0'] / dp['inf']:.3f}x dp-ease "
+                    f"without noise, {curve['8.0'] / ease:.3f}x non-private ease."
+                )
+        lines.append("")
         lines += [
             "| eps | count share | Gram items | eigenvalues kept | Gram noise std | "
             "count noise std |",
@@ -317,7 +355,12 @@ def run_dp_two_tower(epsilons: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("step", choices=["tune", "run", "render", "dp-two-tower"])
+    parser.add_argument(
+        "step",
+        choices=["tune", "run", "render", "render-synthetic", "dp-two-tower", "variant"],
+    )
+    parser.add_argument("--label", default="variant")
+    parser.add_argument("--config", default="{}", help="dp-ease settings (JSON), for variant")
     parser.add_argument("--datasets", default=",".join(PROTOCOL))
     parser.add_argument("--epsilons", default="0.5,1,2,4,8,inf")
     args = parser.parse_args()
@@ -330,16 +373,27 @@ def main() -> None:
             body,
             "benchmarks/bench_privacy.py dp-two-tower",
         )
+    elif args.step == "variant":  # dp-ease with other settings, on the reported split
+        epsilons = [None if e == "inf" else float(e) for e in args.epsilons.split(",")]
+        for name in args.datasets.split(","):
+            run_variant(name, args.label, json.loads(args.config), epsilons)
     elif args.step == "tune":
         tune()
     elif args.step == "run":
         for name in args.datasets.split(","):
             run(name)
+    elif args.step == "render-synthetic":  # the synthetic catalogs alone, in their section
+        write_section(
+            "privacy-synthetic",
+            "Privacy: the DP backbone on the synthetic 100k-user catalogs (issue #34)",
+            render(list(SYNTHETIC), "privacy-curve-synthetic.png"),
+            "benchmarks/bench_privacy.py run --datasets synthetic-100k,synthetic-100k-t4",
+        )
     else:
         write_section(
             "privacy-curve",
             "Privacy: the DP backbone's curve (dp-ease against dp-popularity, issue #34)",
-            render(),
+            render(list(PROTOCOL)),
             "benchmarks/bench_privacy.py",
         )
 

@@ -125,12 +125,15 @@ def taste_interactions(
     factors: int = 16,
     seed: int = 0,
     chunk: int = 2_000,
+    taste_scale: float = 3.0,
 ) -> sp.csr_matrix:
     """A binary users x items matrix from latent tastes with a popularity long tail: item
     ``i`` has popularity ``exp(N(0, 1.2^2))`` and a taste vector near one of 64 centres; user
     ``u`` has a taste near one or two centres and ``n_u ~ 3 + lognormal`` items, drawn
-    without replacement with probability proportional to ``popularity * exp(3 taste . item)``
-    (Gumbel top-k)."""
+    without replacement with probability proportional to ``popularity * exp(taste_scale
+    taste . item)`` (Gumbel top-k). ``taste_scale`` sets how much of a user's choice is taste
+    rather than popularity (docs/benchmarks.md, "Privacy: the DP backbone on a synthetic
+    catalog with MovieLens's taste signal")."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(64, factors)) / np.sqrt(factors)
     item_c = rng.integers(0, 64, n_items)
@@ -148,7 +151,7 @@ def taste_interactions(
         taste = mix * centres[pick[:, 0]] + (1 - mix) * centres[pick[:, 1]]
         taste += 0.3 * rng.normal(size=(n, factors)) / np.sqrt(factors)
         taste /= np.linalg.norm(taste, axis=1, keepdims=True)
-        logits = 3.0 * taste @ items.T + log_pop + rng.gumbel(size=(n, n_items))
+        logits = taste_scale * taste @ items.T + log_pop + rng.gumbel(size=(n, n_items))
         width = int(sizes[start:stop].max())
         top = np.argpartition(-logits, width - 1, axis=1)[:, :width]
         order = np.argsort(-np.take_along_axis(logits, top, axis=1), axis=1)

@@ -165,3 +165,66 @@ def test_shrinkage_and_the_restored_diagonal():
         "dp-ease", {"epsilon": 4.0, "noise_seed": 0, "restore_diagonal": True, "shrink": True}
     ).fit(data)
     assert np.isfinite(model.weights).all() and model.weights[model.kept_].any()
+
+
+def test_the_off_diagonal_cut_keeps_the_diagonal_and_the_co_occurrences():
+    from avrec.models.private.ease import _denoise, _denoise_off_diagonal
+
+    rng = np.random.default_rng(1)
+    # a large diagonal (item counts) plus one co-occurrence direction of either sign
+    u = np.linalg.qr(rng.normal(size=(40, 2)))[0]
+    counts = np.diag(rng.uniform(20, 200, 40))
+    signal = counts + (u * [60.0, -40.0]) @ u.T
+    noise = np.triu(rng.normal(size=(40, 40)))
+    noisy = signal + noise + np.triu(noise, 1).T
+    edge = 2 * np.sqrt(40)
+    cut, rank = _denoise_off_diagonal(noisy.copy(), None, edge)
+    assert rank >= 2  # the two co-occurrence directions, of either sign
+    assert np.array_equal(np.diag(cut), np.diag(noisy)) and np.allclose(cut, cut.T)
+    off = ~np.eye(40, dtype=bool)
+    full, _ = _denoise(noisy.copy(), None, edge)  # the counts take the kept directions
+    assert np.linalg.norm((cut - signal)[off]) < np.linalg.norm((noisy - signal)[off])
+    assert np.linalg.norm((cut - signal)[off]) < np.linalg.norm((full - signal)[off])
+    assert _denoise_off_diagonal(noisy.copy(), 1, edge)[1] == 1
+    model = create_model("dp-ease", {"epsilon": 4.0, "noise_seed": 0, "off_diagonal": True})
+    model.fit(_data())
+    assert np.isfinite(model.weights).all() and model.weights[model.kept_].any()
+
+
+def test_the_cut_directions_can_keep_their_mean_eigenvalue():
+    from avrec.models.private.ease import _denoise
+
+    rng = np.random.default_rng(2)
+    u = np.linalg.qr(rng.normal(size=(30, 2)))[0]
+    signal = (u * [80.0, 40.0]) @ u.T + 5.0 * np.eye(30)
+    noise = np.triu(rng.normal(size=(30, 30)))
+    noisy = signal + noise + np.triu(noise, 1).T
+    edge = 4 * np.sqrt(30)  # above the bulk: 5 plus the noise's spread 2 sqrt(30)
+    zero, rank = _denoise(noisy.copy(), None, edge)
+    mean, same = _denoise(noisy.copy(), None, edge, trace=float(np.trace(noisy)))
+    assert rank == same == 2
+    assert np.isclose(np.trace(mean), np.trace(noisy))  # trace kept: the rest at their mean
+    values = np.linalg.eigvalsh(mean)
+    level = (np.trace(noisy) - np.linalg.eigvalsh(zero)[-2:].sum()) / 28
+    assert np.allclose(values[:-2], level) and level > 0
+    # the inverse EASE takes is nearer the signal's with the mean than with zeros
+    inv = [np.linalg.inv(m + 10 * np.eye(30)) for m in (signal, zero, mean)]
+    assert np.linalg.norm(inv[2] - inv[0]) < np.linalg.norm(inv[1] - inv[0])
+    model = create_model("dp-ease", {"epsilon": 4.0, "noise_seed": 0, "bulk": "mean"})
+    model.fit(_data())
+    assert np.isfinite(model.weights).all() and model.weights[model.kept_].any()
+
+
+def test_the_diagonal_block_keeps_the_items_above_the_edge_of_their_block():
+    from avrec.models.private.ease import _diagonal_block
+
+    diagonal = np.array([5.0, 100.0, 30.0, 9.0, 50.0])
+    # sorted: 100, 50, 30, 9, 5 against 10 sqrt(m): 10, 14.1, 17.3, 20, 22.4
+    assert _diagonal_block(diagonal, 10.0).tolist() == [False, True, True, False, True]
+    assert not _diagonal_block(diagonal, 200.0).any()
+    data = _data()
+    plain = create_model("dp-ease", {"epsilon": 8.0, "noise_seed": 0}).fit(data)
+    block = create_model("dp-ease", {"epsilon": 8.0, "noise_seed": 0, "diagonal_edge": 1.0})
+    block.fit(data)
+    assert 0 < block.kept_.sum() <= plain.kept_.sum()
+    assert np.isfinite(block.weights).all() and not block.weights[~block.kept_].any()

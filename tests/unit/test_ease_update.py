@@ -9,9 +9,11 @@ import pytest
 import scipy.sparse as sp
 
 from avrec.data import Dataset
+from avrec.data.npz import Streamed
+from avrec.models import forget
 from avrec.models.base import Recommender, TrainData
 from avrec.models.baselines.ease import gram_matrix
-from avrec.models.baselines.ease_update import update_rows
+from avrec.models.baselines.ease_update import rows_update, update_rows
 from avrec.models.forget import unlearn_users
 from avrec.models.registry import create_model
 
@@ -50,6 +52,22 @@ def test_removing_rows_equals_a_fit_without_them(dropout, weighted):
     want_b, want_d = _exact(x[kept], 5.0, dropout, side)
     assert np.abs(b2 - want_b).max() < 1e-9
     assert np.abs(d2 - want_d).max() < 1e-9
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocks_of_rows_in_place_and_streamed_give_one_update(dtype):
+    # 150 items: three blocks of rows (BLOCK_ROWS 64), the last one short
+    x = _random(4, users=300, items=150)
+    b, d = _exact(x, 4.0, 0.0)
+    b = b.astype(dtype)
+    change = rows_update(b, d, x[[2, 8]], sp.csr_matrix((2, 150)))
+    streamed = np.concatenate([blk.copy() for blk in change.blocks(b)])
+    fresh, d2 = update_rows(b, d, x[[2, 8]], sp.csr_matrix((2, 150)))
+    assert np.array_equal(streamed, fresh) and np.array_equal(d2, change.diag)
+    in_place, _ = update_rows(b.copy(), d, x[[2, 8]], sp.csr_matrix((2, 150)), in_place=True)
+    assert np.array_equal(in_place, fresh) and np.all(np.diag(fresh) == 0)
+    want, _ = _exact(x[np.setdiff1d(np.arange(300), [2, 8])], 4.0, 0.0)
+    assert np.abs(fresh - want).max() < (1e-9 if dtype == np.float64 else 1e-6)
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])  # 0: the update's factors are the rows
@@ -93,10 +111,16 @@ def _without(ds: Dataset, users: list[str]) -> Dataset:
     return Dataset(ds.items, inter[~inter.user_id.isin(users)], name=ds.name)
 
 
+@pytest.mark.parametrize("mapped", [False, True], ids=["read", "mapped"])
 @pytest.mark.parametrize(
     "config", [{}, {"dropout": 0.5, "binary": False, "l2": 50.0}], ids=["plain", "denoising"]
 )
-def test_forgetting_users_of_a_saved_ease_equals_a_fit_without_them(data, tmp_path, config):
+def test_forgetting_users_of_a_saved_ease_equals_a_fit_without_them(
+    data, tmp_path, config, mapped, monkeypatch
+):
+    # mapped: the weights are mapped from the folder and the update streamed to the new file
+    # (what large models get); read: updated in memory, then saved
+    monkeypatch.setattr(forget, "MAP_FROM", 1 if mapped else 1 << 40)
     folder = create_model("ease", config).fit(TrainData.from_dataset(data)).save(tmp_path / "m")
     removed, change = unlearn_users(folder, GONE)
     assert removed == 2 and change.pending == []
@@ -106,6 +130,22 @@ def test_forgetting_users_of_a_saved_ease_equals_a_fit_without_them(data, tmp_pa
     assert np.abs(after.inverse_diag_ - refit.inverse_diag_).max() < 1e-9
     assert list(after.user_vocab.ids) == list(refit.user_vocab.ids)
     assert unlearn_users(folder, GONE) == (0, change.__class__({}))  # nothing left
+
+
+def test_an_ease_mapped_read_only_streams_its_update_and_keeps_its_weights(data, tmp_path):
+    model = create_model("ease", {"dropout": 0.3}).fit(TrainData.from_dataset(data))
+    folder = model.save(tmp_path / "m")
+    mapped = Recommender.load(folder, map_from=1, read_catalog=False)
+    assert mapped.catalog is None and not mapped.weights.flags.writeable
+    rows = np.flatnonzero(np.isin(model.user_vocab.ids, GONE))
+    change = mapped.unlearn(rows).arrays["state.npz"]
+    stream = change["state__weights"]
+    assert isinstance(stream, Streamed) and stream.shape == model.weights.shape
+    streamed = np.concatenate([b.copy() for b in stream.blocks()])
+    model.unlearn(rows)  # in memory, in place
+    assert np.array_equal(streamed, model.weights)
+    assert np.array_equal(change["state__inverse_diag"], model.inverse_diag_)
+    assert np.array_equal(mapped.weights, Recommender.load(folder).weights)  # unchanged
 
 
 def test_an_ease_saved_without_its_solution_is_left_for_a_retrain(data, tmp_path):

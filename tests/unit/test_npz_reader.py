@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from avrec.data.npz import read_npz
+from avrec.data.npz import Streamed, read_npz, write_npz
 
 
 def _arrays() -> dict[str, np.ndarray]:
@@ -87,3 +87,30 @@ def test_a_model_reuses_a_catalog_only_with_one_row_per_item(tmp_path, synthetic
     shorter = read.catalog.iloc[:-1]
     reloaded = Recommender.load(folder, catalog=shorter).catalog
     assert reloaded is not shorter and len(reloaded) == len(read.catalog)
+
+
+def test_write_npz_reads_back_as_np_savez_writes(tmp_path):
+    arrays = _arrays()
+    big = np.random.default_rng(1).normal(size=(50, 30)).astype(np.float32)
+
+    def blocks():
+        buf = np.empty((16, 30), dtype=np.float32)  # one buffer, reused: written as it comes
+        for start in range(0, 50, 16):
+            part = buf[: min(16, 50 - start)]
+            part[:] = big[start : start + len(part)]
+            yield part
+
+    write_npz(tmp_path / "w.npz", {**arrays, "streamed": Streamed(big.shape, big.dtype, blocks)})
+    np.savez(tmp_path / "s.npz", **arrays, streamed=big)
+    with np.load(tmp_path / "w.npz") as w, np.load(tmp_path / "s.npz") as s:  # CRCs checked
+        assert w.files == s.files
+        for key in s.files:
+            assert w[key].dtype == s[key].dtype and np.array_equal(w[key], s[key])
+    mapped = read_npz(tmp_path / "w.npz", map_from=1000)["streamed"]
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped, big)
+
+
+def test_write_npz_refuses_a_stream_of_the_wrong_length(tmp_path):
+    short = Streamed((5, 2), np.dtype(np.float32), lambda: iter([np.zeros((4, 2), np.float32)]))
+    with pytest.raises(ValueError, match="4 rows of 5"):
+        write_npz(tmp_path / "w.npz", {"a": short})

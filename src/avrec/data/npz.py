@@ -1,5 +1,6 @@
 """Reading the arrays of an ``.npz`` file as ``np.savez`` writes it, quickly and without
-holding the interpreter lock while the bytes are copied.
+holding the interpreter lock while the bytes are copied; writing one with arrays that are
+never whole in memory (:func:`write_npz`).
 
 ``np.load`` reads a member through ``zipfile`` a quarter of a million elements at a time,
 computing a CRC and copying each chunk in Python between reads. ``np.savez`` stores its members
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import struct
 import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -85,3 +88,40 @@ def read_npz(path: str | Path, map_from: int | None = None) -> dict[str, np.ndar
         with np.load(path, allow_pickle=False) as z:
             slow = {name: z[name] for name, arr in fast.items() if arr is None}
     return {name: slow[name] if arr is None else arr for name, arr in fast.items()}
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A C-order array written a block of rows at a time: ``blocks()`` yields consecutive
+    blocks of rows (each may reuse the previous one's buffer), ``shape[0]`` rows in all."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    blocks: Callable[[], Iterator[np.ndarray]]
+
+
+def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray | Streamed]) -> None:
+    """Write ``arrays`` as ``np.savez`` does (stored members, ``.npy`` inside, readable by
+    ``np.load`` and :func:`read_npz`), a :class:`Streamed` array block by block as its blocks
+    come, so a computed array goes to the file without a whole copy in memory."""
+    with zipfile.ZipFile(path, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                if isinstance(value, Streamed):
+                    _write_streamed(member, value)
+                else:
+                    npy_format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def _write_streamed(member, value: Streamed) -> None:
+    header = {"descr": npy_format.dtype_to_descr(np.dtype(value.dtype)),
+              "fortran_order": False, "shape": tuple(value.shape)}  # fmt: skip
+    npy_format.write_array_header_1_0(member, header)
+    rows = 0
+    for block in value.blocks():
+        if block.dtype != value.dtype or block.shape[1:] != tuple(value.shape[1:]):
+            raise ValueError(f"a block of {block.dtype} {block.shape} in {value.shape}")
+        member.write(np.ascontiguousarray(block).reshape(-1).view(np.uint8).data)
+        rows += block.shape[0]
+    if rows != value.shape[0]:
+        raise ValueError(f"streamed {rows} rows of {value.shape[0]}")

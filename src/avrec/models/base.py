@@ -175,6 +175,9 @@ class Recommender(ABC):
     #: whether :meth:`score_items` scores a few items for less than the whole catalog (what a
     #: retrieval cascade, avrec.index.cascade, saves by)
     scores_subsets: ClassVar[bool] = False
+    #: whether ``unlearn`` (capabilities.Unlearns) works on a model loaded with its large
+    #: arrays mapped read-only and without its catalog (models.forget.unlearned loads it so)
+    unlearns_mapped: ClassVar[bool] = False
 
     @property
     def reads_media(self) -> bool:
@@ -554,6 +557,7 @@ class Recommender(ABC):
         catalog_chunk: int | None = None,
         map_from: int | None = None,
         catalog: pd.DataFrame | None = None,
+        read_catalog: bool = True,
     ) -> Recommender:
         """Load any saved model; the class comes from the manifest's model name.
         ``catalog_chunk``: parse the catalog this many lines at a time, so that other threads
@@ -563,7 +567,8 @@ class Recommender(ABC):
         this many bytes are mapped read-only from the file, not read (``data.npz.read_npz``);
         for a model that is only scored, such as one loaded to be served. ``catalog``: the
         folder's catalog already read (from a file with the same bytes), used as it is where it
-        has one row per item of the folder (else the file is read)."""
+        has one row per item of the folder (else the file is read). ``read_catalog`` False:
+        none is read (for work that needs no item fields)."""
         path = Path(path)
         manifest_file = path / MANIFEST
         if not manifest_file.is_file():
@@ -587,7 +592,7 @@ class Recommender(ABC):
             )
         if catalog is not None and len(catalog) == len(model.item_vocab):
             model.catalog = catalog
-        elif (path / CATALOG).is_file():
+        elif read_catalog and (path / CATALOG).is_file():
             read = {"orient": "records", "lines": True, "dtype": {"item_id": str}}
             if catalog_chunk is None:
                 model.catalog = pd.read_json(path / CATALOG, **read)

@@ -24,7 +24,7 @@ members exist on the (fitted) object, not their signatures; the type checker che
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from avrec.data.npz import Streamed
 from avrec.errors import AvrecError
 
 
@@ -105,7 +106,7 @@ class Unlearned:
     relative to the model folder (``"state.npz"``, ``"parts/backbone/state.npz"``) and key,
     and the parts that still hold the users until the next training (empty: none do)."""
 
-    arrays: dict[str, dict[str, np.ndarray]]
+    arrays: Mapping[str, Mapping[str, np.ndarray | Streamed]]
     pending: list[str] = field(default_factory=list)
 
 

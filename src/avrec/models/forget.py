@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.data.npz import Streamed, write_npz
 from avrec.models.base import MANIFEST, STATE
 from avrec.models.capabilities import NotUpdatable, Unlearned, Unlearns
 
@@ -40,6 +41,9 @@ USER_CSR = {"train": "train_shape", "recency": "train_shape", "state__res": None
 #: the same in the state of a model's parts (``parts/<name>/state.npz``, models.hybrid)
 PART_USER_ROWS = ("signal_user_year",)
 PART_USER_CSR = {"rf": "rf_shape"}
+#: saved arrays of at least this many bytes are mapped from the file where a model unlearns
+#: from them (Recommender.unlearns_mapped)
+MAP_FROM = 1 << 20
 
 
 class UnknownUserArray(RuntimeError):
@@ -64,7 +68,7 @@ def _rewrite_state(
     folder: Path,
     keep: np.ndarray,
     n_users: int,
-    replace: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    replace: Mapping[str, Mapping[str, np.ndarray | Streamed]] | None = None,
 ) -> None:
     """The folder's ``state.npz`` and its parts' (``parts/*/state.npz``) without the rows of
     the users ``keep`` leaves out (``replace``: arrays to set, by state file relative to the
@@ -90,7 +94,7 @@ def _rewrite_arrays(
     n_items: int,
     user_rows: tuple[str, ...],
     user_csr: Mapping[str, str | None],
-    replace: Mapping[str, np.ndarray],
+    replace: Mapping[str, np.ndarray | Streamed],
 ) -> None:
     with np.load(path, allow_pickle=False) as z:  # what ``replace`` sets is not read
         arrays = {k: z[k] for k in z.files if k not in replace}
@@ -130,7 +134,7 @@ def _rewrite_arrays(
     if not missing and out.keys() == arrays.keys() and all(out[k] is arrays[k] for k in out):
         return  # nothing per-user here: the hard link stays
     path.unlink()  # a new file: never write through a link into the live folder
-    np.savez(path, **out)
+    write_npz(path, out)  # streamed arrays (an update of large weights) computed as written
     _fsync(path)
 
 
@@ -150,8 +154,13 @@ def unlearned(root: Path, user_ids: set[str]) -> Unlearned:
     """What the model saved at ``root`` learns without ``user_ids``, for models that
     can say (:class:`Unlearns`); for the others, the whole model is pending a retrain."""
     from avrec.models.base import Recommender
+    from avrec.models.names import get_model_class
 
-    model = Recommender.load(root)
+    klass = get_model_class(json.loads((root / MANIFEST).read_text())["model"])
+    if klass.unlearns_mapped:  # the large arrays read as the update needs them, no catalog
+        model = Recommender.load(root, map_from=MAP_FROM, read_catalog=False)
+    else:
+        model = Recommender.load(root)
     rows = np.flatnonzero(np.isin(model.fitted_parts()[0].ids, list(user_ids)))
     if not len(rows):
         return Unlearned({})

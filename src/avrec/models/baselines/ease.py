@@ -15,10 +15,12 @@ hybrid uses it there and for the history at scoring time).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.data.npz import Streamed
 from avrec.models.arrays import row_blocks, spd_inverse
 from avrec.models.base import STATE, ModelConfig, Recommender, TrainData
 from avrec.models.capabilities import NotUpdatable, Unlearned
@@ -145,6 +147,10 @@ class EASE(Recommender):
     Config = EASEConfig
     config: EASEConfig
 
+    #: unlearning reads the weights mapped from the saved folder and no catalog
+    #: (models.forget.unlearned): the update streams the new weights to the new file
+    unlearns_mapped: ClassVar[bool] = True
+
     #: ``diag(P)`` of the fit (float64; None for folders saved before it was kept): with the
     #: weights it gives back ``P`` for exact low-rank updates (models.baselines.ease_update)
     inverse_diag_: np.ndarray | None = None
@@ -168,15 +174,19 @@ class EASE(Recommender):
         vocabularies and training matrix are the caller's to change."""
         from avrec.models.baselines.ease_update import update_rows
 
+        self.weights, self.inverse_diag_ = update_rows(
+            self.weights, self._solution_diag(), self._input(old), self._input(new),
+            self.config.dropout, in_place=True,
+        )  # fmt: skip
+
+    def _solution_diag(self) -> np.ndarray:
+        """``diag(P)`` of the fit, which low-rank updates need."""
         if self.inverse_diag_ is None or len(self.inverse_diag_) != self.weights.shape[0]:
             raise NotUpdatable(
                 "this EASE model keeps no diag(P) for its catalog (saved by an earlier avrec, "
                 "or items were added since); retrain it"
             )
-        self.weights, self.inverse_diag_ = update_rows(
-            self.weights, self.inverse_diag_, self._input(old), self._input(new),
-            self.config.dropout, in_place=True,
-        )  # fmt: skip
+        return self.inverse_diag_
 
     def update_rank(self, old: sp.csr_matrix, new: sp.csr_matrix) -> int:
         from avrec.models.baselines.ease_update import gram_change
@@ -184,9 +194,22 @@ class EASE(Recommender):
         return gram_change(self._input(old), self._input(new), self.config.dropout)[2].shape[0]
 
     def unlearn(self, rows: np.ndarray) -> Unlearned:
+        """The weights without training rows ``rows``, updated in place; where they are
+        mapped read-only from the saved folder (loaded to be unlearned,
+        :attr:`unlearns_mapped`) the model in memory keeps them and the updated weights are
+        computed as they are written to the new folder (``data.npz.Streamed``): no copy of
+        the items x items array is read whole or held."""
+        from avrec.models.baselines.ease_update import rows_update
+
         old = self.fitted_parts()[2][rows]
-        self.update_rows(old, sp.csr_matrix(old.shape, dtype=np.float64))
-        return Unlearned({STATE: {f"state__{k}": v for k, v in self.state_arrays().items()}})
+        empty = sp.csr_matrix(old.shape, dtype=np.float64)
+        if self.weights.flags.writeable:
+            self.update_rows(old, empty)
+            return Unlearned({STATE: {f"state__{k}": v for k, v in self.state_arrays().items()}})
+        weights, diag = self.weights, self._solution_diag()
+        change = rows_update(weights, diag, self._input(old), empty, self.config.dropout)
+        stream = Streamed(weights.shape, weights.dtype, lambda: change.blocks(weights))
+        return Unlearned({STATE: {"state__weights": stream, "state__inverse_diag": change.diag}})
 
     def score(
         self,

@@ -23,8 +23,12 @@ and warm start").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import get_blas_funcs
 
 from avrec.models.arrays import row_blocks
 
@@ -65,6 +69,78 @@ def inverse_columns(weights: np.ndarray, diag: np.ndarray, items: np.ndarray) ->
     return u
 
 
+#: rows of the weights updated at a time: a block and its update stay in the processor's cache
+BLOCK_ROWS = 64
+
+
+@dataclass(frozen=True)
+class WeightsUpdate:
+    """EASE's weights after a low-rank change of ``A``: off the diagonal
+    ``B' = B diag(ratio) + um v^T`` (``ratio``, ``um``, ``v`` in the weights' dtype), and the
+    new ``d`` (float64). Applied a block of rows at a time, so no float64 items x items array
+    is ever whole, nor a second copy of the weights where they are updated in place or
+    streamed to a file (:meth:`blocks`)."""
+
+    ratio: np.ndarray
+    um: np.ndarray
+    v: np.ndarray
+    diag: np.ndarray
+
+    def apply(self, weights: np.ndarray, rows: slice, out: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of the updated weights into ``out`` (may be ``weights[rows]``)."""
+        np.multiply(weights[rows], self.ratio, out=out)
+        if not self.um.shape[1]:
+            pass
+        elif out.flags.c_contiguous:  # out^T += v um[rows]^T by BLAS, in place (one pass)
+            gemm = get_blas_funcs("gemm", (out,))
+            done = gemm(1.0, self.v, self.um[rows], beta=1.0, c=out.T, trans_b=True,
+                        overwrite_c=True)  # fmt: skip
+            if not np.shares_memory(done, out):
+                out[...] = done.T
+        else:
+            out += self.um[rows] @ self.v.T
+        diagonal = np.arange(rows.start, rows.stop)
+        out[diagonal - rows.start, diagonal] = 0.0
+        return out
+
+    def blocks(self, weights: np.ndarray) -> Iterator[np.ndarray]:
+        """The updated weights, :data:`BLOCK_ROWS` rows at a time, in one reused buffer."""
+        n = weights.shape[0]
+        buf = np.empty((min(BLOCK_ROWS, n), weights.shape[1]), dtype=weights.dtype)
+        for rows in row_blocks(n, BLOCK_ROWS):
+            yield self.apply(weights, rows, buf[: rows.stop - rows.start])
+
+
+def weights_update(
+    weights: np.ndarray, diag: np.ndarray, items: np.ndarray, factor: np.ndarray, core: np.ndarray
+) -> WeightsUpdate:
+    """The update of EASE's weights and ``d`` for ``A -> A + E``, ``E`` zero outside
+    ``items`` x ``items`` and ``factor @ core @ factor.T`` there (:func:`gram_change`).
+    Woodbury: with ``U = P[:, S] F``, ``P' = P - U (I + C F^T P[S, S] F)^-1 C U^T``, so
+    ``d' = d - diag(um U^T)`` with ``um = U (I + C F^T P[S, S] F)^-1 C`` and off the diagonal
+    ``B' = -P' / d' = B d / d' + um (U / d')^T``. Reads only the columns ``items`` of the
+    weights."""
+    n, r = len(diag), core.shape[0]
+    dtype = weights.dtype
+    if r == 0:
+        ones = np.ones(n, dtype=dtype)
+        return WeightsUpdate(ones, np.zeros((n, 0), dtype), np.zeros((n, 0), dtype), diag.copy())
+    cols = inverse_columns(weights, diag, items)  # P[:, S]
+    u = cols @ factor
+    small = factor.T @ u[items]  # F^T P[S, S] F
+    um = u @ np.linalg.solve(np.eye(r) + core @ small, core)
+    new_diag = diag - np.einsum("ij,ij->i", um, u)
+    if np.any(new_diag <= 0):
+        raise ValueError("EASE update: the updated Gram matrix is not positive definite")
+    # in the weights' dtype (float32 rounds the update to float32's 6e-8, as a fit's weights)
+    return WeightsUpdate(
+        (diag / new_diag).astype(dtype),
+        np.ascontiguousarray(um, dtype=dtype),
+        np.ascontiguousarray(u / new_diag[:, None], dtype=dtype),
+        new_diag,
+    )
+
+
 def update_weights(
     weights: np.ndarray,
     diag: np.ndarray,
@@ -73,33 +149,14 @@ def update_weights(
     core: np.ndarray,
     in_place: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """EASE's weights and ``d`` after ``A -> A + E``, ``E`` zero outside ``items`` x ``items``
-    and ``factor @ core @ factor.T`` there (:func:`gram_change`): a new weights array of
-    ``weights``' dtype (``in_place``: ``weights`` itself, overwritten, which spares writing a
-    fresh items x items array) and a new float64 ``d``. Woodbury: with ``U = P[:, S] F``,
-    ``P' = P - U (I + C F^T P[S, S] F)^-1 C U^T``, a block of rows at a time."""
-    n, r = len(diag), core.shape[0]
-    if r == 0:
-        return (weights if in_place else weights.copy()), diag.copy()
-    cols = inverse_columns(weights, diag, items)  # P[:, S]
-    u = cols @ factor
-    small = factor.T @ u[items]  # F^T P[S, S] F
-    um = u @ np.linalg.solve(np.eye(r) + core @ small, core)
-    new_diag = diag - np.einsum("ij,ij->i", um, u)
-    if np.any(new_diag <= 0):
-        raise ValueError("EASE update: the updated Gram matrix is not positive definite")
-    # off the diagonal B' = -P' / d' = B * d / d' + um (u / d')^T: one pass over the weights
-    # in their own dtype (float32 rounds the update to float32's 6e-8, as a fit's weights)
-    dtype = weights.dtype
-    ratio = (diag / new_diag).astype(dtype)
-    um, v = um.astype(dtype), (u / new_diag[:, None]).astype(dtype)
+    """EASE's weights and ``d`` after ``A -> A + E`` (:func:`weights_update`): a new weights
+    array of ``weights``' dtype (``in_place``: ``weights`` itself, overwritten, which spares
+    writing a fresh items x items array) and a new float64 ``d``."""
+    change = weights_update(weights, diag, items, factor, core)
     out = weights if in_place else np.empty_like(weights)
-    for rows in row_blocks(n):
-        block = out[rows]
-        np.multiply(weights[rows], ratio, out=block)
-        block += um[rows] @ v.T
-    out[np.diag_indices_from(out)] = 0.0
-    return out, new_diag
+    for rows in row_blocks(len(diag), BLOCK_ROWS):
+        change.apply(weights, rows, out[rows])
+    return out, change.diag
 
 
 def update_rows(
@@ -112,3 +169,15 @@ def update_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """EASE's weights and ``d`` after some users' input rows ``old`` became ``new``."""
     return update_weights(weights, diag, *gram_change(old, new, dropout), in_place=in_place)
+
+
+def rows_update(
+    weights: np.ndarray,
+    diag: np.ndarray,
+    old: sp.csr_matrix,
+    new: sp.csr_matrix,
+    dropout: float = 0.0,
+) -> WeightsUpdate:
+    """:func:`update_rows` not yet applied (the weights are only read: they may be mapped
+    read-only from a saved model)."""
+    return weights_update(weights, diag, *gram_change(old, new, dropout))

@@ -20,7 +20,8 @@ differential privacy, after per-item counts that choose which items it covers.
 4. Everything after is post-processing and costs no privacy: items whose noisy diagonal is
    below ``count_threshold`` noise deviations are dropped, the noisy matrix is projected on its
    eigenvalues above ``rank_edge`` times the noise matrix's expected spectral norm ``2 std
-   sqrt(n)`` (at most ``rank`` of them; those below are indistinguishable from noise), the
+   sqrt(n)`` (at most ``rank`` of them; those below are indistinguishable from noise, and
+   become 0 or, with ``bulk = "mean"``, their mean eigenvalue), the
    regulariser grows with the noise (``noise_l2``), and EASE's closed form gives ``B``.
    Scores are ``h B`` over the Gram matrix's items, ``(1 - w) z(h B) + w z(counts)`` with ``w =
    popularity_weight``; the other items rank below them by their noisy counts.
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -105,6 +106,21 @@ class DPEASEConfig(PrivateConfig):
     #: / 2`` (``s``: the noise std): the spiked-Wigner estimate of the signal's eigenvalue
     #: times its eigenvector's expected overlap with the noisy one (0 at the noise edge)
     shrink: bool = False
+    #: cut the spectrum of the noisy matrix without its diagonal (eigenvalues of either sign
+    #: beyond the edge), then add the noisy diagonal back: the diagonal (each item's weighted
+    #: count) stands far above its noise and would otherwise take the kept directions, one per
+    #: popular item, leaving the co-occurrences to the cut
+    off_diagonal: bool = False
+    #: what the eigenvalues below the edge become: ``zero`` (a low-rank matrix), or ``mean``,
+    #: their mean (the trace less the kept eigenvalues, over the rest; random-matrix
+    #: "clipping", Bouchaud & Potters): EASE inverts the matrix, and zeroed directions, with
+    #: only ``l2`` left in them, would dominate the inverse
+    bulk: Literal["zero", "mean"] = "zero"
+    #: keep (post-processing) only the ``m`` items of the largest noisy diagonal, for the
+    #: largest ``m`` whose ``m``-th diagonal entry is above ``diagonal_edge`` times the noise
+    #: edge ``2 std sqrt(m)``: then every direction of the block stands above the noise and
+    #: EASE inverts the noisy block as it is (None: no such cut)
+    diagonal_edge: float | None = Field(default=None, gt=0)
 
 
 class DPEASE(PrivateRecommender):
@@ -154,6 +170,8 @@ class DPEASE(PrivateRecommender):
             add_symmetric_noise(gram, std, rng)
         n = x.shape[1]
         above = np.diag(gram) >= cfg.count_threshold * std if std > 0 else np.ones(len(gram), bool)
+        if cfg.diagonal_edge is not None and std > 0:
+            above &= _diagonal_block(np.diag(gram), cfg.diagonal_edge * 2.0 * std)
         kept = chosen[above]
         keep = np.zeros(n, bool)
         keep[kept] = True
@@ -282,7 +300,11 @@ def _solve(
         edge = cfg.rank_edge * 2.0 * std * math.sqrt(len(gram))
         noisy_diagonal = np.diag(gram).copy()
         spread = std * math.sqrt(len(gram)) if cfg.shrink else 0.0
-        gram, rank = _denoise(gram, cfg.rank, edge, spread)
+        if cfg.off_diagonal:
+            gram, rank = _denoise_off_diagonal(gram, cfg.rank, edge)
+        else:
+            bulk = float(np.trace(gram)) if cfg.bulk == "mean" else None
+            gram, rank = _denoise(gram, cfg.rank, edge, spread, bulk)
         if cfg.restore_diagonal:
             gram[np.diag_indices_from(gram)] = np.maximum(noisy_diagonal, np.diag(gram))
     try:
@@ -292,12 +314,18 @@ def _solve(
 
 
 def _denoise(
-    gram: np.ndarray, rank: int | None, edge: float = 0.0, spread: float = 0.0
+    gram: np.ndarray,
+    rank: int | None,
+    edge: float = 0.0,
+    spread: float = 0.0,
+    trace: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """The nearest positive semi-definite matrix of rank at most ``rank`` (None: any) in
     Frobenius norm, without the eigenvalues at or below ``edge``: the ``rank`` largest
     eigenvalues above it, negative ones set to zero, shrunk by the noise's ``spread = s sqrt(n)``
-    where it is given (:attr:`DPEASEConfig.shrink`); and the rank kept."""
+    where it is given (:attr:`DPEASEConfig.shrink`); with ``trace`` (the matrix's), the
+    other directions get the mean of the other eigenvalues, ``(trace - kept) / (n - rank)``
+    (:attr:`DPEASEConfig.bulk`); and the rank kept."""
     from scipy.linalg import eigh
 
     # only the eigenvalues above the edge (and 0): the vectors of the rest are never formed
@@ -309,4 +337,46 @@ def _denoise(
         values = np.where(values > 2 * spread, t - spread**2 / np.maximum(t, 1e-300), 0.0)
     keep = values > 0
     out = (vectors[:, keep] * values[keep]) @ vectors[:, keep].T
-    return np.ascontiguousarray((out + out.T) / 2), int(keep.sum())
+    out = (out + out.T) / 2
+    n, kept = len(gram), int(keep.sum())
+    if trace is not None and kept < n:  # the cut directions get their mean eigenvalue
+        level = max((trace - float(values[keep].sum())) / (n - kept), 0.0)
+        out -= level * (vectors[:, keep] @ vectors[:, keep].T)
+        out[np.diag_indices_from(out)] += level
+    return np.ascontiguousarray(out), kept
+
+
+def _denoise_off_diagonal(
+    gram: np.ndarray, rank: int | None, edge: float
+) -> tuple[np.ndarray, int]:
+    """The noisy diagonal plus the off-diagonal part cut to its eigenvalues beyond ``edge`` in
+    absolute value (at most ``rank`` of the largest), and the rank kept."""
+    from scipy.linalg import eigh
+
+    diagonal = np.diag(gram).copy()
+    gram[np.diag_indices_from(gram)] = 0.0
+    parts = [
+        eigh(gram, subset_by_value=bounds, driver="evr")
+        for bounds in ((max(edge, 0.0), np.inf), (-np.inf, -max(edge, 0.0)))
+    ]
+    values = np.concatenate([v for v, _ in parts])
+    vectors = np.concatenate([u for _, u in parts], axis=1)
+    if rank is not None and len(values) > rank:
+        top = np.argsort(-np.abs(values))[:rank]
+        values, vectors = values[top], vectors[:, top]
+    out = (vectors * values) @ vectors.T
+    out = (out + out.T) / 2
+    out[np.diag_indices_from(out)] = np.maximum(diagonal, 0.0)
+    return np.ascontiguousarray(out), len(values)
+
+
+def _diagonal_block(diagonal: np.ndarray, edge_per_root: float) -> np.ndarray:
+    """The items (a mask) of the largest diagonal entries, as many ``m`` as keep the ``m``-th
+    entry at least ``edge_per_root sqrt(m)``."""
+    order = np.argsort(-diagonal, kind="stable")
+    sizes = np.arange(1, len(order) + 1)
+    fits = np.flatnonzero(diagonal[order] >= edge_per_root * np.sqrt(sizes))
+    mask = np.zeros(len(diagonal), bool)
+    if len(fits):
+        mask[order[: fits[-1] + 1]] = True
+    return mask
