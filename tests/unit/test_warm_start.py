@@ -81,3 +81,24 @@ def test_what_a_hybrid_cannot_warm_start_leaves_it_unchanged(data):
     model.backbone.rating_center_ = None  # as saved by an earlier avrec
     assert "rating centre" in model.warm_start(full, 1.0)
 
+
+def test_als_warm_starts_from_its_factors(data):
+    early, full = TrainData.from_dataset(_early(data, 0.8)), TrainData.from_dataset(data)
+    cfg = {"factors": 8, "regularization": 5.0, "iterations": 10, "warm_iterations": 2}
+    model = create_model("als", cfg).fit(early)
+    before = model.item_factors.copy()
+    assert model.warm_start(full, 1.0, source="als-000000000001") is None
+    assert model.warm_started_["from"] == "als-000000000001"
+    assert model.warm_started_["users_new"] > 0 and model.warm_started_["iterations"] == 2
+    assert model.user_factors.shape == (len(full.user_vocab), 8)
+    fresh = create_model("als", cfg).fit(full)  # from a random start: elsewhere
+    assert np.abs(model.item_factors - before).mean() < np.abs(fresh.item_factors - before).mean()
+    # the two taste groups (even and odd items) hold for the users new to the data
+    new = [u for u in full.user_vocab.ids if u not in early.user_vocab.ids]
+    recs = model.recommend(new, 3)
+    pairs = zip(new, recs.items, strict=True)
+    same = [int(i[1:]) % 2 == int(u[1:]) % 2 for u, items in pairs for i in items]
+    assert np.mean(same) > 0.9
+    inter = data.interactions[data.interactions.item_id != data.items.item_id.iloc[-1]]
+    other = TrainData.from_dataset(Dataset(data.items.iloc[:-1], inter, name="fewer"))
+    assert model.warm_start(other, 1.0) == "the catalog changed"
