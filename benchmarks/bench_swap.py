@@ -6,6 +6,9 @@ of those sent while the swap was under way (from the promotion until ``/health``
 version) and in the seconds after it, and every failed request.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_swap.py [--dataset ml-latest-small] [--cycles 3]
+
+On a machine shared with other work, run it at a higher priority than the rest (as root:
+``nice -n -5 python benchmarks/bench_swap.py``); the section says at which.
 """
 
 from __future__ import annotations
@@ -175,7 +178,9 @@ def main() -> None:
         f"registry checked every 0.5 s. Steady: the {args.steady_s:g} s before a swap; during: "
         "from the promotion until `/health` names the new version; after: the "
         f"{AFTER_S:g} s after that. 1-minute load average {load_before:.1f} before, "
-        f"{load_after:.1f} after (2 cores: above 2 means other work shared the machine).",
+        f"{load_after:.1f} after (2 cores: above 2 means other work shared the machine); "
+        f"server and clients at niceness {os.nice(0)} (the follower's build thread at "
+        "`follow.BUILD_NICENESS`).",
         "",
         "| swap | seconds | steady requests | steady p99 ms | during requests | during p99 ms "
         "| during p99 / steady p99 | after p99 ms | after p99 / steady p99 |",
