@@ -65,6 +65,21 @@ def test_recommendations_of_a_warm_start_follow_the_new_rows(data):
     assert model.recommend(users, 5).items == refit.recommend(users, 5).items
 
 
+def test_a_warm_start_trains_the_vae_on_from_its_weights(data):
+    cfg = {**HYBRID, "vae": {"weight": 0.3, "settings": {"epochs": 2, "hidden": 8}}}
+    model = create_model("hybrid", cfg).fit(TrainData.from_dataset(_early(data, 0.2)))
+    before = {k: v.copy() for k, v in model.vae_params.items()}
+    full = TrainData.from_dataset(data)
+    assert model.warm_start(full, max_share=1.0) is None
+    assert model.warm_started_["updated"] == ["backbone", "vae"]
+    assert "vae" not in model.warm_started_["kept"]
+    assert np.abs(model.vae_params["dec_w"] - before["dec_w"]).max() > 0
+    assert model.vae_warm.sum() > before["warm"].sum()  # items first seen in the new rows
+    kept = create_model("hybrid", {**cfg, "vae": {**cfg["vae"], "warm_epochs": 0}})
+    kept.fit(TrainData.from_dataset(_early(data, 0.2)))
+    assert kept.warm_start(full, max_share=1.0) is None and "vae" in kept.warm_started_["kept"]
+
+
 def test_what_a_hybrid_cannot_warm_start_leaves_it_unchanged(data):
     early = TrainData.from_dataset(_early(data))
     full = TrainData.from_dataset(data)

@@ -375,6 +375,16 @@ class VAEBlend:
         )
         self.params_["warm"] = warm.copy()
 
+    def fine_tune(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int, epochs: int) -> None:
+        """A warm start: ``epochs`` more epochs on ``matrix`` from the fitted weights (the
+        items warm in ``matrix`` join those it was trained on)."""
+        from avrec.models.neural.vae import VAEConfig, train_multvae
+
+        start = _fitted(self.params_, "VAE")
+        settings = {"seed": seed, **self.config.settings, "epochs": epochs}
+        self.params_ = train_multvae(matrix, VAEConfig(**settings), None, start)
+        self.params_["warm"] = warm | start["warm"].astype(bool)
+
     @property
     def warm(self) -> np.ndarray:
         """Items the VAE saw in training (the others get the hybrid's score alone)."""

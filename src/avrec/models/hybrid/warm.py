@@ -8,9 +8,10 @@ instead of fitted again (``Recommender.warm_start``; ``avrec retrain --warm-shar
 - Refitted, as they are cheap: the cold items' columns and rows (from the updated weights)
   and the short-history prior (popularity counts and the first-items map, solved over the
   items that start histories).
+- The VAE: ``vae.warm_epochs`` epochs on the new data from its weights (0: kept).
 - Kept from the previous version: the content vectors (same catalog), the recency weighting
-  it learned, the VAE, the cold-item ranker and the request ranker (each still scores the
-  users' current histories); these learned from the earlier data until the next full fit.
+  it learned, the cold-item ranker and the request ranker (each still scores the users'
+  current histories); these learned from the earlier data until the next full fit.
 
 Not taken (a full fit instead) where the catalog changed, the backbone is not ``ease`` or keeps
 no solution (saved by an earlier avrec), ratings appeared or disappeared, items the cold ranker
@@ -98,10 +99,14 @@ def warm_update(model: Hybrid, data: TrainData, max_share: float) -> dict[str, A
     backbone.weights_ = model.cold_items.fit(raw, data, text, warm, c.backbone.neighbors)
     model.short_history.fit(data, counts)
     model.content.user_vocab, model.content.item_vocab = data.user_vocab, data.item_vocab
+    updated = ["backbone"]
+    if model.vae is not None and c.vae.warm_epochs > 0:
+        model.vae.fine_tune(data.matrix, warm, c.seed, c.vae.warm_epochs)
+        updated.append("vae")
     return {
         "users_changed": int(n_changed),
         "rank": int(rank),
-        "updated": ["backbone"],
+        "updated": updated,
         "refitted": ["cold_items", "short_history"],
-        "kept": [name for name in KEPT if name in model.parts()],
+        "kept": [name for name in KEPT if name in model.parts() and name not in updated],
     }
