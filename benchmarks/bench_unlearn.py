@@ -5,11 +5,13 @@ retrain with new events (models.baselines.ease_update), on ml-latest-small.
 (``models.forget.unlearn_users``: load, update, atomic rewrite), from ``ease`` and from the
 default hybrid; the result compared with a fit without all of them (``ease``: the model; the
 hybrid: its backbone, fitted alone on the same content vectors).
-(b) warm start: ``ease`` fitted on the events before a time cut, then updated with the next 1%
-and 5% of the events (``Recommender.warm_start``) against a full fit on the same events;
-NDCG@10 of both on a forward holdout (each user's items in the last 5% of events).
+(b) warm start: ``ease``, the default hybrid and ``als`` fitted on the events before a time
+cut, then warm-started with the next 1% and 5% of the events (``Recommender.warm_start``)
+against a full fit on the same events; NDCG@10 of both on a forward holdout (each user's items
+in the last 5% of events).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_unlearn.py [ease] [hybrid] [center] [warm]
+        [warm-ease] [warm-hybrid] [warm-als]
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from benchmarks._report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ready"
-RESULTS = Path(tempfile.gettempdir()) / "avrec-bench-unlearn.json"  # sections run apart
+#: each part's results, kept between runs (sections run apart)
+RESULTS = Path(
+    os.environ.get("AVREC_BENCH_UNLEARN", Path(tempfile.gettempdir()) / "avrec-bench-unlearn.json")
+)
 N_USERS = 5
 #: (key, label, model, config): the hybrid without its request encoder (text-multi), whose
 #: item vectors are only for free-text requests: the backbone is the default one
@@ -138,26 +143,39 @@ def bench_forget(label: str, name: str, config: dict, tmp: Path) -> dict:
     return out
 
 
-def bench_warm() -> dict:
+#: (key, label, model, config) of the warm-start comparison: the hybrid as in FORGET
+WARM = [
+    ("ease", "ease", "ease", {}),
+    ("hybrid", "hybrid (default; no request encoder)", "hybrid", FORGET[1][3]),
+    ("als", "als", "als", {}),
+]
+
+
+def bench_warm(label: str, name: str, config: dict) -> dict:
     from avrec import metrics as M
     from avrec.data import Dataset
+    from avrec.fusion.features import featurize
     from avrec.models.base import TrainData
     from avrec.models.registry import create_model
 
-    ds = _load()
+    ds, features = featurize(_load()) if name == "hybrid" else (_load(), None)
     inter = ds.interactions.sort_values(["timestamp", "user_id", "item_id"], kind="stable")
     n = len(inter)
     holdout = inter.iloc[int(0.95 * n) :]
-    base = TrainData.from_dataset(Dataset(ds.items, inter.iloc[: int(0.90 * n)], name="base"))
-    first, base_s = _timed(lambda: create_model("ease").fit(base))
+
+    def train(seen, tag: str) -> TrainData:
+        return TrainData.from_dataset(Dataset(ds.items, seen, name=tag), features)
+
+    base = train(inter.iloc[: int(0.90 * n)], "base")
+    first, base_s = _timed(lambda: create_model(name, config).fit(base))
     rows = []
     for share in (0.01, 0.05):
         seen = inter.iloc[: int((0.90 + share) * n)]
-        data = TrainData.from_dataset(Dataset(ds.items, seen, name=f"+{share}"))
+        data = train(seen, f"+{share}")
         warm = copy.deepcopy(first)
         why, warm_s = _timed(lambda w=warm, d=data: w.warm_start(d, max_share=1.0))
         assert why is None, why
-        full, full_s = _timed(lambda d=data: create_model("ease").fit(d))
+        full, full_s = _timed(lambda d=data: create_model(name, config).fit(d))
         old = set(zip(base.interactions["user_id"], base.interactions["item_id"], strict=True))
         new = seen.iloc[int(0.90 * n) :]
         touched = len(set(new["item_id"]))
@@ -166,10 +184,10 @@ def bench_warm() -> dict:
         test = holdout[holdout["user_id"].isin(set(seen["user_id"]))]
         test = test.groupby("user_id")["item_id"].apply(set)
         ndcg = {}
-        for label, model in (("warm", warm), ("full", full)):
+        for tag, model in (("warm", warm), ("full", full)):
             recs = model.recommend(list(test.index), 10)
             index = {item: k for k, item in enumerate(model.item_vocab.ids)}
-            ndcg[label] = float(
+            ndcg[tag] = float(
                 np.mean(
                     [
                         M.ndcg([index[i] for i in items], {index[i] for i in test[u]}, 10)
@@ -177,17 +195,32 @@ def bench_warm() -> dict:
                     ]
                 )
             )
-        gap = float(np.abs(warm.weights - full.weights).max())
+        gap = None
+        if name == "ease":
+            gap = float(np.abs(warm.weights - full.weights).max())
+        elif name == "hybrid":  # against the backbone fitted alone around the same centre
+            from avrec.models.hybrid.parts import Backbone, ColdItems
+
+            c = warm.config.backbone.model_copy(
+                update={"rating_center": warm.backbone.rating_center_}
+            )
+            part = Backbone(c)
+            raw = part.fit(data, warm.content.vectors)
+            hot = np.asarray((data.matrix > 0).sum(axis=0)).ravel() > 0
+            want = ColdItems(warm.config.cold_items).fit(
+                raw, data, warm.content.vectors, hot, c.neighbors
+            )
+            gap = float(np.abs(np.asarray(warm.weights) - np.asarray(want)).max())
         rows.append(
             {
                 "share": share, "events": len(new), "new_pairs": fresh, "users": users_changed,
                 "items_touched": touched, "warm_s": warm_s, "full_s": full_s, "max_abs_diff": gap,
                 "ndcg_warm": ndcg["warm"], "ndcg_full": ndcg["full"], "test_users": len(test),
-                "load": _load_avg(),
+                "load": _load_avg(), "warm_started": warm.warm_started_,
             }
         )  # fmt: skip
-        print("warm", rows[-1], flush=True)
-    return {"base_fit_s": base_s, "rows": rows}
+        print("warm", label, rows[-1], flush=True)
+    return {"label": label, "base_fit_s": base_s, "rows": rows}
 
 
 def _report(res: dict) -> str:
@@ -226,25 +259,34 @@ def _report(res: dict) -> str:
             )
         lines.append("")
     if "warm" in res:
-        w = res["warm"]
+        warm = res["warm"] if "rows" not in res["warm"] else {"ease": res["warm"]}
         lines += [
-            "**(b) warm start**: `ease` fitted on the first 90% of the events by time "
-            f"({w['base_fit_s']:.1f} s), then updated with the next 1% or 5% "
-            "(`Recommender.warm_start`) and, for comparison, fitted again on the same events; "
-            "NDCG@10 on a forward holdout: each user's items in the last 5% of the events, "
-            "ranked from their training history.",
+            "**(b) warm start**: each model fitted on the first 90% of the events by time, then "
+            "warm-started with the next 1% or 5% (`Recommender.warm_start`: `ease` by the "
+            "low-rank update; the hybrid by the same update of its backbone, its cold items and "
+            "short-history prior refitted, its other parts kept, `models.hybrid.warm`; `als` by "
+            "`warm_iterations` (3) ALS iterations from its factors with the regularization it "
+            "chose) and, for comparison, fitted again on the same events; NDCG@10 on a forward "
+            "holdout: each user's items in the last 5% of the events, ranked from their "
+            "training history. Max abs diff: of the weights against the full fit (`ease`), "
+            "against the hybrid's backbone fitted alone on the new events around the warm "
+            "start's rating centre (the hybrid).",
             "",
-            "| new events | users changed | items touched | warm (s) | full fit (s) | "
-            "warm / full | max abs diff | NDCG@10 warm | NDCG@10 full | load |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| model | first fit (s) | new events | users changed | items touched | warm (s) | "
+            "full fit (s) | warm / full | max abs diff | NDCG@10 warm | NDCG@10 full | "
+            "warm / full NDCG | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in w["rows"]:
-            lines.append(
-                f"| {r['share']:.0%} ({r['events']}) | {r['users']} | {r['items_touched']} | "
-                f"{r['warm_s']:.1f} | {r['full_s']:.1f} | {r['warm_s'] / r['full_s']:.1%} | "
-                f"{r['max_abs_diff']:.1e} | {r['ndcg_warm']:.4f} | {r['ndcg_full']:.4f} | "
-                f"{r['load']:.1f} |"
-            )
+        for key, w in warm.items():
+            for r in w["rows"]:
+                gap = "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"
+                lines.append(
+                    f"| {w.get('label', key)} | {w['base_fit_s']:.1f} | {r['share']:.0%} "
+                    f"({r['events']}) | {r['users']} | {r['items_touched']} | "
+                    f"{r['warm_s']:.1f} | {r['full_s']:.1f} | {r['warm_s'] / r['full_s']:.1%} | "
+                    f"{gap} | {r['ndcg_warm']:.4f} | {r['ndcg_full']:.4f} | "
+                    f"{r['ndcg_warm'] / r['ndcg_full']:.3f} | {r['load']:.1f} |"
+                )
     lines += [
         "",
         "Against the targets (#34: weights within 1e-6 of a refit, <= 5% of a full fit; #32: "
@@ -273,7 +315,8 @@ def _report(res: dict) -> str:
         "models: 1e-6), `tests/integration/test_cli_forget.py`.",
         "",
         "`python benchmarks/bench_unlearn.py report` rewrites this section from the last "
-        "results; `ease`, `hybrid`, `center`, `warm` run those parts.",
+        "results; `ease`, `hybrid`, `center`, `warm` (or one of `warm-ease`, `warm-hybrid`, "
+        "`warm-als`) run those parts.",
     ]
     return "\n".join(lines)
 
@@ -290,8 +333,11 @@ def main() -> None:
         for key, label, name, config in FORGET:
             if key in wanted:
                 keep(key, bench_forget(label, name, config, Path(tmp)))
-    if "warm" in wanted:
-        keep("warm", bench_warm())
+    warm = res.get("warm", {}) if "rows" not in res.get("warm", {}) else {}
+    for key, label, name, config in WARM:
+        if "warm" in wanted or f"warm-{key}" in wanted:
+            warm[key] = bench_warm(label, name, config)
+            keep("warm", warm)
     write_section("unlearn", "Unlearning and warm start (EASE low-rank updates)", _report(res),
                   "benchmarks/bench_unlearn.py")  # fmt: skip
 
