@@ -34,7 +34,7 @@ class ALSConfig(ModelConfig):
     alpha: float = 3.0
     iterations: int = 15
     #: iterations of a warm start (``Recommender.warm_start``), from the previous factors
-    warm_iterations: int = Field(5, ge=1)
+    warm_iterations: int = Field(default=5, ge=1)
 
 
 class BPRConfig(ModelConfig):
