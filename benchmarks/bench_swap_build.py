@@ -3,8 +3,12 @@ threads that answer requests, measured inside one process without a server: whil
 for a saved ``ease`` or ``itemknn`` model is built (as ``follow.build_state`` does it), a thread
 that sleeps 1 ms in a loop (a stand-in for a request thread waiting for the interpreter) records
 how late it wakes. Reports per model the median over ``--reps`` builds of the build's wall and
-CPU time and of the sleeper's largest and 99th-percentile lateness. Run alone it prints; the
-figures in docs/benchmarks.md come from running it on this commit and on the one before it.
+CPU time and of the sleeper's largest and 99th-percentile lateness; then the time of the first
+answer on the new state (what the first request after the swap pays) and of the next ones;
+then the release of the state (``ServiceState.release``, as the follower does it after the
+grace period, where the code has it) and the sleeper's largest lateness during it. Run alone it
+prints; the figures in docs/benchmarks.md come from running it on this commit and on the one
+before it.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_swap_build.py [--reps 5]
 """
@@ -36,6 +40,7 @@ def main() -> None:
     from avrec.models.base import Recommender, TrainData
     from avrec.models.registry import create_model
     from avrec.service import follow
+    from avrec.service import recommend as rec
     from avrec.service.settings import ServiceSettings
     from avrec.service.state import ServiceState
     from avrec.storage.db import get_engine
@@ -69,7 +74,17 @@ def main() -> None:
             late.append(time.perf_counter() - t - 0.001)
 
     threading.Thread(target=sleeper, daemon=True).start()
-    rows: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in names}
+    users = [str(u) for u in serving.model.fitted_parts()[0].ids]
+    rng = np.random.default_rng(0)
+
+    def answer_ms(state: ServiceState) -> float:
+        """One request's recommendations as the service computes them (explained)."""
+        user = users[int(rng.integers(len(users)))]
+        t = time.perf_counter()
+        rec.recommend(state, user, None, None, 10, model_user=user)
+        return (time.perf_counter() - t) * 1000
+
+    rows: dict[str, list[tuple[float, ...]]] = {n: [] for n in names}
     for _ in range(args.reps):
         for name in names:
             late.clear()
@@ -78,18 +93,34 @@ def main() -> None:
             state.items.brief(str(state.items.ids[0]))  # what the first answer reads
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
             lat = np.array(late) * 1000
-            rows[name].append((wall * 1000, cpu * 1000, lat.max(), np.percentile(lat, 99)))
+            first = answer_ms(state)
+            after = float(np.median([answer_ms(state) for _ in range(10)]))
+            late.clear()
+            release = time.perf_counter()
+            if hasattr(state, "release"):
+                state.close()
+                state.release()
             del state
+            release = (time.perf_counter() - release) * 1000
+            freed = np.array(late or [0.0]) * 1000
+            build_ms = (wall * 1000, cpu * 1000, lat.max(), np.percentile(lat, 99))
+            rows[name].append((*build_ms, first, after, release, freed.max()))
     stop.set()
     print(
         f"{args.dataset}, median of {args.reps} builds; 1-minute load average "
-        f"{os.getloadavg()[0]:.1f} at the end\n"
+        f"{os.getloadavg()[0]:.1f} at the end; niceness {os.nice(0)}\n"
     )
-    print("| model | build wall ms | build CPU ms | sleeper late max ms | sleeper late p99 ms |")
-    print("|---|---|---|---|---|")
+    print(
+        "| model | build wall ms | build CPU ms | sleeper late max ms | sleeper late p99 ms "
+        "| first answer ms | next answers ms | release ms | sleeper late max in release ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         m = np.median(np.array(r), axis=0)
-        print(f"| {name} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.1f} | {m[3]:.1f} |")
+        print(
+            f"| {name} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.1f} | {m[3]:.1f} | {m[4]:.1f} "
+            f"| {m[5]:.1f} | {m[6]:.1f} | {m[7]:.1f} |"
+        )
 
 
 if __name__ == "__main__":

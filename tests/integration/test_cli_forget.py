@@ -104,3 +104,38 @@ def test_retrain_warm_starts_an_ease_from_the_served_version(db):
     assert np.abs(made.weights - full.weights).max() < 1e-6
     cold = retrain_once(engine, root / "warm", "ease", {"l2": 20.0}, n_bootstrap=50)
     assert cold.reason.startswith("nothing new")
+
+
+def _likes(engine, pairs: list[tuple[str, str]]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            t.feedback_events.insert(),
+            [{"user_id": u, "item_id": i, "event": "like"} for u, i in pairs],
+        )
+
+
+def test_retrain_warm_starts_the_hybrid_where_it_can_and_fits_it_otherwise(db):
+    root, _, url = db
+    engine = get_engine(url)
+    cfg = {"content": {"query_encoder": None}, "vae": {"weight": 0.0}}
+
+    def round_(share: float):
+        return retrain_once(
+            engine, root / "hybrid-warm", "hybrid", cfg, n_bootstrap=50, warm_share=share,
+            margin=1.0,
+        )  # fmt: skip
+
+    _likes(engine, [("u20", "m4"), ("u21", "f3")])
+    first = round_(1.0)  # served: another model (or none), so a full fit
+    assert first.promoted and first.report["final_fit"].startswith("full fit"), first.report
+    _likes(engine, [("u22", "m6"), ("u23", "f5"), ("u40", "f7")])  # u40: a new user
+    warm = round_(1.0)
+    assert warm.promoted and warm.report["final_fit"].startswith("warm start"), warm.report
+    made = Recommender.load(registry.get(engine, warm.version).path)
+    assert made.warm_started_["from"] == first.version
+    assert made.warm_started_["updated"] == ["backbone"] and "u40" in made.user_vocab.ids
+    assert "u40" in made.recommend(["u40"], 3).user_ids
+    _likes(engine, [("u24", "m8"), ("u25", "f9")])
+    cold = round_(1e-6)  # the update is over the share: a full fit, saying why
+    assert "warm-start share" in cold.report["final_fit"], cold.report
+    assert Recommender.load(registry.get(engine, cold.version).path).warm_started_ is None

@@ -13,7 +13,7 @@ from avrec.data.npz import Streamed
 from avrec.models import forget
 from avrec.models.base import Recommender, TrainData
 from avrec.models.baselines.ease import gram_matrix
-from avrec.models.baselines.ease_update import rows_update, update_rows
+from avrec.models.baselines.ease_update import gram_change, rows_update, update_rows
 from avrec.models.forget import unlearn_users
 from avrec.models.registry import create_model
 
@@ -83,6 +83,20 @@ def test_adding_and_changing_rows_equals_a_fit_on_the_new_rows(dropout):
     changed = [5, 9, *range(x.shape[0], y.shape[0])]
     b2, _ = update_rows(b, d, old[changed], y[changed], dropout)
     want_b, _ = _exact(y, 3.0, dropout)
+    assert np.abs(b2 - want_b).max() < 1e-9
+
+
+def test_new_events_with_denoising_update_by_the_rows_and_the_counts_they_change():
+    x = _random(5)
+    y = x.tolil()
+    y[3, [0, 1]] = 1  # one user's new events: rank 2 rows + the items whose counts changed
+    y = y.tocsr()
+    y.eliminate_zeros()
+    b, d = _exact(x, 3.0, 0.4)
+    items, factor, core = gram_change(x[[3]], y[[3]], 0.4)
+    assert sp.issparse(factor) and core.shape[0] < len(items)
+    b2, _ = update_rows(b, d, x[[3]], y[[3]], 0.4)
+    want_b, _ = _exact(y, 3.0, 0.4)
     assert np.abs(b2 - want_b).max() < 1e-9
 
 

@@ -133,9 +133,9 @@ def retrain(
             "--warm-share",
             min=0,
             max=1,
-            help="warm-start from the served version (same model, config and catalog; EASE) "
-            "when the changed users' rows touch at most this share of the items; 0: always a "
-            "full fit",
+            help="warm-start from the served version (same model, config and catalog; ease, "
+            "hybrid: when the changed users' rows touch at most this share of the items; als: "
+            "any change); 0: always a full fit",
         ),
     ] = 0.05,
     database_url: DbUrl = None,

@@ -16,10 +16,12 @@ version's watermark, unless a retrain was requested (``storage.registry.request_
 then the new version is promoted whatever the gate says, and the requests are closed.
 
 Warm start (``warm_share`` > 0): where the served version is the same model with the same
-config and catalog and can be updated exactly (``Recommender.warm_start``: EASE, by a low-rank
-update of its solution), the candidate and the final model are the served one updated with the
+config and catalog and can be updated (``Recommender.warm_start``: EASE, by a low-rank update
+of its solution; the hybrid, its EASE backbone likewise, its cheap parts refitted and the others
+kept, models.hybrid.warm), the candidate and the final model are the served one updated with the
 changed users' rows instead of fitted again, unless those rows touch more than ``warm_share``
-of the items (then, or with a retrain request open, a full fit).
+of the items (then, or with a retrain request open, a full fit). A warm-started model's
+manifest names the version it started from (``fitted.warm_started_``).
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def _fit(
             why = "the served version is another model or config"
         else:
             started = time.perf_counter()
-            why = served.warm_start(data, warm_share) or ""
+            source = registry.version_of(previous)
+            why = served.warm_start(data, warm_share, source=source) or ""
             if not why:
                 return served, f"warm start ({time.perf_counter() - started:.2f} s)"
     started = time.perf_counter()

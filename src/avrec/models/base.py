@@ -138,7 +138,15 @@ class TrainData:
         return len(self.item_vocab)
 
 
-def _rows_for(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+def share_exceeded(users: int, rank: int, max_share: float, n_items: int) -> str:
+    """Why a warm start was not taken: its update is too large against a fit."""
+    return (
+        f"{users} users' rows changed: an update of rank {rank}, more than the warm-start "
+        f"share {max_share:g} of the {n_items} items"
+    )
+
+
+def rows_for(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``matrix``'s rows ``rows`` (-1: an empty row)."""
     picked = matrix[np.maximum(rows, 0)].tocsr()
     picked = (sp.diags((rows >= 0).astype(matrix.dtype)) @ picked).tocsr()
@@ -202,11 +210,15 @@ class Recommender(ABC):
         #: early stopping of the config did (``models.timecap``), one note each; empty when
         #: the fit is the one the config and seed describe
         self.time_capped_: list[str] = []
+        #: how a warm start made this model from an earlier one (``warm_start``: from which
+        #: version, how many users changed, what was refitted and kept); None after a fit
+        self.warm_started_: dict[str, Any] | None = None
 
     # ---- learning -------------------------------------------------------------------
     def fit(self, data: TrainData) -> Self:
         self._take_data(data)
         self.time_capped_ = []
+        self.warm_started_ = None
         self._fit(data)
         return self
 
@@ -218,12 +230,27 @@ class Recommender(ABC):
         cols = [c for c in CATALOG_COLUMNS if c in data.items.columns]
         self.catalog = data.items[cols].reset_index(drop=True)
 
-    def warm_start(self, data: TrainData, max_share: float) -> str | None:
+    def warm_start(
+        self, data: TrainData, max_share: float, source: str | None = None
+    ) -> str | None:
         """Update this fitted model to ``data`` in place instead of fitting it again, where it
-        can (:class:`avrec.models.capabilities.UpdatesRows`, the same catalog, and an update of
-        rank at most ``max_share`` of the items: its cost relative to a fit); returns None when
-        done, else why not (the model is then unchanged: fit it). Item features are taken to
-        be those of the same catalog."""
+        can (:meth:`_warm_update`: the same catalog, and an update of rank at most
+        ``max_share`` of the items, its cost relative to a fit); returns None when done, else
+        why not (the model is then unchanged: fit it). Item features are taken to be those of
+        the same catalog. ``source``: what it started from (a registry version id), recorded in
+        ``warm_started_`` and the saved manifest."""
+        done = self._warm_update(data, max_share)
+        if isinstance(done, str):
+            return done
+        self._take_data(data)
+        self.warm_started_ = {"from": source, **done}
+        return None
+
+    def _warm_update(self, data: TrainData, max_share: float) -> dict[str, Any] | str:
+        """The learned state updated to ``data`` (the vocabularies and training matrix are
+        :meth:`warm_start`'s to replace): what was done (users changed, rank), or why not.
+        By default, models with an exact update of some users' rows
+        (:class:`avrec.models.capabilities.UpdatesRows`)."""
         from avrec.models.capabilities import NotUpdatable, UpdatesRows
 
         if not isinstance(self, UpdatesRows):
@@ -232,22 +259,18 @@ class Recommender(ABC):
         if list(item_vocab.ids) != list(data.item_vocab.ids):
             return "the catalog changed"
         users = list(dict.fromkeys([*user_vocab.ids, *data.user_vocab.ids]))
-        old = _rows_for(train, user_vocab.lookup(users))
-        new = _rows_for(data.matrix.tocsr(), data.user_vocab.lookup(users))
+        old = rows_for(train, user_vocab.lookup(users))
+        new = rows_for(data.matrix.tocsr(), data.user_vocab.lookup(users))
         changed = np.flatnonzero(np.diff((old != new).tocsr().indptr) > 0)
         old, new = old[changed], new[changed]
         rank = self.update_rank(old, new)
         if rank > max_share * len(item_vocab):
-            return (
-                f"{len(changed)} users' rows changed: an update of rank {rank}, more than the "
-                f"warm-start share {max_share:g} of the {len(item_vocab)} items"
-            )
+            return share_exceeded(len(changed), rank, max_share, len(item_vocab))
         try:
             self.update_rows(old, new)
         except NotUpdatable as exc:
             return str(exc)
-        self._take_data(data)
-        return None
+        return {"users_changed": len(changed), "rank": int(rank)}
 
     @abstractmethod
     def _fit(self, data: TrainData) -> None: ...
@@ -521,7 +544,10 @@ class Recommender(ABC):
         manifest = {
             "model": self.name,
             "config": self.config.model_dump(mode="json"),
-            "fitted": {"time_capped_": list(self.time_capped_)},
+            "fitted": {
+                "time_capped_": list(self.time_capped_),
+                **({"warm_started_": self.warm_started_} if self.warm_started_ else {}),
+            },
             #: what it was trained on, so that models of other data have other manifests (a
             #: registry version id hashes the manifest)
             "data_fingerprint": _fingerprint(m, user_vocab.ids, item_vocab.ids),
@@ -576,7 +602,9 @@ class Recommender(ABC):
         manifest = json.loads(manifest_file.read_text())
         klass = get_model_class(manifest["model"]) if cls is Recommender else cls
         model = klass(manifest["config"])
-        model.time_capped_ = list(manifest.get("fitted", {}).get("time_capped_", []))
+        fitted = manifest.get("fitted", {})
+        model.time_capped_ = list(fitted.get("time_capped_", []))
+        model.warm_started_ = fitted.get("warm_started_")
         model.user_vocab = Vocabulary.load(path / "users.json")
         model.item_vocab = Vocabulary.load(path / "items.json")
         z = read_npz(path / STATE, map_from)

@@ -4,6 +4,7 @@ the items' content vectors, and the online user states (rebuilt from the event l
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,18 @@ class ServiceState:
         """Write the impressions still queued (at shutdown)."""
         if self.server.impressions is not None:
             self.server.impressions.close()
+
+    def release(self) -> None:
+        """Drop everything this state holds, a part at a time, giving other threads the
+        interpreter between parts (a state replaced by a model swap, once no request runs on
+        it). Its memory is freed now, by the caller: the state refers to itself (the online
+        states look item vectors up through it) and the service freezes loaded states out of
+        garbage collection, so otherwise it would never be freed. Unusable afterwards."""
+        model = self.__dict__.get("model")
+        for holder in (model, self):
+            for name in list(vars(holder)) if holder is not None else []:
+                delattr(holder, name)
+                time.sleep(0)
 
     # ---- catalog and content index ---------------------------------------------------
     def refresh_catalog(self) -> None:

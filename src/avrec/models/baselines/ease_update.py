@@ -11,8 +11,10 @@ identity
     P' = P - P[:, S] F (I + C F^T P[S, S] F)^-1 C F^T P[S, :]
 
 costs ``O(n^2 r)`` instead of the ``O(n^3)`` of a fit: ``r`` is the number of changed rows
-(``F``: the rows, ``C = diag(-1 old, +1 new)``; rank one to forget a user) without denoising,
-and ``|S|`` with it (``F = I``, ``C = dA[S, S]``: the penalty's change is diagonal on ``S``).
+(``F``: the rows, ``C = diag(-1 old, +1 new)``; rank one to forget a user) without denoising;
+with it, the smaller of the rows plus one unit column per item whose count changed (the
+penalty's change, diagonal: new events add the items they name) and ``|S|`` (``F = I``,
+``C = dA[S, S]``; a forgotten user's rows change the counts of all their items).
 
 ``P`` is not kept: its columns ``S`` are recovered from the weights and ``d``
 (``P = (I - B) diag(d)``: ``B[i, j] = -P[i, j] / d[j]``), and the weights are rewritten in one
@@ -40,24 +42,34 @@ def penalty_scale(dropout: float) -> float:
 
 def gram_change(
     old: sp.csr_matrix, new: sp.csr_matrix, dropout: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix, np.ndarray]:
     """The change of the regularised Gram matrix when rows ``old`` become ``new`` (both users x
     items, the same users' rows before and after, float64 inputs of EASE), as
     ``dA[S, S] = F C F^T``: the items ``S`` the rows touch, ``F`` ``[|S|, r]`` and ``C``
-    ``[r, r]``. Without denoising, ``F`` holds the rows themselves (``r``: the non-empty rows,
-    at most twice the users) where that is narrower than ``S``; else ``F = I`` and ``C`` is
-    ``dG`` plus the denoising penalty's change on its diagonal."""
+    ``[r, r]``, of the smaller rank of two forms. The rows: ``F`` holds the rows themselves and
+    ``C = diag(-1 old, +1 new)``, plus, with denoising, a unit column per item ``D`` whose
+    count changed, with the penalty's change on ``C``'s diagonal (rank: the non-empty rows plus
+    ``|D|``; ``F`` sparse). Or ``F = I`` and ``C = dG`` plus the penalty's change on its
+    diagonal (rank ``|S|``): narrower where the changed rows hold most of their items'
+    counts, such as users forgotten."""
     old, new = sp.csr_matrix(old, dtype=np.float64), sp.csr_matrix(new, dtype=np.float64)
     items = np.union1d(old.indices, new.indices).astype(np.int64)
     xo, xn = old[:, items], new[:, items]
     xo, xn = xo[np.diff(xo.indptr) > 0], xn[np.diff(xn.indptr) > 0]
-    rank = xo.shape[0] + xn.shape[0]
-    if dropout == 0.0 and rank < len(items):
-        factor = sp.vstack([xo, xn]).T.toarray()
-        core = np.diag(np.r_[-np.ones(xo.shape[0]), np.ones(xn.shape[0])])
+    rows = xo.shape[0] + xn.shape[0]
+    scale = penalty_scale(dropout)
+    counts = np.asarray(xn.multiply(xn).sum(axis=0) - xo.multiply(xo).sum(axis=0)).ravel()
+    changed = np.flatnonzero(counts) if dropout > 0 else np.zeros(0, dtype=np.int64)
+    if rows + len(changed) < len(items):
+        unit = sp.csr_matrix(
+            (np.ones(len(changed)), (changed, np.arange(len(changed)))),
+            shape=(len(items), len(changed)),
+        )
+        factor = sp.hstack([xo.T, xn.T, unit]).tocsr()
+        core = np.diag(np.r_[-np.ones(xo.shape[0]), np.ones(xn.shape[0]), scale * counts[changed]])
         return items, factor, core
     delta = np.asarray((xn.T @ xn - xo.T @ xo).todense(), dtype=np.float64)
-    delta[np.diag_indices_from(delta)] *= 1.0 + penalty_scale(dropout)
+    delta[np.diag_indices_from(delta)] *= 1.0 + scale
     return items, np.eye(len(items)), delta
 
 
@@ -112,7 +124,11 @@ class WeightsUpdate:
 
 
 def weights_update(
-    weights: np.ndarray, diag: np.ndarray, items: np.ndarray, factor: np.ndarray, core: np.ndarray
+    weights: np.ndarray,
+    diag: np.ndarray,
+    items: np.ndarray,
+    factor: np.ndarray | sp.csr_matrix,
+    core: np.ndarray,
 ) -> WeightsUpdate:
     """The update of EASE's weights and ``d`` for ``A -> A + E``, ``E`` zero outside
     ``items`` x ``items`` and ``factor @ core @ factor.T`` there (:func:`gram_change`).
@@ -126,8 +142,14 @@ def weights_update(
         ones = np.ones(n, dtype=dtype)
         return WeightsUpdate(ones, np.zeros((n, 0), dtype), np.zeros((n, 0), dtype), diag.copy())
     cols = inverse_columns(weights, diag, items)  # P[:, S]
-    u = cols @ factor
-    small = factor.T @ u[items]  # F^T P[S, S] F
+    if sp.issparse(factor):  # the rows' form: a product over its few entries
+        f = sp.csr_matrix(factor)
+        u = np.asarray((f.T @ cols.T).T)
+        small = np.asarray(f.T @ u[items])  # F^T P[S, S] F
+    else:
+        dense = np.asarray(factor)
+        u = cols if _identity(dense) else cols @ dense
+        small = dense.T @ u[items]
     um = u @ np.linalg.solve(np.eye(r) + core @ small, core)
     new_diag = diag - np.einsum("ij,ij->i", um, u)
     if np.any(new_diag <= 0):
@@ -145,7 +167,7 @@ def update_weights(
     weights: np.ndarray,
     diag: np.ndarray,
     items: np.ndarray,
-    factor: np.ndarray,
+    factor: np.ndarray | sp.csr_matrix,
     core: np.ndarray,
     in_place: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +179,10 @@ def update_weights(
     for rows in row_blocks(len(diag), BLOCK_ROWS):
         change.apply(weights, rows, out[rows])
     return out, change.diag
+
+
+def _identity(m: np.ndarray) -> bool:
+    return m.shape[0] == m.shape[1] and bool(np.array_equal(m, np.eye(m.shape[0])))
 
 
 def update_rows(

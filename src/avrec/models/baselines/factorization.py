@@ -33,6 +33,8 @@ class ALSConfig(ModelConfig):
     )
     alpha: float = 3.0
     iterations: int = 15
+    #: iterations of a warm start (``Recommender.warm_start``), from the previous factors
+    warm_iterations: int = Field(default=5, ge=1)
 
 
 class BPRConfig(ModelConfig):
@@ -139,6 +141,29 @@ class ALS(_Factorization):
     def settled_config(self) -> dict:
         return {**self.config.model_dump(), "regularization": self.regularization_}
 
+    def _warm_update(self, data: TrainData, max_share: float) -> dict | str:
+        """A warm start: ``warm_iterations`` ALS iterations on ``data`` from this fit's
+        factors (implicit keeps factors set before ``fit``; users new to ``data`` start
+        small and random, as a fit starts everyone) with the regularization this fit chose,
+        instead of choosing it again and iterating from scratch. Any amount of new data
+        (``max_share`` does not apply: the cost is the iterations')."""
+        user_vocab, item_vocab, _ = self.fitted_parts()
+        if list(item_vocab.ids) != list(data.item_vocab.ids):
+            return "the catalog changed"
+        rows = user_vocab.lookup(list(data.user_vocab.ids))
+        rng = np.random.default_rng(self.config.seed)
+        users = rng.random((len(rows), self.config.factors), dtype=np.float32) * 0.01
+        users[rows >= 0] = self.user_factors[rows[rows >= 0]]
+        self.user_factors, self.item_factors = self._factorize(
+            data.matrix, self.regularization_, (users, self.item_factors)
+        )
+        self._prepare()
+        return {
+            "users_new": int((rows < 0).sum()),
+            "iterations": self.config.warm_iterations,
+            "kept": ["regularization_"],
+        }
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {**super().state_arrays(), "regularization_": np.array(self.regularization_)}
 
@@ -153,8 +178,13 @@ class ALS(_Factorization):
         super().load_state_arrays(state, path)
 
     def _factorize(
-        self, matrix: sp.csr_matrix, regularization: float
+        self,
+        matrix: sp.csr_matrix,
+        regularization: float,
+        start: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """User and item factors of ``matrix``; ``start``: factors to iterate from (a warm
+        start: ``warm_iterations``), else a seeded random start (``iterations``)."""
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
@@ -163,10 +193,13 @@ class ALS(_Factorization):
             factors=c.factors,
             regularization=regularization,
             alpha=c.alpha,
-            iterations=c.iterations,
+            iterations=c.iterations if start is None else c.warm_iterations,
             random_state=c.seed,
             num_threads=1,
         )
+        if start is not None:  # implicit initialises only the factors that are None
+            model.user_factors = np.array(start[0], dtype=np.float32)
+            model.item_factors = np.array(start[1], dtype=np.float32)
         with threadpool_limits(1, "blas"):
             model.fit((matrix > 0).astype(np.float32), show_progress=False)
         return (

@@ -122,6 +122,9 @@ class VAEBlendConfig(PartConfig):
 
     weight: float = 4.0
     ramp: tuple[int, int] = (3, 15)
+    #: epochs a warm start (models.hybrid.warm) trains the VAE on the new data from its
+    #: weights; 0: the VAE is kept as it was
+    warm_epochs: int = Field(default=10, ge=0)
     #: the VAE's own settings (models.vae.VAEConfig)
     settings: dict[str, Any] = Field(default_factory=dict)
 

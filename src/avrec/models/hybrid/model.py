@@ -356,7 +356,14 @@ class Hybrid(Recommender):
             memo = cast(dict, self.scored_batch(histories, users))
         return explain_shares(self.request_rank.booster_, memo["requests"], items)
 
-    # ---- forgetting users ---------------------------------------------------------------
+    # ---- warm start and forgetting users -------------------------------------------------
+    def _warm_update(self, data: TrainData, max_share: float) -> dict | str:
+        """The backbone updated with the changed users' rows, the cheap parts refitted, the
+        others kept (models.hybrid.warm)."""
+        from avrec.models.hybrid.warm import warm_update
+
+        return warm_update(self, data, max_share)
+
     def unlearn(self, rows: np.ndarray) -> Unlearned:
         """The backbone (kind ease) and the popularity prior as if training users ``rows``
         were absent: the backbone by an exact low-rank update of its EASE solution, the cold

@@ -90,6 +90,9 @@ class Backbone:
         self.config = config
         self.weights_: np.ndarray | sp.csr_matrix | None = None
         self.rating_factor_: sp.csr_matrix | None = None
+        #: the rating the factors centre on (the config's, or the training ratings' mean);
+        #: a warm start weighs the new rows around the same one
+        self.rating_center_: float | None = None
         #: kind ease: diag(P) of the solve and the columns of the items the cold-items part
         #: overwrote as they were solved (what exact updates need, models.baselines.ease_update)
         self.inverse_diag_: np.ndarray | None = None
@@ -107,6 +110,13 @@ class Backbone:
             self.weights_ = knn.similarity.toarray().astype(np.float32)
             return self.weights_
         self.rating_factor_ = rating_factors(data, c.rating_weight, c.rating_center)
+        self.rating_center_ = None
+        if self.rating_factor_ is not None and data.ratings is not None:
+            self.rating_center_ = (
+                c.rating_center
+                if c.rating_center is not None
+                else float(data.ratings.tocsr().data.mean())  # as rating_factors takes it
+            )
         x = self.inputs(data.matrix, self.rating_factor_)
         side = side_features(data, text_vectors)
         if c.kind == "sparse":
@@ -161,13 +171,18 @@ class Backbone:
         """The arrays exact updates need (kind ease), as saved."""
         if self.inverse_diag_ is None or self.raw_cold_ is None:
             return {}
-        return {"inverse_diag": self.inverse_diag_, "raw_cold": self.raw_cold_}
+        out = {"inverse_diag": self.inverse_diag_, "raw_cold": self.raw_cold_}
+        if self.rating_center_ is not None:
+            out["rating_center"] = np.array(self.rating_center_)
+        return out
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.weights_ = state["weights"] if "weights" in state else _csr_from("w", state)
         self.rating_factor_ = _csr_from("rf", state)
         self.inverse_diag_ = state.get("inverse_diag")
         self.raw_cold_ = state.get("raw_cold")
+        centre = state.get("rating_center")
+        self.rating_center_ = None if centre is None else float(centre)
 
 
 class ColdItems:
@@ -359,6 +374,16 @@ class VAEBlend:
             matrix, VAEConfig(**{"seed": seed, **self.config.settings}), capped
         )
         self.params_["warm"] = warm.copy()
+
+    def fine_tune(self, matrix: sp.csr_matrix, warm: np.ndarray, seed: int, epochs: int) -> None:
+        """A warm start: ``epochs`` more epochs on ``matrix`` from the fitted weights (the
+        items warm in ``matrix`` join those it was trained on)."""
+        from avrec.models.neural.vae import VAEConfig, train_multvae
+
+        start = _fitted(self.params_, "VAE")
+        settings = {"seed": seed, **self.config.settings, "epochs": epochs}
+        self.params_ = train_multvae(matrix, VAEConfig(**settings), None, start)
+        self.params_["warm"] = warm | start["warm"].astype(bool)
 
     @property
     def warm(self) -> np.ndarray:
