@@ -20,23 +20,42 @@ ranks as cold got interactions, or the update's rank is over the share of the it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
+from avrec.data.vocab import Vocabulary
 from avrec.models.base import TrainData, rows_for, share_exceeded
-from avrec.models.hybrid.parts import Backbone
+from avrec.models.content import Content
+from avrec.models.hybrid.config import HybridConfig
+from avrec.models.hybrid.parts import Backbone, ColdItems, ShortHistory, VAEBlend
 
-if TYPE_CHECKING:
-    from avrec.models.hybrid.model import Hybrid
+
+class WarmModel(Protocol):
+    """What a warm start reads and updates of the hybrid (``models.hybrid.model.Hybrid``)."""
+
+    config: HybridConfig
+    backbone: Backbone
+    content: Content
+    cold_items: ColdItems
+    short_history: ShortHistory
+    vae: VAEBlend | None
+
+    @property
+    def cold_signals(self) -> dict[str, np.ndarray] | None: ...
+
+    def fitted_parts(self) -> tuple[Vocabulary, Vocabulary, sp.csr_matrix]: ...
+
+    def parts(self) -> dict[str, object]: ...
+
 
 #: the parts a warm start keeps as the previous version learned them
 KEPT = ("content", "recency", "vae", "cold_ranker", "request_ranker")
 
 
 def backbone_rows(
-    model: Hybrid, data: TrainData
+    model: WarmModel, data: TrainData
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix | None, int] | str:
     """The backbone's input rows that changed, before and after (users x items, float64), the
     new data's rating factors (around the previous centre) and the number of users; or why
@@ -65,7 +84,7 @@ def backbone_rows(
     return old[changed], new[changed], new_factor, len(changed)
 
 
-def warm_update(model: Hybrid, data: TrainData, max_share: float) -> dict[str, Any] | str:
+def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str, Any] | str:
     """The hybrid's learned state updated to ``data`` (see the module): what was done, or
     why not (then nothing changed)."""
     from avrec.models.baselines.ease_update import gram_change, update_weights
