@@ -243,6 +243,9 @@ def test_the_hybrid_learns_the_blend_explains_it_and_saves_it(tmp_path, avrec_ho
     assert all(int(i[1:]) % 2 == 1 for i in recs.items[1])  # no history: the request decides
     assert all("ranked by" in e for e in recs.explanations[0] + recs.explanations[1])
     assert not any("your taste" in e for e in recs.explanations[1])
+    # with a history, the taste side names a liked item; without one, none
+    assert any("people who liked Piece" in e for e in recs.explanations[0])
+    assert not any("people who liked" in e for e in recs.explanations[1])
     few = Hybrid({"vae": {"weight": 0.0}, "request": {"min_users": 41}}).fit(data)
     assert "request_ranker" not in few.parts()  # 40 people: the fixed blend
     model.save(tmp_path / "m")

@@ -106,7 +106,12 @@ def explain_items(
         for n, item in enumerate(items):
             text = f"matches your request “{query[:80]}” (similarity {query_sim[n]:.2f})"
             attrs = genres[int(item)][:3] if genres is not None else []
-            out.append(text + ("; " + ", ".join(attrs) if attrs else ""))
+            text += "; " + ", ".join(attrs) if attrs else ""
+            if contrib is not None and len(hist_idx) and contrib[n].max() > 0:
+                # the taste side: the history item that lifts this one most
+                best = int(hist_idx[contrib[n].argmax()])
+                text += f"; people who liked {_name(model, best)} liked it"
+            out.append(text)
         return out
     titles, lists = _titles(model.catalog), _attribute_lists(model.catalog)
     ids = model.item_vocab.ids
