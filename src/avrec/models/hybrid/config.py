@@ -122,6 +122,11 @@ class VAEBlendConfig(PartConfig):
 
     weight: float = 4.0
     ramp: tuple[int, int] = (3, 15)
+    #: skipped over ``max_items`` items: each training step's decoder is a batch x items
+    #: dense product (and its softmax), so an epoch costs users x items x hidden; projected
+    #: at 200,000 items and 50,000 users far beyond the 20-minute budget of issue #31
+    #: (docs/benchmarks.md, "Default training at scale")
+    max_items: int = 20_000
     #: the VAE's own settings (models.vae.VAEConfig)
     settings: dict[str, Any] = Field(default_factory=dict)
 
@@ -178,6 +183,7 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "short_max_items": ("short_history", "max_items"),
     "vae_weight": ("vae", "weight"),
     "vae_ramp": ("vae", "ramp"),
+    "vae_max_items": ("vae", "max_items"),
     "vae": ("vae", "settings"),
     "cold_rank_share": ("cold_ranker", "share"),
     "cold_rank_folds": ("cold_ranker", "folds"),
