@@ -131,6 +131,25 @@ def test_the_vae_is_skipped_above_its_item_count_and_logs_each_part(data, caplog
     assert any(": vae " in m for m in parts) and any(": backbone " in m for m in parts)
 
 
+def test_the_learned_request_blend_is_skipped_above_its_item_count(data):
+    """Above ``request.max_items`` the fixed blend answers requests (the learned one costs a
+    second fit of the whole hybrid)."""
+    n_items = data.matrix.shape[1]
+    cfg = {
+        **SMALL,
+        "content": {"query_encoder": "text-en"},
+        "vae": {"weight": 0.0},
+        "cold_ranker": {"share": 0.0},
+        "request": {"min_users": 10, "requests": 200, "trees": 10},
+    }
+    learned = Hybrid(cfg).fit(data)
+    assert learned.request_rank is not None
+    cfg["request"] = {**cfg["request"], "max_items": n_items - 1}
+    fixed = Hybrid(cfg).fit(data)
+    assert fixed.request_rank is None and fixed.content.query_vectors is not None
+    assert HybridConfig().request.max_items == 20_000
+
+
 def test_a_folder_from_before_the_parts_is_refused_clearly(data, tmp_path):
     path = Hybrid({**SMALL, "vae": {"weight": 0.0}}).fit(data).save(tmp_path / "m")
     import shutil

@@ -158,6 +158,10 @@ class RequestBlendConfig(PartConfig):
     trees: int = 150
     #: fewer people than this in the training data: the fixed blend (too few to learn from)
     min_users: int = 100
+    #: more items than this: the fixed blend (the ranker's taste comes from one more fit of
+    #: the whole hybrid, as long as the model's own fit: docs/benchmarks.md, "Default training
+    #: at scale")
+    max_items: int = 20_000
 
 
 #: flat field of the earlier config -> (part, field)

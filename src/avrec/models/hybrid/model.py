@@ -158,7 +158,11 @@ class Hybrid(Recommender):
             )
             self.cold_rank = ranker
             clock.done("cold_ranker")
-        if c.request.learned and self.content.query_vectors is not None:
+        if (
+            c.request.learned
+            and self.content.query_vectors is not None
+            and len(warm) <= c.request.max_items
+        ):
             self._fit_request_ranker(data)
             clock.done("request_ranker")
 
