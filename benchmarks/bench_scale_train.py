@@ -501,6 +501,10 @@ fit; ml-100k and ml-latest-small are far below every threshold, so their models 
   product with its softmax and an items x 600 Adam update, so its cost is users x items per
   epoch (the step times above). Its contribution at 100k+ items was not measured: it cannot
   be trained there in any time budget of the issue.
+- The learned request blend (a LightGBM ranker whose taste features come from a second fit
+  of the whole hybrid without the simulated requests' answers) is replaced by the fixed blend
+  above `request.max_items` = 20,000 items: that second fit costs as much as the model's own
+  backbone and cold-item parts (their seconds above). Its gain at scale was not measured.
 - Requests are matched by `text-en`, whose catalog vectors the hybrid computes anyway, instead
   of a second encoding of the whole catalog by `text-multi` (E5: ten times MiniLM's CPU per
   text, above). Requests in other languages than English match less well on large catalogs;
