@@ -220,6 +220,7 @@ def test_default_model_falls_back_when_the_catalog_is_too_large(tmp_path, monkey
     assert "training hybrid with its sparse backbone instead" in result.stderr
     large = Recommender.load(tmp_path / "m")
     assert large.name == "hybrid" and large.config.backbone.kind == "sparse"
+    assert large.config.content.query_encoder == "text-en"  # no second catalog encoding
     monkeypatch.setattr(memory, "available_bytes", lambda: None)
     result = CliRunner().invoke(app, ["train", str(root), "--out", str(tmp_path / "m2")])
     assert result.exit_code == 0 and not result.stderr

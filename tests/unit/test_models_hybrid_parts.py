@@ -118,6 +118,38 @@ def test_a_part_turned_off_is_not_saved(data, tmp_path):
     assert Recommender.load(path).vae_params is None
 
 
+def test_the_vae_is_skipped_above_its_item_count_and_logs_each_part(data, caplog):
+    """Large catalogs train without the VAE (its decoder is batch x items dense per step);
+    each part's seconds are logged at INFO, the sub-models' one level deeper."""
+    caplog.set_level("INFO", logger="avrec.models.hybrid.model")
+    n_items = data.matrix.shape[1]
+    small = Hybrid({**SMALL, "vae": {**SMALL["vae"], "max_items": n_items - 1}}).fit(data)
+    assert small.vae is None and "vae" not in small.parts()
+    assert Hybrid({**SMALL, "vae_max_items": n_items}).fit(data).vae is not None
+    assert HybridConfig().vae.max_items == 20_000
+    parts = [r.getMessage() for r in caplog.records if "hybrid fit depth 0" in r.getMessage()]
+    assert any(": vae " in m for m in parts) and any(": backbone " in m for m in parts)
+
+
+def test_the_learned_request_blend_is_skipped_above_its_item_count(data):
+    """Above ``request.max_items`` the fixed blend answers requests (the learned one costs a
+    second fit of the whole hybrid)."""
+    n_items = data.matrix.shape[1]
+    cfg = {
+        **SMALL,
+        "content": {"query_encoder": "text-en"},
+        "vae": {"weight": 0.0},
+        "cold_ranker": {"share": 0.0},
+        "request": {"min_users": 10, "requests": 200, "trees": 10},
+    }
+    learned = Hybrid(cfg).fit(data)
+    assert learned.request_rank is not None
+    cfg["request"] = {**cfg["request"], "max_items": n_items - 1}
+    fixed = Hybrid(cfg).fit(data)
+    assert fixed.request_rank is None and fixed.content.query_vectors is not None
+    assert HybridConfig().request.max_items == 20_000
+
+
 def test_a_folder_from_before_the_parts_is_refused_clearly(data, tmp_path):
     path = Hybrid({**SMALL, "vae": {"weight": 0.0}}).fit(data).save(tmp_path / "m")
     import shutil

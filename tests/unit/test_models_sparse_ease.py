@@ -157,10 +157,20 @@ def test_the_sparse_hybrid_grows_its_catalog(data):
 def test_large_catalog_settings_keep_the_users_own():
     from avrec.models.registry import large_catalog_settings
 
-    assert large_catalog_settings({}) == {"backbone": {"kind": "sparse"}}
+    sparse_english = {"backbone": {"kind": "sparse"}, "content": {"query_encoder": "text-en"}}
+    assert large_catalog_settings({}) == sparse_english
     merged = large_catalog_settings({"backbone": {"neighbors": 50}, "l2": 300.0})
-    assert merged == {"backbone": {"kind": "sparse", "neighbors": 50}, "l2": 300.0}
+    assert merged == {
+        **sparse_english,
+        "backbone": {"kind": "sparse", "neighbors": 50},
+        "l2": 300.0,
+    }
     assert Hybrid(merged).config.backbone.l2 == 300.0
+    # large catalogs match requests with the text encoder the catalog is read with anyway,
+    # unless the user names one (flat or nested)
+    assert Hybrid(merged).config.content.query_encoder == "text-en"
+    for own in ({"query_encoder": "text-multi"}, {"content": {"query_encoder": "text-multi"}}):
+        assert Hybrid(large_catalog_settings(own)).config.content.query_encoder == "text-multi"
 
 
 def test_sparse_cold_items_match_the_dense_ones_when_nothing_is_pruned():

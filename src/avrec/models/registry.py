@@ -21,8 +21,15 @@ DEFAULT_MODEL = "hybrid"
 #: weights in this machine's memory: the same hybrid (content side information, cold items,
 #: requests, ...) on the sparse backbone (models.sparse_ease), whose memory grows with the
 #: catalog times the neighbour count rather than with the catalog's square
+#: requests are matched by the English text encoder whose catalog vectors the hybrid reads
+#: anyway, not by a second encoding of the whole catalog with the multilingual one (E5:
+#: 84 ms of CPU per item text against MiniLM's 8.7 ms, so hours at 200,000 items on 2 cores;
+#: docs/benchmarks.md, "Default training at scale")
 LARGE_CATALOG_MODEL = "hybrid"
-LARGE_CATALOG_CONFIG: dict = {"backbone": {"kind": "sparse"}}
+LARGE_CATALOG_CONFIG: dict = {
+    "backbone": {"kind": "sparse"},
+    "content": {"query_encoder": "text-en"},
+}
 
 
 def default_model(n_items: int) -> tuple[str, str | None]:

@@ -167,25 +167,30 @@ def ridge_cold_columns_sparse(
     g = np.linalg.solve(fw.T @ fw + lam * np.eye(f.shape[1]), fw.T)  # [d, n_warm]
     mapping = np.asarray(sp.csr_matrix(weights)[:, np.flatnonzero(warm)] @ g.T)  # [n, d]
     cold = np.flatnonzero(~warm)
+    mapping_t = np.ascontiguousarray(mapping.T)
     blocks, total, total_sq = [], 0.0, 0.0
     for block in row_blocks(len(cold), _block(len(mapping))):
-        pred = (mapping @ f[cold[block]].T).astype(np.float32)  # [n_items, block]
+        # the block's columns as contiguous rows: the top k of each is a row-wise partition
+        pred = (f[cold[block]] @ mapping_t).astype(np.float32)  # [block, n_items]
         total += float(pred.sum(dtype=np.float64))
         total_sq += float(np.square(pred, dtype=np.float64).sum())
-        blocks.append(sp.csc_matrix(_top_k_dense(pred, keep)))
+        blocks.append(_top_k_rows(pred, keep))
     cells = max(len(mapping) * len(cold), 1)
     sd = float(np.sqrt(max(total_sq / cells - (total / cells) ** 2, 0.0)))
-    out = sp.hstack(blocks, format="csc") if blocks else sp.csc_matrix((len(mapping), 0))
+    out = sp.vstack(blocks).T.tocsc() if blocks else sp.csc_matrix((len(mapping), 0))
     return out, sd
 
 
-def _top_k_dense(a: np.ndarray, k: int) -> np.ndarray:
-    """``a`` with all but each column's ``k`` entries of largest magnitude set to 0."""
-    if k >= a.shape[0]:
-        return a
-    part = np.argpartition(-np.abs(a), k - 1, axis=0)[:k]
-    out = np.zeros_like(a)
-    np.put_along_axis(out, part, np.take_along_axis(a, part, axis=0), axis=0)
+def _top_k_rows(a: np.ndarray, k: int) -> sp.csr_matrix:
+    """``a`` as CSR with only each row's ``k`` entries of largest magnitude."""
+    if k >= a.shape[1]:
+        return sp.csr_matrix(a)
+    part = np.argpartition(-np.abs(a), k - 1, axis=1)[:, :k]
+    part.sort(axis=1)
+    vals = np.take_along_axis(a, part, axis=1)
+    indptr = np.arange(0, a.shape[0] * k + 1, k)
+    out = sp.csr_matrix((vals.ravel(), part.ravel(), indptr), shape=a.shape)
+    out.eliminate_zeros()
     return out
 
 

@@ -125,6 +125,11 @@ class VAEBlendConfig(PartConfig):
     #: epochs a warm start (models.hybrid.warm) trains the VAE on the new data from its
     #: weights; 0: the VAE is kept as it was
     warm_epochs: int = Field(default=10, ge=0)
+    #: skipped over ``max_items`` items: each training step's decoder is a batch x items
+    #: dense product (and its softmax), so an epoch costs users x items x hidden; projected
+    #: at 200,000 items and 50,000 users far beyond the 20-minute budget of issue #31
+    #: (docs/benchmarks.md, "Default training at scale")
+    max_items: int = 20_000
     #: the VAE's own settings (models.vae.VAEConfig)
     settings: dict[str, Any] = Field(default_factory=dict)
 
@@ -156,6 +161,10 @@ class RequestBlendConfig(PartConfig):
     trees: int = 150
     #: fewer people than this in the training data: the fixed blend (too few to learn from)
     min_users: int = 100
+    #: more items than this: the fixed blend (the ranker's taste comes from one more fit of
+    #: the whole hybrid, as long as the model's own fit: docs/benchmarks.md, "Default training
+    #: at scale")
+    max_items: int = 20_000
 
 
 #: flat field of the earlier config -> (part, field)
@@ -181,6 +190,7 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "short_max_items": ("short_history", "max_items"),
     "vae_weight": ("vae", "weight"),
     "vae_ramp": ("vae", "ramp"),
+    "vae_max_items": ("vae", "max_items"),
     "vae": ("vae", "settings"),
     "cold_rank_share": ("cold_ranker", "share"),
     "cold_rank_folds": ("cold_ranker", "folds"),

@@ -20,6 +20,8 @@ when saved (``parts/<name>/``); swapping a part, e.g. ``backbone.kind``, is a co
 
 from __future__ import annotations
 
+import logging
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +59,9 @@ from avrec.models.scaling import blend_request
 PEAK_BYTES_PER_CELL = 19.0
 
 PARTS_DIR = "parts"
+
+#: one INFO line per part of :meth:`Hybrid.fit` with its seconds (where a large fit's time goes)
+log = logging.getLogger(__name__)
 
 
 class Hybrid(Recommender):
@@ -111,18 +116,32 @@ class Hybrid(Recommender):
                 ('hybrid with {"backbone": {"kind": "sparse"}}', *SCALABLE_MODELS),
             )
         self._new_parts()
+        clock = _PartClock(data.matrix.shape)
+        try:
+            self._fit_parts(data, clock)
+        finally:
+            clock.close()
+
+    def _fit_parts(self, data: TrainData, clock: _PartClock) -> None:
+        c = self.config
         self.content.fit(data)
         text = self.content.vectors
+        clock.done("content")
         raw = self.backbone.fit(data, text)
+        clock.done("backbone")
         counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel()
         warm = counts > 0
         if self.backbone.inverse_diag_ is not None:  # kept for exact updates (unlearn)
             self.backbone.raw_cold_ = np.asarray(raw)[:, ~warm].copy()
         self.backbone.weights_ = self.cold_items.fit(raw, data, text, warm, c.backbone.neighbors)
+        clock.done("cold_items")
         self.short_history.fit(data, counts)
+        clock.done("short_history")
         self.recency.fit(data, text, c.backbone, c.seed)
-        if self.vae is not None and warm.sum() > 1:
+        clock.done("recency")
+        if self.vae is not None and warm.sum() > 1 and len(warm) <= c.vae.max_items:
             self.vae.fit(data.matrix, warm, c.seed, self.time_capped_)
+            clock.done("vae")
         else:
             self.vae = None
         ranker = ColdRanker(c.cold_ranker)
@@ -138,8 +157,14 @@ class Hybrid(Recommender):
                 lambda view: Hybrid(sub).fit(view), data, text, np.flatnonzero(~warm), c.seed
             )
             self.cold_rank = ranker
-        if c.request.learned and self.content.query_vectors is not None:
+            clock.done("cold_ranker")
+        if (
+            c.request.learned
+            and self.content.query_vectors is not None
+            and len(warm) <= c.request.max_items
+        ):
             self._fit_request_ranker(data)
+            clock.done("request_ranker")
 
     def _fit_request_ranker(self, data: TrainData) -> None:
         """The learned request blend; its taste comes from sub-models like this one (without
@@ -499,3 +524,30 @@ class Hybrid(Recommender):
         if (root / "request_ranker").is_dir():
             self.request_rank = RequestRanker(self.config.request)
             self.request_rank.set_state(load_part(root / "request_ranker"))
+
+
+class _PartClock:
+    """Logs each part's seconds as it finishes, with the depth of the fit (0: the model
+    itself; 1: the sub-models that its recency validation and rankers fit)."""
+
+    depth = 0
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.level = _PartClock.depth
+        _PartClock.depth += 1
+        self.last = time.perf_counter()
+
+    def done(self, part: str) -> None:
+        now = time.perf_counter()
+        log.info(
+            "hybrid fit depth %d (%d x %d): %s %.1f s",
+            self.level,
+            *self.shape,
+            part,
+            now - self.last,
+        )
+        self.last = now
+
+    def close(self) -> None:
+        _PartClock.depth = self.level
