@@ -80,9 +80,11 @@ def _read_csv(path: Path) -> RawTable:
     return fast if fast is not None else _read_csv_exact(path, text)
 
 
-def _read_csv_fast(path: Path, text: str) -> RawTable | None:
-    """pandas' C parser; valid only when every record is one line and well-formed (else None,
-    and the exact reader finds the problems and the lines)."""
+def strict_csv_frame(text: str, names: list[str] | None = None) -> pd.DataFrame | None:
+    """``text`` parsed by pandas' C parser as strings, exactly as written (no NA guessing,
+    blank lines kept); None where pandas warns, fails or leaves a field missing (the exact
+    reader then finds the problems and their lines). ``names``: the header, when ``text`` has
+    none (a chunk of a file)."""
     import warnings
 
     try:
@@ -90,6 +92,8 @@ def _read_csv_fast(path: Path, text: str) -> RawTable | None:
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
                 io.StringIO(text),
+                header=None if names is not None else "infer",
+                names=names,
                 dtype=str,
                 keep_default_na=False,
                 na_filter=False,
@@ -99,8 +103,19 @@ def _read_csv_fast(path: Path, text: str) -> RawTable | None:
             )
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError):
         return None
-    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if n_lines != len(frame) + 1 or frame.isna().to_numpy().any():
+    return None if frame.isna().to_numpy().any() else frame
+
+
+def text_lines(text: str) -> int:
+    """Lines in ``text`` (a last line without its newline counts)."""
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def _read_csv_fast(path: Path, text: str) -> RawTable | None:
+    """pandas' C parser; valid only when every record is one line and well-formed (else None,
+    and the exact reader finds the problems and the lines)."""
+    frame = strict_csv_frame(text)
+    if frame is None or text_lines(text) != len(frame) + 1:
         return None
     if any(str(c).startswith("Unnamed: ") or str(c) != str(c).strip() for c in frame.columns):
         return None

@@ -27,7 +27,15 @@ import pandas as pd
 
 from avrec.data.dataset import Dataset
 from avrec.data.matrix import InteractionMatrices, interaction_matrices
-from avrec.data.readers import RawTable, _cell, csv_records, decode_utf8, find_table
+from avrec.data.readers import (
+    RawTable,
+    _cell,
+    csv_records,
+    decode_utf8,
+    find_table,
+    strict_csv_frame,
+    text_lines,
+)
 from avrec.data.validation import Collector, Rules, merge_problems, validate_interactions
 from avrec.data.vocab import Vocabulary
 from avrec.errors import AvrecError, Problem, ValidationError
@@ -96,26 +104,8 @@ def _csv_block_fast(name: str, text: str, header: list[str], first_line: int) ->
         return None  # a line ending other than \n or \r\n: the csv reader counts those lines
     if len(set(header)) != len(header):
         return None
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text),
-                header=None,
-                names=header,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=False,
-                engine="c",
-                index_col=False,
-            )
-    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError):
-        return None
-    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if n_lines != len(frame) or frame.isna().to_numpy().any():
+    frame = strict_csv_frame(text, list(header))
+    if frame is None or text_lines(text) != len(frame):
         return None
     lines = np.arange(first_line, first_line + len(frame), dtype=np.int64)
     return RawTable(name, frame, lines)
