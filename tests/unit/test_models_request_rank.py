@@ -253,22 +253,31 @@ def test_the_hybrid_learns_the_blend_explains_it_and_saves_it(tmp_path, avrec_ho
     assert again.items == recs.items
 
 
-def test_a_ranker_saved_before_the_genre_match_keeps_serving_without_it():
-    from avrec.models.hybrid.config import RequestBlendConfig
-    from avrec.models.hybrid.requestrank import GENRE_MATCH, RequestRanker, part_shares
+def _saved_ranker(n_features: int) -> tuple[list[np.ndarray], object, dict]:
+    """A LambdaRank booster over ``n_features`` features as a saved request ranker's state:
+    (its training lists, the booster, the state)."""
     from avrec.models.lambdarank import fit_lambdarank
 
     rng = np.random.default_rng(0)
-    xs = [rng.random((20, len(FEATURES) - 1)).astype(np.float32) for _ in range(10)]
+    xs = [rng.random((20, n_features)).astype(np.float32) for _ in range(10)]
     ys = [(np.arange(20) == n).astype(np.int32) for n in range(10)]
     old = fit_lambdarank(xs, ys, [20] * 10, trees=5, num_leaves=4, min_child_samples=5, seed=0)
     state = {
         "booster": np.frombuffer(old.model_to_string().encode(), np.uint8),
         "priors": np.zeros((20, 3), np.float32),
     }
+    return xs, old, state
+
+
+def test_a_ranker_saved_before_the_genre_match_keeps_serving_without_it():
+    from avrec.models.hybrid.config import RequestBlendConfig
+    from avrec.models.hybrid.requestrank import GENRE_MATCH, RequestRanker, part_shares
+
+    xs, old, state = _saved_ranker(len(FEATURES) - 1)
     ranker = RequestRanker(RequestBlendConfig())
     ranker.set_state(state)
-    full = np.insert(xs[0], GENRE_MATCH, rng.random(20).astype(np.float32), axis=1)
+    extra = np.random.default_rng(1).random(20).astype(np.float32)
+    full = np.insert(xs[0], GENRE_MATCH, extra, axis=1)
     np.testing.assert_allclose(ranker.booster_.predict(full), old.predict(xs[0]))
     shares = part_shares(ranker.booster_, full, np.arange(3))
     assert len(shares) == 3
@@ -280,15 +289,7 @@ def test_a_ranker_saved_with_other_features_is_refused_with_a_way_out():
     from avrec.errors import AvrecError
     from avrec.models.hybrid.config import RequestBlendConfig
     from avrec.models.hybrid.requestrank import RequestRanker
-    from avrec.models.lambdarank import fit_lambdarank
 
-    rng = np.random.default_rng(0)
-    xs = [rng.random((20, len(FEATURES) - 2)).astype(np.float32) for _ in range(10)]
-    ys = [(np.arange(20) == n).astype(np.int32) for n in range(10)]
-    old = fit_lambdarank(xs, ys, [20] * 10, trees=5, num_leaves=4, min_child_samples=5, seed=0)
-    state = {
-        "booster": np.frombuffer(old.model_to_string().encode(), np.uint8),
-        "priors": np.zeros((20, 3), np.float32),
-    }
+    _, _, state = _saved_ranker(len(FEATURES) - 2)
     with pytest.raises(AvrecError, match="retrain"):
         RequestRanker(RequestBlendConfig()).set_state(state)
