@@ -20,11 +20,10 @@ DEFAULT_MODEL = "hybrid"
 #: the recommended model for catalogs too large for :data:`DEFAULT_MODEL`'s dense items x items
 #: weights in this machine's memory: the same hybrid (content side information, cold items,
 #: requests, ...) on the sparse backbone (models.sparse_ease), whose memory grows with the
-#: catalog times the neighbour count rather than with the catalog's square
+#: catalog times the neighbour count rather than with the catalog's square. Its
 #: requests are matched by the English text encoder whose catalog vectors the hybrid reads
-#: anyway, not by a second encoding of the whole catalog with the multilingual one (E5:
-#: 84 ms of CPU per item text against MiniLM's 8.7 ms, so hours at 200,000 items on 2 cores;
-#: docs/benchmarks.md, "Default training at scale")
+#: anyway, not by a second, far slower encoding of the whole catalog with the multilingual
+#: one (docs/benchmarks.md, "Default training at scale")
 LARGE_CATALOG_MODEL = "hybrid"
 LARGE_CATALOG_CONFIG: dict = {
     "backbone": {"kind": "sparse"},

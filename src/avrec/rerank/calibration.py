@@ -17,9 +17,8 @@ The relevance of a candidate is its reciprocal rank in the score order, ``1 / (1
 relevant than its tenth, independent of the scores' scale. The objective's smoothing ``a`` is
 0.05, softer than the reported miscalibration's 0.01 (``metrics.SMOOTHING``): with 0.01 a genre
 that has a small share of the history but none in the list dominates the divergence, and the
-greedy spends its first places on it. On ml-100k and ml-latest-small (docs/benchmarks.md,
-"Re-ranking") these three choices halve the miscalibration at under 3% NDCG@10 cost, where
-Steck's sum of rank discounts with ``a = 0.01`` reduced it by about 40%.
+greedy spends its first places on it (docs/benchmarks.md, "Re-ranking", compares these
+choices with Steck's).
 """
 
 from __future__ import annotations

@@ -126,9 +126,7 @@ class VAEBlendConfig(PartConfig):
     #: weights; 0: the VAE is kept as it was
     warm_epochs: int = Field(default=10, ge=0)
     #: skipped over ``max_items`` items: each training step's decoder is a batch x items
-    #: dense product (and its softmax), so an epoch costs users x items x hidden; projected
-    #: at 200,000 items and 50,000 users far beyond the 20-minute budget of issue #31
-    #: (docs/benchmarks.md, "Default training at scale")
+    #: dense product (and its softmax), so an epoch costs users x items x hidden units
     max_items: int = 20_000
     #: the VAE's own settings (models.vae.VAEConfig)
     settings: dict[str, Any] = Field(default_factory=dict)
