@@ -94,6 +94,142 @@ def run_case(dataset, features, protocol: str, seed: int) -> dict:
     }
 
 
+#: the history weightings of the Pareto sweep: (mix, tau) of models.hybrid.recency.decay
+GRID = [(0.0, 5.0)] + [
+    (m, t) for m in (0.3, 0.6, 0.8, 0.9, 1.0) for t in (1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
+]
+#: the blends of the sweep: z(no recency) + w * z(history weighted by (1, tau))
+BLENDS = [(w, t) for w in (0.25, 0.5, 1.0, 2.0) for t in (2.0, 3.0, 5.0)]
+
+
+class _Blend:
+    """The fitted hybrid's scores from the whole history blended with its scores from the
+    recency-weighted history: ``z(mix 0) + w * z((1, tau))``, per row over finite scores."""
+
+    def __init__(self, model, w: float, tau: float):
+        self.model, self.w, self.tau = model, w, tau
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def masked_scores(self, users, histories, **kwargs) -> np.ndarray:
+        part = self.model.recency
+        saved = (part.mix_, part.tau_)
+        out = []
+        for point in ((0.0, 5.0), (1.0, self.tau)):
+            part.mix_, part.tau_ = point
+            out.append(self.model.masked_scores(users, histories, **kwargs))
+        part.mix_, part.tau_ = saved
+        finite = np.isfinite(out[0])
+        z = []
+        for s in out:
+            v = np.where(finite, s, np.nan)
+            mu, sd = np.nanmean(v, axis=1, keepdims=True), np.nanstd(v, axis=1, keepdims=True)
+            z.append(np.where(finite, (s - mu) / np.maximum(sd, 1e-9), -np.inf))
+        return (z[0] + self.w * z[1]).astype(np.float32)
+
+
+def pareto_case(dataset, features, protocol: str, seed: int) -> list[dict]:
+    """One default fit on the split, scored with every weighting of the sweep."""
+    from avrec.evaluation.leakage import isolated
+    from avrec.evaluation.protocols import make_splits
+    from avrec.evaluation.runner import rank_users
+    from avrec.models.base import TrainData
+    from avrec.models.hybrid.model import Hybrid
+
+    split = make_splits(dataset, protocol, seed)[0]
+    train = dataset.with_interactions(split.train)
+    out = []
+    with isolated(dataset, train) as view:
+        data = TrainData.from_dataset(train, features)
+        data.root = view
+        model = Hybrid({**CONFIG, "seed": seed}).fit(data)
+        part = model.recency
+        variants = [("weight", p, None) for p in GRID] + [("blend", None, b) for b in BLENDS]
+        for kind, point, blend in variants:
+            if kind == "weight":
+                part.mix_, part.tau_ = point
+                scorer = model
+            else:
+                part.mix_, part.tau_ = 0.0, 5.0
+                scorer = _Blend(model, *blend)
+            per_user, _, _ = rank_users(scorer, split, [10], 10, seed)
+            out.append(
+                {
+                    "dataset": dataset.root.name,
+                    "protocol": protocol,
+                    "seed": seed,
+                    "kind": kind,
+                    "point": list(point or blend),
+                    "ndcg@10": float(per_user["ndcg@10"].mean()),
+                    "hr@10": float(per_user["hr@10"].mean()),
+                }
+            )
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def render_pareto(rows: list[dict]) -> str:
+    """The sweep's table and plot: `last` HR@10 against `msr` NDCG@10 per weighting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = {(r["protocol"], r["kind"], tuple(r["point"])): r for r in rows}
+    pts = sorted({(r["kind"], tuple(r["point"])) for r in rows})
+    table = []
+    for kind, point in pts:
+        last, msr = key.get(("last", kind, point)), key.get(("msr", kind, point))
+        if last and msr:
+            table.append((kind, point, last["hr@10"], msr["ndcg@10"]))
+    base = next(t for t in table if t[0] == "weight" and t[1] == (0.0, 5.0))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for kind, marker in (("weight", "o"), ("blend", "s")):
+        xs = [t[3] for t in table if t[0] == kind]
+        ys = [t[2] for t in table if t[0] == kind]
+        label = "history weighted by (mix, tau)" if kind == "weight" else "z(all) + w z(recent)"
+        ax.scatter(xs, ys, marker=marker, label=label, alpha=0.7)
+    ax.axhline(0.20, color="red", lw=0.8, ls="--", label="target: last HR@10 0.20")
+    ax.axvline(base[3], color="grey", lw=0.8, ls=":", label="msr NDCG@10 of the default")
+    ax.set_xlabel("ml-100k msr NDCG@10 (seed 0)")
+    ax.set_ylabel("ml-100k last-by-time HR@10 (seed 0)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(ROOT / "docs" / "recency-pareto.png", dpi=110)
+    both = [t for t in table if t[2] >= 0.20 and t[3] >= base[3] - 1e-9]
+    best_last_keep = max((t for t in table if t[3] >= base[3] - 0.005), key=lambda t: t[2])
+    best_msr_reach = max((t for t in table if t[2] >= 0.20), key=lambda t: t[3], default=None)
+    lines = [
+        "The default hybrid (no request encoder) fitted once per split (ml-100k `last` and "
+        "`msr`, seed 0) and scored with every history weighting `(mix, tau)` of "
+        "models.hybrid.recency and every blend `z(all history) + w z(history weighted by (1, "
+        "tau))`: what one setting gives on both protocols. Plot: docs/recency-pareto.png.\n",
+        "| kind | point | last HR@10 | msr NDCG@10 |",
+        "|---|---|---|---|",
+    ]
+    for kind, point, hr, nd in table:
+        label = (
+            f"(mix {point[0]:g}, tau {point[1]:g})"
+            if kind == "weight"
+            else (f"(w {point[0]:g}, tau {point[1]:g})")
+        )
+        lines.append(f"| {kind} | {label} | {hr:.4f} | {nd:.4f} |")
+    lines.append(
+        f"\nNo recency: last HR@10 {base[2]:.4f}, msr NDCG@10 {base[3]:.4f}. Points reaching "
+        f"both last HR@10 >= 0.20 and msr NDCG@10 >= the default's: {len(both)} of "
+        f"{len(table)}. Best last HR@10 within 0.005 of the default's msr NDCG@10: "
+        f"{best_last_keep[2]:.4f} ({best_last_keep[0]} {best_last_keep[1]}); "
+        + (
+            f"best msr NDCG@10 among points reaching last 0.20: {best_msr_reach[3]:.4f} "
+            f"({best_msr_reach[0]} {best_msr_reach[1]})."
+            if best_msr_reach
+            else "no point reaches last HR@10 0.20."
+        )
+    )
+    return "\n".join(lines)
+
+
 def _point(point: list) -> str:
     mix, tau = point
     return f"({mix:g}, {'none' if tau is None else f'{tau:g}'})"
@@ -153,7 +289,12 @@ def main() -> None:
     ap.add_argument("--cases", default=CASES, help="dataset:protocol:seed, comma-separated")
     ap.add_argument("--note", default="", help="a paragraph added under the table")
     ap.add_argument("--render", action="store_true", help="only rewrite the section")
+    ap.add_argument(
+        "--pareto", action="store_true", help="the sweep of weightings on ml-100k last and msr"
+    )
     args = ap.parse_args()
+    if args.pareto:
+        return pareto(args.render)
     from avrec.data.loaders import load_dataset
     from avrec.fusion.features import item_features
 
@@ -175,6 +316,27 @@ def main() -> None:
         "Recency learned by a validation split by time",
         render(results, args.note),
         "benchmarks/bench_recency.py",
+    )
+
+
+def pareto(render_only: bool) -> None:
+    from avrec.data.loaders import load_dataset
+    from avrec.fusion.features import item_features
+
+    out = OUT.with_name("recency_pareto.json")
+    if render_only:
+        rows = json.loads(out.read_text())
+    else:
+        ds = load_dataset(DATA / "ml-100k")
+        feats = item_features(ds)
+        rows = pareto_case(ds, feats, "last", 0) + pareto_case(ds, feats, "msr", 0)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=2))
+    write_section(
+        "recency-pareto",
+        "Recency: one setting on both protocols (the ceiling of #32's last-by-time target)",
+        render_pareto(rows),
+        "benchmarks/bench_recency.py --pareto",
     )
 
 
