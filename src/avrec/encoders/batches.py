@@ -6,7 +6,7 @@ order), else in this process; both write the same artifacts, byte for byte.
 
 What could differ between chunks is settled for the whole catalog first: the text encoder
 ("auto" looks at every item's language, from its own fields and text, not at OCR text or
-transcripts found on the way).
+transcripts found on the way) and each mood's standardisation (over the catalog's texts).
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from avrec.cluster import active_client, map_chunks
-from avrec.encoders.understand import MODALITIES, CatalogUnderstanding, encode_catalog
+from avrec.encoders.mood import MoodStats
+from avrec.encoders.understand import (
+    MODALITIES,
+    CatalogUnderstanding,
+    catalog_mood_stats,
+    encode_catalog,
+)
 
 #: items per chunk (a chunk's vectors, media and texts are what one task holds)
 CHUNK_ITEMS = 5_000
@@ -34,6 +40,8 @@ class EncodeSettings:
     text_encoder: str = "auto"
     ocr_images: bool = False
     moods: bool = True
+    #: each mood's standardisation, settled over the whole catalog
+    mood_stats: MoodStats | None = None
 
 
 @dataclass
@@ -91,6 +99,7 @@ def encode_chunk(items: pd.DataFrame, settings: EncodeSettings) -> CatalogUnders
         text_encoder=settings.text_encoder,
         ocr_images=settings.ocr_images,
         moods=settings.moods,
+        mood_stats=settings.mood_stats,
     )
 
 
@@ -112,6 +121,9 @@ def encode_to_store(
         settings = replace(
             settings, text_encoder=catalog_text_encoder(items, settings.text_encoder)
         )
+        if settings.moods and settings.mood_stats is None:
+            stats = catalog_mood_stats(_rows(items), settings.text_encoder)
+            settings = replace(settings, mood_stats=stats)
     chunks = [items.iloc[a : a + chunk_items] for a in range(0, len(items), chunk_items)]
     client = active_client()
     # a window of chunks in flight: every worker busy, at most two chunks' results each held

@@ -50,19 +50,43 @@ def _anchors(kind: str) -> tuple[list[str], np.ndarray]:
     return names, encode_queries_cached([p for ps in SENTIMENT.values() for p in ps], "text-multi")
 
 
+#: how many of the catalog's texts set each mood's standardisation (a seeded sample above it)
+MOOD_SAMPLE = 5_000
+#: (mean, std) per mood, in the order of ``MOODS``
+MoodStats = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def mood_stats(passage_vectors: np.ndarray, min_catalog: int = 50) -> MoodStats:
+    """Each mood's mean and standard deviation of similarity over ``passage_vectors`` (the
+    catalog's texts, or a sample of them); ``REFERENCE_STATS`` below ``min_catalog`` texts.
+    e5 similarities sit in a narrow band and each mood description has its own bias, so a mood
+    is judged against its usual similarity."""
+    names, anchors = _anchors("mood")
+    if len(passage_vectors) < min_catalog:
+        mean, std = (np.array([REFERENCE_STATS[m][k] for m in names]) for k in (0, 1))
+    else:
+        sims = np.asarray(passage_vectors, dtype=np.float32) @ anchors.T
+        mean, std = sims.mean(axis=0), sims.std(axis=0) + 1e-6
+    return tuple(float(x) for x in mean), tuple(float(x) for x in std)
+
+
+def mood_sample(n: int, seed: int = 0) -> np.ndarray:
+    """Which of ``n`` texts set the standardisation: all up to ``MOOD_SAMPLE``, else a seeded
+    sample (sorted), so every chunk of a catalog is judged by the same statistics."""
+    if n <= MOOD_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, MOOD_SAMPLE, replace=False))
+
+
 def mood_words(
-    passage_vectors: np.ndarray, top: int = 2, min_z: float = 0.5, min_catalog: int = 50
+    passage_vectors: np.ndarray, top: int = 2, min_z: float = 0.5, stats: MoodStats | None = None
 ) -> list[list[str]]:
     """Up to ``top`` moods per item whose similarity stands ``min_z`` standard deviations above
-    that mood's usual similarity. e5 similarities sit in a narrow band and each mood
-    description has its own bias, so each mood is standardised: over the catalog itself when it
-    has ``min_catalog`` items or more, else with ``REFERENCE_STATS``."""
+    that mood's usual similarity: ``stats`` (from :func:`mood_stats` over the whole catalog),
+    else the statistics of ``passage_vectors`` themselves."""
     names, anchors = _anchors("mood")
     sims = np.asarray(passage_vectors, dtype=np.float32) @ anchors.T
-    if len(sims) >= min_catalog:
-        mean, std = sims.mean(axis=0), sims.std(axis=0) + 1e-6
-    else:
-        mean, std = (np.array([REFERENCE_STATS[m][k] for m in names]) for k in (0, 1))
+    mean, std = (np.asarray(x) for x in (stats or mood_stats(passage_vectors)))
     z = (sims - mean) / std
     out = []
     for row in z:

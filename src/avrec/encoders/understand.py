@@ -27,6 +27,7 @@ import pandas as pd
 from avrec.encoders.cache import EmbeddingCache, FileKeys, content_key, file_key
 from avrec.encoders.image import visual_words
 from avrec.encoders.media import MediaError, load_image
+from avrec.encoders.mood import MoodStats
 
 MODALITIES = ("text", "image", "audio", "video")
 DIMS = {"image": 1280, "video": 1280, "audio": 1024}
@@ -289,7 +290,11 @@ def understand_text(
     text_encoder: str = "auto",
     moods: bool = True,
     progress: bool = False,
+    mood_stats: MoodStats | None = None,
 ) -> ModalityResult:
+    """Text vectors, language, moods and genres per item. Moods are standardised by
+    ``mood_stats`` (the whole catalog's, when this is one chunk of it), else by
+    :func:`catalog_mood_stats` of ``rows``."""
     from avrec.encoders.itemtext import item_text
     from avrec.encoders.language import choose_text_encoder, detect_language
     from avrec.encoders.mood import mood_words
@@ -333,7 +338,11 @@ def understand_text(
             for r in idx
         ]
         multi = encode_cached(mood_texts, "text-multi", progress=progress)
-    words = mood_words(multi) if moods and len(idx) else [[] for _ in idx]
+    if moods and len(idx):
+        stats = mood_stats or catalog_mood_stats(rows, name, progress)
+        words = mood_words(multi, stats=stats)
+    else:
+        words = [[] for _ in idx]
 
     for n, r in enumerate(idx):
         genres = [g for g in str(rows[r].get("genres") or "").split("|") if g.strip()]
@@ -345,6 +354,26 @@ def understand_text(
     return out
 
 
+def catalog_mood_stats(rows: list[dict], text_encoder: str, progress: bool = False) -> MoodStats:
+    """Each mood's standardisation over the catalog ``rows`` (a seeded sample of
+    ``MOOD_SAMPLE`` above it), from the texts moods read (without OCR text or transcripts, so it
+    can be settled before any media is analysed): the same for every chunk of a catalog."""
+    from avrec.encoders.itemtext import item_text
+    from avrec.encoders.mood import mood_sample
+    from avrec.encoders.mood import mood_stats as stats_of
+    from avrec.encoders.pipeline import encode_cached
+
+    if text_encoder == "text-multi":
+        texts = [item_text(row) for row in rows]
+    else:
+        texts = [item_text({**row, "tags": None}) or item_text(row) for row in rows]
+    texts = [t for t in texts if t.strip()]
+    sample = [texts[i] for i in mood_sample(len(texts))]
+    if not sample:
+        return stats_of(np.zeros((0, 1), np.float32))
+    return stats_of(encode_cached(sample, "text-multi", progress=progress))
+
+
 def encode_catalog(
     data,
     modalities: Sequence[str] = MODALITIES,
@@ -353,6 +382,7 @@ def encode_catalog(
     text_encoder: str = "auto",
     ocr_images: bool = False,
     moods: bool = True,
+    mood_stats: MoodStats | None = None,
 ) -> CatalogUnderstanding:
     """Understand every item of ``data`` (a :class:`~avrec.data.dataset.Dataset` or an items
     frame; media paths are relative to ``root``, by default the dataset's own folder)."""
@@ -385,7 +415,9 @@ def encode_catalog(
         extras = dict(results)
         if "video" not in extras:  # OCR text and transcripts of earlier runs, without model work
             extras["video"] = cached_video_attributes(rows, root)
-        results["text"] = understand_text(rows, extras, text_encoder, moods, progress)
+        results["text"] = understand_text(
+            rows, extras, text_encoder, moods, progress, mood_stats=mood_stats
+        )
     ordered = {m: results[m] for m in MODALITIES if m in results}
     return CatalogUnderstanding([str(r["item_id"]) for r in rows], ordered)
 
