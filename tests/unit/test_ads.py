@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from avrec.ads.catalog import Ad, AdCatalogError, ads_frame, load_ads
@@ -23,6 +24,7 @@ from avrec.ads.engagement import (
     default_engagement,
     trailer_examples,
 )
+from avrec.ads.scoring import FEATURES
 from avrec.errors import AvrecError
 
 HEADER = "ad_id,advertiser,text,bid,daily_budget,frequency_cap,genres,exclude,start,end,min_age"
@@ -155,7 +157,7 @@ def test_memory_ledger_counts_impressions_and_charges_clicks():
 
 def test_engagement_learns_the_signal_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(4000, 4))
+    x = rng.normal(size=(4000, len(FEATURES)))
     y = (rng.random(4000) < 1 / (1 + np.exp(-(1.5 * x[:, 0] - 2)))).astype(float)
     model = EngagementModel().fit(x, y)
     assert model.coef_[0] == pytest.approx(1.5, abs=0.2)
@@ -171,7 +173,7 @@ def test_engagement_learns_the_signal_and_round_trips(tmp_path):
         EngagementModel.load(tmp_path / "bad.json")
     with pytest.raises(EngagementFileError, match="no such"):
         EngagementModel.load(tmp_path / "absent.json")
-    assert default_engagement().predict(np.zeros(4)) < 0.5
+    assert default_engagement().predict(np.zeros(len(FEATURES))) < 0.5
 
 
 def test_trailer_examples_label_later_watches():
@@ -233,3 +235,33 @@ def test_selector_ranks_by_taste_times_bid_and_keeps_caps(selector):
     assert again.excluded == {"frequency_cap": 1}
     seen = request("u0", ["i0", "i4"])
     assert "even-ad" not in [a["ad_id"] for a in selector.select([seen], ledger, 4)[0].ads]
+
+
+def test_visual_signal_only_where_both_have_a_picture(synthetic_dataset):
+    from avrec.ads.media import with_media
+    from avrec.ads.scoring import AdScorer
+    from avrec.models.base import TrainData
+    from avrec.models.registry import create_model
+
+    model = create_model("ease").fit(TrainData.from_dataset(synthetic_dataset))
+    n_items = len(model.fitted_parts()[1])
+    looks = np.zeros((n_items, 3), np.float32)
+    looks[0, 0] = looks[1, 1] = 1.0  # i0 and i1 have pictures, the others none
+    ads = [ad(ad_id="pic", item_id="i4"), ad(ad_id="none", item_id="i5")]
+    ad_looks = np.array([[0.6, 0.8, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    text = np.ones((n_items, 2), np.float32) / np.sqrt(2)
+    scorer = AdScorer(model, ads, text, text[:2], item_visuals=looks, ad_visuals=ad_looks)
+    x = scorer.features(["u0"] * 3, [["i0"], ["i1"], ["i2"]], ["i0", "i1", "i2"])
+    visual, has = x[..., FEATURES.index("visual")], x[..., FEATURES.index("has_visual")]
+    assert visual[:, 0].tolist() == pytest.approx([0.6, 0.8, 0.0])
+    assert has.tolist() == [[1, 0], [1, 0], [0, 0]]
+    assert not visual[:, 1].any()
+    blind = AdScorer(model, ads, text, text[:2])  # no pictures anywhere: both columns 0
+    assert not blind.features(["u0"], [["i0"]], ["i0"])[..., FEATURES.index("visual") :].any()
+    with pytest.raises(ValueError, match="visual vectors"):
+        AdScorer(model, ads, text, text[:2], item_visuals=looks[:3], ad_visuals=ad_looks)
+    catalog = synthetic_dataset.items[["item_id", "title"]].iloc[:3]
+    media = pd.DataFrame({"item_id": ["i2", "i0", "zz"], "image": ["b.png", "a.png", "c.png"]})
+    merged = with_media(catalog, media)
+    assert merged["item_id"].tolist() == ["i0", "i1", "i2"]
+    assert merged["image"].tolist() == ["a.png", None, "b.png"]

@@ -8,7 +8,7 @@ Columns (header names; ``|`` separates the values of a list column; an empty lis
 | ``advertiser`` | yes | who pays for it |
 | ``text`` | yes | the creative's text (what the text encoder reads) |
 | ``item_id`` | no | the catalog item the ad promotes (a film's trailer), if any |
-| ``image``, ``video`` | no | the creative's media files |
+| ``image``, ``video`` | no | the creative's media files, relative to the ads file's folder |
 | ``kinds``, ``genres``, ``languages`` | no | targeting: the video the ad may run next to |
 | ``min_age``, ``max_age``, ``locales`` | no | targeting: the person (the user's attributes) |
 | ``bid`` | yes | what the advertiser pays per engagement (a click), > 0 |
@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,11 @@ class Ad:
     end: dt.date | None = None
     #: brand safety, lower-cased: genres or tags of content the ad never runs next to
     exclude: frozenset[str] = frozenset()
+    #: the folder ``image`` and ``video`` are relative to (the ads file's), and the file and
+    #: line the ad was read from (for errors about its media)
+    media_root: Path | None = field(default=None, compare=False, repr=False)
+    source: str | None = field(default=None, compare=False, repr=False)
+    line: int | None = field(default=None, compare=False, repr=False)
 
     def encoder_text(self) -> str:
         """What the text encoder reads: the creative's text and the genres it targets."""
@@ -160,11 +165,31 @@ def parse_row(row: dict[str, str]) -> Ad:
     )
 
 
+def _media_problems(ad: Ad, folder: Path) -> list[tuple[str, str]]:
+    """(column, problem) for each media path of ``ad`` that names no usable file in
+    ``folder`` (absolute, outside it, missing, not a file, empty)."""
+    from avrec.data.validation import media_problem
+
+    out = []
+    for column in ("image", "video"):
+        rel = getattr(ad, column)
+        if rel is None:
+            continue
+        problem = media_problem(folder, rel)
+        if problem is None and (folder / rel).stat().st_size == 0:
+            problem = f"media file {rel!r} is empty (0 bytes)"
+        if problem is not None:
+            out.append((column, problem.replace("the dataset folder", "the ads file's folder")))
+    return out
+
+
 def load_ads(path: str | Path) -> list[Ad]:
     """Every ad of ``path`` (CSV with a header), or :class:`AdCatalogError` listing every
-    problem with its line (the header is line 1)."""
+    problem with its line (the header is line 1). ``image`` and ``video`` must name files in
+    the file's folder (or below it)."""
     path = Path(path)
     name = str(path)
+    folder = path.parent.resolve()
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -189,7 +214,10 @@ def load_ads(path: str | Path) -> list[Ad]:
                     problems.append(Problem(name, line, "ad_id", msg))
                     continue
                 seen[ad.ad_id] = line
-                ads.append(ad)
+                media = _media_problems(ad, folder)
+                problems += [Problem(name, line, col, msg) for col, msg in media]
+                if not media:
+                    ads.append(replace(ad, media_root=folder, source=name, line=line))
     except FileNotFoundError:
         raise AdCatalogError([Problem(name, None, None, "no such file")]) from None
     except UnicodeDecodeError:

@@ -10,13 +10,15 @@ what came after the cuts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from avrec.ads.catalog import Ad, encode_ads
 from avrec.ads.engagement import EngagementModel, trailer_examples
+from avrec.ads.media import catalog_visuals, encode_ad_media
 from avrec.ads.scoring import FEATURES, AdScorer
 from avrec.data import Dataset
 from avrec.errors import AvrecError
@@ -49,31 +51,66 @@ def fit_prefix_model(
     return create_model(name, config).fit(TrainData.from_dataset(train, item_features(train)))
 
 
+def _in_model_order(model: Recommender, items: pd.DataFrame) -> pd.DataFrame:
+    vocab = model.fitted_parts()[1]
+    frame = items.assign(item_id=items["item_id"].astype(str)).set_index("item_id", drop=False)
+    return frame.loc[[str(i) for i in vocab.ids]].reset_index(drop=True)
+
+
 def catalog_vectors(model: Recommender, items: pd.DataFrame) -> np.ndarray:
     """The catalog's text vectors in the model's item order (the ads' encoder)."""
     from avrec.encoders.pipeline import encode_item_texts
 
-    vocab = model.fitted_parts()[1]
-    frame = items.assign(item_id=items["item_id"].astype(str)).set_index("item_id", drop=False)
-    return encode_item_texts(frame.loc[[str(i) for i in vocab.ids]].reset_index(drop=True))
+    return encode_item_texts(_in_model_order(model, items))
 
 
-def step_signals(
+def ad_scorer(
     model: Recommender,
     ads: Sequence[Ad],
     items: pd.DataFrame,
+    root: Path | None,
+    *,
+    encode_missing: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> AdScorer:
+    """The scorer of ``ads`` against ``model``'s catalog ``items`` (media paths relative to
+    ``root``): text vectors of both, and visual vectors where the ads have pictures (the
+    catalog's from the encoders' cache; ``encode_missing``: encode the ones not there yet).
+    ``log`` gets a line on catalog media that could not be read."""
+    ad_visuals = encode_ad_media(ads)
+    item_visuals = None
+    if ad_visuals.any():
+        item_visuals, missing = catalog_visuals(
+            _in_model_order(model, items), root, encode_missing=encode_missing
+        )
+        if missing and log is not None:
+            log(
+                f"note: {missing:,} catalog items' images or videos are not encoded yet "
+                "(`avrec encode`), so ads are not compared with how those look"
+            )
+    return AdScorer(
+        model,
+        ads,
+        catalog_vectors(model, items),
+        encode_ads(list(ads)),
+        item_visuals=item_visuals,
+        ad_visuals=ad_visuals,
+    )
+
+
+def step_signals(
+    scorer: AdScorer,
     histories: dict[str, list[str]],
     users: Sequence[str],
     steps: Sequence[tuple[int, int, list[int]]],
 ) -> np.ndarray:
     """``[n_steps, n_ads, len(FEATURES)]`` for trailer steps ``(user index, t, labels)``: the
     person's history up to and including ``t``, the item at ``t`` as the context."""
-    scorer = AdScorer(model, ads, catalog_vectors(model, items), encode_ads(list(ads)))
     hist = [histories[users[u]][: t + 1] for u, t, _ in steps]
     return scorer.features([users[u] for u, _, _ in steps], hist, [h[-1] for h in hist])
 
 
-def fit_engagement(
+def engagement_examples(
     dataset: Dataset,
     ads: Sequence[Ad],
     histories: dict[str, list[str]] | None = None,
@@ -81,11 +118,13 @@ def fit_engagement(
     model: str = "ease",
     cut_share: float = 0.75,
     max_steps: int = 10,
-    features: tuple[str, ...] = FEATURES,
     seed: int = 0,
-) -> EngagementModel:
-    """The engagement model learned from ``histories`` (default: the dataset's, time-ordered)
-    for ``ads``, which must promote catalog items (``item_id``)."""
+    encode_missing: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(``[n, len(FEATURES)]`` signals, 0/1 engaged) of the trailer steps after each
+    history's cut (default histories: the dataset's, time-ordered), for ``ads``, which must
+    promote catalog items (``item_id``). The catalog's pictures come from the encoders' cache,
+    the missing ones encoded first (``encode_missing``)."""
     promoted = [ad.item_id for ad in ads]
     catalog = set(dataset.items["item_id"].astype(str))
     if any(p is None or p not in catalog for p in promoted):
@@ -106,7 +145,32 @@ def fit_engagement(
     )
     if not steps:
         raise AvrecError("no person watches an advertised item after their history's cut")
-    x = step_signals(recommender, ads, dataset.items, histories, users, steps)
+    scorer = ad_scorer(recommender, ads, dataset.items, dataset.root, encode_missing=encode_missing)
+    x = step_signals(scorer, histories, users, steps)
     y = np.array([s[2] for s in steps])
     ok = y >= 0
-    return EngagementModel(features=features).fit(x[ok], y[ok])
+    return x[ok], y[ok]
+
+
+def fit_engagement(
+    dataset: Dataset,
+    ads: Sequence[Ad],
+    histories: dict[str, list[str]] | None = None,
+    *,
+    model: str = "ease",
+    cut_share: float = 0.75,
+    max_steps: int = 10,
+    features: tuple[str, ...] = FEATURES,
+    seed: int = 0,
+) -> EngagementModel:
+    """The engagement model learned from :func:`engagement_examples`."""
+    x, y = engagement_examples(
+        dataset,
+        ads,
+        histories,
+        model=model,
+        cut_share=cut_share,
+        max_steps=max_steps,
+        seed=seed,
+    )
+    return EngagementModel(features=features).fit(x, y)

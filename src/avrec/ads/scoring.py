@@ -1,11 +1,15 @@
-"""What a person × context engagement model reads: three signals per (request, ad).
+"""What a person × context engagement model reads: the signals per (request, ad).
 
 - **person**: the trained recommender's score for what the ad promotes, from the person's whole
   history (each row z-scored over the catalog, so people with long and short histories share a
   scale);
 - **context**: the same recommender's score from the video being watched alone (a one-item
   history: "people who watched this watched that");
-- **content**: the cosine between the context video's text vector and the ad's (same encoder).
+- **content**: the cosine between the context video's text vector and the ad's (same encoder);
+- **visual**: the cosine between the context video's visual vector (its image and video, the
+  catalog's image encoder) and the ad creative's (:mod:`avrec.ads.media`), where both have one,
+  else 0; **has_visual** is 1 where both have one (so a missing picture is not read as an
+  unlike one, and text-only catalogs get 0 for both).
 
 What an ad promotes is its ``item_id`` when the catalog has it; otherwise the ``anchors``
 catalog items nearest to the ad's text vector (the recommender's scores of those, averaged),
@@ -20,17 +24,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from avrec.ads.catalog import Ad
+from avrec.ads.media import present
 from avrec.models.base import Recommender
 from avrec.models.scaling import zscore_rows
 
 #: the signals, in the order of a feature row (``interaction`` = person × context)
-FEATURES = ("person", "context", "content", "interaction")
+FEATURES = ("person", "context", "content", "interaction", "visual", "has_visual")
 
 
 class AdScorer:
     """Signals of ``ads`` for batches of requests, against a fitted ``model`` whose catalog has
     the content vectors ``item_vectors`` (``[n_items, d]``, L2-normalised, in the model's item
-    order) and the ads' vectors ``ad_vectors`` (``[n_ads, d]``, same encoder)."""
+    order) and the ads' vectors ``ad_vectors`` (``[n_ads, d]``, same encoder); optionally the
+    visual vectors of both (``item_visuals`` ``[n_items, v]``, ``ad_visuals`` ``[n_ads, v]``,
+    unit or zero rows: :mod:`avrec.ads.media`)."""
 
     def __init__(
         self,
@@ -40,6 +47,8 @@ class AdScorer:
         ad_vectors: np.ndarray,
         anchors: int = 5,
         batch_size: int = 512,
+        item_visuals: np.ndarray | None = None,
+        ad_visuals: np.ndarray | None = None,
     ):
         _, item_vocab, _ = model.fitted_parts()
         if item_vectors.shape[0] != len(item_vocab):
@@ -52,6 +61,9 @@ class AdScorer:
         self.item_vocab = item_vocab
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
         self.ad_vectors = np.asarray(ad_vectors, dtype=np.float32)
+        self.item_visuals, self.ad_visuals = _visuals(
+            item_visuals, ad_visuals, len(item_vocab), len(self.ads)
+        )
         #: ``[n_ads, n_items]`` weights: each row averages the scores of what the ad promotes
         self.promotes = self._promotes(anchors)
 
@@ -101,6 +113,21 @@ class AdScorer:
         out = self.item_vectors[np.maximum(rows, 0)] @ self.ad_vectors.T
         return np.where((rows >= 0)[:, None], out, 0.0).astype(np.float32)
 
+    def visual(self, context_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(``[n, n_ads]`` cosine of each context video's visual vector with each ad's, 0 where
+        either has none; ``[n, n_ads]`` 1.0 where both have one)."""
+        n = len(context_ids)
+        if self.item_visuals is None or self.ad_visuals is None:
+            zeros = np.zeros((n, len(self.ads)), np.float32)
+            return zeros, zeros
+        unique, inverse = np.unique(np.asarray(context_ids, dtype=object), return_inverse=True)
+        rows = self.item_vocab.lookup(list(unique))
+        items = self.item_visuals[np.maximum(rows, 0)] * (rows >= 0)[:, None]
+        both = present(items)[:, None] & present(self.ad_visuals)[None, :]
+        cos = np.where(both, items @ self.ad_visuals.T, 0.0)[inverse]
+        both = both[inverse]
+        return cos.astype(np.float32), both.astype(np.float32)
+
     def features(
         self,
         user_ids: Sequence[str | None],
@@ -112,4 +139,19 @@ class AdScorer:
         person = self.person(user_ids, histories)
         context = self.context(context_ids)
         content = self.content(context_ids)
-        return np.stack([person, context, content, person * context], axis=-1)
+        visual, has_visual = self.visual(context_ids)
+        return np.stack([person, context, content, person * context, visual, has_visual], axis=-1)
+
+
+def _visuals(
+    items: np.ndarray | None, ads: np.ndarray | None, n_items: int, n_ads: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Both visual matrices checked, or (None, None) where either side has none at all."""
+    if items is None or ads is None:
+        return None, None
+    items, ads = np.asarray(items, np.float32), np.asarray(ads, np.float32)
+    if items.shape[0] != n_items or ads.shape[0] != n_ads or items.shape[1] != ads.shape[1]:
+        raise ValueError(f"visual vectors {items.shape} and {ads.shape} do not match the catalog")
+    if not (items.any() and ads.any()):
+        return None, None
+    return items, ads

@@ -59,8 +59,12 @@ def _reasons(
         "context": f"goes with the video being watched (z = {x[1]:+.2f} from it alone)",
         "content": f"its creative is like the video being watched (text similarity {x[2]:.2f})",
         "interaction": "liked by this person and fits the video, together",
+        "visual": "its creative looks like the video being watched "
+        f"(image similarity {x[FEATURES.index('visual')]:.2f})",
     }
-    out = [said[f] for f, v in sorted(terms.items(), key=lambda kv: -kv[1]) if v > 0]
+    # has_visual only moves the baseline where both have pictures: no sentence of its own
+    ranked = sorted(terms.items(), key=lambda kv: -kv[1])
+    out = [said[f] for f, v in ranked if v > 0 and f in said]
     out.append(f"expected value: P(engage) {p:.4f} × bid {bid:.2f}")
     if rate < 1.0:
         out.append(f"paced: took part with probability {rate:.2f} (budget ahead of the day)")

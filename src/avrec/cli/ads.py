@@ -3,6 +3,8 @@ engagement model (docs/ads.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,21 +18,38 @@ ads_app = typer.Typer(
 )
 
 
-def _ads(path: Path):
-    from avrec.ads.catalog import AdCatalogError, load_ads
+@contextmanager
+def _one_line() -> Iterator[None]:
+    """An ad catalog's problems as one line: the first, and how many in all."""
+    from avrec.ads.catalog import AdCatalogError
 
     try:
-        return load_ads(require_file(path, "ad catalog"))
-    except AdCatalogError as exc:  # one line: the first problem, and how many in all
+        yield
+    except AdCatalogError as exc:
         more = f" ({exc.total} problems in all)" if exc.total > 1 else ""
         raise UserError(f"{exc.problems[0]}{more}") from None
 
 
+def _ads(path: Path):
+    from avrec.ads.catalog import load_ads
+
+    with _one_line():
+        return load_ads(require_file(path, "ad catalog"))
+
+
 def check(file: Annotated[Path, typer.Argument(help="ad catalog (ads.csv)")]) -> None:
-    """Check an ad catalog; a problem is one line naming its line, exit status 2."""
+    """Check an ad catalog (its images and videos are read by the image encoder); a problem is
+    one line naming its line, exit status 2."""
+    from avrec.ads.media import encode_ad_media, present
+
     ads = _ads(file)
+    with _one_line():
+        pictures = int(present(encode_ad_media(ads)).sum())
     advertisers = len({ad.advertiser for ad in ads})
-    typer.echo(f"{file}: {len(ads)} ad(s) valid from {advertisers} advertiser(s)")
+    typer.echo(
+        f"{file}: {len(ads)} ad(s) valid from {advertisers} advertiser(s), "
+        f"{pictures} with an image or video"
+    )
 
 
 def select(
@@ -48,16 +67,22 @@ def select(
         typer.Option("--engagement", help="engagement model (avrec ads fit); default: built in"),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="pacing draws")] = 0,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            help="the model's dataset folder: its items' images and videos (relative to it), "
+            "which ads with pictures are compared with (the encoders' cache: avrec encode)",
+        ),
+    ] = None,
 ) -> None:
     """The eligible ads for each request, by expected value (P(engage) × bid), with reasons."""
     import json
 
     from avrec.ads.batch import read_requests, serve_batch
-    from avrec.ads.catalog import encode_ads
     from avrec.ads.eligibility import Pacing
     from avrec.ads.engagement import EngagementModel, default_engagement
-    from avrec.ads.learn import catalog_vectors
-    from avrec.ads.scoring import AdScorer
+    from avrec.ads.learn import ad_scorer
     from avrec.ads.select import AdSelector
     from avrec.cli.rules import frame_of
     from avrec.models.base import Recommender
@@ -76,7 +101,17 @@ def select(
 
     batch = read_requests(require_file(requests, "requests file"), catalog, training, slots)
     chosen = EngagementModel.load(engagement) if engagement else default_engagement()
-    scorer = AdScorer(model, ads, catalog_vectors(model, catalog), encode_ads(ads))
+    root = None
+    if dataset is not None:
+        from avrec.ads.media import with_media
+        from avrec.data.loaders import load_dataset
+
+        if not dataset.is_dir():
+            raise UserError(f"{dataset}: no such dataset folder (--dataset)")
+        source = load_dataset(dataset)
+        catalog, root = with_media(catalog, source.items), source.root
+    with _one_line():
+        scorer = ad_scorer(model, ads, catalog, root, log=lambda m: typer.echo(m, err=True))
     answers = serve_batch(AdSelector(ads, scorer, chosen, Pacing(seed=seed)), batch)
     lines = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers)
     if output is None:
@@ -103,7 +138,10 @@ def fit(
     ads = _ads(ads_file)
     if not dataset.is_dir():
         raise UserError(f"{dataset}: no such dataset folder")
-    learned = fit_engagement(load_dataset(dataset), ads, model=model, max_steps=steps, seed=seed)
+    with _one_line():
+        learned = fit_engagement(
+            load_dataset(dataset), ads, model=model, max_steps=steps, seed=seed
+        )
     learned.save(out)
     doc = learned.to_dict()
     terms = ", ".join(f"{f} {c:+.3f}" for f, c in zip(doc["features"], doc["coef"], strict=True))

@@ -5,18 +5,23 @@ spent today), so caps and budgets hold across restarts and processes sharing the
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from avrec.ads.catalog import Ad, encode_ads, load_ads
 from avrec.ads.eligibility import Context, Demand, Pacing, Person
 from avrec.ads.engagement import EngagementModel, default_engagement
+from avrec.ads.media import catalog_visuals, encode_ad_media, with_media
 from avrec.ads.scoring import AdScorer
 from avrec.ads.select import AdRequest, AdSelector, Selection
 from avrec.storage import tables as t
+
+log = logging.getLogger(__name__)
 
 
 def _attributes(engine: Engine, user_id: str) -> dict | None:
@@ -62,6 +67,7 @@ class AdBook:
         self.ads: list[Ad] = load_ads(path)
         self.by_id = {ad.ad_id: ad for ad in self.ads}
         self.vectors = encode_ads(self.ads)
+        self.visuals = encode_ad_media(self.ads)  # an unreadable creative stops the start
         self.engagement = (
             EngagementModel.load(engagement) if engagement is not None else default_engagement()
         )
@@ -87,10 +93,36 @@ class AdBook:
                     if part is not None and part.vectors.shape[1] == self.vectors.shape[1]
                     else encode_item_texts(state.items.frame)
                 )
-                scorer = AdScorer(state.model, self.ads, vectors, self.vectors)
+                scorer = AdScorer(
+                    state.model,
+                    self.ads,
+                    vectors,
+                    self.vectors,
+                    item_visuals=self._catalog_visuals(state),
+                    ad_visuals=self.visuals,
+                )
                 selector = AdSelector(self.ads, scorer, self.engagement, self.pacing, self.demand)
                 self._built = built = (state.model, n_items, selector)
             return built[2]
+
+    def _catalog_visuals(self, state):
+        """The served catalog's visual vectors from the encoders' cache (no model work on
+        the request path), None where no ad has a picture."""
+        if not self.visuals.any():
+            return None
+        c = t.items.c
+        with state.engine.connect() as conn:  # a saved model's catalog keeps no media paths
+            rows = conn.execute(
+                select(c.item_id, c.image, c.video).where(
+                    c.image.is_not(None) | c.video.is_not(None)
+                )
+            ).all()
+        media = pd.DataFrame(rows, columns=["item_id", "image", "video"])
+        frame = with_media(state.items.frame[["item_id"]], media)
+        vectors, missing = catalog_visuals(frame, state.media_root_for())
+        if missing:
+            log.info("ads: %d catalog items' images or videos are not encoded yet", missing)
+        return vectors
 
     def select(self, state, user_id: str, context_item_id: str, slots: int) -> Selection:
         """The ads for ``user_id`` next to ``context_item_id`` now (known item; any user)."""
