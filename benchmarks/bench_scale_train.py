@@ -349,6 +349,8 @@ def run(
             "load_after": os.getloadavg()[0],
         }
         if res["rc"] == 0:
+            manifest = json.loads((base / "model" / "manifest.json").read_text())
+            row["text_encoder"] = (manifest.get("learned") or {}).get("content", {}).get("encoder")
             row["eval"] = evaluate(base / "model", base / "data", base / "test.csv", n_test)
             print("eval", json.dumps(row["eval"]), flush=True)
         if keep:
@@ -449,6 +451,8 @@ def render(rows: dict) -> str:
 
         cpu = f"{r['cpu_s']:.0f}" if "cpu_s" in r else "–"
         text = "cache prefilled" if r.get("prefilled") else "encoded"
+        if r.get("text_encoder"):
+            text += f" (`{r['text_encoder']}`)"
         lines.append(
             f"| {r['items']:,} | {r['users']:,} | {r['interactions']:,} | {text} | {r['rc']} | "
             f"{r['wall_s']:.0f} | {cpu} | {r['peak_mib']:.0f} | "
