@@ -582,7 +582,8 @@ def main() -> None:
         args.keep,
         args.prefill_cache,
     )
-    saved[f"{args.items}x{args.users}" + ("-prefilled" if args.prefill_cache else "")] = row
+    key = f"{args.items}x{args.users}" + (f"x{args.per_user}" if args.per_user != 20 else "")
+    saved[key + ("-prefilled" if args.prefill_cache else "")] = row
     SAVED.parent.mkdir(parents=True, exist_ok=True)
     SAVED.write_text(json.dumps(saved, indent=1))
     print(json.dumps({k: v for k, v in row.items() if k not in ("log", "rss_mib")}, indent=1))

