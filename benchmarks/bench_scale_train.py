@@ -223,7 +223,7 @@ def _rss_kib(pid: int) -> int:
     return total
 
 
-def train(folder: Path, out: Path, home: Path, max_s: float) -> dict:
+def train(folder: Path, out: Path, home: Path, max_s: float, max_mib: float = 0.0) -> dict:
     """``python -m avrec train folder --out out``: wall time, peak RSS, log lines with the
     second each appeared, and an RSS sample every 2 s."""
     env = dict(os.environ, AVREC_HOME=str(home), PYTHONUNBUFFERED="1")
@@ -245,6 +245,12 @@ def train(folder: Path, out: Path, home: Path, max_s: float) -> dict:
             if time.perf_counter() - t0 > max_s:
                 proc.kill()
                 log.append((time.perf_counter() - t0, f"[bench] killed after {max_s:.0f} s"))
+                return
+            if max_mib and samples[-1][1] / 1024 > max_mib:
+                proc.kill()
+                log.append(
+                    (time.perf_counter() - t0, f"[bench] killed at {samples[-1][1] / 1024:.0f} MiB")
+                )
                 return
 
     th = threading.Thread(target=sample, daemon=True)
@@ -327,6 +333,7 @@ def run(
     max_s: float,
     keep: bool,
     prefill: bool,
+    max_mib: float = 0.0,
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="avrec-scale-") as tmp:
         base = Path(tmp)
@@ -338,7 +345,7 @@ def run(
         print("prefilled the text cache", encoders, flush=True)
         load0 = os.getloadavg()[0]
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        res = train(base / "data", base / "model", base / "home", max_s)
+        res = train(base / "data", base / "model", base / "home", max_s, max_mib)
         row = {
             **data,
             "generate_s": gen_s,
@@ -544,6 +551,9 @@ def main() -> None:
     ap.add_argument("--per-user", type=int, default=20)
     ap.add_argument("--test-users", type=int, default=5_000)
     ap.add_argument("--max-minutes", type=float, default=90.0, help="kill the training after this")
+    ap.add_argument(
+        "--max-rss-gib", type=float, default=0.0, help="kill the training above this RSS (0: no)"
+    )
     ap.add_argument("--keep", action="store_true", help="copy the data and model to .scale-run/")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument(
@@ -581,6 +591,7 @@ def main() -> None:
         60 * args.max_minutes,
         args.keep,
         args.prefill_cache,
+        1024 * args.max_rss_gib,
     )
     key = f"{args.items}x{args.users}" + (f"x{args.per_user}" if args.per_user != 20 else "")
     saved[key + ("-prefilled" if args.prefill_cache else "")] = row

@@ -170,10 +170,10 @@ def train(
         if isinstance(recommender, ChoosesTextEncoder)
         else "text-en"
     )
-    data = TrainData.from_dataset(
-        *_featurize(dataset, media and recommender.content_aware, modalities, text_encoder),
-        text_encoder=text_encoder,
+    featurized, features = _featurize(
+        dataset, media and recommender.content_aware, modalities, text_encoder
     )
+    data = TrainData.from_dataset(featurized, features, text_encoder=text_encoder)
     with cluster_client(cluster, workers):
         recommender.fit(data)
     recommender.save(out)
