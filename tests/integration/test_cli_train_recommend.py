@@ -228,6 +228,40 @@ def test_default_model_falls_back_when_the_catalog_is_too_large(tmp_path, monkey
     assert dense.name == "hybrid" and dense.config.backbone.kind == "ease"
 
 
+def test_a_large_catalog_reads_its_text_with_the_fast_encoder(avrec_home, tmp_path, monkeypatch):
+    """Above ``content.fast_above`` items (lowered here) the catalog's text is encoded by
+    ``text-fast`` only (MiniLM never reads it), the model says so, and after loading it
+    answers requests in that encoder's space."""
+    from avrec.models import memory
+    from avrec.models.base import Recommender
+
+    root = tmp_path / "data"
+    root.mkdir()
+    pd.DataFrame(
+        {
+            "item_id": [f"i{n}" for n in range(12)],
+            "title": [f"{'Space trip' if n % 2 else 'Cooking pasta'} film {n}" for n in range(12)],
+        }
+    ).to_csv(root / "items.csv", index=False)
+    pd.DataFrame(
+        [(f"u{u}", f"i{i}") for u in range(8) for i in range(12) if (i + u) % 3],
+        columns=["user_id", "item_id"],
+    ).to_csv(root / "interactions.csv", index=False)
+    (tmp_path / "c.json").write_text(json.dumps({"content": {"fast_above": 10}}))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100)
+    args = ["train", str(root), "--out", str(tmp_path / "m"), "--config", str(tmp_path / "c.json")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "learned content: encoder=text-fast, query_encoder=text-fast" in result.output
+    cached = {p.name.split("__")[0] for p in (avrec_home / "cache" / "embeddings").iterdir()}
+    assert cached == {"text-fast"}
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["learned"]["content"]["encoder"] == "text-fast"
+    model = Recommender.load(tmp_path / "m")
+    assert model.content.query_vectors.shape == (12, 256)
+    assert model.content.encode_queries(["space voyage"]).shape == (1, 256)
+
+
 def test_available_memory_is_read_from_the_kernel():
     from pathlib import Path
 

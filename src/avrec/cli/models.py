@@ -93,7 +93,7 @@ def train(
     from avrec.data.loaders import load_dataset
     from avrec.data.trainable import training_problem
     from avrec.models.base import TrainData
-    from avrec.models.capabilities import TrainsPrivately
+    from avrec.models.capabilities import ChoosesTextEncoder, TrainsPrivately
     from avrec.models.registry import (
         available_models,
         create_model,
@@ -164,9 +164,16 @@ def train(
         recommender = recommender.with_budget(privacy_epsilon, privacy_delta)
     # content-aware models get the videos' texts; models that read media also their vectors
     modalities = ("image", "video", "audio") if recommender.reads_media else ("video",)
-    data = TrainData.from_dataset(
-        *_featurize(dataset, media and recommender.content_aware, modalities)
+    # the catalog's text vectors from the encoder the model reads them with (by catalog size)
+    text_encoder = (
+        recommender.text_encoder(dataset.n_items)
+        if isinstance(recommender, ChoosesTextEncoder)
+        else "text-en"
     )
+    featurized, features = _featurize(
+        dataset, media and recommender.content_aware, modalities, text_encoder
+    )
+    data = TrainData.from_dataset(featurized, features, text_encoder=text_encoder)
     with cluster_client(cluster, workers):
         recommender.fit(data)
     recommender.save(out)
@@ -221,13 +228,14 @@ def _check_privacy_options(epsilon: float | None, delta: float | None) -> None:
         raise UserError(f"--privacy-delta must be in (0, 1), got {delta}")
 
 
-def _featurize(dataset, media: bool, modalities: tuple[str, ...]):
+def _featurize(dataset, media: bool, modalities: tuple[str, ...], text_encoder: str = "text-en"):
     """The dataset and item features of the one feature path, media files encoded where the
     cache lacks them (with progress bars); says what the media gave."""
     from avrec.fusion.features import featurize
 
     return featurize(
         dataset,
+        text_encoder=text_encoder,
         media=media,
         modalities=modalities,
         encode_missing=media,

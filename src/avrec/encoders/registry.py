@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 _ENCODERS = {
     "text-en": "avrec.encoders.text:MiniLMEncoder",
     "text-multi": "avrec.encoders.text:E5Encoder",
+    "text-fast": "avrec.encoders.text:WordLlamaEncoder",
     "image": "avrec.encoders.image:EfficientNetEncoder",
     "audio": "avrec.encoders.audio:YAMNetEncoder",
     "video": "avrec.encoders.video:VideoEncoder",

@@ -81,10 +81,15 @@ class TrainData:
     item_features: dict[str, np.ndarray] = field(default_factory=dict)
     #: same pattern as ``matrix``; value = recency rank within the user (1 = most recent)
     recency: sp.csr_matrix | None = None
+    #: the encoder of ``item_features["text"]`` (avrec.fusion.features.featurize)
+    text_encoder: str | None = "text-en"
 
     @classmethod
     def from_dataset(
-        cls, dataset: Dataset, item_features: dict[str, np.ndarray] | None = None
+        cls,
+        dataset: Dataset,
+        item_features: dict[str, np.ndarray] | None = None,
+        text_encoder: str | None = "text-en",
     ) -> TrainData:
         items = dataset.items
         item_vocab = Vocabulary(items["item_id"])
@@ -127,6 +132,7 @@ class TrainData:
             dataset.root,
             features,
             built.recency,
+            text_encoder if "text" in features else None,
         )
 
     @property

@@ -10,6 +10,8 @@ members exist on the (fitted) object, not their signatures; the type checker che
 - :class:`HasItemVectors` -- one content vector per catalog item (``vectors``).
 - :class:`HasContentPart` -- holds a content model as a part (``content``); see
   :func:`content_part` for "the content vectors of this model, wherever they live".
+- :class:`ChoosesTextEncoder` -- picks the encoder of the catalog's text by its size
+  (``text_encoder``), for the caller's item features.
 - :class:`Explains` -- splits scores into one term per history item (``contributions``).
 - :class:`UpdatesOnline` -- makes new items recommendable without retraining (``add_items``).
 - :class:`PredictsRatings` -- predicts explicit ratings (``predict``).
@@ -64,6 +66,14 @@ class HasItemVectors(Protocol):
 @runtime_checkable
 class HasContentPart(Protocol):
     content: Any
+
+
+@runtime_checkable
+class ChoosesTextEncoder(Protocol):
+    """Reads the catalog's text through an encoder it picks by the catalog's size, so that
+    the caller computes the item features' ``"text"`` with that encoder (and no other)."""
+
+    def text_encoder(self, n_items: int) -> str: ...
 
 
 @runtime_checkable

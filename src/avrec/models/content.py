@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from avrec.encoders.text import TEXT_DIM
 from avrec.models.base import ModelConfig, Recommender, TrainData
 
 #: request vectors kept per content model (cleared when full)
@@ -75,9 +74,13 @@ class Content(Recommender):
 
     def _fit(self, data: TrainData) -> None:
         from avrec.encoders.pipeline import encode_item_texts
+        from avrec.encoders.registry import get_encoder
 
-        vectors = data.item_features.get("text") if self.config.encoder == "text-en" else None
-        if vectors is None or vectors.shape[1] != TEXT_DIM:
+        # the features' text vectors where they come from this encoder, else encoded here
+        vectors = (
+            data.item_features.get("text") if data.text_encoder == self.config.encoder else None
+        )
+        if vectors is None or vectors.shape[1] != get_encoder(self.config.encoder).dim:
             vectors = encode_item_texts(data.items, self.config.encoder)
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.query_vectors = (

@@ -21,9 +21,10 @@ DEFAULT_MODEL = "hybrid"
 #: weights in this machine's memory: the same hybrid (content side information, cold items,
 #: requests, ...) on the sparse backbone (models.sparse_ease), whose memory grows with the
 #: catalog times the neighbour count rather than with the catalog's square. Its
-#: requests are matched by the English text encoder whose catalog vectors the hybrid reads
-#: anyway, not by a second, far slower encoding of the whole catalog with the multilingual
-#: one (docs/benchmarks.md, "Default training at scale")
+#: requests are matched by the text encoder whose catalog vectors the hybrid reads anyway
+#: (MiniLM, or the static ``text-fast`` above ``content.fast_above`` items), not by a second,
+#: far slower encoding of the whole catalog with the multilingual one (docs/benchmarks.md,
+#: "Default training at scale")
 LARGE_CATALOG_MODEL = "hybrid"
 LARGE_CATALOG_CONFIG: dict = {
     "backbone": {"kind": "sparse"},

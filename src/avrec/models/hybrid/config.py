@@ -49,11 +49,34 @@ class BackboneConfig(PartConfig):
 class ContentPartConfig(PartConfig):
     """Pretrained text vectors (side information, cold items) and the request encoder."""
 
-    #: encoder of free-text requests (None: no requests)
+    #: encoder of the catalog's text (None: ``text-en``, MiniLM, up to ``fast_above`` items and
+    #: ``fast_encoder`` above, where MiniLM's encoding of the catalog would take longer than
+    #: the rest of the training: docs/benchmarks.md, "Default training at scale")
+    encoder: str | None = None
+    fast_encoder: str = "text-fast"
+    fast_above: int = 50_000
+    #: encoder of free-text requests (None: no requests); ``text-en`` follows the catalog's
+    #: encoder where ``fast_encoder`` replaces it
     query_encoder: str | None = "text-multi"
     #: weight of the zero-shot content score added to the collaborative one (0: off; the side
     #: information inside the backbone carries the content)
     weight: float = 0.0
+
+
+#: the catalog's text encoder up to ``ContentPartConfig.fast_above`` items
+DEFAULT_TEXT_ENCODER = "text-en"
+
+
+def text_encoders(c: ContentPartConfig, n_items: int) -> tuple[str, str | None]:
+    """The (catalog, request) text encoders of a catalog of ``n_items`` items: as named, or
+    for ``encoder=None`` MiniLM up to ``fast_above`` items and ``fast_encoder`` above, which
+    then also encodes the requests that MiniLM would have."""
+    if c.encoder is not None:
+        return c.encoder, c.query_encoder
+    if n_items <= c.fast_above:
+        return DEFAULT_TEXT_ENCODER, c.query_encoder
+    query = c.fast_encoder if c.query_encoder == DEFAULT_TEXT_ENCODER else c.query_encoder
+    return c.fast_encoder, query
 
 
 class ColdItemsConfig(PartConfig):

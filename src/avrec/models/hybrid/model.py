@@ -20,6 +20,7 @@ when saved (``parts/<name>/``); swapping a part, e.g. ``backbone.kind``, is a co
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import weakref
@@ -35,9 +36,10 @@ from avrec.models.arrays import csr_row, dense_product
 from avrec.models.base import Recommender, TrainData
 from avrec.models.capabilities import Unlearned
 from avrec.models.content import Content, ContentConfig
-from avrec.models.hybrid.config import CONFIG_SCHEMA, HybridConfig
+from avrec.models.hybrid.config import CONFIG_SCHEMA, HybridConfig, text_encoders
 from avrec.models.hybrid.explain import contribution_parts, row_contributions
 from avrec.models.hybrid.parts import (
+    PART_CONFIG,
     Backbone,
     ColdItems,
     ColdRanker,
@@ -73,13 +75,23 @@ class Hybrid(Recommender):
     reads_media = True
 
     # ---- the parts ------------------------------------------------------------------
-    def _new_parts(self) -> None:
+    def text_encoder(self, n_items: int) -> str:
+        """The encoder of a catalog of ``n_items`` items' text (``content.encoder``)."""
+        return text_encoders(self.config.content, n_items)[0]
+
+    def _new_parts(self, n_items: int | None = None, content: dict | None = None) -> None:
+        """Fresh parts; the content part with the text encoders of ``n_items`` items
+        (config.text_encoders), or with a saved content part's config ``content``."""
         c = self.config
-        self.content = Content(
-            ContentConfig(
-                query_encoder=c.content.query_encoder, query_weight=c.request.weight, seed=c.seed
-            )
-        )
+        if content is None:
+            encoder, query = text_encoders(c.content, n_items or 0)
+            content = {
+                "encoder": encoder,
+                "query_encoder": query,
+                "query_weight": c.request.weight,
+                "seed": c.seed,
+            }
+        self.content = Content(ContentConfig(**content))
         self.backbone = Backbone(c.backbone)
         self.cold_items = ColdItems(c.cold_items)
         self.short_history = ShortHistory(c.short_history)
@@ -115,7 +127,7 @@ class Hybrid(Recommender):
                 PEAK_BYTES_PER_CELL,
                 ('hybrid with {"backbone": {"kind": "sparse"}}', *SCALABLE_MODELS),
             )
-        self._new_parts()
+        self._new_parts(data.matrix.shape[1])
         clock = _PartClock(data.matrix.shape)
         try:
             self._fit_parts(data, clock)
@@ -180,7 +192,7 @@ class Hybrid(Recommender):
             recency=self._settled_recency(),
         )
         query_vectors = cast(np.ndarray, self.content.query_vectors)
-        encoder = cast(str, c.content.query_encoder)
+        encoder = cast(str, self.content.config.query_encoder)
         ranker = RequestRanker(c.request)
         if ranker.fit(
             data,
@@ -482,7 +494,14 @@ class Hybrid(Recommender):
         return {
             "config_schema": CONFIG_SCHEMA,
             "parts": list(self.parts()),
-            "learned": {"recency": self.recency.summary()},
+            "learned": {
+                "recency": self.recency.summary(),
+                # chosen by the catalog's size where the config leaves them open
+                "content": {
+                    "encoder": self.content.config.encoder,
+                    "query_encoder": self.content.config.query_encoder,
+                },
+            },
         }
 
     def _save_extra(self, path: Path) -> None:
@@ -507,7 +526,8 @@ class Hybrid(Recommender):
                 f"before config schema {CONFIG_SCHEMA}); retrain it with "
                 "`avrec train`"
             )
-        self._new_parts()
+        content = root / "content" / PART_CONFIG
+        self._new_parts(content=json.loads(content.read_text()) if content.is_file() else None)
         _, item_vocab, _ = self.fitted_parts()
         self.content.item_vocab, self.content.user_vocab = self.item_vocab, self.user_vocab
         self.content.load_state_arrays(load_part(root / "content"), path)
