@@ -234,3 +234,16 @@ def test_contributions_are_the_weights_at_history_and_items():
     want = model.weights[history.indices][:, items].toarray().T
     got = model.contributions(history, items)
     assert got.shape == (5, history.nnz) and np.array_equal(got, want)
+
+
+def test_binary_rows_is_scipys_comparison():
+    from avrec.models.baselines.sparse_ease import binary_rows
+
+    h = sp.csr_matrix(np.array([[0, 2, -1, 3], [0, 0, 0, 0], [5, 0, 0, -2]], np.float32))
+    h.data[0] = 0.0  # a stored zero is dropped too
+    want = (h > 0).astype(np.float32)
+    got = binary_rows(h)
+    assert got.dtype == np.float32
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got, name), getattr(want, name))
+    assert binary_rows(h, 6).shape == (3, 6)

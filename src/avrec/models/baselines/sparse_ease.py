@@ -305,7 +305,8 @@ def rows_product(h: sp.csr_matrix, w: sp.csr_matrix) -> sp.csr_matrix:
     items. Each entry is summed in float32 in scipy's order (``h``'s entries as stored, then
     the row of ``w`` as stored), and exact zeros are dropped as scipy drops them, so the values
     are scipy's."""
-    h = sp.csr_matrix(h, dtype=np.float32)
+    if not sp.isspmatrix_csr(h) or h.dtype != np.float32:
+        h = sp.csr_matrix(h, dtype=np.float32)
     n_rows, n_cols = h.shape[0], w.shape[1]
     if h.shape[1] != w.shape[0]:
         raise ValueError(f"shapes {h.shape} and {w.shape} do not match")
@@ -323,6 +324,19 @@ def rows_product(h: sp.csr_matrix, w: sp.csr_matrix) -> sp.csr_matrix:
     indptr = np.searchsorted(keys // max(n_cols, 1), np.arange(n_rows + 1))
     return sp.csr_matrix(
         (sums, (keys % max(n_cols, 1)).astype(w.indices.dtype), indptr), shape=(n_rows, n_cols)
+    )
+
+
+def binary_rows(h: sp.csr_matrix, n_cols: int | None = None) -> sp.csr_matrix:
+    """``(h > 0).astype(np.float32)`` (entries in the same order) built at once, without
+    scipy's comparison machinery; ``n_cols``: the result's width (default ``h``'s)."""
+    if not sp.isspmatrix_csr(h):
+        h = sp.csr_matrix(h)
+    keep = h.data > 0
+    counts = np.concatenate([[0], np.cumsum(keep)])
+    return sp.csr_matrix(
+        (np.ones(int(counts[-1]), np.float32), h.indices[keep], counts[h.indptr]),
+        shape=(h.shape[0], h.shape[1] if n_cols is None else n_cols),
     )
 
 
@@ -371,7 +385,7 @@ class SparseEASE(Recommender):
     ) -> np.ndarray:
         """:meth:`score`'s entries for ``items`` only: the sparse product ``h @ B`` (its
         nonzeros are the history's neighbours) read at the wanted places, never made dense."""
-        h = histories if not self.config.binary else (histories > 0).astype(np.float32)
+        h = histories if not self.config.binary else binary_rows(histories)
         prod = rows_product(h, self.weights)
         return csr_at(prod, np.asarray(items, dtype=np.int64))
 
