@@ -233,6 +233,19 @@ def in_process(args) -> dict:
     return out
 
 
+def earlier(r: dict) -> str:
+    """Earlier runs kept in the result (``earlier``: their results, oldest first)."""
+    lines = [
+        f"- {e['date']} ({e.get('note', '')}; load {'/'.join(map(str, e['load_avg_1min']))}): "
+        f"POST c=2 {e['post_c2']['rps']:.0f} req/s, p99 {e['post_c2_latency']['p99_ms']:.1f} ms; "
+        f"c=8 {e['post']['rps']:.0f} req/s, p99 {e['post_latency']['p99_ms']:.1f} ms; "
+        f"mixed {e['mixed']['rps']:.0f} req/s, {e['lost']} lost, "
+        f"{e['mixed'].get('s5xx')} 5xx"
+        for e in r.get("earlier", [])
+    ]
+    return "Earlier runs of this benchmark:\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def changed(r: dict) -> str:
     """The in-process comparison (``--in-process``) before and after this section's change,
     where it was recorded in the result."""
@@ -327,6 +340,7 @@ The model path answers one request at a time (it holds the service state's lock)
 connections a request also waits for the others in flight: server-side time is about c /
 throughput, and the 8-connection rows are mostly that wait, not the request's own work.
 {changed(r)}
+{earlier(r)}
 Server start {r["start_s"]:.0f} s (model load; the cascade is built by the first `/health`).
 Load average (1 min) before / after: {"/".join(map(str, r["load_avg_1min"]))} on 2 cores;
 run finished {r["date"]}.
