@@ -12,6 +12,9 @@ section of docs/benchmarks.md.
    and the restarted server's state holds it.
 
     .venv/bin/python -m benchmarks.bench_service [--items 1000000] [--mixed-seconds 60]
+
+``--model sparse-ease``: a sparse-ease model served through the retrieval cascade instead
+(benchmarks/bench_service_cascade.py, the "service-cascade" section).
 """
 
 from __future__ import annotations
@@ -283,7 +286,14 @@ def kill9_load(
 
 
 def main() -> None:
+    pick = argparse.ArgumentParser(add_help=False)
+    pick.add_argument("--model", choices=["content", "sparse-ease"], default="content")
+    if pick.parse_known_args()[0].model == "sparse-ease":  # through the retrieval cascade
+        from benchmarks.bench_service_cascade import main as cascade_main
+
+        return cascade_main(sys.argv[1:])
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["content", "sparse-ease"], default="content")
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--read-seconds", type=int, default=20)

@@ -173,3 +173,15 @@ def test_the_cascade_is_the_default_only_for_large_catalogs_of_models_that_save_
     assert use_cascade(sparse, CascadeConfig(min_items=N_ITEMS))
     assert not use_cascade(sparse, CascadeConfig(min_items=N_ITEMS + 1))
     assert not use_cascade(hybrid, CascadeConfig(min_items=0))  # it scores the whole catalog
+
+
+def test_neighbour_lists_are_those_of_scipys_product(sparse):
+    """The retriever's own sparse product gives the lists scipy's product gave."""
+    from avrec.index.cascade import _ranked_rows
+
+    users, hist = _rows(sparse, 12)
+    cas = Cascade(sparse, CascadeConfig(neighbours=20, vectors=0, query=0, popular=0))
+    drop = [set(hist[n].indices.tolist()) for n in range(len(users))]
+    got = cas.retrieve(hist, None, drop, 20)["neighbours"]
+    want = _ranked_rows(((hist > 0).astype(np.float32) @ cas.graph).tocsr(), 20, drop)
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]

@@ -200,3 +200,50 @@ def test_sparse_cold_items_match_the_dense_ones_when_nothing_is_pruned():
     assert sd == pytest.approx(float(ridge.std()), rel=1e-4)
     pruned, _ = ridge_cold_columns_sparse(sp.csr_matrix(w), feats, warm, 1.0, keep=3)
     assert np.diff(pruned.indptr).max() <= 3
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_rows_product_is_scipys_product_bit_for_bit(binary):
+    from avrec.models.baselines.sparse_ease import rows_product
+
+    rng = np.random.default_rng(3)
+    for seed in range(40):
+        n = int(rng.integers(2, 120))
+        w = sp.random(n, n, density=0.1, format="csr", dtype=np.float32, random_state=seed)
+        w.data = rng.choice([-0.5, 0.5, 0.25, 1.5], w.nnz).astype(np.float32)  # sums cancel
+        w.data[::3] = rng.normal(size=len(w.data[::3]))
+        h = sp.random(4, n, density=0.2, format="csr", dtype=np.float32, random_state=seed + 99)
+        h.data = np.ones_like(h.data) if binary else rng.integers(1, 9, h.nnz).astype(np.float32)
+        want = (h @ w).tocsr()  # scipy drops exact zeros and sums in float32
+        want.sort_indices()
+        got = rows_product(h, w)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        assert np.array_equal(got.data, want.data)
+    with pytest.raises(ValueError, match="do not match"):
+        rows_product(sp.csr_matrix((1, 3), dtype=np.float32), w)
+
+
+def test_contributions_are_the_weights_at_history_and_items():
+    x = sp.csr_matrix((np.random.default_rng(1).random((50, 30)) < 0.2).astype(np.float64))
+    model = SparseEASE()
+    model.weights = sparse_ease_weights(x, 5.0, 8)
+    history = sp.csr_matrix(x[4])
+    items = np.array([0, 7, 7, 29, 3])
+    want = model.weights[history.indices][:, items].toarray().T
+    got = model.contributions(history, items)
+    assert got.shape == (5, history.nnz) and np.array_equal(got, want)
+
+
+def test_binary_rows_is_scipys_comparison():
+    from avrec.models.baselines.sparse_ease import binary_rows
+
+    h = sp.csr_matrix(np.array([[0, 2, -1, 3], [0, 0, 0, 0], [5, 0, 0, -2]], np.float32))
+    h.data[0] = 0.0  # a stored zero is dropped too
+    want = (h > 0).astype(np.float32)
+    got = binary_rows(h)
+    assert got.dtype == np.float32
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got, name), getattr(want, name))
+    assert binary_rows(h, 6).shape == (3, 6)

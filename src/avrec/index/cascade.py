@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avrec.models.arrays import top_k
 from avrec.models.base import Recommendations, Recommender
+from avrec.models.baselines.sparse_ease import binary_rows, rows_product
 
 #: the order of the retrievers in the merge
 RETRIEVERS = ("neighbours", "vectors", "query", "popular", "fresh")
@@ -165,9 +166,9 @@ class Cascade:
         """Each retriever's ranked items per row (at most ``depth``; ``drop``: per row, items
         never proposed)."""
         n = histories.shape[0]
-        h = sp.csr_matrix((histories > 0).astype(np.float32))
+        h = binary_rows(histories)
         h.resize((n, self.graph.shape[0]))
-        out = {"neighbours": _ranked_rows((h @ self.graph).tocsr(), depth, drop)}
+        out = {"neighbours": _ranked_rows(rows_product(h, self.graph), depth, drop)}
         empty = [np.zeros(0, np.int64) for _ in range(n)]
         out["vectors"] = empty
         if self.vector_index is not None and self.vectors is not None:

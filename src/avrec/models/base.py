@@ -334,14 +334,23 @@ class Recommender(ABC):
         n_items = len(item_vocab)
         known = np.where(users >= 0, users, 0)
         source = self.train_recency if self.train_recency is not None else train_matrix
-        base = source[known]
-        base = sp.csr_matrix(base.multiply((users >= 0)[:, None]).astype(np.float32))
-        base.eliminate_zeros()  # unknown users: truly empty rows
+        if (
+            histories is not None
+            and len(histories) == len(users)
+            and all(h is not None for h in histories)
+        ):
+            base = None  # every row given: the training rows are not read (a service request)
+        else:
+            base = source[known]
+            base = sp.csr_matrix(base.multiply((users >= 0)[:, None]).astype(np.float32))
+            base.eliminate_zeros()  # unknown users: truly empty rows
         if histories is None or all(h is None for h in histories):
+            assert base is not None
             return base
         cols, vals, lengths = [], [], []
         for n, hist in enumerate(histories):
             if hist is None:
+                assert base is not None
                 a, b = base.indptr[n], base.indptr[n + 1]
                 idx, rank = base.indices[a:b], base.data[a:b]
             else:
@@ -353,12 +362,13 @@ class Recommender(ABC):
             vals.append(rank)
             lengths.append(len(idx))
         if not cols:
+            assert base is not None
             return base
         indptr = np.concatenate([[0], np.cumsum(lengths)])
         return sp.csr_matrix(
             (
                 np.concatenate(vals).astype(np.float32),
-                np.concatenate(cols).astype(base.indices.dtype),
+                np.concatenate(cols).astype((base if base is not None else source).indices.dtype),
                 indptr,
             ),
             shape=(len(cols), n_items),

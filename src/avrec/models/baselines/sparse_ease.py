@@ -298,6 +298,48 @@ def csr_at(m: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
     return np.where(found, m.data[at] if len(keys) else 0.0, 0.0).astype(np.float32)
 
 
+def rows_product(h: sp.csr_matrix, w: sp.csr_matrix) -> sp.csr_matrix:
+    """``h @ w`` as a float32 CSR (sorted columns, no stored zeros) for a few rows ``h``,
+    reading only the rows of ``w`` that ``h`` names: scipy's product allocates and clears work
+    arrays as long as a row of ``w`` on every call, milliseconds per request at a million
+    items. Each entry is summed in float32 in scipy's order (``h``'s entries as stored, then
+    the row of ``w`` as stored), and exact zeros are dropped as scipy drops them, so the values
+    are scipy's."""
+    if not sp.isspmatrix_csr(h) or h.dtype != np.float32:
+        h = sp.csr_matrix(h, dtype=np.float32)
+    n_rows, n_cols = h.shape[0], w.shape[1]
+    if h.shape[1] != w.shape[0]:
+        raise ValueError(f"shapes {h.shape} and {w.shape} do not match")
+    starts = w.indptr[h.indices].astype(np.int64)
+    lens = w.indptr[h.indices + 1].astype(np.int64) - starts
+    before = np.cumsum(lens) - lens  # where each named row's entries start in the gathered arrays
+    pos = np.repeat(starts - before, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    vals = np.repeat(h.data, lens) * np.asarray(w.data[pos], np.float32)
+    rows = np.repeat(np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(h.indptr)), lens)
+    keys, inv = np.unique(rows * n_cols + w.indices[pos], return_inverse=True)
+    sums = np.zeros(len(keys), np.float32)
+    np.add.at(sums, inv, vals)  # in order, in float32: scipy's sums
+    keep = sums != 0
+    keys, sums = keys[keep], sums[keep]
+    indptr = np.searchsorted(keys // max(n_cols, 1), np.arange(n_rows + 1))
+    return sp.csr_matrix(
+        (sums, (keys % max(n_cols, 1)).astype(w.indices.dtype), indptr), shape=(n_rows, n_cols)
+    )
+
+
+def binary_rows(h: sp.csr_matrix, n_cols: int | None = None) -> sp.csr_matrix:
+    """``(h > 0).astype(np.float32)`` (entries in the same order) built at once, without
+    scipy's comparison machinery; ``n_cols``: the result's width (default ``h``'s)."""
+    if not sp.isspmatrix_csr(h):
+        h = sp.csr_matrix(h)
+    keep = h.data > 0
+    counts = np.concatenate([[0], np.cumsum(keep)])
+    return sp.csr_matrix(
+        (np.ones(int(counts[-1]), np.float32), h.indices[keep], counts[h.indptr]),
+        shape=(h.shape[0], h.shape[1] if n_cols is None else n_cols),
+    )
+
+
 def sparse_bytes(m: sp.spmatrix) -> int:
     """Bytes held by a CSR/CSC matrix's arrays."""
     m = sp.csr_matrix(m)
@@ -343,14 +385,18 @@ class SparseEASE(Recommender):
     ) -> np.ndarray:
         """:meth:`score`'s entries for ``items`` only: the sparse product ``h @ B`` (its
         nonzeros are the history's neighbours) read at the wanted places, never made dense."""
-        h = histories if not self.config.binary else (histories > 0).astype(np.float32)
-        prod = (sp.csr_matrix(h, dtype=np.float32) @ self.weights).tocsr()
+        h = histories if not self.config.binary else binary_rows(histories)
+        prod = rows_product(h, self.weights)
         return csr_at(prod, np.asarray(items, dtype=np.int64))
 
     def contributions(
         self, history: sp.csr_matrix, items: np.ndarray, user: int = -1
     ) -> np.ndarray:
-        return self.weights[history.indices][:, items].toarray().T
+        """``weights[history item, item]`` read at the wanted places (a column selection
+        of the weights would cost the whole catalog's width)."""
+        rows = self.weights[history.indices]
+        items = np.asarray(items, dtype=np.int64)
+        return csr_at(rows, np.broadcast_to(items, (rows.shape[0], len(items)))).T
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         w = self.weights
