@@ -20,6 +20,8 @@ ranks as cold got interactions, or the update's rank is over the share of the it
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Protocol
 
 import numpy as np
@@ -49,6 +51,9 @@ class WarmModel(Protocol):
 
     def parts(self) -> dict[str, object]: ...
 
+
+#: one INFO line per step of :func:`warm_update`, seconds since its start (where the time goes)
+log = logging.getLogger(__name__)
 
 #: the parts a warm start keeps as the previous version learned them
 KEPT = ("content", "recency", "vae", "cold_ranker", "request_ranker")
@@ -89,6 +94,7 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
     why not (then nothing changed)."""
     from avrec.models.baselines.ease_update import gram_change, update_weights
 
+    started = time.perf_counter()
     rows = backbone_rows(model, data)
     if isinstance(rows, str):
         return rows
@@ -112,16 +118,20 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
         raw, d = update_weights(raw, d, items, f, core, in_place=True)
     except ValueError as exc:  # not positive definite (rounding of a float32 solution)
         return str(exc)
+    log.info("warm start: rows and backbone update (rank %d) done at %.1f s", rank, _lap(started))
     backbone.inverse_diag_, backbone.raw_cold_ = d, raw[:, ~warm].copy()
     backbone.rating_factor_ = factor
     text = model.content.vectors
     backbone.weights_ = model.cold_items.fit(raw, data, text, warm, c.backbone.neighbors)
+    log.info("warm start: cold items done at %.1f s", _lap(started))
     model.short_history.fit(data, counts)
+    log.info("warm start: short-history prior done at %.1f s", _lap(started))
     model.content.user_vocab, model.content.item_vocab = data.user_vocab, data.item_vocab
     updated = ["backbone"]
     if model.vae is not None and c.vae.warm_epochs > 0:
         model.vae.fine_tune(data.matrix, warm, c.seed, c.vae.warm_epochs)
         updated.append("vae")
+        log.info("warm start: VAE %d epochs done at %.1f s", c.vae.warm_epochs, _lap(started))
     return {
         "users_changed": int(n_changed),
         "rank": int(rank),
@@ -129,3 +139,8 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
         "refitted": ["cold_items", "short_history"],
         "kept": [name for name in KEPT if name in model.parts() and name not in updated],
     }
+
+
+def _lap(started: float) -> float:
+    """Seconds since ``started`` (the warm start's beginning)."""
+    return time.perf_counter() - started
