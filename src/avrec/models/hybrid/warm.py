@@ -4,7 +4,11 @@ instead of fitted again (``Recommender.warm_start``; ``avrec retrain --warm-shar
 - The backbone (kind ``ease``): its EASE solution updated by Woodbury's identity on the items
   the changed rows touch (models.baselines.ease_update, the same update that forgets users,
   here adding rows as well), the new rows weighed by rating factors around the centre the
-  previous fit used. Equal to a fit of the backbone on the new data with that centre fixed.
+  previous fit used. Equal to a fit of the backbone on the new data with that centre fixed,
+  where the items whose counts changed are at most ``backbone.warm_penalty_share`` of the
+  catalog; above it (new events spread over many items: each such item costs the update one
+  rank) those items keep the previous fit's denoising penalty, so the update's rank is the
+  changed rows' alone (``penalty_kept_items`` in ``warm_started_``).
 - Refitted, as they are cheap: the cold items' columns and rows (from the updated weights)
   and the short-history prior (popularity counts and the first-items map, solved over the
   items that start histories).
@@ -89,6 +93,12 @@ def backbone_rows(
     return old[changed], new[changed], new_factor, len(changed)
 
 
+def penalty_items(old: sp.csr_matrix, new: sp.csr_matrix) -> int:
+    """The items whose count (``diag(G)``, the denoising penalty's) the rows' change moves."""
+    before = np.asarray(old.multiply(old).sum(axis=0)).ravel()
+    return int(np.count_nonzero(np.asarray(new.multiply(new).sum(axis=0)).ravel() - before))
+
+
 def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str, Any] | str:
     """The hybrid's learned state updated to ``data`` (see the module): what was done, or
     why not (then nothing changed)."""
@@ -101,7 +111,9 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
     old, new, factor, n_changed = rows
     c = model.config
     n_items = data.matrix.shape[1]
-    items, f, core = gram_change(old, new, c.backbone.dropout)
+    moved = penalty_items(old, new) if c.backbone.dropout > 0 else 0
+    exact = moved <= c.backbone.warm_penalty_share * n_items
+    items, f, core = gram_change(old, new, c.backbone.dropout, penalty=exact)
     rank = core.shape[0]
     if rank > max_share * n_items:
         return share_exceeded(n_changed, rank, max_share, n_items)
@@ -136,6 +148,7 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
         "users_changed": int(n_changed),
         "rank": int(rank),
         "updated": updated,
+        "penalty_kept_items": 0 if exact else int(moved),
         "refitted": ["cold_items", "short_history"],
         "kept": [name for name in KEPT if name in model.parts() and name not in updated],
     }
