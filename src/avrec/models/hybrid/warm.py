@@ -8,7 +8,8 @@ instead of fitted again (``Recommender.warm_start``; ``avrec retrain --warm-shar
   where the items whose counts changed are at most ``backbone.warm_penalty_share`` of the
   catalog; above it (new events spread over many items: each such item costs the update one
   rank) those items keep the previous fit's denoising penalty, so the update's rank is the
-  changed rows' alone (``penalty_kept_items`` in ``warm_started_``).
+  changed rows' alone (``penalty_kept_items`` in ``warm_started_``, summed since the last full
+  fit; a later forget lists it as pending).
 - Refitted, as they are cheap: the cold items' columns and rows (from the updated weights)
   and the short-history prior (popularity counts and the first-items map, solved over the
   items that start histories).
@@ -47,6 +48,7 @@ class WarmModel(Protocol):
     cold_items: ColdItems
     short_history: ShortHistory
     vae: VAEBlend | None
+    warm_started_: dict[str, Any] | None
 
     @property
     def cold_signals(self) -> dict[str, np.ndarray] | None: ...
@@ -123,6 +125,7 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
     signals = model.cold_signals
     if signals is not None and warm[signals["cand"]].any():
         return "items the cold ranker ranks as cold got interactions"
+    lagging = int((model.warm_started_ or {}).get("penalty_kept_items", 0))
     backbone, d = model.backbone, model.backbone.inverse_diag_
     assert d is not None  # checked by backbone_rows
     raw = backbone.raw_weights(counts_before > 0)  # a copy: the model is unchanged until done
@@ -148,7 +151,8 @@ def warm_update(model: WarmModel, data: TrainData, max_share: float) -> dict[str
         "users_changed": int(n_changed),
         "rank": int(rank),
         "updated": updated,
-        "penalty_kept_items": 0 if exact else int(moved),
+        # summed over the warm starts since the last full fit (at most: an item may recur)
+        "penalty_kept_items": (0 if exact else int(moved)) + lagging,
         "refitted": ["cold_items", "short_history"],
         "kept": [name for name in KEPT if name in model.parts() and name not in updated],
     }
