@@ -100,6 +100,27 @@ def test_new_events_with_denoising_update_by_the_rows_and_the_counts_they_change
     assert np.abs(b2 - want_b).max() < 1e-9
 
 
+@pytest.mark.parametrize("users", [[3], list(range(60))])  # the rows' form; F = I
+def test_new_events_without_the_penalty_change_keep_the_items_previous_penalty(users):
+    x = _random(5)
+    y = x.tolil()
+    for u in users:
+        y[u, [0, 1, u % 35]] = 1
+    y = y.tocsr()
+    b, d = _exact(x, 3.0, 0.4)
+    items, _, core = gram_change(x[users], y[users], 0.4, penalty=False)
+    assert core.shape[0] == min(2 * len(users), len(items))
+    b2, _ = update_rows(b, d, x[users], y[users], 0.4, penalty=False)
+    # the new Gram matrix with the penalty of the old counts
+    g = gram_matrix(y)
+    g[np.diag_indices_from(g)] += 3.0 + 0.4 / 0.6 * np.diag(gram_matrix(x))
+    p = np.linalg.inv(g)
+    want = -p / np.diag(p)
+    np.fill_diagonal(want, 0.0)
+    assert np.abs(b2 - want).max() < 1e-9
+    assert np.abs(b2 - _exact(y, 3.0, 0.4)[0]).max() > 1e-6  # the penalty did change
+
+
 def test_an_empty_change_leaves_the_weights():
     x = _random(4)
     b, d = _exact(x, 3.0, 0.0)

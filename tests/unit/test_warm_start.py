@@ -5,6 +5,8 @@ leaves the model as it was. ALS: a few iterations from the previous factors."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -30,12 +32,12 @@ def _early(data: Dataset, share: float = 0.9) -> Dataset:
 
 @pytest.mark.parametrize("center", [None, 4.0])
 def test_a_warm_started_backbone_equals_a_full_fit(data, tmp_path, center):
-    cfg = {**HYBRID, "backbone": {"rating_center": center}}
+    cfg = {**HYBRID, "backbone": {"rating_center": center, "warm_penalty_share": 1.0}}
     model = create_model("hybrid", cfg).fit(TrainData.from_dataset(_early(data)))
     full = TrainData.from_dataset(data)
     assert model.warm_start(full, max_share=1.0, source="hybrid-000000000001") is None
     # the same centre as the first fit (None: the mean of its ratings, kept for the new rows)
-    fixed = {**cfg, "backbone": {"rating_center": model.backbone.rating_center_}}
+    fixed = {**cfg, "backbone": {**cfg["backbone"], "rating_center": model.backbone.rating_center_}}
     refit = create_model("hybrid", fixed).fit(full)
     assert center is None or model.backbone.rating_center_ == center
     assert np.abs(np.asarray(model.weights) - np.asarray(refit.weights)).max() < 1e-5
@@ -53,6 +55,26 @@ def test_a_warm_started_backbone_equals_a_full_fit(data, tmp_path, center):
     assert loaded.warm_started_ == started
     assert loaded.backbone.rating_center_ == model.backbone.rating_center_
     assert loaded.fit(full).warm_started_ is None
+
+
+def test_new_events_over_many_items_keep_their_previous_penalty(data):
+    # each item whose count changed is one rank of the exact update; over the share they
+    # keep the first fit's denoising penalty: rank = the changed rows, close to a full fit
+    first = create_model("hybrid", HYBRID).fit(TrainData.from_dataset(_early(data)))
+    full = TrainData.from_dataset(data)
+    exact, cheap = copy.deepcopy(first), first
+    exact.config = exact.config.with_parts(backbone={"warm_penalty_share": 1.0})
+    assert exact.warm_start(full, max_share=1.0) is None
+    assert cheap.config.backbone.warm_penalty_share < 1.0
+    assert cheap.warm_start(full, max_share=1.0) is None
+    kept = cheap.warm_started_["penalty_kept_items"]
+    assert exact.warm_started_["penalty_kept_items"] == 0 and kept > 0
+    assert cheap.warm_started_["rank"] < exact.warm_started_["rank"]
+    gap = np.abs(np.asarray(cheap.weights) - np.asarray(exact.weights))
+    assert 1e-7 < gap.max() < 0.05 * np.abs(np.asarray(exact.weights)).max()
+    # until a full fit, forgetting a user is exact only up to those penalties: said so
+    assert f"backbone's denoising penalty of {kept} items" in cheap.unlearn(np.array([0])).pending
+    assert not any("penalty" in p for p in exact.unlearn(np.array([0])).pending)
 
 
 def test_recommendations_of_a_warm_start_follow_the_new_rows(data):

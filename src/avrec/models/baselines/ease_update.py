@@ -41,7 +41,7 @@ def penalty_scale(dropout: float) -> float:
 
 
 def gram_change(
-    old: sp.csr_matrix, new: sp.csr_matrix, dropout: float = 0.0
+    old: sp.csr_matrix, new: sp.csr_matrix, dropout: float = 0.0, penalty: bool = True
 ) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix, np.ndarray]:
     """The change of the regularised Gram matrix when rows ``old`` become ``new`` (both users x
     items, the same users' rows before and after, float64 inputs of EASE), as
@@ -51,7 +51,9 @@ def gram_change(
     count changed, with the penalty's change on ``C``'s diagonal (rank: the non-empty rows plus
     ``|D|``; ``F`` sparse). Or ``F = I`` and ``C = dG`` plus the penalty's change on its
     diagonal (rank ``|S|``): narrower where the changed rows hold most of their items'
-    counts, such as users forgotten."""
+    counts, such as users forgotten. ``penalty`` False: the penalty's change is left out (no
+    unit columns, or ``dG`` alone; rank: the rows, at most ``|S|``), so the items ``D`` keep
+    their previous penalty: far cheaper where ``D`` is large, not exact."""
     old, new = sp.csr_matrix(old, dtype=np.float64), sp.csr_matrix(new, dtype=np.float64)
     items = np.union1d(old.indices, new.indices).astype(np.int64)
     xo, xn = old[:, items], new[:, items]
@@ -59,7 +61,7 @@ def gram_change(
     rows = xo.shape[0] + xn.shape[0]
     scale = penalty_scale(dropout)
     counts = np.asarray(xn.multiply(xn).sum(axis=0) - xo.multiply(xo).sum(axis=0)).ravel()
-    changed = np.flatnonzero(counts) if dropout > 0 else np.zeros(0, dtype=np.int64)
+    changed = np.flatnonzero(counts) if dropout > 0 and penalty else np.zeros(0, dtype=np.int64)
     if rows + len(changed) < len(items):
         unit = sp.csr_matrix(
             (np.ones(len(changed)), (changed, np.arange(len(changed)))),
@@ -69,7 +71,8 @@ def gram_change(
         core = np.diag(np.r_[-np.ones(xo.shape[0]), np.ones(xn.shape[0]), scale * counts[changed]])
         return items, factor, core
     delta = np.asarray((xn.T @ xn - xo.T @ xo).todense(), dtype=np.float64)
-    delta[np.diag_indices_from(delta)] *= 1.0 + scale
+    if penalty:
+        delta[np.diag_indices_from(delta)] *= 1.0 + scale
     return items, np.eye(len(items)), delta
 
 
@@ -192,9 +195,12 @@ def update_rows(
     new: sp.csr_matrix,
     dropout: float = 0.0,
     in_place: bool = False,
+    penalty: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """EASE's weights and ``d`` after some users' input rows ``old`` became ``new``."""
-    return update_weights(weights, diag, *gram_change(old, new, dropout), in_place=in_place)
+    """EASE's weights and ``d`` after some users' input rows ``old`` became ``new``
+    (``penalty``: as :func:`gram_change`'s)."""
+    change = gram_change(old, new, dropout, penalty)
+    return update_weights(weights, diag, *change, in_place=in_place)
 
 
 def rows_update(

@@ -44,6 +44,11 @@ class BackboneConfig(PartConfig):
     rating_center: float | None = None
     #: itemknn and sparse: neighbours kept per item
     neighbors: int = 100
+    #: a warm start (models.hybrid.warm) updates the denoising penalty of the items whose
+    #: counts changed (one rank of the update each, ``n^2`` operations) only while they are
+    #: at most this share of the items; above it, those items keep the previous fit's penalty
+    #: (``l2 + count``, off by their new events) until the next full fit. 1: always exact
+    warm_penalty_share: float = Field(default=0.01, ge=0.0, le=1.0)
 
 
 class ContentPartConfig(PartConfig):

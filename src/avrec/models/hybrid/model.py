@@ -442,6 +442,9 @@ class Hybrid(Recommender):
             }
             if factor is not None and c.backbone.rating_center is None and old.nnz:
                 pending.append("backbone's rating centre (the mean of all training ratings)")
+            lagging = (self.warm_started_ or {}).get("penalty_kept_items")
+            if lagging:  # models.hybrid.warm: a warm start kept these items' old penalty
+                pending.append(f"backbone's denoising penalty of {lagging} items")
         if self.short_history.short_ is not None:
             pending.append("short_history's first-items map")
         pending += [
