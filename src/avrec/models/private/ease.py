@@ -130,7 +130,7 @@ class DPEASEConfig(PrivateConfig):
     #: ... used only where that block holds at least this share of the noisy counts' sum;
     #: otherwise (few users: MovieLens) the block would leave most interactions out, and the
     #: low-rank estimate over ``gram_snr``'s items is kept
-    block_cover: float = Field(default=0.3, ge=0, le=1)
+    block_cover: float = Field(default=0.35, ge=0, le=1)
     #: keep (post-processing) only the ``m`` items of the largest noisy diagonal, for the
     #: largest ``m`` whose ``m``-th diagonal entry is above ``diagonal_edge`` times the noise
     #: edge ``2 std sqrt(m)``: then every direction of the block stands above the noise and
