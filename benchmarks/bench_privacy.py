@@ -3,7 +3,8 @@ budget epsilon.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_privacy.py tune   # dp-popularity, ml-100k seed 1
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_privacy.py run [--datasets ml-100k,...]
-    python benchmarks/bench_privacy.py render   # docs/privacy-curve.png + the section
+    python benchmarks/bench_privacy.py render   # the MovieLens sets: privacy-curve.png + section
+    python benchmarks/bench_privacy.py render-synthetic   # the synthetic catalogs' own
     OMP_NUM_THREADS=1 python benchmarks/bench_privacy.py dp-two-tower [--epsilons 1,8]
 
 Datasets: ml-100k (``msr``), ml-latest-small (``random``), both through the evaluation harness
@@ -299,13 +300,15 @@ def render(names: list[str], plot_to: str = "privacy-curve.png") -> str:
                 )
         lines.append("")
         lines += [
-            "| eps | count share | Gram items | eigenvalues kept | Gram noise std | "
+            "| eps | count share | Gram items | chosen by | eigenvalues kept | Gram noise std | "
             "count noise std |",
-            "|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|",
         ]
         for eps, rec in res.get("dp_ease", {}).items():
+            # the full-rank block where it was used, else gram_snr's low-rank estimate
+            rule = "full-rank block" if rec.get("full_rank_block") else "gram_snr (low rank)"
             lines.append(
-                f"| {float(eps):g} | {rec['count_share']:.2f} | {rec['gram_items']:,} | "
+                f"| {float(eps):g} | {rec['count_share']:.2f} | {rec['gram_items']:,} | {rule} | "
                 f"{rec['signal_rank']} | {rec['noise_std']:.2f} | {rec['count_noise_std']:.2f} |"
             )
         parts.append("\n".join(lines))
@@ -393,7 +396,7 @@ def main() -> None:
         write_section(
             "privacy-curve",
             "Privacy: the DP backbone's curve (dp-ease against dp-popularity, issue #34)",
-            render(list(PROTOCOL)),
+            render([name for name in PROTOCOL if name not in SYNTHETIC]),
             "benchmarks/bench_privacy.py",
         )
 

@@ -68,7 +68,8 @@ def test_the_count_share_grows_with_the_noise_against_the_users_and_is_capped():
 def test_the_gram_matrix_covers_the_items_with_the_largest_noisy_counts(m):
     data = _data()
     model = create_model(
-        "dp-ease", {"epsilon": 2.0, "noise_seed": 1, "gram_items": m, "gram_snr": None}
+        "dp-ease",
+        {"epsilon": 2.0, "noise_seed": 1, "gram_items": m, "gram_snr": None, "block_edge": None},
     ).fit(data)
     kept = np.flatnonzero(model.kept_)
     assert len(kept) == m == model.privacy()["post_processing"]["gram_items"]
@@ -228,3 +229,60 @@ def test_the_diagonal_block_keeps_the_items_above_the_edge_of_their_block():
     block.fit(data)
     assert 0 < block.kept_.sum() <= plain.kept_.sum()
     assert np.isfinite(block.weights).all() and not block.weights[~block.kept_].any()
+
+
+def test_the_full_rank_block_has_the_closed_form_of_equal_counts():
+    from avrec.models.private.ease import full_rank_items
+
+    # n equal counts: the m-th item's estimate is trace / m, at least edge 2 std sqrt(m)
+    # while m^(3/2) <= trace / (2 edge std) = 500: m <= 62 (63^1.5 = 500.05)
+    counts = np.full(200, 7.0)
+    assert full_rank_items(counts, 1000.0, 1.0, 1.0, 0.0) == 62
+    assert full_rank_items(counts, 1000.0, 0.5, 1.0, 0.0) == 100  # (1000)^(2/3)
+    # the block's share of the counts: 62 / 200 = 0.31
+    assert full_rank_items(counts, 1000.0, 1.0, 1.0, 0.3) == 62
+    assert full_rank_items(counts, 1000.0, 1.0, 1.0, 0.32) is None
+    assert full_rank_items(counts, 1.0, 10.0, 1.0, 0.0) is None  # not even one item
+    assert full_rank_items(np.zeros(5), 1000.0, 1.0, 1.0, 0.0) is None
+
+
+def test_the_full_rank_block_grows_with_epsilon_and_the_users():
+    from avrec.models.private.accountant import gaussian_noise_multiplier
+    from avrec.models.private.ease import full_rank_items
+
+    counts = 1e4 / (1 + np.arange(3000)) ** 0.8  # a long tail
+    sizes = [
+        full_rank_items(counts, 1e5, gaussian_noise_multiplier(eps, 1e-6), 1.0, 0.0)
+        for eps in (0.5, 1.0, 2.0, 4.0, 8.0)
+    ]
+    assert all(s is not None for s in sizes) and sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert full_rank_items(counts, 1e6, 1.0, 1.0, 0.0) > full_rank_items(counts, 1e5, 1.0, 1.0, 0.0)
+    # a larger multiple of the edge keeps fewer items
+    assert full_rank_items(counts, 1e5, 1.0, 2.0, 0.0) < full_rank_items(counts, 1e5, 1.0, 1.0, 0.0)
+
+
+def test_the_full_rank_block_reads_only_the_released_counts():
+    """The fit's block is the rule applied to what was released (its noisy counts, noise
+    std) and public numbers (users, clipping): recomputed from the saved state it agrees,
+    and other raw counts with the same noisy ones would give the same block."""
+    from avrec.models.private.ease import full_rank_items
+
+    data = _data(n_users=3000, n_items=120, seed=3)
+    model = create_model(
+        "dp-ease", {"epsilon": 8.0, "noise_seed": 0, "block_edge": 1.0, "block_cover": 0.0}
+    ).fit(data)
+    record = model.privacy()
+    block = record["post_processing"]["full_rank_block"]
+    k = model.config.max_items_per_user
+    trace = record["n_users"] * math.sqrt(2 * k / (k + 1))
+    again = full_rank_items(model.counts_.astype(np.float64), trace, record["noise_std"], 1.0, 0)
+    assert block == again and 0 < block < data.n_items
+    assert record["post_processing"]["gram_items"] == block
+    top = np.argsort(-model.counts_.astype(np.float64), kind="stable")[:block]
+    assert set(np.flatnonzero(model.kept_)) <= set(top)
+    # the low-rank regime where the block holds too little of the counts: gram_snr's items
+    low = create_model(
+        "dp-ease", {"epsilon": 8.0, "noise_seed": 0, "block_edge": 1.0, "block_cover": 1.0}
+    ).fit(data)
+    assert low.privacy()["post_processing"]["full_rank_block"] is None
+    assert low.privacy()["post_processing"]["gram_items"] > block
