@@ -105,15 +105,11 @@ def histories(cluster: np.ndarray, users: int, per_user: int, seed: int = 1) -> 
     return sp.csr_matrix((ranks, (rows, cols)), shape=(users, len(cluster)))
 
 
-def save_content_model(
-    folder: Path, vectors: np.ndarray, cluster: np.ndarray, users: int = 20_000, per_user: int = 10
-) -> Path:
-    """A ``content`` model over the given vectors (no request encoder), saved with avrec's own
-    format, so ``avrec serve`` loads it like any trained model."""
+def _fill_training(model, cluster: np.ndarray, users: int, per_user: int) -> None:
+    """The fitted state a saved model needs: vocabularies, :func:`histories` of ``users``
+    people as its training rows (recency-ranked and binary) and the catalog."""
     from avrec.data.vocab import Vocabulary
-    from avrec.models.content import Content
 
-    model = Content(query_encoder=None)
     recency = histories(cluster, users, per_user)
     model.user_vocab = Vocabulary([f"u{u}" for u in range(users)])
     model.item_vocab = Vocabulary(item_ids(len(cluster)))
@@ -122,6 +118,17 @@ def save_content_model(
         (np.ones_like(recency.data), recency.indices, recency.indptr), shape=recency.shape
     )
     model.catalog = catalog(cluster)
+
+
+def save_content_model(
+    folder: Path, vectors: np.ndarray, cluster: np.ndarray, users: int = 20_000, per_user: int = 10
+) -> Path:
+    """A ``content`` model over the given vectors (no request encoder), saved with avrec's own
+    format, so ``avrec serve`` loads it like any trained model."""
+    from avrec.models.content import Content
+
+    model = Content(query_encoder=None)
+    _fill_training(model, cluster, users, per_user)
     model.vectors = vectors
     model.query_vectors = None
     return model.save(folder)
@@ -138,21 +145,13 @@ def save_sparse_ease_model(
     import resource
     import time
 
-    from avrec.data.vocab import Vocabulary
     from avrec.models.baselines.sparse_ease import SparseEASE, sparse_ease_weights
 
     def peak_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    recency = histories(cluster, users, per_user)
     model = SparseEASE()
-    model.user_vocab = Vocabulary([f"u{u}" for u in range(users)])
-    model.item_vocab = Vocabulary(item_ids(len(cluster)))
-    model.train_recency = recency
-    model.train_matrix = sp.csr_matrix(
-        (np.ones_like(recency.data), recency.indices, recency.indptr), shape=recency.shape
-    )
-    model.catalog = catalog(cluster)
+    _fill_training(model, cluster, users, per_user)
     before = peak_mib()
     cfg = model.config
     t0 = time.perf_counter()
@@ -171,7 +170,7 @@ def save_sparse_ease_model(
         "peak_mib_before_fit": before,
         "peak_mib_after_fit": after,
         "neighbors": cfg.neighbors,
-        "interactions": int(recency.nnz),
+        "interactions": int(model.train_matrix.nnz),
         "weights_nnz": int(model.weights.nnz),
     }
 
