@@ -558,9 +558,10 @@ issue's ~2M) wall, 3.8 and 4.0 GiB peak, and beats popularity by far on the held
 items (NDCG@10 0.064 and 0.070 against 0.001). The cold items and the backbone are one-core
 work, and both products of the cold items grow with cold items x all items (the next thing
 to cut for larger catalogs). At 1,000,000 items / 1,000,000 users / 20.8M interactions
-(`--per-user 24`) the run did not finish: the kernel killed it for memory in the backbone,
-twice, at about 13 GiB (the row and its note above). The 10,000-item point (dense hybrid, VAE on: 1.3 h
-projected for its VAE alone at 5,000 users and load 6) was not completed."""
+(`--per-user 24`) the run did not finish: the kernel killed it for memory in the
+backbone, twice, at about 13 GiB (the row and its note above). The 10,000-item point (dense
+hybrid, VAE on: 1.3 h projected for its VAE alone at 5,000 users and load 6) was not
+completed."""
 
 
 def main() -> None:
