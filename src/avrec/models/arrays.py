@@ -98,3 +98,27 @@ def top_k_per_column(m: sp.spmatrix, k: int) -> sp.csc_matrix:
     rank = np.arange(m.nnz) - np.repeat(m.indptr[:-1], counts)
     keep = order[rank < k]
     return sp.csc_matrix((m.data[keep], (m.indices[keep], col[keep])), shape=m.shape)
+
+
+def top_k_per_row(m: sp.spmatrix, k: int) -> sp.csr_matrix:
+    """``m`` with only the ``k`` entries of largest magnitude kept in each row: the rows padded
+    to one dense block and partitioned (linear in the entries, no sort), or by
+    :func:`top_k_per_column` of the transpose where padding would be much larger than ``m``.
+    Which of equal-magnitude entries at the cut is kept may differ between the two."""
+    m = sp.csr_matrix(m)
+    m.sum_duplicates()
+    counts = np.diff(m.indptr)
+    width = int(counts.max(initial=0))
+    if k <= 0 or width <= k:
+        return m
+    if m.shape[0] * width > 4 * m.nnz + 4096:
+        return top_k_per_column(m.T, k).T.tocsr()
+    row = np.repeat(np.arange(m.shape[0]), counts)
+    slot = np.arange(m.nnz) - np.repeat(m.indptr[:-1], counts)
+    size = np.full((m.shape[0], width), -1.0)
+    size[row, slot] = np.abs(m.data)
+    best = np.argpartition(-size, k - 1, axis=1)[:, :k]
+    best = best[best < counts[:, None]] + np.repeat(m.indptr[:-1], np.minimum(counts, k))
+    # argpartition's picks: per row, the first min(count, k) slots are those with a real entry
+    keep = np.sort(best)
+    return sp.csr_matrix((m.data[keep], (row[keep], m.indices[keep])), shape=m.shape)

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from avrec.fusion.features import people_matrix, period_matrix
-from avrec.models.arrays import row_blocks, top_k_per_column
+from avrec.models.arrays import row_blocks, top_k_per_column, top_k_per_row
 
 
 def cold_features(items: pd.DataFrame, text: np.ndarray, genres: np.ndarray | None) -> np.ndarray:
@@ -66,6 +66,10 @@ def propagate_to_cold(
     return out
 
 
+#: above this many warm items (content neighbours) or items (ridge columns) the sparse
+#: path's searches are approximate (models.hybrid.coldsearch); at or below, exact
+ANN_ABOVE = 50_000
+
 #: cells of one dense block of the sparse path (cold x warm similarities, ridge predictions)
 BLOCK_CELLS = 1 << 24
 
@@ -76,13 +80,19 @@ def _block(n: int) -> int:
 
 
 def neighbour_mix(
-    vectors: np.ndarray, warm: np.ndarray, neighbors: int, temperature: float
+    vectors: np.ndarray,
+    warm: np.ndarray,
+    neighbors: int,
+    temperature: float,
+    ann_above: int = ANN_ABOVE,
 ) -> sp.csr_matrix:
     """``[n_cold, n_items]``: each cold item's softmax weights over its ``neighbors`` nearest
     warm items in the text space (cosines over ``temperature``), a block of cold items at a
-    time."""
+    time; above ``ann_above`` warm items the neighbours come from an IVF index."""
     cold, warm_idx = np.flatnonzero(~warm), np.flatnonzero(warm)
     k = min(neighbors, len(warm_idx))
+    if len(warm_idx) > ann_above and len(cold) and k:
+        return _neighbour_mix_ivf(vectors, warm, k, temperature)
     rows, cols, vals = [], [], []
     for block in row_blocks(len(cold), _block(len(warm_idx))):
         sim = vectors[cold[block]] @ vectors[warm_idx].T
@@ -101,6 +111,27 @@ def neighbour_mix(
     )
 
 
+def _neighbour_mix_ivf(
+    vectors: np.ndarray, warm: np.ndarray, k: int, temperature: float
+) -> sp.csr_matrix:
+    """:func:`neighbour_mix` with each cold item's ``k`` nearest warm items from an IVF index
+    over the warm items' vectors (missing neighbours, if its clusters hold fewer, get 0)."""
+    from avrec.models.hybrid.coldsearch import ivf_index, search
+
+    cold, warm_idx = np.flatnonzero(~warm), np.flatnonzero(warm)
+    sim, nn = search(ivf_index(vectors[warm_idx]), vectors[cold], k)
+    s = sim / temperature
+    best = np.where(np.isfinite(s[:, :1]), s[:, :1], 0.0)  # best first
+    w = np.exp(s - best)
+    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-30)
+    found = nn >= 0
+    rows = np.repeat(np.arange(len(cold)), k).reshape(nn.shape)
+    return sp.csr_matrix(
+        (w[found].astype(np.float32), (rows[found], warm_idx[nn[found]])),
+        shape=(len(cold), len(warm)),
+    )
+
+
 def propagate_to_cold_sparse(
     weights: sp.csr_matrix,
     vectors: np.ndarray,
@@ -108,6 +139,7 @@ def propagate_to_cold_sparse(
     neighbors: int,
     temperature: float,
     keep: int,
+    ann_above: int = ANN_ABOVE,
 ) -> tuple[sp.csr_matrix, sp.csc_matrix]:
     """:func:`propagate_to_cold` for sparse weights: the weights with the cold items' rows
     filled in (each row's ``keep`` largest entries), and separately the cold items' columns
@@ -119,15 +151,17 @@ def propagate_to_cold_sparse(
     w.eliminate_zeros()
     if len(cold) == 0 or warm.sum() == 0:
         return w, sp.csc_matrix((w.shape[0], 0), dtype=np.float32)
-    mix = neighbour_mix(vectors, warm, neighbors, temperature)
+    mix = neighbour_mix(vectors, warm, neighbors, temperature, ann_above)
     wt = w.T.tocsr()
-    col_blocks, row_parts = [], []
-    for block in row_blocks(len(cold), 256):  # the products are pruned a block at a time
+    col_parts, row_parts = [], []
+    # a block of cold items at a time, each product pruned; the mix on the left, so each
+    # costs the block's neighbours' columns (rows) of w, not a pass over all of w
+    for block in row_blocks(len(cold), 256):
         m = mix[block]
-        col_blocks.append(top_k_per_column(w @ m.T, keep))  # zero in the cold rows
-        row_parts.append(top_k_per_column(wt @ m.T, keep))  # rows as columns; zero in cold
-    columns = sp.hstack(col_blocks, format="csc")
-    rows = sp.hstack(row_parts, format="csc").T.tocsr()
+        col_parts.append(top_k_per_row(m @ wt, keep))  # columns as rows; zero in cold rows
+        row_parts.append(top_k_per_row(m @ w, keep))  # zero in the cold columns
+    columns = sp.vstack(col_parts, format="csr").T.tocsc()
+    rows = sp.vstack(row_parts, format="csr")
     placed = sp.csr_matrix(
         (rows.data, rows.indices, _spread_indptr(rows.indptr, cold, w.shape[0])), shape=w.shape
     )
@@ -157,11 +191,19 @@ def with_cold_columns(
 
 
 def ridge_cold_columns_sparse(
-    weights: sp.csr_matrix, features: np.ndarray, warm: np.ndarray, lam: float, keep: int
+    weights: sp.csr_matrix,
+    features: np.ndarray,
+    warm: np.ndarray,
+    lam: float,
+    keep: int,
+    ann_above: int = ANN_ABOVE,
 ) -> tuple[sp.csc_matrix, float]:
     """:func:`ridge_cold_columns` for sparse weights: each predicted cold column's ``keep``
     largest entries, a block of columns at a time, and the standard deviation of the whole
-    (unpruned) prediction."""
+    (unpruned) prediction. Above ``ann_above`` items the largest entries come from an IVF
+    index over the map's rows (:func:`_ridge_columns_ivf`)."""
+    if weights.shape[0] > ann_above and keep > 0 and (~warm).any():
+        return _ridge_columns_ivf(sp.csr_matrix(weights), features, warm, lam, keep)
     f = features.astype(np.float64)
     fw = f[warm]
     g = np.linalg.solve(fw.T @ fw + lam * np.eye(f.shape[1]), fw.T)  # [d, n_warm]
@@ -179,6 +221,58 @@ def ridge_cold_columns_sparse(
     sd = float(np.sqrt(max(total_sq / cells - (total / cells) ** 2, 0.0)))
     out = sp.vstack(blocks).T.tocsc() if blocks else sp.csc_matrix((len(mapping), 0))
     return out, sd
+
+
+def _ridge_columns_ivf(
+    weights: sp.csr_matrix, features: np.ndarray, warm: np.ndarray, lam: float, keep: int
+) -> tuple[sp.csc_matrix, float]:
+    """:func:`ridge_cold_columns_sparse` on large catalogs. The map ``weights[:, warm] fw
+    (fw'fw + lam I)^-1`` (the same as ``weights[:, warm] @ g.T``, ``g`` never formed) is built
+    a block of rows at a time into float32; each cold column ``map @ f`` at its ``keep``
+    entries of largest magnitude is found as the ``keep`` largest inner products of ``f`` and
+    of ``-f`` with the map's rows in an IVF index; the standard deviation of the whole product
+    comes from the two sides' Gram matrices (sum of squares ``<map'map, fc'fc>``)."""
+    from avrec.models.hybrid.coldsearch import ivf_index, search
+
+    warm_idx = np.flatnonzero(warm)
+    fw = features[warm_idx].astype(np.float64)
+    solve = np.linalg.inv(fw.T @ fw + lam * np.eye(fw.shape[1]))
+    # the map's rows plus one column that brings each to the largest row's norm, all scaled
+    # to unit norm: their inner products with [f, 0] rank as with f (over the largest norm),
+    # and the IVF's lists of directions stay right for rows of unequal norms
+    mapping = np.empty((weights.shape[0], fw.shape[1] + 1), np.float32)
+    gram, total = np.zeros((fw.shape[1],) * 2), np.zeros(fw.shape[1])
+    for rows in row_blocks(weights.shape[0], 65_536):
+        part = (weights[rows][:, warm_idx] @ fw) @ solve
+        gram += part.T @ part
+        total += part.sum(axis=0)
+        mapping[rows, :-1] = part
+    del fw
+    square = np.einsum("ij,ij->i", mapping[:, :-1], mapping[:, :-1], dtype=np.float64)
+    norm = float(np.sqrt(max(square.max(initial=0.0), 1e-30)))
+    mapping[:, -1] = np.sqrt(np.maximum(norm**2 - square, 0.0))
+    mapping /= np.float32(norm)
+    fc = features[~warm].astype(np.float64)
+    cells = max(weights.shape[0] * len(fc), 1)
+    mean = float(total @ fc.sum(axis=0)) / cells
+    sd = float(np.sqrt(max(float(np.sum(gram * (fc.T @ fc))) / cells - mean**2, 0.0)))
+    queries = np.hstack([fc, np.zeros((len(fc), 1))]).astype(np.float32)
+    del fc
+    index = ivf_index(mapping)
+    del mapping
+    k = min(keep, weights.shape[0])
+    up, up_rows = search(index, queries, k)
+    down, down_rows = search(index, -queries, k)
+    vals = np.hstack([up, -down]) * np.float32(norm)
+    rows_found = np.hstack([up_rows, down_rows])
+    # a row found on the wrong side is the other side's (or too small to matter)
+    ok = (rows_found >= 0) & np.hstack([up >= 0, down > 0])
+    col = np.repeat(np.arange(len(queries)), 2 * k).reshape(rows_found.shape)
+    out = sp.csc_matrix(
+        (vals[ok], (rows_found[ok], col[ok])), shape=(weights.shape[0], len(queries))
+    )
+    out.eliminate_zeros()
+    return top_k_per_column(out, keep), sd
 
 
 def _top_k_rows(a: np.ndarray, k: int) -> sp.csr_matrix:

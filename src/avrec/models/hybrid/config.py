@@ -93,6 +93,9 @@ class ColdItemsConfig(PartConfig):
     #: share of the learned content -> backbone ridge map against the neighbours (0: off)
     ridge: float = 0.7
     ridge_l2: float = 10.0
+    #: sparse backbone only: above this many warm items (neighbours) or items (ridge columns)
+    #: both searches use a faiss IVF index (approximate, cost ~ cold items x probed rows)
+    ann_above: int = 50_000
 
 
 class ShortHistoryConfig(PartConfig):

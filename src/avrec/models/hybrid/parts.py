@@ -238,11 +238,13 @@ class ColdItems:
 
         c = self.config
         out, near = propagate_to_cold_sparse(
-            weights, text_vectors, warm, c.neighbors, c.temperature, keep
+            weights, text_vectors, warm, c.neighbors, c.temperature, keep, c.ann_above
         )
         if c.ridge > 0 and (~warm).any() and warm.sum() > 1:
             feats = cold_features(data.items, text_vectors, data.item_features.get("genres"))
-            ridge, ridge_sd = ridge_cold_columns_sparse(weights, feats, warm, c.ridge_l2, keep)
+            ridge, ridge_sd = ridge_cold_columns_sparse(
+                weights, feats, warm, c.ridge_l2, keep, c.ann_above
+            )
             scale = max(sparse_std(near), 1e-12) / max(ridge_sd, 1e-12)
             near = top_k_per_column((1 - c.ridge) * near + (c.ridge * scale) * ridge, keep)
         return with_cold_columns(out, near, warm)
@@ -260,7 +262,13 @@ class ColdItems:
             from avrec.models.hybrid.coldmap import propagate_to_cold_sparse, with_cold_columns
 
             out, near = propagate_to_cold_sparse(
-                sp.csr_matrix(weights), text_vectors, warm, c.neighbors, c.temperature, keep
+                sp.csr_matrix(weights),
+                text_vectors,
+                warm,
+                c.neighbors,
+                c.temperature,
+                keep,
+                c.ann_above,
             )
             return with_cold_columns(out, near, warm)
         return propagate_to_cold(weights, text_vectors, warm, c.neighbors, c.temperature)
