@@ -131,6 +131,21 @@ CASES = [
     post(
         "watch-fraction-2", "/api/events", event(watch_fraction=2), 422, ["body", "watch_fraction"]
     ),
+    post(
+        "watch-fraction-bool",
+        "/api/events",
+        event(watch_fraction=True),
+        422,
+        ["body", "watch_fraction"],
+    ),
+    post(
+        "watch-fraction-string",
+        "/api/events",
+        event(watch_fraction="0.5"),
+        422,
+        ["body", "watch_fraction"],
+    ),
+    post("k-float", "/api/recommendations", b'{"history": ["m0"], "k": 2.5}', 422, ["body", "k"]),
     post("unknown-field", "/api/events", event(admin=True), 422, ["body", "admin"]),
     post(
         "explain-not-bool",

@@ -14,9 +14,11 @@ Label = Annotated[str, Field(max_length=200)]
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields and non-finite numbers are refused (422)."""
+    """Request bodies: unknown fields, non-finite numbers and values of another JSON type
+    (``true`` or ``"0.5"`` for a number, ``1`` for a boolean) are refused (422); an integer
+    is a number."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class RecommendationRequest(Strict):
