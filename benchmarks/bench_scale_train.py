@@ -549,15 +549,16 @@ before the change below, the catalog's text encoding (MiniLM: its CPU minutes ab
 the sparse backbone with the side information (133-194 s in the encoded runs, 285-581 s in
 the prefilled ones at their lower CPU share), then the cold items (31% of the catalog has no
 interaction at 873,169 interactions, fewer at 2 million: each gets a content-neighbour mix
-over all warm items and a ridge-map column over all items; 460 and 293 s in the encoded runs,
-the largest part). Peak memory 3.8-4.7 GiB.
+over all warm items and a ridge-map column over all items; 460 and 293 s in the encoded runs
+before the IVF searches of the section "Cold items at scale", 52 s after). Peak memory
+3.2-4.7 GiB.
 
 **Met at 200,000 items / 50,000 users** (issue #31): from an empty cache, with no flags,
-`avrec train` takes 623 s (873,169 interactions) and 524 s (2,008,841 interactions, the
-issue's ~2M) wall, 3.8 and 4.0 GiB peak, and beats popularity by far on the held-out last
-items (NDCG@10 0.064 and 0.070 against 0.001). The cold items and the backbone are one-core
-work, and both products of the cold items grow with cold items x all items (the next thing
-to cut for larger catalogs). At 1,000,000 items / 1,000,000 users / 20.8M interactions
+`avrec train` takes 291 s wall (2,008,841 interactions, the issue's ~2M; 524 s before the
+cold items' IVF searches, 623 s at 873,169 interactions) and 3.1 GiB peak, and beats
+popularity by far on the held-out last items (NDCG@10 0.070 against 0.001; the same 0.0695
+before and after the IVF searches). The backbone is now the largest part (199 s, one core).
+At 1,000,000 items / 1,000,000 users / 20.8M interactions
 (`--per-user 24`) the run did not finish: the kernel killed it for memory in the
 backbone, twice, at about 13 GiB (the row and its note above). The 10,000-item point (dense
 hybrid, VAE on: 1.3 h projected for its VAE alone at 5,000 users and load 6) was not
