@@ -559,10 +559,11 @@ cold items' IVF searches, 623 s at 873,169 interactions) and 3.1 GiB peak, and b
 popularity by far on the held-out last items (NDCG@10 0.070 against 0.001; the same 0.0695
 before and after the IVF searches). The backbone is now the largest part (199 s, one core).
 At 1,000,000 items / 1,000,000 users / 20.8M interactions
-(`--per-user 24`) the run did not finish: the kernel killed it for memory in the
-backbone, twice, at about 13 GiB (the row and its note above). The 10,000-item point (dense
-hybrid, VAE on: 1.3 h projected for its VAE alone at 5,000 users and load 6) was not
-completed."""
+(`--per-user 24`), from an empty cache: 1,947 s wall (32 min) and 15,926 MiB peak, NDCG@10
+0.092 against popularity's 0.0001 (the row and its note above; two earlier attempts were
+killed for memory while other work held 7-10 GiB). The 10,000-item point (dense hybrid, VAE
+on: 1.3 h projected for its VAE alone at 5,000 users and load 6) was not completed, so the
+plot over 10k / 100k / 1M items is not drawn yet."""
 
 
 def main() -> None:
