@@ -160,3 +160,25 @@ def test_hybrid_batch_explanations_reuse_the_scoring_state_exactly(hybrid):
     hybrid._last_batch = None
     assert hybrid.explain_batch(users, hist, items) == kept
     assert any("because you liked" in e for row in kept for e in row)
+
+
+def test_epochs_are_cut_to_the_step_cap():
+    """ml-100k and ml-latest-small keep all 100 epochs; 10,000 users get 12 (79 steps each)."""
+    from avrec.models.neural.vae import planned_epochs
+
+    assert planned_epochs(943, VAEConfig()) == 100
+    assert planned_epochs(610, VAEConfig()) == 100
+    assert planned_epochs(10_000, VAEConfig()) == 12
+    assert planned_epochs(10_000_000, VAEConfig()) == 1
+    assert planned_epochs(10_000, VAEConfig(max_steps=None)) == 100
+
+
+def test_step_cap_trains_the_same_weights_as_fewer_epochs(data):
+    """90 users in batches of 32 are 3 steps an epoch: a cap of 10 steps is 3 epochs."""
+    x = data.matrix
+    capped = train_multvae(x, VAEConfig(**{**SMALL, "max_steps": 10}))
+    short = train_multvae(x, VAEConfig(**{**SMALL, "epochs": 3, "max_steps": None}))
+    full = train_multvae(x, VAEConfig(**{**SMALL, "max_steps": None}))
+    for name in capped:
+        np.testing.assert_array_equal(capped[name], short[name])
+    assert not np.array_equal(capped["dec_w"], full["dec_w"])

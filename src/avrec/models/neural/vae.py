@@ -12,12 +12,17 @@ first-order attribution (gradient x input) of each history item to each logit.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from avrec.models.base import ModelConfig, Recommender, TrainData
 from avrec.models.neural.towers import torch_threads
 from avrec.models.timecap import TimeCap
+
+log = logging.getLogger(__name__)
 
 
 class VAEConfig(ModelConfig):
@@ -32,6 +37,11 @@ class VAEConfig(ModelConfig):
     #: runs all ``epochs`` (the same model on any machine). The 100 epochs took 15 s on
     #: ml-100k and 64 s on ml-latest-small (2-core machine), under the 300 s budget of before
     time_budget_s: float | None = None
+    #: at most this many training steps (batches) in all: the epochs are cut to
+    #: ``max_steps // steps per epoch`` (at least 1) when the users make an epoch long, since
+    #: a step costs batch x items x hidden units whatever the user count. ml-100k (943 users,
+    #: 800 steps) and ml-latest-small (610 users, 500) run all their epochs; None: no cap
+    max_steps: int | None = Field(default=1000, ge=1)
 
 
 PARAMS = ("enc_w", "enc_b", "dec_w", "dec_b")
@@ -76,7 +86,10 @@ def train_multvae(
         rows = np.flatnonzero(np.diff(xb.indptr) > 0)
         keep = 1.0 - config.dropout
         cap = TimeCap(config.time_budget_s, "vae")
-        for epoch in range(config.epochs):
+        epochs = planned_epochs(len(rows), config)
+        if epochs < config.epochs:
+            log.info("vae: %d epochs of %d (max_steps %d)", epochs, config.epochs, config.max_steps)
+        for epoch in range(epochs):
             perm = rng.permutation(rows)
             for b in range(0, len(perm), config.batch_size):
                 sub = xb[perm[b : b + config.batch_size]].tocoo()
@@ -103,7 +116,7 @@ def train_multvae(
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            if cap.stop(epoch, config.epochs, False, capped):
+            if cap.stop(epoch, epochs, False, capped):
                 break
     return {
         "enc_w": enc_w.detach().numpy()[:, :h].copy(),  # the mean half of the encoder
@@ -111,6 +124,15 @@ def train_multvae(
         "dec_w": dec.weight.detach().numpy().T.copy(),
         "dec_b": dec.bias.detach().numpy().copy(),
     }
+
+
+def planned_epochs(n_users: int, config: VAEConfig) -> int:
+    """The epochs a fit on ``n_users`` users with interactions runs: ``config.epochs``, cut
+    so that the steps stay within ``config.max_steps``."""
+    if config.max_steps is None:
+        return config.epochs
+    per_epoch = max(1, -(-n_users // config.batch_size))
+    return max(1, min(config.epochs, config.max_steps // per_epoch))
 
 
 def encoder_state(
