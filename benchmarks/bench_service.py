@@ -287,13 +287,13 @@ def kill9_load(
 
 def main() -> None:
     pick = argparse.ArgumentParser(add_help=False)
-    pick.add_argument("--model", choices=["content", "sparse-ease"], default="content")
-    if pick.parse_known_args()[0].model == "sparse-ease":  # through the retrieval cascade
+    pick.add_argument("--model", choices=["content", "sparse-ease", "hybrid"], default="content")
+    if pick.parse_known_args()[0].model in ("sparse-ease", "hybrid"):  # through the cascade
         from benchmarks.bench_service_cascade import main as cascade_main
 
         return cascade_main(sys.argv[1:])
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["content", "sparse-ease"], default="content")
+    ap.add_argument("--model", choices=["content", "sparse-ease", "hybrid"], default="content")
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--read-seconds", type=int, default=20)

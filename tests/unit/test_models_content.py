@@ -54,3 +54,28 @@ def test_contributions_add_up_to_the_score():
     score = model.score(np.array([0]), hist)[0, items]
     np.testing.assert_allclose(contrib.sum(axis=1), score, rtol=1e-4, atol=1e-6)
     assert contrib.shape == (3, 3) and (contrib >= 0).all()
+
+
+def test_requests_read_by_the_catalogs_encoder_share_its_vectors(tmp_path):
+    """One array for both (kept, saved and searched once), after loading and added items."""
+    import pandas as pd
+
+    from avrec.data import Dataset
+    from avrec.models.base import TrainData
+
+    items = pd.DataFrame(
+        {"item_id": ["a", "b", "c"], "title": ["Calm piano", "Loud drums", "Space opera"]}
+    )
+    inter = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"], "rating": [5.0, 4.0]})
+    data = TrainData.from_dataset(Dataset(items, inter))
+    model = Content({"encoder": "text-en", "query_encoder": "text-en"}).fit(data)
+    assert model.query_vectors is model.vectors
+    assert set(model.state_arrays()) == {"vectors"}
+    model.save(tmp_path / "m")
+    loaded = Content.load(tmp_path / "m")
+    assert loaded.query_vectors is loaded.vectors
+    np.testing.assert_array_equal(
+        loaded.query_scores(["piano"])[0], model.query_scores(["piano"])[0]
+    )
+    model.add_items(pd.DataFrame({"item_id": ["d"], "title": ["Quiet piano"]}))
+    assert model.query_vectors is model.vectors and len(model.vectors) == 4

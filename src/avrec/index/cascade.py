@@ -51,8 +51,11 @@ class CascadeConfig(BaseModel):
     query: int = Field(default=50, ge=0)
     popular: int = Field(default=50, ge=0)
     fresh: int = Field(default=0, ge=0)
-    #: faiss index of the ``vectors`` and ``query`` retrievers (avrec.index.make_index kinds)
-    ann: Literal["hnsw", "ivf", "flat", "exact"] = "hnsw"
+    #: faiss index of the ``vectors`` and ``query`` retrievers (avrec.index.make_index kinds;
+    #: auto: HNSW below ``hnsw_below`` items, IVF from there, whose build takes a minute at a
+    #: million items where HNSW's takes several on one core)
+    ann: Literal["auto", "hnsw", "ivf", "flat", "exact"] = "auto"
+    hnsw_below: int = Field(default=200_000, ge=0)
     #: neighbours per item of the co-occurrence graph built for models without sparse weights
     graph_neighbours: int = Field(default=100, ge=1)
     #: catalogs at least this large use the cascade by default (avrec recommend, avrec serve)
@@ -122,7 +125,10 @@ class Cascade:
         self.vectors = None if vectors is None else np.asarray(vectors, np.float32)
         self.vector_index = self._index(self.vectors)
         qv = getattr(content, "query_vectors", None)
-        self.query_index = self._index(None if qv is None else np.asarray(qv, np.float32))
+        if qv is not None and qv is vectors:  # requests matched in the catalog's own space
+            self.query_index = self.vector_index
+        else:
+            self.query_index = self._index(None if qv is None else np.asarray(qv, np.float32))
 
     def _graph(self, train: sp.csr_matrix) -> sp.csr_matrix:
         """Items x items CSR whose row ``i`` scores the items related to ``i``."""
@@ -151,7 +157,10 @@ class Cascade:
             return None
         from avrec.index.base import make_index
 
-        index = make_index(self.config.ann, vectors.shape[1])
+        kind = self.config.ann
+        if kind == "auto":
+            kind = "hnsw" if len(vectors) < self.config.hnsw_below else "ivf"
+        index = make_index(kind, vectors.shape[1])
         index.add(vectors)
         return index
 
@@ -326,4 +335,4 @@ def use_cascade(model: Recommender, config: CascadeConfig | None = None) -> bool
     catalog (:attr:`~avrec.models.base.Recommender.scores_subsets`; for the others the
     cascade would add retrieval to the full scoring)."""
     config = config or CascadeConfig()
-    return model.scores_subsets and len(model.fitted_parts()[1]) >= config.min_items
+    return model.cheap_subsets() and len(model.fitted_parts()[1]) >= config.min_items

@@ -202,6 +202,11 @@ class Recommender(ABC):
     #: what a score rests on where it does not split by history item (explanations)
     unsplit_reason: ClassVar[str | None] = None
 
+    def cheap_subsets(self) -> bool:
+        """Whether this fitted model's :meth:`score_items` costs less than the whole catalog
+        (:attr:`scores_subsets`, or what a model's fitted parts allow: the hybrid's)."""
+        return self.scores_subsets
+
     def __init__(self, config: ModelConfig | dict | None = None, **overrides: Any):
         if isinstance(config, ModelConfig):
             config = config.model_dump()

@@ -85,9 +85,16 @@ class Content(Recommender):
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.query_vectors = (
             encode_item_texts(data.items, self.config.query_encoder)
+            if self.config.query_encoder and not self._shared_query_space()
+            else self.vectors
             if self.config.query_encoder
             else None
         )
+
+    def _shared_query_space(self) -> bool:
+        """Whether requests are read by the catalog's own encoder: one array serves both
+        (kept, saved and searched once)."""
+        return self.config.query_encoder == self.config.encoder
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         from avrec.encoders.registry import get_encoder
@@ -169,17 +176,21 @@ class Content(Recommender):
         from avrec.encoders.pipeline import encode_item_texts
 
         self.vectors = np.vstack([self.vectors, encode_item_texts(new, self.config.encoder)])
-        if self.query_vectors is not None and self.config.query_encoder is not None:
+        if self.query_vectors is not None and self._shared_query_space():
+            self.query_vectors = self.vectors
+        elif self.query_vectors is not None and self.config.query_encoder is not None:
             self.query_vectors = np.vstack(
                 [self.query_vectors, encode_item_texts(new, self.config.query_encoder)]
             )
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         state = {"vectors": self.vectors}
-        if self.query_vectors is not None:
+        if self.query_vectors is not None and self.query_vectors is not self.vectors:
             state["query_vectors"] = self.query_vectors
         return state
 
     def load_state_arrays(self, state, path) -> None:
         self.vectors = state["vectors"]
         self.query_vectors = state.get("query_vectors")
+        if self.query_vectors is None and self.config.query_encoder and self._shared_query_space():
+            self.query_vectors = self.vectors

@@ -48,8 +48,9 @@ class ServiceSettings:
     #: how recommendations for known users and histories are retrieved: "model" (the model
     #: scores the whole catalog), "index" (the user vector searches the vector index, then
     #: filters, negative feedback and explanations apply), "cascade" (the model ranks the
-    #: candidates of avrec.index.cascade only), "auto" (index from ``index_min_items`` items
-    #: on, for models with content vectors; else the cascade from its ``min_items`` on)
+    #: candidates of avrec.index.cascade only), "auto" (the cascade from its ``min_items`` on
+    #: for models that score a few items cheaply, sparse-ease and the large-catalog hybrid;
+    #: else the index from ``index_min_items`` items on, for models with content vectors)
     retrieval: str = "auto"
     #: vector index over the items' content vectors: exact, flat, hnsw, ivf, or auto (exact
     #: below ``index_min_items`` items, ivf from there)

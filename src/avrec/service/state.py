@@ -135,7 +135,11 @@ class ServiceState:
         if self.items.index is None:
             return False
         if self.settings.retrieval == "auto":
-            return len(self.items) >= self.settings.index_min_items
+            from avrec.index.cascade import use_cascade
+
+            # a model that ranks the cascade's candidates cheaply keeps its own scores there
+            big = len(self.items) >= self.settings.index_min_items
+            return big and not use_cascade(self.model)
         return self.settings.retrieval == "index"
 
     @property

@@ -284,6 +284,40 @@ class Hybrid(Recommender):
             scores = self._blend_requests(scores, histories, queries, memo)
         return scores
 
+    def cheap_subsets(self) -> bool:
+        from avrec.models.hybrid.subsets import can_score
+
+        return can_score(self)
+
+    def subset_state(self):
+        """The :class:`~avrec.models.hybrid.subsets.SubsetState` of the fitted arrays as they
+        are now (built again after anything replaced them: a warm start, added items)."""
+        from avrec.models.hybrid.subsets import SubsetState
+
+        key = (self.backbone.weights_, self.train_matrix, self.content.query_vectors)
+        cached = self.__dict__.get("_subset_state")
+        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+            cached = (key, SubsetState(self))
+            self._subset_state = cached
+        return cached[1]
+
+    def score_items(
+        self,
+        users: np.ndarray,
+        histories: sp.csr_matrix,
+        items: np.ndarray,
+        queries: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
+        """The scores of ``items`` only (models.hybrid.subsets) where the fitted parts allow
+        it (a sparse backbone, no VAE, cold-item ranker or first-items map; a request with the
+        learned request ranker is scored whole), else the whole catalog's, picked."""
+        from avrec.models.hybrid import subsets
+
+        asked = queries is not None and any(queries)
+        if not subsets.can_score(self) or (asked and self.request_rank is not None):
+            return super().score_items(users, histories, items, queries)
+        return subsets.score_items(self, users, histories, items, queries)
+
     def _blend_requests(
         self,
         scores: np.ndarray,
