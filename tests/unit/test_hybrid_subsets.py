@@ -121,3 +121,29 @@ def test_added_items_rebuild_the_state(data):
     np.testing.assert_allclose(
         m.score_items(users, hist, items), _picked(m, users, hist, items), rtol=1e-4, atol=1e-5
     )
+
+
+def test_auto_retrieval_takes_the_cascade_before_the_vector_index():
+    """From 100,000 items a model with content vectors goes through the index path, unless it
+    ranks the cascade's candidates cheaply (then its own scores decide)."""
+    from types import SimpleNamespace
+
+    from avrec.service.settings import ServiceSettings
+    from avrec.service.state import ServiceState
+
+    def state(cheap: bool, n: int = 200_000, retrieval: str = "auto"):
+        model = SimpleNamespace(
+            cheap_subsets=lambda: cheap, fitted_parts=lambda: (None, range(n), None)
+        )
+        items = type("Items", (), {"index": object(), "__len__": lambda self: n})()
+        fake = SimpleNamespace(
+            items=items,
+            settings=ServiceSettings(model_dir="m", retrieval=retrieval),
+            model=model,
+        )
+        return ServiceState.use_index.fget(fake)
+
+    assert state(cheap=False)
+    assert not state(cheap=True)
+    assert not state(cheap=False, n=50_000)
+    assert state(cheap=True, retrieval="index")

@@ -64,6 +64,12 @@ class SubsetState:
         self.by_item = binary_rows(sp.csr_matrix(train.T), None)
         self.by_item.resize((n_items, train.shape[0]))
         self.counts = np.diff(self.by_item.indptr).astype(np.float32)
+        # the sample's rows, gathered once: every call reads them
+        self.sample_users = self.by_item[self.sample]
+        vectors = model.content.vectors
+        self.sample_vectors = (
+            None if vectors is None else np.ascontiguousarray(vectors[self.sample], np.float32)
+        )
         self.query_mean: np.ndarray | None = None
         self.query_second: np.ndarray | None = None
         qv = model.content.query_vectors
@@ -74,19 +80,24 @@ class SubsetState:
 
 
 def match_at(
-    histories: sp.csr_matrix, vectors: np.ndarray, cols: np.ndarray, power: float
+    histories: sp.csr_matrix,
+    vectors: np.ndarray,
+    items: np.ndarray,
+    sample: np.ndarray,
+    power: float,
 ) -> np.ndarray:
-    """``[n, c]``: :func:`avrec.models.content.history_match` (power > 1) or the profile's
-    cosine (otherwise) of each row's history with the items ``cols[n]``."""
+    """``[n, c + s]``: :func:`avrec.models.content.history_match` (power > 1) or the profile's
+    cosine (otherwise) of each row's history with its items ``items[n]`` and with the sample
+    (``sample``: the sample items' vectors)."""
     from avrec.models.content import user_profiles
 
     h = binary_rows(histories)
-    out = np.zeros(cols.shape, np.float32)
+    out = np.zeros((items.shape[0], items.shape[1] + len(sample)), np.float32)
     for r in range(h.shape[0]):
         hist = h.indices[h.indptr[r] : h.indptr[r + 1]]
         if not len(hist):
             continue
-        cand = vectors[cols[r]]
+        cand = np.concatenate([vectors[items[r]], sample])
         if power > 1:
             sim = np.maximum(cand @ vectors[hist].T, 0.0) ** power
             out[r] = (sim.sum(axis=1) / len(hist)) ** (1.0 / power)
@@ -95,23 +106,38 @@ def match_at(
     return out
 
 
-def prior_at(model: Hybrid, state: SubsetState, histories: sp.csr_matrix, cols: np.ndarray):
-    """``[n, c]`` co-occurrence counts of each row's history with ``cols[n]`` (a history item
-    not with itself; an empty history: the popularity prior), as
-    :meth:`~avrec.models.hybrid.parts.ShortHistory.cooccurrence` before its z-score."""
+def _overlaps(rows: sp.csr_matrix, users: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (items x users, binary): the sum of ``counts`` over its users that
+    are in ``users`` (sorted)."""
+    pos = np.minimum(np.searchsorted(users, rows.indices), len(users) - 1)
+    hit = np.where(users[pos] == rows.indices, counts[pos], 0.0)
+    sums = np.concatenate([[0.0], np.cumsum(hit)])
+    return (sums[rows.indptr[1:]] - sums[rows.indptr[:-1]]).astype(np.float32)
+
+
+def prior_at(model: Hybrid, state: SubsetState, histories: sp.csr_matrix, items: np.ndarray):
+    """``[n, c + s]`` co-occurrence counts of each row's history with its ``items[n]`` and the
+    sample (a history item not with itself; an empty history: the popularity prior), as
+    :meth:`~avrec.models.hybrid.parts.ShortHistory.cooccurrence` before its z-score: the
+    count of an item is the sum over its users of how many history items each has."""
     h = binary_rows(histories, state.by_item.shape[0])
     prior = model.short_history.prior_
     assert prior is not None
-    out = np.zeros(cols.shape, np.float32)
+    out = np.zeros((items.shape[0], items.shape[1] + len(state.sample)), np.float32)
     for r in range(h.shape[0]):
         hist = h.indices[h.indptr[r] : h.indptr[r + 1]]
+        cols = np.concatenate([items[r], state.sample])
         if not len(hist):
-            out[r] = prior[cols[r]]
+            out[r] = prior[cols]
             continue
-        users = np.asarray(state.by_item[hist].sum(axis=0), np.float32).ravel()  # overlaps
-        out[r] = np.asarray(state.by_item[cols[r]] @ users, np.float32)
-        own = np.isin(cols[r], hist)
-        out[r, own] -= state.counts[cols[r][own]]
+        rows = state.by_item[hist]
+        users, counts = np.unique(rows.indices, return_counts=True)
+        if not len(users):
+            continue
+        out[r, : items.shape[1]] = _overlaps(state.by_item[items[r]], users, counts)
+        out[r, items.shape[1] :] = _overlaps(state.sample_users, users, counts)
+        own = np.isin(cols, hist)
+        out[r, own] -= state.counts[cols[own]]
     return out
 
 
@@ -137,15 +163,17 @@ def score_items(
     n_items = weights.shape[1]
     items = np.asarray(items, dtype=np.int64)
     n, width = items.shape
-    sample = np.broadcast_to(state.sample, (n, len(state.sample)))
-    cols = np.concatenate([np.maximum(items, 0), sample], axis=1)
+    safe = np.maximum(items, 0)
+    cols = np.concatenate([safe, np.broadcast_to(state.sample, (n, len(state.sample)))], axis=1)
     prod = rows_product(model.history_weights(histories, users), weights)
     _, sd_c = sparse_moments(prod, n_items)
     collab = csr_at(prod, cols)
     scores = collab.copy()
     if c.content.weight > 0:
         vectors = np.asarray(model.content.vectors, np.float32)
-        content = match_at(histories, vectors, cols, model.content.config.sharpness)
+        power = model.content.config.sharpness
+        assert state.sample_vectors is not None  # can_score: the content part has vectors
+        content = match_at(histories, vectors, safe, state.sample_vectors, power)
         spread = sd_c / np.maximum(content[:, width:].std(axis=1), 1e-6)
         scores += (c.content.weight * spread)[:, None].astype(np.float32) * content
     s = c.short_history
@@ -154,7 +182,7 @@ def score_items(
         fade = s.prior_weight * np.exp(-np.maximum(n_hist - 1, 0) / s.prior_shrink)
         rows = np.flatnonzero(fade > PRIOR_CUTOFF)
         if len(rows):
-            prior = prior_at(model, state, histories[rows], cols[rows])
+            prior = prior_at(model, state, histories[rows], safe[rows])
             mu, sd = prior[:, width:].mean(axis=1), prior[:, width:].std(axis=1)
             z = (prior - mu[:, None]) / np.where(sd > 0, sd, 1.0)[:, None]
             unit = np.where(sd_c[rows] > 0, sd_c[rows], 1.0)
