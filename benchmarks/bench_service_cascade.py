@@ -342,7 +342,7 @@ VAE, first-items map, cold-item ranker and learned request blend (the large-cata
 `/health` reports `"retrieval": "{r["health"].get("retrieval")}"`: the hybrid ranks the 500
 candidates of avrec.index.cascade (its sparse neighbours, IVF over the item vectors, popular
 items) by its own scores of those items alone (models.hybrid.subsets: the spreads of its
-content and prior parts estimated on a fixed sample of 4,096 items). Explanations on, k = 10,
+content and prior parts estimated on a fixed sample of 2,048 items). Explanations on, k = 10,
 training items excluded.
 {LOAD_TEXT}
 """

@@ -141,6 +141,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.avrec = ServiceState(
             model, get_engine(settings.database_url), settings.media_root, settings
         )
+        from avrec.service.follow import prewarm
+
+        # what a first answer builds (the cascade, the model's state for scoring a few items,
+        # the explanations' per-item lists: seconds at a million items) is built before any
+        # request, not by the first requests at once
+        app.state.avrec.items.warm()
+        prewarm(app.state.avrec)
         if settings.rules_file is not None:  # a bad file stops the start, saying why
             app.state.rules.load_file(app.state.avrec.items.frame)
         if settings.ads_file is not None:  # likewise a bad ads.csv

@@ -8,7 +8,7 @@ spreads and the prior's z-score run over the whole catalog. Here:
 - ``collab`` is read at the items from the sparse product ``h @ W`` (exact), and its spread
   over the catalog comes from the product's nonzeros (exact: every other entry is 0);
 - the content match and the co-occurrence prior are computed at the items and at a fixed,
-  seeded sample of :data:`MOMENT_SAMPLE` items; the sample's spread (and the prior's mean)
+  seeded sample of :data:`MOMENT_SAMPLE` (2,048) items; the sample's spread (and the prior's mean)
   stand for the catalog's: exact where the catalog is no larger than the sample, an estimate
   above (bench_cascade.py measures what it changes);
 - a request (fixed blend): its z-score is exact (the mean and second moment of the
@@ -21,6 +21,7 @@ request ranker needs the whole catalog, so rows with a request are then scored w
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ from avrec.models.hybrid.parts import PRIOR_CUTOFF
 Hybrid = Any
 
 #: items whose content match and prior stand for the catalog's spread (and the prior's mean)
-MOMENT_SAMPLE = 4096
+MOMENT_SAMPLE = 2048
 
 
 def can_score(model: Hybrid) -> bool:
@@ -64,8 +65,10 @@ class SubsetState:
         self.by_item = binary_rows(sp.csr_matrix(train.T), None)
         self.by_item.resize((n_items, train.shape[0]))
         self.counts = np.diff(self.by_item.indptr).astype(np.float32)
-        # the sample's rows, gathered once: every call reads them
-        self.sample_users = self.by_item[self.sample]
+        # users x items, binary: each of the history's users adds to all their items
+        self.by_user = binary_rows(train, n_items)
+        self.n_items = n_items
+        self._scratch = threading.local()
         vectors = model.content.vectors
         self.sample_vectors = (
             None if vectors is None else np.ascontiguousarray(vectors[self.sample], np.float32)
@@ -77,6 +80,14 @@ class SubsetState:
             q = np.asarray(qv, np.float64)
             self.query_mean = q.mean(axis=0)
             self.query_second = q.T @ q / len(q)
+
+
+def _scratch(state: SubsetState) -> np.ndarray:
+    """Per item, this thread's scratch space of :func:`prior_at` (all zeros between calls)."""
+    counts = getattr(state._scratch, "counts", None)
+    if counts is None:
+        counts = state._scratch.counts = np.zeros(state.n_items, np.float32)
+    return counts
 
 
 def match_at(
@@ -106,20 +117,12 @@ def match_at(
     return out
 
 
-def _overlaps(rows: sp.csr_matrix, users: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per row of ``rows`` (items x users, binary): the sum of ``counts`` over its users that
-    are in ``users`` (sorted)."""
-    pos = np.minimum(np.searchsorted(users, rows.indices), len(users) - 1)
-    hit = np.where(users[pos] == rows.indices, counts[pos], 0.0)
-    sums = np.concatenate([[0.0], np.cumsum(hit)])
-    return (sums[rows.indptr[1:]] - sums[rows.indptr[:-1]]).astype(np.float32)
-
-
 def prior_at(model: Hybrid, state: SubsetState, histories: sp.csr_matrix, items: np.ndarray):
     """``[n, c + s]`` co-occurrence counts of each row's history with its ``items[n]`` and the
     sample (a history item not with itself; an empty history: the popularity prior), as
     :meth:`~avrec.models.hybrid.parts.ShortHistory.cooccurrence` before its z-score: the
-    count of an item is the sum over its users of how many history items each has."""
+    count of an item is the sum over its users of how many history items each has, added up
+    from the history's users' rows (a few of them, not the candidates' many)."""
     h = binary_rows(histories, state.by_item.shape[0])
     prior = model.short_history.prior_
     assert prior is not None
@@ -130,12 +133,16 @@ def prior_at(model: Hybrid, state: SubsetState, histories: sp.csr_matrix, items:
         if not len(hist):
             out[r] = prior[cols]
             continue
-        rows = state.by_item[hist]
-        users, counts = np.unique(rows.indices, return_counts=True)
+        users, overlap = np.unique(state.by_item[hist].indices, return_counts=True)
         if not len(users):
             continue
-        out[r, : items.shape[1]] = _overlaps(state.by_item[items[r]], users, counts)
-        out[r, items.shape[1] :] = _overlaps(state.sample_users, users, counts)
+        rows = state.by_user[users]
+        co = _scratch(state)  # filled for this history, read, then cleared
+        try:
+            np.add.at(co, rows.indices, np.repeat(overlap, np.diff(rows.indptr)).astype(np.float32))
+            out[r] = co[cols]
+        finally:
+            co[rows.indices] = 0.0
         own = np.isin(cols, hist)
         out[r, own] -= state.counts[cols[own]]
     return out
@@ -159,7 +166,9 @@ def score_items(
     """``float32 [n, c]``: the hybrid's scores of ``items[n]`` (``-1``: none, scored 0)."""
     c = model.config
     state: SubsetState = model.subset_state()
-    weights = sp.csr_matrix(model.backbone.weights_)
+    weights = model.backbone.weights_
+    if not sp.isspmatrix_csr(weights):  # a wrapper over a CSR is itself O(nnz): only if needed
+        weights = sp.csr_matrix(weights)
     n_items = weights.shape[1]
     items = np.asarray(items, dtype=np.int64)
     n, width = items.shape
