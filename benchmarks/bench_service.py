@@ -14,7 +14,9 @@ section of docs/benchmarks.md.
     .venv/bin/python -m benchmarks.bench_service [--items 1000000] [--mixed-seconds 60]
 
 ``--model sparse-ease``: a sparse-ease model served through the retrieval cascade instead
-(benchmarks/bench_service_cascade.py, the "service-cascade" section).
+(benchmarks/bench_service_cascade.py, the "service-cascade" section); ``--model hybrid``: the
+model `avrec train` made with no flags that ``bench_scale_train.py --keep`` left in
+``.scale-run/`` (``--from-train``), through the cascade (the "service-cascade-hybrid" section).
 """
 
 from __future__ import annotations
