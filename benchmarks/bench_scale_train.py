@@ -563,12 +563,11 @@ def plot(rows: dict) -> list[dict]:
     ax = axes[0]
     ax.plot(x, [r["wall_s"] / 60 for r in series], "o-", label="wall")
     ax.plot(x, [r.get("cpu_s", np.nan) / 60 for r in series], "s--", label="CPU")
-    ax.plot(
-        [r["items"] for r in extra],
-        [r["wall_s"] / 60 for r in extra],
-        "D",
-        label="200k / 50k users, wall",
-    )
+
+    def extra_point(ax, value, label: str = "200k / 50k users") -> None:
+        ax.plot([r["items"] for r in extra], [value(r) for r in extra], "D", label=label)
+
+    extra_point(ax, lambda r: r["wall_s"] / 60, "200k / 50k users, wall")
     ax.axhline(60, color="red", lw=0.8, ls="--", label="target at 1M: 60 min")
     for n, r in enumerate(series):  # which hybrid the default trained, its text encoding
         parts = r.get("parts_s", {})
@@ -585,23 +584,13 @@ def plot(rows: dict) -> list[dict]:
     ax.set_ylabel("train time (min)")
     ax = axes[1]
     ax.plot(x, [r["peak_mib"] / 1024 for r in series], "o-", label="peak RSS")
-    ax.plot(
-        [r["items"] for r in extra],
-        [r["peak_mib"] / 1024 for r in extra],
-        "D",
-        label="200k / 50k users",
-    )
+    extra_point(ax, lambda r: r["peak_mib"] / 1024)
     ax.axhline(16, color="red", lw=0.8, ls="--", label="target at 1M: 16 GiB")
     ax.set_ylabel("peak memory (GiB)")
     ax = axes[2]
     ax.plot(x, [r["eval"]["model"]["ndcg@10"] for r in series], "o-", label="avrec train default")
     ax.plot(x, [r["eval"]["popularity"]["ndcg@10"] for r in series], "s--", label="popularity")
-    ax.plot(
-        [r["items"] for r in extra],
-        [r["eval"]["model"]["ndcg@10"] for r in extra],
-        "D",
-        label="200k / 50k users",
-    )
+    extra_point(ax, lambda r: r["eval"]["model"]["ndcg@10"])
     ax.set_yscale("log")
     ax.set_ylabel("NDCG@10, held-out last items")
     for ax in axes:
