@@ -661,17 +661,17 @@ At 1,000,000 items / 1,000,000 users / 20.8M interactions
 (`--per-user 24`), from an empty cache: 2,006 s wall (33 min) and 14,969 MiB peak, NDCG@10
 0.092 against popularity's 0.0001 (the row and its note above).
 
-**Across sizes** (the plot; users = items, about 21 training interactions each): 10,000 items
-830 s, 4.1 GiB, NDCG@10 0.096 (popularity 0.013); 100,000 items 170 s, 1.8 GiB, 0.088 (0.002);
-1,000,000 items 2,006 s, 14.6 GiB, 0.092 (0.0001). The 10,000-item catalog is the dense
-hybrid with every part (VAE, learned request blend, E5 request vectors), and two thirds of its
-time is encoding the catalog's text twice from an empty cache (MiniLM for the items and E5 for
-multilingual requests: 546 s of 830; a second fit reads both from the cache); its VAE, 103 s,
-is the step cap's 12 epochs (1.3 h projected before the cap). From 20,000 items the sparse
-hybrid drops those parts and from 50,000 reads text with `text-fast`, so 100,000 items train
-in a fifth of that time; from there time and memory grow with the interactions (the sparse
-backbone: 128 s at 2.1M interactions, 1,438 s at 20.8M), and NDCG@10 stays at 0.09 while
-popularity falls a hundredfold."""
+**Across sizes** (the plot; users = items, about 21 training interactions each): 10,000
+items 830 s, 4.1 GiB, NDCG@10 0.096 (popularity 0.013); 100,000 items 170 s, 1.8 GiB, 0.088
+(0.002); 1,000,000 items 2,006 s, 14.6 GiB, 0.092 (0.0001). The 10,000-item catalog is the
+dense hybrid with every part (VAE, learned request blend, E5 request vectors), and two
+thirds of its time is encoding the catalog's text twice from an empty cache (MiniLM for the
+items and E5 for multilingual requests: 546 s of 830; a second fit reads both from the
+cache); its VAE, 103 s, is the step cap's 12 epochs (100 epochs: 1.3 h projected above at
+5,000 users). From 20,000 items the sparse hybrid drops those parts and from 50,000 reads
+text with `text-fast`, so 100,000 items train in a fifth of that time; from there time and
+memory grow with the interactions (the sparse backbone: 128 s at 2.1M interactions, 1,438 s
+at 20.8M), and NDCG@10 stays at 0.09 while popularity falls a hundredfold."""
 
 
 def main() -> None:

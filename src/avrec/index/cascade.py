@@ -336,7 +336,7 @@ def merge(
 def use_cascade(model: Recommender, config: CascadeConfig | None = None) -> bool:
     """Whether the cascade is the default for ``model``: a catalog of at least
     ``config.min_items`` items, and a model that scores a few items for less than the whole
-    catalog (:attr:`~avrec.models.base.Recommender.scores_subsets`; for the others the
+    catalog (:meth:`~avrec.models.base.Recommender.cheap_subsets`; for the others the
     cascade would add retrieval to the full scoring)."""
     config = config or CascadeConfig()
     return model.cheap_subsets() and len(model.fitted_parts()[1]) >= config.min_items

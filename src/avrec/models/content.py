@@ -83,13 +83,12 @@ class Content(Recommender):
         if vectors is None or vectors.shape[1] != get_encoder(self.config.encoder).dim:
             vectors = encode_item_texts(data.items, self.config.encoder)
         self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.query_vectors = (
-            encode_item_texts(data.items, self.config.query_encoder)
-            if self.config.query_encoder and not self._shared_query_space()
-            else self.vectors
-            if self.config.query_encoder
-            else None
-        )
+        if not self.config.query_encoder:
+            self.query_vectors = None
+        elif self._shared_query_space():
+            self.query_vectors = self.vectors
+        else:
+            self.query_vectors = encode_item_texts(data.items, self.config.query_encoder)
 
     def _shared_query_space(self) -> bool:
         """Whether requests are read by the catalog's own encoder: one array serves both
