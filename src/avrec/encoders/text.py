@@ -123,9 +123,8 @@ class E5Encoder(Encoder):
 
 class WordLlamaEncoder(Encoder):
     """WordLlama's static token embeddings, mean-pooled (``wordllama``; weights in the wheel):
-    no transformer (0.5 ms of CPU per ml-latest-small item text against MiniLM's 8.4:
-    docs/benchmarks.md, "Fast text encoder"). English only; a text without any known token
-    gets a zero row."""
+    no transformer, so far faster than MiniLM (docs/benchmarks.md, "Fast text encoder").
+    English only; a text without any known token gets a zero row."""
 
     name = "text-fast"
     version = "wordllama-l2-supercat-256"

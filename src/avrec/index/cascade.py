@@ -56,8 +56,8 @@ class CascadeConfig(BaseModel):
     #: million items where HNSW's takes several on one core)
     ann: Literal["auto", "hnsw", "ivf", "flat", "exact"] = "auto"
     hnsw_below: int = Field(default=200_000, ge=0)
-    #: IVF cells scanned per search (of about sqrt(items)): 4 of 1,000 at a million items,
-    #: about 0.5 ms against 2 ms for 16 (a request's time at that size)
+    #: IVF cells scanned per search (of about sqrt(items)): few, since at a million items this
+    #: search is a large share of a request's time (docs/benchmarks.md, "cascade")
     ivf_nprobe: int = Field(default=4, ge=1)
     #: neighbours per item of the co-occurrence graph built for models without sparse weights
     graph_neighbours: int = Field(default=100, ge=1)

@@ -62,7 +62,7 @@ class SubsetState:
             self.sample = np.sort(rng.choice(n_items, MOMENT_SAMPLE, replace=False))
         train = model.fitted_parts()[2]
         # items x users, binary: the co-occurrence prior's columns (item -> its users)
-        self.by_item = binary_rows(sp.csr_matrix(train.T), None)
+        self.by_item = binary_rows(train.T.tocsr())
         self.by_item.resize((n_items, train.shape[0]))
         self.counts = np.diff(self.by_item.indptr).astype(np.float32)
         # users x items, binary: each of the history's users adds to all their items
@@ -71,7 +71,7 @@ class SubsetState:
         self._scratch = threading.local()
         vectors = model.content.vectors
         self.sample_vectors = (
-            None if vectors is None else np.ascontiguousarray(vectors[self.sample], np.float32)
+            None if vectors is None else np.asarray(vectors[self.sample], np.float32)
         )
         self.query_mean: np.ndarray | None = None
         self.query_second: np.ndarray | None = None
