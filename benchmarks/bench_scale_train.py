@@ -77,6 +77,30 @@ def cluster_words(n_clusters: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def tastes(rng: np.random.Generator, n_items: int, n_users: int, per_user: int) -> dict:
+    """The latent truth of a synthetic folder, the first draws of :func:`generate` (so that
+    ``tastes(default_rng(seed), ...)`` gives those of the folder ``generate`` wrote with
+    ``seed``): each item's cluster and popularity, each user's item count and taste clusters
+    (``user_clusters[:, 0]``, and ``[:, 1]`` where ``two``)."""
+    n_clusters = max(16, n_items // 500)
+    # clusters: sizes and appeal both long-tailed
+    cluster_appeal = rng.lognormal(0.0, 1.0, n_clusters)
+    cluster = rng.choice(n_clusters, n_items, p=cluster_appeal / cluster_appeal.sum())
+    cluster[:n_clusters] = np.arange(n_clusters)  # no empty cluster
+    item_pop = rng.lognormal(0.0, 1.5, n_items)
+    counts = np.maximum(3, rng.poisson(per_user, n_users))
+    user_clusters = rng.choice(n_clusters, (n_users, 2), p=cluster_appeal / cluster_appeal.sum())
+    two = rng.random(n_users) < 0.5
+    return {
+        "clusters": n_clusters,
+        "cluster": cluster,
+        "item_pop": item_pop,
+        "counts": counts,
+        "user_clusters": user_clusters,
+        "two": two,
+    }
+
+
 def generate(
     folder: Path, n_items: int, n_users: int, per_user: int, seed: int = 0
 ) -> tuple[dict[str, int], np.ndarray]:
@@ -84,12 +108,9 @@ def generate(
     (user_id, item_id of each user's held-out last item); returns a summary and each item's
     cluster."""
     rng = np.random.default_rng(seed)
-    n_clusters = max(16, n_items // 500)
-    # clusters: sizes and appeal both long-tailed
-    cluster_appeal = rng.lognormal(0.0, 1.0, n_clusters)
-    cluster = rng.choice(n_clusters, n_items, p=cluster_appeal / cluster_appeal.sum())
-    cluster[:n_clusters] = np.arange(n_clusters)  # no empty cluster
-    item_pop = rng.lognormal(0.0, 1.5, n_items)
+    t = tastes(rng, n_items, n_users, per_user)
+    n_clusters, cluster, item_pop = t["clusters"], t["cluster"], t["item_pop"]
+    counts, user_clusters, two = t["counts"], t["user_clusters"], t["two"]
     order = np.argsort(cluster, kind="stable")  # item indices grouped by cluster
     sorted_cluster = cluster[order]
     bounds = np.searchsorted(sorted_cluster, np.arange(n_clusters + 1))
@@ -102,9 +123,6 @@ def generate(
     within = (csum - start_sum[sorted_cluster]) / total[sorted_cluster]
     key = sorted_cluster + np.minimum(within, 1.0 - 1e-12)
 
-    counts = np.maximum(3, rng.poisson(per_user, n_users))
-    user_clusters = rng.choice(n_clusters, (n_users, 2), p=cluster_appeal / cluster_appeal.sum())
-    two = rng.random(n_users) < 0.5
     user = np.repeat(np.arange(n_users), counts)
     side = rng.random(len(user)) < np.where(two[user], 0.5, 0.0)
     chosen = user_clusters[user, side.astype(int)]
@@ -288,9 +306,13 @@ def _parts(log: list[tuple[float, str]]) -> dict[str, float]:
     return out
 
 
-def evaluate(model_dir: Path, folder: Path, test_file: Path, n_test: int) -> dict:
+def evaluate(
+    model_dir: Path, folder: Path, test_file: Path, n_test: int, truth: dict | None = None
+) -> dict:
     """HR@10 and NDCG@10 of the saved model and of popularity on up to ``n_test`` held-out
-    last items (seen items excluded for both)."""
+    last items (seen items excluded for both); with ``truth`` (:func:`tastes`), also each
+    one's *taste precision*: the share of its top 10 in the user's own latent taste clusters
+    (1.0 for an oracle of the latent truth)."""
     from avrec.models.arrays import top_k
     from avrec.models.base import Recommender
 
@@ -305,7 +327,8 @@ def evaluate(model_dir: Path, folder: Path, test_file: Path, n_test: int) -> dic
     users, target = users[ok], target[ok]
     pop = np.asarray((train > 0).sum(axis=0), dtype=np.float64).ravel()
     disc = 1 / np.log2(np.arange(2, 2 + K))
-    res = {"model": [], "popularity": []}
+    res: dict[str, list] = {"model": [], "popularity": []}
+    taste: dict[str, list] = {"model": [], "popularity": []}
     t0 = time.perf_counter()
     for start in range(0, len(users), 256):
         u = users[start : start + 256]
@@ -318,10 +341,20 @@ def evaluate(model_dir: Path, folder: Path, test_file: Path, n_test: int) -> dic
         tgt = target[start : start + 256, None]
         res["model"] += ((top == tgt) * disc).sum(axis=1).tolist()
         res["popularity"] += ((ptop == tgt) * disc).sum(axis=1).tolist()
+        if truth is not None:
+            raw = np.array([int(str(x)[1:]) for x in user_vocab.ids[u]])
+            own = truth["user_clusters"][raw]
+            own[:, 1] = np.where(truth["two"][raw], own[:, 1], own[:, 0])
+            for name, t in (("model", top), ("popularity", ptop)):
+                ids = np.array([[int(str(x)[1:]) for x in item_vocab.ids[row]] for row in t])
+                c = truth["cluster"][ids]
+                taste[name] += ((c == own[:, :1]) | (c == own[:, 1:])).mean(axis=1).tolist()
     out = {"test_users": len(users), "score_s": time.perf_counter() - t0}
     for name, gains in res.items():
         g = np.asarray(gains)
         out[name] = {"hr@10": float((g > 0).mean()), "ndcg@10": float(g.mean())}
+        if taste[name]:
+            out[name]["taste@10"] = float(np.mean(taste[name]))
     return out
 
 
@@ -358,7 +391,8 @@ def run(
         if res["rc"] == 0:
             manifest = json.loads((base / "model" / "manifest.json").read_text())
             row["text_encoder"] = (manifest.get("learned") or {}).get("content", {}).get("encoder")
-            row["eval"] = evaluate(base / "model", base / "data", base / "test.csv", n_test)
+            truth = tastes(np.random.default_rng(0), n_items, n_users, per_user)
+            row["eval"] = evaluate(base / "model", base / "data", base / "test.csv", n_test, truth)
             print("eval", json.dumps(row["eval"]), flush=True)
         if keep:
             import shutil
@@ -475,6 +509,20 @@ def render(rows: dict) -> str:
         )
     for key in order:
         r = runs[key]
+        lat = r.get("eval_latent") or (
+            r.get("eval") if "taste@10" in r.get("eval", {}).get("model", {}) else None
+        )
+        if lat:
+            m, p = lat["model"], lat["popularity"]
+            lines += [
+                "",
+                f"Against the latent truth at {r['items']:,} items ({lat['test_users']:,} "
+                f"held-out users{', ' + lat['run_at'] if 'run_at' in lat else ''}): taste "
+                f"precision@10, the share of the top 10 in the user's own taste clusters (an "
+                f"oracle of the latent truth: 1.0), {m['taste@10']:.3f} for the model against "
+                f"{p['taste@10']:.3f} for popularity; on the same users NDCG@10 "
+                f"{m['ndcg@10']:.4f} and {p['ndcg@10']:.4f}.",
+            ]
         if r.get("note"):
             lines += ["", f"{r['items']:,} items, {r['users']:,} users: {r['note']}"]
         if r.get("parts_s"):
@@ -697,6 +745,12 @@ def main() -> None:
     ap.add_argument(
         "--encoder-cost", action="store_true", help="only time the two text encoders per text"
     )
+    ap.add_argument(
+        "--latent",
+        action="store_true",
+        help="only evaluate the model kept in .scale-run/ (--keep) with --items/--users/"
+        "--per-user, against the held-out items and the latent truth",
+    )
     args = ap.parse_args()
     saved = json.loads(SAVED.read_text()) if SAVED.is_file() else {}
     if args.encoder_cost:
@@ -705,6 +759,22 @@ def main() -> None:
         saved["encoders"] = res
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(saved, indent=1))
+        return
+    if args.latent:
+        key = f"{args.items}x{args.users}" + (f"x{args.per_user}" if args.per_user != 20 else "")
+        truth = tastes(np.random.default_rng(0), args.items, args.users, args.per_user)
+        base = ROOT / ".scale-run"
+        ev = evaluate(base / "model", base / "data", base / "test.csv", args.test_users, truth)
+        print(json.dumps(ev))
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        saved[key]["eval_latent"] = {**ev, "run_at": when}
+        SAVED.write_text(json.dumps(saved, indent=1))
+        write_section(
+            "scale_train",
+            "Default training at scale",
+            render(saved),
+            "benchmarks/bench_scale_train.py",
+        )
         return
     if args.vae_step:
         res = vae_step(args.items, args.users)
